@@ -1,0 +1,55 @@
+"""Plotly figures drawn from tidy frames that core returns. No queries here."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, hovermode="x unified")
+
+
+def daily_volume(daily: pd.DataFrame) -> go.Figure:
+    """Bars of predictions per day."""
+    fig = go.Figure(
+        go.Bar(x=daily["day"], y=daily["predictions"], name="Predictions", marker_color="#4C78A8")
+    )
+    fig.update_layout(title="Predictions per day", yaxis_title="predictions", **_LAYOUT)
+    return fig
+
+
+def latency_percentiles(daily: pd.DataFrame, slo_ms: float | None = None) -> go.Figure:
+    """p50/p95/p99 latency per day, with the SLO as a line when given."""
+    fig = go.Figure()
+    for column, label, color in (
+        ("latency_p50", "p50", "#54A24B"),
+        ("latency_p95", "p95", "#F58518"),
+        ("latency_p99", "p99", "#E45756"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=daily["day"], y=daily[column], name=label, mode="lines", line=dict(color=color)
+            )
+        )
+    if slo_ms is not None:
+        fig.add_hline(
+            y=slo_ms, line_dash="dash", line_color="grey", annotation_text=f"SLO {slo_ms:g} ms"
+        )
+    fig.update_layout(title="Latency per day (ms)", yaxis_title="ms", **_LAYOUT)
+    return fig
+
+
+def score_heatmap(dist: pd.DataFrame, title: str = "Prediction scores per day") -> go.Figure:
+    """Day × score-bin heatmap of the share of each day's predictions."""
+    table = dist.pivot_table(index="bin_start", columns="day", values="share", fill_value=0.0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=table.to_numpy(),
+            x=list(table.columns),
+            y=[round(v, 3) for v in table.index],
+            colorscale="Blues",
+            colorbar=dict(title="share", tickformat=".0%"),
+            hovertemplate="day %{x}<br>score from %{y}<br>%{z:.1%} of the day<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, yaxis_title="score", **{**_LAYOUT, "hovermode": "closest"})
+    return fig

@@ -1,0 +1,73 @@
+"""The only st.cache_* wrappers around core. Cache keys are small values plus the store revision."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import registry, traffic
+from core.settings import Settings
+from core.store import Store
+
+
+@st.cache_resource(show_spinner=False)
+def _store_at(path: str) -> Store:
+    return Store(path, lock_wait_seconds=Settings.from_env(path).lock_wait_seconds)
+
+
+def store() -> Store:
+    """The store named by MODELBRIDGE_DB (or the default path)."""
+    return _store_at(str(Settings.from_env().db_path))
+
+
+def revision() -> tuple[int, int]:
+    """Changes whenever another process commits a write."""
+    return store().revision()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def models_table(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
+    """Every model with its versions, as plain dicts."""
+    s = _store_at(db)
+    out = []
+    with s.read() as r:
+        for model in registry.list_models(r):
+            versions = [v.model_dump() for v in registry.list_versions(r, model)]
+            out.append({**model.model_dump(), "versions": versions})
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def traffic_span(db: str, rev: tuple[int, int], model: str) -> tuple[date | None, date | None, int]:
+    """First and last day with traffic and the total predictions."""
+    with _store_at(db).read() as r:
+        return traffic.span(r, registry.get_model(r, model))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def traffic_view(
+    db: str, rev: tuple[int, int], model: str, version: int | None, start: date, end: date
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Daily traffic, score distribution per day and headline totals for the overview."""
+    with _store_at(db).read() as r:
+        entry = registry.get_model(r, model)
+        flt = traffic.TrafficFilter(entry.id, version, start, end)
+        lo, hi = (0.0, 1.0) if entry.task == "binary" else _score_range(r, entry)
+        return (
+            traffic.daily_traffic(r, flt),
+            traffic.score_distribution(r, flt, lo, hi),
+            traffic.totals(r, flt),
+        )
+
+
+def _score_range(r: Any, model: Any) -> tuple[float, float]:
+    version = registry.get_version(r, model)
+    ref = r.rows(
+        f"SELECT quantile_cont(score, 0.01), quantile_cont(score, 0.99) FROM ref_m{int(model.id)} "
+        "WHERE version = ?",
+        [version.version],
+    )[0]
+    return float(ref[0]), float(ref[1])

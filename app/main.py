@@ -1,0 +1,26 @@
+"""ModelBridge dashboard entrypoint: sign-in, then the pages the user's role may open."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.data import store
+from app.navigation import build_navigation
+from app.session import current_identity, sign_in_view
+
+st.set_page_config(page_title="ModelBridge", page_icon=":material/hub:", layout="wide")
+
+if not store().exists():
+    st.title("ModelBridge")
+    st.error(
+        f"No ModelBridge store at `{store().path}`. Build the demo with `modelbridge demo` "
+        "(or `make run`), or point MODELBRIDGE_DB at your store."
+    )
+    st.stop()
+
+identity = current_identity()
+if identity is None:
+    navigation = st.navigation([st.Page(sign_in_view, title="Sign in", url_path="sign-in")])
+else:
+    navigation = build_navigation(identity)
+navigation.run()

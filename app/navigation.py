@@ -1,0 +1,35 @@
+"""Navigation built from the signed-in user's role (core.auth decides which pages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.session import sign_out
+from core import auth
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+# key -> (file, title, icon); the order here is the order in the sidebar.
+PAGES = {
+    "overview": ("overview.py", "Overview", ":material/monitoring:"),
+    "models": ("models.py", "Models", ":material/inventory_2:"),
+}
+
+
+def build_navigation(identity: auth.Identity) -> st.navigation:
+    """st.navigation with exactly the pages the role may open."""
+    allowed = auth.pages_for(identity.role)
+    pages = [
+        st.Page(str(PAGES_DIR / file), title=title, icon=icon, url_path=key)
+        for key, (file, title, icon) in PAGES.items()
+        if key in allowed
+    ]
+    with st.sidebar:
+        st.markdown(
+            f"**{identity.username}** · {auth.ROLE_LABELS.get(identity.role, identity.role)}"
+        )
+        if st.button("Sign out", key="sign_out"):
+            sign_out()
+    return st.navigation(pages)

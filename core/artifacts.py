@@ -1,0 +1,122 @@
+"""Model files: copy into the store, fingerprint, and load without running untrusted code.
+
+skops files are loaded with an explicit allow-list of types (scikit-learn, NumPy, SciPy and
+plain containers). joblib/pickle files can execute code when loaded, so they are loaded only
+when their sha256 matches the one recorded at registration.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidInput
+from core.readers import sha256_of
+
+TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "collections.", "builtins.")
+_FORMATS = {".skops": "skops", ".joblib": "joblib", ".pkl": "joblib", ".pickle": "joblib"}
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    """A model file kept beside the store."""
+
+    path: Path
+    sha256: str
+    fmt: str
+
+
+def artifact_format(path: Path) -> str:
+    """skops or joblib, from the file name."""
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(
+            f"{path.name}: unsupported model file; save it with skops (.skops) or joblib "
+            "(.joblib/.pkl)"
+        )
+    return fmt
+
+
+def store_artifact(source: Path, artifacts_dir: Path) -> StoredArtifact:
+    """Copy a model file into the store's artifact folder, named by its content hash."""
+    if not source.is_file():
+        raise InvalidInput(f"{source}: model file not found")
+    fmt = artifact_format(source)
+    digest = sha256_of(source)
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    target = artifacts_dir / f"{digest}{source.suffix.lower()}"
+    if not target.exists():
+        tmp = target.with_suffix(target.suffix + ".part")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    return StoredArtifact(target, digest, fmt)
+
+
+def untrusted_types(path: Path) -> list[str]:
+    """Types in a skops file outside our allow-list (empty means safe to load)."""
+    import skops.io as sio
+
+    try:
+        found = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises assorted errors for damaged files
+        raise InvalidInput(f"{path.name}: not a readable skops file ({exc})") from None
+    return [t for t in found if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+
+
+def load_model(path: Path, *, expected_sha256: str | None) -> Any:
+    """Load a registered model file safely; refuse one whose content changed since registration."""
+    if not path.is_file():
+        raise InvalidInput(f"model file {path} is missing; register the version again")
+    fmt = artifact_format(path)
+    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
+        raise InvalidInput(
+            f"{path.name}: refused, its sha256 differs from the one registered; the file was "
+            "changed after registration"
+        )
+    if fmt == "skops":
+        import skops.io as sio
+
+        refused = untrusted_types(path)
+        if refused:
+            raise InvalidInput(
+                f"{path.name}: refused, it contains types outside the allow-list: "
+                f"{', '.join(refused[:5])}"
+            )
+        trusted = sio.get_untrusted_types(file=path)
+        return sio.load(path, trusted=trusted)
+    if expected_sha256 is None:
+        raise InvalidInput(f"{path.name}: joblib files load only with a registered sha256")
+    import joblib
+
+    return joblib.load(path)
+
+
+def positive_scores(model: Any, frame: Any, positive_label: str | None) -> Any:
+    """The model's score for each row: probability of the positive label, or the prediction."""
+    if positive_label is None:
+        return model.predict(frame)
+    if not hasattr(model, "predict_proba"):
+        raise InvalidInput(
+            "the model has no predict_proba; binary models must output a probability"
+        )
+    classes = [str(c) for c in getattr(model, "classes_", [])]
+    index = _class_index(classes, positive_label)
+    return model.predict_proba(frame)[:, index]
+
+
+def _class_index(classes: list[str], positive_label: str) -> int:
+    for i, c in enumerate(classes):
+        if c == positive_label or _same_number(c, positive_label):
+            return i
+    raise InvalidInput(
+        f"positive label {positive_label!r} is not one of the model's classes {classes}"
+    )
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a.lower() in ("true", "1") and b.lower() in ("true", "1")

@@ -1,0 +1,122 @@
+"""Users, password hashing (argon2) and the role rules that both the CLI and the UI obey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import select
+
+from core import audit
+from core.errors import InvalidInput, PermissionDenied
+from core.models import ROLES, User
+from core.store import Store, Work
+
+_hasher = PasswordHasher()
+# A hash of a random password: checking it costs the same time as a real check, so an unknown
+# username cannot be told from a wrong password by timing.
+_DUMMY_HASH = _hasher.hash("modelbridge-no-such-user")
+
+# Pages each role may open. The UI builds its navigation from this, and the page guard refuses
+# anything else, so a link to another role's page does not work either.
+PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
+    "manager": ("overview", "models"),
+    "domain_expert": ("overview",),
+    "product_owner": ("overview", "models"),
+    "ml_engineer": ("overview", "models"),
+    "admin": ("overview", "models"),
+}
+
+ROLE_LABELS = {
+    "manager": "Manager",
+    "domain_expert": "Domain expert",
+    "product_owner": "Product owner",
+    "ml_engineer": "ML engineer",
+    "admin": "Administrator",
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A signed-in user: who and in which role."""
+
+    username: str
+    role: str
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of a password."""
+    return _hasher.hash(password)
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+
+
+def add_user(store: Store, *, username: str, role: str, password: str, by: str = "cli") -> Identity:
+    """Create a user, or reset the role and password of an existing one (audited)."""
+    _check_role(role)
+    username = username.strip()
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace("_", "").replace(".", "").replace("-", "").isalnum()
+    ):
+        raise InvalidInput("usernames are 1-64 letters, digits, '.', '_' or '-'")
+    if len(password) < 4:
+        raise InvalidInput("the password is too short (at least 4 characters)")
+    store.open()
+    with store.write() as w:
+        found = w.session.exec(select(User).where(User.username == username)).first()
+        before = {"role": found.role} if found else {}
+        if found is None:
+            w.session.add(User(username=username, role=role, password_hash=hash_password(password)))
+        else:
+            found.role = role
+            found.password_hash = hash_password(password)
+            w.session.add(found)
+        audit.record(
+            w,
+            actor=by,
+            action="user_updated" if found else "user_added",
+            before=before,
+            after={"username": username, "role": role},
+        )
+    return Identity(username, role)
+
+
+def authenticate(store: Store, username: str, password: str) -> Identity | None:
+    """The identity when the password matches, else None (same cost either way)."""
+    with store.read() as r:
+        found = r.session.exec(select(User).where(User.username == username.strip())).first()
+    stored = found.password_hash if found else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if found is None:
+        return None
+    return Identity(found.username, found.role)
+
+
+def list_users(w: Work) -> list[User]:
+    """All users by name."""
+    return list(w.session.exec(select(User).order_by(User.username)).all())
+
+
+def pages_for(role: str) -> tuple[str, ...]:
+    """Page keys a role may open."""
+    return PAGES_BY_ROLE.get(role, ())
+
+
+def require_page(identity: Identity | None, page: str) -> Identity:
+    """Refuse a page that the identity's role may not open."""
+    if identity is None:
+        raise PermissionDenied("sign in first")
+    if page not in pages_for(identity.role):
+        raise PermissionDenied(
+            f"the {ROLE_LABELS.get(identity.role, identity.role)} role cannot open this page"
+        )
+    return identity

@@ -1,0 +1,339 @@
+"""`modelbridge`: the command line that pipelines call. Same rules as the dashboard.
+
+Exit codes: 0 done, 1 a check said no (later commands), 2 bad usage or input, 3 a file could
+not be used. Errors a person can fix print one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core import auth, registry
+from core.errors import InvalidInput, ModelBridgeError
+from core.metrics import KEY_METRICS
+from core.models import ROLES, TASKS
+from core.settings import Settings
+from core.store import Store
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for any other user mistake
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", help="store file (default: $MODELBRIDGE_DB or data/modelbridge.duckdb)"
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command-line grammar."""
+    common = _common()
+    parser = _Parser(prog="modelbridge", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("init", parents=[common], help="create an empty store (no-op if it exists)")
+
+    p = sub.add_parser("register", parents=[common], help="register a new version of a model")
+    p.add_argument("model")
+    p.add_argument(
+        "--reference", required=True, help="CSV/Parquet/JSONL rows with target + prediction"
+    )
+    p.add_argument("--target", required=True)
+    p.add_argument("--prediction", required=True)
+    p.add_argument("--timestamp")
+    p.add_argument("--id", dest="id_column")
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--positive-label")
+    p.add_argument("--model-file")
+    p.add_argument("--git-sha")
+    p.add_argument("--description", default="")
+    p.add_argument("--created-by", default=os.environ.get("USER") or "pipeline")
+    p.add_argument("--ignore", default="", help="comma-separated columns that are not features")
+
+    p = sub.add_parser("versions", parents=[common], help="list a model's versions")
+    p.add_argument("model")
+
+    p = sub.add_parser("ingest", parents=[common], help="append prediction logs")
+    p.add_argument("model")
+    p.add_argument(
+        "files", nargs="+", help="CSV, Parquet or JSON Lines files (gzip ok); - for stdin"
+    )
+    p.add_argument("--version", type=int)
+    p.add_argument("--format", choices=("csv", "parquet", "jsonl"))
+    p.add_argument("--delimiter")
+    p.add_argument(
+        "--range-tolerance",
+        type=float,
+        default=0.0,
+        help="widen the reference range by this fraction before flagging (default 0)",
+    )
+
+    p = sub.add_parser("labels", parents=[common], help="append late ground truth")
+    p.add_argument("model")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--format", choices=("csv", "parquet", "jsonl"))
+    p.add_argument("--delimiter")
+
+    p = sub.add_parser("user", help="manage users")
+    users = p.add_subparsers(dest="user_command", required=True, parser_class=_Parser)
+    p = users.add_parser("add", parents=[common], help="add a user or reset a password")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=ROLES)
+
+    p = sub.add_parser("demo", parents=[common], help="build the demo store (deterministic)")
+    p.add_argument("--days", type=int, default=120)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--per-day", type=int, default=1700)
+    return parser
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return Store.from_settings(Settings.from_env(args.db))
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, default=str))
+    else:
+        print(text)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create an empty store."""
+    store = _store(args)
+    created = store.init()
+    _emit(
+        args,
+        {"db": str(store.path), "created": created},
+        f"{'Created' if created else 'Already exists:'} {store.path}",
+    )
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """Register a model version."""
+    result = registry.register_version(
+        _store(args),
+        model=args.model,
+        reference=args.reference,
+        target=args.target,
+        prediction=args.prediction,
+        timestamp=args.timestamp,
+        id_column=args.id_column,
+        task=args.task,
+        positive_label=args.positive_label,
+        model_file=args.model_file,
+        git_sha=args.git_sha,
+        description=args.description,
+        created_by=args.created_by,
+        ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _emit(
+        args,
+        {
+            "model": result.model,
+            "version": result.version,
+            "task": result.task,
+            "features": result.features,
+            "reference_rows": result.reference_rows,
+            "metrics": result.metrics,
+            "warnings": result.warnings,
+        },
+        str(result.version),
+    )
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    """List versions."""
+    store = _store(args).open()
+    with store.read() as r:
+        model = registry.get_model(r, args.model)
+        versions = registry.list_versions(r, model)
+    keys = KEY_METRICS[model.task]
+    records = [
+        {
+            "version": v.version,
+            "stage": v.stage,
+            "created_by": v.created_by,
+            "created_at": v.created_at.isoformat(),
+            "git_sha": v.git_sha,
+            "metrics": {k: v.metrics.get(k) for k in keys},
+        }
+        for v in versions
+    ]
+    lines = [
+        f"{'version':>7}  {'stage':<11} {'created_by':<14} {'created_at':<20} "
+        + "  ".join(f"{k:>8}" for k in keys)
+    ]
+    for rec in records:
+        metrics = "  ".join(_fmt(rec["metrics"][k]) for k in keys)
+        lines.append(
+            f"{rec['version']:>7}  {rec['stage']:<11} {rec['created_by'][:14]:<14} "
+            f"{rec['created_at'][:19]:<20} {metrics}"
+        )
+    _emit(args, records, "\n".join(lines))
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:>8.4f}" if isinstance(value, float) else f"{'-':>8}"
+
+
+def _progress(args: argparse.Namespace) -> Callable[[str, int], None] | None:
+    if args.json or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+
+    def report(name: str, rows: int) -> None:
+        if rows == 0:
+            console.print(f"[dim]reading {name} …[/dim]")
+
+    return report
+
+
+def _batches(args: argparse.Namespace, results: list[Any]) -> int:
+    records = [r.as_dict() for r in results]
+    lines = []
+    for r in results:
+        if r.error:
+            lines.append(f"error: {r.error}")
+        elif r.duplicate_of:
+            lines.append(f"{r.source}: already ingested as batch {r.duplicate_of}; nothing to do")
+        else:
+            why = ", ".join(f"{k} {v}" for k, v in list(r.reasons.items())[:5])
+            lines.append(
+                f"{r.source}: {r.rows_read} read, {r.rows_ingested} ingested, "
+                f"{r.rows_quarantined} quarantined{f' ({why})' if why else ''} [batch {r.batch_id}]"
+            )
+            lines += [f"  warning: {w}" for w in r.warnings]
+            if r.extra_columns:
+                lines.append(
+                    f"  note: extra columns kept in the raw record: {', '.join(r.extra_columns)}"
+                )
+    if args.json:
+        print(json.dumps(records if len(records) > 1 else records[0], default=str))
+    else:
+        for line in lines:
+            print(line, file=sys.stderr if line.startswith("error:") else sys.stdout)
+    return 3 if any(r.error for r in results) else 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Append prediction logs."""
+    from core.ingest import ingest_predictions
+
+    if args.range_tolerance < 0:
+        raise InvalidInput("--range-tolerance must be zero or positive")
+    results = ingest_predictions(
+        _store(args),
+        model=args.model,
+        files=args.files,
+        version=args.version,
+        fmt=args.format,
+        delimiter=args.delimiter,
+        range_tolerance=args.range_tolerance,
+        progress=_progress(args),
+    )
+    return _batches(args, results)
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    """Append labels."""
+    from core.ingest import ingest_labels
+
+    results = ingest_labels(
+        _store(args),
+        model=args.model,
+        files=args.files,
+        fmt=args.format,
+        delimiter=args.delimiter,
+        progress=_progress(args),
+    )
+    return _batches(args, results)
+
+
+def read_password() -> str:
+    """The password from $MODELBRIDGE_PASSWORD, else from a prompt."""
+    password = os.environ.get("MODELBRIDGE_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise InvalidInput("no password: set MODELBRIDGE_PASSWORD or run in a terminal")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat: ") != first:
+        raise InvalidInput("the passwords differ")
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """Add a user."""
+    identity = auth.add_user(
+        _store(args), username=args.username, role=args.role, password=read_password()
+    )
+    _emit(
+        args,
+        {"username": identity.username, "role": identity.role},
+        f"{identity.username} ({identity.role}) saved",
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the demo store."""
+    from data.build_demo import build_demo
+
+    summary = build_demo(
+        _store(args), days=args.days, seed=args.seed, per_day=args.per_day, quiet=args.json
+    )
+    _emit(
+        args,
+        summary,
+        f"Demo store ready at {summary['db']}: {summary['predictions']} predictions, "
+        f"{summary['labels']} labels, users {', '.join(summary['users'])} (password 'demo')",
+    )
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "init": cmd_init,
+    "register": cmd_register,
+    "versions": cmd_versions,
+    "ingest": cmd_ingest,
+    "labels": cmd_labels,
+    "user": cmd_user,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `modelbridge` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ModelBridgeError as exc:
+        print(f"modelbridge: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("modelbridge: interrupted; nothing was half-written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Model-quality metrics on labelled rows, for the reference and for production windows."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def binary_metrics(y: Any, score: Any, threshold: float = 0.5) -> dict[str, float | None]:
+    """ROC AUC, accuracy, precision, recall, F1, Brier score and positive rate."""
+    from sklearn import metrics as skm  # imported on use: it costs seconds at CLI start-up
+
+    y = np.asarray(y, dtype=float)
+    score = np.asarray(score, dtype=float)
+    if len(y) == 0:
+        return {}
+    decided = (score >= threshold).astype(int)
+    both_classes = len(np.unique(y)) == 2
+    return {
+        "roc_auc": float(skm.roc_auc_score(y, score)) if both_classes else None,
+        "accuracy": float(skm.accuracy_score(y, decided)),
+        "precision": float(skm.precision_score(y, decided, zero_division=0)),
+        "recall": float(skm.recall_score(y, decided, zero_division=0)),
+        "f1": float(skm.f1_score(y, decided, zero_division=0)),
+        "brier": float(skm.brier_score_loss(y, score)) if both_classes else None,
+        "positive_rate": float(y.mean()),
+    }
+
+
+def regression_metrics(y: Any, prediction: Any) -> dict[str, float | None]:
+    """MAE, RMSE, MAPE (over non-zero targets) and R²."""
+    from sklearn import metrics as skm
+
+    y = np.asarray(y, dtype=float)
+    prediction = np.asarray(prediction, dtype=float)
+    if len(y) == 0:
+        return {}
+    nonzero = y != 0
+    mape = (
+        float(np.mean(np.abs((y[nonzero] - prediction[nonzero]) / y[nonzero])))
+        if nonzero.any()
+        else None
+    )
+    return {
+        "mae": float(skm.mean_absolute_error(y, prediction)),
+        "rmse": float(math.sqrt(skm.mean_squared_error(y, prediction))),
+        "mape": mape,
+        "r2": float(skm.r2_score(y, prediction)) if len(y) > 1 else None,
+    }
+
+
+KEY_METRICS = {"binary": ("roc_auc", "f1", "brier"), "regression": ("mae", "rmse", "r2")}

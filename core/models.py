@@ -1,0 +1,107 @@
+"""Registry and workflow tables (SQLModel). Analytic log tables live in core.logs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
+TASKS = ("binary", "regression")
+STAGES = ("registered", "in_review", "approved", "rejected", "production", "archived")
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware, as SQLModel on DuckDB requires."""
+    return datetime.now(UTC)
+
+
+def _id_column(name: str) -> Any:
+    seq = sa.Sequence(f"{name}_id_seq")
+    return Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, seq, server_default=seq.next_value(), primary_key=True),
+    )
+
+
+def _json_column() -> Any:
+    return Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class Model(SQLModel, table=True):
+    """A model as the business knows it; versions hang off it."""
+
+    __tablename__ = "model"
+    id: int | None = _id_column("model")
+    name: str = Field(sa_column=sa.Column(sa.String, unique=True, nullable=False))
+    task: str
+    positive_label: str | None = None
+    description: str = ""
+    owner: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class ModelVersion(SQLModel, table=True):
+    """One trained version with its lineage, baseline schema and reference metrics."""
+
+    __tablename__ = "model_version"
+    id: int | None = _id_column("model_version")
+    model_id: int = Field(index=True)
+    version: int
+    stage: str = "registered"
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    description: str = ""
+    git_sha: str | None = None
+    artifact_path: str | None = None
+    artifact_sha256: str | None = None
+    artifact_format: str | None = None
+    data_sha256: str = ""
+    data_rows: int = 0
+    data_columns: dict[str, Any] = _json_column()
+    target_column: str = ""
+    prediction_column: str = ""
+    id_column: str = "request_id"
+    timestamp_column: str = "timestamp"
+    feature_schema: dict[str, Any] = _json_column()
+    metrics: dict[str, Any] = _json_column()
+
+
+class FeatureColumn(SQLModel, table=True):
+    """Maps a feature name as users spell it to a safe column in the model's log tables."""
+
+    __tablename__ = "feature_column"
+    model_id: int = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    column: str
+
+
+class User(SQLModel, table=True):
+    """A person who signs in; the password is stored only as an argon2 hash."""
+
+    __tablename__ = "app_user"
+    id: int | None = _id_column("app_user")
+    username: str = Field(sa_column=sa.Column(sa.String, unique=True, nullable=False))
+    role: str
+    password_hash: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only record of who did what, chained by hashes."""
+
+    __tablename__ = "audit_event"
+    id: int | None = _id_column("audit_event")
+    occurred_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    actor: str
+    role: str = ""
+    action: str
+    model: str | None = None
+    version: int | None = None
+    before_state: dict[str, Any] = _json_column()
+    after_state: dict[str, Any] = _json_column()
+    prev_hash: str = ""
+    hash: str = ""

@@ -1,0 +1,24 @@
+"""Where the store lives and how long we wait for it: one typed settings object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DB = Path("data") / "modelbridge.duckdb"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings, read from the environment once."""
+
+    db_path: Path
+    lock_wait_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, db: str | os.PathLike[str] | None = None) -> Settings:
+        """Settings from an explicit path, else MODELBRIDGE_DB, else data/modelbridge.duckdb."""
+        path = db or os.environ.get("MODELBRIDGE_DB") or DEFAULT_DB
+        wait = float(os.environ.get("MODELBRIDGE_LOCK_WAIT", "30"))
+        return cls(db_path=Path(path).expanduser(), lock_wait_seconds=wait)

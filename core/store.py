@@ -1,0 +1,215 @@
+"""The one DuckDB access layer: every connection to the store file is opened here.
+
+Connections are held only for one unit of work (NullPool), so the dashboard and a pipeline
+process can take turns on the same file; a lock held by another process is retried with
+backoff and turned into a clear message after a bounded wait.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, SQLModel
+
+from core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from core.errors import ModelBridgeError, NotFound, StoreBusy
+from core.settings import Settings
+
+SCHEMA_VERSION = 1
+
+_ANALYTIC_DDL = [
+    """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS batch (
+        batch_id VARCHAR NOT NULL, model_id INTEGER NOT NULL, version INTEGER,
+        kind VARCHAR NOT NULL, source VARCHAR NOT NULL, content_sha256 VARCHAR NOT NULL,
+        rows_read BIGINT NOT NULL, rows_ingested BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
+        reasons VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS label (
+        model_id INTEGER NOT NULL, request_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
+        y DOUBLE NOT NULL, arrived_at TIMESTAMP NOT NULL, batch_id VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        model_id INTEGER NOT NULL, batch_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+        source VARCHAR NOT NULL, line BIGINT NOT NULL, reasons VARCHAR[] NOT NULL,
+        raw VARCHAR NOT NULL, quarantined_at TIMESTAMP NOT NULL,
+        retried_in VARCHAR)""",
+]
+
+# Each step upgrades a store from the previous schema version; never edit a released step.
+_MIGRATIONS: dict[int, list[str]] = {}
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+@dataclass
+class Work:
+    """One unit of work on the store: a SQLAlchemy connection, its raw DuckDB handle, a session."""
+
+    conn: sa.Connection
+    _session: Session | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Any:
+        """The raw DuckDB connection (same transaction as the session)."""
+        return self.conn.connection.driver_connection
+
+    @property
+    def session(self) -> Session:
+        """A SQLModel session joined to this unit of work's transaction."""
+        if self._session is None:
+            self._session = Session(bind=self.conn, expire_on_commit=False)
+        return self._session
+
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
+        """Run parameterised SQL on the raw connection and return the DuckDB result."""
+        return self.db.execute(query, params or [])
+
+    def rows(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """Fetch all rows of a parameterised query."""
+        return self.db.execute(query, params or []).fetchall()
+
+    def frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
+        """Fetch a parameterised query as a pandas DataFrame."""
+        return self.db.execute(query, params or []).df()
+
+
+class Store:
+    """A ModelBridge store: one DuckDB file holding registry, logs, labels and audit."""
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_wait_seconds: float = 30.0) -> None:
+        self.path = Path(path)
+        self.lock_wait_seconds = lock_wait_seconds
+        self._engine = sa.create_engine(f"duckdb:///{self.path}", poolclass=NullPool)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """Open the store named by the settings (without creating it)."""
+        return cls(settings.db_path, lock_wait_seconds=settings.lock_wait_seconds)
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Folder beside the store file where registered model files are kept."""
+        return self.path.parent / f"{self.path.stem}.artifacts"
+
+    def exists(self) -> bool:
+        """Whether the store file has been created."""
+        return self.path.exists()
+
+    def revision(self) -> tuple[int, int]:
+        """A cheap value that changes whenever a write is committed (cache key for the UI)."""
+        stamps = []
+        for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = p.stat()
+                stamps.append(st.st_mtime_ns ^ st.st_size)
+            except FileNotFoundError:
+                stamps.append(0)
+        return stamps[0], stamps[1]
+
+    def _connect(self) -> sa.Connection:
+        deadline = time.monotonic() + self.lock_wait_seconds
+        delay = 0.02
+        while True:
+            try:
+                return self._engine.connect()
+            except sa.exc.DBAPIError as exc:
+                if not _is_lock_conflict(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusy(
+                        f"The store {self.path} is busy in another process (for example a long "
+                        f"ingest) and stayed locked for {self.lock_wait_seconds:.0f} s; "
+                        "try again when it finishes."
+                    ) from None
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+
+    @contextmanager
+    def work(self, *, write: bool = False) -> Iterator[Work]:
+        """Hold the store for one unit of work; write=True commits at the end, else rolls back."""
+        conn = self._connect()
+        unit = Work(conn)
+        try:
+            yield unit
+            if unit._session is not None:
+                unit._session.flush()
+            if write:
+                conn.commit()
+            else:
+                conn.rollback()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            if unit._session is not None:
+                unit._session.close()
+            conn.close()
+
+    def read(self) -> Any:
+        """A read-only unit of work (rolled back at the end)."""
+        return self.work(write=False)
+
+    def write(self) -> Any:
+        """A unit of work committed at the end, or rolled back whole on any error."""
+        return self.work(write=True)
+
+    def init(self) -> bool:
+        """Create or upgrade the store's tables; return True when the file was new."""
+        created = not self.path.exists()
+        if not created and self._schema_version() == SCHEMA_VERSION:
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.write() as w:
+            for ddl in _ANALYTIC_DDL:
+                w.sql(ddl)
+            SQLModel.metadata.create_all(w.conn)
+            found = w.rows("SELECT value FROM store_meta WHERE key = 'schema_version'")
+            current = int(found[0][0]) if found else SCHEMA_VERSION
+            if current > SCHEMA_VERSION:
+                raise ModelBridgeError(
+                    f"This store was written by a newer ModelBridge (schema {current}, this "
+                    f"release reads up to {SCHEMA_VERSION}); upgrade modelbridge to open it."
+                )
+            for step in range(current + 1, SCHEMA_VERSION + 1):
+                for ddl in _MIGRATIONS.get(step, []):
+                    w.sql(ddl)
+            w.sql(
+                "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)",
+                [str(SCHEMA_VERSION)],
+            )
+        return created
+
+    def _schema_version(self) -> int | None:
+        with self.read() as r:
+            try:
+                found = r.rows("SELECT value FROM store_meta WHERE key = 'schema_version'")
+            except duckdb.CatalogException:
+                return None
+        return int(found[0][0]) if found else None
+
+    def open(self) -> Store:
+        """Check the store exists and is on this release's schema (upgrading it if older)."""
+        self.require()
+        self.init()
+        return self
+
+    def require(self) -> Store:
+        """Fail with a clear message when the store file does not exist yet."""
+        if not self.exists():
+            raise NotFound(
+                f"No ModelBridge store at {self.path}; create one with `modelbridge init` "
+                "(or `modelbridge demo` for the demo) or point --db / MODELBRIDGE_DB at it."
+            )
+        return self

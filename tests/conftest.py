@@ -1,0 +1,85 @@
+"""Shared fixtures: a temporary store, small real models, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.registry import register_version
+from core.store import Store
+from tests.factories import Case, binary_case, regression_case
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """An empty, initialised store in a temporary folder."""
+    s = Store(tmp_path / "store.duckdb", lock_wait_seconds=10)
+    s.init()
+    return s
+
+
+@pytest.fixture(scope="session")
+def binary_files(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    """Files of a small binary credit model (built once per session; read-only for tests)."""
+    return binary_case(tmp_path_factory.mktemp("binary"))
+
+
+@pytest.fixture(scope="session")
+def regression_files(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    """Files of a small regression model."""
+    return regression_case(tmp_path_factory.mktemp("regression"))
+
+
+@pytest.fixture
+def credit_store(store: Store, binary_files: Case) -> Store:
+    """A store with model 'credit' v1 registered from the binary case (artifact included)."""
+    register_version(
+        store,
+        model="credit",
+        reference=binary_files.reference,
+        target="defaulted",
+        prediction="score",
+        model_file=binary_files.model_file,
+        created_by="ci",
+        git_sha="abc123",
+    )
+    return store
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A finished CLI run."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        """stdout parsed as JSON."""
+        return json.loads(self.out)
+
+
+def run_cli(
+    *args: str | Path,
+    db: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> Ran:
+    """Run `python -m core ARGS` in a subprocess, as a pipeline would."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("MODELBRIDGE_DB", None)
+    command = [sys.executable, "-m", "core", *map(str, args)]
+    if db is not None:
+        command += ["--db", str(db)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=full_env, cwd=ROOT, input=stdin, timeout=300
+    )
+    return Ran(done.returncode, done.stdout, done.stderr)

@@ -1,0 +1,124 @@
+"""Small real datasets and scikit-learn models for tests (written to a temporary folder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from sklearn.compose import make_column_transformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+FEATURES = ["income", "debt ratio", "segment"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """Files of one small binary or regression model."""
+
+    reference: Path
+    model_file: Path
+    logs: Path
+    labels: Path
+    model: object
+    frame: pd.DataFrame
+
+
+def _population(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "income": rng.lognormal(10, 0.4, n).round(2),
+            "debt ratio": rng.uniform(0, 60, n).round(1),
+            "segment": rng.choice(["retail", "sme", "corporate"], n, p=[0.6, 0.3, 0.1]),
+        }
+    )
+
+
+def _pipeline(estimator: object) -> object:
+    return make_pipeline(
+        make_column_transformer(
+            (SimpleImputer(strategy="median"), ["income", "debt ratio"]),
+            (OneHotEncoder(handle_unknown="ignore"), ["segment"]),
+        ),
+        estimator,
+    )
+
+
+def binary_case(folder: Path, *, n: int = 1500, n_logs: int = 400, seed: int = 1) -> Case:
+    """A logistic-regression credit model with reference, logs and labels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    x = _population(n + n_logs, seed)
+    logit = (
+        -2
+        + 0.05 * x["debt ratio"]
+        - 0.3 * (x["income"] / x["income"].mean())
+        + (x["segment"] == "sme")
+    )
+    y = (rng.uniform(size=len(x)) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    model = _pipeline(LogisticRegression(max_iter=500)).fit(x.iloc[:n], y[:n])
+    scores = model.predict_proba(x)[:, 1]
+    ref = x.iloc[:n].assign(defaulted=y[:n], score=scores[:n])
+    ref.to_csv(folder / "reference.csv", index=False)
+    sio.dump(model, folder / "model.skops")
+    logs = (
+        x.iloc[n:]
+        .reset_index(drop=True)
+        .assign(
+            request_id=[f"req-{i:05d}" for i in range(n_logs)],
+            timestamp=pd.date_range("2026-03-01", periods=n_logs, freq="37min", tz="UTC"),
+            score=scores[n:],
+            latency_ms=rng.gamma(2.0, 20.0, n_logs).round(2),
+        )
+    )
+    logs.to_parquet(folder / "logs.parquet", index=False)
+    labels = pd.DataFrame({"request_id": logs["request_id"], "defaulted": y[n:]}).iloc[::2]
+    labels.to_csv(folder / "labels.csv", index=False)
+    return Case(
+        folder / "reference.csv",
+        folder / "model.skops",
+        folder / "logs.parquet",
+        folder / "labels.csv",
+        model,
+        logs,
+    )
+
+
+def regression_case(folder: Path, *, n: int = 800, seed: int = 2) -> Case:
+    """A linear-regression loss-amount model with reference and logs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    x = _population(n + 200, seed)
+    y = (0.1 * x["income"] + 50 * x["debt ratio"] + rng.normal(0, 100, len(x))).to_numpy()
+    model = _pipeline(LinearRegression()).fit(x.iloc[:n], y[:n])
+    pred = model.predict(x)
+    x.iloc[:n].assign(loss=y[:n], predicted=pred[:n]).to_parquet(folder / "reference.parquet")
+    sio.dump(model, folder / "model.skops")
+    logs = (
+        x.iloc[n:]
+        .reset_index(drop=True)
+        .assign(
+            request_id=[f"r-{i}" for i in range(200)],
+            timestamp=pd.date_range("2026-03-01", periods=200, freq="h").strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            predicted=pred[n:],
+        )
+    )
+    logs.to_csv(folder / "logs.csv", index=False)
+    labels = pd.DataFrame({"request_id": logs["request_id"], "loss": y[n:]})
+    labels.to_csv(folder / "labels.csv", index=False)
+    return Case(
+        folder / "reference.parquet",
+        folder / "model.skops",
+        folder / "logs.csv",
+        folder / "labels.csv",
+        model,
+        logs,
+    )
