@@ -224,7 +224,7 @@ def _predictions(
         [version.version, batch_id],
     )
     warnings = [] if has_ts else [f"no {ts_col!r} column: rows are stamped with the ingest time"]
-    return _account(w, raw, batch_id, model.id, "prediction", extra, warnings)
+    return _account(w, raw, batch_id, model.id, "prediction", extra, warnings, ts)
 
 
 def _prediction_checks(
@@ -298,19 +298,20 @@ def _account(
     kind: str,
     extra: list[str],
     warnings: list[str],
+    ts_sql: str = "NULL",
 ) -> BatchResult:
     everything = _struct_json([c for c in raw.columns])
     w.sql(
         "INSERT INTO quarantine SELECT ?, ?, ?, ?, __row, "
         "list_concat(problems, flags), "
-        f"{everything}, now() AT TIME ZONE 'UTC', NULL "
+        f"{everything}, now() AT TIME ZONE 'UTC', NULL, {ts_sql} "
         "FROM __raw JOIN __verdict USING (__row) WHERE len(problems) > 0",
         [model_id, batch_id, kind, raw.source],
     )
     for line, text, why in raw.rejects:
         w.sql(
             "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, to_json({'line': ?}), "
-            "now() AT TIME ZONE 'UTC', NULL)",
+            "now() AT TIME ZONE 'UTC', NULL, NULL)",
             [model_id, batch_id, kind, raw.source, line, ["malformed_row", why], text],
         )
     good, bad = w.rows(

@@ -41,6 +41,7 @@ class Model(SQLModel, table=True):
     description: str = ""
     owner: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    settings: dict[str, Any] = _json_column()
 
 
 class ModelVersion(SQLModel, table=True):

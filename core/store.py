@@ -41,7 +41,11 @@ _ANALYTIC_DDL = [
         model_id INTEGER NOT NULL, batch_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         source VARCHAR NOT NULL, line BIGINT NOT NULL, reasons VARCHAR[] NOT NULL,
         raw VARCHAR NOT NULL, quarantined_at TIMESTAMP NOT NULL,
-        retried_in VARCHAR)""",
+        retried_in VARCHAR, ts TIMESTAMP)""",
+    # One row per model: the primary key is what makes "one production version" hold.
+    """CREATE TABLE IF NOT EXISTS production_version (
+        model_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, promoted_by VARCHAR NOT NULL,
+        promoted_at TIMESTAMP NOT NULL)""",
 ]
 
 # Each step upgrades a store from the previous schema version; never edit a released step.

@@ -97,7 +97,7 @@ def test_truth_row_counts_match_files(long: ScenarioFiles) -> None:
     assert logs.groupby("file").size().to_dict() == truth["rows_per_file"]
     assert len(logs) == truth["total_rows"]
     assert len(truth["rows_per_file"]) == 120
-    weekday = logs["timestamp"].dt.weekday
+    weekday = logs["timestamp"].dt.day_of_week
     per_day = logs.groupby([logs["timestamp"].dt.date, weekday]).size()
     by_weekday = per_day.groupby(level=1).mean()
     assert by_weekday[6] < 0.8 * by_weekday[:5].mean()  # quieter Sundays

@@ -1,0 +1,41 @@
+# make run: install, build the demo store if missing, serve the dashboard.
+# make test: install (Chromium included) and run the whole suite.
+PORT ?= 8501
+MODELBRIDGE_DB ?= data/modelbridge.duckdb
+export MODELBRIDGE_DB
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test install browser demo lint bench
+
+install: .venv/.installed
+
+$(UV):
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python python3
+	touch $@
+
+$(MODELBRIDGE_DB): | install
+	$(UV) run --frozen modelbridge demo --db $(MODELBRIDGE_DB)
+
+demo: $(MODELBRIDGE_DB)
+
+run: install $(MODELBRIDGE_DB)
+	$(UV) run --frozen streamlit run app/main.py --server.port $(PORT)
+
+browser:
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: install browser
+	$(UV) run --frozen pytest
+
+lint: install
+	$(UV) run --frozen ruff check . && $(UV) run --frozen ruff format --check .
+
+bench: install
+	$(UV) run --frozen python bench/bench_foundation.py

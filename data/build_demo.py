@@ -1,0 +1,113 @@
+"""Build the demo store: a credit-risk scenario loaded only through ModelBridge's public API.
+
+The simulator writes files as a bank's pipeline would (reference sets, model files, daily log
+files, weekly label files); this module registers, ingests and promotes them exactly as the
+`modelbridge` CLI does, so the demo exercises the real paths.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from core import auth, workflow
+from core.errors import InvalidInput
+from core.ingest import ingest_labels, ingest_predictions
+from core.registry import list_models, register_version
+from core.store import Store
+from data.simulator import simulate
+
+MODEL = "credit-default"
+DEMO_PASSWORD = "demo"
+DEMO_USERS = {
+    "manager": "manager",
+    "expert": "domain_expert",
+    "owner": "product_owner",
+    "engineer": "ml_engineer",
+    "admin": "admin",
+}
+_DESCRIPTION = (
+    "Probability that a loan applicant defaults within 12 months. Applications scoring at or "
+    "above the threshold go to manual review."
+)
+
+
+def build_demo(
+    store: Store, *, days: int = 120, seed: int = 7, per_day: int = 1700, quiet: bool = False
+) -> dict[str, Any]:
+    """Create the demo store (refusing to touch a store that already holds models)."""
+    if days < 14:
+        raise InvalidInput("the demo needs at least 14 days of traffic (--days 14 or more)")
+    store.init()
+    with store.read() as r:
+        if list_models(r):
+            raise InvalidInput(
+                f"{store.path} already holds models; remove it or pass another --db for the demo"
+            )
+    with tempfile.TemporaryDirectory(prefix="modelbridge-demo-") as folder:
+        files = simulate(Path(folder), days=days, seed=seed, per_day=per_day)
+        for username, role in DEMO_USERS.items():
+            auth.add_user(store, username=username, role=role, password=DEMO_PASSWORD, by="demo")
+        _register(store, files.champion_reference, files.champion_model, "demo-champion-v1",
+                  _DESCRIPTION)
+        _promote(store, 1)
+        predictions = _load(store, files.log_files, ingest_predictions, "predictions", quiet)
+        labels = _load(store, files.label_files, ingest_labels, "labels", quiet)
+        _register(store, files.challenger_reference, files.challenger_model,
+                  "demo-challenger-v2", "Retrained on recent applications, after the shift")
+        truth_file = truth_path(store)
+        truth_file.write_text(files.truth.read_text())
+    return {
+        "db": str(store.path),
+        "model": MODEL,
+        "predictions": predictions,
+        "labels": labels,
+        "users": list(DEMO_USERS),
+        "truth": str(truth_file),
+    }
+
+
+def truth_path(store: Store) -> Path:
+    """Where the demo records what the simulator injected (drift dates, features, dirt)."""
+    return store.path.with_name(store.path.stem + ".truth.json")
+
+
+def _register(store: Store, reference: Path, model_file: Path, git_sha: str, description: str) -> None:
+    register_version(
+        store,
+        model=MODEL,
+        reference=reference,
+        target="defaulted",
+        prediction="score",
+        timestamp="timestamp",
+        id_column="request_id",
+        positive_label="1",
+        model_file=model_file,
+        git_sha=git_sha,
+        description=description,
+        created_by="engineer",
+    )
+
+
+def _promote(store: Store, version: int) -> None:
+    engineer = auth.Identity("engineer", "ml_engineer")
+    owner = auth.Identity("owner", "product_owner")
+    workflow.change_stage(store, model=MODEL, version=version, to="in_review", by=engineer)
+    workflow.change_stage(store, model=MODEL, version=version, to="approved", by=owner)
+    workflow.change_stage(store, model=MODEL, version=version, to="production", by=owner)
+
+
+def _load(store: Store, paths: list[Path], ingest: Any, what: str, quiet: bool) -> int:
+    total = 0
+    with Progress(disable=quiet, transient=True) as bar:
+        task = bar.add_task(f"Loading {what}", total=len(paths))
+        for path in paths:
+            for result in ingest(store, model=MODEL, files=[path]):
+                if result.error:
+                    raise RuntimeError(f"demo file rejected: {result.error}")
+                total += result.rows_ingested
+            bar.advance(task)
+    return total
