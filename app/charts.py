@@ -53,3 +53,75 @@ def score_heatmap(dist: pd.DataFrame, title: str = "Prediction scores per day") 
     )
     fig.update_layout(title=title, yaxis_title="score", **{**_LAYOUT, "hovermode": "closest"})
     return fig
+
+
+def received_vs_quarantined(volume: pd.DataFrame) -> go.Figure:
+    """Stacked bars of ingested and quarantined rows per period, with the quarantined share."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(x=volume["period"], y=volume["ingested"], name="ingested", marker_color="#4C78A8")
+    )
+    fig.add_trace(
+        go.Bar(
+            x=volume["period"], y=volume["quarantined"], name="quarantined", marker_color="#E45756"
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=volume["period"],
+            y=volume["quarantined_share"],
+            name="share rejected",
+            yaxis="y2",
+            mode="lines",
+            line=dict(color="#222", width=1.5),
+        )
+    )
+    fig.update_layout(
+        title="Requests received",
+        barmode="stack",
+        yaxis_title="rows",
+        yaxis2=dict(
+            overlaying="y", side="right", tickformat=".0%", rangemode="tozero", showgrid=False
+        ),
+        **_LAYOUT,
+    )
+    return fig
+
+
+def rejection_reasons(reasons: pd.DataFrame, top: int = 8) -> go.Figure:
+    """Share of requests rejected per period, stacked by the most common reasons."""
+    leading = reasons.groupby("reason")["rows"].sum().nlargest(top).index
+    frame = reasons.assign(reason=reasons["reason"].where(reasons["reason"].isin(leading), "other"))
+    frame = frame.groupby(["period", "reason"], as_index=False)["share"].sum()
+    fig = go.Figure()
+    for reason, part in frame.groupby("reason"):
+        fig.add_trace(go.Bar(x=part["period"], y=part["share"], name=str(reason)))
+    fig.update_layout(
+        title="Why requests were rejected (share of requests)",
+        barmode="stack",
+        yaxis_tickformat=".1%",
+        **_LAYOUT,
+    )
+    return fig
+
+
+def feature_heatmap(rates: pd.DataFrame, problem: str, title: str) -> go.Figure:
+    """Feature × period heatmap of one problem's rate."""
+    part = rates[rates["problem"] == problem]
+    table = part.pivot_table(index="feature", columns="period", values="rate", fill_value=0.0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=table.to_numpy(),
+            x=list(table.columns),
+            y=list(table.index),
+            colorscale="Reds",
+            zmin=0,
+            colorbar=dict(title="rate", tickformat=".1%"),
+            hovertemplate="%{y}<br>%{x}<br>%{z:.2%} of requests<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        **{**_LAYOUT, "hovermode": "closest", "height": max(260, 26 * len(table) + 120)},
+    )
+    return fig

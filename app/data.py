@@ -71,3 +71,40 @@ def _score_range(r: Any, model: Any) -> tuple[float, float]:
         [version.version],
     )[0]
     return float(ref[0]), float(ref[1])
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def quality_view(db: str, rev: tuple[int, int], model: str, period: str) -> dict[str, Any]:
+    """Everything the data-quality page draws, aggregated in DuckDB."""
+    from core import quality
+
+    with _store_at(db).read() as r:
+        entry = registry.get_model(r, model)
+        features = registry.features_of(registry.get_version(r, entry))
+        return {
+            "headline": quality.headline(r, entry, period),
+            "volume": quality.volume(r, entry, period),
+            "reasons": quality.reasons(r, entry, period),
+            "features": quality.feature_rates(r, entry, features, period),
+            "latency": quality.latency(r, entry, period),
+            "batches": quality.batches(r, entry),
+            "slo_ms": quality.latency_slo(entry),
+        }
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def quarantine_samples(db: str, rev: tuple[int, int], model: str, batch_id: str) -> pd.DataFrame:
+    """Quarantined rows of one batch for the drill-down."""
+    from core import quality
+
+    with _store_at(db).read() as r:
+        return quality.samples(r, registry.get_model(r, model), batch_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def quality_headline(db: str, rev: tuple[int, int], model: str) -> Any:
+    """The data-quality headline of the latest day, for the overview."""
+    from core import quality
+
+    with _store_at(db).read() as r:
+        return quality.headline(r, registry.get_model(r, model), "D")

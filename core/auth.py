@@ -24,8 +24,14 @@ PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
     "manager": ("overview", "models"),
     "domain_expert": ("overview",),
     "product_owner": ("overview", "models"),
-    "ml_engineer": ("overview", "models"),
-    "admin": ("overview", "models"),
+    "ml_engineer": ("overview", "data_quality", "models"),
+    "admin": ("overview", "data_quality", "models"),
+}
+
+# Actions that change something, and who may take them. Core functions check these, so the
+# CLI and the UI obey the same rules.
+ACTION_ROLES: dict[str, tuple[str, ...]] = {
+    "edit_model_settings": ("ml_engineer", "admin"),
 }
 
 ROLE_LABELS = {
@@ -120,3 +126,18 @@ def require_page(identity: Identity | None, page: str) -> Identity:
             f"the {ROLE_LABELS.get(identity.role, identity.role)} role cannot open this page"
         )
     return identity
+
+
+def may(identity: Identity, action: str) -> bool:
+    """Whether the identity's role allows ACTION."""
+    return identity.role in ACTION_ROLES.get(action, ())
+
+
+def require_action(identity: Identity, action: str) -> None:
+    """Refuse ACTION unless the identity's role allows it."""
+    if not may(identity, action):
+        roles = " or ".join(ROLE_LABELS.get(r, r) for r in ACTION_ROLES.get(action, ()))
+        raise PermissionDenied(
+            f"{identity.username} ({ROLE_LABELS.get(identity.role, identity.role)}) may not "
+            f"{action.replace('_', ' ')}; that needs {roles or 'a role nobody has'}"
+        )

@@ -91,6 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=ROLES)
 
+    p = sub.add_parser("quarantine", help="see, export and retry quarantined rows")
+    actions = p.add_subparsers(dest="quarantine_command", required=True, parser_class=_Parser)
+    for action, text in (
+        ("list", "quarantined rows per batch (or the rows themselves with --rows N)"),
+        ("export", "write quarantined rows to CSV for fixing"),
+        ("retry", "re-validate quarantined rows, e.g. after registering a fixed version"),
+    ):
+        q = actions.add_parser(action, parents=[common], help=text)
+        q.add_argument("model")
+        q.add_argument("--kind", choices=("prediction", "label"), default=None)
+        q.add_argument("--batch", help="only this batch id")
+        if action == "list":
+            q.add_argument("--reason", help="only rows with this reason, e.g. missing:income")
+            q.add_argument("--rows", type=int, metavar="N", help="show up to N rows as received")
+        if action == "export":
+            q.add_argument("--reason")
+            q.add_argument("--out", required=True, help="CSV file to write")
+        if action == "retry":
+            q.add_argument("--version", type=int, help="validate against this version")
+
     p = sub.add_parser("demo", parents=[common], help="build the demo store (deterministic)")
     p.add_argument("--days", type=int, default=120)
     p.add_argument("--seed", type=int, default=7)
@@ -207,7 +227,7 @@ def _progress(args: argparse.Namespace) -> Callable[[str, int], None] | None:
     return report
 
 
-def _batches(args: argparse.Namespace, results: list[Any]) -> int:
+def _batches(args: argparse.Namespace, results: list[Any], always_list: bool = False) -> int:
     records = [r.as_dict() for r in results]
     lines = []
     for r in results:
@@ -227,7 +247,7 @@ def _batches(args: argparse.Namespace, results: list[Any]) -> int:
                     f"  note: extra columns kept in the raw record: {', '.join(r.extra_columns)}"
                 )
     if args.json:
-        print(json.dumps(records if len(records) > 1 else records[0], default=str))
+        print(json.dumps(records if len(records) > 1 or always_list else records[0], default=str))
     else:
         for line in lines:
             print(line, file=sys.stderr if line.startswith("error:") else sys.stdout)
@@ -310,7 +330,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List, export or retry quarantined rows."""
+    from pathlib import Path
+
+    from core import quarantine
+
+    store = _store(args)
+    if args.quarantine_command == "retry":
+        results = quarantine.retry(
+            store,
+            args.model,
+            version=args.version,
+            kind=args.kind or "prediction",
+            batch_id=args.batch,
+        )
+        if not results:
+            _emit(args, [], "nothing to retry")
+            return 0
+        return _batches(args, results, always_list=True)
+    options = {"kind": args.kind, "batch_id": args.batch, "reason": args.reason}
+    if args.quarantine_command == "export":
+        written = quarantine.export_csv(store, args.model, Path(args.out), **options)
+        _emit(args, {"rows": written, "file": args.out}, f"{written} row(s) written to {args.out}")
+        return 0
+    if args.rows:
+        frame = quarantine.rows(store, args.model, limit=args.rows, **options)
+    else:
+        frame = quarantine.summary(store, args.model, **options)
+    records = frame.to_dict(orient="records")
+    _emit(args, records, frame.to_string(index=False) if len(frame) else "no quarantined rows")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "quarantine": cmd_quarantine,
     "init": cmd_init,
     "register": cmd_register,
     "versions": cmd_versions,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core import logs
-from core.errors import FileProblem, InvalidInput, ModelBridgeError
+from core.errors import FileProblem, InvalidInput
 from core.features import Feature
 from core.models import Model, ModelVersion
 from core.readers import RawTable, load_file, local_file, quote_ident, quote_literal, sha256_of
@@ -68,94 +68,113 @@ def _already_ingested(w: Work, model_id: int, kind: str, digest: str) -> str | N
     return found[0][0] if found else None
 
 
-def ingest_predictions(
+def prediction_job(
     store: Store,
-    *,
     model: str,
-    files: Iterable[str | Path],
+    *,
     version: int | None = None,
     fmt: str | None = None,
     delimiter: str | None = None,
     range_tolerance: float = 0.0,
     progress: Progress | None = None,
-) -> list[BatchResult]:
-    """Validate and append prediction-log files for MODEL; one result per file."""
+) -> Job:
+    """A job that validates and appends prediction-log files for MODEL."""
     store.open()
     with store.read() as r:
         entry = get_model(r, model)
         target = get_version(r, entry, version)
-    results = []
-    for source in files:
-        results.append(
-            _one_file(
-                store,
-                source,
-                "prediction",
-                progress,
-                lambda w, raw, batch_id: _predictions(
-                    w, raw, batch_id, entry, target, range_tolerance
-                ),
-                entry,
-                fmt,
-                delimiter,
-            )
-        )
-    return results
+
+    def body(w: Work, raw: RawTable, batch_id: str) -> BatchResult:
+        return _predictions(w, raw, batch_id, entry, target, range_tolerance)
+
+    return Job(store, entry, "prediction", body, fmt, delimiter, progress)
 
 
-def ingest_labels(
+def label_job(
     store: Store,
-    *,
     model: str,
-    files: Iterable[str | Path],
+    *,
     fmt: str | None = None,
     delimiter: str | None = None,
     progress: Progress | None = None,
-) -> list[BatchResult]:
-    """Validate and append late ground truth (request id and target) for MODEL."""
+) -> Job:
+    """A job that validates and appends late ground truth (request id and target) for MODEL."""
     store.open()
     with store.read() as r:
         entry = get_model(r, model)
         latest = get_version(r, entry)
-    return [
-        _one_file(
-            store,
-            source,
-            "label",
-            progress,
-            lambda w, raw, batch_id: _labels(w, raw, batch_id, entry, latest),
-            entry,
-            fmt,
-            delimiter,
-        )
-        for source in files
-    ]
+
+    def body(w: Work, raw: RawTable, batch_id: str) -> BatchResult:
+        return _labels(w, raw, batch_id, entry, latest)
+
+    return Job(store, entry, "label", body, fmt, delimiter, progress)
 
 
-def _one_file(store, source, kind, progress, body, entry, fmt, delimiter) -> BatchResult:
-    name = str(source)
-    try:
-        with local_file(source) as path:
-            digest = sha256_of(path)
-            with store.write() as w:
-                previous = _already_ingested(w, entry.id, kind, digest)
-                if previous:
-                    return BatchResult(name, None, duplicate_of=previous)
-                if progress:
-                    progress(name, 0)
-                raw = load_file(
-                    w.db, path, table="__raw", fmt=fmt, delimiter=delimiter, source_name=name
-                )
-                batch_id = _new_batch_id()
-                result = body(w, raw, batch_id)
-                _record_batch(w, entry.id, kind, digest, result)
-            if progress:
-                progress(name, result.rows_read)
-            return result
-    except ModelBridgeError as exc:
-        if isinstance(exc, FileProblem | InvalidInput):
+def ingest_predictions(
+    store: Store, *, model: str, files: Iterable[str | Path], **options: Any
+) -> list[BatchResult]:
+    """Validate and append prediction-log files for MODEL; one result per file."""
+    job = prediction_job(store, model, **options)
+    return [job.run(source) for source in files]
+
+
+def ingest_labels(
+    store: Store, *, model: str, files: Iterable[str | Path], **options: Any
+) -> list[BatchResult]:
+    """Validate and append label files for MODEL; one result per file."""
+    job = label_job(store, model, **options)
+    return [job.run(source) for source in files]
+
+
+@dataclass(frozen=True)
+class Job:
+    """How to ingest one kind of file for one model; run() does one file in one transaction."""
+
+    store: Store
+    model: Model
+    kind: str
+    body: Callable[[Work, RawTable, str], BatchResult]
+    fmt: str | None = None
+    delimiter: str | None = None
+    progress: Progress | None = None
+
+    def run(
+        self,
+        source: str | Path,
+        *,
+        name: str | None = None,
+        skip_seen_content: bool = True,
+        before_commit: Callable[[Work, str], None] | None = None,
+    ) -> BatchResult:
+        """Ingest one file; a file-level problem comes back as the result's error."""
+        name = name or str(source)
+        try:
+            with local_file(source) as path:
+                digest = sha256_of(path)
+                with self.store.write() as w:
+                    previous = _already_ingested(w, self.model.id, self.kind, digest)
+                    if previous and skip_seen_content:
+                        return BatchResult(name, None, duplicate_of=previous)
+                    if self.progress:
+                        self.progress(name, 0)
+                    raw = load_file(
+                        w.db,
+                        path,
+                        table="__raw",
+                        fmt=self.fmt,
+                        delimiter=self.delimiter,
+                        source_name=name,
+                    )
+                    batch_id = _new_batch_id()
+                    result = self.body(w, raw, batch_id)
+                    _record_batch(w, self.model.id, self.kind, digest, result)
+                    if before_commit:
+                        before_commit(w, batch_id)
+                if self.progress:
+                    self.progress(name, result.rows_read)
+                return result
+        except (FileProblem, InvalidInput) as exc:
             return BatchResult(name, None, error=str(exc))
-        raise
 
 
 def _record_batch(w: Work, model_id: int, kind: str, digest: str, result: BatchResult) -> None:

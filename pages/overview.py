@@ -3,8 +3,16 @@
 import streamlit as st
 
 from app import charts
-from app.data import models_table, revision, store, traffic_span, traffic_view
+from app.data import (
+    models_table,
+    quality_headline,
+    revision,
+    store,
+    traffic_span,
+    traffic_view,
+)
 from app.session import guard
+from app.widgets import headline_box
 
 guard("overview")
 st.title("Overview")
@@ -33,6 +41,7 @@ picked = right.date_input(
 )
 start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
 
+headline_box(quality_headline(db, rev, model))
 daily, dist, tot = traffic_view(db, rev, model, version, start, end)
 a, b, c, d = st.columns(4)
 a.metric("Predictions", f"{tot['predictions']:,}")
