@@ -32,6 +32,7 @@ PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
 # CLI and the UI obey the same rules.
 ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "edit_model_settings": ("ml_engineer", "admin"),
+    "acknowledge_alert": ("ml_engineer", "product_owner", "admin"),
 }
 
 ROLE_LABELS = {

@@ -1,7 +1,8 @@
 """`modelbridge`: the command line that pipelines call. Same rules as the dashboard.
 
-Exit codes: 0 done, 1 a check said no (later commands), 2 bad usage or input, 3 a file could
-not be used. Errors a person can fix print one line on stderr, never a traceback.
+Exit codes: 0 done, 1 a check said no (later commands), 2 bad usage or input (a reference
+file included), 3 a log or label file could not be used. Errors a person can fix print one
+line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core import auth, registry
-from core.errors import InvalidInput, ModelBridgeError
+from core.errors import FileProblem, InvalidInput, ModelBridgeError
 from core.metrics import KEY_METRICS
 from core.models import ROLES, TASKS
 from core.settings import Settings
@@ -111,6 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "retry":
             q.add_argument("--version", type=int, help="validate against this version")
 
+    for name, text in (
+        ("drift", "data drift per window, feature and method"),
+        ("performance", "realized and estimated performance per window"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("model")
+        p.add_argument("--version", type=int)
+        window = p.add_mutually_exclusive_group()
+        window.add_argument("--period", choices=("D", "W", "M", "d", "w", "m"))
+        window.add_argument("--chunk-size", type=int, metavar="N")
+        if name == "drift":
+            p.add_argument("--method", help="only this method (ks, psi, jensen_shannon, ...)")
+
+    p = sub.add_parser("alerts", parents=[common], help="re-check and list a model's alerts")
+    p.add_argument("model")
+    p.add_argument("--open", action="store_true", help="only open or acknowledged alerts")
+    p.add_argument("--no-refresh", action="store_true", help="list without re-checking")
+
+    p = sub.add_parser(
+        "retrain-check",
+        parents=[common],
+        help="exit 1 when retraining is recommended (reason on stdout), else 0",
+    )
+    p.add_argument("model")
+
     p = sub.add_parser("demo", parents=[common], help="build the demo store (deterministic)")
     p.add_argument("--days", type=int, default=120)
     p.add_argument("--seed", type=int, default=7)
@@ -143,22 +169,25 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_register(args: argparse.Namespace) -> int:
     """Register a model version."""
-    result = registry.register_version(
-        _store(args),
-        model=args.model,
-        reference=args.reference,
-        target=args.target,
-        prediction=args.prediction,
-        timestamp=args.timestamp,
-        id_column=args.id_column,
-        task=args.task,
-        positive_label=args.positive_label,
-        model_file=args.model_file,
-        git_sha=args.git_sha,
-        description=args.description,
-        created_by=args.created_by,
-        ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
-    )
+    try:
+        result = registry.register_version(
+            _store(args),
+            model=args.model,
+            reference=args.reference,
+            target=args.target,
+            prediction=args.prediction,
+            timestamp=args.timestamp,
+            id_column=args.id_column,
+            task=args.task,
+            positive_label=args.positive_label,
+            model_file=args.model_file,
+            git_sha=args.git_sha,
+            description=args.description,
+            created_by=args.created_by,
+            ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
+        )
+    except FileProblem as exc:  # the reference is an argument here: bad input, exit 2
+        raise InvalidInput(str(exc)) from None
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     _emit(
@@ -363,7 +392,86 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _window(args: argparse.Namespace) -> Any:
+    from core.windows import WindowSpec
+
+    return WindowSpec.parse(args.period, args.chunk_size)
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    out = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    for row in out:
+        for key in ("window_start", "window_end"):
+            if row.get(key) is not None:
+                row[key] = row[key].isoformat()
+    return out
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Drift per window, feature and method."""
+    from core.drift import drift_by_window
+
+    spec = _window(args)
+    with _store(args).open().read() as r:
+        model = registry.get_model(r, args.model)
+        version = registry.get_version(r, model, args.version)
+        frame = drift_by_window(r, model, version, spec, only_method=args.method)
+    frame = frame.drop(columns=["kind", "primary"])
+    _emit(args, _records(frame), frame.to_string(index=False) if len(frame) else "no logs yet")
+    return 0
+
+
+def cmd_performance(args: argparse.Namespace) -> int:
+    """Realized and estimated performance per window."""
+    from core.performance import performance_by_window
+
+    spec = _window(args)
+    with _store(args).open().read() as r:
+        model = registry.get_model(r, args.model)
+        version = registry.get_version(r, model, args.version)
+        frame = performance_by_window(r, model, version, spec)
+    _emit(args, _records(frame), frame.to_string(index=False) if len(frame) else "no logs yet")
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """Refresh and list alerts."""
+    from core import alerts, webhooks
+
+    store = _store(args).open()
+    if not args.no_refresh:
+        alerts.refresh(store, args.model)
+        webhooks.deliver(store)
+    with store.read() as r:
+        found = alerts.list_alerts(r, registry.get_model(r, args.model), open_only=args.open)
+    text = "\n".join(
+        f"#{a['id']} {a['status']:<12} {a['severity']:<6} {a['since'][:10]} {a['reason']}"
+        for a in found
+    )
+    _emit(args, found, text or "no alerts")
+    return 0
+
+
+def cmd_retrain_check(args: argparse.Namespace) -> int:
+    """Exit 1 when retraining is recommended."""
+    from core import alerts
+
+    store = _store(args).open()
+    alerts.refresh(store, args.model)
+    advice = alerts.retrain_check(store, args.model)
+    _emit(
+        args,
+        {"recommended": advice.recommended, "reason": advice.reason, "evidence": advice.evidence},
+        advice.reason,
+    )
+    return 1 if advice.recommended else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "drift": cmd_drift,
+    "performance": cmd_performance,
+    "alerts": cmd_alerts,
+    "retrain-check": cmd_retrain_check,
     "quarantine": cmd_quarantine,
     "init": cmd_init,
     "register": cmd_register,

@@ -106,3 +106,24 @@ class AuditEvent(SQLModel, table=True):
     after_state: dict[str, Any] = _json_column()
     prev_hash: str = ""
     hash: str = ""
+
+
+class Alert(SQLModel, table=True):
+    """A drift or performance signal that stayed past its threshold; open until it clears."""
+
+    __tablename__ = "alert"
+    id: int | None = _id_column("alert")
+    model_id: int = Field(index=True)
+    version: int
+    kind: str  # "drift" | "prediction_drift" | "multivariate" | "performance"
+    subject: str  # the feature or metric
+    since: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    last_seen: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    severity: str
+    reason: str
+    value: float | None = None
+    threshold: float | None = None
+    status: str = "open"  # "open" | "acknowledged" | "resolved"
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -22,10 +22,12 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
 from core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from core.errors import ModelBridgeError, NotFound, StoreBusy
+from core.errors import InvalidInput, ModelBridgeError, NotFound, StoreBusy
 from core.settings import Settings
 
-SCHEMA_VERSION = 1
+# Bump whenever a table or column is added: opening an older store then creates the missing
+# tables and runs the _MIGRATIONS steps (column changes) in order.
+SCHEMA_VERSION = 2
 
 _ANALYTIC_DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -42,6 +44,10 @@ _ANALYTIC_DDL = [
         source VARCHAR NOT NULL, line BIGINT NOT NULL, reasons VARCHAR[] NOT NULL,
         raw VARCHAR NOT NULL, quarantined_at TIMESTAMP NOT NULL,
         retried_in VARCHAR, ts TIMESTAMP)""",
+    # Webhook events written with the change that caused them, delivered after commit.
+    """CREATE TABLE IF NOT EXISTS webhook_outbox (
+        id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, payload VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, delivered_at TIMESTAMP, last_error VARCHAR)""",
     # One row per model: the primary key is what makes "one production version" hold.
     """CREATE TABLE IF NOT EXISTS production_version (
         model_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, promoted_by VARCHAR NOT NULL,
@@ -49,7 +55,15 @@ _ANALYTIC_DDL = [
 ]
 
 # Each step upgrades a store from the previous schema version; never edit a released step.
-_MIGRATIONS: dict[int, list[str]] = {}
+_MIGRATIONS: dict[int, list[str]] = {
+    2: [],  # alerts and the webhook outbox: new tables only
+}
+
+
+def _pin_utc(dbapi_connection: Any, _record: Any) -> None:
+    # DuckDB defaults to the machine's time zone: without this, a naive log timestamp would be
+    # read as local time on one machine and as UTC on another.
+    dbapi_connection.execute("SET TimeZone = 'UTC'")
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -96,6 +110,7 @@ class Store:
         self.path = Path(path)
         self.lock_wait_seconds = lock_wait_seconds
         self._engine = sa.create_engine(f"duckdb:///{self.path}", poolclass=NullPool)
+        sa.event.listen(self._engine, "connect", _pin_utc)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -129,6 +144,13 @@ class Store:
             try:
                 return self._engine.connect()
             except sa.exc.DBAPIError as exc:
+                if isinstance(exc.orig, duckdb.IOException) and not _is_lock_conflict(exc):
+                    # e.g. --db pointing at a CSV file: the user's mistake, not a bug
+                    first = str(exc.orig).strip().splitlines()[0]
+                    raise InvalidInput(
+                        f"cannot open {self.path} as a ModelBridge store ({first}); point --db "
+                        "/ MODELBRIDGE_DB at a store, or create one with `modelbridge init`"
+                    ) from None
                 if not _is_lock_conflict(exc):
                     raise
                 if time.monotonic() >= deadline:
@@ -146,6 +168,8 @@ class Store:
         conn = self._connect()
         unit = Work(conn)
         try:
+            # Begin now: raw `w.sql` statements would otherwise autocommit one by one.
+            conn.begin()
             yield unit
             if unit._session is not None:
                 unit._session.flush()

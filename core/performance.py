@@ -1,0 +1,327 @@
+"""Model performance per window: realized from late labels, estimated before they arrive.
+
+Binary models: each window's rows are counted per score bin in DuckDB (with the labelled
+ones split by outcome), so ROC AUC, the confusion matrix at the threshold and calibration all
+come from small arrays. The estimate (confidence-based: the expected confusion matrix) maps
+each bin's mean score through an isotonic calibration fitted on the reference, so it is
+available for every window, labelled or not. Regression models get MAE, RMSE and MAPE.
+The band is the reference value ± 3 standard errors at the window's sample size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core import logs
+from core.models import Model, ModelVersion
+from core.store import Work
+from core.windows import WindowSpec
+
+SCORE_BINS = 200
+MIN_LABELLED = 30
+Z = 3.0
+BINARY_METRICS = ("roc_auc", "precision", "recall", "f1", "accuracy", "calibration_error")
+REGRESSION_METRICS = ("mae", "rmse", "mape")
+LOWER_IS_BETTER = {"calibration_error", "mae", "rmse", "mape"}
+COLUMNS = [
+    "window_start",
+    "window_end",
+    "n",
+    "n_labeled",
+    "metric",
+    "estimated",
+    "realized",
+    "lower",
+    "upper",
+    "alert",
+]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Per score bin: rows, their score sum, labelled rows and labelled positives."""
+
+    n: np.ndarray
+    score_sum: np.ndarray
+    labelled: np.ndarray
+    positives: np.ndarray
+
+
+def threshold_of(model: Model) -> float:
+    """The operating threshold: the business case's, else 0.5."""
+    return float(model.settings.get("threshold", 0.5))
+
+
+def _bin_sql(column: str) -> str:
+    return f"least(greatest(floor({column} * {SCORE_BINS}), 0), {SCORE_BINS - 1})::INTEGER"
+
+
+def binary_counts(w: Work, source: str, params: list[Any], group: str) -> pd.DataFrame:
+    """Per group and score bin: n, score sum, labelled rows and positives."""
+    return w.frame(
+        f"SELECT {group} AS g, {_bin_sql('score')} AS bin, count(*) AS n, sum(score) AS s, "
+        "count(y) AS labelled, sum(y) AS positives "
+        f"FROM {source} GROUP BY ALL",
+        params,
+    )
+
+
+def dense(frame: pd.DataFrame) -> Counts:
+    """Arrays over all SCORE_BINS bins from a group's rows of binary_counts."""
+    arrays = [np.zeros(SCORE_BINS) for _ in range(4)]
+    idx = frame["bin"].to_numpy(dtype=int)
+    for arr, col in zip(arrays, ("n", "s", "labelled", "positives"), strict=True):
+        np.add.at(arr, idx, frame[col].fillna(0).to_numpy(dtype=float))
+    return Counts(*arrays)
+
+
+def auc_from_bins(pos: np.ndarray, neg: np.ndarray) -> float:
+    """ROC AUC from positives and negatives per ascending score bin (ties within a bin = 1/2)."""
+    p, q = pos.sum(), neg.sum()
+    if p <= 0 or q <= 0:
+        return float("nan")
+    neg_below = np.cumsum(neg) - neg
+    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (p * q))
+
+
+def confusion_metrics(tp: float, fp: float, tn: float, fn: float) -> dict[str, float]:
+    """Precision, recall, F1 and accuracy from (possibly expected) confusion counts."""
+    total = tp + fp + tn + fn
+    precision = tp / (tp + fp) if tp + fp > 0 else float("nan")
+    recall = tp / (tp + fn) if tp + fn > 0 else float("nan")
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else float("nan")
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": (tp + tn) / total if total > 0 else float("nan"),
+    }
+
+
+def realized_binary(c: Counts, threshold: float) -> dict[str, float]:
+    """Metrics from the labelled rows of a window."""
+    neg = c.labelled - c.positives
+    above = np.arange(SCORE_BINS) / SCORE_BINS >= threshold - 1e-12
+    tp, fp = c.positives[above].sum(), neg[above].sum()
+    fn, tn = c.positives[~above].sum(), neg[~above].sum()
+    out = {"roc_auc": auc_from_bins(c.positives, neg), **confusion_metrics(tp, fp, tn, fn)}
+    # Labelled rows' mean score per bin is not kept separately; the bin's mean score is close.
+    mean_score = np.divide(c.score_sum, c.n, out=np.zeros(SCORE_BINS), where=c.n > 0)
+    has = c.labelled > 0
+    rate = np.divide(c.positives, c.labelled, out=np.zeros(SCORE_BINS), where=has)
+    out["calibration_error"] = (
+        float(np.sum(c.labelled[has] * np.abs(mean_score[has] - rate[has])) / c.labelled.sum())
+        if c.labelled.sum() > 0
+        else float("nan")
+    )
+    return out
+
+
+def estimated_binary(c: Counts, calibrate: Any, threshold: float) -> dict[str, float]:
+    """Expected metrics of a window from its scores and the reference calibration."""
+    has = c.n > 0
+    mean_score = np.divide(c.score_sum, c.n, out=np.zeros(SCORE_BINS), where=has)
+    prob = np.where(has, calibrate(mean_score), 0.0)
+    pos = c.n * prob
+    neg = c.n - pos
+    above = np.arange(SCORE_BINS) / SCORE_BINS >= threshold - 1e-12
+    out = {
+        "roc_auc": auc_from_bins(pos, neg),
+        **confusion_metrics(
+            pos[above].sum(), neg[above].sum(), neg[~above].sum(), pos[~above].sum()
+        ),
+    }
+    out["calibration_error"] = (
+        float(np.sum(c.n[has] * np.abs(mean_score[has] - prob[has])) / c.n.sum())
+        if c.n.sum() > 0
+        else float("nan")
+    )
+    return out
+
+
+def _calibrator(ref: Counts) -> Any:
+    from sklearn.isotonic import IsotonicRegression
+
+    has = ref.labelled > 0
+    x = np.divide(ref.score_sum, ref.n, out=np.zeros(SCORE_BINS), where=ref.n > 0)[has]
+    y = ref.positives[has] / ref.labelled[has]
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    iso.fit(x, y, sample_weight=ref.labelled[has])
+    return iso.predict
+
+
+def standard_error(metric: str, value: float, n: float, prevalence: float, flagged: float) -> float:
+    """Approximate standard error of a metric measured on N rows."""
+    if n <= 0 or math.isnan(value):
+        return float("nan")
+    if metric == "roc_auc":  # Hanley & McNeil (1982)
+        n_pos, n_neg = max(n * prevalence, 1.0), max(n * (1 - prevalence), 1.0)
+        q1, q2 = value / (2 - value), 2 * value**2 / (1 + value)
+        var = (
+            value * (1 - value) + (n_pos - 1) * (q1 - value**2) + (n_neg - 1) * (q2 - value**2)
+        ) / (n_pos * n_neg)
+        return math.sqrt(max(var, 0.0))
+    effective = {
+        "precision": n * flagged,
+        "recall": n * prevalence,
+        "f1": n * max(prevalence, flagged),
+        "accuracy": n,
+        "calibration_error": n,
+    }[metric]
+    p = min(max(value, 0.0), 1.0)
+    return math.sqrt(max(p * (1 - p), 0.25 / max(effective, 1.0)) / max(effective, 1.0))
+
+
+def _labelled_logs(model: Model, version: ModelVersion, spec: WindowSpec) -> tuple[str, list]:
+    """SQL of the version's logs with their window key and label (NULL until it arrives)."""
+    source = (
+        f"(SELECT q.*, l.y FROM (SELECT ts, request_id, score, {spec.key_sql()} AS __w "
+        f"FROM {logs.pred_table(model.id)} WHERE version = ?) q "
+        "LEFT JOIN label l ON l.model_id = ? AND l.request_id = q.request_id)"
+    )
+    return source, [version.version, model.id]
+
+
+def performance_by_window(
+    w: Work, model: Model, version: ModelVersion, spec: WindowSpec
+) -> pd.DataFrame:
+    """One row per window and metric: estimated, realized (None without labels), band, alert."""
+    if model.task == "regression":
+        return _regression(w, model, version, spec)
+    threshold = threshold_of(model)
+    ref_frame = binary_counts(
+        w,
+        f"(SELECT y, score FROM {logs.ref_table(model.id)} WHERE version = ?)",
+        [version.version],
+        "0",
+    )
+    ref = dense(ref_frame)
+    calibrate = _calibrator(ref)
+    reference = realized_binary(ref, threshold)
+    prevalence = ref.positives.sum() / max(ref.labelled.sum(), 1)
+    flagged = ref.n[np.arange(SCORE_BINS) / SCORE_BINS >= threshold - 1e-12].sum() / ref.n.sum()
+    start, end = spec.bounds_sql()
+    source, params = _labelled_logs(model, version, spec)
+    wins = w.frame(
+        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n, "
+        f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
+        params,
+    )
+    per_bin = binary_counts(w, source, params, "__w")
+    grouped = dict(tuple(per_bin.groupby("g")))
+    rows = []
+    for win in wins.itertuples():
+        counts = dense(grouped[win.w])
+        estimated = estimated_binary(counts, calibrate, threshold)
+        realized = realized_binary(counts, threshold) if win.n_labeled >= MIN_LABELLED else None
+        for metric in BINARY_METRICS:
+            rows.append(
+                _row(
+                    win,
+                    metric,
+                    estimated[metric],
+                    None if realized is None else realized[metric],
+                    reference[metric],
+                    prevalence,
+                    flagged,
+                )
+            )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _row(
+    win: Any,
+    metric: str,
+    estimated: float | None,
+    realized: float | None,
+    reference: float,
+    prevalence: float,
+    flagged: float,
+) -> dict[str, Any]:
+    measured_on = win.n_labeled if realized is not None else win.n
+    se = standard_error(metric, reference, measured_on, prevalence, flagged)
+    lower, upper = reference - Z * se, reference + Z * se
+    judged = realized if realized is not None else estimated
+    if judged is None or math.isnan(judged) or math.isnan(se):
+        alert = False
+    elif metric in LOWER_IS_BETTER:
+        alert = judged > upper
+    else:
+        alert = judged < lower
+    return {
+        "window_start": win.window_start,
+        "window_end": win.window_end,
+        "n": int(win.n),
+        "n_labeled": int(win.n_labeled),
+        "metric": metric,
+        "estimated": _clean(estimated),
+        "realized": _clean(realized),
+        "lower": _clean(lower),
+        "upper": _clean(upper),
+        "alert": bool(alert),
+    }
+
+
+def _clean(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _regression(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
+    def errors(source: str, params: list[Any], group: str) -> pd.DataFrame:
+        return w.frame(
+            f"SELECT {group} AS w, count(*) AS n, count(y) AS n_labeled, "
+            "avg(abs(y - score)) AS mae, sqrt(avg((y - score) ^ 2)) AS rmse, "
+            "avg(abs((y - score) / y)) FILTER (WHERE y <> 0) AS mape, "
+            "stddev_samp(abs(y - score)) AS sd_abs, stddev_samp((y - score) ^ 2) AS sd_sq, "
+            "stddev_samp(abs((y - score) / y)) FILTER (WHERE y <> 0) AS sd_pct "
+            f"FROM {source} GROUP BY ALL",
+            params,
+        )
+
+    ref = errors(
+        f"(SELECT y, score FROM {logs.ref_table(model.id)} WHERE version = ?)",
+        [version.version],
+        "0",
+    ).iloc[0]
+    start, end = spec.bounds_sql()
+    source, params = _labelled_logs(model, version, spec)
+    wins = w.frame(
+        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end FROM {source} "
+        "GROUP BY __w ORDER BY __w",
+        params,
+    )
+    per = wins.merge(errors(source, params, "__w"), on="w")
+    spread = {"mae": ref["sd_abs"], "rmse": ref["sd_sq"], "mape": ref["sd_pct"]}
+    rows = []
+    for win in per.itertuples():
+        enough = win.n_labeled >= MIN_LABELLED
+        for metric in REGRESSION_METRICS:
+            base = ref[metric]
+            sd = spread[metric] or 0.0
+            if metric == "rmse":  # delta method: sd of the mean square error, then the root
+                se = sd / max(math.sqrt(win.n_labeled), 1.0) / max(2 * base, 1e-12)
+            else:
+                se = sd / max(math.sqrt(win.n_labeled), 1.0)
+            realized = getattr(win, metric) if enough else None
+            realized = None if realized is None or pd.isna(realized) else float(realized)
+            lower, upper = base - Z * se, base + Z * se
+            rows.append(
+                {
+                    "window_start": win.window_start,
+                    "window_end": win.window_end,
+                    "n": int(win.n),
+                    "n_labeled": int(win.n_labeled),
+                    "metric": metric,
+                    "estimated": None,
+                    "realized": realized,
+                    "lower": _clean(lower),
+                    "upper": _clean(upper),
+                    "alert": bool(realized is not None and realized > upper),
+                }
+            )
+    return pd.DataFrame(rows, columns=COLUMNS)
