@@ -125,3 +125,140 @@ def feature_heatmap(rates: pd.DataFrame, problem: str, title: str) -> go.Figure:
         **{**_LAYOUT, "hovermode": "closest", "height": max(260, 26 * len(table) + 120)},
     )
     return fig
+
+
+def drift_heatmap(scores: pd.DataFrame) -> go.Figure:
+    """Features × windows as squares coloured by how far past its threshold each value is.
+
+    Drawn as a scatter of square markers so that a click selects one cell.
+    """
+    frame = scores.assign(capped=scores["score"].clip(upper=3.0))
+    features = list(dict.fromkeys(frame.sort_values("feature")["feature"]))
+    fig = go.Figure(
+        go.Scatter(
+            x=frame["window_start"],
+            y=frame["feature"],
+            mode="markers",
+            marker=dict(
+                symbol="square",
+                size=18,
+                color=frame["capped"],
+                cmin=0,
+                cmax=3,
+                colorscale=[[0, "#E8F1FB"], [0.33, "#FCE3B0"], [0.34, "#F8B26A"], [1, "#C0392B"]],
+                colorbar=dict(title="× threshold"),
+                line=dict(width=0),
+            ),
+            customdata=frame[["method", "value", "threshold"]].to_numpy(),
+            hovertemplate="%{y} · %{x|%Y-%m-%d}<br>%{customdata[0]} %{customdata[1]:.3g}"
+            " (threshold %{customdata[2]:.3g})<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Drift per feature and window (click a square)",
+        yaxis=dict(categoryorder="array", categoryarray=features[::-1]),
+        **{**_LAYOUT, "hovermode": "closest", "height": 120 + 28 * len(features)},
+    )
+    return fig
+
+
+def distribution_overlay(dist: pd.DataFrame, feature: str, window_label: str) -> go.Figure:
+    """Reference and window shares per bucket, side by side."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=dist["bucket"],
+            y=dist["reference"],
+            name="training (reference)",
+            marker_color="#9DB4CF",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=dist["bucket"],
+            y=dist["window"],
+            name=window_label,
+            marker_color="#E4572E",
+            opacity=0.8,
+        )
+    )
+    fig.update_layout(
+        title=f"{feature}: reference vs {window_label}",
+        barmode="group",
+        yaxis_tickformat=".0%",
+        **{**_LAYOUT, "hovermode": "x"},
+    )
+    return fig
+
+
+def signal_over_time(
+    frame: pd.DataFrame,
+    value: str,
+    title: str,
+    threshold: str | None = None,
+    lower: str | None = None,
+    upper: str | None = None,
+) -> go.Figure:
+    """A value per window with its threshold line or band."""
+    fig = go.Figure()
+    if lower and upper:
+        fig.add_trace(
+            go.Scatter(
+                x=frame["window_start"],
+                y=frame[upper],
+                mode="lines",
+                line=dict(width=0),
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=frame["window_start"],
+                y=frame[lower],
+                mode="lines",
+                line=dict(width=0),
+                fill="tonexty",
+                fillcolor="rgba(76,120,168,0.15)",
+                name="expected range",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["window_start"],
+            y=frame[value],
+            mode="lines+markers",
+            name=value.replace("_", " "),
+            line=dict(color="#4C78A8"),
+        )
+    )
+    if threshold:
+        fig.add_trace(
+            go.Scatter(
+                x=frame["window_start"],
+                y=frame[threshold],
+                mode="lines",
+                name="threshold",
+                line=dict(color="#C0392B", dash="dash"),
+            )
+        )
+    fig.update_layout(title=title, **_LAYOUT)
+    return fig
+
+
+def realized_vs_estimated(perf: pd.DataFrame, metric: str, label: str) -> go.Figure:
+    """Realized (labels) and estimated (no labels needed) metric per window, with the band."""
+    part = perf[perf["metric"] == metric]
+    fig = signal_over_time(
+        part, "estimated", f"{label}: measured on labels vs estimated", lower="lower", upper="upper"
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=part["window_start"],
+            y=part["realized"],
+            mode="lines+markers",
+            name="realized (labels)",
+            line=dict(color="#E4572E"),
+        )
+    )
+    return fig

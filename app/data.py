@@ -108,3 +108,66 @@ def quality_headline(db: str, rev: tuple[int, int], model: str) -> Any:
 
     with _store_at(db).read() as r:
         return quality.headline(r, registry.get_model(r, model), "D")
+
+
+@st.cache_data(show_spinner="Comparing production with the training data…", max_entries=16)
+def drift_view(
+    db: str,
+    rev: tuple[int, int],
+    model: str,
+    version: int | None,
+    period: str | None,
+    chunk_size: int | None,
+) -> dict[str, Any]:
+    """Drift, multivariate drift, performance and the status sentence for one window choice."""
+    from core import drift, drift_report, multivariate, performance
+    from core.windows import WindowSpec
+
+    spec = WindowSpec.parse(period, chunk_size)
+    with _store_at(db).read() as r:
+        entry = registry.get_model(r, model)
+        target = registry.get_version(r, entry, version)
+        table = drift.drift_by_window(r, entry, target, spec)
+        perf = performance.performance_by_window(r, entry, target, spec)
+        return {
+            "version": target.version,
+            "drift": table,
+            "scores": drift_report.drift_scores(table) if len(table) else table,
+            "ranking": drift_report.ranking(table) if len(table) else table,
+            "multivariate": multivariate.reconstruction_drift(r, entry, target, spec),
+            "performance": perf,
+            "status": drift_report.status(entry, target, table, perf),
+            "reference_metrics": target.metrics,
+        }
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def distribution_view(
+    db: str,
+    rev: tuple[int, int],
+    model: str,
+    version: int,
+    period: str | None,
+    chunk_size: int | None,
+    feature: str,
+    window_start: Any,
+) -> pd.DataFrame:
+    """Reference vs one window's distribution of a feature."""
+    from core import drift_report
+    from core.windows import WindowSpec
+
+    with _store_at(db).read() as r:
+        entry = registry.get_model(r, model)
+        target = registry.get_version(r, entry, version)
+        return drift_report.distributions(
+            r, entry, target, WindowSpec.parse(period, chunk_size), feature, window_start
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> list[dict[str, Any]]:
+    """Stored alerts of a model."""
+    from core import alerts
+
+    with _store_at(db).read() as r:
+        return alerts.list_alerts(r, registry.get_model(r, model), open_only=open_only)

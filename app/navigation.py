@@ -14,6 +14,7 @@ PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 # key -> (file, title, icon); the order here is the order in the sidebar.
 PAGES = {
     "overview": ("overview.py", "Overview", ":material/monitoring:"),
+    "drift": ("drift.py", "Drift", ":material/trending_down:"),
     "data_quality": ("data_quality.py", "Data quality", ":material/fact_check:"),
     "models": ("models.py", "Models", ":material/inventory_2:"),
 }

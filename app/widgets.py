@@ -38,3 +38,42 @@ def save_latency_slo(identity: auth.Identity, model: str, current: float) -> Non
                 st.error(str(exc))
             else:
                 st.success(f"Latency target set to {value:,.0f} ms.")
+
+
+def alert_list(identity: auth.Identity, model: str, alerts: list[dict]) -> None:
+    """Open alerts with their reason; roles that may acknowledge get a button per alert."""
+    if not alerts:
+        st.success("No open alerts.")
+        return
+    icons = {"high": ":material/error:", "medium": ":material/warning:", "low": ":material/info:"}
+    with st.expander(f"{len(alerts)} open alert(s)", expanded=True):
+        for alert in alerts:
+            text, action = st.columns([6, 1])
+            text.markdown(
+                f"{icons.get(alert['severity'], '')} **{alert['severity']}** · "
+                f"{_escape(alert['reason'])}"
+                + (
+                    f" · seen by {_escape(alert['acknowledged_by'])}"
+                    if alert["acknowledged_by"]
+                    else ""
+                )
+            )
+            if alert["status"] == "open" and auth.may(identity, "acknowledge_alert"):
+                if action.button("Seen", key=f"ack_{alert['id']}", help="Acknowledge this alert"):
+                    from core import alerts as core_alerts
+
+                    try:
+                        core_alerts.acknowledge(
+                            store(), model=model, alert_id=alert["id"], by=identity
+                        )
+                    except ModelBridgeError as exc:
+                        st.error(str(exc))
+                    else:
+                        st.rerun()
+
+
+def _escape(text: str) -> str:
+    """Neutralise Markdown in user- or data-supplied text."""
+    for ch in "\\`*_{}[]()#+-.!|<>":
+        text = text.replace(ch, "\\" + ch)
+    return text

@@ -24,8 +24,8 @@ PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
     "manager": ("overview", "models"),
     "domain_expert": ("overview",),
     "product_owner": ("overview", "models"),
-    "ml_engineer": ("overview", "data_quality", "models"),
-    "admin": ("overview", "data_quality", "models"),
+    "ml_engineer": ("overview", "drift", "data_quality", "models"),
+    "admin": ("overview", "drift", "data_quality", "models"),
 }
 
 # Actions that change something, and who may take them. Core functions check these, so the

@@ -1,0 +1,187 @@
+"""Drift results in the words and shapes people use: status sentences, rankings, overlays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core import histograms as h
+from core import logs
+from core.alerts import AlertSettings
+from core.drift import PREDICTION
+from core.features import Feature
+from core.models import Model, ModelVersion
+from core.performance import LOWER_IS_BETTER
+from core.registry import features_of
+from core.store import Work
+from core.windows import WindowSpec
+
+DISPLAY_BINS = 40
+METRIC_WORDS = {
+    "roc_auc": "AUC",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "F1",
+    "accuracy": "accuracy",
+    "calibration_error": "calibration error",
+    "mae": "mean absolute error",
+    "rmse": "RMSE",
+    "mape": "MAPE",
+}
+
+
+def drift_scores(drift: pd.DataFrame) -> pd.DataFrame:
+    """Primary-method rows with `score`: how far past its threshold each value is (1 = at it)."""
+    primary = drift[drift["primary"]].copy()
+    higher = primary["method"].isin(["psi", "jensen_shannon", "wasserstein"])
+    ratio = np.where(
+        higher,
+        primary["value"] / primary["threshold"],
+        np.log10(primary["value"].clip(lower=1e-300)) / np.log10(primary["threshold"]),
+    )
+    primary["score"] = np.nan_to_num(ratio.astype(float), nan=0.0)
+    return primary
+
+
+def ranking(drift: pd.DataFrame, last: int = 3) -> pd.DataFrame:
+    """Features (and the prediction) ranked by drift over the last LAST windows."""
+    scores = drift_scores(drift)
+    recent = sorted(scores["window_start"].unique())[-last:]
+    part = scores[scores["window_start"].isin(recent)]
+    out = part.groupby(["feature", "method"], as_index=False).agg(
+        score=("score", "mean"),
+        value=("value", "last"),
+        threshold=("threshold", "last"),
+        alerts=("alert", "sum"),
+    )
+    return out.sort_values("score", ascending=False).reset_index(drop=True)
+
+
+def status(model: Model, version: ModelVersion, drift: pd.DataFrame, perf: pd.DataFrame) -> str:
+    """A plain-language account of drift and performance for managers."""
+    parts = []
+    features = [f.name for f in features_of(version)]
+    if drift.empty:
+        return "No traffic has been logged for this version yet."
+    scores = drift_scores(drift)
+    inputs = scores[scores["feature"] != PREDICTION]
+    drifted = inputs[inputs["alert"]]
+    if drifted.empty:
+        parts.append(
+            f"No input drifted from the training data in any of the {len(features)} features."
+        )
+    else:
+        firsts = drifted.groupby("feature")["window_start"].min().sort_values()
+        names = ", ".join(firsts.index[:4]) + (" and others" if len(firsts) > 4 else "")
+        parts.append(
+            f"Inputs drifted in {len(firsts)} of {len(features)} features since "
+            f"{pd.Timestamp(firsts.iloc[0]):%d %b %Y} ({names})."
+        )
+    scored = scores[(scores["feature"] == PREDICTION)]
+    if len(scored) and scored["alert"].tail(2).all():
+        parts.append("The model's scores have shifted with them.")
+    parts.append(_performance_sentence(model, version, perf, AlertSettings.of(model).metrics))
+    return " ".join(p for p in parts if p)
+
+
+def _performance_sentence(
+    model: Model, version: ModelVersion, perf: pd.DataFrame, watched: tuple[str, ...]
+) -> str:
+    metric = "roc_auc" if model.task == "binary" else "mae"
+    reference = version.metrics.get(metric)
+    rows = perf[perf["metric"] == metric]
+    if rows.empty or reference is None:
+        return ""
+    words = METRIC_WORDS[metric]
+    text = ""
+    latest_est = rows["estimated"].dropna()
+    if len(latest_est):
+        change = latest_est.iloc[-1] - reference
+        if abs(change) < 0.005:
+            text = f"Estimated {words} unchanged at {latest_est.iloc[-1]:.2f}."
+        else:
+            direction = "down" if change < 0 else "up"
+            text = f"Estimated {words} {direction} {abs(change):.2f} against training."
+    labelled = perf[perf["realized"].notna() & perf["metric"].isin(watched)]
+    if labelled.empty:
+        return text + " No labels have arrived yet to confirm it."
+    last_labelled = pd.Timestamp(labelled["window_end"].max())
+    for name, part in labelled.groupby("metric"):
+        flags = part.sort_values("window_start")["alert"].tolist()
+        run = next((i for i, f in enumerate(reversed(flags)) if not f), len(flags))
+        if run >= 2:
+            first = part.sort_values("window_start").iloc[len(flags) - run]
+            side = "worse" if name in LOWER_IS_BETTER else "lower"
+            return text + (
+                f" Labels confirm a {side} {METRIC_WORDS.get(name, name)} since "
+                f"{pd.Timestamp(first['window_start']):%d %b}."
+            )
+    return text + f" Labels up to {last_labelled:%d %b} show performance within the usual range."
+
+
+def distributions(
+    w: Work,
+    model: Model,
+    version: ModelVersion,
+    spec: WindowSpec,
+    feature: str,
+    window_start: Any,
+) -> pd.DataFrame:
+    """Reference and one window side by side: bucket, reference share, window share."""
+    known = {f.name: f for f in features_of(version)}
+    f = known.get(feature) or Feature(PREDICTION, "numeric", "score")
+    ref_src = f"(SELECT *, 0 AS __w FROM {logs.ref_table(model.id)} WHERE version = ?)"
+    start, _ = spec.bounds_sql()
+    win_src = (
+        f"(SELECT * FROM (SELECT *, {spec.key_sql()} AS __k FROM {logs.pred_table(model.id)} "
+        f"WHERE version = ?) WHERE __k = (SELECT __k FROM (SELECT {spec.key_sql()} AS __k, ts "
+        f"FROM {logs.pred_table(model.id)} WHERE version = ?) GROUP BY __k "
+        f"HAVING {start} = ? LIMIT 1))"
+    )
+    win_params = [version.version, version.version, pd.Timestamp(window_start).to_pydatetime()]
+    if f.kind == "categorical":
+        ref = h.category_counts(w, ref_src, f.column, "0", "TRUE", [version.version])
+        cur = h.category_counts(w, win_src, f.column, "0", "TRUE", win_params)
+        both = ref.merge(cur, on="value", how="outer", suffixes=("_ref", "_win")).fillna(
+            {"n_ref": 0, "n_win": 0}
+        )
+        both["bucket"] = both["value"].fillna("(missing)")
+    else:
+        bins = h.numeric_bins(w, ref_src, f.column, "TRUE", [version.version])
+        edges = np.linspace(bins.lo, bins.hi, DISPLAY_BINS + 1)
+        ref = _display_counts(w, ref_src, f.column, edges, [version.version])
+        cur = _display_counts(w, win_src, f.column, edges, win_params)
+        both = ref.merge(cur, on="bucket", how="outer", suffixes=("_ref", "_win")).fillna(0)
+        both = both.sort_values("bucket")
+        both["bucket"] = both["bucket"].map(lambda b: _bucket_label(int(b), edges))
+    both["reference"] = both["n_ref"] / max(both["n_ref"].sum(), 1)
+    both["window"] = both["n_win"] / max(both["n_win"].sum(), 1)
+    return both[["bucket", "reference", "window"]].reset_index(drop=True)
+
+
+def _display_counts(
+    w: Work, src: str, column: str, edges: np.ndarray, params: list
+) -> pd.DataFrame:
+    lo, width, last = float(edges[0]), float(edges[1] - edges[0]), len(edges) - 2
+    return w.frame(
+        f"SELECT CASE WHEN {column} IS NULL OR isnan({column}) THEN -2 "
+        f"ELSE least(greatest(floor(({column} - {lo!r}) / {width!r}), -1), {last + 1}) END "
+        f"AS bucket, count(*) AS n FROM {src} GROUP BY 1",
+        params,
+    )
+
+
+def _bucket_label(b: int, edges: np.ndarray) -> str:
+    if b == -2:
+        return "(missing)"
+    if b == -1:
+        return f"< {_number(edges[0])}"
+    if b >= len(edges) - 1:
+        return f"≥ {_number(edges[-1])}"
+    return f"{_number(edges[b])}–{_number(edges[b + 1])}"
+
+
+def _number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"

@@ -1,0 +1,112 @@
+"""Drift: are production inputs, scores and outcomes still like the training data?"""
+
+import pandas as pd
+import streamlit as st
+
+from app import charts
+from app.data import alerts_view, distribution_view, drift_view, models_table, revision, store
+from app.session import guard
+from app.widgets import alert_list
+from core.drift_report import METRIC_WORDS
+
+identity = guard("drift")
+st.title("Drift")
+db, rev = str(store().path), revision()
+models = models_table(db, rev)
+if not models:
+    st.info("No models are registered yet. Register one with `modelbridge register`.")
+    st.stop()
+
+left, mid, right = st.columns([2, 1, 2])
+model = left.selectbox("Model", [m["name"] for m in models], key="drift_model")
+entry = next(m for m in models if m["name"] == model)
+versions = {f"v{v['version']} ({v['stage']})": v["version"] for v in entry["versions"]}
+live = next((v["version"] for v in entry["versions"] if v["stage"] == "production"), None)
+labels = list(versions)
+default = labels.index(next((k for k, v in versions.items() if v == live), labels[0]))
+version = versions[mid.selectbox("Version", labels, index=default, key="drift_version")]
+windows = {
+    "week": ("W", None),
+    "day": ("D", None),
+    "month": ("M", None),
+    "5,000 rows": (None, 5000),
+    "20,000 rows": (None, 20000),
+}
+period, chunk = windows[right.selectbox("Window", list(windows), key="drift_window")]
+
+view = drift_view(db, rev, model, version, period, chunk)
+if view["drift"].empty:
+    st.info("No predictions logged for this version yet.")
+    st.stop()
+st.info(view["status"])
+
+alert_list(identity, model, alerts_view(db, rev, model, True))
+
+scores = view["scores"]
+picked = st.plotly_chart(
+    charts.drift_heatmap(scores), key="drift_heatmap", on_select="rerun", selection_mode="points"
+)
+points = (picked or {}).get("selection", {}).get("points", [])
+features = sorted(scores["feature"].unique())
+starts = sorted(scores["window_start"].unique())
+ranked = view["ranking"]
+a, b = st.columns(2)
+feature = a.selectbox(
+    "Feature",
+    features,
+    key="drift_feature",
+    index=features.index(points[0]["y"] if points else ranked.iloc[0]["feature"]),
+)
+window = b.selectbox(
+    "Window",
+    starts,
+    index=len(starts) - 1
+    if not points
+    else starts.index(pd.Timestamp(points[0]["x"]))
+    if pd.Timestamp(points[0]["x"]) in starts
+    else 0,
+    format_func=lambda t: f"{pd.Timestamp(t):%Y-%m-%d}",
+    key="drift_window_start",
+)
+dist = distribution_view(db, rev, model, view["version"], period, chunk, feature, window)
+st.plotly_chart(
+    charts.distribution_overlay(dist, feature, f"{pd.Timestamp(window):%Y-%m-%d}"),
+    key="drift_overlay",
+)
+
+st.subheader("What changed most")
+st.dataframe(
+    ranked.rename(columns={"score": "× threshold", "alerts": "windows past threshold"}),
+    hide_index=True,
+    key="drift_ranking",
+    column_config={"× threshold": st.column_config.NumberColumn(format="%.2f")},
+)
+
+tabs = st.tabs(["Model scores", "All inputs together", "Performance"])
+pred = scores[scores["feature"] == "prediction"]
+tabs[0].plotly_chart(
+    charts.signal_over_time(pred, "value", "Drift of the model's scores", threshold="threshold"),
+    key="drift_prediction",
+)
+multi = view["multivariate"]
+if len(multi):
+    tabs[1].plotly_chart(
+        charts.signal_over_time(
+            multi, "value", "Reconstruction error of the inputs (PCA)", lower="lower", upper="upper"
+        ),
+        key="drift_multivariate",
+    )
+perf = view["performance"]
+metrics = list(dict.fromkeys(perf["metric"]))
+metric = tabs[2].selectbox(
+    "Metric", metrics, format_func=lambda m: METRIC_WORDS.get(m, m), key="drift_metric"
+)
+tabs[2].plotly_chart(
+    charts.realized_vs_estimated(perf, metric, METRIC_WORDS.get(metric, metric)),
+    key="drift_performance",
+)
+tabs[2].caption(
+    "Estimated values need no labels: they come from the model's scores and the "
+    "calibration seen in training. Where labels have arrived, compare both lines to "
+    "see how good the estimate is."
+)
