@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.data import store
-from core import auth, registry
+from core import alerts, auth, model_settings
 from core.errors import ModelBridgeError
 from core.quality import Headline
 
@@ -31,7 +31,7 @@ def save_latency_slo(identity: auth.Identity, model: str, current: float) -> Non
         )
         if st.form_submit_button("Save target"):
             try:
-                registry.update_settings(
+                model_settings.update_settings(
                     store(), model=model, changes={"latency_slo_ms": value}, by=identity
                 )
             except ModelBridgeError as exc:
@@ -40,14 +40,14 @@ def save_latency_slo(identity: auth.Identity, model: str, current: float) -> Non
                 st.success(f"Latency target set to {value:,.0f} ms.")
 
 
-def alert_list(identity: auth.Identity, model: str, alerts: list[dict]) -> None:
+def alert_list(identity: auth.Identity, model: str, open_alerts: list[dict]) -> None:
     """Open alerts with their reason; roles that may acknowledge get a button per alert."""
-    if not alerts:
+    if not open_alerts:
         st.success("No open alerts.")
         return
     icons = {"high": ":material/error:", "medium": ":material/warning:", "low": ":material/info:"}
-    with st.expander(f"{len(alerts)} open alert(s)", expanded=True):
-        for alert in alerts:
+    with st.expander(f"{len(open_alerts)} open alert(s)", expanded=True):
+        for alert in open_alerts:
             text, action = st.columns([6, 1])
             text.markdown(
                 f"{icons.get(alert['severity'], '')} **{alert['severity']}** · "
@@ -58,18 +58,14 @@ def alert_list(identity: auth.Identity, model: str, alerts: list[dict]) -> None:
                     else ""
                 )
             )
-            if alert["status"] == "open" and auth.may(identity, "acknowledge_alert"):
-                if action.button("Seen", key=f"ack_{alert['id']}", help="Acknowledge this alert"):
-                    from core import alerts as core_alerts
-
-                    try:
-                        core_alerts.acknowledge(
-                            store(), model=model, alert_id=alert["id"], by=identity
-                        )
-                    except ModelBridgeError as exc:
-                        st.error(str(exc))
-                    else:
-                        st.rerun()
+            may_ack = alert["status"] == "open" and auth.may(identity, "acknowledge_alert")
+            if may_ack and action.button("Seen", key=f"ack_{alert['id']}", help="Acknowledge"):
+                try:
+                    alerts.acknowledge(store(), model=model, alert_id=alert["id"], by=identity)
+                except ModelBridgeError as exc:
+                    st.error(str(exc))
+                else:
+                    st.rerun()
 
 
 def _escape(text: str) -> str:

@@ -216,9 +216,14 @@ def _reason(kind: str, subject: str, run: pd.DataFrame, settings: AlertSettings)
         basis = (
             "measured on labels" if last["evidence"] == "realized" else "estimated without labels"
         )
-        return f"{subject.replace('_', ' ')} {basis} is outside the reference range ({numbers}) for {windows}."
+        metric = subject.replace("_", " ").replace(" (estimated)", "")
+        return (
+            f"{metric[:1].upper()}{metric[1:]} {basis} is outside the reference range "
+            f"({numbers}) for {windows}."
+        )
     if kind == "multivariate":
-        return f"The inputs' joint pattern changed ({_METHOD_WORDS['pca_reconstruction']} {numbers}) for {windows}."
+        error = _METHOD_WORDS["pca_reconstruction"]
+        return f"The inputs' joint pattern changed ({error} {numbers}) for {windows}."
     what = "The model's scores" if kind == "prediction_drift" else f"Input '{subject}'"
     method = _METHOD_WORDS.get(str(last["evidence"]), str(last["evidence"]))
     return f"{what} drifted from the reference ({method} {numbers}) for {windows}."
@@ -232,7 +237,8 @@ def _outbox(w: Work, event: str, model: Model, alert: Alert) -> None:
         "sent_at": datetime.now(UTC).isoformat(),
     }
     w.sql(
-        "INSERT INTO webhook_outbox (id, created_at, payload) VALUES (?, now() AT TIME ZONE 'UTC', ?)",
+        "INSERT INTO webhook_outbox (id, created_at, payload) "
+        "VALUES (?, now() AT TIME ZONE 'UTC', ?)",
         [uuid.uuid4().hex, json.dumps(payload, default=str)],
     )
 
@@ -350,7 +356,8 @@ def retrain_check(store: Store, model: str) -> RetrainAdvice:
         features = ", ".join(a["subject"] for a in inputs[:5])
         return RetrainAdvice(
             True,
-            f"Inputs drifted ({features}) and the model's scores moved with them since {scored[0]['since'][:10]}.",
+            f"Inputs drifted ({features}) and the model's scores moved with them since "
+            f"{scored[0]['since'][:10]}.",
             evidence,
         )
     if len(inputs) >= 3:

@@ -142,3 +142,11 @@ def require_action(identity: Identity, action: str) -> None:
             f"{identity.username} ({ROLE_LABELS.get(identity.role, identity.role)}) may not "
             f"{action.replace('_', ' ')}; that needs {roles or 'a role nobody has'}"
         )
+
+
+def login(store: Store, username: str, password: str) -> Identity:
+    """The identity for a username and password, or PermissionDenied (one message for both)."""
+    identity = authenticate(store.open(), username, password)
+    if identity is None:
+        raise PermissionDenied("unknown user or wrong password")
+    return identity

@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.add_argument("--format", choices=("csv", "parquet", "jsonl"))
     p.add_argument("--delimiter")
+    for name in ("ingest", "labels"):
+        sub.choices[name].add_argument(
+            "--no-alerts", action="store_true", help="do not re-check alerts afterwards"
+        )
 
     p = sub.add_parser("user", help="manage users")
     users = p.add_subparsers(dest="user_command", required=True, parser_class=_Parser)
@@ -129,6 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--open", action="store_true", help="only open or acknowledged alerts")
     p.add_argument("--no-refresh", action="store_true", help="list without re-checking")
+    p.add_argument("--ack", type=int, metavar="ID", help="acknowledge alert ID (needs --user)")
+    p.add_argument(
+        "--user", help="who acknowledges; password from MODELBRIDGE_PASSWORD or a prompt"
+    )
+
+    p = sub.add_parser(
+        "configure", parents=[common], help="show or change a model's monitoring settings"
+    )
+    p.add_argument("model")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="e.g. drift.features.income.threshold=0.2 (repeatable)",
+    )
+    p.add_argument(
+        "--user", help="who changes them; password from MODELBRIDGE_PASSWORD or a prompt"
+    )
 
     p = sub.add_parser(
         "retrain-check",
@@ -299,7 +322,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         range_tolerance=args.range_tolerance,
         progress=_progress(args),
     )
-    return _batches(args, results)
+    code = _batches(args, results)
+    _recheck_alerts(args, results)
+    return code
+
+
+def _recheck_alerts(args: argparse.Namespace, results: list[Any]) -> None:
+    """After new rows, re-check the model's alerts; the rows are committed whatever happens."""
+    if args.no_alerts or not any(r.rows_ingested for r in results):
+        return
+    from core import alerts, webhooks
+
+    store = _store(args)
+    try:
+        alerts.refresh(store, args.model)
+        webhooks.deliver(store)
+    except ModelBridgeError as exc:
+        print(f"warning: alerts were not re-checked: {exc}", file=sys.stderr)
 
 
 def cmd_labels(args: argparse.Namespace) -> int:
@@ -314,18 +353,20 @@ def cmd_labels(args: argparse.Namespace) -> int:
         delimiter=args.delimiter,
         progress=_progress(args),
     )
-    return _batches(args, results)
+    code = _batches(args, results)
+    _recheck_alerts(args, results)
+    return code
 
 
-def read_password() -> str:
-    """The password from $MODELBRIDGE_PASSWORD, else from a prompt."""
+def read_password(*, confirm: bool = True) -> str:
+    """The password from $MODELBRIDGE_PASSWORD, else from a prompt (twice when CONFIRM)."""
     password = os.environ.get("MODELBRIDGE_PASSWORD")
     if password:
         return password
     if not sys.stdin.isatty():
         raise InvalidInput("no password: set MODELBRIDGE_PASSWORD or run in a terminal")
     first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat: ") != first:
+    if confirm and getpass.getpass("Repeat: ") != first:
         raise InvalidInput("the passwords differ")
     return first
 
@@ -439,7 +480,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from core import alerts, webhooks
 
     store = _store(args).open()
-    if not args.no_refresh:
+    if args.ack is not None:
+        alerts.acknowledge(store, model=args.model, alert_id=args.ack, by=_login(store, args))
+    elif not args.no_refresh:
         alerts.refresh(store, args.model)
         webhooks.deliver(store)
     with store.read() as r:
@@ -449,6 +492,35 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         for a in found
     )
     _emit(args, found, text or "no alerts")
+    return 0
+
+
+def _login(store: Store, args: argparse.Namespace) -> auth.Identity:
+    if not args.user:
+        raise InvalidInput("this action needs --user (and the password in MODELBRIDGE_PASSWORD)")
+    return auth.login(store, args.user, read_password(confirm=False))
+
+
+def cmd_configure(args: argparse.Namespace) -> int:
+    """Show or change monitoring settings."""
+    from core import model_settings
+
+    store = _store(args).open()
+    if args.set:
+        changes = {}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise InvalidInput(f"--set takes KEY=VALUE, not {item!r}")
+            changes[key.strip()] = value.strip()
+        entry = model_settings.update_settings(
+            store, model=args.model, changes=changes, by=_login(store, args)
+        )
+        settings = entry.settings
+    else:
+        with store.read() as r:
+            settings = registry.get_model(r, args.model).settings
+    _emit(args, settings, json.dumps(settings, indent=2, sort_keys=True))
     return 0
 
 
@@ -472,6 +544,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "performance": cmd_performance,
     "alerts": cmd_alerts,
     "retrain-check": cmd_retrain_check,
+    "configure": cmd_configure,
     "quarantine": cmd_quarantine,
     "init": cmd_init,
     "register": cmd_register,

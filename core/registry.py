@@ -11,7 +11,6 @@ from sqlmodel import col, select
 
 from core import audit, logs
 from core.artifacts import load_model, positive_scores, store_artifact
-from core.auth import Identity, require_action
 from core.errors import InvalidInput, NotFound
 from core.features import Feature, infer_kind, profile, schema_from_json
 from core.metrics import binary_metrics, regression_metrics
@@ -118,7 +117,7 @@ def register_version(
         if raw.rejects:
             line = raw.rejects[0][0]
             raise InvalidInput(
-                f"{reference}: {len(raw.rejects)} malformed row(s), first at line {line}; "
+                f"{reference}: {len(raw.rejects)} malformed row(s), first at data row {line}; "
                 "a reference must be clean"
             )
         feature_names = [c for c in raw.columns if c not in special]
@@ -365,37 +364,3 @@ def _check_artifact(
             f"to {gap:.3g}; check --model-file and --prediction"
         ]
     return []
-
-
-SETTING_CHECKS = {"latency_slo_ms": (float, lambda v: v > 0, "a positive number of milliseconds")}
-
-
-def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Identity) -> Model:
-    """Change a model's monitoring settings (e.g. the latency SLO), checked and audited."""
-    require_action(by, "edit_model_settings")
-    clean = {}
-    for key, value in changes.items():
-        if key not in SETTING_CHECKS:
-            raise InvalidInput(f"unknown setting {key!r}; known: {', '.join(SETTING_CHECKS)}")
-        kind, ok, what = SETTING_CHECKS[key]
-        try:
-            clean[key] = kind(value)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{key} must be {what}, not {value!r}") from None
-        if not ok(clean[key]):
-            raise InvalidInput(f"{key} must be {what}, not {value!r}")
-    with store.write() as w:
-        entry = get_model(w, model)
-        before = dict(entry.settings)
-        entry.settings = {**before, **clean}
-        w.session.add(entry)
-        audit.record(
-            w,
-            actor=by.username,
-            role=by.role,
-            action="model_settings",
-            model=model,
-            before=before,
-            after=entry.settings,
-        )
-    return entry

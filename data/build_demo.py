@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from core import auth, workflow
+from core import alerts, auth, workflow
 from core.errors import InvalidInput
 from core.ingest import ingest_labels, ingest_predictions
 from core.registry import list_models, register_version
@@ -58,6 +58,7 @@ def build_demo(
         labels = _load(store, files.label_files, ingest_labels, "labels", quiet)
         _register(store, files.challenger_reference, files.challenger_model,
                   "demo-challenger-v2", "Retrained on recent applications, after the shift")
+        alerts.refresh(store, MODEL)
         truth_file = truth_path(store)
         truth_file.write_text(files.truth.read_text())
     return {

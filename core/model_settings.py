@@ -1,0 +1,150 @@
+"""Per-model monitoring settings (latency SLO, drift methods and thresholds, alert rules).
+
+Keys are dotted paths into the model's settings, e.g. `drift.features.income.threshold=0.2`;
+every value is checked before anything is written, and each change is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from core import audit
+from core.auth import Identity, require_action
+from core.drift_stats import METHODS
+from core.errors import InvalidInput
+from core.models import Model
+from core.registry import features_of, get_model, get_version
+from core.store import Store
+
+WATCHABLE = (
+    "roc_auc",
+    "precision",
+    "recall",
+    "f1",
+    "accuracy",
+    "calibration_error",
+    "mae",
+    "rmse",
+    "mape",
+)
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError
+    return number
+
+
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError
+    return number
+
+
+def _period(value: str) -> str:
+    if value.upper() not in ("D", "W", "M"):
+        raise ValueError
+    return value.upper()
+
+
+def _metrics(value: str) -> list[str]:
+    names = [v.strip() for v in str(value).split(",") if v.strip()]
+    if not names or any(n not in WATCHABLE for n in names):
+        raise ValueError
+    return names
+
+
+def _method_for(kind: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in METHODS or kind not in METHODS[value].kinds:
+            raise ValueError
+        return value
+
+    return check
+
+
+def _any_method(value: str) -> str:
+    if value not in METHODS:
+        raise ValueError
+    return value
+
+
+FIXED: dict[str, tuple[Callable[[str], Any], str]] = {
+    "latency_slo_ms": (_positive, "a positive number of milliseconds"),
+    "alerts.consecutive": (_count, "a whole number of windows, 1 or more"),
+    "alerts.period": (_period, "D, W or M"),
+    "alerts.metrics": (_metrics, f"a comma-separated list of {', '.join(WATCHABLE)}"),
+    "drift.methods.numeric": (_method_for("numeric"), "ks, psi, jensen_shannon or wasserstein"),
+    "drift.methods.categorical": (_method_for("categorical"), "psi, jensen_shannon or chi_square"),
+}
+
+
+def _rule(model: Model, key: str, feature_names: set[str]) -> tuple[Callable[[str], Any], str]:
+    if key in FIXED:
+        return FIXED[key]
+    parts = key.split(".")
+    if len(parts) == 3 and parts[:2] == ["drift", "thresholds"] and parts[2] in METHODS:
+        return _positive, "a positive number"
+    if (
+        len(parts) >= 4
+        and parts[:2] == ["drift", "features"]
+        and parts[-1] in ("method", "threshold")
+    ):
+        feature = ".".join(parts[2:-1])
+        if feature not in feature_names:
+            raise InvalidInput(f"model {model.name!r} has no feature {feature!r}")
+        return (
+            (_any_method, "a method name")
+            if parts[-1] == "method"
+            else (_positive, "a positive number")
+        )
+    known = [*FIXED, "drift.thresholds.<method>", "drift.features.<feature>.method|threshold"]
+    raise InvalidInput(f"unknown setting {key!r}; known: {', '.join(known)}")
+
+
+def _put(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    if parts[:2] == ["drift", "features"]:
+        parts = ["drift", "features", ".".join(parts[2:-1]), parts[-1]]
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Identity) -> Model:
+    """Check and apply dotted-key changes to a model's settings, audited as one event."""
+    require_action(by, "edit_model_settings")
+    with store.open().write() as w:
+        entry = get_model(w, model)
+        names = {f.name for f in features_of(get_version(w, entry))}
+        clean = {}
+        for key, raw in changes.items():
+            parse, what = _rule(entry, key, names)
+            try:
+                clean[key] = parse(raw)
+            except (TypeError, ValueError):
+                raise InvalidInput(f"{key} must be {what}, not {raw!r}") from None
+        before = entry.settings
+        after = _deep_copy(before)
+        for key, value in clean.items():
+            _put(after, key, value)
+        entry.settings = after
+        w.session.add(entry)
+        audit.record(
+            w,
+            actor=by.username,
+            role=by.role,
+            action="model_settings",
+            model=model,
+            before=before,
+            after=after,
+        )
+    return entry
+
+
+def _deep_copy(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
