@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default="")
     p.add_argument("--created-by", default=os.environ.get("USER") or "pipeline")
     p.add_argument("--ignore", default="", help="comma-separated columns that are not features")
+    p.add_argument(
+        "--feature-metadata", help="JSON or CSV: label, unit, description, actionable per feature"
+    )
 
     p = sub.add_parser("versions", parents=[common], help="list a model's versions")
     p.add_argument("model")
@@ -160,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model")
 
+    p = sub.add_parser("explain", parents=[common], help="explain one logged decision")
+    p.add_argument("model")
+    p.add_argument("--id", dest="request_id", required=True, help="the request id of the case")
+    p.add_argument(
+        "--version", type=int, help="explain with this version (default: the one logged)"
+    )
+    p.add_argument("--units", choices=("probability", "log_odds"), default="probability")
+
     p = sub.add_parser("demo", parents=[common], help="build the demo store (deterministic)")
     p.add_argument("--days", type=int, default=120)
     p.add_argument("--seed", type=int, default=7)
@@ -208,6 +219,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             description=args.description,
             created_by=args.created_by,
             ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
+            feature_metadata=args.feature_metadata,
         )
     except FileProblem as exc:  # the reference is an argument here: bad input, exit 2
         raise InvalidInput(str(exc)) from None
@@ -265,16 +277,49 @@ def _fmt(value: Any) -> str:
     return f"{value:>8.4f}" if isinstance(value, float) else f"{'-':>8}"
 
 
-def _progress(args: argparse.Namespace) -> Callable[[str, int], None] | None:
+def _progress(args: argparse.Namespace) -> Callable[[str, int | None], None] | None:
+    """A progress bar across the files on a terminal; None with --json or when not a TTY."""
     if args.json or not sys.stderr.isatty():
         return None
+    import atexit
+    from pathlib import Path
+
     from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    console = Console(stderr=True)
+    files = len(getattr(args, "files", ())) or None
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    task = bar.add_task("starting", total=files, rows=0)
+    atexit.register(bar.stop)  # a crash must not leave the terminal without its cursor
+    done = {"files": 0, "rows": 0}
 
-    def report(name: str, rows: int) -> None:
-        if rows == 0:
-            console.print(f"[dim]reading {name} …[/dim]")
+    def report(name: str, rows: int | None) -> None:
+        # rows is None when a file starts (the spinner and clock run while it is read) and
+        # the file's rows read when it is done.
+        if rows is None:
+            bar.start()
+            bar.update(task, description=f"reading {Path(name).name}")
+            return
+        done["files"] += 1
+        done["rows"] += rows
+        bar.update(task, completed=done["files"], rows=done["rows"], description="ingested")
+        if done["files"] == files:
+            bar.stop()
 
     return report
 
@@ -539,7 +584,29 @@ def cmd_retrain_check(args: argparse.Namespace) -> int:
     return 1 if advice.recommended else 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Explain one logged decision."""
+    from core.explanations import explain_case
+
+    case = explain_case(
+        _store(args), args.model, args.request_id, version=args.version, units=args.units
+    )
+    data = case.as_dict()
+    head = f"{args.model} v{case.version}, request {args.request_id}: {case.explanation.output:.4g}"
+    if case.threshold is not None:
+        side = "at or above" if case.flagged else "below"
+        head += f" ({side} the threshold {case.threshold:g})"
+    lines = [head, *(f"  - {r}" for r in data["reasons"])]
+    if case.counterfactual_text:
+        lines.append(f"  What would change it: {case.counterfactual_text}")
+    if case.similar.get("text"):
+        lines.append(f"  {case.similar['text']}")
+    _emit(args, data, "\n".join(lines))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "explain": cmd_explain,
     "drift": cmd_drift,
     "performance": cmd_performance,
     "alerts": cmd_alerts,

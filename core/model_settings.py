@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core import audit
+from core import audit, feature_metadata
 from core.auth import Identity, require_action
 from core.drift_stats import METHODS
 from core.errors import InvalidInput
@@ -148,3 +148,27 @@ def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Id
 
 def _deep_copy(tree: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+def update_feature_metadata(
+    store: Store, *, model: str, version: int, meta: dict[str, Any], by: Identity
+) -> None:
+    """Replace a version's feature metadata (ML engineers and admins; audited)."""
+    require_action(by, "edit_model_settings")
+    with store.open().write() as w:
+        entry = get_model(w, model)
+        target = get_version(w, entry, version)
+        tidy = feature_metadata.clean(meta, [f.name for f in features_of(target)])
+        before = target.feature_schema.get("metadata", {})
+        target.feature_schema = {**target.feature_schema, "metadata": tidy}
+        w.session.add(target)
+        audit.record(
+            w,
+            actor=by.username,
+            role=by.role,
+            action="feature_metadata",
+            model=model,
+            version=version,
+            before=before,
+            after=tidy,
+        )

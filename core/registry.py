@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from core import audit, logs
 from core.artifacts import load_model, positive_scores, store_artifact
 from core.errors import InvalidInput, NotFound
+from core.feature_metadata import parse_file as parse_metadata
 from core.features import Feature, infer_kind, profile, schema_from_json
 from core.metrics import binary_metrics, regression_metrics
 from core.models import TASKS, Model, ModelVersion
@@ -98,6 +99,7 @@ def register_version(
     description: str = "",
     created_by: str = "",
     ignore: tuple[str, ...] = (),
+    feature_metadata: str | Path | None = None,
 ) -> Registration:
     """Register a new version of MODEL with REFERENCE as its baseline (creating MODEL if new)."""
     if not model.strip():
@@ -166,7 +168,13 @@ def register_version(
             prediction_column=prediction,
             id_column=id_column or "request_id",
             timestamp_column=timestamp or "timestamp",
-            feature_schema={"features": [f.to_json() for f in features], "ignored": list(ignore)},
+            feature_schema={
+                "features": [f.to_json() for f in features],
+                "ignored": list(ignore),
+                "metadata": parse_metadata(Path(feature_metadata), feature_names)
+                if feature_metadata
+                else {},
+            },
             metrics=metrics,
         )
         w.session.add(version)

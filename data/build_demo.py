@@ -7,6 +7,7 @@ files, weekly label files); this module registers, ingests and promotes them exa
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,36 @@ def build_demo(
         files = simulate(Path(folder), days=days, seed=seed, per_day=per_day)
         for username, role in DEMO_USERS.items():
             auth.add_user(store, username=username, role=role, password=DEMO_PASSWORD, by="demo")
-        _register(store, files.champion_reference, files.champion_model, "demo-champion-v1",
-                  _DESCRIPTION)
+        words = Path(folder) / "feature_metadata.json"
+        words.write_text(
+            json.dumps(
+                {
+                    "outcome": "default risk",
+                    "population": "applicants",
+                    "positive_outcome": "defaulted",
+                    "features": json.loads(files.feature_metadata.read_text()),
+                }
+            )
+        )
+        _register(
+            store,
+            files.champion_reference,
+            files.champion_model,
+            "demo-champion-v1",
+            _DESCRIPTION,
+            words,
+        )
         _promote(store, 1)
         predictions = _load(store, files.log_files, ingest_predictions, "predictions", quiet)
         labels = _load(store, files.label_files, ingest_labels, "labels", quiet)
-        _register(store, files.challenger_reference, files.challenger_model,
-                  "demo-challenger-v2", "Retrained on recent applications, after the shift")
+        _register(
+            store,
+            files.challenger_reference,
+            files.challenger_model,
+            "demo-challenger-v2",
+            "Retrained on recent applications, after the shift",
+            words,
+        )
         alerts.refresh(store, MODEL)
         truth_file = truth_path(store)
         truth_file.write_text(files.truth.read_text())
@@ -76,7 +100,9 @@ def truth_path(store: Store) -> Path:
     return store.path.with_name(store.path.stem + ".truth.json")
 
 
-def _register(store: Store, reference: Path, model_file: Path, git_sha: str, description: str) -> None:
+def _register(
+    store: Store, reference: Path, model_file: Path, git_sha: str, description: str, words: Path
+) -> None:
     register_version(
         store,
         model=MODEL,
@@ -90,6 +116,7 @@ def _register(store: Store, reference: Path, model_file: Path, git_sha: str, des
         git_sha=git_sha,
         description=description,
         created_by="engineer",
+        feature_metadata=words,
     )
 
 

@@ -1,0 +1,114 @@
+"""Counterfactual hint: the smallest change to one or two actionable features that flips a
+binary decision at the operating threshold, checked by scoring the changed case again.
+
+"Smallest" is measured in population terms: how many percentiles of the reference a value
+moves (a category change counts as 50). Candidates are scored in one batch per search.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.explain import Explainer
+from core.features import Feature
+
+GRID = np.linspace(0.01, 0.99, 50)
+CATEGORY_COST = 0.5
+
+
+@dataclass(frozen=True)
+class Change:
+    """One feature moved from one value to another."""
+
+    feature: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    """Changes that flip the decision, and the verified new score."""
+
+    changes: list[Change]
+    score: float
+    threshold: float
+    cost: float
+
+
+def _candidates(feature: Feature, reference: pd.DataFrame, value: Any) -> list[tuple[Any, float]]:
+    column = reference[feature.name].dropna()
+    if column.empty:
+        return []
+    if feature.kind == "numeric":
+        column = column.astype(float)
+        here = float((column < float(value)).mean()) if value is not None else 0.5
+        points = np.unique(np.quantile(column, GRID))
+        return [(float(v), abs(float((column < v).mean()) - here)) for v in points if v != value]
+    return [(c, CATEGORY_COST) for c in sorted(column.astype(str).unique()) if c != value]
+
+
+def find(
+    explainer: Explainer,
+    case: pd.DataFrame,
+    reference: pd.DataFrame,
+    threshold: float,
+    actionable: list[str],
+    max_features: int = 2,
+) -> Counterfactual | None:
+    """The cheapest flip using at most MAX_FEATURES actionable features, or None."""
+    features = {f.name: f for f in explainer.features}
+    usable = [n for n in actionable if n in features]
+    if not usable:
+        return None
+    row = case[explainer.names].iloc[[0]].reset_index(drop=True)
+    score = float(explainer.predict(row)[0])
+    flagged = score >= threshold
+    options = {n: _candidates(features[n], reference, row.iloc[0][n]) for n in usable}
+    best: tuple[float, dict[str, Any]] | None = None
+    for size in range(1, max_features + 1):
+        for combo in itertools.combinations(usable, size):
+            grids = [options[n] if size == 1 else _thin(options[n]) for n in combo]
+            if not all(grids):
+                continue
+            tries = list(itertools.product(*grids))
+            batch = pd.concat([row] * len(tries), ignore_index=True)
+            for j, name in enumerate(combo):
+                batch[name] = [t[j][0] for t in tries]
+            scores = explainer.predict(batch)
+            flips = (scores < threshold) if flagged else (scores >= threshold)
+            for i in np.flatnonzero(flips):
+                cost = sum(t[1] for t in tries[i])
+                if best is None or cost < best[0]:
+                    best = (cost, {name: tries[i][j][0] for j, name in enumerate(combo)})
+        if best is not None:
+            break
+    if best is None:
+        return None
+    changed = row.copy()
+    for name, value in best[1].items():
+        changed[name] = value
+    verified = float(explainer.predict(changed)[0])
+    if (verified < threshold) != flagged:
+        return None
+    return Counterfactual(
+        [Change(n, _plain(row.iloc[0][n]), _plain(v)) for n, v in best[1].items()],
+        verified,
+        threshold,
+        best[0],
+    )
+
+
+def _thin(options: list[tuple[Any, float]], keep: int = 15) -> list[tuple[Any, float]]:
+    if len(options) <= keep:
+        return options
+    idx = np.linspace(0, len(options) - 1, keep).round().astype(int)
+    return [options[i] for i in sorted(set(idx))]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,335 @@
+"""SHAP explanations of a version's model, in the model's output units and original features.
+
+Tree ensembles get TreeExplainer (interventional, exact and fast), linear models explained in
+their margin get LinearExplainer; anything else, and linear classifiers in probability units,
+gets the permutation explainer on the whole pipeline, which is additive by construction. A
+scikit-learn Pipeline is explained in the columns the user sent: the contributions of the
+one-hot parts of a categorical feature are summed back to that feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core import logs
+from core.artifacts import load_model
+from core.errors import InvalidInput, NotFound
+from core.features import Feature
+from core.models import Model, ModelVersion
+from core.readers import quote_ident
+from core.registry import features_of, reference_frame
+from core.store import Store, Work
+
+BACKGROUND_ROWS = 100
+PERMUTATIONS = 4
+UNITS = ("probability", "log_odds")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One row explained: base value + sum(contributions) = output."""
+
+    base_value: float
+    output: float
+    contributions: dict[str, float]
+    values: dict[str, Any]
+    units: str
+    method: str
+
+
+@dataclass
+class Explainer:
+    """A fitted explainer for one model version (cache it: building one costs a little)."""
+
+    model: Any
+    features: list[Feature]
+    positive_label: str | None
+    units: str
+    method: str
+    loaded_with: str
+    _explain: Any = None
+
+    @property
+    def names(self) -> list[str]:
+        """Original feature names, in registered order."""
+        return [f.name for f in self.features]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's output for rows of original features, in this explainer's units."""
+        frame = frame[self.names]
+        if self.positive_label is None:
+            return np.asarray(self.model.predict(frame), dtype=float)
+        proba = self.model.predict_proba(frame)[:, _positive_index(self.model, self.positive_label)]
+        if self.units == "log_odds":
+            clipped = np.clip(proba, 1e-12, 1 - 1e-12)
+            return np.log(clipped / (1 - clipped))
+        return proba
+
+    def explain(self, frame: pd.DataFrame) -> list[Explanation]:
+        """Explain each row of FRAME (original feature columns)."""
+        frame = frame[self.names].reset_index(drop=True)
+        base, contributions = self._explain(frame)
+        outputs = self.predict(frame)
+        return [
+            Explanation(
+                base_value=float(base[i]),
+                output=float(outputs[i]),
+                contributions={n: float(contributions[i, j]) for j, n in enumerate(self.names)},
+                values={n: _plain(frame.iloc[i][n]) for n in self.names},
+                units=self.units,
+                method=self.method,
+            )
+            for i in range(len(frame))
+        ]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _positive_index(model: Any, positive_label: str) -> int:
+    classes = [str(c) for c in getattr(model, "classes_", [])]
+    for i, c in enumerate(classes):
+        try:
+            if c == positive_label or float(c) == float(positive_label):
+                return i
+        except ValueError:
+            continue
+    raise InvalidInput(f"the model's classes {classes} do not include {positive_label!r}")
+
+
+def _split(model: Any) -> tuple[Any | None, Any]:
+    """(preprocessing, final estimator) of a Pipeline; (None, model) otherwise."""
+    steps = getattr(model, "steps", None)
+    if steps and len(steps) > 1:
+        return model[:-1], model[-1]
+    return None, model
+
+
+def feature_groups(preprocess: Any, names: list[str], width: int) -> np.ndarray | None:
+    """For each transformed column, the index of the original feature it came from."""
+    if preprocess is None:
+        return np.arange(len(names)) if width == len(names) else None
+    try:
+        out = list(preprocess.get_feature_names_out(names))
+    except Exception:  # a transformer without feature names: cannot map back
+        return None
+    if len(out) != width:
+        return None
+    groups = []
+    for column in out:
+        bare = column.split("__", 1)[-1]
+        match = max(
+            (i for i, n in enumerate(names) if bare == n or bare.startswith(f"{n}_")),
+            key=lambda i: len(names[i]),
+            default=None,
+        )
+        if match is None:
+            return None
+        groups.append(match)
+    return np.asarray(groups)
+
+
+def _is_tree(estimator: Any) -> bool:
+    name = type(estimator).__name__
+    return any(k in name for k in ("Forest", "Tree", "GradientBoosting", "Boost"))
+
+
+def _is_linear(estimator: Any) -> bool:
+    return hasattr(estimator, "coef_") and hasattr(estimator, "intercept_")
+
+
+def build_explainer(
+    model: Any,
+    features: list[Feature],
+    background: pd.DataFrame,
+    positive_label: str | None,
+    units: str = "probability",
+    loaded_with: str = "",
+) -> Explainer:
+    """Choose and fit the explainer for a model; BACKGROUND holds reference rows."""
+    import shap
+
+    if units not in UNITS:
+        raise InvalidInput(f"unknown units {units!r}; use {' or '.join(UNITS)}")
+    names = [f.name for f in features]
+    background = background[names].head(BACKGROUND_ROWS).reset_index(drop=True)
+    preprocess, estimator = _split(model)
+    explainer = Explainer(model, features, positive_label, units, "", loaded_with)
+    transformed = preprocess.transform(background) if preprocess is not None else background
+    transformed = np.asarray(transformed, dtype=float) if preprocess is not None else transformed
+    groups = feature_groups(preprocess, names, np.shape(transformed)[1])
+    classifier = positive_label is not None
+    if groups is not None and _is_tree(estimator):
+        try:
+            output = "probability" if classifier and units == "probability" else "raw"
+            tree = shap.TreeExplainer(
+                estimator,
+                data=transformed,
+                model_output=output,
+                feature_perturbation="interventional",
+            )
+            explainer.method = "tree"
+            explainer._explain = _transformed_explain(
+                tree, preprocess, groups, len(names), _output_index(estimator, positive_label)
+            )
+            return explainer
+        except Exception:  # shap does not know this tree model: use the model-agnostic route
+            pass
+    if groups is not None and _is_linear(estimator) and (not classifier or units == "log_odds"):
+        linear = shap.LinearExplainer(estimator, transformed)
+        explainer.method = "linear"
+        explainer._explain = _transformed_explain(
+            linear, preprocess, groups, len(names), _output_index(estimator, positive_label)
+        )
+        return explainer
+    explainer.method = "permutation"
+    explainer._explain = _permutation_explain(explainer, background)
+    return explainer
+
+
+def _output_index(estimator: Any, positive_label: str | None) -> int | None:
+    return None if positive_label is None else _positive_index(estimator, positive_label)
+
+
+def _transformed_explain(
+    shap_explainer: Any, preprocess: Any, groups: np.ndarray, width: int, index: int | None
+) -> Any:
+    def run(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        x = preprocess.transform(frame) if preprocess is not None else frame
+        x = np.asarray(x, dtype=float) if preprocess is not None else x
+        result = shap_explainer(x)
+        values, base = np.asarray(result.values), np.asarray(result.base_values)
+        if values.ndim == 3:  # one slice per class
+            values = values[:, :, index if index is not None else 0]
+            base = base[:, index if index is not None else 0] if base.ndim == 2 else base
+        summed = np.zeros((values.shape[0], width))
+        np.add.at(summed.T, groups, values.T)
+        return np.broadcast_to(base, (values.shape[0],)).astype(float), summed
+
+    return run
+
+
+class _Codes:
+    """Numeric codes for categorical values: shap's tabular masker compares values as numbers."""
+
+    def __init__(self, features: list[Feature]) -> None:
+        self.features = features
+        self.values: dict[str, list[Any]] = {f.name: [] for f in features if f.kind != "numeric"}
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(frame), len(self.features)))
+        for j, f in enumerate(self.features):
+            column = frame[f.name]
+            if f.kind == "numeric":
+                out[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+                continue
+            known = self.values[f.name]
+            for value in column:
+                if not _is_missing(value) and value not in known:
+                    known.append(value)
+            out[:, j] = [np.nan if _is_missing(v) else known.index(v) for v in column]
+        return out
+
+    def decode(self, rows: np.ndarray) -> pd.DataFrame:
+        data = {}
+        for j, f in enumerate(self.features):
+            column = rows[:, j]
+            if f.kind == "numeric":
+                data[f.name] = column.astype(float)
+            else:
+                known = self.values[f.name]
+                data[f.name] = [None if np.isnan(c) else known[int(c)] for c in column]
+        return pd.DataFrame(data)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _permutation_explain(explainer: Explainer, background: pd.DataFrame) -> Any:
+    import shap
+
+    codes = _Codes(explainer.features)
+    masker = shap.maskers.Independent(codes.encode(background), max_samples=BACKGROUND_ROWS)
+    permutation = shap.PermutationExplainer(
+        lambda rows: explainer.predict(codes.decode(rows)), masker
+    )
+
+    def run(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        # Each permutation costs 2p+1 model calls on the background; a few permutations keep a
+        # case under a second for a typical tabular model while staying exactly additive.
+        evals = PERMUTATIONS * (2 * len(explainer.features) + 1)
+        result = permutation(codes.encode(frame), max_evals=evals, silent=True)
+        return np.asarray(result.base_values, dtype=float), np.asarray(result.values, dtype=float)
+
+    return run
+
+
+@lru_cache(maxsize=8)
+def _cached_explainer(db: str, model_id: int, version: int, sha: str, units: str) -> Explainer:
+    store = Store(db)
+    with store.read() as r:
+        model = r.session.get(Model, model_id)
+        target = r.session.exec(
+            __import__("sqlmodel")
+            .select(ModelVersion)
+            .where(ModelVersion.model_id == model_id, ModelVersion.version == version)
+        ).one()
+        background = reference_frame(r, model, target, limit=BACKGROUND_ROWS * 5)
+    estimator = load_model(Path(target.artifact_path), expected_sha256=target.artifact_sha256)
+    loaded = (
+        "skops, allow-listed types only"
+        if target.artifact_format == "skops"
+        else "joblib, sha256 matches the registered file"
+    )
+    sample = background.sample(n=min(len(background), BACKGROUND_ROWS), random_state=0)
+    return build_explainer(
+        estimator, features_of(target), sample, model.positive_label, units, loaded
+    )
+
+
+def explainer_for(
+    store: Store, model: Model, version: ModelVersion, units: str = "probability"
+) -> Explainer:
+    """The cached explainer of a version (NotFound when it has no model file)."""
+    if not version.artifact_path:
+        raise NotFound(
+            f"{model.name} v{version.version} has no model file; register it with --model-file "
+            "to get explanations"
+        )
+    return _cached_explainer(
+        str(store.path), model.id, version.version, version.artifact_sha256 or "", units
+    )
+
+
+def logged_case(w: Work, model: Model, request_id: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A logged request: its features (one-row frame) and its log record (version, score, ts)."""
+    found = w.rows(
+        f"SELECT version FROM {logs.pred_table(model.id)} WHERE request_id = ? LIMIT 1",
+        [request_id],
+    )
+    if not found:
+        raise NotFound(f"no logged prediction with request id {request_id!r} for {model.name}")
+    version = w.session.exec(
+        __import__("sqlmodel")
+        .select(ModelVersion)
+        .where(ModelVersion.model_id == model.id, ModelVersion.version == found[0][0])
+    ).one()
+    features = features_of(version)
+    cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)
+    frame = w.frame(
+        f"SELECT request_id, version, ts, score, {cols} FROM {logs.pred_table(model.id)} "
+        "WHERE request_id = ? LIMIT 1",
+        [request_id],
+    )
+    record = frame.iloc[0][["request_id", "version", "ts", "score"]].to_dict()
+    return frame[[f.name for f in features]], record

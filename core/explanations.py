@@ -1,0 +1,351 @@
+"""One entry point for explaining decisions: a logged case, a what-if, or the model overall."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core import counterfactual, logs
+from core.explain import Explainer, Explanation, explainer_for, logged_case
+from core.feature_metadata import Vocabulary, vocabulary
+from core.features import Feature
+from core.models import Model, ModelVersion
+from core.performance import threshold_of
+from core.reasons import Reason, reasons
+from core.registry import features_of, get_model, get_version, reference_frame
+from core.store import Store, Work
+
+SIMILAR = 50
+CACHED_CASES = 512
+# Explanations of logged cases, keyed by everything that shapes them (LRU).
+_CASES: OrderedDict[tuple, CaseExplanation] = OrderedDict()
+REFERENCE_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class CaseExplanation:
+    """Everything shown about one decision."""
+
+    model: str
+    version: int
+    request_id: str | None
+    explanation: Explanation
+    threshold: float | None
+    reasons: list[Reason]
+    counterfactual: counterfactual.Counterfactual | None
+    counterfactual_text: str | None
+    similar: dict[str, Any] = field(default_factory=dict)
+    loaded_with: str = ""
+    logged_score: float | None = None
+
+    @property
+    def flagged(self) -> bool | None:
+        """Binary: whether the output is at or above the threshold."""
+        if self.threshold is None:
+            return None
+        return self.explanation.output >= self.threshold
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's JSON shape."""
+        cf = self.counterfactual
+        return {
+            "model": self.model,
+            "version": self.version,
+            "request_id": self.request_id,
+            "base_value": self.explanation.base_value,
+            "output": self.explanation.output,
+            "units": self.explanation.units,
+            "method": self.explanation.method,
+            "contributions": self.explanation.contributions,
+            "values": self.explanation.values,
+            "threshold": self.threshold,
+            "flagged": self.flagged,
+            "reasons": [r.sentence for r in self.reasons],
+            "counterfactual": None
+            if cf is None
+            else {
+                "changes": [
+                    {"feature": c.feature, "from": c.before, "to": c.after} for c in cf.changes
+                ],
+                "score": cf.score,
+                "text": self.counterfactual_text,
+            },
+            "similar": self.similar,
+            "model_file": self.loaded_with,
+        }
+
+
+def _context(w: Work, model: str, version: int | None) -> tuple[Model, ModelVersion]:
+    entry = get_model(w, model)
+    return entry, get_version(w, entry, version)
+
+
+def explain_case(
+    store: Store,
+    model: str,
+    request_id: str,
+    *,
+    version: int | None = None,
+    units: str = "probability",
+) -> CaseExplanation:
+    """Explain a logged decision (by request id), with reasons and a counterfactual hint."""
+    with store.open().read() as r:
+        entry = get_model(r, model)
+        frame, record = logged_case(r, entry, request_id)
+        target = get_version(r, entry, version if version is not None else int(record["version"]))
+        shaped_by = json.dumps(
+            [target.feature_schema.get("metadata"), entry.settings], sort_keys=True, default=str
+        )
+        key = (
+            str(store.path),
+            entry.id,
+            target.version,
+            target.artifact_sha256,
+            request_id,
+            units,
+            shaped_by,
+        )
+        if key in _CASES:
+            _CASES.move_to_end(key)
+            return _CASES[key]
+        result = _explain_frame(store, r, entry, target, frame, units)
+    result_dict = {**result.__dict__, "request_id": request_id, "logged_score": record["score"]}
+    explained = CaseExplanation(**result_dict)
+    _CASES[key] = explained
+    if len(_CASES) > CACHED_CASES:
+        _CASES.popitem(last=False)
+    return explained
+
+
+def explain_values(
+    store: Store,
+    model: str,
+    values: dict[str, Any],
+    *,
+    version: int | None = None,
+    units: str = "probability",
+) -> CaseExplanation:
+    """Explain a case given as feature values (the what-if panel)."""
+    with store.open().read() as r:
+        entry, target = _context(r, model, version)
+        names = [f.name for f in features_of(target)]
+        frame = pd.DataFrame([{n: values.get(n) for n in names}])
+        return _explain_frame(store, r, entry, target, frame, units)
+
+
+def _explain_frame(
+    store: Store, r: Work, entry: Model, target: ModelVersion, frame: pd.DataFrame, units: str
+) -> CaseExplanation:
+    explainer = explainer_for(store, entry, target, units)
+    explanation = explainer.explain(_typed(frame, explainer.features))[0]
+    words = vocabulary(target, entry.task)
+    threshold = threshold_of(entry) if entry.task == "binary" else None
+    reference = _reference(store, entry, target)
+    found = reasons(reference, entry, target, explanation, words)
+    hint, text = None, None
+    if threshold is not None:
+        actionable = [n for n, info in words.features.items() if info.actionable]
+        probability = explainer if units == "probability" else explainer_for(store, entry, target)
+        hint = counterfactual.find(probability, frame, reference, threshold, actionable)
+        text = hint_text(hint, words, entry) if hint else None
+    return CaseExplanation(
+        model=entry.name,
+        version=target.version,
+        request_id=None,
+        explanation=explanation,
+        threshold=threshold,
+        reasons=found,
+        counterfactual=hint,
+        counterfactual_text=text,
+        similar=similar_cases(r, entry, target, frame, words),
+        loaded_with=explainer.loaded_with,
+    )
+
+
+def _reference(store: Store, model: Model, version: ModelVersion) -> pd.DataFrame:
+    """The version's reference rows (at most REFERENCE_ROWS), cached per version."""
+    return _cached_reference(str(store.path), model.id, version.version, version.data_sha256)
+
+
+@lru_cache(maxsize=8)
+def _cached_reference(db: str, model_id: int, version: int, data_sha: str) -> pd.DataFrame:
+    with Store(db).read() as r:
+        entry = r.session.get(Model, model_id)
+        target = get_version(r, entry, version)
+        return reference_frame(r, entry, target, limit=REFERENCE_ROWS)
+
+
+def _typed(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
+    out = frame.copy()
+    for f in features:
+        if f.kind == "numeric":
+            out[f.name] = pd.to_numeric(out[f.name], errors="coerce").astype(float)
+        else:
+            out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), None)
+    return out
+
+
+def decision_words(model: Model) -> tuple[str, str]:
+    """How to say the two outcomes of the decision (positive, negative)."""
+    case = model.settings.get("business_case", {})
+    return case.get("positive_action", "flagged"), case.get("negative_action", "not flagged")
+
+
+def hint_text(hint: counterfactual.Counterfactual, words: Vocabulary, model: Model) -> str:
+    """'If Debt-to-income were 30% instead of 48%, the case would not be flagged (score 0.31).'"""
+    parts = []
+    for change in hint.changes:
+        info = words.info(change.feature)
+        parts.append(
+            f"{info.label} were {_fmt(change.after, info.unit)} instead of "
+            f"{_fmt(change.before, info.unit)}"
+        )
+    positive, negative = decision_words(model)
+    outcome = negative if hint.score < hint.threshold else positive
+    return (
+        f"If {' and '.join(parts)}, the case would be {outcome} "
+        f"(score {hint.score:.2f} against the threshold {hint.threshold:.2f})."
+    )
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if isinstance(value, float):
+        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+        return f"{text}{unit}" if unit in ("%", "") else f"{text} {unit}"
+    return "not provided" if value is None else f"'{value}'"
+
+
+def similar_cases(
+    w: Work, model: Model, version: ModelVersion, frame: pd.DataFrame, words: Vocabulary
+) -> dict[str, Any]:
+    """How the SIMILAR nearest reference cases turned out (their outcome rate)."""
+    reference = reference_frame(w, model, version, limit=50000)
+    reference = reference[reference["y"].notna()]
+    if reference.empty:
+        return {}
+    features = features_of(version)
+    distance = np.zeros(len(reference))
+    for f in features:
+        value = frame.iloc[0][f.name]
+        column = reference[f.name]
+        if f.kind == "numeric":
+            spread = float(column.std()) or 1.0
+            if value is None or pd.isna(value):
+                distance += column.notna().astype(float).to_numpy()
+            else:
+                distance += np.nan_to_num(
+                    np.abs(column.astype(float) - float(value)) / spread, nan=1.0
+                )
+        else:
+            distance += (column.astype(object) != value).astype(float).to_numpy()
+    nearest = reference.iloc[np.argsort(distance, kind="stable")[:SIMILAR]]
+    rate = float(nearest["y"].mean())
+    out = {
+        "count": int(len(nearest)),
+        "outcome_rate": rate,
+        "mean_score": float(nearest["score"].mean()),
+    }
+    if model.task == "binary":
+        out["text"] = (
+            f"Of the {len(nearest)} most similar {words.population} in the training "
+            f"data, {rate:.0%} turned out positive ({words.outcome})."
+        )
+    else:
+        out["text"] = (
+            f"The {len(nearest)} most similar {words.population} in the training data "
+            f"had an average outcome of {rate:,.3g}."
+        )
+    return out
+
+
+def global_importance(
+    store: Store, model: str, *, version: int | None = None, sample: int = 300
+) -> pd.DataFrame:
+    """Mean |contribution| per feature on recent production rows vs the reference."""
+    with store.open().read() as r:
+        entry, target = _context(r, model, version)
+        reference = reference_frame(r, entry, target, limit=20000)
+        recent = _recent_rows(r, entry, target, sample)
+    explainer = explainer_for(store, entry, target)
+    names = explainer.names
+    ref_rows = (
+        reference.sample(n=min(sample, len(reference)), random_state=0)
+        if len(reference)
+        else reference
+    )
+    out = pd.DataFrame({"feature": names})
+    out["reference"] = _mean_abs(explainer, ref_rows)
+    out["production"] = _mean_abs(explainer, recent) if len(recent) else np.nan
+    return out.sort_values("production" if len(recent) else "reference", ascending=False)
+
+
+def _mean_abs(explainer: Explainer, frame: pd.DataFrame) -> list[float]:
+    explained = explainer.explain(_typed(frame, explainer.features))
+    table = pd.DataFrame([e.contributions for e in explained])
+    return [float(table[n].abs().mean()) for n in explainer.names]
+
+
+def _recent_rows(w: Work, model: Model, version: ModelVersion, sample: int) -> pd.DataFrame:
+    features = features_of(version)
+    cols = ", ".join(f'{f.column} AS "{f.name.replace(chr(34), chr(34) * 2)}"' for f in features)
+    return w.frame(
+        f"SELECT {cols} FROM (SELECT * FROM {logs.pred_table(model.id)} WHERE version = ? "
+        f"ORDER BY ts DESC LIMIT {int(sample) * 10}) "
+        f"USING SAMPLE {int(sample)} ROWS (reservoir, 7)",
+        [version.version],
+    )
+
+
+def importance_over_time(
+    store: Store,
+    model: str,
+    *,
+    version: int | None = None,
+    per_window: int = 100,
+    period: str = "W",
+) -> pd.DataFrame:
+    """Per window: mean |contribution| and rank of each feature (explanation drift)."""
+    from core.windows import WindowSpec
+
+    spec = WindowSpec.parse(period)
+    with store.open().read() as r:
+        entry, target = _context(r, model, version)
+        features = features_of(target)
+        cols = ", ".join(
+            f'{f.column} AS "{f.name.replace(chr(34), chr(34) * 2)}"' for f in features
+        )
+        start, _ = spec.bounds_sql()
+        rows = r.frame(
+            f"SELECT {cols}, __w FROM (SELECT *, {spec.key_sql()} AS __w "
+            f"FROM {logs.pred_table(entry.id)} WHERE version = ?) "
+            "QUALIFY row_number() OVER (PARTITION BY __w ORDER BY hash(request_id)) "
+            f"<= {int(per_window)}",
+            [target.version],
+        )
+        starts = r.frame(
+            f"SELECT __w, {start} AS window_start FROM (SELECT ts, {spec.key_sql()} AS __w "
+            f"FROM {logs.pred_table(entry.id)} WHERE version = ?) GROUP BY __w",
+            [target.version],
+        )
+    if rows.empty:
+        return pd.DataFrame(columns=["window_start", "feature", "importance", "rank"])
+    explainer = explainer_for(store, entry, target)
+    explained = explainer.explain(_typed(rows, explainer.features))
+    table = pd.DataFrame([e.contributions for e in explained]).abs()
+    table["__w"] = rows["__w"].to_numpy()
+    tidy = (
+        table.groupby("__w")
+        .mean()
+        .reset_index()
+        .melt(id_vars="__w", var_name="feature", value_name="importance")
+    )
+    tidy["rank"] = (
+        tidy.groupby("__w")["importance"].rank(ascending=False, method="first").astype(int)
+    )
+    return tidy.merge(starts, on="__w").drop(columns="__w").sort_values(["window_start", "rank"])
