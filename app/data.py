@@ -171,3 +171,60 @@ def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> l
 
     with _store_at(db).read() as r:
         return alerts.list_alerts(r, registry.get_model(r, model), open_only=open_only)
+
+
+@st.cache_data(show_spinner="Explaining the decision…", max_entries=256)
+def case_view(db: str, rev: tuple[int, int], model: str, request_id: str, units: str) -> Any:
+    """A logged case explained (reasons, counterfactual, similar cases)."""
+    from core.explanations import explain_case
+
+    return explain_case(_store_at(db), model, request_id, units=units)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def what_if_view(
+    db: str, rev: tuple[int, int], model: str, version: int, values: tuple[tuple[str, Any], ...]
+) -> Any:
+    """A case given as feature values, explained."""
+    from core.explanations import explain_values
+
+    return explain_values(_store_at(db), model, dict(values), version=version)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cases_table(
+    db: str,
+    rev: tuple[int, int],
+    model: str,
+    start: date,
+    end: date,
+    lo: float,
+    hi: float,
+    flagged: bool | None,
+) -> pd.DataFrame:
+    """Recent decisions for browsing."""
+    from core.explanations import recent_cases
+
+    return recent_cases(
+        _store_at(db), model, start=start, end=end, score_range=(lo, hi), flagged=flagged
+    )
+
+
+@st.cache_data(show_spinner="Measuring what drives the model…", max_entries=16)
+def importance_view(db: str, rev: tuple[int, int], model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Global importance (reference vs production) and its ranking over time."""
+    from core.explanations import global_importance, importance_over_time
+
+    store_ = _store_at(db)
+    return global_importance(store_, model), importance_over_time(store_, model)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> Any:
+    """Feature words and reference categories/ranges of a version (for forms)."""
+    from core.feature_metadata import vocabulary
+
+    with _store_at(db).read() as r:
+        entry = registry.get_model(r, model)
+        target = registry.get_version(r, entry, version)
+        return vocabulary(target, entry.task), registry.features_of(target), target.feature_schema

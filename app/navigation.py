@@ -15,6 +15,7 @@ PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 PAGES = {
     "overview": ("overview.py", "Overview", ":material/monitoring:"),
     "drift": ("drift.py", "Drift", ":material/trending_down:"),
+    "explain": ("explain.py", "Explanations", ":material/lightbulb:"),
     "data_quality": ("data_quality.py", "Data quality", ":material/fact_check:"),
     "models": ("models.py", "Models", ":material/inventory_2:"),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from app.data import store
@@ -73,3 +75,132 @@ def _escape(text: str) -> str:
     for ch in "\\`*_{}[]()#+-.!|<>":
         text = text.replace(ch, "\\" + ch)
     return text
+
+
+def case_summary(case: Any, words: Any, heading: str | None = None) -> None:
+    """Decision, score against the threshold, reasons, what would change it, similar cases."""
+    from app import charts
+
+    if heading:
+        st.markdown(f"**{heading}**")
+    output = case.explanation.output
+    if case.threshold is not None:
+        positive, negative = case.decision
+        verdict = positive if case.flagged else negative
+        st.markdown(f"### Decision: {_escape(verdict)}")
+        st.plotly_chart(
+            charts.score_against_threshold(output, case.threshold), key=f"gauge_{heading or 'case'}"
+        )
+        st.caption(
+            f"Score {output * 100:.0f} out of 100; cases from {case.threshold * 100:.0f} "
+            f"up are {_escape(positive)}."
+        )
+    else:
+        st.markdown(f"### Prediction: {output:,.4g}")
+    ups = [r for r in case.reasons if r.contribution > 0]
+    downs = [r for r in case.reasons if r.contribution < 0]
+    left, right = st.columns(2)
+    left.markdown(f"**Pushed {_escape(words.outcome)} up**")
+    for r in ups or []:
+        left.markdown(f"- {_escape(r.sentence)}")
+    right.markdown(f"**Pulled {_escape(words.outcome)} down**")
+    for r in downs or []:
+        right.markdown(f"- {_escape(r.sentence)}")
+    if case.counterfactual_text:
+        st.info(f"What would change the decision: {case.counterfactual_text}")
+    if case.similar.get("text"):
+        st.caption(case.similar["text"])
+
+
+def what_if_inputs(features: list, schema: dict, values: dict, words: Any) -> dict:
+    """One input per feature, prefilled with the case's values; returns the edited values."""
+    out = {}
+    columns = st.columns(3)
+    profile = {f["name"]: f for f in schema.get("features", [])}
+    for i, feature in enumerate(features):
+        info = words.info(feature.name)
+        label = info.label + (f" ({info.unit})" if info.unit else "")
+        slot = columns[i % 3]
+        current = values.get(feature.name)
+        if feature.kind == "numeric":
+            out[feature.name] = slot.number_input(
+                label,
+                value=None if current is None else float(current),
+                help=info.description or None,
+                key=f"whatif_{feature.name}",
+            )
+        else:
+            options = list(profile.get(feature.name, {}).get("categories", []))
+            if current is not None and current not in options:
+                options = [current, *options]
+            options = [None, *options]
+            out[feature.name] = slot.selectbox(
+                label,
+                options,
+                index=options.index(current),
+                format_func=lambda v: "(not provided)" if v is None else str(v),
+                help=info.description or None,
+                key=f"whatif_{feature.name}",
+            )
+    return out
+
+
+def metadata_editor(
+    identity: auth.Identity, model: str, version: int, schema: dict, features: list
+) -> None:
+    """Let ML engineers edit the words used in explanations (labels, units, actionable)."""
+    if not auth.may(identity, "edit_model_settings"):
+        return
+    import pandas as pd
+
+    meta = schema.get("metadata", {})
+    given = meta.get("features", {})
+    from core.feature_metadata import default_label
+
+    table = pd.DataFrame(
+        [
+            {
+                "feature": f.name,
+                "label": given.get(f.name, {}).get("label", default_label(f.name)),
+                "unit": given.get(f.name, {}).get("unit", ""),
+                "description": given.get(f.name, {}).get("description", ""),
+                "actionable": bool(given.get(f.name, {}).get("actionable", False)),
+            }
+            for f in features
+        ]
+    )
+    with st.expander(f"Words used in explanations (v{version})"), st.form("feature_words"):
+        outcome = st.text_input(
+            "What the score means", meta.get("outcome", ""), placeholder="e.g. default risk"
+        )
+        population = st.text_input(
+            "Who the past cases are", meta.get("population", ""), placeholder="e.g. applicants"
+        )
+        positive = st.text_input(
+            "What a positive outcome is called",
+            meta.get("positive_outcome", ""),
+            placeholder="e.g. defaulted",
+        )
+        edited = st.data_editor(
+            table, hide_index=True, disabled=["feature"], key="feature_words_table"
+        )
+        if st.form_submit_button("Save words"):
+            new = {
+                "outcome": outcome,
+                "population": population,
+                "positive_outcome": positive,
+                "features": {
+                    row["feature"]: {
+                        k: row[k] for k in ("label", "unit", "description", "actionable")
+                    }
+                    for row in edited.to_dict(orient="records")
+                },
+            }
+            try:
+                model_settings.update_feature_metadata(
+                    store(), model=model, version=version, meta=new, by=identity
+                )
+            except ModelBridgeError as exc:
+                st.error(str(exc))
+            else:
+                st.success("Saved.")

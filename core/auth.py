@@ -22,10 +22,10 @@ _DUMMY_HASH = _hasher.hash("modelbridge-no-such-user")
 # anything else, so a link to another role's page does not work either.
 PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
     "manager": ("overview", "models"),
-    "domain_expert": ("overview",),
-    "product_owner": ("overview", "models"),
-    "ml_engineer": ("overview", "drift", "data_quality", "models"),
-    "admin": ("overview", "drift", "data_quality", "models"),
+    "domain_expert": ("overview", "explain"),
+    "product_owner": ("overview", "explain", "models"),
+    "ml_engineer": ("overview", "drift", "explain", "data_quality", "models"),
+    "admin": ("overview", "drift", "explain", "data_quality", "models"),
 }
 
 # Actions that change something, and who may take them. Core functions check these, so the

@@ -43,6 +43,7 @@ class CaseExplanation:
     similar: dict[str, Any] = field(default_factory=dict)
     loaded_with: str = ""
     logged_score: float | None = None
+    decision: tuple[str, str] = ("flagged", "not flagged")
 
     @property
     def flagged(self) -> bool | None:
@@ -163,8 +164,9 @@ def _explain_frame(
         reasons=found,
         counterfactual=hint,
         counterfactual_text=text,
-        similar=similar_cases(r, entry, target, frame, words),
+        similar=similar_cases(reference, entry, target, frame, words),
         loaded_with=explainer.loaded_with,
+        decision=decision_words(entry),
     )
 
 
@@ -222,10 +224,13 @@ def _fmt(value: Any, unit: str) -> str:
 
 
 def similar_cases(
-    w: Work, model: Model, version: ModelVersion, frame: pd.DataFrame, words: Vocabulary
+    reference: pd.DataFrame,
+    model: Model,
+    version: ModelVersion,
+    frame: pd.DataFrame,
+    words: Vocabulary,
 ) -> dict[str, Any]:
     """How the SIMILAR nearest reference cases turned out (their outcome rate)."""
-    reference = reference_frame(w, model, version, limit=50000)
     reference = reference[reference["y"].notna()]
     if reference.empty:
         return {}
@@ -254,7 +259,7 @@ def similar_cases(
     if model.task == "binary":
         out["text"] = (
             f"Of the {len(nearest)} most similar {words.population} in the training "
-            f"data, {rate:.0%} turned out positive ({words.outcome})."
+            f"data, {rate:.0%} {words.positive_outcome}."
         )
     else:
         out["text"] = (
@@ -349,3 +354,41 @@ def importance_over_time(
         tidy.groupby("__w")["importance"].rank(ascending=False, method="first").astype(int)
     )
     return tidy.merge(starts, on="__w").drop(columns="__w").sort_values(["window_start", "rank"])
+
+
+def recent_cases(
+    store: Store,
+    model: str,
+    *,
+    start: Any = None,
+    end: Any = None,
+    score_range: tuple[float, float] | None = None,
+    flagged: bool | None = None,
+    limit: int = 200,
+) -> pd.DataFrame:
+    """Latest logged decisions matching the filters: request id, time, score, decision."""
+    with store.open().read() as r:
+        entry = get_model(r, model)
+        threshold = threshold_of(entry) if entry.task == "binary" else None
+        clauses, params = ["TRUE"], []
+        if start is not None:
+            clauses.append("ts >= ?")
+            params.append(pd.Timestamp(start).to_pydatetime())
+        if end is not None:
+            clauses.append("ts < ? + INTERVAL 1 DAY")
+            params.append(pd.Timestamp(end).to_pydatetime())
+        if score_range is not None:
+            clauses.append("score BETWEEN ? AND ?")
+            params += [float(score_range[0]), float(score_range[1])]
+        if flagged is not None and threshold is not None:
+            clauses.append("score >= ?" if flagged else "score < ?")
+            params.append(threshold)
+        frame = r.frame(
+            f"SELECT request_id, ts, version, score FROM {logs.pred_table(entry.id)} "
+            f"WHERE {' AND '.join(clauses)} ORDER BY ts DESC, request_id LIMIT ?",
+            [*params, int(limit)],
+        )
+    if threshold is not None:
+        positive, negative = decision_words(entry)
+        frame["decision"] = np.where(frame["score"] >= threshold, positive, negative)
+    return frame

@@ -81,7 +81,10 @@ def sentence(
         return f"{info.label} is {_value(value, info.unit)}; {effect}."
     below, above = position
     if feature.kind == "numeric":
-        if below >= above:
+        same = 1 - below - above
+        if same >= max(below, above):  # a common value, e.g. no missed payments
+            compare = f"the same as for {same:.0%} of {words.population}"
+        elif below >= above:
             compare = f"higher than {below:.0%} of {words.population}"
         else:
             compare = f"lower than {above:.0%} of {words.population}"

@@ -1,0 +1,143 @@
+"""Explanations: why the model decided what it did, in words a frontline user can check."""
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from app import charts
+from app.data import (
+    case_view,
+    cases_table,
+    importance_view,
+    models_table,
+    revision,
+    store,
+    traffic_span,
+    vocabulary_view,
+    what_if_view,
+)
+from app.session import guard
+from app.widgets import case_summary, metadata_editor, what_if_inputs
+from core.errors import ModelBridgeError
+
+identity = guard("explain")
+st.title("Explanations")
+db, rev = str(store().path), revision()
+models = [m for m in models_table(db, rev) if any(v["artifact_path"] for v in m["versions"])]
+if not models:
+    st.info(
+        "No model has a registered model file, so decisions cannot be explained yet. "
+        "Register one with `modelbridge register ... --model-file model.skops`."
+    )
+    st.stop()
+model = st.selectbox("Model", [m["name"] for m in models], key="explain_model")
+entry = next(m for m in models if m["name"] == model)
+live = next((v for v in entry["versions"] if v["stage"] == "production"), entry["versions"][0])
+first, last, total = traffic_span(db, rev, model)
+
+decide, overall = st.tabs(["A decision", "How the model decides"])
+with decide:
+    typed = st.text_input(
+        "Request id",
+        key="explain_request_id",
+        placeholder="Paste a request id, or pick a case below",
+    ).strip()
+    if total:
+        with st.expander("Browse recent decisions", expanded=not typed):
+            a, b, c = st.columns([2, 2, 3])
+            outcome = a.selectbox(
+                "Decision", ["all", "flagged", "not flagged"], key="explain_outcome"
+            )
+            days = b.date_input(
+                "Days",
+                value=(last - timedelta(days=6), last),
+                min_value=first,
+                max_value=last,
+                key="explain_days",
+            )
+            lo, hi = c.slider("Score band", 0.0, 1.0, (0.0, 1.0), step=0.05, key="explain_band")
+            start, end = (days[0], days[-1]) if isinstance(days, tuple) and days else (first, last)
+            flagged = {"all": None, "flagged": True, "not flagged": False}[outcome]
+            table = cases_table(db, rev, model, start, end, lo, hi, flagged)
+            picked = st.dataframe(
+                table,
+                hide_index=True,
+                on_select="rerun",
+                selection_mode="single-row",
+                key="explain_cases",
+                column_config={"score": st.column_config.NumberColumn(format="%.3f")},
+            )
+            rows = (picked or {}).get("selection", {}).get("rows", [])
+    else:
+        rows, table = [], pd.DataFrame()
+    request_id = typed or (table.iloc[rows[0]]["request_id"] if rows else None)
+    if not request_id:
+        st.caption("Choose a decision to see why the model made it.")
+        st.stop()
+    try:
+        case = case_view(db, rev, model, request_id, "probability")
+    except ModelBridgeError as exc:
+        st.error(str(exc))
+        st.stop()
+    words, features, schema = vocabulary_view(db, rev, model, case.version)
+    case_summary(case, words)
+    labels = {n: words.info(n).label for n in case.explanation.contributions}
+    st.plotly_chart(
+        charts.contribution_waterfall(
+            case.explanation.base_value,
+            case.explanation.contributions,
+            labels,
+            case.explanation.output,
+            as_points=case.threshold is not None,
+        ),
+        key="explain_waterfall",
+    )
+
+    st.subheader("What if?")
+    st.caption("Change the inputs to see the new score and reasons at once.")
+    values = what_if_inputs(features, schema, case.explanation.values, words)
+    if values != case.explanation.values:
+        changed = what_if_view(db, rev, model, case.version, tuple(sorted(values.items())))
+        case_summary(changed, words, heading="With your changes")
+
+    with st.expander("Technical view"):
+        tech = (
+            case_view(db, rev, model, request_id, "log_odds")
+            if case.threshold is not None
+            else case
+        )
+        st.markdown(
+            f"Model file loaded with **{case.loaded_with}**; "
+            f"explainer: `{case.explanation.method}`."
+        )
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "feature": list(case.explanation.contributions),
+                    "value": [
+                        str(case.explanation.values[n]) for n in case.explanation.contributions
+                    ],
+                    "SHAP (probability)": list(case.explanation.contributions.values()),
+                    "SHAP (log-odds)": [
+                        tech.explanation.contributions[n] for n in case.explanation.contributions
+                    ],
+                }
+            ),
+            hide_index=True,
+            key="explain_shap",
+        )
+        st.caption(
+            f"Base value {case.explanation.base_value:.4f} + contributions = output "
+            f"{case.explanation.output:.4f}; logged score "
+            f"{case.logged_score if case.logged_score is not None else '–'}."
+        )
+
+with overall:
+    importance, ranks = importance_view(db, rev, model)
+    words, features, schema = vocabulary_view(db, rev, model, live["version"])
+    labels = {f.name: words.info(f.name).label for f in features}
+    st.plotly_chart(charts.importance_bars(importance, labels), key="explain_importance")
+    if len(ranks):
+        st.plotly_chart(charts.rank_over_time(ranks, labels), key="explain_ranks")
+    metadata_editor(identity, model, live["version"], schema, features)
