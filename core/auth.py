@@ -33,6 +33,7 @@ PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
 ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "edit_model_settings": ("ml_engineer", "admin"),
     "acknowledge_alert": ("ml_engineer", "product_owner", "admin"),
+    "edit_business_case": ("product_owner", "ml_engineer", "admin"),
 }
 
 ROLE_LABELS = {

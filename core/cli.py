@@ -163,6 +163,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model")
 
+    p = sub.add_parser("business-case", parents=[common], help="show or change the business case")
+    p.add_argument("model")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="threshold, value_tp, value_fp, value_tn, value_fn, cost_under, cost_over, "
+        "volume_per_period, period, unit, target, baseline_value, decision, ...",
+    )
+    p.add_argument("--user", help="who changes it; password from MODELBRIDGE_PASSWORD or a prompt")
+
+    p = sub.add_parser("kpi", parents=[common], help="value per decision, overall and per window")
+    p.add_argument("model")
+    p.add_argument("--version", type=int)
+    window = p.add_mutually_exclusive_group()
+    window.add_argument("--period", choices=("D", "W", "M", "d", "w", "m"))
+    window.add_argument("--chunk-size", type=int, metavar="N")
+
     p = sub.add_parser("explain", parents=[common], help="explain one logged decision")
     p.add_argument("model")
     p.add_argument("--id", dest="request_id", required=True, help="the request id of the case")
@@ -605,7 +624,91 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: list[str]) -> dict[str, str]:
+    changes = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--set takes KEY=VALUE, not {item!r}")
+        changes[key.strip()] = value.strip()
+    return changes
+
+
+def cmd_business_case(args: argparse.Namespace) -> int:
+    """Show or change a model's business case."""
+    from core import business
+
+    store = _store(args).open()
+    if args.set:
+        case = business.save(
+            store, model=args.model, changes=_pairs(args.set), by=_login(store, args)
+        )
+    else:
+        with store.read() as r:
+            case = business.current(registry.get_model(r, args.model))
+    data = {"revision": case.revision, **case.values}
+    _emit(args, data, "\n".join(f"{k:>18}: {v}" for k, v in data.items()))
+    return 0
+
+
+def cmd_kpi(args: argparse.Namespace) -> int:
+    """Value per decision overall and per window."""
+    from core import kpi
+
+    spec = _window(args) if (args.period or args.chunk_size) else None
+    with _store(args).open().read() as r:
+        model = registry.get_model(r, args.model)
+        version = registry.get_version(r, model, args.version)
+        from core.business import current
+
+        spec = spec or _default_window(current(model)["period"])
+        overall = kpi.summary(r, model, version)
+        windows = kpi.by_window(r, model, version, spec)
+    keep = [
+        "window_start",
+        "window_end",
+        "n",
+        "n_labeled",
+        "realized_value_per_decision",
+        "estimated_value_per_decision",
+        "value_per_period",
+    ]
+    data = {
+        "model": model.name,
+        "version": version.version,
+        "unit": overall.unit,
+        "threshold": overall.threshold,
+        "optimal_threshold": overall.optimal_threshold,
+        "value_per_decision_at_threshold": overall.value_per_decision_at_threshold,
+        "value_per_decision_at_optimum": overall.value_per_decision_at_optimum,
+        "n_labeled": overall.n_labeled,
+        "windows": _records(windows[keep]) if len(windows) else [],
+    }
+    text = (
+        f"threshold {overall.threshold}, optimum {overall.optimal_threshold}; value per "
+        f"decision {_money(overall.value_per_decision_at_threshold)} {overall.unit} now, "
+        f"{_money(overall.value_per_decision_at_optimum)} at the optimum "
+        f"({overall.n_labeled} labelled decisions)"
+    )
+    if len(windows):
+        text += "\n" + windows[keep].to_string(index=False)
+    _emit(args, data, text)
+    return 0
+
+
+def _default_window(period: str) -> Any:
+    from core.windows import WindowSpec
+
+    return WindowSpec.parse(period)
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "business-case": cmd_business_case,
+    "kpi": cmd_kpi,
     "explain": cmd_explain,
     "drift": cmd_drift,
     "performance": cmd_performance,

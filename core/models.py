@@ -127,3 +127,15 @@ class Alert(SQLModel, table=True):
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class BusinessCaseRevision(SQLModel, table=True):
+    """One saved version of a model's business case (the current one is mirrored in settings)."""
+
+    __tablename__ = "business_case_revision"
+    id: int | None = _id_column("business_case_revision")
+    model_id: int = Field(index=True)
+    revision: int
+    case: dict[str, Any] = _json_column()
+    saved_by: str
+    saved_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -4,7 +4,9 @@ Binary models: each window's rows are counted per score bin in DuckDB (with the 
 ones split by outcome), so ROC AUC, the confusion matrix at the threshold and calibration all
 come from small arrays. The estimate (confidence-based: the expected confusion matrix) maps
 each bin's mean score through an isotonic calibration fitted on the reference, so it is
-available for every window, labelled or not. Regression models get MAE, RMSE and MAPE.
+available for every window, labelled or not. Calibration error is measured over about ten
+score groups of equal reference mass: over the fine bins, a few labels per bin would make it
+mostly sampling noise, growing as windows get smaller. Regression models get MAE, RMSE and MAPE.
 The band is the reference value ± 3 standard errors at the window's sample size.
 """
 
@@ -18,12 +20,16 @@ import numpy as np
 import pandas as pd
 
 from core import logs
+from core.drift_stats import coarse_edges, coarsen
 from core.models import Model, ModelVersion
 from core.store import Work
 from core.windows import WindowSpec
 
 SCORE_BINS = 200
-MIN_LABELLED = 30
+CALIBRATION_GROUPS = 10
+# Below this many labels a window's realized metrics are too noisy to confirm or clear a loss
+# (ROC AUC's standard error on 100 rows is already about 0.05).
+MIN_LABELLED = 100
 Z = 3.0
 BINARY_METRICS = ("roc_auc", "precision", "recall", "f1", "accuracy", "calibration_error")
 REGRESSION_METRICS = ("mae", "rmse", "mape")
@@ -54,17 +60,17 @@ class Counts:
 
 def threshold_of(model: Model) -> float:
     """The operating threshold: the business case's, else 0.5."""
-    return float(model.settings.get("threshold", 0.5))
+    return float(model.settings.get("business_case", {}).get("threshold", 0.5))
 
 
-def _bin_sql(column: str) -> str:
+def bin_sql(column: str) -> str:
     return f"least(greatest(floor({column} * {SCORE_BINS}), 0), {SCORE_BINS - 1})::INTEGER"
 
 
 def binary_counts(w: Work, source: str, params: list[Any], group: str) -> pd.DataFrame:
     """Per group and score bin: n, score sum, labelled rows and positives."""
     return w.frame(
-        f"SELECT {group} AS g, {_bin_sql('score')} AS bin, count(*) AS n, sum(score) AS s, "
+        f"SELECT {group} AS g, {bin_sql('score')} AS bin, count(*) AS n, sum(score) AS s, "
         "count(y) AS labelled, sum(y) AS positives "
         f"FROM {source} GROUP BY ALL",
         params,
@@ -103,26 +109,40 @@ def confusion_metrics(tp: float, fp: float, tn: float, fn: float) -> dict[str, f
     }
 
 
-def realized_binary(c: Counts, threshold: float) -> dict[str, float]:
+def calibration_groups(ref: Counts) -> np.ndarray:
+    """Score-bin boundaries cutting the reference into about CALIBRATION_GROUPS equal parts."""
+    return coarse_edges(ref.n, CALIBRATION_GROUPS)
+
+
+def _calibration_error(
+    weight: np.ndarray, score_sum: np.ndarray, n: np.ndarray, outcome: np.ndarray
+) -> float:
+    """Weighted mean gap between each group's mean score and its (observed or expected) rate."""
+    has = weight > 0
+    if not has.any():
+        return float("nan")
+    mean_score = np.divide(score_sum, n, out=np.zeros(len(n)), where=n > 0)
+    rate = np.divide(outcome, weight, out=np.zeros(len(n)), where=has)
+    return float(np.sum(weight[has] * np.abs(mean_score[has] - rate[has])) / weight.sum())
+
+
+def realized_binary(c: Counts, threshold: float, groups: np.ndarray) -> dict[str, float]:
     """Metrics from the labelled rows of a window."""
     neg = c.labelled - c.positives
     above = np.arange(SCORE_BINS) / SCORE_BINS >= threshold - 1e-12
     tp, fp = c.positives[above].sum(), neg[above].sum()
     fn, tn = c.positives[~above].sum(), neg[~above].sum()
     out = {"roc_auc": auc_from_bins(c.positives, neg), **confusion_metrics(tp, fp, tn, fn)}
-    # Labelled rows' mean score per bin is not kept separately; the bin's mean score is close.
-    mean_score = np.divide(c.score_sum, c.n, out=np.zeros(SCORE_BINS), where=c.n > 0)
-    has = c.labelled > 0
-    rate = np.divide(c.positives, c.labelled, out=np.zeros(SCORE_BINS), where=has)
-    out["calibration_error"] = (
-        float(np.sum(c.labelled[has] * np.abs(mean_score[has] - rate[has])) / c.labelled.sum())
-        if c.labelled.sum() > 0
-        else float("nan")
+    # Labelled rows' mean score per group is not kept separately; the group's mean is close.
+    out["calibration_error"] = _calibration_error(
+        *(coarsen(a, groups) for a in (c.labelled, c.score_sum, c.n, c.positives))
     )
     return out
 
 
-def estimated_binary(c: Counts, calibrate: Any, threshold: float) -> dict[str, float]:
+def estimated_binary(
+    c: Counts, calibrate: Any, threshold: float, groups: np.ndarray
+) -> dict[str, float]:
     """Expected metrics of a window from its scores and the reference calibration."""
     has = c.n > 0
     mean_score = np.divide(c.score_sum, c.n, out=np.zeros(SCORE_BINS), where=has)
@@ -136,15 +156,15 @@ def estimated_binary(c: Counts, calibrate: Any, threshold: float) -> dict[str, f
             pos[above].sum(), neg[above].sum(), neg[~above].sum(), pos[~above].sum()
         ),
     }
-    out["calibration_error"] = (
-        float(np.sum(c.n[has] * np.abs(mean_score[has] - prob[has])) / c.n.sum())
-        if c.n.sum() > 0
-        else float("nan")
+    n = coarsen(c.n, groups)
+    out["calibration_error"] = _calibration_error(
+        n, coarsen(c.score_sum, groups), n, coarsen(pos, groups)
     )
     return out
 
 
-def _calibrator(ref: Counts) -> Any:
+def calibrator(ref: Counts) -> Any:
+    """Isotonic map from score to probability of the positive label, fitted on reference bins."""
     from sklearn.isotonic import IsotonicRegression
 
     has = ref.labelled > 0
@@ -173,11 +193,12 @@ def standard_error(metric: str, value: float, n: float, prevalence: float, flagg
         "accuracy": n,
         "calibration_error": n,
     }[metric]
-    p = min(max(value, 0.0), 1.0)
+    # Calibration error averages each group's observed rate, which is as noisy as a rate.
+    p = prevalence if metric == "calibration_error" else min(max(value, 0.0), 1.0)
     return math.sqrt(max(p * (1 - p), 0.25 / max(effective, 1.0)) / max(effective, 1.0))
 
 
-def _labelled_logs(model: Model, version: ModelVersion, spec: WindowSpec) -> tuple[str, list]:
+def labelled_logs(model: Model, version: ModelVersion, spec: WindowSpec) -> tuple[str, list]:
     """SQL of the version's logs with their window key and label (NULL until it arrives)."""
     source = (
         f"(SELECT q.*, l.y FROM (SELECT ts, request_id, score, {spec.key_sql()} AS __w "
@@ -201,12 +222,13 @@ def performance_by_window(
         "0",
     )
     ref = dense(ref_frame)
-    calibrate = _calibrator(ref)
-    reference = realized_binary(ref, threshold)
+    calibrate = calibrator(ref)
+    groups = calibration_groups(ref)
+    reference = realized_binary(ref, threshold, groups)
     prevalence = ref.positives.sum() / max(ref.labelled.sum(), 1)
     flagged = ref.n[np.arange(SCORE_BINS) / SCORE_BINS >= threshold - 1e-12].sum() / ref.n.sum()
     start, end = spec.bounds_sql()
-    source, params = _labelled_logs(model, version, spec)
+    source, params = labelled_logs(model, version, spec)
     wins = w.frame(
         f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n, "
         f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
@@ -217,8 +239,10 @@ def performance_by_window(
     rows = []
     for win in wins.itertuples():
         counts = dense(grouped[win.w])
-        estimated = estimated_binary(counts, calibrate, threshold)
-        realized = realized_binary(counts, threshold) if win.n_labeled >= MIN_LABELLED else None
+        estimated = estimated_binary(counts, calibrate, threshold, groups)
+        realized = (
+            realized_binary(counts, threshold, groups) if win.n_labeled >= MIN_LABELLED else None
+        )
         for metric in BINARY_METRICS:
             rows.append(
                 _row(
@@ -289,7 +313,7 @@ def _regression(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) 
         "0",
     ).iloc[0]
     start, end = spec.bounds_sql()
-    source, params = _labelled_logs(model, version, spec)
+    source, params = labelled_logs(model, version, spec)
     wins = w.frame(
         f"SELECT __w AS w, {start} AS window_start, {end} AS window_end FROM {source} "
         "GROUP BY __w ORDER BY __w",

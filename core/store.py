@@ -27,7 +27,7 @@ from core.settings import Settings
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the _MIGRATIONS steps (column changes) in order.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _ANALYTIC_DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -57,6 +57,7 @@ _ANALYTIC_DDL = [
 # Each step upgrades a store from the previous schema version; never edit a released step.
 _MIGRATIONS: dict[int, list[str]] = {
     2: [],  # alerts and the webhook outbox: new tables only
+    3: [],  # business case revisions: a new table only
 }
 
 

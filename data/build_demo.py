@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from core import alerts, auth, workflow
+from core import alerts, auth, business, workflow
 from core.errors import InvalidInput
 from core.ingest import ingest_labels, ingest_predictions
 from core.registry import list_models, register_version
@@ -29,6 +29,26 @@ DEMO_USERS = {
     "owner": "product_owner",
     "engineer": "ml_engineer",
     "admin": "admin",
+}
+# What each outcome is worth per application, against approving it automatically: a default
+# that slips through loses 2,500 EUR, a good customer earns 300, a manual review costs 150 and
+# loses some good customers.
+BUSINESS_CASE = {
+    "decision": "Send the application to manual review when its default risk is at least the "
+    "threshold; approve the rest automatically.",
+    "positive_action": "sent to manual review",
+    "negative_action": "approved automatically",
+    "threshold": 0.12,
+    "value_tp": -150,
+    "value_fp": 60,
+    "value_tn": 300,
+    "value_fn": -2500,
+    "unit": "EUR",
+    "period": "M",
+    "volume_per_period": 50000,
+    "target": 3000000,
+    "baseline": "every application reviewed by hand",
+    "baseline_value": 30.6,
 }
 _DESCRIPTION = (
     "Probability that a loan applicant defaults within 12 months. Applications scoring at or "
@@ -72,6 +92,8 @@ def build_demo(
             words,
         )
         _promote(store, 1)
+        owner = auth.Identity("owner", "product_owner")
+        business.save(store, model=MODEL, changes=BUSINESS_CASE, by=owner)
         predictions = _load(store, files.log_files, ingest_predictions, "predictions", quiet)
         labels = _load(store, files.label_files, ingest_labels, "labels", quiet)
         _register(
