@@ -228,3 +228,51 @@ def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
         entry = registry.get_model(r, model)
         target = registry.get_version(r, entry, version)
         return vocabulary(target, entry.task), registry.features_of(target), target.feature_schema
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
+    """Earnings, health lights and the attention list of a model's live version."""
+    from core import health
+
+    with _store_at(db).read() as r:
+        entry = registry.get_model(r, model)
+        live = registry.get_version(r, entry)
+        return {
+            "version": live.version,
+            "stage": live.stage,
+            "earnings": health.earnings(r, entry, live),
+            "lights": health.lights(r, entry, live),
+            "attention": health.attention(r, entry),
+        }
+
+
+@st.cache_data(show_spinner="Putting a value on every decision…", max_entries=16)
+def kpi_view(db: str, rev: tuple[int, int], model: str, version: int | None) -> dict[str, Any]:
+    """Business case, threshold curve, KPI summary and KPI per period for one version."""
+    from core import business, kpi
+    from core.windows import WindowSpec
+
+    with _store_at(db).read() as r:
+        entry = registry.get_model(r, model)
+        target = registry.get_version(r, entry, version)
+        case = business.current(entry)
+        out: dict[str, Any] = {
+            "case": case,
+            "task": entry.task,
+            "version": target.version,
+            "summary": kpi.summary(r, entry, target),
+        }
+        out["windows"] = kpi.by_window(r, entry, target, WindowSpec.parse(case["period"]))
+        if entry.task == "binary":
+            pos, neg = kpi.curve_counts(r, entry, target)
+            out["curve"] = kpi.threshold_curve(pos, neg, case)
+        return out
+
+
+@st.cache_data(show_spinner="Scoring the same decisions with both versions…", max_entries=16)
+def compare_view(db: str, rev: tuple[int, int], model: str, challenger: int) -> pd.DataFrame:
+    """Champion vs challenger in money on the same labelled decisions."""
+    from core import kpi_compare
+
+    return kpi_compare.compare(_store_at(db), model, None, challenger)

@@ -13,7 +13,9 @@ PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
 # key -> (file, title, icon); the order here is the order in the sidebar.
 PAGES = {
-    "overview": ("overview.py", "Overview", ":material/monitoring:"),
+    "overview": ("overview.py", "Overview", ":material/dashboard:"),
+    "kpi": ("kpi.py", "Business value", ":material/payments:"),
+    "traffic": ("traffic.py", "Traffic", ":material/monitoring:"),
     "drift": ("drift.py", "Drift", ":material/trending_down:"),
     "explain": ("explain.py", "Explanations", ":material/lightbulb:"),
     "data_quality": ("data_quality.py", "Data quality", ":material/fact_check:"),
@@ -21,14 +23,16 @@ PAGES = {
 }
 
 
+def page(key: str) -> st.Page:
+    """The st.Page for a page key (the same object st.navigation gets, for st.page_link)."""
+    file, title, icon = PAGES[key]
+    return st.Page(str(PAGES_DIR / file), title=title, icon=icon, url_path=key)
+
+
 def build_navigation(identity: auth.Identity) -> st.navigation:
     """st.navigation with exactly the pages the role may open."""
     allowed = auth.pages_for(identity.role)
-    pages = [
-        st.Page(str(PAGES_DIR / file), title=title, icon=icon, url_path=key)
-        for key, (file, title, icon) in PAGES.items()
-        if key in allowed
-    ]
+    pages = [page(key) for key in PAGES if key in allowed]
     with st.sidebar:
         st.markdown(
             f"**{identity.username}** · {auth.ROLE_LABELS.get(identity.role, identity.role)}"

@@ -204,3 +204,120 @@ def metadata_editor(
                 st.error(str(exc))
             else:
                 st.success("Saved.")
+
+
+def money(value: float | None, unit: str) -> str:
+    """A money amount for a headline: 3.5 M EUR, 250 k EUR, 1,234 EUR."""
+    if value is None:
+        return "–"
+    size = abs(value)
+    sign = "-" if value < 0 else ""
+    if size >= 1e6:
+        return f"{sign}{size / 1e6:,.2f} M {unit}".strip()
+    if size >= 1e4:
+        return f"{sign}{size / 1e3:,.0f} k {unit}".strip()
+    return f"{sign}{size:,.0f} {unit}".strip()
+
+
+def traffic_light(light: Any) -> None:
+    """One health signal: a coloured dot, its name and its reason."""
+    dot = {"green": ":green[●]", "amber": ":orange[●]", "red": ":red[●]"}[light.status]
+    st.markdown(f"{dot} **{_escape(light.name)}** — {_escape(light.sentence)}")
+
+
+def business_case_form(identity: auth.Identity, model: str, task: str, case: Any) -> None:
+    """The business case as a validated form; read-only for roles that may not edit it."""
+    from core import business
+
+    editable = auth.may(identity, "edit_business_case")
+    with st.form("business_case"):
+        decision = st.text_area(
+            "The decision the model drives", case["decision"], disabled=not editable
+        )
+        a, b, c = st.columns(3)
+        unit = a.text_input("Unit or currency", case["unit"], disabled=not editable)
+        period = b.selectbox(
+            "Period",
+            ["D", "W", "M"],
+            index=["D", "W", "M"].index(case["period"]),
+            format_func={"D": "day", "W": "week", "M": "month"}.get,
+            disabled=not editable,
+        )
+        volume = c.number_input(
+            "Decisions per period",
+            min_value=0.0,
+            value=case["volume_per_period"],
+            disabled=not editable,
+        )
+        values: dict[str, Any] = {
+            "decision": decision,
+            "unit": unit,
+            "period": period,
+            "volume_per_period": volume,
+        }
+        if task == "binary":
+            d, e = st.columns(2)
+            values["positive_action"] = d.text_input(
+                "Cases at or above the threshold are",
+                case["positive_action"],
+                disabled=not editable,
+            )
+            values["negative_action"] = e.text_input(
+                "Other cases are", case["negative_action"], disabled=not editable
+            )
+            values["threshold"] = st.number_input(
+                "Threshold",
+                0.0,
+                1.0,
+                float(case["threshold"]),
+                step=0.005,
+                format="%.3f",
+                disabled=not editable,
+            )
+            st.caption("What one decision is worth (gains positive, costs negative):")
+            cols = st.columns(4)
+            for col, key, label in zip(
+                cols,
+                ("value_tp", "value_fp", "value_tn", "value_fn"),
+                (
+                    "flagged, and it was a real case",
+                    "flagged, but it was not",
+                    "not flagged, rightly",
+                    "not flagged, but it was a real case",
+                ),
+                strict=True,
+            ):
+                values[key] = col.number_input(label, value=float(case[key]), disabled=not editable)
+        else:
+            f, g = st.columns(2)
+            values["cost_under"] = f.number_input(
+                "Cost per unit predicted too low",
+                min_value=0.0,
+                value=float(case["cost_under"]),
+                disabled=not editable,
+            )
+            values["cost_over"] = g.number_input(
+                "Cost per unit predicted too high",
+                min_value=0.0,
+                value=float(case["cost_over"]),
+                disabled=not editable,
+            )
+        h, i, j = st.columns(3)
+        values["target"] = h.number_input(
+            "Target value per period", value=case["target"], disabled=not editable
+        )
+        values["baseline"] = i.text_input(
+            "Without the model, we would", case["baseline"], disabled=not editable
+        )
+        values["baseline_value"] = j.number_input(
+            "…worth per decision", value=case["baseline_value"], disabled=not editable
+        )
+        if st.form_submit_button("Save business case", disabled=not editable):
+            try:
+                business.save(store(), model=model, changes=values, by=identity)
+            except ModelBridgeError as exc:
+                st.error(str(exc))
+            else:
+                st.success("Saved as a new revision.")
+    if not editable:
+        st.caption("Product owners and ML engineers can change the business case.")

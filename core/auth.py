@@ -21,11 +21,11 @@ _DUMMY_HASH = _hasher.hash("modelbridge-no-such-user")
 # Pages each role may open. The UI builds its navigation from this, and the page guard refuses
 # anything else, so a link to another role's page does not work either.
 PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "manager": ("overview", "models"),
+    "manager": ("overview", "kpi", "traffic", "models"),
     "domain_expert": ("overview", "explain"),
-    "product_owner": ("overview", "explain", "models"),
-    "ml_engineer": ("overview", "drift", "explain", "data_quality", "models"),
-    "admin": ("overview", "drift", "explain", "data_quality", "models"),
+    "product_owner": ("overview", "kpi", "explain", "models"),
+    "ml_engineer": ("overview", "kpi", "traffic", "drift", "explain", "data_quality", "models"),
+    "admin": ("overview", "kpi", "traffic", "drift", "explain", "data_quality", "models"),
 }
 
 # Actions that change something, and who may take them. Core functions check these, so the

@@ -37,6 +37,16 @@ live = next((v for v in entry["versions"] if v["stage"] == "production"), entry[
 first, last, total = traffic_span(db, rev, model)
 
 decide, overall = st.tabs(["A decision", "How the model decides"])
+# The overall tab is filled first: the decision tab stops the script when no case is chosen.
+with overall:
+    importance, ranks = importance_view(db, rev, model)
+    words, features, schema = vocabulary_view(db, rev, model, live["version"])
+    labels = {f.name: words.info(f.name).label for f in features}
+    st.plotly_chart(charts.importance_bars(importance, labels), key="explain_importance")
+    if len(ranks):
+        st.plotly_chart(charts.rank_over_time(ranks, labels), key="explain_ranks")
+    metadata_editor(identity, model, live["version"], schema, features)
+
 with decide:
     typed = st.text_input(
         "Request id",
@@ -132,12 +142,3 @@ with decide:
             f"{case.explanation.output:.4f}; logged score "
             f"{case.logged_score if case.logged_score is not None else '–'}."
         )
-
-with overall:
-    importance, ranks = importance_view(db, rev, model)
-    words, features, schema = vocabulary_view(db, rev, model, live["version"])
-    labels = {f.name: words.info(f.name).label for f in features}
-    st.plotly_chart(charts.importance_bars(importance, labels), key="explain_importance")
-    if len(ranks):
-        st.plotly_chart(charts.rank_over_time(ranks, labels), key="explain_ranks")
-    metadata_editor(identity, model, live["version"], schema, features)

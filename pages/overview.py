@@ -1,58 +1,69 @@
-"""Overview: traffic, prediction scores and latency of a model in production."""
+"""Overview: is the model earning what it should, is it healthy, what needs attention."""
 
 import streamlit as st
 
 from app import charts
-from app.data import (
-    models_table,
-    quality_headline,
-    revision,
-    store,
-    traffic_span,
-    traffic_view,
-)
+from app.data import models_table, overview_view, revision, store
+from app.navigation import page
 from app.session import guard
-from app.widgets import headline_box
+from app.widgets import money, traffic_light
+from core import auth
 
-guard("overview")
+identity = guard("overview")
 st.title("Overview")
-
 db, rev = str(store().path), revision()
 models = models_table(db, rev)
 if not models:
-    st.info("No models are registered yet. Register one with `modelbridge register`.")
-    st.stop()
-
-left, mid, right = st.columns([2, 1, 2])
-model = left.selectbox("Model", [m["name"] for m in models], key="overview_model")
-entry = next(m for m in models if m["name"] == model)
-versions = {"All versions": None} | {
-    f"v{v['version']} ({v['stage']})": v["version"] for v in entry["versions"]
-}
-version = versions[mid.selectbox("Version", list(versions), key="overview_version")]
-first, last, total = traffic_span(db, rev, model)
-if not total:
     st.info(
-        f"No predictions logged for {model} yet. Send some with `modelbridge ingest {model} FILE`."
+        "No models are registered yet. An ML engineer registers one with `modelbridge register`."
     )
     st.stop()
-picked = right.date_input(
-    "Days", value=(first, last), min_value=first, max_value=last, key="overview_days"
-)
-start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
+model = st.selectbox("Model", [m["name"] for m in models], key="overview_model")
+view = overview_view(db, rev, model)
+earn = view["earnings"]
+st.caption(f"Live version: v{view['version']} ({view['stage']})")
 
-headline_box(quality_headline(db, rev, model))
-daily, dist, tot = traffic_view(db, rev, model, version, start, end)
-a, b, c, d = st.columns(4)
-a.metric("Predictions", f"{tot['predictions']:,}")
-b.metric("Per day", f"{tot['predictions'] / max(len(daily), 1):,.0f}")
-c.metric("Mean score", "–" if tot["mean_score"] is None else f"{tot['mean_score']:.3f}")
-d.metric(
-    "Latency p95",
-    "–" if tot["latency_p95"] is None else f"{tot['latency_p95']:.0f} ms",
-    help="95% of requests were answered faster than this.",
-)
+st.subheader("Is it earning what it should?")
+if earn.value is None:
+    st.info(earn.sentence)
+else:
+    a, b, c = st.columns(3)
+    a.metric(
+        "This period" + (" (estimated)" if earn.estimated else ""),
+        money(earn.value, earn.unit),
+        help="Value of this period's decisions: measured on outcomes where they have "
+        "arrived, estimated from the scores where they have not.",
+    )
+    if earn.target is not None:
+        b.metric(
+            "Target",
+            money(earn.target, earn.unit),
+            delta=money(earn.value - earn.target, earn.unit),
+        )
+    if earn.baseline is not None:
+        c.metric(
+            "Without the model",
+            money(earn.baseline, earn.unit),
+            delta=money(earn.value - earn.baseline, earn.unit),
+        )
+    st.write(earn.sentence)
+    st.plotly_chart(charts.earnings_trend(earn.trend, earn.unit, earn.target), key="overview_trend")
 
-st.plotly_chart(charts.daily_volume(daily), key="chart_volume")
-st.plotly_chart(charts.score_heatmap(dist), key="chart_scores")
-st.plotly_chart(charts.latency_percentiles(daily), key="chart_latency")
+st.subheader("Is it healthy?")
+for light in view["lights"]:
+    traffic_light(light)
+
+st.subheader("What needs attention?")
+if view["attention"]:
+    for item in view["attention"]:
+        st.markdown(f"- {item}")
+else:
+    st.success("Nothing is waiting for you.")
+
+details = [
+    k for k in ("kpi", "drift", "data_quality", "traffic") if k in auth.pages_for(identity.role)
+]
+if details:
+    st.caption("Details")
+    for column, key in zip(st.columns(len(details)), details, strict=True):
+        column.page_link(page(key))

@@ -1,0 +1,208 @@
+"""The manager's view of one model: is it earning, is it healthy, what needs attention.
+
+Built from cheap sources: stored alerts (re-checked when logs arrive), the data-quality
+headline, the latest latency and the KPI of the current period. Each light has a colour and
+one sentence in business words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlmodel import col, select
+
+from core import alerts, kpi, quality
+from core.business import current
+from core.models import Model, ModelVersion
+from core.store import Work
+from core.windows import WindowSpec
+
+GREEN, AMBER, RED = "green", "amber", "red"
+
+
+@dataclass(frozen=True)
+class Light:
+    """One health signal."""
+
+    name: str
+    status: str
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Earnings:
+    """The KPI of the latest period against target and baseline, with the trend."""
+
+    unit: str
+    period_start: Any
+    value: float | None
+    estimated: bool
+    target: float | None
+    baseline: float | None
+    trend: pd.DataFrame
+    sentence: str
+
+
+def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
+    """Value earned in the latest period (realized where labelled, else estimated)."""
+    case = current(model)
+    if model.task == "binary" and not any(
+        case[k] for k in ("value_tp", "value_fp", "value_tn", "value_fn")
+    ):
+        return Earnings(
+            case["unit"],
+            None,
+            None,
+            False,
+            None,
+            None,
+            pd.DataFrame(),
+            "No business case yet: a product owner can say what each decision is "
+            "worth on the KPI page.",
+        )
+    windows = kpi.by_window(w, model, version, WindowSpec.parse(case["period"]))
+    if windows.empty:
+        return Earnings(
+            case["unit"],
+            None,
+            None,
+            False,
+            None,
+            None,
+            windows,
+            "No decisions have been logged yet.",
+        )
+    last = windows.iloc[-1]
+    estimated = pd.isna(last["realized_value_per_decision"])
+    value = last["value_per_period"]
+    volume = case["volume_per_period"] or last["n"]
+    baseline = None if case["baseline_value"] is None else case["baseline_value"] * volume
+    unit = case["unit"]
+    words = f"{'Estimated ' if estimated else ''}{_money(value, unit)} this period"
+    if case["target"] is not None:
+        gap = value - case["target"]
+        words += f", {_money(abs(gap), unit)} {'above' if gap >= 0 else 'below'} the target"
+    if baseline is not None:
+        gain = value - baseline
+        words += (
+            f"; {_money(abs(gain), unit)} {'more' if gain >= 0 else 'less'} than "
+            f"{case['baseline'] or 'working without the model'}"
+        )
+    return Earnings(
+        unit,
+        last["window_start"],
+        value,
+        bool(estimated),
+        case["target"],
+        baseline,
+        windows,
+        words + ".",
+    )
+
+
+def _money(value: float, unit: str) -> str:
+    size = abs(value)
+    text = (
+        f"{size / 1e6:,.1f} million"
+        if size >= 1e6
+        else f"{size / 1e3:,.0f} thousand"
+        if size >= 1e4
+        else f"{size:,.0f}"
+    )
+    return f"{'-' if value < 0 else ''}{text} {unit}".strip()
+
+
+def lights(w: Work, model: Model, version: ModelVersion) -> list[Light]:
+    """Drift, data quality, latency and performance as traffic lights with a reason each."""
+    open_alerts = alerts.list_alerts(w, model, open_only=True)
+    return [
+        _drift_light(open_alerts),
+        _quality_light(w, model),
+        _latency_light(w, model),
+        _performance_light(open_alerts, version, model),
+    ]
+
+
+def _drift_light(open_alerts: list[dict[str, Any]]) -> Light:
+    inputs = [a for a in open_alerts if a["kind"] == "drift"]
+    scores = [a for a in open_alerts if a["kind"] in ("prediction_drift", "multivariate")]
+    if not inputs and not scores:
+        return Light("Inputs", GREEN, "Production inputs look like the training data.")
+    names = ", ".join(sorted(a["subject"] for a in inputs)[:4]) or "their joint pattern"
+    since = min(a["since"] for a in inputs + scores)[:10]
+    status = RED if any(a["kind"] == "prediction_drift" for a in scores) else AMBER
+    tail = " and the model's scores moved with them" if status == RED else ""
+    return Light("Inputs", status, f"Inputs changed since {since} ({names}){tail}.")
+
+
+def _quality_light(w: Work, model: Model) -> Light:
+    head = quality.headline(w, model, "D")
+    status = {"ok": GREEN, "warning": AMBER, "error": RED}[head.severity]
+    first = head.text.split(". ")[0].rstrip(".") + "."
+    return Light("Data quality", status, first)
+
+
+def _latency_light(w: Work, model: Model) -> Light:
+    lat = quality.latency(w, model, "D")
+    if lat.empty or pd.isna(lat.iloc[-1]["latency_p95"]):
+        return Light("Speed", GREEN, "No latency measurements yet.")
+    p95, slo = float(lat.iloc[-1]["latency_p95"]), quality.latency_slo(model)
+    if p95 <= slo:
+        return Light(
+            "Speed", GREEN, f"95% of answers took under {p95:,.0f} ms (target {slo:,.0f} ms)."
+        )
+    status = RED if p95 > 2 * slo else AMBER
+    return Light(
+        "Speed", status, f"Answers are slow: 95% under {p95:,.0f} ms, target {slo:,.0f} ms."
+    )
+
+
+def _performance_light(
+    open_alerts: list[dict[str, Any]], version: ModelVersion, model: Model
+) -> Light:
+    perf = [a for a in open_alerts if a["kind"] == "performance"]
+    confirmed = [a for a in perf if a["severity"] == "high"]
+    if confirmed:
+        return Light(
+            "Accuracy",
+            RED,
+            f"Outcomes confirm the model got worse since "
+            f"{confirmed[0]['since'][:10]}; retraining is recommended.",
+        )
+    if perf:
+        return Light(
+            "Accuracy",
+            AMBER,
+            "Estimates suggest the model got worse; outcomes are not in yet to confirm it.",
+        )
+    key = "roc_auc" if model.task == "binary" else "mae"
+    reference = version.metrics.get(key)
+    detail = f" (AUC {reference:.2f} in training)" if key == "roc_auc" and reference else ""
+    return Light("Accuracy", GREEN, f"Performance is in line with training{detail}.")
+
+
+def attention(w: Work, model: Model) -> list[str]:
+    """Things a manager should act on: approvals waiting, open alerts."""
+    from core.models import ModelVersion as Version
+
+    waiting = w.session.exec(
+        select(Version).where(
+            Version.model_id == model.id,
+            col(Version.stage).in_(["registered", "in_review", "approved"]),
+        )
+    ).all()
+    items = []
+    for v in waiting:
+        stage = {
+            "registered": "registered and not yet in review",
+            "in_review": "waiting for sign-off",
+            "approved": "approved and ready to go live",
+        }[v.stage]
+        items.append(f"Version {v.version} is {stage}.")
+    open_alerts = alerts.list_alerts(w, model, open_only=True)
+    unseen = [a for a in open_alerts if a["status"] == "open"]
+    if open_alerts:
+        items.append(f"{len(open_alerts)} open alert(s), {len(unseen)} not yet acknowledged.")
+    return items
