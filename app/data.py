@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core import registry, traffic
+from core.errors import ModelBridgeError
 from core.settings import Settings
 from core.store import Store
 
@@ -276,3 +277,61 @@ def compare_view(db: str, rev: tuple[int, int], model: str, challenger: int) -> 
     from core import kpi_compare
 
     return kpi_compare.compare(_store_at(db), model, None, challenger)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def approvals_view(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
+    """Versions waiting for a sign-off or a promotion, with their frozen evidence and history."""
+    from core import workflow
+
+    out = []
+    with _store_at(db).read() as r:
+        for model, version in workflow.queue(r):
+            review = None
+            if version.stage == "in_review":
+                review = workflow.open_review(r, model, version.version)
+            history = workflow.history(r, model, version.version)
+            live = next(
+                (v for v in registry.list_versions(r, model) if v.stage == "production"), None
+            )
+            out.append(
+                {
+                    "model": model.name,
+                    "version": version.version,
+                    "stage": version.stage,
+                    "created_by": version.created_by,
+                    "description": version.description,
+                    "evidence": review.evidence if review else None,
+                    "evidence_sha256": review.evidence_sha256 if review else None,
+                    "history": history,
+                    "live": live.version if live else None,
+                    "required": workflow.required_signoffs(model),
+                }
+            )
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def live_versions(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
+    """Each model's production version and what it replaced (for rollback)."""
+    from core import workflow
+
+    out = []
+    with _store_at(db).read() as r:
+        for model in registry.list_models(r):
+            try:
+                out.append(workflow.production(_store_at(db), model.name))
+            except ModelBridgeError:
+                continue
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def audit_view(
+    db: str, rev: tuple[int, int], model: str | None, actor: str | None, action: str | None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Audit events matching the filters and the chain check's problems."""
+    from core import audit
+
+    with _store_at(db).read() as r:
+        return audit.events(r, model=model, actor=actor, action=action, limit=5000), audit.verify(r)

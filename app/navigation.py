@@ -14,12 +14,14 @@ PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 # key -> (file, title, icon); the order here is the order in the sidebar.
 PAGES = {
     "overview": ("overview.py", "Overview", ":material/dashboard:"),
+    "approvals": ("approvals.py", "Approvals", ":material/approval:"),
     "kpi": ("kpi.py", "Business value", ":material/payments:"),
     "traffic": ("traffic.py", "Traffic", ":material/monitoring:"),
     "drift": ("drift.py", "Drift", ":material/trending_down:"),
     "explain": ("explain.py", "Explanations", ":material/lightbulb:"),
     "data_quality": ("data_quality.py", "Data quality", ":material/fact_check:"),
     "models": ("models.py", "Models", ":material/inventory_2:"),
+    "audit": ("audit.py", "Audit trail", ":material/history:"),
 }
 
 

@@ -321,3 +321,14 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
                 st.success("Saved as a new revision.")
     if not editable:
         st.caption("Product owners and ML engineers can change the business case.")
+
+
+def gate_table(gates: list[dict]) -> None:
+    """Release gates with their verdict, whether they block, and the finding."""
+    icons = {"pass": ":green[pass]", "warn": ":orange[warn]", "fail": ":red[fail]"}
+    for gate in gates:
+        blocking = " · blocking" if gate["blocking"] else ""
+        st.markdown(
+            f"{icons.get(gate['status'], gate['status'])} **{_escape(gate['name'])}**"
+            f"{blocking} — {_escape(gate['summary'])}"
+        )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlmodel import col, select
 
 from core.models import AuditEvent, utcnow
-from core.store import Work
+from core.store import Store, Work
 
 
 def _digest(event: AuditEvent) -> str:
@@ -71,3 +73,41 @@ def verify(w: Work) -> list[str]:
             problems.append(f"event {event.id}: content changed after it was written")
         prev = event.hash
     return problems
+
+
+def events(
+    w: Work,
+    *,
+    model: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: Any = None,
+    limit: int | None = 200,
+) -> pd.DataFrame:
+    """Audit events matching the filters, newest first, before/after as JSON text."""
+    clauses, params = ["TRUE"], []
+    for column, value in (("model", model), ("actor", actor), ("action", action)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("occurred_at >= ?")
+        params.append(since)
+    sql = (
+        "SELECT id, occurred_at, actor, role, action, model, version, "
+        "CAST(before_state AS VARCHAR) AS before, CAST(after_state AS VARCHAR) AS after, hash "
+        f"FROM audit_event WHERE {' AND '.join(clauses)} ORDER BY id DESC"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return w.frame(sql, params)
+
+
+def export_csv(store: Store, target: Path) -> int:
+    """Write the whole trail, oldest first, with hashes, to a CSV file; return the row count."""
+    with store.read() as r:
+        frame = events(r, limit=None).sort_values("id")
+        frame["prev_hash"] = r.frame("SELECT prev_hash FROM audit_event ORDER BY id")["prev_hash"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(target, index=False)
+    return len(frame)

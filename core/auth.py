@@ -23,9 +23,19 @@ _DUMMY_HASH = _hasher.hash("modelbridge-no-such-user")
 PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
     "manager": ("overview", "kpi", "traffic", "models"),
     "domain_expert": ("overview", "explain"),
-    "product_owner": ("overview", "kpi", "explain", "models"),
+    "product_owner": ("overview", "approvals", "kpi", "explain", "models", "audit"),
     "ml_engineer": ("overview", "kpi", "traffic", "drift", "explain", "data_quality", "models"),
-    "admin": ("overview", "kpi", "traffic", "drift", "explain", "data_quality", "models"),
+    "admin": (
+        "overview",
+        "approvals",
+        "kpi",
+        "traffic",
+        "drift",
+        "explain",
+        "data_quality",
+        "models",
+        "audit",
+    ),
 }
 
 # Actions that change something, and who may take them. Core functions check these, so the

@@ -182,6 +182,62 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--period", choices=("D", "W", "M", "d", "w", "m"))
     window.add_argument("--chunk-size", type=int, metavar="N")
 
+    p = sub.add_parser(
+        "request-review",
+        parents=[common],
+        help="compute and freeze the release gates; put the version in review",
+    )
+    p.add_argument("model")
+    p.add_argument("version", type=int)
+    p.add_argument("--user", help="who asks; password from MODELBRIDGE_PASSWORD or a prompt")
+
+    p = sub.add_parser(
+        "gate",
+        parents=[common],
+        help="exit 0 when every blocking gate of the open review passes, else 1",
+    )
+    p.add_argument("model")
+    p.add_argument("version", type=int)
+
+    for name, text in (
+        ("approve", "approve a version in review"),
+        ("reject", "reject a version in review"),
+        ("request-changes", "send a version in review back to its authors"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("model")
+        p.add_argument("version", type=int)
+        p.add_argument("--user", required=True)
+        p.add_argument("--comment", required=True, help="why (kept in the audit trail)")
+
+    p = sub.add_parser("promote", parents=[common], help="make an approved version live")
+    p.add_argument("model")
+    p.add_argument("version", type=int)
+    p.add_argument("--user", required=True)
+
+    p = sub.add_parser("rollback", parents=[common], help="put the previous live version back")
+    p.add_argument("model")
+    p.add_argument("--user", required=True)
+
+    p = sub.add_parser("production", parents=[common], help="the live version, for serving")
+    p.add_argument("model")
+
+    p = sub.add_parser("audit", help="the audit trail")
+    actions = p.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    q = actions.add_parser("list", parents=[common], help="events, newest first")
+    q.add_argument("--model")
+    q.add_argument("--actor")
+    q.add_argument("--action")
+    q.add_argument("--limit", type=int, default=50)
+    actions.add_parser("verify", parents=[common], help="exit 1 when the hash chain is broken")
+    q = actions.add_parser("export", parents=[common], help="write the trail to CSV")
+    q.add_argument("--out", required=True)
+
+    p = sub.add_parser("model-card", parents=[common], help="write an HTML model card")
+    p.add_argument("model")
+    p.add_argument("version", type=int)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("explain", parents=[common], help="explain one logged decision")
     p.add_argument("model")
     p.add_argument("--id", dest="request_id", required=True, help="the request id of the case")
@@ -706,7 +762,180 @@ def _money(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+def cmd_request_review(args: argparse.Namespace) -> int:
+    """Compute the gates and put a version in review."""
+    from core import workflow
+
+    store = _store(args).open()
+    review = workflow.request_review(
+        store, model=args.model, version=args.version, by=_login(store, args)
+    )
+    data = {
+        "model": args.model,
+        "version": args.version,
+        "review": review.id,
+        "evidence_sha256": review.evidence_sha256,
+        "gates": review.evidence["gates"],
+    }
+    lines = [f"v{args.version} is in review; evidence sha256 {review.evidence_sha256}"]
+    lines += [
+        f"  {g['status']:<4} {g['name']:<13}{' (blocking)' if g['blocking'] else ''}: "
+        f"{g['summary']}"
+        for g in review.evidence["gates"]
+    ]
+    _emit(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    """Exit 1 when a blocking gate of the open review failed."""
+    from core import workflow
+
+    with _store(args).open().read() as r:
+        model = registry.get_model(r, args.model)
+        review = workflow.open_review(r, model, args.version)
+    failed = workflow.blocking_failures(review)
+    data = {
+        "model": args.model,
+        "version": args.version,
+        "passed": not failed,
+        "evidence_sha256": review.evidence_sha256,
+        "gates": review.evidence["gates"],
+    }
+    text = (
+        "all blocking gates pass"
+        if not failed
+        else "blocking gates failed: " + "; ".join(f"{g['name']}: {g['summary']}" for g in failed)
+    )
+    _emit(args, data, text)
+    return 1 if failed else 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Approve, reject or request changes."""
+    from core import workflow
+
+    store = _store(args).open()
+    decision = args.command.replace("-", "_")
+    signed = workflow.sign(
+        store,
+        model=args.model,
+        version=args.version,
+        by=_login(store, args),
+        decision=decision,
+        comment=args.comment,
+    )
+    with store.read() as r:
+        stage = registry.get_version(r, registry.get_model(r, args.model), args.version).stage
+    _emit(
+        args,
+        {
+            "model": args.model,
+            "version": args.version,
+            "decision": decision,
+            "stage": stage,
+            "evidence_sha256": signed.evidence_sha256,
+        },
+        f"{decision.replace('_', ' ')} recorded; v{args.version} is now {stage}",
+    )
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Make an approved version live."""
+    from core import workflow
+
+    store = _store(args).open()
+    done = workflow.promote(store, model=args.model, version=args.version, by=_login(store, args))
+    _emit(
+        args,
+        done,
+        f"v{done['version']} is live"
+        + (f"; v{done['archived']} archived" if done["archived"] else ""),
+    )
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Put the previous version back."""
+    from core import workflow
+
+    store = _store(args).open()
+    done = workflow.rollback(store, model=args.model, by=_login(store, args))
+    _emit(args, done, f"rolled back: v{done['version']} is live, v{done['archived']} archived")
+    return 0
+
+
+def cmd_production(args: argparse.Namespace) -> int:
+    """What is live."""
+    from core import workflow
+
+    live = workflow.production(_store(args), args.model)
+    _emit(
+        args,
+        live,
+        f"{live['model']} v{live['version']} ({live['artifact_sha256'] or 'no file'})"
+        f", approved by {live['approved_by'] or '-'} at {live['approved_at'] or '-'}",
+    )
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """List, verify or export the audit trail."""
+    from pathlib import Path
+
+    from core import audit
+
+    store = _store(args).open()
+    if args.audit_command == "verify":
+        with store.read() as r:
+            problems = audit.verify(r)
+        _emit(
+            args,
+            {"ok": not problems, "problems": problems},
+            "the audit trail is intact" if not problems else "\n".join(problems),
+        )
+        return 1 if problems else 0
+    if args.audit_command == "export":
+        written = audit.export_csv(store, Path(args.out))
+        _emit(
+            args, {"rows": written, "file": args.out}, f"{written} event(s) written to {args.out}"
+        )
+        return 0
+    with store.read() as r:
+        frame = audit.events(
+            r, model=args.model, actor=args.actor, action=args.action, limit=args.limit
+        )
+    _emit(
+        args,
+        _records(frame) if len(frame) else [],
+        frame.to_string(index=False) if len(frame) else "no events",
+    )
+    return 0
+
+
+def cmd_model_card(args: argparse.Namespace) -> int:
+    """Write an HTML model card."""
+    from pathlib import Path
+
+    from core import model_card
+
+    path = model_card.write(_store(args), args.model, args.version, Path(args.out))
+    _emit(args, {"file": str(path)}, f"model card written to {path}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "request-review": cmd_request_review,
+    "gate": cmd_gate,
+    "approve": cmd_sign,
+    "reject": cmd_sign,
+    "request-changes": cmd_sign,
+    "promote": cmd_promote,
+    "rollback": cmd_rollback,
+    "production": cmd_production,
+    "audit": cmd_audit,
+    "model-card": cmd_model_card,
     "business-case": cmd_business_case,
     "kpi": cmd_kpi,
     "explain": cmd_explain,

@@ -10,6 +10,7 @@ through the model's settings: {"drift": {"methods": {"numeric": "psi"},
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -73,11 +74,11 @@ class DriftSettings:
         """The method that decides alerts for this feature."""
         return self.features.get(feature, {}).get("method") or self.methods[kind]
 
-    def threshold(self, feature: str, method: str) -> float:
-        """The threshold for this feature and method."""
-        own = self.features.get(feature, {})
-        if own.get("threshold") is not None and own.get("method", method) == method:
-            return float(own["threshold"])
+    def threshold(self, feature: str, kind: str, method: str) -> float:
+        """The threshold for this feature and method (a feature's own is for its primary)."""
+        own = self.features.get(feature, {}).get("threshold")
+        if own is not None and method == self.primary(feature, kind):
+            return float(own)
         return float(self.thresholds.get(method, METHODS[method].threshold))
 
 
@@ -91,19 +92,31 @@ class _Source:
     ref_params: list[Any]
 
 
-def _sources(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> _Source:
+def _sources(
+    w: Work,
+    model: Model,
+    version: ModelVersion,
+    spec: WindowSpec,
+    logs_version: int | None,
+    since: Any,
+) -> _Source:
     pred = logs.pred_table(model.id)
+    where = "version = ? AND ts >= ?"
+    filters = [
+        version.version if logs_version is None else logs_version,
+        since if since is not None else datetime(1, 1, 1),
+    ]
     if spec.chunk_size:
         # Chunks need a sort of all rows; do it once, not once per feature.
         w.sql(
             f"CREATE OR REPLACE TEMP TABLE __windowed AS SELECT *, {spec.key_sql()} AS __w "
-            f"FROM {pred} WHERE version = ?",
-            [version.version],
+            f"FROM {pred} WHERE {where}",
+            filters,
         )
         source, params = "__windowed", []
     else:
-        source = f"(SELECT *, {spec.key_sql()} AS __w FROM {pred} WHERE version = ?)"
-        params = [version.version]
+        source = f"(SELECT *, {spec.key_sql()} AS __w FROM {pred} WHERE {where})"
+        params = filters
     ref = f"(SELECT *, 0 AS __w FROM {logs.ref_table(model.id)} WHERE version = ?)"
     return _Source(source, params, ref, [version.version])
 
@@ -125,19 +138,26 @@ def drift_by_window(
     spec: WindowSpec,
     *,
     only_method: str | None = None,
+    logs_version: int | None = None,
+    since: Any = None,
 ) -> pd.DataFrame:
-    """One row per window, feature (and the prediction) and method: value, threshold, alert."""
+    """One row per window, feature (and the prediction) and method: value, threshold, alert.
+
+    The reference is VERSION's; the logs are VERSION's too unless LOGS_VERSION names another
+    (to check a candidate's training data against the traffic the live version sees), and
+    only rows from SINCE on count when it is given.
+    """
     if only_method is not None and only_method not in METHODS:
         raise InvalidInput(f"unknown method {only_method!r}; use one of {', '.join(METHODS)}")
     settings = DriftSettings.of(model)
-    src = _sources(w, model, version, spec)
+    src = _sources(w, model, version, spec, logs_version, since)
     wins = windows(w, src, spec)
     if wins.empty:
         return pd.DataFrame(columns=COLUMNS)
     checked = [*features_of(version), Feature(PREDICTION, "numeric", "score")]
     rows: list[dict[str, Any]] = []
     for feature in checked:
-        values = (
+        values, significance = (
             _numeric(w, src, feature, wins)
             if feature.kind == "numeric"
             else _categorical(w, src, feature, wins)
@@ -146,8 +166,11 @@ def drift_by_window(
         for method in methods_for(feature.kind):
             if only_method and method.name != only_method:
                 continue
-            threshold = settings.threshold(feature.name, method.name)
-            for win, value in zip(wins.itertuples(), values[method.name], strict=True):
+            threshold = settings.threshold(feature.name, feature.kind, method.name)
+            p_values = significance.get(method.name, [0.0] * len(wins))
+            for win, value, p_value in zip(
+                wins.itertuples(), values[method.name], p_values, strict=True
+            ):
                 rows.append(
                     {
                         "window_start": win.window_start,
@@ -158,14 +181,18 @@ def drift_by_window(
                         "method": method.name,
                         "value": value,
                         "threshold": threshold,
-                        "alert": method.alert(value, threshold),
+                        "alert": method.alert(value, threshold, p_value),
                         "primary": method.name == primary,
                     }
                 )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _numeric(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> dict[str, list[float]]:
+Values = dict[str, list[float]]
+
+
+def _numeric(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> tuple[Values, Values]:
+    """Each method's value per window, and the p-value that gates each distance's alert."""
     bins = h.numeric_bins(w, src.ref, f.column, "TRUE", src.ref_params)
     ref_counts = h.numeric_counts(w, src.ref, f.column, bins, "__w", "TRUE", src.ref_params)
     ref, ref_pos, ref_missing = h.dense_numeric(ref_counts, bins)
@@ -173,7 +200,8 @@ def _numeric(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> dict[str,
     edges = coarse_edges(ref)
     ref_coarse = np.append(coarsen(ref, edges), ref_missing)
     per_window = h.numeric_counts(w, src.logs, f.column, bins, "__w", "TRUE", src.logs_params)
-    out: dict[str, list[float]] = {m: [] for m in ("ks", "psi", "jensen_shannon", "wasserstein")}
+    out: Values = {m: [] for m in ("ks", "psi", "jensen_shannon", "wasserstein")}
+    coarse_p: list[float] = []
     grouped = dict(tuple(per_window.groupby("w")))
     for key in wins["w"]:
         cur, cur_pos, cur_missing = h.dense_numeric(grouped.get(key, per_window.iloc[0:0]), bins)
@@ -182,7 +210,9 @@ def _numeric(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> dict[str,
         out["psi"].append(psi(ref_coarse, cur_coarse))
         out["jensen_shannon"].append(jensen_shannon(ref_coarse, cur_coarse))
         out["wasserstein"].append(wasserstein_normed(ref, ref_pos, cur, cur_pos, scale))
-    return out
+        coarse_p.append(chi_square_pvalue(ref_coarse, cur_coarse)[1])
+    gates = {"wasserstein": out["ks"], "psi": coarse_p, "jensen_shannon": coarse_p}
+    return out, gates
 
 
 def _reference_std(w: Work, src: _Source, f: Feature) -> float:
@@ -193,7 +223,8 @@ def _reference_std(w: Work, src: _Source, f: Feature) -> float:
     return float(value or 0.0)
 
 
-def _categorical(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> dict[str, list[float]]:
+def _categorical(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> tuple[Values, Values]:
+    """Each method's value per window, and the p-value that gates each distance's alert."""
     ref_counts = h.category_counts(w, src.ref, f.column, "__w", "TRUE", src.ref_params)
     per_window = h.category_counts(w, src.logs, f.column, "__w", "TRUE", src.logs_params)
     values = sorted(
@@ -209,10 +240,10 @@ def _categorical(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> dict[
 
     ref = dense(ref_counts)
     grouped = dict(tuple(per_window.groupby("w")))
-    out: dict[str, list[float]] = {m: [] for m in ("psi", "jensen_shannon", "chi_square")}
+    out: Values = {m: [] for m in ("psi", "jensen_shannon", "chi_square")}
     for key in wins["w"]:
         cur = dense(grouped.get(key, per_window.iloc[0:0]))
         out["psi"].append(psi(ref, cur))
         out["jensen_shannon"].append(jensen_shannon(ref, cur))
         out["chi_square"].append(chi_square_pvalue(ref, cur)[1])
-    return out
+    return out, {"psi": out["chi_square"], "jensen_shannon": out["chi_square"]}

@@ -139,3 +139,44 @@ class BusinessCaseRevision(SQLModel, table=True):
     case: dict[str, Any] = _json_column()
     saved_by: str
     saved_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Review(SQLModel, table=True):
+    """A request to put a version live, with the evidence frozen when it was asked for."""
+
+    __tablename__ = "review"
+    id: int | None = _id_column("review")
+    model_id: int = Field(index=True)
+    version: int
+    requested_by: str
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    evidence: dict[str, Any] = _json_column()
+    evidence_sha256: str
+    status: str = "open"  # "open" | "approved" | "rejected" | "changes_requested"
+
+
+class SignOff(SQLModel, table=True):
+    """One person's decision on a review, tied to the evidence hash they saw."""
+
+    __tablename__ = "sign_off"
+    id: int | None = _id_column("sign_off")
+    review_id: int = Field(index=True)
+    username: str
+    role: str
+    decision: str  # "approve" | "reject" | "request_changes"
+    comment: str
+    evidence_sha256: str
+    signed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Promotion(SQLModel, table=True):
+    """Each time a version went live, and which one it replaced (for rollback)."""
+
+    __tablename__ = "promotion"
+    id: int | None = _id_column("promotion")
+    model_id: int = Field(index=True)
+    version: int
+    previous_version: int | None = None
+    promoted_by: str
+    promoted_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    kind: str = "promote"  # "promote" | "rollback"

@@ -199,7 +199,10 @@ def _settle_task(
             f"SELECT DISTINCT CAST({t} AS VARCHAR) FROM __ref_raw WHERE {t} IS NOT NULL LIMIT 3"
         )
     ]
-    lo, hi = w.rows(f"SELECT min({score}), max({score}) FROM __ref_raw")[0]
+    # Every score is finite by now; the filter keeps DuckDB from answering min/max out of
+    # Parquet statistics, which say NaN when read with can_have_nan.
+    finite = f"FILTER (WHERE isfinite({score}))"
+    lo, hi = w.rows(f"SELECT min({score}) {finite}, max({score}) {finite} FROM __ref_raw")[0]
     if task is None:
         task = "binary" if len(distinct) <= 2 and lo >= 0 and hi <= 1 else "regression"
     if task == "regression":

@@ -27,7 +27,7 @@ from core.settings import Settings
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the _MIGRATIONS steps (column changes) in order.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _ANALYTIC_DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -58,6 +58,7 @@ _ANALYTIC_DDL = [
 _MIGRATIONS: dict[int, list[str]] = {
     2: [],  # alerts and the webhook outbox: new tables only
     3: [],  # business case revisions: a new table only
+    4: [],  # reviews, sign-offs and promotions: new tables only
 }
 
 

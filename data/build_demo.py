@@ -92,8 +92,7 @@ def build_demo(
             words,
         )
         _promote(store, 1)
-        owner = auth.Identity("owner", "product_owner")
-        business.save(store, model=MODEL, changes=BUSINESS_CASE, by=owner)
+        business.save(store, model=MODEL, changes=BUSINESS_CASE, by=OWNER)
         predictions = _load(store, files.log_files, ingest_predictions, "predictions", quiet)
         labels = _load(store, files.label_files, ingest_labels, "labels", quiet)
         _register(
@@ -105,6 +104,7 @@ def build_demo(
             words,
         )
         alerts.refresh(store, MODEL)
+        workflow.request_review(store, model=MODEL, version=2, by=ENGINEER)
         truth_file = truth_path(store)
         truth_file.write_text(files.truth.read_text())
     return {
@@ -142,12 +142,21 @@ def _register(
     )
 
 
+ENGINEER = auth.Identity("engineer", "ml_engineer")
+OWNER = auth.Identity("owner", "product_owner")
+
+
 def _promote(store: Store, version: int) -> None:
-    engineer = auth.Identity("engineer", "ml_engineer")
-    owner = auth.Identity("owner", "product_owner")
-    workflow.change_stage(store, model=MODEL, version=version, to="in_review", by=engineer)
-    workflow.change_stage(store, model=MODEL, version=version, to="approved", by=owner)
-    workflow.change_stage(store, model=MODEL, version=version, to="production", by=owner)
+    workflow.request_review(store, model=MODEL, version=version, by=ENGINEER)
+    workflow.sign(
+        store,
+        model=MODEL,
+        version=version,
+        by=OWNER,
+        decision="approve",
+        comment="Validated on the 2025 book; beats manual review on cost.",
+    )
+    workflow.promote(store, model=MODEL, version=version, by=OWNER)
 
 
 def _load(store: Store, paths: list[Path], ingest: Any, what: str, quiet: bool) -> int:

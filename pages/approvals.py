@@ -1,0 +1,121 @@
+"""Approvals: versions waiting for sign-off, judged on frozen evidence, then promoted."""
+
+import pandas as pd
+import streamlit as st
+
+from app.data import approvals_view, live_versions, revision, store
+from app.session import guard
+from app.widgets import gate_table, money
+from core import workflow
+from core.errors import ModelBridgeError
+
+identity = guard("approvals")
+st.title("Approvals")
+db, rev = str(store().path), revision()
+waiting = approvals_view(db, rev)
+
+
+def _act(done: str, run, **kwargs) -> None:
+    try:
+        run(store(), by=identity, **kwargs)
+    except ModelBridgeError as exc:
+        st.error(str(exc))
+    else:
+        st.success(done)
+        st.rerun()
+
+
+if not waiting:
+    st.success("Nothing is waiting for a decision.")
+for item in waiting:
+    name, version = item["model"], item["version"]
+    key = f"{name}_{version}"
+    with st.container(border=True):
+        st.subheader(f"{name} v{version} · {item['stage'].replace('_', ' ')}")
+        st.caption(f"Registered by {item['created_by']}. {item['description']}")
+        evidence = item["evidence"]
+        if evidence:
+            kpi = next((g for g in evidence["gates"] if g["name"] == "kpi"), None)
+            numbers = (kpi or {}).get("numbers", {})
+            if "live" in numbers:
+                a, b = st.columns(2)
+                a.metric(f"Live v{evidence['live_version']} per period", money(numbers["live"], ""))
+                b.metric(
+                    f"Candidate v{version} per period",
+                    money(numbers["candidate"], ""),
+                    delta=money(numbers["candidate"] - numbers["live"], ""),
+                )
+            if kpi:
+                st.write(kpi["summary"])
+            gate_table(evidence["gates"])
+            metrics = pd.DataFrame(
+                {
+                    "candidate": evidence["metrics"]["candidate"],
+                    "live": evidence["metrics"]["live"] or {},
+                }
+            )
+            with st.expander("Metrics, drift, lineage and sample explanations"):
+                st.dataframe(metrics, key=f"metrics_{key}")
+                st.json(evidence["lineage"], expanded=False)
+                for sample in evidence["sample_explanations"]:
+                    top = "; ".join(f"{n} {v:+.3f}" for n, v in sample["top"])
+                    st.markdown(f"- output {sample['output']:.3f}: {top}")
+            st.caption(
+                f"Evidence sha256 `{item['evidence_sha256']}` — a sign-off refers to it, "
+                "so what is approved cannot change afterwards."
+            )
+            needed = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in item["required"].items())
+            with st.form(f"sign_{key}"):
+                st.markdown(f"**Your decision** (needs: {needed})")
+                decision = st.radio(
+                    "Decision",
+                    ["approve", "request_changes", "reject"],
+                    format_func=lambda d: d.replace("_", " "),
+                    horizontal=True,
+                    key=f"decision_{key}",
+                )
+                comment = st.text_area("Comment (required)", key=f"comment_{key}")
+                if st.form_submit_button("Record decision"):
+                    _act(
+                        f"Recorded: {decision.replace('_', ' ')}.",
+                        workflow.sign,
+                        model=name,
+                        version=version,
+                        decision=decision,
+                        comment=comment,
+                    )
+        if item["stage"] == "approved":
+            sure = st.checkbox(
+                f"I confirm v{version} replaces v{item['live']} in production"
+                if item["live"]
+                else f"I confirm v{version} goes live",
+                key=f"confirm_{key}",
+            )
+            if st.button(
+                "Promote to production", key=f"promote_{key}", disabled=not sure, type="primary"
+            ):
+                _act(f"v{version} is live.", workflow.promote, model=name, version=version)
+        if item["history"]:
+            with st.expander("History"):
+                for review in item["history"]:
+                    st.markdown(
+                        f"Review {review['review']} asked by {review['requested_by']} "
+                        f"({review['status'].replace('_', ' ')})"
+                    )
+                    for s in review["sign_offs"]:
+                        st.markdown(
+                            f"- {s['user']} ({s['role']}): {s['decision']} — {s['comment']}"
+                        )
+
+st.subheader("Live versions")
+for live in live_versions(db, rev):
+    with st.container(border=True):
+        st.markdown(
+            f"**{live['model']} v{live['version']}**, approved by {live['approved_by'] or '—'}"
+        )
+        sure = st.checkbox(
+            "I confirm rolling back to the previous version",
+            key=f"confirm_rollback_{live['model']}",
+        )
+        if st.button("Roll back", key=f"rollback_{live['model']}", disabled=not sure):
+            _act("Rolled back.", workflow.rollback, model=live["model"])
