@@ -16,7 +16,9 @@ from core.store import Store
 
 @st.cache_resource(show_spinner=False)
 def _store_at(path: str) -> Store:
-    return Store(path, lock_wait_seconds=Settings.from_env(path).lock_wait_seconds)
+    found = Store(path, lock_wait_seconds=Settings.from_env(path).lock_wait_seconds)
+    # A store written by an older release is upgraded once, when the app first opens it.
+    return found.open() if found.exists() else found
 
 
 def store() -> Store:
