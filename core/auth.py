@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,9 +15,14 @@ from core.models import ROLES, User
 from core.store import Store, Work
 
 _hasher = PasswordHasher()
-# A hash of a random password: checking it costs the same time as a real check, so an unknown
-# username cannot be told from a wrong password by timing.
-_DUMMY_HASH = _hasher.hash("modelbridge-no-such-user")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Checking a hash of a throwaway password costs the same time as a real check, so an
+    # unknown username cannot be told from a wrong password by timing.
+    return _hasher.hash("modelbridge-no-such-user")
+
 
 # Pages each role may open. The UI builds its navigation from this, and the page guard refuses
 # anything else, so a link to another role's page does not work either.
@@ -109,7 +115,7 @@ def authenticate(store: Store, username: str, password: str) -> Identity | None:
     """The identity when the password matches, else None (same cost either way)."""
     with store.read() as r:
         found = r.session.exec(select(User).where(User.username == username.strip())).first()
-    stored = found.password_hash if found else _DUMMY_HASH
+    stored = found.password_hash if found else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

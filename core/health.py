@@ -145,7 +145,7 @@ def _quality_light(w: Work, model: Model) -> Light:
 
 
 def _latency_light(w: Work, model: Model) -> Light:
-    lat = quality.latency(w, model, "D")
+    lat = quality.latency(w, model, "D", quality.latest_period_start(w, model, "D"))
     if lat.empty or pd.isna(lat.iloc[-1]["latency_p95"]):
         return Light("Speed", GREEN, "No latency measurements yet.")
     p95, slo = float(lat.iloc[-1]["latency_p95"]), quality.latency_slo(model)

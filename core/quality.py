@@ -7,6 +7,7 @@ calendar day ('D') or ISO week ('W'), by the request's own timestamp.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
@@ -31,33 +32,44 @@ def latency_slo(model: Model) -> float:
     return float(model.settings.get("latency_slo_ms", DEFAULT_LATENCY_SLO_MS))
 
 
-def volume(w: Work, model: Model, period: str = "D") -> pd.DataFrame:
+EPOCH = datetime(1970, 1, 1)
+
+
+def latest_period_start(w: Work, model: Model, period: str = "D") -> datetime:
+    """Start of the newest period with logged traffic (for headline-only queries)."""
+    found = w.rows(f"SELECT {_bucket(period, 'max(ts)')} FROM {logs.pred_table(model.id)}")[0][0]
+    return EPOCH if found is None else datetime.combine(found, datetime.min.time())
+
+
+def volume(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period: rows received, ingested, quarantined and the quarantined share."""
     kept = _bucket(period, "ts")
     held = _bucket(period, "COALESCE(ts, quarantined_at)")
     return w.frame(
         f"WITH k AS (SELECT {kept} AS period, count(*) AS n FROM {logs.pred_table(model.id)} "
-        "GROUP BY 1), "
+        "WHERE ts >= ? GROUP BY 1), "
         f"q AS (SELECT {held} AS period, count(*) AS n FROM quarantine "
-        "WHERE model_id = ? AND kind = 'prediction' AND retried_in IS NULL GROUP BY 1) "
+        "WHERE model_id = ? AND kind = 'prediction' AND retried_in IS NULL "
+        "AND COALESCE(ts, quarantined_at) >= ? GROUP BY 1) "
         "SELECT period, COALESCE(k.n, 0) + COALESCE(q.n, 0) AS received, "
         "COALESCE(k.n, 0) AS ingested, COALESCE(q.n, 0) AS quarantined, "
         "COALESCE(q.n, 0) / (COALESCE(k.n, 0) + COALESCE(q.n, 0)) AS quarantined_share "
         "FROM k FULL JOIN q USING (period) ORDER BY period",
-        [model.id],
+        [since, model.id, since],
     )
 
 
-def reasons(w: Work, model: Model, period: str = "D") -> pd.DataFrame:
+def reasons(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period and reason: quarantined rows and their share of all rows received."""
     held = _bucket(period, "COALESCE(ts, quarantined_at)")
     frame = w.frame(
         f"SELECT {held} AS period, reason, count(*) AS rows FROM (SELECT ts, quarantined_at, "
         "unnest(reasons) AS reason FROM quarantine WHERE model_id = ? AND kind = 'prediction' "
-        "AND retried_in IS NULL) GROUP BY ALL ORDER BY period, rows DESC",
-        [model.id],
+        "AND retried_in IS NULL AND COALESCE(ts, quarantined_at) >= ?) "
+        "GROUP BY ALL ORDER BY period, rows DESC",
+        [model.id, since],
     )
-    totals = volume(w, model, period).set_index("period")["received"]
+    totals = volume(w, model, period, since).set_index("period")["received"]
     frame["share"] = frame["rows"] / frame["period"].map(totals)
     return frame
 
@@ -110,14 +122,15 @@ def feature_rates(
     return pd.DataFrame(rows, columns=["period", "feature", "problem", "rows", "rate"])
 
 
-def latency(w: Work, model: Model, period: str = "D") -> pd.DataFrame:
+def latency(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period: latency p50/p95/p99 and the share of requests slower than the SLO."""
     slo = latency_slo(model)
     frame = w.frame(
         f"SELECT {_bucket(period, 'ts')} AS period, quantile_cont(latency_ms, [0.5, 0.95, 0.99]) "
         "AS q, avg(CASE WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END) AS over_slo_share, "
-        f"count(latency_ms) AS measured FROM {logs.pred_table(model.id)} GROUP BY 1 ORDER BY 1",
-        [slo],
+        f"count(latency_ms) AS measured FROM {logs.pred_table(model.id)} WHERE ts >= ? "
+        "GROUP BY 1 ORDER BY 1",
+        [slo, since],
     )
     q = frame.pop("q")
     for i, name in enumerate(("latency_p50", "latency_p95", "latency_p99")):
@@ -157,7 +170,8 @@ class Headline:
 
 def headline(w: Work, model: Model, period: str = "D") -> Headline:
     """One or two sentences on the latest period: rejections, their main cause, latency."""
-    vol = volume(w, model, period)
+    since = latest_period_start(w, model, period)
+    vol = volume(w, model, period, since)
     if vol.empty:
         return Headline(None, "No traffic has been logged yet.", "ok")
     last = vol.iloc[-1]
@@ -166,13 +180,13 @@ def headline(w: Work, model: Model, period: str = "D") -> Headline:
     if last["quarantined"] == 0:
         text = f"All {int(last['received']):,} requests {when} passed the checks."
     else:
-        why = reasons(w, model, period)
+        why = reasons(w, model, period, since)
         top = why[why["period"] == last["period"]].iloc[0]
         text = (
             f"{share:.1%} of the {int(last['received']):,} requests {when} were rejected, "
             f"mostly {describe_reason(top['reason'])} ({int(top['rows']):,} rows)."
         )
-    lat = latency(w, model, period)
+    lat = latency(w, model, period, since)
     severity = "error" if share >= 0.05 else "warning" if share >= 0.01 else "ok"
     if not lat.empty and lat.iloc[-1]["latency_p95"] is not None:
         p95, slo = float(lat.iloc[-1]["latency_p95"]), latency_slo(model)

@@ -72,13 +72,14 @@ def score_distribution(w: Work, flt: TrafficFilter, lo: float, hi: float) -> pd.
     """Per day and score bin (SCORE_BINS equal bins over [lo, hi]): share of that day's rows."""
     where, params = flt.where()
     width = (hi - lo) / SCORE_BINS if hi > lo else 1.0
+    # MATERIALIZED: with the window written over the aggregate, DuckDB 2.0 rewrites the window
+    # into a self-join and scans and groups the whole log table twice (0.40 s -> 0.22 s at 10M).
     return w.frame(
-        "WITH binned AS (SELECT ts::DATE AS day, "
-        f"least(greatest(floor((score - ?) / ?), 0), {SCORE_BINS - 1})::INTEGER AS bin "
-        f"FROM {logs.pred_table(flt.model_id)} WHERE {where}) "
-        "SELECT day, bin, ? + bin * ? AS bin_start, count(*) AS n, "
-        "count(*) / sum(count(*)) OVER (PARTITION BY day) AS share "
-        "FROM binned GROUP BY day, bin ORDER BY day, bin",
+        "WITH counted AS MATERIALIZED (SELECT ts::DATE AS day, "
+        f"least(greatest(floor((score - ?) / ?), 0), {SCORE_BINS - 1})::INTEGER AS bin, "
+        f"count(*) AS n FROM {logs.pred_table(flt.model_id)} WHERE {where} GROUP BY day, bin) "
+        "SELECT day, bin, ? + bin * ? AS bin_start, n, n / sum(n) OVER (PARTITION BY day) AS share "
+        "FROM counted ORDER BY day, bin",
         [lo, width, *params, lo, width],
     )
 
