@@ -206,22 +206,11 @@ def metadata_editor(
                 st.success("Saved.")
 
 
-def money(value: float | None, unit: str) -> str:
-    """A money amount for a headline: 3.5 M EUR, 250 k EUR, 1,234 EUR."""
-    if value is None:
-        return "–"
-    size = abs(value)
-    sign = "-" if value < 0 else ""
-    if size >= 1e6:
-        return f"{sign}{size / 1e6:,.2f} M {unit}".strip()
-    if size >= 1e4:
-        return f"{sign}{size / 1e3:,.0f} k {unit}".strip()
-    return f"{sign}{size:,.0f} {unit}".strip()
-
-
 def traffic_light(light: Any) -> None:
     """One health signal: a coloured dot, its name and its reason."""
-    dot = {"green": ":green[●]", "amber": ":orange[●]", "red": ":red[●]"}[light.status]
+    dot = {"green": ":green[● fine]", "amber": ":orange[● watch]", "red": ":red[● act]"}[
+        light.status
+    ]
     st.markdown(f"{dot} **{_escape(light.name)}** — {_escape(light.sentence)}")
 
 

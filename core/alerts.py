@@ -31,6 +31,8 @@ from core.windows import WindowSpec
 DEFAULT_CONSECUTIVE = 2
 WATCHED_METRICS = {"binary": ("roc_auc", "calibration_error"), "regression": ("mae", "rmse")}
 INCOMPLETE_SHARE = 0.25
+# A window with under a ninth of the usual labels has three times the usual standard error.
+THIN_LABELS_SHARE = 1 / 9
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,13 @@ def signals(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> p
     perf = perf[perf["metric"].isin(settings.metrics)].copy()
     if not perf.empty:
         # Labelled windows and label-less windows are separate signals: windows still waiting
-        # for labels must not "clear" a loss that the labels already confirmed.
+        # for labels must not "clear" a loss that the labels already confirmed. Nor may a window
+        # with only a few labels yet (typically the latest): too noisy to tell, it waits.
+        labelled = perf["realized"].notna()
+        thin = labelled & (
+            perf["n_labeled"] < THIN_LABELS_SHARE * perf.loc[labelled, "n_labeled"].median()
+        )
+        perf = perf[~thin]
         measured = perf["realized"].notna()
         perf["kind"] = "performance"
         perf["past"] = perf["alert"]
@@ -119,16 +127,16 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
         found = signals(r, entry, target, WindowSpec.parse(settings.period))
     outcome = Refresh()
     with store.write() as w:
-        current = {
-            (a.kind, a.subject): a
-            for a in w.session.exec(
-                select(Alert).where(
-                    Alert.model_id == entry.id,
-                    Alert.version == target.version,
-                    col(Alert.status).in_(["open", "acknowledged"]),
-                )
-            ).all()
-        }
+        still = w.session.exec(
+            select(Alert).where(
+                Alert.model_id == entry.id, col(Alert.status).in_(["open", "acknowledged"])
+            )
+        ).all()
+        current = {(a.kind, a.subject): a for a in still if a.version == target.version}
+        if version is None:
+            # The model is now judged on another version: what its old one showed is moot.
+            for old in (a for a in still if a.version != target.version):
+                _resolve(w, entry, old, outcome)
         if found.empty:
             return outcome
         for (kind, subject), series in found.groupby(["kind", "subject"], sort=True):
@@ -136,10 +144,7 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
             latest = series.iloc[-1]
             existing = current.get((kind, subject))
             if existing is not None and not bool(latest["past"]):
-                existing.status, existing.resolved_at = "resolved", utcnow()
-                w.session.add(existing)
-                _outbox(w, "alert_resolved", entry, existing)
-                outcome.resolved.append(existing.id)
+                _resolve(w, entry, existing, outcome)
             elif existing is not None:
                 existing.last_seen = _aware(latest["window_start"])
                 existing.value = _num(latest["value"])
@@ -167,6 +172,13 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
                 _outbox(w, "alert_opened", entry, alert)
                 outcome.opened.append(alert.id)
     return outcome
+
+
+def _resolve(w: Work, model: Model, alert: Alert, outcome: Refresh) -> None:
+    alert.status, alert.resolved_at = "resolved", utcnow()
+    w.session.add(alert)
+    _outbox(w, "alert_resolved", model, alert)
+    outcome.resolved.append(alert.id)
 
 
 def _trailing_run(flags: list[bool]) -> int:

@@ -1,12 +1,16 @@
 """Model files: copy into the store, fingerprint, and load without running untrusted code.
 
-skops files are loaded with an explicit allow-list of types (scikit-learn, NumPy, SciPy and
-plain containers). joblib/pickle files can execute code when loaded, so they are loaded only
-when their sha256 matches the one recorded at registration.
+skops files are loaded with an explicit allow-list: classes from scikit-learn, NumPy, SciPy and
+plain containers, NumPy ufuncs, and scikit-learn's metric and feature-selection statistics.
+Other functions are refused even from those libraries, because a model calls them at prediction
+time (FunctionTransformer, score_func): `builtins.exec` or `numpy.ravel` chained in a pipeline
+would run code. joblib/pickle files can execute code when loaded, so they are loaded only when
+their sha256 matches the one recorded at registration.
 """
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +19,15 @@ from typing import Any
 from core.errors import InvalidInput
 from core.readers import sha256_of
 
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "collections.", "builtins.")
+TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "collections")
+TRUSTED_FUNCTION_PACKAGES = ("sklearn.metrics", "sklearn.feature_selection")
+_SAFE_BUILTINS = frozenset(
+    f"builtins.{name}"
+    for name in (
+        "object", "bool", "int", "float", "complex", "str", "bytes", "bytearray",
+        "list", "tuple", "dict", "set", "frozenset", "slice", "range", "NoneType",
+    )
+)  # fmt: skip
 _FORMATS = {".skops": "skops", ".joblib": "joblib", ".pkl": "joblib", ".pickle": "joblib"}
 
 
@@ -62,7 +74,43 @@ def untrusted_types(path: Path) -> list[str]:
         found = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises assorted errors for damaged files
         raise InvalidInput(f"{path.name}: not a readable skops file ({exc})") from None
-    return [t for t in found if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    return [t for t in found if not _is_trusted(t)]
+
+
+def _within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def _is_trusted(name: str) -> bool:
+    """Judge what NAME really is (a forged name may point at a re-exported os.system)."""
+    if name in _SAFE_BUILTINS:
+        return True
+    if not _within(name, TRUSTED_PACKAGES):
+        return False
+    obj = _resolve(name)
+    if obj is None:
+        return False
+    import numpy as np
+
+    if isinstance(obj, np.ufunc):
+        return True
+    module = getattr(obj, "__module__", None) or ""
+    if isinstance(obj, type):
+        return _within(module, TRUSTED_PACKAGES)
+    return callable(obj) and _within(module, TRUSTED_FUNCTION_PACKAGES)
+
+
+def _resolve(name: str) -> Any:
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr, None)
+        return obj
+    return None
 
 
 def load_model(path: Path, *, expected_sha256: str | None) -> Any:

@@ -57,13 +57,17 @@ def record(
     event.hash = _digest(event)
     w.session.add(event)
     w.session.flush()
+    # Two units of work in one process (two dashboard sessions) would both chain onto the same
+    # last event and fork the chain. Both also rewrite this one row, so DuckDB refuses to commit
+    # the second (a write-write conflict the caller may retry) instead of forking silently.
+    w.sql("INSERT OR REPLACE INTO store_meta VALUES ('audit_head', ?)", [event.hash])
     return event
 
 
 def verify(w: Work) -> list[str]:
     """Problems in the chain (edited, deleted or reordered events); empty when intact."""
     problems = []
-    prev = ""
+    prev, last_id = "", None
     for event in w.session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all():
         if event.prev_hash != prev:
             problems.append(
@@ -71,7 +75,12 @@ def verify(w: Work) -> list[str]:
             )
         if _digest(event) != event.hash:
             problems.append(f"event {event.id}: content changed after it was written")
-        prev = event.hash
+        prev, last_id = event.hash, event.id
+    # The chain alone cannot show that its newest events were cut off; the recorded head can.
+    head = w.rows("SELECT value FROM store_meta WHERE key = 'audit_head'")
+    if head and head[0][0] != prev:
+        where = f"after event {last_id}" if last_id is not None else "of the trail"
+        problems.append(f"the newest event(s) {where} were removed")
     return problems
 
 
@@ -106,8 +115,10 @@ def events(
 def export_csv(store: Store, target: Path) -> int:
     """Write the whole trail, oldest first, with hashes, to a CSV file; return the row count."""
     with store.read() as r:
-        frame = events(r, limit=None).sort_values("id")
-        frame["prev_hash"] = r.frame("SELECT prev_hash FROM audit_event ORDER BY id")["prev_hash"]
+        frame = events(r, limit=None).sort_values("id", ignore_index=True)
+        frame["prev_hash"] = r.frame("SELECT prev_hash FROM audit_event ORDER BY id")[
+            "prev_hash"
+        ].to_numpy()
     target.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(target, index=False)
     return len(frame)

@@ -45,10 +45,13 @@ def _candidates(feature: Feature, reference: pd.DataFrame, value: Any) -> list[t
     if column.empty:
         return []
     if feature.kind == "numeric":
-        column = column.astype(float)
-        here = float((column < float(value)).mean()) if value is not None else 0.5
-        points = np.unique(np.quantile(column, GRID))
-        return [(float(v), abs(float((column < v).mean()) - here)) for v in points if v != value]
+        numbers = np.sort(column.to_numpy(dtype=float))
+        # Values that occur in the population: a whole-number feature gets whole numbers.
+        points = np.unique(np.quantile(numbers, GRID, method="inverted_cdf"))
+        shares = np.searchsorted(numbers, points) / len(numbers)
+        here = 0.5 if pd.isna(value) else np.searchsorted(numbers, float(value)) / len(numbers)
+        moves = np.abs(shares - here)
+        return [(float(v), float(m)) for v, m in zip(points, moves, strict=True) if v != value]
     return [(c, CATEGORY_COST) for c in sorted(column.astype(str).unique()) if c != value]
 
 
@@ -69,37 +72,38 @@ def find(
     score = float(explainer.predict(row)[0])
     flagged = score >= threshold
     options = {n: _candidates(features[n], reference, row.iloc[0][n]) for n in usable}
-    best: tuple[float, dict[str, Any]] | None = None
+    # Every candidate of every size in one batch: a pipeline call costs far more than its rows.
+    tries: list[tuple[int, dict[str, Any], float]] = []
     for size in range(1, max_features + 1):
         for combo in itertools.combinations(usable, size):
             grids = [options[n] if size == 1 else _thin(options[n]) for n in combo]
-            if not all(grids):
-                continue
-            tries = list(itertools.product(*grids))
-            batch = pd.concat([row] * len(tries), ignore_index=True)
-            for j, name in enumerate(combo):
-                batch[name] = [t[j][0] for t in tries]
-            scores = explainer.predict(batch)
-            flips = (scores < threshold) if flagged else (scores >= threshold)
-            for i in np.flatnonzero(flips):
-                cost = sum(t[1] for t in tries[i])
-                if best is None or cost < best[0]:
-                    best = (cost, {name: tries[i][j][0] for j, name in enumerate(combo)})
-        if best is not None:
-            break
-    if best is None:
+            for picked in itertools.product(*grids):
+                change = {name: value for name, (value, _) in zip(combo, picked, strict=True)}
+                tries.append((size, change, sum(cost for _, cost in picked)))
+    if not tries:
         return None
+    batch = row.iloc[np.zeros(len(tries), dtype=int)].reset_index(drop=True)
+    for name in usable:
+        current = row.iloc[0][name]
+        batch[name] = [change.get(name, current) for _, change, _ in tries]
+    scores = explainer.predict(batch)
+    flips = (scores < threshold) if flagged else (scores >= threshold)
+    # Fewest features first, then the smallest move.
+    found = sorted((tries[i][0], tries[i][2], i) for i in np.flatnonzero(flips))
+    if not found:
+        return None
+    _, cost, i = found[0]
     changed = row.copy()
-    for name, value in best[1].items():
+    for name, value in tries[i][1].items():
         changed[name] = value
     verified = float(explainer.predict(changed)[0])
     if (verified < threshold) != flagged:
         return None
     return Counterfactual(
-        [Change(n, _plain(row.iloc[0][n]), _plain(v)) for n, v in best[1].items()],
+        [Change(n, _plain(row.iloc[0][n]), _plain(v)) for n, v in tries[i][1].items()],
         verified,
         threshold,
-        best[0],
+        cost,
     )
 
 
@@ -111,4 +115,6 @@ def _thin(options: list[tuple[Any, float]], keep: int = 15) -> list[tuple[Any, f
 
 
 def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None  # a missing value, not NaN, which JSON cannot carry
     return value.item() if hasattr(value, "item") else value

@@ -1,10 +1,12 @@
 """Data drift per window and feature against the version's reference, computed in DuckDB.
 
-The logs are read once per feature as binned counts per window; statistics run on those
-small arrays. The model's prediction score is checked like a numeric feature ("prediction
-drift"). Methods and thresholds come from core.drift_stats, overridable per model and feature
-through the model's settings: {"drift": {"methods": {"numeric": "psi"},
-"thresholds": {"psi": 0.25}, "features": {"income": {"method": "ks", "threshold": 0.001}}}}.
+The logs are read once per feature as binned counts per window (core.histograms: one GROUP BY
+per feature, rows keyed by day or by chunk without sorting whole rows; the reference in one
+statement per kind of feature); statistics run on those small arrays, all windows at once.
+The model's prediction score is checked like a numeric feature ("prediction drift"). Methods
+and thresholds come from core.drift_stats, overridable per model and feature through the
+model's settings: {"drift": {"methods": {"numeric": "psi"}, "thresholds": {"psi": 0.25},
+"features": {"income": {"method": "ks", "threshold": 0.001}}}}.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from core import logs
 from core.drift_stats import (
     DEFAULT_METHOD,
     METHODS,
-    chi_square_pvalue,
+    chi_square_pvalue_rows,
     coarse_edges,
     coarsen,
-    jensen_shannon,
-    ks_pvalue,
+    jensen_shannon_rows,
+    ks_pvalue_rows,
     methods_for,
-    psi,
-    wasserstein_normed,
+    psi_rows,
+    wasserstein_normed_rows,
 )
 from core.errors import InvalidInput
 from core.features import Feature
@@ -82,53 +84,11 @@ class DriftSettings:
         return float(self.thresholds.get(method, METHODS[method].threshold))
 
 
-@dataclass(frozen=True)
-class _Source:
-    """Where the windowed logs and the reference rows come from, as SQL."""
-
-    logs: str
-    logs_params: list[Any]
-    ref: str
-    ref_params: list[Any]
-
-
-def _sources(
-    w: Work,
-    model: Model,
-    version: ModelVersion,
-    spec: WindowSpec,
-    logs_version: int | None,
-    since: Any,
-) -> _Source:
-    pred = logs.pred_table(model.id)
-    where = "version = ? AND ts >= ?"
-    filters = [
+def _logs_filter(version: ModelVersion, logs_version: int | None, since: Any) -> list[Any]:
+    return [
         version.version if logs_version is None else logs_version,
         since if since is not None else datetime(1, 1, 1),
     ]
-    if spec.chunk_size:
-        # Chunks need a sort of all rows; do it once, not once per feature.
-        w.sql(
-            f"CREATE OR REPLACE TEMP TABLE __windowed AS SELECT *, {spec.key_sql()} AS __w "
-            f"FROM {pred} WHERE {where}",
-            filters,
-        )
-        source, params = "__windowed", []
-    else:
-        source = f"(SELECT *, {spec.key_sql()} AS __w FROM {pred} WHERE {where})"
-        params = filters
-    ref = f"(SELECT *, 0 AS __w FROM {logs.ref_table(model.id)} WHERE version = ?)"
-    return _Source(source, params, ref, [version.version])
-
-
-def windows(w: Work, src: _Source, spec: WindowSpec) -> pd.DataFrame:
-    """Window key, start, end and row count."""
-    start, end = spec.bounds_sql()
-    return w.frame(
-        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n "
-        f"FROM {src.logs} GROUP BY __w ORDER BY __w",
-        src.logs_params,
-    )
 
 
 def drift_by_window(
@@ -150,100 +110,167 @@ def drift_by_window(
     if only_method is not None and only_method not in METHODS:
         raise InvalidInput(f"unknown method {only_method!r}; use one of {', '.join(METHODS)}")
     settings = DriftSettings.of(model)
-    src = _sources(w, model, version, spec, logs_version, since)
-    wins = windows(w, src, spec)
+    filters = _logs_filter(version, logs_version, since)
+    plan = h.plan_windows(w, logs.pred_table(model.id), "version = ? AND ts >= ?", filters, spec)
+    wins = plan.windows
     if wins.empty:
         return pd.DataFrame(columns=COLUMNS)
     checked = [*features_of(version), Feature(PREDICTION, "numeric", "score")]
+    ref = _Reference(logs.ref_table(model.id), version.version)
+    results = {
+        **_numeric(w, ref, [f for f in checked if f.kind == "numeric"], plan),
+        **_categorical(w, ref, [f for f in checked if f.kind != "numeric"], plan),
+    }
+    starts, ends = wins["window_start"].tolist(), wins["window_end"].tolist()
+    sizes = [int(n) for n in wins["n"]]
     rows: list[dict[str, Any]] = []
     for feature in checked:
-        values, significance = (
-            _numeric(w, src, feature, wins)
-            if feature.kind == "numeric"
-            else _categorical(w, src, feature, wins)
-        )
+        values, significance = results[feature.name]
         primary = settings.primary(feature.name, feature.kind)
         for method in methods_for(feature.kind):
             if only_method and method.name != only_method:
                 continue
             threshold = settings.threshold(feature.name, feature.kind, method.name)
             p_values = significance.get(method.name, [0.0] * len(wins))
-            for win, value, p_value in zip(
-                wins.itertuples(), values[method.name], p_values, strict=True
+            for start, end, n, value, p_value in zip(
+                starts, ends, sizes, values[method.name].tolist(), list(p_values), strict=True
             ):
                 rows.append(
                     {
-                        "window_start": win.window_start,
-                        "window_end": win.window_end,
-                        "n": int(win.n),
+                        "window_start": start,
+                        "window_end": end,
+                        "n": n,
                         "feature": feature.name,
                         "kind": feature.kind,
                         "method": method.name,
                         "value": value,
                         "threshold": threshold,
-                        "alert": method.alert(value, threshold, p_value),
+                        "alert": method.alert(value, threshold, float(p_value)),
                         "primary": method.name == primary,
                     }
                 )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-Values = dict[str, list[float]]
+Values = dict[str, Any]  # method -> one value per window
 
 
-def _numeric(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> tuple[Values, Values]:
-    """Each method's value per window, and the p-value that gates each distance's alert."""
-    bins = h.numeric_bins(w, src.ref, f.column, "TRUE", src.ref_params)
-    ref_counts = h.numeric_counts(w, src.ref, f.column, bins, "__w", "TRUE", src.ref_params)
-    ref, ref_pos, ref_missing = h.dense_numeric(ref_counts, bins)
-    scale = _reference_std(w, src, f)
-    edges = coarse_edges(ref)
-    ref_coarse = np.append(coarsen(ref, edges), ref_missing)
-    per_window = h.numeric_counts(w, src.logs, f.column, bins, "__w", "TRUE", src.logs_params)
-    out: Values = {m: [] for m in ("ks", "psi", "jensen_shannon", "wasserstein")}
-    coarse_p: list[float] = []
-    grouped = dict(tuple(per_window.groupby("w")))
-    for key in wins["w"]:
-        cur, cur_pos, cur_missing = h.dense_numeric(grouped.get(key, per_window.iloc[0:0]), bins)
-        cur_coarse = np.append(coarsen(cur, edges), cur_missing)
-        out["ks"].append(ks_pvalue(ref, cur)[1])
-        out["psi"].append(psi(ref_coarse, cur_coarse))
-        out["jensen_shannon"].append(jensen_shannon(ref_coarse, cur_coarse))
-        out["wasserstein"].append(wasserstein_normed(ref, ref_pos, cur, cur_pos, scale))
-        coarse_p.append(chi_square_pvalue(ref_coarse, cur_coarse)[1])
-    gates = {"wasserstein": out["ks"], "psi": coarse_p, "jensen_shannon": coarse_p}
-    return out, gates
+@dataclass(frozen=True)
+class _Reference:
+    """The version's reference rows."""
+
+    table: str
+    version: int
+
+    @property
+    def filter(self) -> str:
+        return "version = ?"
+
+    @property
+    def params(self) -> list[Any]:
+        return [self.version]
 
 
-def _reference_std(w: Work, src: _Source, f: Feature) -> float:
-    value = w.rows(
-        f"SELECT stddev_samp({f.column}) FROM {src.ref} WHERE isfinite({f.column})",
-        src.ref_params,
-    )[0][0]
-    return float(value or 0.0)
-
-
-def _categorical(w: Work, src: _Source, f: Feature, wins: pd.DataFrame) -> tuple[Values, Values]:
-    """Each method's value per window, and the p-value that gates each distance's alert."""
-    ref_counts = h.category_counts(w, src.ref, f.column, "__w", "TRUE", src.ref_params)
-    per_window = h.category_counts(w, src.logs, f.column, "__w", "TRUE", src.logs_params)
-    values = sorted(
-        set(ref_counts["value"].fillna("\0missing")) | set(per_window["value"].fillna("\0missing"))
+def _numeric(
+    w: Work, ref: _Reference, features: list[Feature], plan: h.WindowPlan
+) -> dict[str, tuple[Values, Values]]:
+    """Per feature: each method's value per window, and the p-values gating each distance."""
+    if not features:
+        return {}
+    binned = h.numeric_bins_many(w, ref.table, [f.column for f in features], ref.filter, ref.params)
+    ref_counts = h.numeric_counts_many(
+        w, ref.table, {c: bins for c, (bins, _) in binned.items()}, ref.filter, ref.params
     )
-    index = {v: i for i, v in enumerate(values)}
+    ref_f = ref_counts["f"].to_numpy()
+    ref_bin, ref_n = ref_counts["bin"].to_numpy(np.int64), ref_counts["n"].to_numpy(float)
+    ref_total = ref_counts["total"].to_numpy(float)
+    out = {}
+    for i, f in enumerate(features):
+        bins, scale = binned[f.column]
+        mine = ref_f == i
+        ref_fine, ref_pos, ref_missing = (
+            a[0]
+            for a in h.dense_numeric_rows(
+                np.zeros(int(mine.sum()), dtype=np.int64),
+                ref_bin[mine],
+                ref_n[mine],
+                ref_total[mine],
+                1,
+                bins,
+            )
+        )
+        per_window = w.frame(
+            f"SELECT {plan.key_out} AS w, bin, n, total FROM (SELECT {plan.key_sql} AS __k, "
+            f"{h.fast_bin_sql(bins, f.column)} AS bin, count(*) AS n, "
+            f"sum(CASE WHEN isfinite({f.column}) THEN {f.column} END) AS total "
+            f"FROM {plan.source} WHERE {plan.filter} GROUP BY ALL)",
+            plan.params,
+        )
+        cur, cur_pos, cur_missing = h.dense_numeric_rows(
+            plan.locate(per_window["w"]),
+            h.decode_bins(per_window["bin"].to_numpy(np.int64)),
+            per_window["n"].to_numpy(float),
+            per_window["total"].to_numpy(float),
+            len(plan.windows),
+            bins,
+        )
+        edges = coarse_edges(ref_fine)
+        ref_coarse = np.append(coarsen(ref_fine, edges), ref_missing)
+        cur_coarse = np.concatenate(
+            [np.add.reduceat(cur, edges[:-1], axis=1), cur_missing[:, None]], axis=1
+        )
+        ks = ks_pvalue_rows(ref_fine, cur)
+        coarse_p = chi_square_pvalue_rows(ref_coarse, cur_coarse)
+        values = {
+            "ks": ks,
+            "psi": psi_rows(ref_coarse, cur_coarse),
+            "jensen_shannon": jensen_shannon_rows(ref_coarse, cur_coarse),
+            "wasserstein": wasserstein_normed_rows(ref_fine, ref_pos, cur, cur_pos, scale),
+        }
+        out[f.name] = (values, {"wasserstein": ks, "psi": coarse_p, "jensen_shannon": coarse_p})
+    return out
 
-    def dense(frame: pd.DataFrame) -> np.ndarray:
-        arr = np.zeros(len(values))
-        for value, n in zip(frame["value"].fillna("\0missing"), frame["n"], strict=True):
-            arr[index[value]] += n
-        return arr
 
-    ref = dense(ref_counts)
-    grouped = dict(tuple(per_window.groupby("w")))
-    out: Values = {m: [] for m in ("psi", "jensen_shannon", "chi_square")}
-    for key in wins["w"]:
-        cur = dense(grouped.get(key, per_window.iloc[0:0]))
-        out["psi"].append(psi(ref, cur))
-        out["jensen_shannon"].append(jensen_shannon(ref, cur))
-        out["chi_square"].append(chi_square_pvalue(ref, cur)[1])
-    return out, {"psi": out["chi_square"], "jensen_shannon": out["chi_square"]}
+MISSING_VALUE = "\0missing"
+
+
+def _categorical(
+    w: Work, ref: _Reference, features: list[Feature], plan: h.WindowPlan
+) -> dict[str, tuple[Values, Values]]:
+    """Per feature: each method's value per window, and the p-values gating each distance."""
+    if not features:
+        return {}
+    ref_counts = h.category_counts_many(
+        w, ref.table, [f.column for f in features], ref.filter, ref.params
+    )
+    ref_f, ref_n = ref_counts["f"].to_numpy(), ref_counts["n"].to_numpy(float)
+    ref_all = ref_counts["value"].fillna(MISSING_VALUE).to_numpy(object)
+    out = {}
+    for i, f in enumerate(features):
+        mine = ref_f == i
+        per_window = w.frame(
+            f"SELECT {plan.key_out} AS w, value, n FROM (SELECT {plan.key_sql} AS __k, "
+            f"{f.column} AS value, count(*) AS n FROM {plan.source} WHERE {plan.filter} "
+            "GROUP BY ALL)",
+            plan.params,
+        )
+        ref_values = ref_all[mine]
+        cur_values = per_window["value"].fillna(MISSING_VALUE).to_numpy(object)
+        values = sorted(set(ref_values) | set(cur_values))
+        index = {v: j for j, v in enumerate(values)}
+        ref_dense = np.zeros(len(values))
+        np.add.at(ref_dense, [index[v] for v in ref_values], ref_n[mine])
+        cur = np.zeros((len(plan.windows), len(values)))
+        np.add.at(
+            cur,
+            (plan.locate(per_window["w"]), [index[v] for v in cur_values]),
+            per_window["n"].to_numpy(float),
+        )
+        chi = chi_square_pvalue_rows(ref_dense, cur)
+        methods = {
+            "psi": psi_rows(ref_dense, cur),
+            "jensen_shannon": jensen_shannon_rows(ref_dense, cur),
+            "chi_square": chi,
+        }
+        out[f.name] = (methods, {"psi": chi, "jensen_shannon": chi})
+    return out

@@ -67,7 +67,11 @@ def status(model: Model, version: ModelVersion, drift: pd.DataFrame, perf: pd.Da
         return "No traffic has been logged for this version yet."
     scores = drift_scores(drift)
     inputs = scores[scores["feature"] != PREDICTION]
-    drifted = inputs[inputs["alert"]]
+    # A feature counts as drifted when it was past its threshold in two windows in a row:
+    # one noisy window on a small sample is not news for a manager.
+    ordered = inputs.sort_values(["feature", "window_start"])
+    repeated = ordered["alert"] & ordered.groupby("feature")["alert"].shift(fill_value=False)
+    drifted = ordered[repeated]
     if drifted.empty:
         parts.append(
             f"No input drifted from the training data in any of the {len(features)} features."
@@ -106,7 +110,7 @@ def _performance_sentence(
             text = f"Estimated {words} {direction} {abs(change):.2f} against training."
     labelled = perf[perf["realized"].notna() & perf["metric"].isin(watched)]
     if labelled.empty:
-        return text + " No labels have arrived yet to confirm it."
+        return text + " Too few outcomes have arrived yet to confirm it."
     last_labelled = pd.Timestamp(labelled["window_end"].max())
     for name, part in labelled.groupby("metric"):
         flags = part.sort_values("window_start")["alert"].tolist()

@@ -1,7 +1,10 @@
 """Drift statistics between a reference and a window, computed from binned counts.
 
 Each method is registered by name and feature kind with a default threshold and a direction:
-distances alert above their threshold, tests alert when their p-value falls below it.
+distances alert above their threshold, tests alert when their p-value falls below it. A distance
+alerts only when the window also differs significantly from the reference (the KS or chi-square
+test on the same counts, p below SIGNIFICANCE): on small windows, sampling noise and a handful of
+junk values alone push a distance past its threshold.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from scipy.spatial import distance
 
 EPS = 1e-4
 COARSE_BINS = 10
+SIGNIFICANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -27,11 +31,13 @@ class Method:
     higher_is_drift: bool
     compute: Callable[..., float]
 
-    def alert(self, value: float, threshold: float) -> bool:
-        """Whether VALUE is past THRESHOLD on the drifting side."""
+    def alert(self, value: float, threshold: float, p_value: float = 0.0) -> bool:
+        """Whether VALUE is past THRESHOLD on the drifting side (a distance: and P_VALUE low)."""
         if np.isnan(value):
             return False
-        return value > threshold if self.higher_is_drift else value < threshold
+        if self.higher_is_drift:
+            return bool(value > threshold and p_value < SIGNIFICANCE)
+        return bool(value < threshold)
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:
@@ -114,3 +120,93 @@ DEFAULT_METHOD = {"numeric": "wasserstein", "categorical": "jensen_shannon"}
 def methods_for(kind: str) -> list[Method]:
     """All methods that apply to a feature kind."""
     return [m for m in METHODS.values() if kind in m.kinds]
+
+
+# --------------------------------------------------------------------------------------------
+# The same statistics for many windows at once: REF is the reference's counts, each row of CUR
+# one window's; each function returns one value per row, equal to the function above applied
+# to (REF, that row).
+
+
+def _row_shares(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, counts / np.where(total > 0, total, 1.0), 0.0)
+
+
+def psi_rows(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """psi(ref, row) for every row of CUR."""
+    r, c = np.maximum(_row_shares(ref), EPS), np.maximum(_row_shares(cur), EPS)
+    return np.sum((c - r) * np.log(c / r), axis=1)
+
+
+def jensen_shannon_rows(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """jensen_shannon(ref, row) for every row of CUR."""
+    out = np.full(len(cur), np.nan)
+    ok = cur.sum(axis=1) > 0
+    if ref.sum() > 0 and ok.any():
+        ref_shares = np.broadcast_to(_row_shares(ref), cur[ok].shape)
+        out[ok] = distance.jensenshannon(ref_shares, _row_shares(cur[ok]), axis=1)
+    return out
+
+
+def ks_pvalue_rows(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """ks_pvalue(ref, row)[1] for every row of CUR."""
+    n, m = ref.sum(), cur.sum(axis=1)
+    out = np.full(len(cur), np.nan)
+    ok = m > 0
+    if n > 0 and ok.any():
+        gap = np.abs(np.cumsum(ref) / n - np.cumsum(cur[ok], axis=1) / m[ok, None])
+        d = np.max(gap, axis=1)
+        en = np.sqrt(n * m[ok] / (n + m[ok]))
+        out[ok] = np.where(d > 0, stats.kstwobign.sf(d * en), 1.0)
+    return out
+
+
+def wasserstein_normed_rows(
+    ref: np.ndarray, ref_pos: np.ndarray, cur: np.ndarray, cur_pos: np.ndarray, scale: float
+) -> np.ndarray:
+    """wasserstein_normed(ref, ref_pos, row, row's positions, scale) for every row of CUR.
+
+    In one dimension the earth mover's distance is the area between the two CDFs: with both
+    samples' positions merged in order, the running difference of their weights times the gap
+    to the next position (the integral scipy.stats.wasserstein_distance evaluates).
+    """
+    out = np.full(len(cur), np.nan)
+    m = cur.sum(axis=1)
+    ok = m > 0
+    if ref.sum() == 0 or not ok.any():
+        return out
+    k = int(ok.sum())
+    values = np.concatenate([np.broadcast_to(ref_pos, (k, len(ref_pos))), cur_pos[ok]], axis=1)
+    weights = np.concatenate(
+        [np.broadcast_to(ref / ref.sum(), (k, len(ref))), -cur[ok] / m[ok, None]], axis=1
+    )
+    order = np.argsort(values, axis=1, kind="stable")
+    values = np.take_along_axis(values, order, axis=1)
+    gap = np.cumsum(np.take_along_axis(weights, order, axis=1), axis=1)[:, :-1]
+    dist = np.sum(np.abs(gap) * np.diff(values, axis=1), axis=1)
+    out[ok] = dist / scale if scale > 0 else dist
+    return out
+
+
+def chi_square_pvalue_rows(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """chi_square_pvalue(ref, row)[1] for every row of CUR."""
+    keep = ref > 0
+    total = cur.sum(axis=1)
+    other = cur[:, ~keep].sum(axis=1)
+    observed = cur[:, keep].astype(float)
+    unseen = other > 0  # rows with values the reference never had: one extra cell
+    expected = np.outer(total, _row_shares(ref[keep]))
+    expected[unseen] *= 1 - EPS
+    extra_expected = np.where(unseen, total * EPS, 0.0)
+    cells = keep.sum() + unseen
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = (observed.sum(axis=1) + other) / (expected.sum(axis=1) + extra_expected)
+        f_exp = expected * scale[:, None]
+        stat = np.sum((observed - f_exp) ** 2 / f_exp, axis=1)
+        x_exp = extra_expected * scale
+        stat += np.where(unseen, (other - x_exp) ** 2 / np.where(unseen, x_exp, 1.0), 0.0)
+    out = np.full(len(cur), np.nan)
+    ok = (total > 0) & (cells >= 2)
+    out[ok] = stats.chi2.sf(stat[ok], cells[ok] - 1)
+    return out

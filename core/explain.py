@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core import logs
-from core.artifacts import load_model
+from core.artifacts import _class_index, load_model
 from core.errors import InvalidInput, NotFound
 from core.features import Feature
 from core.models import Model, ModelVersion
@@ -96,14 +96,8 @@ def _plain(value: Any) -> Any:
 
 
 def _positive_index(model: Any, positive_label: str) -> int:
-    classes = [str(c) for c in getattr(model, "classes_", [])]
-    for i, c in enumerate(classes):
-        try:
-            if c == positive_label or float(c) == float(positive_label):
-                return i
-        except ValueError:
-            continue
-    raise InvalidInput(f"the model's classes {classes} do not include {positive_label!r}")
+    # The same rule as scoring at registration, so 'true' finds a model's True class.
+    return _class_index([str(c) for c in getattr(model, "classes_", [])], positive_label)
 
 
 def _split(model: Any) -> tuple[Any | None, Any]:
@@ -160,14 +154,17 @@ def build_explainer(
 
     if units not in UNITS:
         raise InvalidInput(f"unknown units {units!r}; use {' or '.join(UNITS)}")
+    classifier = positive_label is not None
     names = [f.name for f in features]
     background = background[names].head(BACKGROUND_ROWS).reset_index(drop=True)
     preprocess, estimator = _split(model)
-    explainer = Explainer(model, features, positive_label, units, "", loaded_with)
+    explainer = Explainer(
+        model, features, positive_label, units if classifier else "prediction", "", loaded_with
+    )
     transformed = preprocess.transform(background) if preprocess is not None else background
     transformed = np.asarray(transformed, dtype=float) if preprocess is not None else transformed
     groups = feature_groups(preprocess, names, np.shape(transformed)[1])
-    classifier = positive_label is not None
+    index = _output_index(estimator, positive_label)
     if groups is not None and _is_tree(estimator):
         try:
             output = "probability" if classifier and units == "probability" else "raw"
@@ -177,23 +174,30 @@ def build_explainer(
                 model_output=output,
                 feature_perturbation="interventional",
             )
-            explainer.method = "tree"
-            explainer._explain = _transformed_explain(
-                tree, preprocess, groups, len(names), _output_index(estimator, positive_label)
-            )
-            return explainer
+            run = _transformed_explain(tree, preprocess, groups, len(names), index, units)
+            if _additive(explainer, run, background):
+                explainer.method, explainer._explain = "tree", run
+                return explainer
         except Exception:  # shap does not know this tree model: use the model-agnostic route
             pass
     if groups is not None and _is_linear(estimator) and (not classifier or units == "log_odds"):
         linear = shap.LinearExplainer(estimator, transformed)
-        explainer.method = "linear"
-        explainer._explain = _transformed_explain(
-            linear, preprocess, groups, len(names), _output_index(estimator, positive_label)
-        )
-        return explainer
+        run = _transformed_explain(linear, preprocess, groups, len(names), index, units)
+        if _additive(explainer, run, background):
+            explainer.method, explainer._explain = "linear", run
+            return explainer
     explainer.method = "permutation"
     explainer._explain = _permutation_explain(explainer, background)
     return explainer
+
+
+def _additive(explainer: Explainer, run: Any, background: pd.DataFrame) -> bool:
+    """Whether RUN adds up to the model's output in the explainer's units on a few rows."""
+    # e.g. a random forest's raw output is a probability: its tree explanation has no log-odds
+    sample = background.head(5)
+    base, contributions = run(sample)
+    expected = explainer.predict(sample)
+    return bool(np.allclose(base + contributions.sum(axis=1), expected, rtol=1e-6, atol=1e-6))
 
 
 def _output_index(estimator: Any, positive_label: str | None) -> int | None:
@@ -201,7 +205,12 @@ def _output_index(estimator: Any, positive_label: str | None) -> int | None:
 
 
 def _transformed_explain(
-    shap_explainer: Any, preprocess: Any, groups: np.ndarray, width: int, index: int | None
+    shap_explainer: Any,
+    preprocess: Any,
+    groups: np.ndarray,
+    width: int,
+    index: int | None,
+    units: str,
 ) -> Any:
     def run(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         x = preprocess.transform(frame) if preprocess is not None else frame
@@ -211,6 +220,10 @@ def _transformed_explain(
         if values.ndim == 3:  # one slice per class
             values = values[:, :, index if index is not None else 0]
             base = base[:, index if index is not None else 0] if base.ndim == 2 else base
+        elif index == 0:
+            # A binary model with one output explains classes_[1]; the positive label is the other
+            values = -values
+            base = 1 - base if units == "probability" else -base
         summed = np.zeros((values.shape[0], width))
         np.add.at(summed.T, groups, values.T)
         return np.broadcast_to(base, (values.shape[0],)).astype(float), summed
@@ -218,58 +231,41 @@ def _transformed_explain(
     return run
 
 
-class _Codes:
-    """Numeric codes for categorical values: shap's tabular masker compares values as numbers."""
-
-    def __init__(self, features: list[Feature]) -> None:
-        self.features = features
-        self.values: dict[str, list[Any]] = {f.name: [] for f in features if f.kind != "numeric"}
-
-    def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(frame), len(self.features)))
-        for j, f in enumerate(self.features):
-            column = frame[f.name]
-            if f.kind == "numeric":
-                out[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-                continue
-            known = self.values[f.name]
-            for value in column:
-                if not _is_missing(value) and value not in known:
-                    known.append(value)
-            out[:, j] = [np.nan if _is_missing(v) else known.index(v) for v in column]
-        return out
-
-    def decode(self, rows: np.ndarray) -> pd.DataFrame:
-        data = {}
-        for j, f in enumerate(self.features):
-            column = rows[:, j]
-            if f.kind == "numeric":
-                data[f.name] = column.astype(float)
-            else:
-                known = self.values[f.name]
-                data[f.name] = [None if np.isnan(c) else known[int(c)] for c in column]
-        return pd.DataFrame(data)
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
-
-
 def _permutation_explain(explainer: Explainer, background: pd.DataFrame) -> Any:
-    import shap
+    """Shapley values by antithetic permutation sampling against the background rows.
 
-    codes = _Codes(explainer.features)
-    masker = shap.maskers.Independent(codes.encode(background), max_samples=BACKGROUND_ROWS)
-    permutation = shap.PermutationExplainer(
-        lambda rows: explainer.predict(codes.decode(rows)), masker
-    )
+    Each ordering switches the row's values on one feature at a time, so its steps add up to
+    f(row) - mean f(background) exactly; averaging orderings keeps that sum. Written in NumPy:
+    shap's permutation explainer compiles numba code on first use (20 s or more per process).
+    """
+    names, p = explainer.names, len(explainer.names)
+    numeric = [f.name for f in explainer.features if f.kind == "numeric"]
+    rows_b = background[names].to_numpy(dtype=object)
+    rng = np.random.default_rng(0)
+    orders = [rng.permutation(p) for _ in range(PERMUTATIONS)]
+    orders += [order[::-1] for order in orders]
+    steps = np.zeros((len(orders), p + 1, p), dtype=bool)
+    for k, order in enumerate(orders):
+        for j, feature in enumerate(order):
+            steps[k, j + 1 :, feature] = True
+    # The same coalition (all off, all on) recurs across orderings: score each one once.
+    masks, where = np.unique(steps.reshape(-1, p), axis=0, return_inverse=True)
 
     def run(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        # Each permutation costs 2p+1 model calls on the background; a few permutations keep a
-        # case under a second for a typical tabular model while staying exactly additive.
-        evals = PERMUTATIONS * (2 * len(explainer.features) + 1)
-        result = permutation(codes.encode(frame), max_evals=evals, silent=True)
-        return np.asarray(result.base_values, dtype=float), np.asarray(result.values, dtype=float)
+        # A few orderings keep a case well under a second for a typical tabular model.
+        base, values = np.empty(len(frame)), np.zeros((len(frame), p))
+        for i, row in enumerate(frame[names].to_numpy(dtype=object)):
+            mixed = np.where(masks[:, None, :], row[None, None, :], rows_b[None, :, :])
+            batch = pd.DataFrame(mixed.reshape(-1, p), columns=names)
+            for name in numeric:
+                batch[name] = pd.to_numeric(batch[name], errors="coerce").astype(float)
+            means = explainer.predict(batch).reshape(len(masks), len(rows_b)).mean(axis=1)
+            path = means[where.reshape(len(orders), p + 1)]
+            for k, order in enumerate(orders):
+                values[i, order] += np.diff(path[k])
+            values[i] /= len(orders)
+            base[i] = path[:, 0].mean()
+        return base, values
 
     return run
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core import counterfactual, logs
+from core.errors import InvalidInput
 from core.explain import Explainer, Explanation, explainer_for, logged_case
 from core.feature_metadata import Vocabulary, vocabulary
 from core.features import Feature
@@ -115,6 +116,13 @@ def explain_case(
         if key in _CASES:
             _CASES.move_to_end(key)
             return _CASES[key]
+        missing = [f.name for f in features_of(target) if f.name not in frame]
+        if missing:
+            raise InvalidInput(
+                f"{entry.name} v{target.version} needs {', '.join(missing)}, which request "
+                f"{request_id!r} was not logged with; explain it with v{record['version']}, which "
+                "scored it"
+            )
         result = _explain_frame(store, r, entry, target, frame, units)
     result_dict = {**result.__dict__, "request_id": request_id, "logged_score": record["score"]}
     explained = CaseExplanation(**result_dict)

@@ -76,7 +76,13 @@ def parse_file(path: Path, feature_names: list[str]) -> dict[str, Any]:
     try:
         if path.suffix.lower() == ".csv":
             with path.open(newline="", encoding="utf-8-sig") as fh:
-                rows = list(csv.DictReader(fh))
+                reader = csv.DictReader(fh)
+                rows = list(reader)
+            if "feature" not in (reader.fieldnames or []):
+                raise InvalidInput(
+                    f"{path}: a feature metadata CSV needs a 'feature' column "
+                    "(and label, unit, description, actionable)"
+                )
             raw: dict[str, Any] = {"features": {r.get("feature", ""): r for r in rows}}
         else:
             raw = json.loads(path.read_text(encoding="utf-8"))
@@ -84,18 +90,12 @@ def parse_file(path: Path, feature_names: list[str]) -> dict[str, Any]:
         raise InvalidInput(f"{path}: not readable feature metadata ({exc})") from None
     if not isinstance(raw, dict):
         raise InvalidInput(f"{path}: feature metadata must be a JSON object")
-    features = raw.get("features", raw if "features" not in raw else {})
-    features = {
-        k: v for k, v in features.items() if k not in ("outcome", "population", "positive_outcome")
-    }
-    return clean(
-        {
-            "outcome": raw.get("outcome", ""),
-            "population": raw.get("population", ""),
-            "features": features,
-        },
-        feature_names,
-    )
+    features = raw.get("features", raw)
+    if not isinstance(features, dict):
+        raise InvalidInput(f"{path}: 'features' must map feature names to their words")
+    words = ("outcome", "population", "positive_outcome")
+    features = {k: v for k, v in features.items() if k not in words}
+    return clean({**{k: raw.get(k, "") for k in words}, "features": features}, feature_names)
 
 
 def clean(meta: dict[str, Any], feature_names: list[str]) -> dict[str, Any]:

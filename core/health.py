@@ -48,9 +48,12 @@ class Earnings:
 def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
     """Value earned in the latest period (realized where labelled, else estimated)."""
     case = current(model)
-    if model.task == "binary" and not any(
-        case[k] for k in ("value_tp", "value_fp", "value_tn", "value_fn")
-    ):
+    values = (
+        ("value_tp", "value_fp", "value_tn", "value_fn")
+        if model.task == "binary"
+        else ("cost_under", "cost_over")
+    )
+    if not any(case[k] for k in values):
         return Earnings(
             case["unit"],
             None,
@@ -77,17 +80,29 @@ def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
     last = windows.iloc[-1]
     estimated = pd.isna(last["realized_value_per_decision"])
     value = last["value_per_period"]
+    if pd.isna(value):  # regression: no estimate without outcomes
+        return Earnings(
+            case["unit"],
+            last["window_start"],
+            None,
+            False,
+            case["target"],
+            None,
+            windows,
+            "The outcomes of this period are not in yet; without them the value of a "
+            "regression model's decisions cannot be estimated.",
+        )
     volume = case["volume_per_period"] or last["n"]
     baseline = None if case["baseline_value"] is None else case["baseline_value"] * volume
     unit = case["unit"]
-    words = f"{'Estimated ' if estimated else ''}{_money(value, unit)} this period"
+    words = f"{'Estimated ' if estimated else ''}{money(value, unit)} this period"
     if case["target"] is not None:
         gap = value - case["target"]
-        words += f", {_money(abs(gap), unit)} {'above' if gap >= 0 else 'below'} the target"
+        words += f", {money(abs(gap), unit)} {'above' if gap >= 0 else 'below'} the target"
     if baseline is not None:
         gain = value - baseline
         words += (
-            f"; {_money(abs(gain), unit)} {'more' if gain >= 0 else 'less'} than "
+            f"; {money(abs(gain), unit)} {'more' if gain >= 0 else 'less'} than "
             f"{case['baseline'] or 'working without the model'}"
         )
     return Earnings(
@@ -102,16 +117,17 @@ def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
     )
 
 
-def _money(value: float, unit: str) -> str:
+def money(value: float | None, unit: str) -> str:
+    """A money amount as people read it: 3.65 M EUR, 250 k EUR, 1,234 EUR."""
+    if value is None:
+        return "–"
     size = abs(value)
-    text = (
-        f"{size / 1e6:,.1f} million"
-        if size >= 1e6
-        else f"{size / 1e3:,.0f} thousand"
-        if size >= 1e4
-        else f"{size:,.0f}"
-    )
-    return f"{'-' if value < 0 else ''}{text} {unit}".strip()
+    sign = "-" if value < 0 else ""
+    if size >= 1e6:
+        return f"{sign}{size / 1e6:,.2f} M {unit}".strip()
+    if size >= 1e4:
+        return f"{sign}{size / 1e3:,.0f} k {unit}".strip()
+    return f"{sign}{size:,.0f} {unit}".strip()
 
 
 def lights(w: Work, model: Model, version: ModelVersion) -> list[Light]:
@@ -204,5 +220,11 @@ def attention(w: Work, model: Model) -> list[str]:
     open_alerts = alerts.list_alerts(w, model, open_only=True)
     unseen = [a for a in open_alerts if a["status"] == "open"]
     if open_alerts:
-        items.append(f"{len(open_alerts)} open alert(s), {len(unseen)} not yet acknowledged.")
+        items.append(
+            f"{_count(len(open_alerts), 'open alert')}, {len(unseen)} not yet acknowledged."
+        )
     return items
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -3,36 +3,61 @@
 Every file is one transaction: its good rows, its quarantined rows and its batch record are
 committed together or not at all, so a crash leaves the store as it was before that file and a
 rerun completes it. Re-sending a file whose content was already ingested is a no-op.
+
+Validation is set-based: one SQL pass parses every value once into the verdict table
+(`__verdict`: typed values, and for bad rows their reasons and the row as received), then good
+rows are appended and bad ones quarantined from it.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from core import logs
 from core.errors import FileProblem, InvalidInput
 from core.features import Feature
 from core.models import Model, ModelVersion
-from core.readers import RawTable, load_file, local_file, quote_ident, quote_literal, sha256_of
+from core.readers import (
+    RawTable,
+    delimiter_of,
+    json_sql,
+    load_file,
+    local_file,
+    quote_ident,
+    quote_literal,
+    sha256_of,
+)
 from core.registry import features_of, get_model, get_version, label_to_y_sql
 from core.store import Store, Work
 from core.validation import (
+    FUTURE_SLACK,
     Check,
-    category_params,
+    any_sql,
     feature_checks,
+    number_sent_sql,
+    number_sql,
     numeric_sql,
     present_sql,
     reasons_sql,
+    text_sql,
     timestamp_sql,
 )
 
 LATENCY_COLUMN = "latency_ms"
-Progress = Callable[[str, int], None]
+# DuckDB's working memory while one file is ingested: a million rows of 20 features need about
+# half of it; temporary tables spill to disk beyond it. Bounds the ingest's peak memory.
+INGEST_MEMORY = "500MB"
+# Called with (file name, None) when a file starts and (file name, rows read) when it is done.
+Progress = Callable[[str, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,7 @@ class BatchResult:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
-        return {k: v for k, v in self.__dict__.items()}
+        return dict(self.__dict__)
 
 
 def _new_batch_id() -> str:
@@ -79,6 +104,9 @@ def prediction_job(
     progress: Progress | None = None,
 ) -> Job:
     """A job that validates and appends prediction-log files for MODEL."""
+    if range_tolerance < 0:
+        raise InvalidInput("the range tolerance must be zero or positive")
+    delimiter_of(delimiter)
     store.open()
     with store.read() as r:
         entry = get_model(r, model)
@@ -87,7 +115,7 @@ def prediction_job(
     def body(w: Work, raw: RawTable, batch_id: str) -> BatchResult:
         return _predictions(w, raw, batch_id, entry, target, range_tolerance)
 
-    return Job(store, entry, "prediction", body, fmt, delimiter, progress)
+    return Job(store, entry, "prediction", body, fmt, delimiter, progress, target.version)
 
 
 def label_job(
@@ -99,6 +127,7 @@ def label_job(
     progress: Progress | None = None,
 ) -> Job:
     """A job that validates and appends late ground truth (request id and target) for MODEL."""
+    delimiter_of(delimiter)
     store.open()
     with store.read() as r:
         entry = get_model(r, model)
@@ -137,6 +166,7 @@ class Job:
     fmt: str | None = None
     delimiter: str | None = None
     progress: Progress | None = None
+    version: int | None = None
 
     def run(
         self,
@@ -147,45 +177,95 @@ class Job:
         before_commit: Callable[[Work, str], None] | None = None,
     ) -> BatchResult:
         """Ingest one file; a file-level problem comes back as the result's error."""
-        name = name or str(source)
+        name = name or ("<stdin>" if str(source) == "-" else str(source))
+        if self.progress:
+            self.progress(name, None)
+        result = BatchResult(name, None)
         try:
-            with local_file(source) as path:
-                digest = sha256_of(path)
-                with self.store.write() as w:
-                    previous = _already_ingested(w, self.model.id, self.kind, digest)
-                    if previous and skip_seen_content:
-                        return BatchResult(name, None, duplicate_of=previous)
-                    if self.progress:
-                        self.progress(name, 0)
-                    raw = load_file(
-                        w.db,
-                        path,
-                        table="__raw",
-                        fmt=self.fmt,
-                        delimiter=self.delimiter,
-                        source_name=name,
-                    )
-                    batch_id = _new_batch_id()
-                    result = self.body(w, raw, batch_id)
-                    _record_batch(w, self.model.id, self.kind, digest, result)
-                    if before_commit:
-                        before_commit(w, batch_id)
-                if self.progress:
-                    self.progress(name, result.rows_read)
-                return result
+            result = self._run(source, name, skip_seen_content, before_commit)
         except (FileProblem, InvalidInput) as exc:
-            return BatchResult(name, None, error=str(exc))
+            result = BatchResult(name, None, error=str(exc))
+        finally:
+            if self.progress:
+                self.progress(name, result.rows_read)
+        return result
+
+    def _run(
+        self,
+        source: str | Path,
+        name: str,
+        skip_seen_content: bool,
+        before_commit: Callable[[Work, str], None] | None,
+    ) -> BatchResult:
+        with local_file(source) as path:
+            digest = sha256_of(path)
+            try:
+                return self._once(path, name, digest, skip_seen_content, before_commit, True)
+            except duckdb.OutOfMemoryException:
+                # A file much wider than usual: once more with DuckDB's own budget.
+                return self._once(path, name, digest, skip_seen_content, before_commit, False)
+
+    def _once(
+        self,
+        path: Path,
+        name: str,
+        digest: str,
+        skip_seen_content: bool,
+        before_commit: Callable[[Work, str], None] | None,
+        bounded: bool,
+    ) -> BatchResult:
+        with self.store.write() as w:
+            previous = _already_ingested(w, self.model.id, self.kind, digest)
+            if previous and skip_seen_content:
+                return BatchResult(name, None, duplicate_of=previous)
+            if bounded:
+                w.sql(f"SET memory_limit = '{INGEST_MEMORY}'")
+            try:
+                raw = load_file(
+                    w.db,
+                    path,
+                    table="__raw",
+                    fmt=self.fmt,
+                    delimiter=self.delimiter,
+                    source_name=name,
+                )
+                # Every row now carries its number, so no pass needs DuckDB to keep rows in
+                # order, which would serialise the scans and buffer rows while a million are
+                # written. Rows still go in roughly in file order, good for zone maps on ts.
+                w.sql("SET preserve_insertion_order = false")
+                batch_id = _new_batch_id()
+                try:
+                    result = self.body(w, raw, batch_id)
+                except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+                    # A Parquet file is read in place: damage past its footer shows up here.
+                    first = str(exc).strip().splitlines()[0]
+                    raise FileProblem(f"{name}: cannot be read ({first})") from None
+                _record_batch(w, self.model.id, self.kind, digest, result, self.version)
+                if before_commit:
+                    before_commit(w, batch_id)
+            finally:
+                _reset_settings(w)
+        return result
 
 
-def _record_batch(w: Work, model_id: int, kind: str, digest: str, result: BatchResult) -> None:
-    import json
+def _reset_settings(w: Work) -> None:
+    """Give the database its default settings back: another connection may share it."""
+    # After an error the transaction is aborted and refuses even RESET; the connection is
+    # rolled back and closed next, and the error that got us here must not be masked.
+    with suppress(duckdb.TransactionException):
+        w.sql("RESET preserve_insertion_order")
+        w.sql("RESET memory_limit")
 
+
+def _record_batch(
+    w: Work, model_id: int, kind: str, digest: str, result: BatchResult, version: int | None
+) -> None:
     w.sql(
         "INSERT INTO batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC')",
         [
             result.batch_id,
             model_id,
-            None,
+            version,
             kind,
             result.source,
             digest,
@@ -225,87 +305,155 @@ def _predictions(
     _require_columns(raw, needed, "model's")
     has_ts = ts_col in raw.columns
     has_latency = LATENCY_COLUMN in raw.columns
-    known = {id_col, score_col, ts_col, LATENCY_COLUMN, "__row", *(f.name for f in features)}
+    known = {id_col, score_col, ts_col, LATENCY_COLUMN, *(f.name for f in features)}
     extra = [c for c in raw.columns if c not in known]
-    checks = _prediction_checks(model, version, features, has_ts, has_latency, tolerance)
-    _classify(w, checks, category_params(features), id_col, logs.pred_table(model.id))
-    ts = timestamp_sql(quote_ident(ts_col)) if has_ts else "now() AT TIME ZONE 'UTC'"
-    latency = numeric_sql(quote_ident(LATENCY_COLUMN)) if has_latency else "NULL"
-    extra_json = _struct_json(extra) if extra else "NULL"
-    columns = ", ".join(f.column for f in features)
-    values = ", ".join(_typed(f) for f in features)
-    w.sql(
-        f"INSERT INTO {logs.pred_table(model.id)} "
-        f"(request_id, version, ts, score, latency_ms, batch_id, extra, {columns}) "
-        f"SELECT CAST({quote_ident(id_col)} AS VARCHAR), ?, {ts}, "
-        f"{numeric_sql(quote_ident(score_col))}, {latency}, ?, {extra_json}, {values} "
-        "FROM __raw JOIN __verdict USING (__row) WHERE len(problems) = 0 ORDER BY 3",
-        [version.version, batch_id],
+
+    def col(name: str) -> tuple[str, str]:
+        return quote_ident(name), raw.columns[name]
+
+    stored = {  # pred column -> typed value, each parsed once per pass
+        "request_id": text_sql(*col(id_col)),
+        "ts": timestamp_sql(*col(ts_col)) if has_ts else "now() AT TIME ZONE 'UTC'",
+        "score": number_sql(*col(score_col)),
+        "latency_ms": number_sql(*col(LATENCY_COLUMN)) if has_latency else "NULL",
+        "extra": json_sql({c: raw.columns[c] for c in extra}) if extra else "NULL",
+    }
+    sent = {
+        "__mb_rid_sent": present_sql(*col(id_col)),
+        "__mb_score_sent": number_sent_sql(*col(score_col)),
+        "__mb_latency_sent": number_sent_sql(*col(LATENCY_COLUMN)) if has_latency else "false",
+    }
+    checks = _prediction_checks(model, has_ts)
+    for feature in features:
+        value, given = f"__mb_{feature.column}", f"__mb_{feature.column}_sent"
+        if feature.kind == "numeric":
+            sent[given] = number_sent_sql(*col(feature.name))
+            stored[feature.column] = number_sql(*col(feature.name))
+        else:
+            sent[given] = present_sql(*col(feature.name))
+            text = text_sql(*col(feature.name))
+            stored[feature.column] = f"CASE WHEN {sent[given]} THEN {text} END"
+        checks.extend(feature_checks(feature, tolerance, value, given))
+    typed = {f"__mb_{k}": v for k, v in stored.items()} | sent
+    table = logs.pred_table(model.id)
+    _find_duplicates(w, raw, stored["request_id"], sent["__mb_rid_sent"], table)
+    joins = (
+        "LEFT JOIN __dup_file f ON f.rid = t.__mb_request_id "
+        "LEFT JOIN __dup_store s ON s.rid = t.__mb_request_id"
     )
-    warnings = [] if has_ts else [f"no {ts_col!r} column: rows are stamped with the ingest time"]
-    return _account(w, raw, batch_id, model.id, "prediction", extra, warnings, ts)
+    _split(w, raw, typed, joins, checks, ts="__mb_ts")
+    good = _append(w, raw, table, stored, {"version": version.version, "batch_id": batch_id})
+    flagged = _flag_counts(w, table, batch_id, features, tolerance)
+    warnings = list(raw.warnings)
+    if not has_ts:
+        warnings.append(f"no {ts_col!r} column: rows are stamped with the ingest time")
+    return _account(w, raw, batch_id, model.id, "prediction", good, flagged, extra, warnings)
 
 
-def _prediction_checks(
-    model: Model,
-    version: ModelVersion,
-    features: list[Feature],
-    has_ts: bool,
-    has_latency: bool,
-    tolerance: float,
-) -> list[Check]:
-    rid = quote_ident(version.id_column)
-    score = numeric_sql(quote_ident(version.prediction_column))
+def _flag_counts(
+    w: Work, table: str, batch_id: str, features: list[Feature], tolerance: float
+) -> dict[str, int]:
+    """Flags of the rows just appended, counted in one pass over their stored typed values."""
     checks = [
-        Check("missing_request_id", f"NOT {present_sql(rid)}"),
-        Check("duplicate_request_id_in_file", "__dup_in_file"),
-        Check("duplicate_request_id_in_store", "__dup_in_store"),
-        Check("missing_prediction", f"NOT {present_sql(quote_ident(version.prediction_column))}"),
-        Check(
-            "bad_prediction",
-            f"{present_sql(quote_ident(version.prediction_column))} "
-            f"AND ({score} IS NULL OR NOT isfinite({score}))",
-        ),
+        c
+        for f in features
+        for c in feature_checks(f, tolerance, f.column, f"{f.column} IS NOT NULL")
+        if not c.rejects and not c.reason.startswith("unknown_category:")
+    ]
+    # Known categories are matched on each column's histogram (a few distinct values), not
+    # row by row: an IN list of 100 strings costs 100 comparisons per row.
+    closed = [f for f in features if f.kind == "categorical" and f.categories]
+    closed = [f for f in closed if not f.open_categories]
+    aggregates = [f"count(*) FILTER (WHERE {c.condition})" for c in checks]
+    aggregates += [f"histogram({f.column})" for f in closed]
+    found = w.rows(
+        f"SELECT {', '.join(aggregates) or '0'} FROM {table} WHERE batch_id = ?", [batch_id]
+    )[0]
+    flags = {c.reason: int(n) for c, n in zip(checks, found, strict=False)}
+    for feature, seen in zip(closed, found[len(checks) :], strict=True):
+        known = set(feature.categories)
+        unknown = sum(n for value, n in (seen or {}).items() if value not in known)
+        flags[f"unknown_category:{feature.name}"] = int(unknown)
+    return {reason: n for reason, n in flags.items() if n}
+
+
+def _prediction_checks(model: Model, has_ts: bool) -> list[Check]:
+    score, lat = "__mb_score", "__mb_latency_ms"
+    checks = [
+        Check("missing_request_id", "NOT __mb_rid_sent"),
+        Check("duplicate_request_id_in_file", "t.__row > f.first_row"),
+        Check("duplicate_request_id_in_store", "s.rid IS NOT NULL"),
+        Check("missing_prediction", "NOT __mb_score_sent"),
+        Check("bad_prediction", f"__mb_score_sent AND ({score} IS NULL OR NOT isfinite({score}))"),
     ]
     if model.task == "binary":
         checks.append(
             Check("prediction_outside_0_1", f"isfinite({score}) AND ({score} < 0 OR {score} > 1)")
         )
     if has_ts:
-        ts_raw = quote_ident(version.timestamp_column)
-        ts = timestamp_sql(ts_raw)
-        checks.append(Check("bad_timestamp", f"{ts} IS NULL"))
+        checks.append(Check("bad_timestamp", "__mb_ts IS NULL"))
         checks.append(
-            Check("future_timestamp", f"{ts} > now() AT TIME ZONE 'UTC' + INTERVAL 5 MINUTE")
+            Check("future_timestamp", f"__mb_ts > now() AT TIME ZONE 'UTC' + {FUTURE_SLACK}")
         )
-    if has_latency:
-        lat_raw = quote_ident(LATENCY_COLUMN)
-        lat = numeric_sql(lat_raw)
-        checks.append(
-            Check(
-                "bad_latency", f"{present_sql(lat_raw)} AND ({lat} IS NULL OR NOT isfinite({lat}))"
-            )
-        )
-        checks.append(Check("negative_latency", f"{lat} < 0"))
-    for feature in features:
-        checks.extend(feature_checks(feature, tolerance))
+    checks.append(
+        Check("bad_latency", f"__mb_latency_sent AND ({lat} IS NULL OR NOT isfinite({lat}))")
+    )
+    checks.append(Check("negative_latency", f"{lat} < 0"))
     return checks
 
 
-def _classify(w: Work, checks: list[Check], params: list[Any], id_col: str, table: str) -> None:
-    """Build __verdict(__row, problems, flags) for every row of __raw in one SQL pass."""
-    rid = f"CAST({quote_ident(id_col)} AS VARCHAR)"
-    problems, flags = reasons_sql(checks)
+def _find_duplicates(w: Work, raw: RawTable, rid: str, sent: str, stored_ids: str) -> None:
+    """__dup_file(rid, first_row) for ids repeated in the file, __dup_store(rid) for stored ones."""
     w.sql(
-        "CREATE OR REPLACE TEMP TABLE __keyed AS SELECT *, "
-        f"{rid} IS NOT NULL AND row_number() OVER (PARTITION BY {rid} ORDER BY __row) > 1 "
-        "AS __dup_in_file, "
-        f"{rid} IN (SELECT request_id FROM {table}) AS __dup_in_store FROM __raw"
+        "CREATE OR REPLACE TEMP TABLE __dup_file AS SELECT rid, min(__row) AS first_row FROM "
+        f"(SELECT {rid} AS rid, __row FROM {raw.table} WHERE {sent}) "
+        "GROUP BY rid HAVING count(*) > 1"
     )
     w.sql(
-        f"CREATE OR REPLACE TEMP TABLE __verdict AS SELECT __row, {problems} AS problems, "
-        f"{flags} AS flags FROM __keyed",
+        f"CREATE OR REPLACE TEMP TABLE __dup_store AS SELECT DISTINCT request_id AS rid "
+        f"FROM {stored_ids} WHERE request_id IN (SELECT {rid} FROM {raw.table})"
+    )
+
+
+def _split(
+    w: Work,
+    raw: RawTable,
+    typed: dict[str, str],
+    joins: str,
+    checks: list[Check],
+    ts: str = "NULL",
+    params: list[Any] | None = None,
+) -> None:
+    """__bad: the rows a check rejects, with their reasons, flags, timestamp and raw record."""
+    problems = [c for c in checks if c.rejects]
+    flags = [c for c in checks if not c.rejects]
+    projections = ", ".join(f"{sql} AS {name}" for name, sql in typed.items())
+    w.sql(
+        "CREATE OR REPLACE TEMP TABLE __bad AS "
+        f"WITH typed AS (SELECT r.*, {projections} FROM {raw.table} r) "
+        f"SELECT t.__row, {reasons_sql(problems)} AS problems, {reasons_sql(flags)} AS flags, "
+        f"{ts} AS ts, {raw.raw_sql} AS raw FROM typed t {joins} WHERE {any_sql(problems)}",
         params,
+    )
+
+
+def _append(
+    w: Work,
+    raw: RawTable,
+    table: str,
+    values: dict[str, str],
+    constants: dict[str, Any],
+    params: list[Any] | None = None,
+) -> int:
+    """Insert the rows of RAW not in __bad into TABLE; return how many."""
+    names = [*constants, *values]
+    selected = ", ".join(["?"] * len(constants) + list(values.values()))
+    return int(
+        w.rows(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {selected} FROM {raw.table} r "
+            "ANTI JOIN __bad b ON r.__row = b.__row",
+            [*constants.values(), *(params or [])],
+        )[0][0]
     )
 
 
@@ -315,66 +463,42 @@ def _account(
     batch_id: str,
     model_id: int,
     kind: str,
+    good: int,
+    flags: dict[str, int],
     extra: list[str],
     warnings: list[str],
-    ts_sql: str = "NULL",
 ) -> BatchResult:
-    everything = _struct_json([c for c in raw.columns])
     w.sql(
-        "INSERT INTO quarantine SELECT ?, ?, ?, ?, __row, "
-        "list_concat(problems, flags), "
-        f"{everything}, now() AT TIME ZONE 'UTC', NULL, {ts_sql} "
-        "FROM __raw JOIN __verdict USING (__row) WHERE len(problems) > 0",
+        "INSERT INTO quarantine SELECT ?, ?, ?, ?, __row, list_concat(problems, flags), raw, "
+        "now() AT TIME ZONE 'UTC', NULL, ts FROM __bad",
         [model_id, batch_id, kind, raw.source],
     )
-    for line, text, why in raw.rejects:
-        w.sql(
-            "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, to_json({'line': ?}), "
-            "now() AT TIME ZONE 'UTC', NULL, NULL)",
-            [model_id, batch_id, kind, raw.source, line, ["malformed_row", why], text],
-        )
-    good, bad = w.rows(
-        "SELECT count(*) FILTER (WHERE len(problems) = 0), "
-        "count(*) FILTER (WHERE len(problems) > 0) "
-        "FROM __verdict"
-    )[0]
+    w.sql(
+        "INSERT INTO quarantine SELECT ?, ?, ?, ?, row, ['malformed_row'], "
+        "CAST(to_json({'line': text}) AS VARCHAR), now() AT TIME ZONE 'UTC', NULL, NULL "
+        f"FROM {raw.rejects_table}",
+        [model_id, batch_id, kind, raw.source],
+    )
+    bad = w.rows("SELECT count(*) FROM __bad")[0][0]
     reasons = dict(
         w.rows(
-            "SELECT r, count(*) FROM (SELECT unnest(problems) AS r FROM __verdict) "
-            "GROUP BY r ORDER BY 2 DESC"
+            "SELECT r, count(*) FROM (SELECT unnest(problems) AS r FROM __bad) "
+            "GROUP BY r ORDER BY 2 DESC, 1"
         )
     )
     if raw.rejects:
         reasons["malformed_row"] = len(raw.rejects)
-    flags = dict(
-        w.rows(
-            "SELECT r, count(*) FROM (SELECT unnest(flags) AS r FROM __verdict "
-            "WHERE len(problems) = 0) GROUP BY r ORDER BY 2 DESC"
-        )
-    )
     return BatchResult(
         source=raw.source,
         batch_id=batch_id,
         rows_read=raw.rows + len(raw.rejects),
-        rows_ingested=int(good),
+        rows_ingested=good,
         rows_quarantined=int(bad) + len(raw.rejects),
         reasons={k: int(v) for k, v in reasons.items()},
-        flags={k: int(v) for k, v in flags.items()},
+        flags=dict(sorted(flags.items(), key=lambda kv: (-kv[1], kv[0]))),
         extra_columns=extra,
         warnings=warnings,
     )
-
-
-def _struct_json(columns: list[str]) -> str:
-    parts = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns if c != "__row")
-    return f"CAST(to_json(struct_pack({parts})) AS VARCHAR)"
-
-
-def _typed(feature: Feature) -> str:
-    col = quote_ident(feature.name)
-    if feature.kind == "numeric":
-        return numeric_sql(col)
-    return f"CAST({col} AS VARCHAR)"
 
 
 def _labels(
@@ -382,51 +506,64 @@ def _labels(
 ) -> BatchResult:
     id_col, target = version.id_column, version.target_column
     _require_columns(raw, {id_col: "request id", target: "target"}, "label")
-    rid = f"CAST({quote_ident(id_col)} AS VARCHAR)"
-    label = quote_ident(target)
-    y_sql, y_params = label_to_y_sql(label, model.positive_label)
-    valid = _label_valid_sql(w, model, label)
+    rid = quote_ident(id_col), raw.columns[id_col]
+    label = quote_ident(target), raw.columns[target]
+    y_sql, y_params = label_to_y_sql(label[0], model.positive_label)
+    valid = f"COALESCE({present_sql(*label)} AND ({_label_valid_sql(w, model, label)}), false)"
+    typed = {
+        "__mb_rid": text_sql(*rid),
+        "__mb_rid_sent": present_sql(*rid),
+        "__mb_label_sent": present_sql(*label),
+        "__mb_valid": valid,
+        "__mb_y": y_sql,
+    }
+    ids = f"(SELECT {typed['__mb_rid']} FROM {raw.table})"
     w.sql(
-        "CREATE OR REPLACE TEMP TABLE __keyed AS SELECT *, "
-        f"{y_sql} AS __y, "
-        f"count(DISTINCT CAST({label} AS VARCHAR)) OVER (PARTITION BY {rid}) > 1 "
-        "AS __conflict_in_file, "
-        f"row_number() OVER (PARTITION BY {rid} ORDER BY __row) > 1 AS __dup_in_file FROM __raw",
+        "CREATE OR REPLACE TEMP TABLE __dup_file AS SELECT rid, min(__row) AS first_row, "
+        "count(DISTINCT y) > 1 AS conflict FROM (SELECT "
+        f"{typed['__mb_rid']} AS rid, {y_sql} AS y, __row FROM {raw.table} "
+        f"WHERE {typed['__mb_rid_sent']} AND {valid}) GROUP BY rid HAVING count(*) > 1",
         y_params,
     )
-    stored = "SELECT request_id, y FROM label WHERE model_id = ?"
-    known = f"SELECT request_id FROM {logs.pred_table(model.id)}"
+    w.sql(
+        "CREATE OR REPLACE TEMP TABLE __known AS SELECT DISTINCT request_id AS rid "
+        f"FROM {logs.pred_table(model.id)} WHERE request_id IN {ids}"
+    )
+    w.sql(
+        "CREATE OR REPLACE TEMP TABLE __stored AS SELECT request_id AS rid, min(y) AS lo, "
+        f"max(y) AS hi FROM label WHERE model_id = ? AND request_id IN {ids} GROUP BY ALL",
+        [model.id],
+    )
+    # Only rows with an id and a valid label take part in duplicate and conflict checks.
+    in_file = "__mb_rid_sent AND __mb_valid AND f.rid IS NOT NULL"
     checks = [
-        Check("missing_request_id", f"NOT {present_sql(quote_ident(id_col))}"),
-        Check("missing_label", f"NOT {present_sql(label)}"),
-        Check("bad_label", f"{present_sql(label)} AND NOT ({valid})"),
-        Check("conflicting_labels_in_file", "__conflict_in_file"),
-        Check("duplicate_label_in_file", "__dup_in_file AND NOT __conflict_in_file"),
-        Check("unknown_request_id", f"{rid} NOT IN ({known})"),
-        Check("already_labelled", f"{rid} IN (SELECT request_id FROM ({stored}) WHERE y = __y)"),
-        Check(
-            "conflicts_with_stored_label",
-            f"{rid} IN (SELECT request_id FROM ({stored}) WHERE y <> __y)",
-        ),
+        Check("missing_request_id", "NOT __mb_rid_sent"),
+        Check("missing_label", "NOT __mb_label_sent"),
+        Check("bad_label", "__mb_label_sent AND NOT __mb_valid"),
+        Check("conflicting_labels_in_file", f"{in_file} AND f.conflict"),
+        Check("duplicate_label_in_file", f"{in_file} AND NOT f.conflict AND t.__row > f.first_row"),
+        Check("unknown_request_id", "__mb_rid_sent AND k.rid IS NULL"),
+        Check("already_labelled", "__mb_valid AND (s.lo = __mb_y OR s.hi = __mb_y)"),
+        Check("conflicts_with_stored_label", "__mb_valid AND (s.lo <> __mb_y OR s.hi <> __mb_y)"),
     ]
-    problems, flags = reasons_sql(checks)
-    w.sql(
-        f"CREATE OR REPLACE TEMP TABLE __verdict AS SELECT __row, {problems} AS problems, "
-        f"{flags} AS flags FROM __keyed",
-        [model.id, model.id],
+    joins = (
+        "LEFT JOIN __dup_file f ON f.rid = t.__mb_rid LEFT JOIN __known k ON k.rid = t.__mb_rid "
+        "LEFT JOIN __stored s ON s.rid = t.__mb_rid"
     )
-    w.sql(
-        "INSERT INTO label SELECT ?, "
-        f"{rid}, CAST({label} AS VARCHAR), __y, now() AT TIME ZONE 'UTC', ? "
-        "FROM __keyed JOIN __verdict USING (__row) WHERE len(problems) = 0",
-        [model.id, batch_id],
-    )
-    return _account(w, raw, batch_id, model.id, "label", [], [])
+    _split(w, raw, typed, joins, checks, params=y_params)
+    stored = {
+        "request_id": typed["__mb_rid"],
+        "label": text_sql(*label),
+        "y": y_sql,
+        "arrived_at": "now() AT TIME ZONE 'UTC'",
+    }
+    good = _append(w, raw, "label", stored, {"model_id": model.id, "batch_id": batch_id}, y_params)
+    return _account(w, raw, batch_id, model.id, "label", good, {}, [], list(raw.warnings))
 
 
-def _label_valid_sql(w: Work, model: Model, label: str) -> str:
+def _label_valid_sql(w: Work, model: Model, label: tuple[str, str]) -> str:
     if model.task == "regression":
-        return f"{numeric_sql(label)} IS NOT NULL AND isfinite({numeric_sql(label)})"
+        return f"isfinite({numeric_sql(*label)})"
     classes = [
         r[0]
         for r in w.rows(
@@ -435,17 +572,8 @@ def _label_valid_sql(w: Work, model: Model, label: str) -> str:
         )
     ]
     listed = ", ".join(quote_literal(c) for c in classes) or "NULL"
-    numbers = ", ".join(quote_literal(c) for c in classes if _is_number(c)) or "NULL"
-    text = f"lower(trim(CAST({label} AS VARCHAR)))"
+    text = f"lower(trim({text_sql(*label)}))"
     return (
         f"{text} IN ({listed}) OR TRY_CAST({text} AS DOUBLE) IN "
-        f"(SELECT TRY_CAST(unnest([{numbers}]) AS DOUBLE))"
+        f"(SELECT TRY_CAST(unnest([{listed}]) AS DOUBLE))"
     )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

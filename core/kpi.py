@@ -48,14 +48,15 @@ def _cell_values(case: BusinessCase) -> np.ndarray:
 
 
 def curve_counts(w: Work, model: Model, version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
-    """Labelled positives and negatives per score bin (CURVE_BINS bins over [0, 1])."""
+    """Labelled positives and negatives per score bin: CURVE_BINS bins over [0, 1), then one
+    for scores of 1, which a threshold of 1 still flags."""
     source, params = labelled_logs(model, version, WindowSpec.parse("M"))
     rows = w.rows(
-        f"SELECT least(greatest(floor(score * {CURVE_BINS}), 0), {CURVE_BINS - 1})::INTEGER, "
+        f"SELECT least(greatest(floor(score * {CURVE_BINS}), 0), {CURVE_BINS})::INTEGER, "
         f"sum(y), count(y) FROM {source} WHERE y IS NOT NULL GROUP BY 1",
         params,
     )
-    pos, neg = np.zeros(CURVE_BINS), np.zeros(CURVE_BINS)
+    pos, neg = np.zeros(CURVE_BINS + 1), np.zeros(CURVE_BINS + 1)
     for b, positives, labelled in rows:
         pos[b] += positives
         neg[b] += labelled - positives
@@ -63,11 +64,12 @@ def curve_counts(w: Work, model: Model, version: ModelVersion) -> tuple[np.ndarr
 
 
 def threshold_curve(pos: np.ndarray, neg: np.ndarray, case: BusinessCase) -> pd.DataFrame:
-    """Value per decision if the threshold were at each bin edge (decide positive at ≥ t)."""
+    """Value per decision if the threshold were at each bin edge (decide positive at ≥ t);
+    POS and NEG are counts per bin as curve_counts gives them."""
     n = pos.sum() + neg.sum()
     thresholds = np.arange(CURVE_BINS + 1) / CURVE_BINS
-    tp = np.concatenate([np.cumsum(pos[::-1])[::-1], [0.0]])
-    fp = np.concatenate([np.cumsum(neg[::-1])[::-1], [0.0]])
+    tp = np.cumsum(pos[::-1])[::-1]
+    fp = np.cumsum(neg[::-1])[::-1]
     fn, tn = pos.sum() - tp, neg.sum() - fp
     v = _cell_values(case)
     value = (tp * v[0] + fp * v[1] + tn * v[2] + fn * v[3]) / n if n else np.full_like(tp, np.nan)
@@ -123,7 +125,11 @@ def _value_at(w: Work, model: Model, version: ModelVersion, case: BusinessCase) 
 
 def _regression_cost_sql(case: BusinessCase) -> str:
     under, over = float(case["cost_under"]), float(case["cost_over"])
-    return f"({under!r} * greatest(y - score, 0) + {over!r} * greatest(score - y, 0))"
+    # NULL until the outcome arrives: greatest() skips NULLs and would call the decision free.
+    return (
+        f"(CASE WHEN y IS NOT NULL THEN {under!r} * greatest(y - score, 0) "
+        f"+ {over!r} * greatest(score - y, 0) END)"
+    )
 
 
 def by_window(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:

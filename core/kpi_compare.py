@@ -40,9 +40,9 @@ def labelled_sample(
 
 def _value(scores: np.ndarray, y: np.ndarray, model: Model) -> dict[str, float]:
     case = current(model)
-    bins = np.clip((scores * CURVE_BINS).astype(int), 0, CURVE_BINS - 1)
-    pos = np.bincount(bins, weights=y, minlength=CURVE_BINS)
-    neg = np.bincount(bins, weights=1 - y, minlength=CURVE_BINS)
+    bins = np.clip((scores * CURVE_BINS).astype(int), 0, CURVE_BINS)
+    pos = np.bincount(bins, weights=y, minlength=CURVE_BINS + 1)
+    neg = np.bincount(bins, weights=1 - y, minlength=CURVE_BINS + 1)
     curve = threshold_curve(pos, neg, case)
     best_t, best_v = optimum(curve)
     flagged = scores >= case["threshold"]

@@ -1,7 +1,8 @@
 """Per-model monitoring settings (latency SLO, drift methods and thresholds, alert rules).
 
 Keys are dotted paths into the model's settings, e.g. `drift.features.income.threshold=0.2`;
-every value is checked before anything is written, and each change is audited.
+every value is checked before anything is written, and each change is audited. Release gates
+(`gates.*`) and sign-off rules (`workflow.*`) are read by core.gates and core.workflow.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ WATCHABLE = (
     "rmse",
     "mape",
 )
+
+
+def _number(value: str) -> float:
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError
+    return number
 
 
 def _positive(value: str) -> float:
@@ -72,6 +80,50 @@ def _any_method(value: str) -> str:
     return value
 
 
+def _non_negative(value: str) -> float:
+    number = float(value)
+    if not number >= 0 or number == float("inf"):
+        raise ValueError
+    return number
+
+
+def _whole(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError
+    return number
+
+
+def _flag(value: str) -> bool:
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "yes", "no", "1", "0"):
+        raise ValueError
+    return text in ("true", "yes", "1")
+
+
+def _gate_names(value: str) -> list[str]:
+    names = [v.strip() for v in str(value).split(",") if v.strip()]
+    if not names or any(n not in GATES for n in names):
+        raise ValueError
+    return names
+
+
+def _signoffs(value: str) -> dict[str, int]:
+    """'product_owner,admin:2' -> {'product_owner': 1, 'admin': 2}."""
+    out: dict[str, int] = {}
+    for item in str(value).split(","):
+        role, _, count = item.strip().partition(":")
+        if role not in SIGNING_ROLES or role in out:
+            raise ValueError
+        out[role] = _count(count) if count else 1
+    return out
+
+
+GATES = ("metrics", "compatibility", "kpi", "drift", "latency", "explanations")
+# Only product owners and admins sign off (core.workflow); an ML engineer must not be able to
+# configure their own role into the approval.
+SIGNING_ROLES = ("product_owner", "admin")
+
 FIXED: dict[str, tuple[Callable[[str], Any], str]] = {
     "latency_slo_ms": (_positive, "a positive number of milliseconds"),
     "alerts.consecutive": (_count, "a whole number of windows, 1 or more"),
@@ -79,13 +131,32 @@ FIXED: dict[str, tuple[Callable[[str], Any], str]] = {
     "alerts.metrics": (_metrics, f"a comma-separated list of {', '.join(WATCHABLE)}"),
     "drift.methods.numeric": (_method_for("numeric"), "ks, psi, jensen_shannon or wasserstein"),
     "drift.methods.categorical": (_method_for("categorical"), "psi, jensen_shannon or chi_square"),
+    "gates.latency_budget_ms": (_positive, "a positive number of milliseconds"),
+    "gates.max_drifted_features": (_whole, "a whole number of inputs, 0 or more"),
+    "gates.kpi_tolerance": (_non_negative, "a share of the live version's value, e.g. 0.05"),
+    "gates.blocking": (_gate_names, f"a comma-separated list of {', '.join(GATES)}"),
+    "workflow.required_signoffs": (
+        _signoffs,
+        "a comma-separated list of product_owner or admin, each optionally with :N, "
+        "e.g. product_owner,admin",
+    ),
+    "workflow.admins_may_sign": (_flag, "true or false"),
 }
 
 
-def _rule(model: Model, key: str, feature_names: set[str]) -> tuple[Callable[[str], Any], str]:
+def _rule(
+    model: Model, key: str, feature_names: set[str], metric_names: set[str]
+) -> tuple[Callable[[str], Any], str]:
     if key in FIXED:
         return FIXED[key]
     parts = key.split(".")
+    if len(parts) == 3 and parts[:2] == ["gates", "min"]:
+        if parts[2] not in metric_names:
+            raise InvalidInput(
+                f"model {model.name!r} records no metric {parts[2]!r}; "
+                f"known: {', '.join(sorted(metric_names))}"
+            )
+        return _number, "a number"
     if len(parts) == 3 and parts[:2] == ["drift", "thresholds"] and parts[2] in METHODS:
         return _positive, "a positive number"
     if (
@@ -101,7 +172,12 @@ def _rule(model: Model, key: str, feature_names: set[str]) -> tuple[Callable[[st
             if parts[-1] == "method"
             else (_positive, "a positive number")
         )
-    known = [*FIXED, "drift.thresholds.<method>", "drift.features.<feature>.method|threshold"]
+    known = [
+        *FIXED,
+        "drift.thresholds.<method>",
+        "drift.features.<feature>.method|threshold",
+        "gates.min.<metric>",
+    ]
     raise InvalidInput(f"unknown setting {key!r}; known: {', '.join(known)}")
 
 
@@ -120,10 +196,11 @@ def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Id
     require_action(by, "edit_model_settings")
     with store.open().write() as w:
         entry = get_model(w, model)
-        names = {f.name for f in features_of(get_version(w, entry))}
+        version = get_version(w, entry)
+        names = {f.name for f in features_of(version)}
         clean = {}
         for key, raw in changes.items():
-            parse, what = _rule(entry, key, names)
+            parse, what = _rule(entry, key, names, set(version.metrics))
             try:
                 clean[key] = parse(raw)
             except (TypeError, ValueError):

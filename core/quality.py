@@ -184,7 +184,8 @@ def headline(w: Work, model: Model, period: str = "D") -> Headline:
         top = why[why["period"] == last["period"]].iloc[0]
         text = (
             f"{share:.1%} of the {int(last['received']):,} requests {when} were rejected, "
-            f"mostly {describe_reason(top['reason'])} ({int(top['rows']):,} rows)."
+            f"mostly {describe_reason(top['reason'])} ({int(top['rows']):,} "
+            f"{'row' if int(top['rows']) == 1 else 'rows'})."
         )
     lat = latency(w, model, period, since)
     severity = "error" if share >= 0.05 else "warning" if share >= 0.01 else "ok"
@@ -198,11 +199,11 @@ def headline(w: Work, model: Model, period: str = "D") -> Headline:
 
 
 _REASON_WORDS = {
-    "missing": "a missing `{}`",
-    "wrong_type": "an unreadable `{}`",
-    "not_finite": "an infinite or NaN `{}`",
-    "out_of_range": "`{}` outside the usual range",
-    "unknown_category": "an unknown `{}` category",
+    "missing": "a missing '{}'",
+    "wrong_type": "an unreadable '{}'",
+    "not_finite": "an infinite or NaN '{}'",
+    "out_of_range": "'{}' outside the usual range",
+    "unknown_category": "an unknown '{}' category",
 }
 _PLAIN = {
     "missing_request_id": "a missing request id",

@@ -44,12 +44,14 @@ def population_position(
 
 
 def _amount(contribution: float, units: str, task: str) -> str:
+    amount = abs(contribution)
     if task == "binary" and units == "probability":
-        points = abs(contribution) * 100
-        if round(points) == 1:
-            return "1 point"
-        return f"{points:.0f} points" if points >= 1 else f"{points:.1f} points"
-    return f"{abs(contribution):.3g}"
+        points = amount * 100
+        if points < 0.05:
+            return "less than 0.1 points"
+        text = f"{points:.0f}" if points >= 0.95 else f"{points:.1f}"
+        return f"{text} point{'' if text == '1' else 's'}"
+    return f"{amount:,.0f}" if amount >= 100 else f"{amount:.3g}"  # never 1.23e+03
 
 
 def _value(value: Any, unit: str) -> str:

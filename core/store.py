@@ -113,6 +113,7 @@ class Store:
         self.lock_wait_seconds = lock_wait_seconds
         self._engine = sa.create_engine(f"duckdb:///{self.path}", poolclass=NullPool)
         sa.event.listen(self._engine, "connect", _pin_utc)
+        self._checked = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -230,9 +231,14 @@ class Store:
         return int(found[0][0]) if found else None
 
     def open(self) -> Store:
-        """Check the store exists and is on this release's schema (upgrading it if older)."""
+        """Check the store exists and is on this release's schema (upgrading it if older).
+
+        Checked once per Store object: a schema does not go back to an older version.
+        """
         self.require()
-        self.init()
+        if not self._checked:
+            self.init()
+            self._checked = True
         return self
 
     def require(self) -> Store:

@@ -1,19 +1,22 @@
-"""Row checks for incoming prediction logs, written as one DuckDB SQL pass (no Python loops).
+"""Row checks for incoming logs, as DuckDB SQL over values parsed once (no Python loops).
 
-Problems that make a row unusable send it to the quarantine; flags (out-of-range values,
-unknown categories, extra columns) are counted and reported but the row is kept, because the
+Each value is parsed once into a typed column of the verdict table (SQL from `numeric_sql`,
+`timestamp_sql`, ...), chosen by the type the file gave the column: a Parquet DOUBLE is used as
+it is, text is parsed. Checks are conditions over those typed columns. Problems that make a row
+unusable send it to the quarantine; flags (out-of-range values, unknown categories, missing
+values a feature sometimes had in the reference) are counted but the row is kept, because the
 prediction really happened with that input and monitoring should see it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from core.features import Feature
-from core.readers import quote_ident
+from core.features import Feature, is_numeric_type
+from core.readers import quote_literal
 
 FUTURE_SLACK = "INTERVAL 5 MINUTE"
+EPOCH_RANGE = (946684800, 32503680000)  # epoch seconds accepted: 2000-01-01 up to year 3000
 TIMESTAMP_FORMATS = [
     "%d/%m/%Y %H:%M:%S",
     "%d/%m/%Y %H:%M",
@@ -34,41 +37,80 @@ class Check:
     rejects: bool = True
 
 
-def timestamp_sql(expr: str) -> str:
-    """SQL parsing a timestamp as received (ISO 8601 with or without zone, epoch, d/m/Y) to UTC."""
-    text = f"CAST({expr} AS VARCHAR)"
-    formats = ", ".join("'" + f + "'" for f in TIMESTAMP_FORMATS)
+def _is_text(duck_type: str) -> bool:
+    return duck_type.upper() == "VARCHAR"
+
+
+def text_sql(expr: str, duck_type: str = "VARCHAR") -> str:
+    """SQL for a value as text."""
+    return expr if _is_text(duck_type) else f"CAST({expr} AS VARCHAR)"
+
+
+def present_sql(expr: str, duck_type: str = "VARCHAR") -> str:
+    """SQL true when a value was sent (not null, not blank)."""
+    if _is_text(duck_type):
+        return f"({expr} IS NOT NULL AND trim({expr}) <> '')"
+    return f"({expr} IS NOT NULL)"
+
+
+def numeric_sql(expr: str, duck_type: str = "VARCHAR") -> str:
+    """SQL for a number as received (text that is not a number gives NULL)."""
+    if is_numeric_type(duck_type):
+        return f"CAST({expr} AS DOUBLE)"
+    return f"TRY_CAST({text_sql(expr, duck_type)} AS DOUBLE)"
+
+
+def number_sql(expr: str, duck_type: str = "VARCHAR") -> str:
+    """SQL for a number where NaN counts as missing (NULL), as in the reference profile."""
+    # Not NULLIF(x, 'NaN'): the optimizer folds x = NaN to false, while at run time NaN = NaN.
+    value = numeric_sql(expr, duck_type)
+    return f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
+
+
+def number_sent_sql(expr: str, duck_type: str = "VARCHAR") -> str:
+    """SQL true when a value was sent for a number: not blank and not NaN."""
+    nan = f"COALESCE(isnan({numeric_sql(expr, duck_type)}), false)"
+    return f"({present_sql(expr, duck_type)} AND NOT {nan})"
+
+
+def timestamp_sql(expr: str, duck_type: str = "VARCHAR") -> str:
+    """SQL for a UTC timestamp: ISO 8601 with or without zone, epoch seconds, or d/m/Y forms."""
+    kind = duck_type.upper()
+    if kind in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+        return f"({expr} AT TIME ZONE 'UTC')"
+    if kind.startswith("TIMESTAMP") or kind == "DATE":
+        return f"CAST({expr} AS TIMESTAMP)"
+    lo, hi = EPOCH_RANGE
+    if is_numeric_type(kind):
+        return (
+            f"CASE WHEN {expr} BETWEEN {lo} AND {hi} "
+            f"THEN to_timestamp(CAST({expr} AS DOUBLE)) AT TIME ZONE 'UTC' END"
+        )
+    text = text_sql(expr, duck_type)
+    formats = ", ".join(quote_literal(f) for f in TIMESTAMP_FORMATS)
+    # A zone-less text is read in the session's zone, which the store pins to UTC. COALESCE
+    # only evaluates a later form for the rows the earlier ones left NULL, as long as no
+    # sub-expression repeats: the optimizer would hoist a repeated one and compute it for every
+    # row. Hence TRY_CAST in the test and CAST (safe there) in the conversion.
     return (
         f"COALESCE(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', "
         f"try_strptime({text}, [{formats}]), "
-        f"CASE WHEN TRY_CAST({text} AS DOUBLE) BETWEEN 0 AND 32503680000 "
-        f"THEN to_timestamp(TRY_CAST({text} AS DOUBLE)) AT TIME ZONE 'UTC' END)"
+        f"CASE WHEN TRY_CAST({text} AS DOUBLE) BETWEEN {lo} AND {hi} "
+        f"THEN to_timestamp(CAST({text} AS DOUBLE)) AT TIME ZONE 'UTC' END)"
     )
 
 
-def numeric_sql(expr: str) -> str:
-    """SQL for a number as received ('' and whitespace count as missing)."""
-    return f"TRY_CAST(NULLIF(trim(CAST({expr} AS VARCHAR)), '') AS DOUBLE)"
+def feature_checks(feature: Feature, tolerance: float, value: str, sent: str) -> list[Check]:
+    """Checks of one feature: VALUE is its typed column, SENT is true when a value came.
 
-
-def present_sql(expr: str) -> str:
-    """SQL true when a value was sent (not null, not blank)."""
-    return f"({expr} IS NOT NULL AND trim(CAST({expr} AS VARCHAR)) <> '')"
-
-
-def feature_checks(feature: Feature, tolerance: float) -> list[Check]:
-    """Checks of one feature column against the reference profile."""
-    col = quote_ident(feature.name)
+    Flags hold for kept rows whatever SENT is, so they can be counted on stored values with
+    SENT = "VALUE IS NOT NULL".
+    """
     name = feature.name
-    checks = []
-    if feature.missing_rate == 0:
-        checks.append(Check(f"missing:{name}", f"NOT {present_sql(col)}"))
-    else:
-        checks.append(Check(f"missing:{name}", f"NOT {present_sql(col)}", rejects=False))
+    checks = [Check(f"missing:{name}", f"NOT {sent}", rejects=feature.missing_rate == 0)]
     if feature.kind == "numeric":
-        value = numeric_sql(col)
-        checks.append(Check(f"wrong_type:{name}", f"{present_sql(col)} AND {value} IS NULL"))
-        checks.append(Check(f"not_finite:{name}", f"{value} IS NOT NULL AND NOT isfinite({value})"))
+        checks.append(Check(f"wrong_type:{name}", f"{sent} AND {value} IS NULL"))
+        checks.append(Check(f"not_finite:{name}", f"NOT isfinite({value})"))
         if feature.min is not None and feature.max is not None:
             slack = tolerance * max(feature.max - feature.min, abs(feature.max), 1e-12)
             lo, hi = feature.min - slack, feature.max + slack
@@ -80,35 +122,25 @@ def feature_checks(feature: Feature, tolerance: float) -> list[Check]:
                 )
             )
     elif feature.categories and not feature.open_categories:
+        known = ", ".join(quote_literal(c) for c in feature.categories)
         checks.append(
             Check(
                 f"unknown_category:{name}",
-                f"{present_sql(col)} AND NOT list_contains(?, CAST({col} AS VARCHAR))",
+                f"{sent} AND NOT ({value} IN ({known}))",
                 rejects=False,
             )
         )
     return checks
 
 
-def reasons_sql(checks: list[Check]) -> tuple[str, str]:
-    """Two SQL list expressions: rejecting reasons and flags, each without NULLs."""
-
-    def as_list(items: list[Check]) -> str:
-        if not items:
-            return "CAST([] AS VARCHAR[])"
-        parts = ", ".join(
-            f"CASE WHEN {c.condition} THEN '{c.reason.replace(chr(39), chr(39) * 2)}' END"
-            for c in items
-        )
-        return f"list_filter([{parts}], lambda x: x IS NOT NULL)"
-
-    return as_list([c for c in checks if c.rejects]), as_list([c for c in checks if not c.rejects])
+def any_sql(checks: list[Check]) -> str:
+    """SQL true when at least one of CHECKS holds."""
+    return " OR ".join(f"({c.condition})" for c in checks) if checks else "false"
 
 
-def category_params(features: list[Feature]) -> list[Any]:
-    """Parameters for the unknown-category checks, in the order the checks appear."""
-    return [
-        f.categories
-        for f in features
-        if f.kind == "categorical" and f.categories and not f.open_categories
-    ]
+def reasons_sql(checks: list[Check]) -> str:
+    """SQL list of the reasons of CHECKS that hold (without NULLs)."""
+    if not checks:
+        return "CAST([] AS VARCHAR[])"
+    parts = ", ".join(f"CASE WHEN {c.condition} THEN {quote_literal(c.reason)} END" for c in checks)
+    return f"list_filter([{parts}], lambda x: x IS NOT NULL)"

@@ -5,9 +5,10 @@ import streamlit as st
 
 from app.data import approvals_view, live_versions, revision, store
 from app.session import guard
-from app.widgets import gate_table, money
+from app.widgets import gate_table
 from core import workflow
 from core.errors import ModelBridgeError
+from core.health import money
 
 identity = guard("approvals")
 st.title("Approvals")

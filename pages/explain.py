@@ -64,7 +64,7 @@ with decide:
                 value=(last - timedelta(days=6), last),
                 min_value=first,
                 max_value=last,
-                key="explain_days",
+                key=f"explain_days_{model}_{last}",
             )
             lo, hi = c.slider("Score band", 0.0, 1.0, (0.0, 1.0), step=0.05, key="explain_band")
             start, end = (days[0], days[-1]) if isinstance(days, tuple) and days else (first, last)

@@ -6,8 +6,9 @@ import streamlit as st
 from app import charts
 from app.data import compare_view, kpi_view, models_table, revision, store
 from app.session import guard
-from app.widgets import business_case_form, money
+from app.widgets import business_case_form
 from core.errors import ModelBridgeError
+from core.health import money
 
 identity = guard("kpi")
 st.title("Business value")

@@ -6,8 +6,9 @@ from app import charts
 from app.data import models_table, overview_view, revision, store
 from app.navigation import page
 from app.session import guard
-from app.widgets import money, traffic_light
+from app.widgets import traffic_light
 from core import auth
+from core.health import money
 
 identity = guard("overview")
 st.title("Overview")

@@ -37,7 +37,11 @@ if not total:
     )
     st.stop()
 picked = right.date_input(
-    "Days", value=(first, last), min_value=first, max_value=last, key="traffic_days"
+    "Days",
+    value=(first, last),
+    min_value=first,
+    max_value=last,
+    key=f"traffic_days_{model}_{first}_{last}",
 )
 start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
 

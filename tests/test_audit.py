@@ -1,0 +1,147 @@
+"""The audit trail: append-only events chained by hashes, so edits and deletions show."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from core import audit
+from core.store import Store
+
+
+def _record(store: Store, n: int, **fields: object) -> None:
+    for i in range(n):
+        with store.write() as w:
+            audit.record(
+                w,
+                actor=str(fields.get("actor", f"user{i}")),
+                role="product_owner",
+                action=str(fields.get("action", "promote")),
+                model=str(fields.get("model", "credit")),
+                version=i + 1,
+                before={"stage": "approved"},
+                after={"stage": "production", "note": f"event {i}"},
+            )
+
+
+def _verify(store: Store) -> list[str]:
+    with store.read() as r:
+        return audit.verify(r)
+
+
+def _tamper(store: Store, sql: str) -> None:
+    """Change the store file outside ModelBridge, as someone with the file would."""
+    with duckdb.connect(str(store.path)) as con:
+        con.execute(sql)
+
+
+@pytest.fixture
+def trail(store: Store) -> Store:
+    """A store with five chained events (ids 1-5)."""
+    _record(store, 5)
+    return store
+
+
+def test_each_event_chains_onto_the_previous_one(trail: Store) -> None:
+    with trail.read() as r:
+        rows = r.rows("SELECT id, prev_hash, hash FROM audit_event ORDER BY id")
+    assert [row[0] for row in rows] == [1, 2, 3, 4, 5]
+    assert rows[0][1] == ""
+    assert [row[1] for row in rows[1:]] == [row[2] for row in rows[:-1]]
+    assert len({row[2] for row in rows}) == 5
+    assert _verify(trail) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE audit_event SET actor = 'mallory' WHERE id = 3",
+        'UPDATE audit_event SET after_state = \'{"stage": "archived"}\' WHERE id = 3',
+        "UPDATE audit_event SET occurred_at = occurred_at - INTERVAL 1 DAY WHERE id = 3",
+        "UPDATE audit_event SET version = 42 WHERE id = 3",
+    ],
+)
+def test_an_edited_event_is_detected(trail: Store, change: str) -> None:
+    _tamper(trail, change)
+    assert _verify(trail) == ["event 3: content changed after it was written"]
+
+
+def test_an_edited_event_with_a_recomputed_hash_breaks_the_next_link(trail: Store) -> None:
+    _tamper(trail, "UPDATE audit_event SET actor = 'mallory', hash = 'forged' WHERE id = 3")
+    assert _verify(trail) == [
+        "event 3: content changed after it was written",
+        "event 4: does not follow the previous event (one was removed)",
+    ]
+
+
+def test_a_deleted_event_is_detected(trail: Store) -> None:
+    _tamper(trail, "DELETE FROM audit_event WHERE id = 2")
+    assert _verify(trail) == ["event 3: does not follow the previous event (one was removed)"]
+
+
+def test_deleting_the_newest_event_is_detected(trail: Store) -> None:
+    _tamper(trail, "DELETE FROM audit_event WHERE id = 5")
+    assert _verify(trail) == ["the newest event(s) after event 4 were removed"]
+
+
+def test_export_writes_the_whole_trail_oldest_first_with_its_hashes(
+    trail: Store, tmp_path: Path
+) -> None:
+    target = tmp_path / "out" / "audit.csv"
+
+    written = audit.export_csv(trail, target)
+
+    frame = pd.read_csv(target, keep_default_na=False, dtype={"prev_hash": str, "hash": str})
+    assert written == len(frame) == 5
+    assert frame["id"].tolist() == [1, 2, 3, 4, 5]
+    assert frame["actor"].tolist() == [f"user{i}" for i in range(5)]
+    assert frame["prev_hash"].tolist() == ["", *frame["hash"].tolist()[:-1]]
+    assert json.loads(frame["after"].iloc[0]) == {"stage": "production", "note": "event 0"}
+    assert {"occurred_at", "role", "action", "model", "version", "before"} <= set(frame)
+
+
+def test_events_are_listed_newest_first_and_filtered(store: Store) -> None:
+    _record(store, 2, actor="olga", action="promote")
+    _record(store, 1, actor="erin", action="request_review", model="loss")
+    with store.read() as r:
+        everything = audit.events(r)
+        olga = audit.events(r, actor="olga")
+        loss = audit.events(r, model="loss", action="request_review")
+        newest = audit.events(r, limit=1)
+    assert everything["id"].tolist() == [3, 2, 1]
+    assert olga["id"].tolist() == [2, 1]
+    assert loss["actor"].tolist() == ["erin"]
+    assert newest["id"].tolist() == [3]
+
+
+def test_two_writers_in_one_process_cannot_fork_the_chain(store: Store) -> None:
+    # Two dashboard sessions are two threads: each unit of work sees the same last event.
+    _record(store, 1)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def append(who: str) -> None:
+        try:
+            with store.write() as w:
+                start.wait()
+                audit.record(w, actor=who, action="sign_off_approve")
+        except Exception as exc:  # the loser's conflict, reported below
+            outcomes.append(type(exc).__name__)
+        else:
+            outcomes.append("ok")
+
+    threads = [threading.Thread(target=append, args=(who,)) for who in ("olga", "otto")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(outcomes)[-1] == "ok"
+    with store.read() as r:
+        assert r.rows("SELECT count(*) FROM audit_event")[0][0] == 1 + outcomes.count("ok")
+    assert _verify(store) == []

@@ -1,0 +1,78 @@
+"""Shared helpers for the UI tests: a small demo store, signed-in AppTests and the page list."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from app.navigation import PAGES, PAGES_DIR
+from core import auth
+from core.store import Store
+from data.build_demo import DEMO_USERS, build_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "app" / "main.py"
+
+# Small, yet long enough for outcomes to arrive (labels come 30-60 days after a decision):
+# 21 days would leave the threshold curve and measured performance untested. Builds as fast.
+DEMO_DAYS, DEMO_PER_DAY = 42, 80
+
+USER_OF_ROLE = {role: username for username, role in DEMO_USERS.items()}
+PAGE_FILES: list[tuple[str, Path]] = [
+    (key, PAGES_DIR / file) for key, (file, _, _) in PAGES.items()
+]
+PAGE_TITLES = {key: title for key, (_, title, _) in PAGES.items()}
+
+# (role, page) pairs that core.auth allows, and those it refuses: the truth the UI must follow.
+ALLOWED = [(role, page) for role, pages in auth.PAGES_BY_ROLE.items() for page in pages]
+REFUSED = [
+    (role, page)
+    for role, pages in auth.PAGES_BY_ROLE.items()
+    for page in PAGES
+    if page not in pages
+]
+
+
+def switch_path(page: str) -> str:
+    """A page's file relative to app/main.py, as AppTest.switch_page wants it."""
+    return os.path.relpath(dict(PAGE_FILES)[page], MAIN.parent)
+
+
+@functools.cache
+def _small_demo(base: Path) -> Path:
+    # Cached here, not only by pytest: the AppTest module and the e2e conftest both import the
+    # fixture, and pytest keeps one session cache per place a fixture is defined.
+    path = base / "demo" / "demo.duckdb"
+    path.parent.mkdir()
+    build_demo(Store(path), days=DEMO_DAYS, per_day=DEMO_PER_DAY, quiet=True)
+    return path
+
+
+@pytest.fixture(scope="session", name="demo_db")
+def demo_db_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo store built once per session (read-only for tests)."""
+    return _small_demo(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(name="app_as")
+def app_as_fixture(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str | None], AppTest]:
+    """Factory: the app after its first run, signed in with the demo user of a role (or not)."""
+    monkeypatch.setenv("MODELBRIDGE_DB", str(demo_db))
+
+    def make(role: str | None) -> AppTest:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(MAIN), default_timeout=60)
+        if role is not None:
+            at.session_state["identity"] = auth.Identity(USER_OF_ROLE[role], role)
+        return at.run()
+
+    return make
