@@ -140,13 +140,12 @@ def test_the_cli_refuses_what_the_rules_refuse_in_one_line_with_exit_2(fresh: St
     update_settings(fresh, model="credit", changes={"gates.min.roc_auc": "0.99"}, by=ENGINEER)
     workflow.request_review(fresh, model="credit", version=3, by=ENGINEER)
 
-    passing, failing, manager, engineer, wrong, blocked = side_by_side(
+    # The rules themselves are tested in-process (test_workflow); here, that the CLI obeys them.
+    passing, failing, manager, wrong = side_by_side(
         (fresh, "gate", "credit", "2"),
         (fresh, "gate", "credit", "3", "--json"),
         (fresh, "approve", "credit", "2", "--comment", "ok", {"user": "max"}),
-        (fresh, "approve", "credit", "2", "--comment", "ok", {"user": "erin"}),
         (fresh, "approve", "credit", "2", "--comment", "ok", {"user": "olga", "password": "x"}),
-        (fresh, "approve", "credit", "3", "--comment", "ok", {"user": "olga"}),
     )
 
     assert (passing.code, passing.out) == (0, "all blocking gates pass\n")
@@ -155,9 +154,7 @@ def test_the_cli_refuses_what_the_rules_refuse_in_one_line_with_exit_2(fresh: St
     assert [g["name"] for g in failing.json()["gates"] if g["status"] == "fail"] == ["metrics"]
     refusals = {
         "manager": (manager, "max (manager) may not approve; that needs product_owner"),
-        "engineer": (engineer, "erin (ml_engineer) may not approve; that needs product_owner"),
         "password": (wrong, "unknown user or wrong password"),
-        "gate": (blocked, "blocking gates failed, so it cannot be approved: metrics"),
     }
     for what, (ran, message) in refusals.items():
         assert ran.code == 2, (what, ran.err)
