@@ -4,9 +4,10 @@ Every file is one transaction: its good rows, its quarantined rows and its batch
 committed together or not at all, so a crash leaves the store as it was before that file and a
 rerun completes it. Re-sending a file whose content was already ingested is a no-op.
 
-Validation is set-based: one SQL pass parses every value once into the verdict table
-(`__verdict`: typed values, and for bad rows their reasons and the row as received), then good
-rows are appended and bad ones quarantined from it.
+Validation is set-based DuckDB SQL, a few passes per file and no Python per row: the request
+ids repeated in the file or already stored (`__dup_file`, `__dup_store`), then the rows some
+check rejects with their reasons, flags and the row as received (`__bad`), then every other
+row appended with its values parsed once, then flags counted on the stored typed values.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -197,8 +199,11 @@ class Job:
         skip_seen_content: bool,
         before_commit: Callable[[Work, str], None] | None,
     ) -> BatchResult:
-        with local_file(source) as path:
-            digest = sha256_of(path)
+        with local_file(source) as path, ThreadPoolExecutor(max_workers=1) as hashing:
+            # The file is hashed (for "already ingested?") while the store opens and DuckDB
+            # loads the file (a Parquet file's layout; a text file's rows, to a temporary
+            # table); the digest is checked before the first pass of checks.
+            digest = hashing.submit(sha256_of, path)
             try:
                 return self._once(path, name, digest, skip_seen_content, before_commit, True)
             except duckdb.OutOfMemoryException:
@@ -209,15 +214,12 @@ class Job:
         self,
         path: Path,
         name: str,
-        digest: str,
+        hashed: Future[str],
         skip_seen_content: bool,
         before_commit: Callable[[Work, str], None] | None,
         bounded: bool,
     ) -> BatchResult:
         with self.store.write() as w:
-            previous = _already_ingested(w, self.model.id, self.kind, digest)
-            if previous and skip_seen_content:
-                return BatchResult(name, None, duplicate_of=previous)
             if bounded:
                 w.sql(f"SET memory_limit = '{INGEST_MEMORY}'")
             try:
@@ -229,6 +231,10 @@ class Job:
                     delimiter=self.delimiter,
                     source_name=name,
                 )
+                digest = hashed.result()
+                previous = _already_ingested(w, self.model.id, self.kind, digest)
+                if previous and skip_seen_content:
+                    return BatchResult(name, None, duplicate_of=previous)
                 # Every row now carries its number, so no pass needs DuckDB to keep rows in
                 # order, which would serialise the scans and buffer rows while a million are
                 # written. Rows still go in roughly in file order, good for zone maps on ts.

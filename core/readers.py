@@ -6,16 +6,14 @@ JSON Lines file counts). Nothing is dropped silently: a record that cannot be pa
 as a reject (row number, text as received, problem) for the caller to quarantine, and a file
 that cannot be used as a whole raises FileProblem.
 
-Text is read as UTF-8 (a BOM is skipped). A file that is not UTF-8 is transcoded first: as
-UTF-16 when it starts with a UTF-16 BOM, else every byte sequence that is not UTF-8 is read as
-Windows-1252. CSV files are read with an explicit RFC 4180 dialect (double quotes, doubled
-inside quoted fields) and the delimiter given or found in the header line: DuckDB's sniffer is
-not used because one broken line can make it settle on a wrong dialect for the whole file.
+Text files first go through core.textfiles (encodings, mixed line breaks). CSV files are
+then read with an explicit RFC 4180 dialect (double quotes, doubled inside quoted fields) and
+the delimiter given or found in the header line: DuckDB's sniffer is not used because one
+broken line can make it settle on a wrong dialect for the whole file.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import gzip
 import hashlib
@@ -24,17 +22,17 @@ import re
 import shutil
 import sys
 import tempfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
 
 from core.errors import FileProblem, InvalidInput
+from core.textfiles import GZIP_ERRORS, TextFile, as_text, open_bytes
 
 FORMATS = ("csv", "parquet", "jsonl")
 _SUFFIXES = {
@@ -52,27 +50,8 @@ _DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "p
 MAX_RECORD_BYTES = 16 << 20  # a longer record is quarantined with its first 10,000 characters
 INTERNAL = ("__row", "__text")
 _CHUNK = 1 << 20
-_GZIP_ERRORS = (OSError, EOFError, zlib.error)
-_TRANSCODE_ERRORS = "modelbridge-cp1252"
-_CP1252_UNDEFINED = {0x81, 0x8D, 0x8F, 0x90, 0x9D}
-_LONE_CR = re.compile("\r(?!\n)")
-_CR = re.compile("\r\n?")
-_BARE_LF = re.compile("(?<!\r)\n")
 _LINE_BREAK = re.compile(b"\r\n|\r|\n")
 _REJECTED_LINE = "trim(COALESCE(any_value(csv_line), ''), chr(13) || chr(10))"
-_CR_STANDINS = ("\uf8fd", "\uf8fe", "\uf8ff")  # private-use characters
-
-
-def _bytes_as_cp1252(exc: UnicodeError) -> tuple[str, int]:
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    bad = exc.object[exc.start : exc.end]
-    # cp1252 leaves five bytes undefined; Latin-1 maps them to the same code points.
-    text = "".join(chr(b) if b in _CP1252_UNDEFINED else bytes([b]).decode("cp1252") for b in bad)
-    return text, exc.end
-
-
-codecs.register_error(_TRANSCODE_ERRORS, _bytes_as_cp1252)
 
 
 @dataclass(frozen=True)
@@ -144,7 +123,7 @@ def detect_format(path: Path, declared: str | None = None) -> tuple[str, bool]:
         try:
             with gzip.open(path, "rb") as fh:
                 head = fh.read(4)
-        except _GZIP_ERRORS as exc:
+        except GZIP_ERRORS as exc:
             raise FileProblem(f"{path}: damaged gzip file ({exc})") from None
     if declared:
         return declared, gz
@@ -188,7 +167,7 @@ def load_file(
             if kind == "parquet":
                 _load_parquet(db, path, gz, table, workdir, name)
             else:
-                text = _as_text(path, gz, workdir, name, quoted=kind == "csv")
+                text = as_text(path, gz, workdir, name, quoted=kind == "csv")
                 warnings = list(text.warnings)
                 if kind == "csv":
                     _load_csv(db, text, delim, table, data, rejects, name)
@@ -227,138 +206,8 @@ def _check_names(names: list[str], name: str) -> None:
         raise FileProblem(f"{name}: column name(s) {reserved} are reserved; rename them")
 
 
-def _open_bytes(path: Path, gz: bool) -> IO[bytes]:
-    return gzip.open(path, "rb") if gz else path.open("rb")
-
-
-@dataclass(frozen=True)
-class _Text:
-    """A text file as DuckDB can read it: UTF-8, with a stand-in for carriage returns in values."""
-
-    path: Path
-    gz: bool
-    standin: str | None = None  # replaces each CR that is not a line break; restored in SQL
-    warnings: tuple[str, ...] = ()
-
-    def restore(self, expr: str) -> str:
-        """SQL giving back the carriage returns the stand-in replaced in EXPR."""
-        return f"replace({expr}, {quote_literal(self.standin)}, chr(13))" if self.standin else expr
-
-
-def _decoded(path: Path, gz: bool, encoding: str, errors: str) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
-    with _open_bytes(path, gz) as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            yield decoder.decode(chunk)
-    yield decoder.decode(b"", final=True)
-
-
-def _without_trailing_cr(chunks: Iterator[str]) -> Iterator[str]:
-    """The chunks again, a CR at a chunk's end moved to the next so CRLF is never split."""
-    carry = ""
-    for chunk in chunks:
-        text, carry = carry + chunk, ""
-        if text.endswith("\r"):
-            text, carry = text[:-1], "\r"
-        yield text
-    if carry:
-        yield carry
-
-
-def _as_text(path: Path, gz: bool, workdir: Path, name: str, *, quoted: bool) -> _Text:
-    """PATH when DuckDB can read it as it is, else a normalised UTF-8 copy in WORKDIR.
-
-    DuckDB 2.0's CSV reader fails on a whole file when its line breaks are mixed (LF and CRLF)
-    or when a CR that is not a line break sits in a value, so such files are copied with every
-    line break outside quotes as LF and such CRs swapped for a character the file does not
-    hold (swapped back in SQL). Files whose line breaks are bare CRs are read as they are.
-    QUOTED says whether line breaks can sit inside quoted fields (CSV) or not (JSON Lines).
-    """
-    with _open_bytes(path, gz) as fh:
-        utf16 = fh.read(2) in (b"\xff\xfe", b"\xfe\xff")
-    encoding, errors = ("utf-16", "strict") if utf16 else ("utf-8", "strict")
-    warnings = [f"{name}: read as UTF-16 (byte-order mark)"] if utf16 else []
-    try:
-        try:
-            shape = _scan(_decoded(path, gz, encoding, errors))
-        except UnicodeDecodeError:
-            if utf16:
-                raise
-            errors = _TRANSCODE_ERRORS
-            warnings.append(f"{name}: not UTF-8; bytes that are not were read as Windows-1252")
-            shape = _scan(_decoded(path, gz, encoding, errors))
-        if not (warnings or shape.mixed):
-            return _Text(path, gz)
-        standin = (shape.standin or _no_standin(name)) if shape.mixed else None
-        out = workdir / "text.txt"
-        inside = False
-        with out.open("w", encoding="utf-8", newline="") as dst:
-            for text in _without_trailing_cr(_decoded(path, gz, encoding, errors)):
-                if standin and "\r" in text:
-                    text, inside = _normalise(text, inside, standin, quoted)
-                elif standin and quoted:
-                    inside ^= text.count('"') % 2 == 1
-                dst.write(text)
-    except UnicodeDecodeError as exc:
-        raise FileProblem(f"{name}: not valid {encoding.upper()} text ({exc.reason})") from None
-    except _GZIP_ERRORS as exc:
-        raise FileProblem(f"{name}: damaged gzip file ({exc})") from None
-    return _Text(out, False, standin, tuple(warnings))
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """What a first pass over a text file found."""
-
-    mixed: bool  # line breaks DuckDB cannot read as they are
-    standin: str | None  # a CR stand-in the text does not hold
-
-
-def _scan(chunks: Iterator[str]) -> _Shape:
-    lone_cr = crlf = bare_lf = False
-    first, absent = "", set(_CR_STANDINS)
-    for text in _without_trailing_cr(chunks):
-        if not first and ("\r" in text or "\n" in text):
-            cut = min(i for i in (text.find("\r"), text.find("\n")) if i >= 0)
-            first = "\n" if text.startswith("\r\n", cut) else text[cut]
-        if "\r" in text:
-            lone_cr = lone_cr or _LONE_CR.search(text) is not None
-            crlf = crlf or "\r\n" in text
-            bare_lf = bare_lf or _BARE_LF.search(text) is not None
-        absent -= {c for c in absent if c in text}
-    mixed = first != "\r" and (lone_cr or (crlf and bare_lf))
-    return _Shape(mixed, min(absent) if absent else None)
-
-
-def _normalise(text: str, inside: bool, standin: str, quoted: bool) -> tuple[str, bool]:
-    """TEXT with CRLF outside quotes as LF and other CRs as STANDIN; INSIDE: in a quoted field.
-
-    Quote parity tells inside from outside (a doubled quote flips it twice); only the CRs are
-    visited in Python, the quotes between them are counted in C.
-    """
-    out, last = [], 0
-    for match in _CR.finditer(text):
-        inside ^= quoted and text.count('"', last, match.start()) % 2 == 1
-        out.append(text[last : match.start()])
-        if match.group() != "\r\n":
-            out.append(standin)
-        else:
-            out.append("\r\n" if inside else "\n")
-        last = match.end()
-    inside ^= quoted and text.count('"', last) % 2 == 1
-    out.append(text[last:])
-    return "".join(out), inside
-
-
-def _no_standin(name: str) -> str:
-    raise FileProblem(
-        f"{name}: holds carriage returns inside values and every stand-in character "
-        f"{list(_CR_STANDINS)}; it cannot be read"
-    )
-
-
 def _header(path: Path, gz: bool, delimiter: str | None, name: str) -> tuple[list[str], str]:
-    with _open_bytes(path, gz) as fh:
+    with open_bytes(path, gz) as fh:
         head = fh.read(1 << 16)
         while not _LINE_BREAK.search(head) and len(head) < MAX_RECORD_BYTES:
             more = fh.read(1 << 16)
@@ -382,7 +231,7 @@ def _header(path: Path, gz: bool, delimiter: str | None, name: str) -> tuple[lis
 
 
 def _load_csv(
-    db: Any, text: _Text, delimiter: str | None, table: str, data: str, rejects: str, name: str
+    db: Any, text: TextFile, delimiter: str | None, table: str, data: str, rejects: str, name: str
 ) -> None:
     names, delimiter = _header(text.path, text.gz, delimiter, name)
     errors, scans = f"{table}__errors", f"{table}__scans"
@@ -407,7 +256,7 @@ def _load_csv(
     _number_rows(db, table, data, rejects, values if text.standin else "d.*")
 
 
-def _compression(text: _Text) -> str:
+def _compression(text: TextFile) -> str:
     return "gzip" if text.gz else "none"
 
 
@@ -436,7 +285,7 @@ def _number_rows(db: Any, table: str, data: str, rejects: str, values: str = "d.
     )
 
 
-def _load_jsonl(db: Any, text: _Text, table: str, data: str, rejects: str, name: str) -> None:
+def _load_jsonl(db: Any, text: TextFile, table: str, data: str, rejects: str, name: str) -> None:
     # Lines are read as text first so that one broken line cannot break the file: every
     # line that is not a JSON object is kept as a reject, blank lines are skipped.
     lines, errors, scans = f"{table}__lines", f"{table}__errors", f"{table}__scans"
@@ -465,14 +314,17 @@ def _load_jsonl(db: Any, text: _Text, table: str, data: str, rejects: str, name:
         f"THEN 'not a JSON object' ELSE 'invalid JSON' END FROM {lines}__kind WHERE NOT is_object"
     )
     keys = db.execute(
-        f"SELECT DISTINCT unnest(json_keys(text)) FROM {lines}__kind WHERE is_object"
+        f"SELECT k, count(*) FROM (SELECT unnest(json_keys(text)) AS k FROM {lines}__kind "
+        "WHERE is_object) GROUP BY k"
     ).fetchall()
-    names = sorted(k[0] for k in keys)
-    if not names:
+    if not keys:
         raise FileProblem(f"{name}: no JSON objects found; is this a JSON Lines file?")
-    _check_names(names, name)
-    paths = [f"$.{_json_path_key(n)}" for n in names]
-    picks = ", ".join(f"v[{i}] AS {quote_ident(n)}" for i, n in enumerate(names, start=1))
+    columns = _json_columns(keys)
+    # JSON pointers, not $.paths: a pointer can name any key, the empty one included.
+    paths = ["/" + k.replace("~", "~0").replace("/", "~1") for k in columns]
+    picks = ", ".join(
+        f"v[{i}] AS {quote_ident(c)}" for i, c in enumerate(columns.values(), start=1)
+    )
     db.execute(
         f"CREATE OR REPLACE TEMP TABLE {data} AS SELECT {picks}, __row, text AS __text FROM "
         f"(SELECT __row, text, json_extract_string(text, ?) AS v FROM {lines}__kind "
@@ -482,13 +334,29 @@ def _load_jsonl(db: Any, text: _Text, table: str, data: str, rejects: str, name:
     db.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {data}")
 
 
+def _json_columns(counted: list[tuple[str, int]]) -> dict[str, str]:
+    """A column name per JSON key: the key, unless it is empty, reserved, or differs only in
+    case from a key more lines have, or as many and in lower case (DuckDB names ignore case);
+    those get a suffix."""
+    taken: set[str] = set()
+    columns = {}
+    for key, _ in sorted(counted, key=lambda kc: (-kc[1], kc[0] != kc[0].lower(), kc[0])):
+        column, n = key or "column", 1
+        while column.lower() in taken or column in INTERNAL:
+            n += 1
+            column = f"{key or 'column'}_{n}"
+        taken.add(column.lower())
+        columns[key] = column
+    return dict(sorted(columns.items(), key=lambda kc: kc[1]))
+
+
 def _load_parquet(db: Any, path: Path, gz: bool, table: str, workdir: Path, name: str) -> None:
     if gz:
         unzipped = workdir / "unzipped.parquet"
         try:
             with gzip.open(path, "rb") as src, unzipped.open("wb") as dst:
                 shutil.copyfileobj(src, dst)
-        except _GZIP_ERRORS as exc:
+        except GZIP_ERRORS as exc:
             raise FileProblem(f"{name}: damaged gzip file ({exc})") from None
         path = unzipped
     try:
@@ -544,10 +412,6 @@ def json_sql(columns: dict[str, str]) -> str:
             value = col
         parts.append(f"{col} := {value}")
     return f"CAST(to_json(struct_pack({', '.join(parts)})) AS VARCHAR)"
-
-
-def _json_path_key(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def quote_ident(name: str) -> str:

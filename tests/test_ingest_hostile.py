@@ -404,6 +404,23 @@ def test_json_lines_with_nested_junk_are_accounted_line_by_line(
     }
 
 
+def test_odd_json_keys_become_extra_columns_not_a_refused_file(
+    seeded_store: Store, tmp_path: Path
+) -> None:
+    g = hc.good_rows(4)
+    lines = [g[0], {**g[1], "Score": 0.3}, {**g[2], "": "empty key"}, {**g[3], 'a"b/c': 1}]
+
+    result = ingest(seeded_store, hc.write_jsonl(tmp_path / "keys.jsonl", lines))
+
+    assert counts(result) == (4, 4, 0)
+    assert result.extra_columns == ["Score_2", 'a"b/c', "column"]
+    assert [json.loads(e) for (e,) in stored(seeded_store, "extra", result)][1:] == [
+        {"Score_2": "0.3", 'a"b/c': None, "column": None},
+        {"Score_2": None, 'a"b/c': None, "column": "empty key"},
+        {"Score_2": None, 'a"b/c': "1", "column": None},
+    ]
+
+
 def test_timestamps_in_many_formats_and_zones_are_stored_in_utc(
     seeded_store: Store, tmp_path: Path
 ) -> None:
@@ -722,6 +739,18 @@ def test_the_cli_exits_3_on_a_file_level_error_and_still_ingests_the_other_files
     ]
 
 
+def test_the_cli_takes_the_delimiter_as_typed_in_a_shell(
+    seeded_store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = hc.write_csv(tmp_path / "logs.tsv", hc.good_rows(3), delimiter="\t")
+    typed = "\\t"  # what `--delimiter '\t'` passes
+    args = ["ingest", "credit", path, "--delimiter", typed, "--json", "--no-alerts"]
+
+    code, out, _ = modelbridge(capsys, *args, "--db", seeded_store.path)
+
+    assert (code, json.loads(out)["rows_ingested"]) == (0, 3)
+
+
 def test_python_m_core_exits_with_the_cli_code(seeded_store: Store, tmp_path: Path) -> None:
     broken = hc.cut(hc.write_parquet(tmp_path / "broken.parquet", hc.good_rows(100)), keep=0.5)
 
@@ -838,7 +867,8 @@ JSON_ROWS = st.lists(
             "request_id": st.one_of(
                 st.just("ok"), st.none(), st.text(max_size=8), st.integers(-999, 999), st.booleans()
             ),
-        }
+        },
+        optional={"extra keys": st.dictionaries(st.text(max_size=4), JUNK, max_size=3)},
     ),
     min_size=1,
     max_size=12,
@@ -900,10 +930,12 @@ def test_generated_junk_in_json_lines_never_raises_and_loses_no_row(
     seeded: Path, rows: list[dict]
 ) -> None:
     rows = _unique_ids(rows)
+    # Odd keys (empty, "Score" beside "score", ...) ride along; a row's own fields win.
+    lines = [{**r.pop("extra keys", {}), **r} for r in rows]
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "s.duckdb")
         shutil.copy(seeded, store.path)
-        path = hc.write_jsonl(Path(folder) / "junk.jsonl", rows)
+        path = hc.write_jsonl(Path(folder) / "junk.jsonl", lines)
 
         [result] = ingest_predictions(store, model="credit", files=[path])
 
