@@ -117,10 +117,11 @@ def drift_by_window(
         return pd.DataFrame(columns=COLUMNS)
     checked = [*features_of(version), Feature(PREDICTION, "numeric", "score")]
     ref = _Reference(logs.ref_table(model.id), version.version)
-    results = {
-        **_numeric(w, ref, [f for f in checked if f.kind == "numeric"], plan),
-        **_categorical(w, ref, [f for f in checked if f.kind != "numeric"], plan),
-    }
+    with h.fast_grouping(w):
+        results = {
+            **_numeric(w, ref, [f for f in checked if f.kind == "numeric"], plan),
+            **_categorical(w, ref, [f for f in checked if f.kind != "numeric"], plan),
+        }
     starts, ends = wins["window_start"].tolist(), wins["window_end"].tolist()
     sizes = [int(n) for n in wins["n"]]
     rows: list[dict[str, Any]] = []
@@ -199,20 +200,8 @@ def _numeric(
                 bins,
             )
         )
-        per_window = w.frame(
-            f"SELECT {plan.key_out} AS w, bin, n, total FROM (SELECT {plan.key_sql} AS __k, "
-            f"{h.fast_bin_sql(bins, f.column)} AS bin, count(*) AS n, "
-            f"sum(CASE WHEN isfinite({f.column}) THEN {f.column} END) AS total "
-            f"FROM {plan.source} WHERE {plan.filter} GROUP BY ALL)",
-            plan.params,
-        )
         cur, cur_pos, cur_missing = h.dense_numeric_rows(
-            plan.locate(per_window["w"]),
-            h.decode_bins(per_window["bin"].to_numpy(np.int64)),
-            per_window["n"].to_numpy(float),
-            per_window["total"].to_numpy(float),
-            len(plan.windows),
-            bins,
+            *h.window_counts(w, plan, f.column, bins), len(plan.windows), bins
         )
         edges = coarse_edges(ref_fine)
         ref_coarse = np.append(coarsen(ref_fine, edges), ref_missing)

@@ -7,13 +7,15 @@ Counts are additive, so windows can be merged without touching the logs again.
 
 Drift over many features and windows uses the batched helpers at the end of this module: a
 WindowPlan keys log rows cheaply (by day, merged into weeks or months afterwards; or by chunk
-boundaries found with one sort of the timestamps), the reference is read in one statement per
+boundaries found from row counts per hour), the reference is read in one statement per
 kind of feature, and each feature's logs in one GROUP BY whose bin code is cheaper per row than
 NumericBins.sql (decode_bins maps it back).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,28 +112,69 @@ def dense_numeric(counts: pd.DataFrame, bins: NumericBins) -> tuple[np.ndarray, 
 # Batched: many features and windows with few statements and little work per log row.
 
 OVERFLOW_CODE = FINE_BINS + 2
+NEG_INF_CODE, POS_INF_CODE = -2, FINE_BINS + 3
 MAX_SEARCHED_CHUNKS = 1024
 
 
+# Per-window bin counts group by (small integer key, bin): DuckDB counts such groups in a plain
+# array ("perfect hash") when the keys' value ranges fit in this many bits; its default, 12,
+# is a little short of a month of days times the bins.
+PERFECT_HASH_BITS = 18
+
+
+@contextmanager
+def fast_grouping(w: Work) -> Iterator[None]:
+    """Let DuckDB count small-integer groups in an array while the block runs."""
+    before = w.rows("SELECT current_setting('perfect_ht_threshold')")[0][0]
+    w.sql(f"SET perfect_ht_threshold = {max(int(before), PERFECT_HASH_BITS)}")
+    try:
+        yield
+    finally:
+        w.sql(f"SET perfect_ht_threshold = {int(before)}")
+
+
 def fast_bin_sql(bins: NumericBins, column: str) -> str:
-    """SQL bin code of a column value, cheaper per row than NumericBins.sql; decode_bins turns
-    the codes into NumericBins.sql's bins. The interior's cap at FINE_BINS (reached only by
-    rounding just below hi) and the overflow bin are sorted out on the aggregated rows. NULL
-    and NaN are missing (NaN sorts above every number in DuckDB, hence its own test)."""
+    """SQL bin code of a column value, cheaper per row than NumericBins.sql (see decode_bins).
+
+    The interior's cap at FINE_BINS (reached only by rounding just below hi) is applied to the
+    aggregated rows instead of per row; the overflow bin has its own code; infinities get
+    codes of their own, so a plain sum of a code's values is a sum of finite values. NULL and
+    NaN are missing (NaN sorts above every number in DuckDB, hence its own test).
+    """
     c = column
     return (
-        f"CASE WHEN {c} < {bins.lo!r} THEN 0 "
+        f"CASE WHEN {c} < {bins.lo!r} THEN (CASE WHEN isinf({c}) THEN {NEG_INF_CODE} ELSE 0 END) "
         f"WHEN {c} < {bins.hi!r} THEN 1 + floor(({c} - {bins.lo!r}) / {bins.width!r}) "
-        f"WHEN isnan({c}) THEN {MISSING} WHEN {c} >= {bins.hi!r} THEN {OVERFLOW_CODE} "
-        f"ELSE {MISSING} END::INTEGER"
+        f"WHEN isnan({c}) THEN {MISSING} "
+        f"WHEN {c} >= {bins.hi!r} THEN (CASE WHEN isinf({c}) THEN {POS_INF_CODE} "
+        f"ELSE {OVERFLOW_CODE} END) ELSE {MISSING} END::INTEGER"
     )
 
 
-def decode_bins(codes: np.ndarray) -> np.ndarray:
-    """NumericBins.sql's bin index from fast_bin_sql's code."""
+def decode_bins(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumericBins.sql's bin index from fast_bin_sql's code, and whether the code's values are
+    all finite (so its sum counts towards the bin's total)."""
     out = np.minimum(codes, FINE_BINS)  # interior 1..FINE_BINS + 1 -> 1..FINE_BINS
     out[codes == OVERFLOW_CODE] = FINE_BINS + 1
-    return out
+    out[codes == POS_INF_CODE] = FINE_BINS + 1
+    out[codes == NEG_INF_CODE] = 0
+    return out, (codes != POS_INF_CODE) & (codes != NEG_INF_CODE) & (codes != MISSING)
+
+
+def window_counts(
+    w: Work, plan: WindowPlan, column: str, bins: NumericBins
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per window and bin of a numeric column's logs: window index, bin, rows and the sum of
+    finite values (NaN where the rows have none), for dense_numeric_rows."""
+    got = w.frame(
+        f"SELECT {plan.key_out} AS w, bin, n, total FROM (SELECT {plan.key_sql} AS __k, "
+        f"{fast_bin_sql(bins, column)} AS bin, count(*) AS n, sum({column}) AS total "
+        f"FROM {plan.source} WHERE {plan.filter} GROUP BY ALL)",
+        plan.params,
+    )
+    bin_, finite = decode_bins(got["bin"].to_numpy(np.int64))
+    total = np.where(finite, got["total"].to_numpy(float), np.nan)
+    return plan.locate(got["w"]), bin_, got["n"].to_numpy(float), total
 
 
 def numeric_bins_many(
@@ -164,14 +207,18 @@ def numeric_bins_many(
 def numeric_counts_many(
     w: Work, table: str, binned: dict[str, NumericBins], where: str, params: list
 ) -> pd.DataFrame:
-    """Per column (f: its position in BINNED) and bin: rows and sum of finite values."""
+    """Per column (f: its position in BINNED) and bin: rows and sum of finite values (NaN when
+    none). A bin may come in more than one record (dense_numeric_rows adds them up)."""
     parts = [
-        f"SELECT {i} AS f, {bins.sql(c)} AS bin, count(*) AS n, "
-        f"sum(CASE WHEN isfinite({c}) THEN {c} END) AS total FROM {table} WHERE {where} "
-        "GROUP BY ALL"
+        f"SELECT {i} AS f, {fast_bin_sql(bins, c)} AS bin, count(*) AS n, sum({c}) AS total "
+        f"FROM {table} WHERE {where} GROUP BY ALL"
         for i, (c, bins) in enumerate(binned.items())
     ]
-    return w.frame(" UNION ALL ".join(parts), params * len(parts))
+    got = w.frame(" UNION ALL ".join(parts), params * len(parts))
+    bin_, finite = decode_bins(got["bin"].to_numpy(np.int64))
+    got["bin"] = bin_
+    got["total"] = np.where(finite, got["total"].to_numpy(float), np.nan)
+    return got
 
 
 def category_counts_many(
@@ -262,10 +309,11 @@ def plan_windows(w: Work, table: str, where: str, params: list, spec: WindowSpec
 
 
 def _chunk_plan(w: Work, table: str, where: str, params: list, spec: WindowSpec) -> WindowPlan:
-    # Chunk k holds rows k*N .. (k+1)*N - 1 in (ts, request_id) order. A sort of the timestamps
-    # alone finds the timestamp each chunk starts at; the request id matters only where that
-    # timestamp is shared, so it is looked up just there. Rows are then keyed by comparing their
-    # timestamp with those boundaries: no sort of whole rows.
+    # Chunk k holds rows k*N .. (k+1)*N - 1 in (ts, request_id) order. Counting rows per hour
+    # and sorting the timestamps of the hours where chunks start finds each chunk's first
+    # timestamp; the request id matters only where that timestamp is shared, so it is looked up
+    # just there. Rows are then keyed by comparing their timestamp with those boundaries: no
+    # sort of whole rows.
     size = int(spec.chunk_size or 0)
     rows = w.rows(f"SELECT count(*) FROM {table} WHERE {where}", params)[0][0]
     if rows > MAX_SEARCHED_CHUNKS * size:
@@ -276,14 +324,7 @@ def _chunk_plan(w: Work, table: str, where: str, params: list, spec: WindowSpec)
             params,
         )
         return _chunks_keyed(w, "__windowed", "TRUE", [], "__w")
-    starts = [
-        r[0]
-        for r in w.rows(
-            f"SELECT ts FROM (SELECT ts, row_number() OVER (ORDER BY ts) - 1 AS rn FROM {table} "
-            f"WHERE {where}) WHERE rn % {size} = 0 ORDER BY rn",
-            params,
-        )
-    ][1:]
+    starts = _chunk_starts(w, table, where, params, size, rows)
     shared = {}
     if starts:
         shared = dict(
@@ -306,6 +347,35 @@ def _chunk_plan(w: Work, table: str, where: str, params: list, spec: WindowSpec)
         )[0][0]
         bounds.append((ts, rid))
     return _chunks_keyed(w, table, where, params, _chunk_search(bounds, 0, len(bounds)))
+
+
+def _chunk_starts(w: Work, table: str, where: str, params: list, size: int, rows: int) -> list:
+    """The timestamp at rank k * SIZE (k = 1, 2, ...) in timestamp order: rows are counted per
+    hour, and only the hours holding such a rank are sorted."""
+    hours = w.rows(
+        f"SELECT date_trunc('hour', ts) AS h, count(*) FROM {table} WHERE {where} "
+        "GROUP BY h ORDER BY h",
+        params,
+    )
+    if not hours:
+        return []
+    ends = np.cumsum([n for _, n in hours])
+    ranks = np.arange(size, rows, size)
+    at = np.searchsorted(ends, ranks, side="right")  # the hour holding each rank
+    offsets = ranks - np.where(at > 0, ends[np.maximum(at - 1, 0)], 0)
+    wanted = sorted({hours[i][0] for i in at})
+    found = {
+        (h, int(rn)): ts
+        for h, rn, ts in w.rows(
+            f"SELECT h, rn, ts FROM (SELECT date_trunc('hour', ts) AS h, ts, row_number() OVER "
+            "(PARTITION BY date_trunc('hour', ts) ORDER BY ts) - 1 AS rn FROM "
+            f"{table} WHERE {where} AND date_trunc('hour', ts) IN "
+            f"({', '.join('?' * len(wanted))})) WHERE rn IN "
+            f"({', '.join(str(int(o)) for o in sorted(set(offsets.tolist())))})",
+            [*params, *wanted],
+        )
+    }
+    return [found[(hours[i][0], int(o))] for i, o in zip(at, offsets, strict=True)]
 
 
 def _chunks_keyed(w: Work, table: str, where: str, params: list, key: str) -> WindowPlan:
