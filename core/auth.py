@@ -48,6 +48,9 @@ PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
 # CLI and the UI obey the same rules.
 ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "edit_model_settings": ("ml_engineer", "admin"),
+    # Gates and required sign-offs decide what may reach production: the approvers own them,
+    # so an ML engineer cannot loosen the checks on their own candidate.
+    "edit_approval_policy": ("product_owner", "admin"),
     "acknowledge_alert": ("ml_engineer", "product_owner", "admin"),
     "edit_business_case": ("product_owner", "ml_engineer", "admin"),
 }

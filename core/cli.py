@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
-        "configure", parents=[common], help="show or change a model's monitoring settings"
+        "configure",
+        parents=[common],
+        help="show or change a model's monitoring and approval settings",
     )
     p.add_argument("model")
     p.add_argument(
@@ -627,14 +629,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
 
     store = _store(args).open()
     if args.set:
-        changes = {}
-        for item in args.set:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise InvalidInput(f"--set takes KEY=VALUE, not {item!r}")
-            changes[key.strip()] = value.strip()
         entry = model_settings.update_settings(
-            store, model=args.model, changes=changes, by=_login(store, args)
+            store, model=args.model, changes=_pairs(args.set), by=_login(store, args)
         )
         settings = entry.settings
     else:

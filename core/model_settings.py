@@ -181,6 +181,14 @@ def _rule(
     raise InvalidInput(f"unknown setting {key!r}; known: {', '.join(known)}")
 
 
+POLICY_PREFIXES = ("gates.", "workflow.")
+
+
+def _action_for(key: str) -> str:
+    """The action a change of KEY needs: approval policy (gates, sign-offs) or monitoring."""
+    return "edit_approval_policy" if key.startswith(POLICY_PREFIXES) else "edit_model_settings"
+
+
 def _put(tree: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     if parts[:2] == ["drift", "features"]:
@@ -193,7 +201,8 @@ def _put(tree: dict[str, Any], key: str, value: Any) -> None:
 
 def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Identity) -> Model:
     """Check and apply dotted-key changes to a model's settings, audited as one event."""
-    require_action(by, "edit_model_settings")
+    for action in sorted({_action_for(key) for key in changes}):
+        require_action(by, action)
     with store.open().write() as w:
         entry = get_model(w, model)
         version = get_version(w, entry)

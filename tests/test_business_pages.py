@@ -138,7 +138,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
         )  # fmt: skip
         if version == 1:
             update_settings(
-                store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=ENGINEER
+                store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=OWNER
             )
             workflow.request_review(store, model="credit", version=1, by=ENGINEER)
             workflow.sign(

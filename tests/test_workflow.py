@@ -141,7 +141,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
         if version == 1:
             # A busy test machine must not decide approvals through the latency gate.
             update_settings(
-                store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=ENGINEER
+                store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=OWNER
             )
             workflow.request_review(store, model="credit", version=1, by=ENGINEER)
             workflow.sign(
@@ -339,7 +339,7 @@ def test_an_unknown_decision_is_refused(fresh: Store) -> None:
 def test_two_required_roles_must_both_approve(fresh: Store) -> None:
     update_settings(
         fresh, model="credit", changes={"workflow.required_signoffs": "product_owner,admin"},
-        by=ENGINEER,
+        by=OWNER,
     )  # fmt: skip
 
     _approve(fresh, 2, by=OWNER)
@@ -358,7 +358,7 @@ def test_two_required_roles_must_both_approve(fresh: Store) -> None:
 def test_the_same_person_approving_twice_counts_once(fresh: Store) -> None:
     update_settings(
         fresh, model="credit", changes={"workflow.required_signoffs": "product_owner:2"},
-        by=ENGINEER,
+        by=OWNER,
     )  # fmt: skip
 
     _approve(fresh, 2, by=OWNER)
@@ -392,14 +392,41 @@ def test_gate_and_sign_off_settings_are_checked(
     fresh: Store, key: str, value: str, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
-        update_settings(fresh, model="credit", changes={key: value}, by=ENGINEER)
+        update_settings(fresh, model="credit", changes={key: value}, by=OWNER)
+
+
+@pytest.mark.parametrize(
+    "key", ["gates.blocking", "gates.min.roc_auc", "workflow.required_signoffs"]
+)
+def test_an_ml_engineer_cannot_loosen_the_approval_policy(fresh: Store, key: str) -> None:
+    value = {
+        "gates.blocking": "latency",
+        "gates.min.roc_auc": "0",
+        "workflow.required_signoffs": "admin",
+    }
+    before = _settings(fresh)
+
+    with pytest.raises(PermissionDenied, match="edit approval policy; that needs Product owner"):
+        update_settings(
+            fresh, model="credit", changes={"alerts.consecutive": "3", key: value[key]},
+            by=ENGINEER,
+        )  # fmt: skip
+
+    assert _settings(fresh) == before
+    update_settings(fresh, model="credit", changes={"alerts.consecutive": "3"}, by=ENGINEER)
+    assert _settings(fresh)["alerts"]["consecutive"] == 3
+
+
+def _settings(store: Store) -> dict[str, Any]:
+    with store.read() as r:
+        return get_model(r, "credit").settings
 
 
 # --- gates and frozen evidence --------------------------------------------------------------
 
 
 def test_approval_is_refused_while_a_blocking_gate_failed(fresh: Store) -> None:
-    update_settings(fresh, model="credit", changes={"gates.min.roc_auc": "0.99"}, by=ENGINEER)
+    update_settings(fresh, model="credit", changes={"gates.min.roc_auc": "0.99"}, by=OWNER)
     review = workflow.request_review(fresh, model="credit", version=3, by=ENGINEER)
     [metrics] = [g for g in review.evidence["gates"] if g["name"] == "metrics"]
     assert (metrics["status"], metrics["blocking"]) == ("fail", True)
@@ -418,7 +445,7 @@ def test_a_failed_gate_that_is_not_blocking_does_not_stop_approval(fresh: Store)
         fresh,
         model="credit",
         changes={"gates.min.roc_auc": "0.99", "gates.blocking": "compatibility,kpi,latency"},
-        by=ENGINEER,
+        by=OWNER,
     )
     review = workflow.request_review(fresh, model="credit", version=3, by=ENGINEER)
     [metrics] = [g for g in review.evidence["gates"] if g["name"] == "metrics"]

@@ -44,7 +44,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
         if version == 1:
             # A busy test machine must not decide approvals through the latency gate.
             update_settings(
-                store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=ENGINEER
+                store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=OWNER
             )
             workflow.request_review(store, model="credit", version=1, by=ENGINEER)
             workflow.sign(
@@ -137,7 +137,7 @@ def test_a_pipeline_requests_review_a_product_owner_signs_promotes_and_rolls_bac
 
 def test_the_cli_refuses_what_the_rules_refuse_in_one_line_with_exit_2(fresh: Store) -> None:
     workflow.request_review(fresh, model="credit", version=2, by=ENGINEER)
-    update_settings(fresh, model="credit", changes={"gates.min.roc_auc": "0.99"}, by=ENGINEER)
+    update_settings(fresh, model="credit", changes={"gates.min.roc_auc": "0.99"}, by=OWNER)
     workflow.request_review(fresh, model="credit", version=3, by=ENGINEER)
 
     # The rules themselves are tested in-process (test_workflow); here, that the CLI obeys them.

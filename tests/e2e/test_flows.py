@@ -48,7 +48,7 @@ def flow_store(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         comment="Outcomes after the change are not in yet; judge it on the rest.",
     )
     model_settings.update_settings(
-        store, model=MODEL, by=ENGINEER, changes={"gates.blocking": "metrics,compatibility,latency"}
+        store, model=MODEL, by=OWNER, changes={"gates.blocking": "metrics,compatibility,latency"}
     )
     workflow.request_review(store, model=MODEL, version=2, by=ENGINEER)
     return path
