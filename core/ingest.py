@@ -55,9 +55,16 @@ from core.validation import (
 )
 
 LATENCY_COLUMN = "latency_ms"
-# DuckDB's working memory while one file is ingested: a million rows of 20 features need about
-# half of it; temporary tables spill to disk beyond it. Bounds the ingest's peak memory.
-INGEST_MEMORY = "500MB"
+# DuckDB's working memory while one file is ingested (memory limit, threads): a million rows of
+# 20 features need about half of it; temporary tables spill to disk beyond it. This bounds the
+# ingest's peak memory. A file that still runs out is tried again on one thread (each thread
+# holds its own buffers) within the same budget, and only then with DuckDB's own limits, so
+# that an unusually wide file is still ingested.
+INGEST_BUDGETS: tuple[tuple[str | None, int | None], ...] = (
+    ("500MB", None),
+    ("500MB", 1),
+    (None, None),
+)
 # Called with (file name, None) when a file starts and (file name, rows read) when it is done.
 Progress = Callable[[str, int | None], None]
 
@@ -204,11 +211,12 @@ class Job:
             # loads the file (a Parquet file's layout; a text file's rows, to a temporary
             # table); the digest is checked before the first pass of checks.
             digest = hashing.submit(sha256_of, path)
-            try:
-                return self._once(path, name, digest, skip_seen_content, before_commit, True)
-            except duckdb.OutOfMemoryException:
-                # A file much wider than usual: once more with DuckDB's own budget.
-                return self._once(path, name, digest, skip_seen_content, before_commit, False)
+            for budget in INGEST_BUDGETS[:-1]:
+                with suppress(duckdb.OutOfMemoryException):
+                    return self._once(path, name, digest, skip_seen_content, before_commit, budget)
+            return self._once(
+                path, name, digest, skip_seen_content, before_commit, INGEST_BUDGETS[-1]
+            )
 
     def _once(
         self,
@@ -217,11 +225,14 @@ class Job:
         hashed: Future[str],
         skip_seen_content: bool,
         before_commit: Callable[[Work, str], None] | None,
-        bounded: bool,
+        budget: tuple[str | None, int | None],
     ) -> BatchResult:
+        memory, threads = budget
         with self.store.write() as w:
-            if bounded:
-                w.sql(f"SET memory_limit = '{INGEST_MEMORY}'")
+            if memory:
+                w.sql(f"SET memory_limit = '{memory}'")
+            if threads:
+                w.sql(f"SET threads = {int(threads)}")
             try:
                 raw = load_file(
                     w.db,
@@ -261,6 +272,7 @@ def _reset_settings(w: Work) -> None:
     with suppress(duckdb.TransactionException):
         w.sql("RESET preserve_insertion_order")
         w.sql("RESET memory_limit")
+        w.sql("RESET threads")
 
 
 def _record_batch(

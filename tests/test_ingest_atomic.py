@@ -135,3 +135,34 @@ def test_a_kill_just_before_the_commit_leaves_no_trace(store: Store, tmp_path: P
 
     assert hc.store_state(store) == before
     _assert_rerun_completes(store, path, 10, 9)
+
+
+def test_a_file_that_outgrows_the_memory_budget_is_retried_whole(
+    store: Store, big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core import ingest
+
+    tried: list[tuple[str | None, int | None]] = []
+    once = ingest.Job._once
+
+    def recording(self: ingest.Job, *args: object) -> ingest.BatchResult:
+        tried.append(args[-1])  # type: ignore[arg-type]
+        return once(self, *args)  # type: ignore[arg-type]
+
+    # Budgets far too small for two million rows: the first two attempts run out of memory.
+    monkeypatch.setattr(ingest, "INGEST_BUDGETS", (("20MB", None), ("20MB", 1), (None, None)))
+    monkeypatch.setattr(ingest.Job, "_once", recording)
+
+    (result,) = ingest.ingest_predictions(store, model="credit", files=[big_file])
+
+    assert tried == [("20MB", None), ("20MB", 1), (None, None)]
+    assert result.error is None
+    assert (result.rows_read, result.rows_ingested) == (BIG_ROWS, BIG_ROWS - BIG_ROWS // BAD_EVERY)
+    with store.read() as r:
+        # One batch, each row once: the failed attempts left nothing behind.
+        assert r.rows("SELECT count(*) FROM batch WHERE source = ?", [str(big_file)]) == [(1,)]
+        assert r.rows(
+            "SELECT count(*), count(DISTINCT request_id) FROM pred_m1 WHERE batch_id = ?",
+            [result.batch_id],
+        ) == [(result.rows_ingested, result.rows_ingested)]
+        assert r.rows("SELECT current_setting('threads')")[0][0] > 1
