@@ -55,7 +55,7 @@ class CaseExplanation:
 
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON shape."""
-        cf = self.counterfactual
+        cf, sampling = self.counterfactual, self.explanation.sampling
         return {
             "model": self.model,
             "version": self.version,
@@ -64,6 +64,17 @@ class CaseExplanation:
             "output": self.explanation.output,
             "units": self.explanation.units,
             "method": self.explanation.method,
+            "sampling": None
+            if sampling is None
+            else {
+                "permutations": sampling.permutations,
+                "background_rows": sampling.background_rows,
+                "reduced": sampling.reduced,
+                "over_budget": sampling.over_budget,
+                "budget_seconds": sampling.budget_seconds,
+                "estimated_seconds": sampling.estimated_seconds,
+                "note": sampling.note,
+            },
             "contributions": self.explanation.contributions,
             "values": self.explanation.values,
             "threshold": self.threshold,

@@ -121,6 +121,8 @@ with decide:
             f"Model file loaded with **{case.loaded_with}**; "
             f"explainer: `{case.explanation.method}`."
         )
+        if case.explanation.note:  # how the permutation explainer sampled, within its budget
+            st.caption(case.explanation.note)
         st.dataframe(
             pd.DataFrame(
                 {

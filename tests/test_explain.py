@@ -26,7 +26,7 @@ from sklearn.preprocessing import OneHotEncoder
 from core.artifacts import load_model
 from core.errors import InvalidInput
 from core.explain import Explainer, build_explainer
-from core.explanations import explain_case
+from core.explanations import explain_case, global_importance, importance_over_time
 from core.features import Feature
 from core.ingest import ingest_predictions
 from core.readers import sha256_of
@@ -412,3 +412,111 @@ def test_an_explanation_says_its_skops_file_was_loaded_with_allow_listed_types_o
 ) -> None:
     case = explain_case(explained_store, "credit", "req-00007")
     assert case.loaded_with == "skops, allow-listed types only"
+
+
+# --- what drives the model overall, and how that changes over time ------------------------------
+
+
+def shifting_logs() -> pd.DataFrame:
+    """60 logged cases a week for two weeks: the debt ratio varies only in the first week.
+
+    In the second every case has the typical debt ratio and a far wider spread of incomes, so
+    the debt ratio stops driving the scores.
+    """
+    x = population()[0].iloc[400:460].reset_index(drop=True)
+    wide_incomes = np.random.default_rng(11).lognormal(10, 1.0, len(x)).round(2)
+    first = x.assign(
+        income=float(x["income"].median()),
+        timestamp=pd.date_range("2026-03-02", periods=len(x), freq="2h", tz="UTC"),
+    )
+    second = x.assign(
+        income=wide_incomes,
+        timestamp=pd.date_range("2026-03-09", periods=len(x), freq="2h", tz="UTC"),
+    )
+    second["debt ratio"] = float(population()[0]["debt ratio"].head(80).median())
+    weeks = pd.concat([first, second], ignore_index=True)
+    return weeks.assign(request_id=[f"case-{i:03d}" for i in range(len(weeks))])
+
+
+@functools.cache
+def _booster_store(base: Path) -> Path:
+    folder = base / "booster"
+    folder.mkdir()
+    model, _ = fitted("gradient_boosting")
+    x, y, _ = population()
+    reference = x.head(80).assign(defaulted=y[:80], score=model.predict_proba(x.head(80))[:, 1])
+    reference.to_parquet(folder / "reference.parquet", index=False)
+    logs = shifting_logs()
+    logs.assign(score=model.predict_proba(logs[NAMES])[:, 1]).to_parquet(folder / "logs.parquet")
+    joblib.dump(model, folder / "model.joblib")
+    store = Store(folder / "store.duckdb")
+    store.init()
+    register_version(
+        store,
+        model="booster",
+        reference=folder / "reference.parquet",
+        target="defaulted",
+        prediction="score",
+        model_file=folder / "model.joblib",
+    )
+    (result,) = ingest_predictions(store, model="booster", files=[folder / "logs.parquet"])
+    assert result.error is None, result.error
+    return store.path
+
+
+@pytest.fixture(scope="session")
+def booster_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """Model 'booster' v1: fitted('gradient_boosting'), its first 80 applicants as the reference
+    (all of them the background), and shifting_logs() logged. Read-only for tests."""
+    return Store(_booster_store(tmp_path_factory.getbasetemp()))
+
+
+def mean_abs_shap(rows: pd.DataFrame) -> pd.Series:
+    """Mean |SHAP| per original feature of the booster on ROWS, straight from shap."""
+    import shap
+
+    model, _ = fitted("gradient_boosting")
+    preprocess, booster = model[:-1], model[-1]
+    values = shap.TreeExplainer(
+        booster,
+        data=preprocess.transform(population()[0].head(80)),
+        model_output="probability",
+        feature_perturbation="interventional",
+    )(preprocess.transform(rows[NAMES])).values
+    by_feature = np.column_stack([values[:, 0], values[:, 1], values[:, 2:].sum(axis=1)])
+    return pd.Series(np.abs(by_feature).mean(axis=0), index=NAMES)
+
+
+def test_global_importance_is_the_mean_absolute_shap_of_each_original_feature(
+    booster_store: Store,
+) -> None:
+    importance = global_importance(booster_store, "booster").set_index("feature")
+
+    reference = mean_abs_shap(population()[0].head(80))
+    production = mean_abs_shap(shifting_logs())
+    assert list(importance.index) == ["debt ratio", "segment", "income"]  # by production
+    assert list(importance.index) == list(production.sort_values(ascending=False).index)
+    for name in NAMES:
+        assert importance.loc[name, "reference"] == pytest.approx(reference[name], abs=1e-9)
+        assert importance.loc[name, "production"] == pytest.approx(production[name], abs=1e-9)
+
+
+def test_explanation_drift_ranks_the_features_of_each_window_by_their_mean_absolute_shap(
+    booster_store: Store,
+) -> None:
+    weeks = importance_over_time(booster_store, "booster", period="W")
+
+    logs = shifting_logs()
+    by_week = [mean_abs_shap(logs.iloc[:60]), mean_abs_shap(logs.iloc[60:])]
+    starts = sorted(weeks["window_start"].unique())
+    assert len(starts) == 2
+    for start, direct in zip(starts, by_week, strict=True):
+        week = weeks[weeks["window_start"] == start].set_index("feature")
+        assert list(week.sort_values("rank").index) == list(
+            direct.sort_values(ascending=False).index
+        )
+        for name in NAMES:
+            assert week.loc[name, "importance"] == pytest.approx(direct[name], abs=1e-9)
+    ranks = weeks.pivot(index="window_start", columns="feature", values="rank")
+    assert list(ranks["debt ratio"]) == [1, 3]  # the strongest driver, then the weakest
+    assert list(ranks["income"]) == [3, 2]
