@@ -252,7 +252,8 @@ def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
 
 @st.cache_data(show_spinner="Putting a value on every decision…", max_entries=16)
 def kpi_view(db: str, rev: tuple[int, int], model: str, version: int | None) -> dict[str, Any]:
-    """Business case, threshold curve, KPI summary and KPI per period for one version."""
+    """Business case, threshold curve, KPI summary, value on the reference and KPI per period
+    for one version."""
     from core import business, kpi
     from core.windows import WindowSpec
 
@@ -265,6 +266,7 @@ def kpi_view(db: str, rev: tuple[int, int], model: str, version: int | None) -> 
             "task": entry.task,
             "version": target.version,
             "summary": kpi.summary(r, entry, target),
+            "reference": kpi.on_reference(r, entry, target),
         }
         out["windows"] = kpi.by_window(r, entry, target, WindowSpec.parse(case["period"]))
         if entry.task == "binary":

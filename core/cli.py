@@ -8,6 +8,7 @@ line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import os
@@ -551,6 +552,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     else:
         frame = quarantine.summary(store, args.model, **options)
     records = frame.to_dict(orient="records")
+    for row in records:
+        # Reasons come back as numpy arrays: JSON needs the list, not the array's repr.
+        row["reasons"] = row["reasons"].tolist()
+        row["quarantined_at"] = row["quarantined_at"].isoformat()
     _emit(args, records, frame.to_string(index=False) if len(frame) else "no quarantined rows")
     return 0
 
@@ -672,6 +677,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         lines.append(f"  What would change it: {case.counterfactual_text}")
     if case.similar.get("text"):
         lines.append(f"  {case.similar['text']}")
+    if case.explanation.note:
+        lines.append(f"  {case.explanation.note}")
     _emit(args, data, "\n".join(lines))
     return 0
 
@@ -715,6 +722,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
 
         spec = spec or _default_window(current(model)["period"])
         overall = kpi.summary(r, model, version)
+        reference = kpi.on_reference(r, model, version)
         windows = kpi.by_window(r, model, version, spec)
     keep = [
         "window_start",
@@ -734,13 +742,20 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         "value_per_decision_at_threshold": overall.value_per_decision_at_threshold,
         "value_per_decision_at_optimum": overall.value_per_decision_at_optimum,
         "n_labeled": overall.n_labeled,
+        "reference": dataclasses.asdict(reference),
         "windows": _records(windows[keep]) if len(windows) else [],
     }
     text = (
         f"threshold {overall.threshold}, optimum {overall.optimal_threshold}; value per "
         f"decision {_money(overall.value_per_decision_at_threshold)} {overall.unit} now, "
         f"{_money(overall.value_per_decision_at_optimum)} at the optimum "
-        f"({overall.n_labeled} labelled decisions)"
+        f"({overall.n_labeled} labelled decisions)\n"
+        f"on the reference (training/validation data): value per decision "
+        f"{_money(reference.value_per_decision)} {reference.unit} "
+        f"({_money(reference.lower)} to {_money(reference.upper)}), "
+        f"{_money(reference.value_per_period)} per period "
+        f"({reference.n_labeled} labelled reference rows)"
+        + (f"; {reference.reason}" if reference.reason else "")
     )
     if len(windows):
         text += "\n" + windows[keep].to_string(index=False)

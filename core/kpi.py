@@ -22,6 +22,7 @@ from core import logs
 from core.business import BusinessCase, current
 from core.models import Model, ModelVersion
 from core.performance import bin_sql, binary_counts, calibrator, dense, labelled_logs
+from core.registry import get_version
 from core.store import Work
 from core.windows import WindowSpec
 
@@ -39,6 +40,26 @@ class Summary:
     value_per_decision_at_optimum: float | None
     n_labeled: int
     unit: str
+
+
+@dataclass(frozen=True)
+class ReferenceValue:
+    """Value at the operating threshold on a version's reference (training/validation) rows.
+
+    Decisions per period come from the business case's volume, else from the average number of
+    decisions logged per period by the production version; `reason` says why a figure is None."""
+
+    threshold: float | None
+    value_per_decision: float | None
+    lower: float | None
+    upper: float | None
+    n_labeled: int
+    decisions_per_period: float | None
+    decisions_per_period_from: str | None
+    value_per_period: float | None
+    period: str
+    unit: str
+    reason: str | None
 
 
 def _cell_values(case: BusinessCase) -> np.ndarray:
@@ -158,13 +179,14 @@ def by_window(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) ->
             "0",
         )
     )
-    calibrate = calibrator(ref)
+    # A reference without outcomes has no calibration to estimate from.
+    calibrate = calibrator(ref) if ref.labelled.sum() else None
     v = _cell_values(case)
     rows = []
     for win in wins.itertuples():
         part = cells[cells["w"] == win.w]
         realized = _cells_realized(part) if win.n_labeled else None
-        expected = _cells_expected(part, calibrate)
+        expected = None if calibrate is None else _cells_expected(part, calibrate)
         row = {
             "window_start": win.window_start,
             "window_end": win.window_end,
@@ -236,3 +258,77 @@ def _regression_windows(
     frame["value_per_period"] = frame["realized_value_per_decision"] * (volume or frame["n"])
     frame["value_in_window"] = frame["realized_value_per_decision"] * frame["n"]
     return frame
+
+
+def on_reference(w: Work, model: Model, version: ModelVersion) -> ReferenceValue:
+    """Value per decision and per period at the operating threshold on the version's labelled
+    reference rows, with a ±Z standard-error band."""
+    case = current(model)
+    rows = f"(SELECT y, score FROM {logs.ref_table(model.id)} WHERE version = ? AND y IS NOT NULL)"
+    if model.task == "regression":
+        cost = _regression_cost_sql(case)
+        n, mean, sd = w.rows(
+            f"SELECT count(*), -avg({cost}), stddev_samp({cost}) FROM {rows}", [version.version]
+        )[0]
+        se = (sd or 0.0) / math.sqrt(max(n, 1))
+        band = {
+            "value_per_decision": mean,
+            "lower": None if mean is None else mean - Z * se,
+            "upper": None if mean is None else mean + Z * se,
+        }
+        threshold = None
+    else:
+        threshold = float(case["threshold"])
+        # count(*) FILTER, not count_if: it is 0 over no rows, count_if is NULL.
+        tp, fp, tn, fn = w.rows(
+            "SELECT count(*) FILTER (up AND pos), count(*) FILTER (up AND NOT pos), "
+            "count(*) FILTER (NOT up AND NOT pos), count(*) FILTER (NOT up AND pos) "
+            f"FROM (SELECT score >= ? AS up, y = 1 AS pos FROM {rows})",
+            [threshold, version.version],
+        )[0]
+        n = tp + fp + tn + fn
+        found = _band("reference", np.array([tp, fp, tn, fn], dtype=float), _cell_values(case), n)
+        band = {k.removeprefix("reference_"): v for k, v in found.items()}
+    volume, source = _decisions_per_period(w, model, case)
+    value = band["value_per_decision"]
+    if value is None:
+        reason = (
+            f"the reference of v{version.version} has no outcomes (its target column is "
+            "empty), so its value cannot be measured"
+        )
+    elif volume is None:
+        reason = (
+            "no decisions are logged in production yet and the business case sets no volume "
+            "per period, so the value per period is unknown"
+        )
+    else:
+        reason = None
+    return ReferenceValue(
+        threshold=threshold,
+        value_per_decision=value,
+        lower=band["lower"],
+        upper=band["upper"],
+        n_labeled=int(n),
+        decisions_per_period=volume,
+        decisions_per_period_from=source,
+        value_per_period=None if value is None or volume is None else value * volume,
+        period=case["period"],
+        unit=case["unit"],
+        reason=reason,
+    )
+
+
+def _decisions_per_period(
+    w: Work, model: Model, case: BusinessCase
+) -> tuple[float | None, str | None]:
+    """The case's volume per period, else the production version's average logged decisions
+    per period (periods with traffic only), else (None, None)."""
+    if case["volume_per_period"]:
+        return float(case["volume_per_period"]), "business case"
+    key = WindowSpec.parse(case["period"]).key_sql()
+    found = w.rows(
+        f"SELECT count(*) / nullif(count(DISTINCT {key}), 0) FROM {logs.pred_table(model.id)} "
+        "WHERE version = ?",
+        [get_version(w, model).version],
+    )[0][0]
+    return (None, None) if found is None else (float(found), "production logs")

@@ -9,6 +9,7 @@ from app.session import guard
 from app.widgets import business_case_form
 from core.errors import ModelBridgeError
 from core.health import money
+from core.windows import WindowSpec
 
 identity = guard("kpi")
 st.title("Business value")
@@ -110,8 +111,49 @@ if view["task"] == "binary":
                 f"{'more' if diff >= 0 else 'less'} per period at the current threshold."
             )
 
+st.subheader("On the reference and in production")
+reference, windows = view["reference"], view["windows"]
+columns = st.columns(3 if view["task"] == "binary" else 2)
+columns[0].metric(
+    "On the reference (training/validation data)",
+    money(reference.value_per_decision, unit),
+    help="Value per decision on the rows this version was validated on, before release.",
+)
+columns[1].metric(
+    "Realized in production",
+    money(summary.value_per_decision_at_threshold, unit),
+    help=f"Value per decision on {summary.n_labeled:,} logged decisions whose outcomes are in.",
+)
+if view["task"] == "binary":
+    columns[2].metric(
+        "Estimated in production, latest period",
+        money(None if windows.empty else windows.iloc[-1]["estimated_value_per_decision"], unit),
+        help="Value per decision from the scores alone, before outcomes arrive.",
+    )
+if reference.value_per_decision is None:
+    st.info(f"On the reference: {reference.reason}.")
+else:
+    said = (
+        f"On the reference, {reference.n_labeled:,} cases with known outcomes, each decision"
+        + ("" if reference.threshold is None else f" at the threshold {reference.threshold:.3f}")
+        + f" was worth {money(reference.value_per_decision, unit)} (likely between "
+        f"{money(reference.lower, unit)} and {money(reference.upper, unit)})"
+    )
+    if reference.value_per_period is None:
+        st.caption(f"{said}; {reference.reason}.")
+    else:
+        source = (
+            "the business case's volume"
+            if reference.decisions_per_period_from == "business case"
+            else "the average logged in production"
+        )
+        per = WindowSpec.parse(reference.period).label()
+        st.caption(
+            f"{said}: {money(reference.value_per_period, unit)} {per} at "
+            f"{reference.decisions_per_period:,.0f} decisions {per} ({source})."
+        )
+
 st.subheader("Over time")
-windows = view["windows"]
 if windows.empty:
     st.info("No decisions logged yet.")
 else:
