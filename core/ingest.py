@@ -55,6 +55,7 @@ from core.validation import (
 )
 
 LATENCY_COLUMN = "latency_ms"
+PLAIN_BINARY_LABELS = ("0", "1", "false", "true", "f", "t", "no", "yes")
 # DuckDB's working memory while one file is ingested (memory limit, threads): a million rows of
 # 20 features need about half of it; temporary tables spill to disk beyond it. This bounds the
 # ingest's peak memory. A file that still runs out is tried again on one thread (each thread
@@ -589,7 +590,11 @@ def _label_valid_sql(w: Work, model: Model, label: tuple[str, str]) -> str:
             "WHERE target IS NOT NULL"
         )
     ]
-    listed = ", ".join(quote_literal(c) for c in classes) or "NULL"
+    if not classes:
+        # A reference without outcomes shows no classes: take the positive label and the usual
+        # spellings of a yes/no outcome rather than refusing every label.
+        classes = [str(model.positive_label or "1").strip().lower(), *PLAIN_BINARY_LABELS]
+    listed = ", ".join(quote_literal(c) for c in classes)
     text = f"lower(trim({text_sql(*label)}))"
     return (
         f"{text} IN ({listed}) OR TRY_CAST({text} AS DOUBLE) IN "

@@ -242,9 +242,16 @@ def performance_by_window(
         "0",
     )
     ref = dense(ref_frame)
-    calibrate = calibrator(ref)
     groups = calibration_groups(ref)
-    reference = realized_binary(ref, threshold, groups)
+    # A reference without outcomes gives no calibration and no normal range: production labels
+    # are still measured, but nothing is estimated or judged against the reference.
+    has_outcomes = ref.labelled.sum() > 0
+    calibrate = calibrator(ref) if has_outcomes else None
+    reference = (
+        realized_binary(ref, threshold, groups)
+        if has_outcomes
+        else dict.fromkeys(BINARY_METRICS, math.nan)
+    )
     prevalence = ref.positives.sum() / max(ref.labelled.sum(), 1)
     flagged = ref.n[np.arange(SCORE_BINS) / SCORE_BINS >= threshold - 1e-12].sum() / ref.n.sum()
     start, end = spec.bounds_sql()
@@ -259,12 +266,18 @@ def performance_by_window(
     rows = []
     for win in wins.itertuples():
         counts = dense(grouped[win.w])
-        estimated = estimated_binary(counts, calibrate, threshold, groups)
+        estimated = (
+            estimated_binary(counts, calibrate, threshold, groups)
+            if calibrate is not None
+            else dict.fromkeys(BINARY_METRICS)
+        )
         realized = (
             realized_binary(counts, threshold, groups) if win.n_labeled >= MIN_LABELLED else None
         )
         for metric in BINARY_METRICS:
-            if metric == "calibration_error" and realized is not None:
+            if not has_outcomes:
+                centre, se = math.nan, math.nan
+            elif metric == "calibration_error" and realized is not None:
                 centre, se = calibration_band(ref, groups, win.n_labeled)
             else:
                 measured_on = win.n_labeled if realized is not None else win.n

@@ -247,3 +247,35 @@ def test_regression_errors_are_exact_on_the_labelled_rows(
     )
     assert perf["estimated"].isna().all()
     assert (perf["lower"] < perf["upper"]).all()
+
+
+def test_a_reference_without_outcomes_still_measures_production_labels(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "store.duckdb", lock_wait_seconds=10)
+    store.init()
+    rng = np.random.default_rng(3)
+    blank = _calibrated(rng, 500).astype({"target": "Int64"}).assign(target=pd.NA)
+    blank.to_parquet(tmp_path / "blank-reference.parquet")
+    register_version(
+        store, model="blank", reference=tmp_path / "blank-reference.parquet", target="target",
+        prediction="score", task="binary",
+    )  # fmt: skip
+    logged = _calibrated(rng, 400)
+    logged["timestamp"] = pd.date_range(WEEKS[0], periods=400, freq="15min", tz="UTC")
+    logged["request_id"] = [f"blank-{i}" for i in range(400)]
+    logged.drop(columns=["target"]).to_parquet(tmp_path / "logs.parquet")
+    logged[["request_id", "target"]].to_csv(tmp_path / "labels.csv", index=False)
+    ingest_predictions(store, model="blank", files=[tmp_path / "logs.parquet"])
+    ingest_labels(store, model="blank", files=[tmp_path / "labels.csv"])
+
+    perf = _window(_performance(store, "blank"), WEEKS[0])
+
+    decided = (logged["score"] >= 0.5).astype(int)
+    assert perf.loc["accuracy", "realized"] == pytest.approx(
+        skm.accuracy_score(logged["target"], decided), rel=1e-9
+    )
+    # No calibration and no normal range without reference outcomes: nothing estimated or judged.
+    assert perf["estimated"].isna().all()
+    assert perf[["lower", "upper"]].isna().all().all()
+    assert not perf["alert"].any()
