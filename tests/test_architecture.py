@@ -92,3 +92,50 @@ def test_pages_hold_no_sql_and_do_not_import_duckdb(path: Path) -> None:
 
     assert sql_strings(source) == []
     assert "duckdb" not in imported_roots(source)
+
+
+CONNECTION_CALLS = {
+    "connect",
+    "create_engine",
+    "sql",
+}  # duckdb.connect, sa.create_engine, duckdb.sql
+PRODUCT_FILES = sorted(
+    p for folder in ("core", "app", "pages", "data") for p in (ROOT / folder).glob("*.py")
+)
+
+
+def connection_openers(source: str) -> set[str]:
+    """Calls that open a database connection: duckdb.connect/sql, (sa.)create_engine."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in CONNECTION_CALLS:
+            owner = func.value
+            if isinstance(owner, ast.Name) and owner.id in {"duckdb", "sa", "sqlalchemy"}:
+                found.add(f"{owner.id}.{func.attr}")
+        elif isinstance(func, ast.Name) and func.id == "create_engine":
+            found.add("create_engine")
+    return found
+
+
+def test_the_connection_check_sees_every_way_to_open_the_store() -> None:
+    source = (
+        "import duckdb\nimport sqlalchemy as sa\nfrom sqlmodel import create_engine\n"
+        "duckdb.connect('x')\nsa.create_engine('duckdb:///x')\ncreate_engine('y')\n"
+        "duckdb.sql('SELECT 1')\nw.sql('SELECT 1')\n"
+    )
+
+    assert connection_openers(source) == {
+        "duckdb.connect", "sa.create_engine", "create_engine", "duckdb.sql",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PRODUCT_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_only_the_store_module_opens_connections(path: Path) -> None:
+    opened = connection_openers(path.read_text())
+
+    assert opened == ({"sa.create_engine"} if path == ROOT / "core" / "store.py" else set()), (
+        f"{path.relative_to(ROOT)} opens a connection itself; go through core.store"
+    )
