@@ -22,6 +22,9 @@ from core.windows import WindowSpec
 SAMPLE_PER_WINDOW = 5000
 VARIANCE_KEPT = 0.65
 MIN_RELATIVE_CHANGE = 0.02
+# The band is the spread of errors on held-out reference rows: two of them at least.
+MIN_REFERENCE_ROWS = 4
+COLUMNS = ["window_start", "window_end", "n", "value", "lower", "upper", "alert"]
 
 
 def _pipeline(features: list[Feature]):
@@ -69,13 +72,13 @@ def reconstruction_drift(
     """Per window: mean reconstruction error of a sample, the reference band, and alert."""
     features = features_of(version)
     if len(features) < 2:
-        return pd.DataFrame(
-            columns=["window_start", "window_end", "n", "value", "lower", "upper", "alert"]
-        )
+        return pd.DataFrame(columns=COLUMNS)
     ref = w.frame(
         f"SELECT {_select(features)} FROM {logs.ref_table(model.id)} WHERE version = ?",
         [version.version],
     )
+    if len(ref) < MIN_REFERENCE_ROWS:
+        return pd.DataFrame(columns=COLUMNS)
     # Fit on one half of the reference and measure on the other: errors on the rows the PCA
     # was fitted on would be optimistically low and every window would look drifted.
     fit_part, held_out = ref.iloc[::2], ref.iloc[1::2]
@@ -99,9 +102,7 @@ def reconstruction_drift(
         [version.version],
     )
     if sample.empty:
-        return pd.DataFrame(
-            columns=["window_start", "window_end", "n", "value", "lower", "upper", "alert"]
-        )
+        return pd.DataFrame(columns=COLUMNS)
     sample["error"] = np.minimum(_errors(prepare, pca, sample[[f.name for f in features]]), cap)
     out = (
         sample.groupby("__w")
