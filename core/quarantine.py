@@ -21,6 +21,7 @@ from core.registry import get_model
 from core.store import Store, Work
 
 KINDS = ("prediction", "label")
+RETRY_PREFIX = "retry of "
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ def _retry_batch(
         def mark_retried(w: Work, new_batch: str) -> None:
             w.sql(f"UPDATE quarantine SET retried_in = ? WHERE {where}", [new_batch, model_id, old])
 
+        # A retry of a retry still names the file the rows first came in.
+        origin = source.removeprefix(RETRY_PREFIX)
         return job.run(
-            spool, name=f"retry of {source}", skip_seen_content=False, before_commit=mark_retried
+            spool, name=RETRY_PREFIX + origin, skip_seen_content=False, before_commit=mark_retried
         )

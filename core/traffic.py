@@ -89,7 +89,7 @@ def totals(w: Work, flt: TrafficFilter) -> dict[str, float | int | None]:
     where, params = flt.where()
     n, mean, p95, slow = w.rows(
         "SELECT count(*), avg(score), quantile_cont(latency_ms, 0.95), "
-        "avg(CASE WHEN latency_ms > 1000 THEN 1 ELSE 0 END) "
+        "avg((latency_ms > 1000)::DOUBLE) "
         f"FROM {logs.pred_table(flt.model_id)} WHERE {where}",
         params,
     )[0]
