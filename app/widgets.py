@@ -53,9 +53,9 @@ def alert_list(identity: auth.Identity, model: str, open_alerts: list[dict]) -> 
             text, action = st.columns([6, 1])
             text.markdown(
                 f"{icons.get(alert['severity'], '')} **{alert['severity']}** · "
-                f"{_escape(alert['reason'])}"
+                f"{escape_markdown(alert['reason'])}"
                 + (
-                    f" · seen by {_escape(alert['acknowledged_by'])}"
+                    f" · seen by {escape_markdown(alert['acknowledged_by'])}"
                     if alert["acknowledged_by"]
                     else ""
                 )
@@ -70,7 +70,16 @@ def alert_list(identity: auth.Identity, model: str, open_alerts: list[dict]) -> 
                     st.rerun()
 
 
-def _escape(text: str) -> str:
+def spike_warnings(batches: Any) -> None:
+    """One warning per batch that caused a spike: its file (as sent, escaped) and why."""
+    for spike in batches[batches["spike"]].itertuples():
+        source, batch = escape_markdown(str(spike.source)), escape_markdown(str(spike.batch_id))
+        st.warning(
+            f"Spike: **{source}** (batch {batch}). {escape_markdown(str(spike.spike_reason))}."
+        )
+
+
+def escape_markdown(text: str) -> str:
     """Neutralise Markdown in user- or data-supplied text."""
     for ch in "\\`*_{}[]()#+-.!|<>":
         text = text.replace(ch, "\\" + ch)
@@ -87,25 +96,25 @@ def case_summary(case: Any, words: Any, heading: str | None = None) -> None:
     if case.threshold is not None:
         positive, negative = case.decision
         verdict = positive if case.flagged else negative
-        st.markdown(f"### Decision: {_escape(verdict)}")
+        st.markdown(f"### Decision: {escape_markdown(verdict)}")
         st.plotly_chart(
             charts.score_against_threshold(output, case.threshold), key=f"gauge_{heading or 'case'}"
         )
         st.caption(
             f"Score {output * 100:.0f} out of 100; cases from {case.threshold * 100:.0f} "
-            f"up are {_escape(positive)}."
+            f"up are {escape_markdown(positive)}."
         )
     else:
         st.markdown(f"### Prediction: {output:,.4g}")
     ups = [r for r in case.reasons if r.contribution > 0]
     downs = [r for r in case.reasons if r.contribution < 0]
     left, right = st.columns(2)
-    left.markdown(f"**Pushed {_escape(words.outcome)} up**")
+    left.markdown(f"**Pushed {escape_markdown(words.outcome)} up**")
     for r in ups or []:
-        left.markdown(f"- {_escape(r.sentence)}")
-    right.markdown(f"**Pulled {_escape(words.outcome)} down**")
+        left.markdown(f"- {escape_markdown(r.sentence)}")
+    right.markdown(f"**Pulled {escape_markdown(words.outcome)} down**")
     for r in downs or []:
-        right.markdown(f"- {_escape(r.sentence)}")
+        right.markdown(f"- {escape_markdown(r.sentence)}")
     if case.counterfactual_text:
         st.info(f"What would change the decision: {case.counterfactual_text}")
     if case.similar.get("text"):
@@ -211,7 +220,7 @@ def traffic_light(light: Any) -> None:
     dot = {"green": ":green[● fine]", "amber": ":orange[● watch]", "red": ":red[● act]"}[
         light.status
     ]
-    st.markdown(f"{dot} **{_escape(light.name)}** — {_escape(light.sentence)}")
+    st.markdown(f"{dot} **{escape_markdown(light.name)}** — {escape_markdown(light.sentence)}")
 
 
 def business_case_form(identity: auth.Identity, model: str, task: str, case: Any) -> None:
@@ -318,6 +327,6 @@ def gate_table(gates: list[dict]) -> None:
     for gate in gates:
         blocking = " · blocking" if gate["blocking"] else ""
         st.markdown(
-            f"{icons.get(gate['status'], gate['status'])} **{_escape(gate['name'])}**"
-            f"{blocking} — {_escape(gate['summary'])}"
+            f"{icons.get(gate['status'], gate['status'])} **{escape_markdown(gate['name'])}**"
+            f"{blocking} — {escape_markdown(gate['summary'])}"
         )

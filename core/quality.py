@@ -19,6 +19,10 @@ from core.store import Work
 
 PERIODS = {"D": "day", "W": "week"}
 DEFAULT_LATENCY_SLO_MS = 250.0
+# A batch caused a spike when its rejected share is over SPIKE_FACTOR times the model's typical
+# (median) batch share and at least SPIKE_MIN_POINTS above it; see batches().
+SPIKE_FACTOR = 2.0
+SPIKE_MIN_POINTS = 0.05
 
 
 def _bucket(period: str, column: str) -> str:
@@ -127,26 +131,42 @@ def latency(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -
     slo = latency_slo(model)
     frame = w.frame(
         f"SELECT {_bucket(period, 'ts')} AS period, quantile_cont(latency_ms, [0.5, 0.95, 0.99]) "
-        "AS q, avg(CASE WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END) AS over_slo_share, "
+        "AS q, avg((latency_ms > ?)::DOUBLE) AS over_slo_share, "
         f"count(latency_ms) AS measured FROM {logs.pred_table(model.id)} WHERE ts >= ? "
         "GROUP BY 1 ORDER BY 1",
         [slo, since],
     )
     q = frame.pop("q")
     for i, name in enumerate(("latency_p50", "latency_p95", "latency_p99")):
-        frame[name] = q.map(lambda v, i=i: None if v is None else v[i])
+        # No latency measured in a period gives NULL, which pandas reads as NA, not None.
+        frame[name] = q.map(lambda v, i=i: None if v is None or v is pd.NA else v[i])
     frame["slo_ms"] = slo
     return frame
 
 
 def batches(w: Work, model: Model, limit: int = 20) -> pd.DataFrame:
-    """Prediction batches with the highest quarantined share: file, time, counts, reasons."""
+    """Prediction batches with rejected rows: file, time, counts, reasons, and which caused a
+    spike (`spike`, with `spike_reason` in words); spike batches first, then by rejected share.
+
+    A batch caused a spike when its rejected share is more than SPIKE_FACTOR times the typical
+    share, the median over all the model's prediction batches (clean ones included), and at
+    least SPIKE_MIN_POINTS above it: one bad file among clean ones stands out, while a feed that
+    always loses a few rows per file does not mark every file.
+    """
     return w.frame(
+        "WITH b AS (SELECT *, rows_quarantined / greatest(rows_read, 1) AS quarantined_share "
+        "FROM batch WHERE model_id = ? AND kind = 'prediction'), "
+        "typical AS (SELECT median(quarantined_share) AS share, count(*) AS n FROM b), "
+        "judged AS (SELECT b.*, t.share AS typical_share, t.n AS n_batches, "
+        "(b.quarantined_share > ? * t.share AND b.quarantined_share - t.share >= ?) AS spike "
+        "FROM b, typical t) "
         "SELECT batch_id, source, created_at, rows_read, rows_ingested, rows_quarantined, "
-        "rows_quarantined / greatest(rows_read, 1) AS quarantined_share, reasons "
-        "FROM batch WHERE model_id = ? AND kind = 'prediction' AND rows_quarantined > 0 "
-        "ORDER BY quarantined_share DESC, created_at DESC LIMIT ?",
-        [model.id, int(limit)],
+        "quarantined_share, spike, CASE WHEN spike THEN printf("
+        "'%.1f%% of its rows were rejected, against a typical %.1f%% (median of %d batches)', "
+        "100 * quarantined_share, 100 * typical_share, n_batches) END AS spike_reason, reasons "
+        "FROM judged WHERE rows_quarantined > 0 "
+        "ORDER BY spike DESC, quarantined_share DESC, created_at DESC LIMIT ?",
+        [model.id, SPIKE_FACTOR, SPIKE_MIN_POINTS, int(limit)],
     )
 
 

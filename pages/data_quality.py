@@ -5,7 +5,7 @@ import streamlit as st
 from app import charts
 from app.data import models_table, quality_view, quarantine_samples, revision, store
 from app.session import guard
-from app.widgets import headline_box, save_latency_slo
+from app.widgets import headline_box, save_latency_slo, spike_warnings
 
 identity = guard("data_quality")
 st.title("Data quality")
@@ -56,13 +56,16 @@ batches = view["batches"]
 if batches.empty:
     st.success("No batch had rejected rows.")
     st.stop()
+spike_warnings(batches)
 st.dataframe(
     batches.drop(columns=["reasons"]),
     hide_index=True,
+    column_order=["spike", *(c for c in batches.columns if c not in ("spike", "reasons"))],
     column_config={
+        "spike": st.column_config.CheckboxColumn("spike", help="This batch caused a spike."),
         "quarantined_share": st.column_config.ProgressColumn(
             "share rejected", format="percent", min_value=0.0, max_value=1.0
-        )
+        ),
     },
     key="dq_batches",
 )

@@ -257,6 +257,7 @@ def test_a_retry_after_the_fix_ingests_what_now_passes_and_loses_nothing(
     assert fixed["reasons"] == {"prediction_outside_0_1": 3}
     assert fixed["flags"] == {"missing:segment": 5}  # kept, and counted as what they are
     assert (still["rows_read"], still["rows_ingested"], still["rows_quarantined"]) == (3, 0, 3)
+    assert fixed["source"] == still["source"] == f"retry of {path}"  # not "retry of retry of"
     assert (nothing.code, nothing.out) == (0, "nothing to retry\n")
     # 20 rows read: 12 + 5 logged, 3 still open; every batch's ingested rows are in the log.
     assert _counts(store) == {"logged": 17, "open": 3, "ever": 8 + 3 + 3, "batches_ingested": 17}
@@ -471,3 +472,20 @@ def test_a_clean_day_reads_as_passed_and_a_slow_one_as_a_warning(
         "the 250 ms target.",
         "warning",
     )
+
+
+def test_requests_without_a_latency_do_not_dilute_the_share_over_the_slo(tmp_path: Path) -> None:
+    store = _quality_store(tmp_path)
+    unmeasured = pd.DataFrame(
+        {"x": [5.0] * 4, "score": [0.4] * 4, "request_id": [f"u-{i}" for i in range(4)],
+         "timestamp": [f"{DAY1}T20:0{i}:00Z" for i in range(4)], "c": ["a"] * 4}
+    )  # fmt: skip
+    unmeasured.to_csv(tmp_path / "unmeasured.csv", index=False)
+    ingest_predictions(store, model="q", files=[tmp_path / "unmeasured.csv"])
+
+    with store.read() as r:
+        found = quality.latency(r, get_model(r, "q"), "D")
+
+    # DAY1: 8 requests, 4 with a latency, one of them over the SLO.
+    assert found["measured"].tolist() == [4, 3]
+    assert found["over_slo_share"].tolist() == pytest.approx([1 / 4, 1 / 3])
