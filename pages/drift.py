@@ -42,29 +42,36 @@ st.info(view["status"])
 
 alert_list(identity, model, alerts_view(db, rev, model, True))
 
+
+def _clicked() -> None:
+    """Remember a clicked square; the select boxes below show it on this rerun."""
+    points = st.session_state["drift_heatmap"]["selection"]["points"]
+    if points:
+        st.session_state["drift_clicked"] = points[0]
+
+
 scores = view["scores"]
-picked = st.plotly_chart(
-    charts.drift_heatmap(scores), key="drift_heatmap", on_select="rerun", selection_mode="points"
+st.plotly_chart(
+    charts.drift_heatmap(scores), key="drift_heatmap", on_select=_clicked, selection_mode="points"
 )
-points = (picked or {}).get("selection", {}).get("points", [])
 features = sorted(scores["feature"].unique())
 starts = sorted(scores["window_start"].unique())
 ranked = view["ranking"]
+# Keyed select boxes keep their own state and ignore a changed `index`, so a click is written
+# into that state; a choice no longer offered falls back to the top feature and latest window.
+clicked = st.session_state.pop("drift_clicked", None)
+if clicked and clicked.get("y") in features and pd.Timestamp(clicked.get("x")) in starts:
+    st.session_state["drift_feature"] = clicked["y"]
+    st.session_state["drift_window_start"] = pd.Timestamp(clicked["x"])
+if st.session_state.get("drift_feature") not in features:
+    st.session_state["drift_feature"] = ranked.iloc[0]["feature"]
+if st.session_state.get("drift_window_start") not in starts:
+    st.session_state["drift_window_start"] = starts[-1]
 a, b = st.columns(2)
-feature = a.selectbox(
-    "Feature",
-    features,
-    key="drift_feature",
-    index=features.index(points[0]["y"] if points else ranked.iloc[0]["feature"]),
-)
+feature = a.selectbox("Feature", features, key="drift_feature")
 window = b.selectbox(
     "Window",
     starts,
-    index=len(starts) - 1
-    if not points
-    else starts.index(pd.Timestamp(points[0]["x"]))
-    if pd.Timestamp(points[0]["x"]) in starts
-    else 0,
     format_func=lambda t: f"{pd.Timestamp(t):%Y-%m-%d}",
     key="drift_window_start",
 )
