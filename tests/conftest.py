@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -83,3 +84,10 @@ def run_cli(
         command, capture_output=True, text=True, env=full_env, cwd=ROOT, input=stdin, timeout=300
     )
     return Ran(done.returncode, done.stdout, done.stderr)
+
+
+def copy_store(source: Path, folder: Path, *, lock_wait_seconds: float = 60) -> Store:
+    """A private copy of the store file SOURCE (with its WAL, if any) in FOLDER."""
+    for found in source.parent.glob(source.name + "*"):
+        shutil.copy(found, folder / found.name)
+    return Store(folder / source.name, lock_wait_seconds=lock_wait_seconds)

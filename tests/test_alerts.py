@@ -4,7 +4,6 @@ acknowledged by the right roles, and announced to a webhook that may be down."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from core.model_settings import update_settings
 from core.models import AuditEvent
 from core.registry import get_model, register_version
 from core.store import Store
+from tests.conftest import copy_store
 
 ENGINEER = Identity("erin", "ml_engineer")
 OWNER = Identity("olga", "product_owner")
@@ -88,9 +88,7 @@ def three_clean_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _copy(path: Path, folder: Path) -> Store:
-    for found in path.parent.glob(path.name + "*"):
-        shutil.copy(found, folder / found.name)
-    return Store(folder / path.name, lock_wait_seconds=10)
+    return copy_store(path, folder, lock_wait_seconds=10)
 
 
 @pytest.fixture(scope="module")

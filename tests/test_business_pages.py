@@ -6,7 +6,6 @@ own, copied per test, has outcomes, a challenger in review and room to sign and 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from core.models import Review
 from core.registry import get_model, get_version, register_version
 from core.store import Store
 from data.build_demo import BUSINESS_CASE
+from tests.conftest import copy_store
 from tests.factories import Case
 from tests.ui_helpers import (  # noqa: F401  (fixtures)
     MAIN,
@@ -155,9 +155,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
 @pytest.fixture
 def fresh(template: Path, tmp_path: Path) -> Path:
     """A private copy of the template store."""
-    for path in template.parent.glob(template.name + "*"):
-        shutil.copy(path, tmp_path / path.name)
-    return tmp_path / template.name
+    return copy_store(template, tmp_path).path
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def truth(db: Path) -> tuple[Any, Any, pd.DataFrame]:
         return entry, version, drift.drift_by_window(r, entry, version, WEEK)
 
 
-def copy_store(db: Path, target: Path) -> Path:
+def copy_with_artifacts(db: Path, target: Path) -> Path:
     """A private copy of a store (database, WAL, artifacts and side files)."""
     for path in db.parent.glob(db.stem + "*"):
         if path.is_dir():
@@ -103,7 +103,7 @@ def open_page(db: Path, identity: Identity, page: str, clear: bool = True) -> Ap
 @pytest.fixture
 def private_demo(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A writable copy of the demo store, named by MODELBRIDGE_DB."""
-    db = copy_store(demo_db, tmp_path)
+    db = copy_with_artifacts(demo_db, tmp_path)
     monkeypatch.setenv("MODELBRIDGE_DB", str(db))
     return db
 

@@ -7,7 +7,6 @@ problem counted below is one we wrote into the file."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.model_settings import update_settings
 from core.registry import features_of, get_model, get_version, register_version
 from core.store import Store
-from tests.conftest import run_cli
+from tests.conftest import copy_store, run_cli
 from tests.factories import Case
 from tests.test_alerts import _log_day, _register
 from tests.ui_helpers import MAIN, switch_path
@@ -361,9 +360,7 @@ def clean_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _copy(db: Path, folder: Path) -> Store:
-    for found in db.parent.glob(db.name + "*"):
-        shutil.copy(found, folder / found.name)
-    return Store(folder / db.name, lock_wait_seconds=60)
+    return copy_store(db, folder, lock_wait_seconds=60)
 
 
 def _attention(at: AppTest) -> list[str]:

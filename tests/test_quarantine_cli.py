@@ -4,7 +4,6 @@ quality aggregates (volume, latency, headline) on hand-counted stores."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from core.ingest import ingest_predictions
 from core.model_settings import update_settings
 from core.registry import features_of, get_model, get_version, register_version
 from core.store import Store
-from tests.conftest import Ran
+from tests.conftest import Ran, copy_store
 from tests.factories import Case
 
 CREDIT = ("--target", "defaulted", "--prediction", "score")
@@ -84,9 +83,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
 @pytest.fixture
 def credit(template: Path, tmp_path: Path) -> Store:
     """A private copy of the template store."""
-    for path in template.parent.glob(template.name + "*"):
-        shutil.copy(path, tmp_path / path.name)
-    return Store(tmp_path / template.name, lock_wait_seconds=30)
+    return copy_store(template, tmp_path, lock_wait_seconds=30)
 
 
 @pytest.fixture

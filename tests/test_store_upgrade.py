@@ -4,7 +4,6 @@ the `register --timestamp/--id/--ignore` and `ingest --version N` options."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -19,7 +18,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.model_settings import update_settings
 from core.registry import get_model, get_version, register_version
 from core.store import SCHEMA_VERSION, Store
-from tests.conftest import Ran
+from tests.conftest import Ran, copy_store
 from tests.factories import FEATURES, Case
 
 CREDIT = ("--target", "defaulted", "--prediction", "score")
@@ -105,9 +104,7 @@ def busy_template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) 
 @pytest.fixture
 def busy_store(busy_template: Path, tmp_path: Path) -> Store:
     """A private copy of the template store."""
-    for path in busy_template.parent.glob(busy_template.name + "*"):
-        shutil.copy(path, tmp_path / path.name)
-    return Store(tmp_path / busy_template.name, lock_wait_seconds=30)
+    return copy_store(busy_template, tmp_path, lock_wait_seconds=30)
 
 
 # --- init and upgrades ------------------------------------------------------------------------

@@ -4,7 +4,6 @@ sign-offs, atomic promotion, rollback, racing promotions and the model card."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from core.models import (
 )
 from core.registry import get_model, get_version, register_version
 from core.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_store
 from tests.factories import Case
 
 ENGINEER = Identity("erin", "ml_engineer")  # registers every version and asks for review
@@ -157,9 +156,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
 @pytest.fixture
 def fresh(template: Path, tmp_path: Path) -> Store:
     """A private copy of the template store."""
-    for path in template.parent.glob(template.name + "*"):
-        shutil.copy(path, tmp_path / path.name)
-    return Store(tmp_path / template.name, lock_wait_seconds=60)
+    return copy_store(template, tmp_path, lock_wait_seconds=60)
 
 
 def _stages(store: Store) -> dict[int, str]:

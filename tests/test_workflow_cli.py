@@ -5,7 +5,6 @@ Each subprocess costs seconds of imports, so independent commands run side by si
 from __future__ import annotations
 
 import hashlib
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.model_settings import update_settings
 from core.registry import get_model, get_version, register_version
 from core.store import Store
-from tests.conftest import Ran, run_cli
+from tests.conftest import Ran, copy_store, run_cli
 from tests.factories import Case
 
 ENGINEER = Identity("erin", "ml_engineer")
@@ -59,9 +58,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
 @pytest.fixture
 def fresh(template: Path, tmp_path: Path) -> Store:
     """A private copy of the template store."""
-    for path in template.parent.glob(template.name + "*"):
-        shutil.copy(path, tmp_path / path.name)
-    return Store(tmp_path / template.name, lock_wait_seconds=60)
+    return copy_store(template, tmp_path, lock_wait_seconds=60)
 
 
 def cli(store: Store, *args: str, user: str | None = None, password: str | None = None) -> Ran:

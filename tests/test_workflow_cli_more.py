@@ -4,7 +4,6 @@ against live traffic. The CLI runs in this process (`core.cli.main`), as `python
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.model_settings import update_settings
 from core.registry import get_model, get_version, register_version
 from core.store import Store
-from tests.conftest import Ran
+from tests.conftest import Ran, copy_store
 from tests.factories import Case
 
 ENGINEER = Identity("erin", "ml_engineer")
@@ -86,9 +85,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
 @pytest.fixture
 def fresh(template: Path, tmp_path: Path) -> Store:
     """A private copy of the template store."""
-    for path in template.parent.glob(template.name + "*"):
-        shutil.copy(path, tmp_path / path.name)
-    return Store(tmp_path / template.name, lock_wait_seconds=60)
+    return copy_store(template, tmp_path, lock_wait_seconds=60)
 
 
 @pytest.fixture
