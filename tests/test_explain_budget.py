@@ -15,8 +15,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 
 from core.errors import InvalidInput
-from core.explain import Explainer, build_explainer, plan_sampling
+from core.explain import Explainer, build_explainer
 from core.explanations import explain_case
+from core.permutation import plan_sampling
 from core.settings import Settings
 from core.store import Store
 from tests.test_explain import (  # noqa: F401  (fixture)
