@@ -179,8 +179,7 @@ def by_window(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) ->
             "0",
         )
     )
-    # A reference without outcomes has no calibration to estimate from.
-    calibrate = calibrator(ref) if ref.labelled.sum() else None
+    calibrate = calibrator(ref)  # None for a reference without outcomes: nothing to estimate
     v = _cell_values(case)
     rows = []
     for win in wins.itertuples():

@@ -167,10 +167,13 @@ def estimated_binary(
 
 
 def calibrator(ref: Counts) -> Any:
-    """Isotonic map from score to probability of the positive label, fitted on reference bins."""
+    """Isotonic map from score to probability of the positive label, fitted on reference bins;
+    None when the reference has no outcomes to fit it on."""
     from sklearn.isotonic import IsotonicRegression
 
     has = ref.labelled > 0
+    if not has.any():
+        return None
     x = np.divide(ref.score_sum, ref.n, out=np.zeros(SCORE_BINS), where=ref.n > 0)[has]
     y = ref.positives[has] / ref.labelled[has]
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
@@ -245,8 +248,8 @@ def performance_by_window(
     groups = calibration_groups(ref)
     # A reference without outcomes gives no calibration and no normal range: production labels
     # are still measured, but nothing is estimated or judged against the reference.
-    has_outcomes = ref.labelled.sum() > 0
-    calibrate = calibrator(ref) if has_outcomes else None
+    calibrate = calibrator(ref)
+    has_outcomes = calibrate is not None
     reference = (
         realized_binary(ref, threshold, groups)
         if has_outcomes
