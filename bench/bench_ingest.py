@@ -19,7 +19,9 @@ registered: it calls core.ingest.ingest_predictions (the public API the CLI uses
 logs.parquet (an empty store), then on logs-2.parquet (a store already holding a million
 rows, so the duplicate-id check has something to probe), and reports the wall and CPU time
 of each call, the CPU time other processes used meanwhile (this 2-core machine is shared),
-and the peak RSS of the process (ru_maxrss: Python, imports and DuckDB).
+and the peak RSS of the process (VmHWM: Python, imports and DuckDB). Not ru_maxrss: Linux
+carries that across exec, so a child started by a parent that has just generated the data
+(about 1.5 GB of pandas frames) reports the parent's size, not its own.
 """
 
 from __future__ import annotations
@@ -189,12 +191,19 @@ def child(store_path: str, files: list[str], profile: bool) -> None:
                 "cpu_s": cpu,
                 "other_cpu_s": max(_machine_cpu() - busy0 - cpu, 0.0),
                 "result": result.as_dict(),
-                "peak_rss_mb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb_so_far": _peak_rss_mb(),
                 "steps": sorted(timings, reverse=True)[:10],
             }
         )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"files": reports, "peak_rss_mb": peak}))
+    print(json.dumps({"files": reports, "peak_rss_mb": _peak_rss_mb()}))
+
+
+def _peak_rss_mb() -> float:
+    """This process image's RSS high-water mark (VmHWM, reset by exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _cpu() -> float:
