@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlmodel import select
 
 from core import logs
 from core.artifacts import _class_index, load_model
@@ -269,9 +270,9 @@ def _cached_explainer(
     with store.read() as r:
         model = r.session.get(Model, model_id)
         target = r.session.exec(
-            __import__("sqlmodel")
-            .select(ModelVersion)
-            .where(ModelVersion.model_id == model_id, ModelVersion.version == version)
+            select(ModelVersion).where(
+                ModelVersion.model_id == model_id, ModelVersion.version == version
+            )
         ).one()
         background = reference_frame(r, model, target, limit=BACKGROUND_ROWS * 5)
     estimator = load_model(Path(target.artifact_path), expected_sha256=target.artifact_sha256)
@@ -325,9 +326,9 @@ def logged_case(w: Work, model: Model, request_id: str) -> tuple[pd.DataFrame, d
     if not found:
         raise NotFound(f"no logged prediction with request id {request_id!r} for {model.name}")
     version = w.session.exec(
-        __import__("sqlmodel")
-        .select(ModelVersion)
-        .where(ModelVersion.model_id == model.id, ModelVersion.version == found[0][0])
+        select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == found[0][0]
+        )
     ).one()
     features = features_of(version)
     cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)

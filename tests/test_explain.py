@@ -520,3 +520,27 @@ def test_explanation_drift_ranks_the_features_of_each_window_by_their_mean_absol
     ranks = weeks.pivot(index="window_start", columns="feature", values="rank")
     assert list(ranks["debt ratio"]) == [1, 3]  # the strongest driver, then the weakest
     assert list(ranks["income"]) == [3, 2]
+
+
+# --- the explainer cache ---------------------------------------------------------------------
+
+
+def test_an_explainer_is_built_once_per_version_and_units_and_then_reused(
+    explained_store: Store,
+) -> None:
+    from core import explain
+    from core.registry import get_model, get_version
+
+    with explained_store.read() as r:
+        model = get_model(r, "credit")
+        version = get_version(r, model, 1)
+    explain._cached_explainer.cache_clear()
+
+    first = explain.explainer_for(explained_store, model, version)
+    again = explain.explainer_for(explained_store, model, version)
+    other_units = explain.explainer_for(explained_store, model, version, "log_odds")
+    info = explain._cached_explainer.cache_info()
+
+    assert again is first
+    assert other_units is not first
+    assert (info.hits, info.misses, info.currsize) == (1, 2, 2)
