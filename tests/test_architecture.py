@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ROOT
 
 UI_LIBRARIES = {"streamlit", "plotly"}
-CORE_FILES = sorted((ROOT / "core").glob("*.py"))
+CORE_FILES = sorted((ROOT / "core").rglob("*.py"))
 PAGE_FILES = sorted((ROOT / "pages").glob("*.py"))
 
 
@@ -62,12 +62,12 @@ def test_the_checks_see_imports_and_sql_wherever_they_hide() -> None:
 
 
 def test_there_are_core_modules_and_pages_to_check() -> None:
-    names = {p.name for p in CORE_FILES}
-    assert {"store.py", "registry.py", "ingest.py", "cli.py", "traffic.py"} <= names
+    names = {p.relative_to(ROOT / "core").as_posix() for p in CORE_FILES}
+    assert {"store.py", "registry.py", "ingest.py", "cli/__init__.py", "traffic.py"} <= names
     assert {"overview.py", "models.py"} <= {p.name for p in PAGE_FILES}
 
 
-@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: p.relative_to(ROOT / "core").as_posix())
 def test_core_never_imports_streamlit_or_plotly(path: Path) -> None:
     assert imported_roots(path.read_text()) & UI_LIBRARIES == set()
 
@@ -100,7 +100,7 @@ CONNECTION_CALLS = {
     "sql",
 }  # duckdb.connect, sa.create_engine, duckdb.sql
 PRODUCT_FILES = sorted(
-    p for folder in ("core", "app", "pages", "data") for p in (ROOT / folder).glob("*.py")
+    p for folder in ("core", "app", "pages", "data") for p in (ROOT / folder).rglob("*.py")
 )
 
 
@@ -132,7 +132,7 @@ def test_the_connection_check_sees_every_way_to_open_the_store() -> None:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("path", PRODUCT_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", PRODUCT_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_only_the_store_module_opens_connections(path: Path) -> None:
     opened = connection_openers(path.read_text())
 

@@ -1,0 +1,219 @@
+"""Commands that fill the store: init, register, versions, ingest, labels, quarantine, user,
+demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from core import auth, registry
+from core.cli.common import emit, progress_bar, read_password, report_batches, store_of
+from core.errors import FileProblem, InvalidInput, ModelBridgeError
+from core.metrics import KEY_METRICS
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create an empty store."""
+    store = store_of(args)
+    created = store.init()
+    emit(
+        args,
+        {"db": str(store.path), "created": created},
+        f"{'Created' if created else 'Already exists:'} {store.path}",
+    )
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """Register a model version."""
+    try:
+        result = registry.register_version(
+            store_of(args),
+            model=args.model,
+            reference=args.reference,
+            target=args.target,
+            prediction=args.prediction,
+            timestamp=args.timestamp,
+            id_column=args.id_column,
+            task=args.task,
+            positive_label=args.positive_label,
+            model_file=args.model_file,
+            git_sha=args.git_sha,
+            description=args.description,
+            created_by=args.created_by,
+            ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
+            feature_metadata=args.feature_metadata,
+        )
+    except FileProblem as exc:  # the reference is an argument here: bad input, exit 2
+        raise InvalidInput(str(exc)) from None
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    emit(
+        args,
+        {
+            "model": result.model,
+            "version": result.version,
+            "task": result.task,
+            "features": result.features,
+            "reference_rows": result.reference_rows,
+            "metrics": result.metrics,
+            "warnings": result.warnings,
+        },
+        str(result.version),
+    )
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    """List versions."""
+    store = store_of(args).open()
+    with store.read() as r:
+        model = registry.get_model(r, args.model)
+        versions = registry.list_versions(r, model)
+    keys = KEY_METRICS[model.task]
+    records = [
+        {
+            "version": v.version,
+            "stage": v.stage,
+            "created_by": v.created_by,
+            "created_at": v.created_at.isoformat(),
+            "git_sha": v.git_sha,
+            "metrics": {k: v.metrics.get(k) for k in keys},
+        }
+        for v in versions
+    ]
+    lines = [
+        f"{'version':>7}  {'stage':<11} {'created_by':<14} {'created_at':<20} "
+        + "  ".join(f"{k:>8}" for k in keys)
+    ]
+    for rec in records:
+        metrics = "  ".join(_metric_cell(rec["metrics"][k]) for k in keys)
+        lines.append(
+            f"{rec['version']:>7}  {rec['stage']:<11} {rec['created_by'][:14]:<14} "
+            f"{rec['created_at'][:19]:<20} {metrics}"
+        )
+    emit(args, records, "\n".join(lines))
+    return 0
+
+
+def _metric_cell(value: Any) -> str:
+    return f"{value:>8.4f}" if isinstance(value, float) else f"{'-':>8}"
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Append prediction logs."""
+    from core.ingest import ingest_predictions
+
+    if args.range_tolerance < 0:
+        raise InvalidInput("--range-tolerance must be zero or positive")
+    results = ingest_predictions(
+        store_of(args),
+        model=args.model,
+        files=args.files,
+        version=args.version,
+        fmt=args.format,
+        delimiter=args.delimiter,
+        range_tolerance=args.range_tolerance,
+        progress=progress_bar(args),
+    )
+    code = report_batches(args, results)
+    _recheck_alerts(args, results)
+    return code
+
+
+def _recheck_alerts(args: argparse.Namespace, results: list[Any]) -> None:
+    """After new rows, re-check the model's alerts; the rows are committed whatever happens."""
+    if args.no_alerts or not any(r.rows_ingested for r in results):
+        return
+    from core import alerts, webhooks
+
+    store = store_of(args)
+    try:
+        alerts.refresh(store, args.model)
+        webhooks.deliver(store)
+    except ModelBridgeError as exc:
+        print(f"warning: alerts were not re-checked: {exc}", file=sys.stderr)
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    """Append labels."""
+    from core.ingest import ingest_labels
+
+    results = ingest_labels(
+        store_of(args),
+        model=args.model,
+        files=args.files,
+        fmt=args.format,
+        delimiter=args.delimiter,
+        progress=progress_bar(args),
+    )
+    code = report_batches(args, results)
+    _recheck_alerts(args, results)
+    return code
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """Add a user."""
+    identity = auth.add_user(
+        store_of(args), username=args.username, role=args.role, password=read_password()
+    )
+    emit(
+        args,
+        {"username": identity.username, "role": identity.role},
+        f"{identity.username} ({identity.role}) saved",
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the demo store."""
+    from data.build_demo import build_demo
+
+    summary = build_demo(
+        store_of(args), days=args.days, seed=args.seed, per_day=args.per_day, quiet=args.json
+    )
+    emit(
+        args,
+        summary,
+        f"Demo store ready at {summary['db']}: {summary['predictions']} predictions, "
+        f"{summary['labels']} labels, users {', '.join(summary['users'])} (password 'demo')",
+    )
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List, export or retry quarantined rows."""
+    from pathlib import Path
+
+    from core import quarantine
+
+    store = store_of(args)
+    if args.quarantine_command == "retry":
+        results = quarantine.retry(
+            store,
+            args.model,
+            version=args.version,
+            kind=args.kind or "prediction",
+            batch_id=args.batch,
+        )
+        if not results:
+            emit(args, [], "nothing to retry")
+            return 0
+        return report_batches(args, results, always_list=True)
+    options = {"kind": args.kind, "batch_id": args.batch, "reason": args.reason}
+    if args.quarantine_command == "export":
+        written = quarantine.export_csv(store, args.model, Path(args.out), **options)
+        emit(args, {"rows": written, "file": args.out}, f"{written} row(s) written to {args.out}")
+        return 0
+    if args.rows:
+        frame = quarantine.rows(store, args.model, limit=args.rows, **options)
+    else:
+        frame = quarantine.summary(store, args.model, **options)
+    records = frame.to_dict(orient="records")
+    for row in records:
+        # Reasons come back as numpy arrays: JSON needs the list, not the array's repr.
+        row["reasons"] = row["reasons"].tolist()
+        row["quarantined_at"] = row["quarantined_at"].isoformat()
+    emit(args, records, frame.to_string(index=False) if len(frame) else "no quarantined rows")
+    return 0

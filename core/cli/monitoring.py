@@ -1,0 +1,112 @@
+"""Commands that watch a live model: drift, performance, alerts, configure, retrain-check,
+explain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from core import registry
+from core.cli.common import emit, frame_records, login, setting_changes, store_of, window_spec
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Drift per window, feature and method."""
+    from core.drift import drift_by_window
+
+    spec = window_spec(args)
+    with store_of(args).open().read() as r:
+        model = registry.get_model(r, args.model)
+        version = registry.get_version(r, model, args.version)
+        frame = drift_by_window(r, model, version, spec, only_method=args.method)
+    frame = frame.drop(columns=["kind", "primary"])
+    emit(args, frame_records(frame), frame.to_string(index=False) if len(frame) else "no logs yet")
+    return 0
+
+
+def cmd_performance(args: argparse.Namespace) -> int:
+    """Realized and estimated performance per window."""
+    from core.performance import performance_by_window
+
+    spec = window_spec(args)
+    with store_of(args).open().read() as r:
+        model = registry.get_model(r, args.model)
+        version = registry.get_version(r, model, args.version)
+        frame = performance_by_window(r, model, version, spec)
+    emit(args, frame_records(frame), frame.to_string(index=False) if len(frame) else "no logs yet")
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """Refresh and list alerts."""
+    from core import alerts, webhooks
+
+    store = store_of(args).open()
+    if args.ack is not None:
+        alerts.acknowledge(store, model=args.model, alert_id=args.ack, by=login(store, args))
+    elif not args.no_refresh:
+        alerts.refresh(store, args.model)
+        webhooks.deliver(store)
+    with store.read() as r:
+        found = alerts.list_alerts(r, registry.get_model(r, args.model), open_only=args.open)
+    text = "\n".join(
+        f"#{a['id']} {a['status']:<12} {a['severity']:<6} {a['since'][:10]} {a['reason']}"
+        for a in found
+    )
+    emit(args, found, text or "no alerts")
+    return 0
+
+
+def cmd_configure(args: argparse.Namespace) -> int:
+    """Show or change monitoring settings."""
+    from core import model_settings
+
+    store = store_of(args).open()
+    if args.set:
+        entry = model_settings.update_settings(
+            store, model=args.model, changes=setting_changes(args.set), by=login(store, args)
+        )
+        settings = entry.settings
+    else:
+        with store.read() as r:
+            settings = registry.get_model(r, args.model).settings
+    emit(args, settings, json.dumps(settings, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_retrain_check(args: argparse.Namespace) -> int:
+    """Exit 1 when retraining is recommended."""
+    from core import alerts
+
+    store = store_of(args).open()
+    alerts.refresh(store, args.model)
+    advice = alerts.retrain_check(store, args.model)
+    emit(
+        args,
+        {"recommended": advice.recommended, "reason": advice.reason, "evidence": advice.evidence},
+        advice.reason,
+    )
+    return 1 if advice.recommended else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Explain one logged decision."""
+    from core.explanations import explain_case
+
+    case = explain_case(
+        store_of(args), args.model, args.request_id, version=args.version, units=args.units
+    )
+    data = case.as_dict()
+    head = f"{args.model} v{case.version}, request {args.request_id}: {case.explanation.output:.4g}"
+    if case.threshold is not None:
+        side = "at or above" if case.flagged else "below"
+        head += f" ({side} the threshold {case.threshold:g})"
+    lines = [head, *(f"  - {r}" for r in data["reasons"])]
+    if case.counterfactual_text:
+        lines.append(f"  What would change it: {case.counterfactual_text}")
+    if case.similar.get("text"):
+        lines.append(f"  {case.similar['text']}")
+    if case.explanation.note:
+        lines.append(f"  {case.explanation.note}")
+    emit(args, data, "\n".join(lines))
+    return 0

@@ -1,0 +1,90 @@
+"""Commands about what a model is worth: business-case, kpi."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from core import registry
+from core.cli.common import emit, frame_records, login, setting_changes, store_of, window_spec
+
+
+def cmd_business_case(args: argparse.Namespace) -> int:
+    """Show or change a model's business case."""
+    from core import business
+
+    store = store_of(args).open()
+    if args.set:
+        case = business.save(
+            store, model=args.model, changes=setting_changes(args.set), by=login(store, args)
+        )
+    else:
+        with store.read() as r:
+            case = business.current(registry.get_model(r, args.model))
+    data = {"revision": case.revision, **case.values}
+    emit(args, data, "\n".join(f"{k:>18}: {v}" for k, v in data.items()))
+    return 0
+
+
+def cmd_kpi(args: argparse.Namespace) -> int:
+    """Value per decision overall and per window."""
+    from core import kpi
+
+    spec = window_spec(args) if (args.period or args.chunk_size) else None
+    with store_of(args).open().read() as r:
+        model = registry.get_model(r, args.model)
+        version = registry.get_version(r, model, args.version)
+        from core.business import current
+
+        spec = spec or _default_window(current(model)["period"])
+        overall = kpi.summary(r, model, version)
+        reference = kpi.on_reference(r, model, version)
+        windows = kpi.by_window(r, model, version, spec)
+    keep = [
+        "window_start",
+        "window_end",
+        "n",
+        "n_labeled",
+        "realized_value_per_decision",
+        "estimated_value_per_decision",
+        "value_per_period",
+    ]
+    data = {
+        "model": model.name,
+        "version": version.version,
+        "unit": overall.unit,
+        "threshold": overall.threshold,
+        "optimal_threshold": overall.optimal_threshold,
+        "value_per_decision_at_threshold": overall.value_per_decision_at_threshold,
+        "value_per_decision_at_optimum": overall.value_per_decision_at_optimum,
+        "n_labeled": overall.n_labeled,
+        "reference": dataclasses.asdict(reference),
+        "windows": frame_records(windows[keep]) if len(windows) else [],
+    }
+    text = (
+        f"threshold {overall.threshold}, optimum {overall.optimal_threshold}; value per "
+        f"decision {_money(overall.value_per_decision_at_threshold)} {overall.unit} now, "
+        f"{_money(overall.value_per_decision_at_optimum)} at the optimum "
+        f"({overall.n_labeled} labelled decisions)\n"
+        f"on the reference (training/validation data): value per decision "
+        f"{_money(reference.value_per_decision)} {reference.unit} "
+        f"({_money(reference.lower)} to {_money(reference.upper)}), "
+        f"{_money(reference.value_per_period)} per period "
+        f"({reference.n_labeled} labelled reference rows)"
+        + (f"; {reference.reason}" if reference.reason else "")
+    )
+    if len(windows):
+        text += "\n" + windows[keep].to_string(index=False)
+    emit(args, data, text)
+    return 0
+
+
+def _default_window(period: str) -> Any:
+    from core.windows import WindowSpec
+
+    return WindowSpec.parse(period)
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
