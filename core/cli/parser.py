@@ -24,10 +24,13 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line grammar."""
-    from core import cli  # loaded by now: its docstring is the one place the summary is written
-
     common = _common()
-    parser = _Parser(prog="modelbridge", description=cli.__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="modelbridge",
+        description=(
+            "`modelbridge`: the command line that pipelines call. Same rules as the dashboard."
+        ),
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("init", parents=[common], help="create an empty store (no-op if it exists)")
