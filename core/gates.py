@@ -9,12 +9,14 @@ gates.max_drifted_features, gates.kpi_tolerance, gates.blocking (comma-separated
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.artifacts import load_model, positive_scores
 from core.drift import PREDICTION, drift_by_window
@@ -27,6 +29,9 @@ from core.windows import WindowSpec
 PASS, WARN, FAIL = "pass", "warn", "fail"
 DEFAULT_BLOCKING = ("metrics", "compatibility", "kpi", "latency")
 DEFAULT_LATENCY_BUDGET_MS = 200.0
+LATENCY_ROWS = 50  # one-row predictions timed per round
+LATENCY_WARMUP = 5  # calls before timing, not counted
+LATENCY_ROUNDS = 3  # rounds at most; the best counts
 DEFAULT_MAX_DRIFTED = 3
 RECENT_DAYS = 30
 
@@ -218,20 +223,26 @@ def latency_gate(model: Model, candidate: ModelVersion, sample: Any) -> Gate:
         return Gate("latency", WARN, True, "No model file registered: serving time unknown.")
     estimator = load_model(Path(candidate.artifact_path), expected_sha256=candidate.artifact_sha256)
     names = [f.name for f in features_of(candidate)]
-    rows = sample[names].head(50)
-    timings = []
-    for i in range(len(rows)):
-        started = time.perf_counter()
-        positive_scores(estimator, rows.iloc[[i]], model.positive_label)
-        timings.append((time.perf_counter() - started) * 1000)
-    p95 = float(np.percentile(timings, 95))
-    numbers = {"p95_ms": p95, "budget_ms": budget, "rows": len(timings)}
+    rows = sample[names].head(LATENCY_ROWS)
+    if rows.empty:
+        return Gate("latency", WARN, True, "No reference rows to time predictions on.")
+    p95, timings, rounds = one_row_p95(
+        lambda row: positive_scores(estimator, row, model.positive_label), rows, budget
+    )
+    numbers = {
+        "p95_ms": p95,
+        "p50_ms": float(np.median(timings)),
+        "budget_ms": budget,
+        "rows": len(timings),
+        "rounds": rounds,
+    }
     if p95 > budget:
         return Gate(
             "latency",
             FAIL,
             True,
-            f"One prediction takes {p95:.0f} ms (p95), over the {budget:.0f} ms budget.",
+            f"One prediction takes {p95:.0f} ms (p95, best of {rounds} rounds of "
+            f"{len(timings)}), over the {budget:.0f} ms budget.",
             numbers,
         )
     return Gate(
@@ -241,6 +252,34 @@ def latency_gate(model: Model, candidate: ModelVersion, sample: Any) -> Gate:
         f"One prediction takes {p95:.1f} ms (p95), within {budget:.0f} ms.",
         numbers,
     )
+
+
+def one_row_p95(
+    predict: Callable[[Any], Any], rows: Any, budget_ms: float
+) -> tuple[float, list[float], int]:
+    """p95 in ms of PREDICT on each row of ROWS alone, as a server answers one request.
+
+    The model runs on one thread (a request's prediction does not fan out over the cores), after
+    a few calls that are not counted (first calls pay lazy set-up). A round over budget is
+    measured again, up to LATENCY_ROUNDS times, and the best round counts: a model that is
+    really too slow fails every round, while a moment when the machine is busy elsewhere should
+    not block a release. Returns the p95, that round's timings and the rounds measured.
+    """
+    with threadpool_limits(limits=1):
+        for i in range(min(LATENCY_WARMUP, len(rows))):
+            predict(rows.iloc[[i]])
+        rounds: list[tuple[float, list[float]]] = []
+        best = np.inf
+        while len(rounds) < LATENCY_ROUNDS and best > budget_ms:
+            timings = []
+            for i in range(len(rows)):
+                started = time.perf_counter()
+                predict(rows.iloc[[i]])
+                timings.append((time.perf_counter() - started) * 1000)
+            rounds.append((float(np.percentile(timings, 95)), timings))
+            best = min(best, rounds[-1][0])
+    p95, timings = min(rounds, key=lambda r: r[0])
+    return p95, timings, len(rounds)
 
 
 def explanation_gate(
