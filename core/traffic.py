@@ -53,19 +53,15 @@ def span(w: Work, model: Model) -> tuple[date | None, date | None, int]:
 def daily_traffic(w: Work, flt: TrafficFilter) -> pd.DataFrame:
     """Per day: predictions, mean score, latency p50/p95/p99 (ms) and share of slow requests."""
     where, params = flt.where()
+    # The list is split in SQL: a day without latency (the column is optional) then reads as
+    # NaN in a float column, where splitting it in pandas would meet a NULL list (pd.NA).
     return w.frame(
-        "SELECT ts::DATE AS day, count(*) AS predictions, avg(score) AS mean_score, "
-        "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS q "
-        f"FROM {logs.pred_table(flt.model_id)} WHERE {where} GROUP BY day ORDER BY day",
+        "SELECT day, predictions, mean_score, q[1] AS latency_p50, q[2] AS latency_p95, "
+        "q[3] AS latency_p99 FROM (SELECT ts::DATE AS day, count(*) AS predictions, "
+        "avg(score) AS mean_score, quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS q "
+        f"FROM {logs.pred_table(flt.model_id)} WHERE {where} GROUP BY day) ORDER BY day",
         params,
-    ).pipe(_split_quantiles)
-
-
-def _split_quantiles(frame: pd.DataFrame) -> pd.DataFrame:
-    q = frame.pop("q")
-    for i, name in enumerate(("latency_p50", "latency_p95", "latency_p99")):
-        frame[name] = q.map(lambda v, i=i: None if v is None else v[i])
-    return frame
+    )
 
 
 def score_distribution(w: Work, flt: TrafficFilter, lo: float, hi: float) -> pd.DataFrame:
