@@ -45,7 +45,10 @@ def drift_scores(drift: pd.DataFrame) -> pd.DataFrame:
     return primary
 
 
-def ranking(drift: pd.DataFrame, last: int = 3) -> pd.DataFrame:
+RANKED_WINDOWS = 3
+
+
+def ranking(drift: pd.DataFrame, last: int = RANKED_WINDOWS) -> pd.DataFrame:
     """Features (and the prediction) ranked by drift over the last LAST windows."""
     scores = drift_scores(drift)
     recent = sorted(scores["window_start"].unique())[-last:]
@@ -68,10 +71,11 @@ def status(model: Model, version: ModelVersion, drift: pd.DataFrame, perf: pd.Da
     scores = drift_scores(drift)
     inputs = scores[scores["feature"] != PREDICTION]
     # A feature counts as drifted when it was past its threshold in two windows in a row:
-    # one noisy window on a small sample is not news for a manager.
+    # one noisy window on a small sample is not news for a manager. Its drift dates from the
+    # first window of that pair, as its alert does.
     ordered = inputs.sort_values(["feature", "window_start"])
-    repeated = ordered["alert"] & ordered.groupby("feature")["alert"].shift(fill_value=False)
-    drifted = ordered[repeated]
+    pair_starts = ordered["alert"] & ordered.groupby("feature")["alert"].shift(-1, fill_value=False)
+    drifted = ordered[pair_starts]
     if drifted.empty:
         parts.append(
             f"No input drifted from the training data in any of the {len(features)} features."
@@ -95,34 +99,55 @@ def _performance_sentence(
 ) -> str:
     metric = "roc_auc" if model.task == "binary" else "mae"
     reference = version.metrics.get(metric)
-    rows = perf[perf["metric"] == metric]
+    rows = perf[perf["metric"] == metric].sort_values("window_start")
     if rows.empty or reference is None:
         return ""
     words = METRIC_WORDS[metric]
-    text = ""
-    latest_est = rows["estimated"].dropna()
-    if len(latest_est):
-        change = latest_est.iloc[-1] - reference
+    parts = []
+    estimated = rows["estimated"].dropna()
+    if len(estimated):
+        change = estimated.iloc[-1] - reference
         if abs(change) < 0.005:
-            text = f"Estimated {words} unchanged at {latest_est.iloc[-1]:.2f}."
+            parts.append(f"Estimated {words} unchanged at {estimated.iloc[-1]:.2f}.")
         else:
             direction = "down" if change < 0 else "up"
-            text = f"Estimated {words} {direction} {abs(change):.2f} against training."
+            parts.append(f"Estimated {words} {direction} {abs(change):.2f} against training.")
+    measured = rows.dropna(subset=["realized"])
+    if len(measured):
+        # What the labels measure comes first: an estimate from scores cannot see a change in
+        # how outcomes follow the inputs (concept drift), the labels can.
+        last = measured.iloc[-1]
+        sentence = (
+            f"Labels up to {pd.Timestamp(last['window_end']):%d %b} measure {words} "
+            f"{last['realized']:.2f} (training {reference:.2f})"
+        )
+        if pd.notna(last["estimated"]) and abs(last["realized"] - last["estimated"]) >= 0.05:
+            sentence += (
+                f", not the {last['estimated']:.2f} the scores suggest: outcomes no longer "
+                "follow the inputs as they did in training"
+            )
+        parts.append(sentence + ".")
     labelled = perf[perf["realized"].notna() & perf["metric"].isin(watched)]
     if labelled.empty:
-        return text + " Too few outcomes have arrived yet to confirm it."
-    last_labelled = pd.Timestamp(labelled["window_end"].max())
-    for name, part in labelled.groupby("metric"):
-        flags = part.sort_values("window_start")["alert"].tolist()
+        return " ".join([*parts, "Too few outcomes have arrived yet to confirm it."])
+    for name in sorted(labelled["metric"].unique(), key=lambda m: (m != metric, m)):
+        part = labelled[labelled["metric"] == name].sort_values("window_start")
+        flags = part["alert"].tolist()
         run = next((i for i, f in enumerate(reversed(flags)) if not f), len(flags))
         if run >= 2:
-            first = part.sort_values("window_start").iloc[len(flags) - run]
+            first = part.iloc[len(flags) - run]
             side = "worse" if name in LOWER_IS_BETTER else "lower"
-            return text + (
-                f" Labels confirm a {side} {METRIC_WORDS.get(name, name)} since "
+            parts.append(
+                f"Labels confirm a {side} {METRIC_WORDS.get(name, name)} since "
                 f"{pd.Timestamp(first['window_start']):%d %b}."
             )
-    return text + f" Labels up to {last_labelled:%d %b} show performance within the usual range."
+            return " ".join(parts)
+    if len(measured):
+        parts.append("Every measured metric is within its usual range.")
+    else:
+        last_labelled = pd.Timestamp(labelled["window_end"].max())
+        parts.append(f"Labels up to {last_labelled:%d %b} show performance within the usual range.")
+    return " ".join(parts)
 
 
 def distributions(

@@ -7,7 +7,7 @@ from app import charts
 from app.data import alerts_view, distribution_view, drift_view, models_table, revision, store
 from app.session import guard
 from app.widgets import alert_list
-from core.drift_report import METRIC_WORDS
+from core.drift_report import METRIC_WORDS, RANKED_WINDOWS
 
 identity = guard("drift")
 st.title("Drift")
@@ -82,11 +82,24 @@ st.plotly_chart(
 )
 
 st.subheader("What changed most")
+recent = min(RANKED_WINDOWS, len(starts))
+st.caption(
+    f"Over the last {recent} windows: how far past its threshold each input was on average "
+    "(1 = at the threshold), its value and threshold in the latest window, and in how many "
+    "of those windows it was past the threshold."
+)
 st.dataframe(
-    ranked.rename(columns={"score": "× threshold", "alerts": "windows past threshold"}),
+    ranked.rename(
+        columns={
+            "score": "× threshold (average)",
+            "value": "latest value",
+            "threshold": "threshold",
+            "alerts": f"windows past threshold (of {recent})",
+        }
+    ),
     hide_index=True,
     key="drift_ranking",
-    column_config={"× threshold": st.column_config.NumberColumn(format="%.2f")},
+    column_config={"× threshold (average)": st.column_config.NumberColumn(format="%.2f")},
 )
 
 tabs = st.tabs(["Model scores", "All inputs together", "Performance"])

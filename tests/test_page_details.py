@@ -224,7 +224,9 @@ def test_clicking_a_heatmap_square_picks_its_feature_and_window(app_as: AppAs):
     at = drift_page(app_as)
     starts = [f"{pd.Timestamp(t):%Y-%m-%d}" for t in at.selectbox(key="drift_window_start").options]
     # Before any click: the input that changed most, in the latest window.
-    ranking = next(d.value for d in at.dataframe if "windows past threshold" in d.value.columns)
+    ranking = next(
+        d.value for d in at.dataframe if "windows past threshold (of 3)" in d.value.columns
+    )
     assert at.selectbox(key="drift_feature").value == ranking["feature"].iloc[0]
     assert at.selectbox(key="drift_window_start").value == pd.Timestamp(starts[-1])
     for feature, day in [("age", starts[1]), ("income", starts[2])]:

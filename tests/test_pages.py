@@ -155,7 +155,7 @@ def check_drift(at: AppTest, db: Path, role: str) -> None:
     [status] = texts(at.info)
     assert "features" in status
     assert chart_titles(at)[0].startswith("Drift per feature and window")
-    ranking = table_with(at, "windows past threshold")
+    ranking = table_with(at, "windows past threshold (of 3)")
     with Store(db).read() as r:
         version = registry.get_version(r, registry.get_model(r, MODEL))
         features = {f.name for f in registry.features_of(version)}
