@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
@@ -121,8 +122,14 @@ def case_summary(case: Any, words: Any, heading: str | None = None) -> None:
         st.caption(case.similar["text"])
 
 
-def what_if_inputs(features: list, schema: dict, values: dict, words: Any) -> dict:
-    """One input per feature, prefilled with the case's values; returns the edited values."""
+def what_if_key(model: str, version: int, request_id: str, feature: str) -> str:
+    """The widget key of one what-if input: one per case, so a case never inherits another's."""
+    return "whatif_" + json.dumps([model, version, request_id, feature])
+
+
+def what_if_inputs(case: Any, features: list, schema: dict, words: Any) -> dict:
+    """One input per feature, prefilled with CASE's logged values; returns the edited values."""
+    values = case.explanation.values
     out = {}
     columns = st.columns(3)
     profile = {f["name"]: f for f in schema.get("features", [])}
@@ -131,12 +138,13 @@ def what_if_inputs(features: list, schema: dict, values: dict, words: Any) -> di
         label = info.label + (f" ({info.unit})" if info.unit else "")
         slot = columns[i % 3]
         current = values.get(feature.name)
+        key = what_if_key(case.model, case.version, case.request_id, feature.name)
         if feature.kind == "numeric":
             out[feature.name] = slot.number_input(
                 label,
                 value=None if current is None else float(current),
                 help=info.description or None,
-                key=f"whatif_{feature.name}",
+                key=key,
             )
         else:
             options = list(profile.get(feature.name, {}).get("categories", []))
@@ -149,7 +157,7 @@ def what_if_inputs(features: list, schema: dict, values: dict, words: Any) -> di
                 index=options.index(current),
                 format_func=lambda v: "(not provided)" if v is None else str(v),
                 help=info.description or None,
-                key=f"whatif_{feature.name}",
+                key=key,
             )
     return out
 

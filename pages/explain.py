@@ -106,7 +106,7 @@ with decide:
 
     st.subheader("What if?")
     st.caption("Change the inputs to see the new score and reasons at once.")
-    values = what_if_inputs(features, schema, case.explanation.values, words)
+    values = what_if_inputs(case, features, schema, words)
     if values != case.explanation.values:
         changed = what_if_view(db, rev, model, case.version, tuple(sorted(values.items())))
         case_summary(changed, words, heading="With your changes")

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.widgets import what_if_key
 from core import logs
-from core.explanations import explain_case, explain_values
-from core.registry import get_model, get_version
+from core.explanations import CaseExplanation, explain_case, explain_values
+from core.feature_metadata import vocabulary
+from core.registry import features_of, get_model, get_version
 from core.store import Store
 from data.build_demo import MODEL
 from tests.ui_helpers import (  # noqa: F401  (fixtures)
@@ -34,6 +36,19 @@ def request_id(demo_db: Path) -> str:
             f"SELECT request_id FROM {logs.pred_table(model.id)} "
             "WHERE version = 1 AND score >= ? ORDER BY ts DESC, request_id LIMIT 1",
             [threshold],
+        )[0][0]
+
+
+@pytest.fixture(scope="module")
+def other_request_id(demo_db: Path, request_id: str) -> str:
+    """Another logged decision of the live version, one the model did not flag."""
+    with Store(demo_db).read() as r:
+        model = get_model(r, MODEL)
+        threshold = model.settings["business_case"]["threshold"]
+        return r.rows(
+            f"SELECT request_id FROM {logs.pred_table(model.id)} "
+            "WHERE version = 1 AND score < ? AND request_id <> ? ORDER BY ts, request_id LIMIT 1",
+            [threshold, request_id],
         )[0][0]
 
 
@@ -59,6 +74,25 @@ def markdown(at: AppTest) -> list[str]:
 def scores(at: AppTest) -> list[str]:
     """The 'Score NN out of 100; ...' captions, in order."""
     return [plain(c.value) for c in at.caption if c.value.startswith("Score ")]
+
+
+def what_if_shown(at: AppTest) -> dict[str, object]:
+    """The what-if panel's inputs as the page shows them, by label."""
+    inputs = [*at.number_input, *at.selectbox]
+    return {w.label: w.value for w in inputs if (w.key or "").startswith("whatif_")}
+
+
+def logged_inputs(demo_db: Path, case: CaseExplanation) -> dict[str, object]:
+    """CASE's logged values under the labels the what-if panel gives them."""
+    with Store(demo_db).read() as r:
+        model = get_model(r, MODEL)
+        target = get_version(r, model, case.version)
+        words, features = vocabulary(target, model.task), features_of(target)
+    labels = {f.name: words.info(f.name) for f in features}
+    return {
+        info.label + (f" ({info.unit})" if info.unit else ""): case.explanation.values[name]
+        for name, info in labels.items()
+    }
 
 
 @pytest.mark.parametrize("role", ["domain_expert", "ml_engineer"])
@@ -106,10 +140,11 @@ def test_the_what_if_panel_rescores_the_case_with_the_changed_value(
     at = explain_page(app_as, "domain_expert", request_id)
     case = explain_case(Store(demo_db), MODEL, request_id)
     debt = case.explanation.values["debt_to_income"]
-    assert at.number_input(key="whatif_debt_to_income").value == pytest.approx(debt)
-    assert len(at.number_input) == 7  # one per numeric feature, named whatif_<feature>
+    key = what_if_key(MODEL, 1, request_id, "debt_to_income")
+    assert at.number_input(key=key).value == pytest.approx(debt)
+    assert len(at.number_input) == 7  # one per numeric feature, keyed by case and feature
 
-    at.number_input(key="whatif_debt_to_income").set_value(5.0).run()
+    at.number_input(key=key).set_value(5.0).run()
 
     changed = explain_values(
         Store(demo_db), MODEL, {**case.explanation.values, "debt_to_income": 5.0}, version=1
@@ -120,6 +155,34 @@ def test_the_what_if_panel_rescores_the_case_with_the_changed_value(
     assert scores(at)[1].startswith(f"Score {changed.explanation.output * 100:.0f} out of 100")
     for reason in changed.reasons:
         assert f"- {reason.sentence}" in markdown(at)
+
+
+def test_the_next_case_starts_the_what_if_panel_from_its_own_values(
+    app_as: AppAs, demo_db: Path, request_id: str, other_request_id: str
+) -> None:
+    first = explain_case(Store(demo_db), MODEL, request_id)
+    second = explain_case(Store(demo_db), MODEL, other_request_id)
+    at = explain_page(app_as, "domain_expert", request_id)
+    changed = what_if_key(MODEL, 1, request_id, "debt_to_income")
+    at.number_input(key=changed).set_value(5.0).run()
+    assert "**With your changes**" in markdown(at)
+    assert second.explanation.values["debt_to_income"] != pytest.approx(5.0)
+
+    at.text_input(key="explain_request_id").input(other_request_id).run()
+
+    assert not at.exception, at.exception
+    assert what_if_shown(at) == logged_inputs(demo_db, second)
+    assert what_if_shown(at) != logged_inputs(demo_db, first)
+    assert "**With your changes**" not in markdown(at)
+    assert scores(at) == [
+        f"Score {second.explanation.output * 100:.0f} out of 100; cases from 12 up are sent to "
+        "manual review."
+    ]
+
+    at.text_input(key="explain_request_id").input(request_id).run()
+
+    assert what_if_shown(at) == logged_inputs(demo_db, first)
+    assert "**With your changes**" not in markdown(at)
 
 
 def test_an_unknown_request_id_shows_an_error_and_nothing_else(app_as: AppAs) -> None:
