@@ -1,7 +1,9 @@
 """Data quality of live traffic: what was rejected and why, per feature, latency against an SLO.
 
 All aggregation runs in DuckDB over the typed log table and the quarantine; a period is a
-calendar day ('D') or ISO week ('W'), by the request's own timestamp.
+calendar day ('D') or ISO week ('W'), by the request's own timestamp. A rejected row whose
+timestamp is itself the problem (missing, unreadable or later than its arrival) is placed when
+it arrived instead, see _held().
 """
 
 from __future__ import annotations
@@ -45,16 +47,42 @@ def latest_period_start(w: Work, model: Model, period: str = "D") -> datetime:
     return EPOCH if found is None else datetime.combine(found, datetime.min.time())
 
 
+def _held(model: Model) -> str:
+    """Open quarantined prediction rows as (placed, reasons); one parameter: the model id.
+
+    A row's own timestamp is trusted unless it is missing or later than the moment the row was
+    quarantined: a claimed 2031 would stretch every chart to 2031 and make its lone period the
+    headline. Such a row is placed when it arrived, but no later than the newest trusted request
+    time of its batch (else of the model), so junk in a backfilled file lands among the file's
+    own requests rather than opening a period of its own after the last real traffic.
+    """
+    pred = logs.pred_table(model.id)
+    return (
+        "(WITH q AS (SELECT batch_id, ts, quarantined_at, reasons, "
+        "COALESCE(ts <= quarantined_at, false) AS trusted FROM quarantine "
+        "WHERE model_id = ? AND kind = 'prediction' AND retried_in IS NULL), "
+        "doubtful AS (SELECT DISTINCT batch_id FROM q WHERE NOT trusted), "
+        "newest AS (SELECT batch_id, max(ts) AS ts FROM ("
+        f"SELECT batch_id, ts FROM {pred} WHERE batch_id IN (SELECT batch_id FROM doubtful) "
+        "UNION ALL SELECT batch_id, ts FROM q WHERE trusted "
+        "AND batch_id IN (SELECT batch_id FROM doubtful)) GROUP BY 1), "
+        f"overall AS (SELECT max(ts) AS ts FROM (SELECT max(ts) AS ts FROM {pred} "
+        "UNION ALL SELECT max(ts) FROM q WHERE trusted)) "
+        "SELECT CASE WHEN trusted THEN q.ts "
+        "ELSE least(quarantined_at, COALESCE(newest.ts, overall.ts)) END AS placed, reasons "
+        "FROM q LEFT JOIN newest USING (batch_id) CROSS JOIN overall)"
+    )
+
+
 def volume(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period: rows received, ingested, quarantined and the quarantined share."""
     kept = _bucket(period, "ts")
-    held = _bucket(period, "COALESCE(ts, quarantined_at)")
+    held = _bucket(period, "placed")
     return w.frame(
         f"WITH k AS (SELECT {kept} AS period, count(*) AS n FROM {logs.pred_table(model.id)} "
         "WHERE ts >= ? GROUP BY 1), "
-        f"q AS (SELECT {held} AS period, count(*) AS n FROM quarantine "
-        "WHERE model_id = ? AND kind = 'prediction' AND retried_in IS NULL "
-        "AND COALESCE(ts, quarantined_at) >= ? GROUP BY 1) "
+        f"q AS (SELECT {held} AS period, count(*) AS n FROM {_held(model)} "
+        "WHERE placed >= ? GROUP BY 1) "
         "SELECT period, COALESCE(k.n, 0) + COALESCE(q.n, 0) AS received, "
         "COALESCE(k.n, 0) AS ingested, COALESCE(q.n, 0) AS quarantined, "
         "COALESCE(q.n, 0) / (COALESCE(k.n, 0) + COALESCE(q.n, 0)) AS quarantined_share "
@@ -65,11 +93,10 @@ def volume(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) ->
 
 def reasons(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period and reason: quarantined rows and their share of all rows received."""
-    held = _bucket(period, "COALESCE(ts, quarantined_at)")
+    held = _bucket(period, "placed")
     frame = w.frame(
-        f"SELECT {held} AS period, reason, count(*) AS rows FROM (SELECT ts, quarantined_at, "
-        "unnest(reasons) AS reason FROM quarantine WHERE model_id = ? AND kind = 'prediction' "
-        "AND retried_in IS NULL AND COALESCE(ts, quarantined_at) >= ?) "
+        f"SELECT {held} AS period, reason, count(*) AS rows FROM (SELECT placed, "
+        f"unnest(reasons) AS reason FROM {_held(model)} WHERE placed >= ?) "
         "GROUP BY ALL ORDER BY period, rows DESC",
         [model.id, since],
     )
@@ -105,11 +132,10 @@ def feature_rates(
         f"SELECT {kept} AS period, {', '.join(parts)} FROM {logs.pred_table(model.id)} "
         "GROUP BY 1 ORDER BY 1"
     )
-    held = _bucket(period, "COALESCE(ts, quarantined_at)")
+    held = _bucket(period, "placed")
     rejected = w.frame(
-        f"SELECT {held} AS period, reason, count(*) AS n FROM (SELECT ts, quarantined_at, "
-        "unnest(reasons) AS reason FROM quarantine WHERE model_id = ? AND kind = 'prediction' "
-        "AND retried_in IS NULL) GROUP BY ALL",
+        f"SELECT {held} AS period, reason, count(*) AS n FROM (SELECT placed, "
+        f"unnest(reasons) AS reason FROM {_held(model)}) GROUP BY ALL",
         [model.id],
     )
     received = volume(w, model, period).set_index("period")["received"]
