@@ -16,6 +16,7 @@ import pandas as pd
 from core import logs
 from core.features import Feature
 from core.models import Model
+from core.quarantine import RETRY_PREFIX
 from core.readers import quote_literal
 from core.store import Work
 
@@ -177,14 +178,17 @@ def batches(w: Work, model: Model, limit: int = 20) -> pd.DataFrame:
     A batch caused a spike when its rejected share is more than SPIKE_FACTOR times the typical
     share, the median over all the model's prediction batches (clean ones included), and at
     least SPIKE_MIN_POINTS above it: one bad file among clean ones stands out, while a feed that
-    always loses a few rows per file does not mark every file.
+    always loses a few rows per file does not mark every file. A quarantine retry re-sends rows
+    that were already rejected, not new traffic: it is listed, but never a spike nor part of
+    the typical share.
     """
     return w.frame(
-        "WITH b AS (SELECT *, rows_quarantined / greatest(rows_read, 1) AS quarantined_share "
-        "FROM batch WHERE model_id = ? AND kind = 'prediction'), "
-        "typical AS (SELECT median(quarantined_share) AS share, count(*) AS n FROM b), "
-        "judged AS (SELECT b.*, t.share AS typical_share, t.n AS n_batches, "
-        "(b.quarantined_share > ? * t.share AND b.quarantined_share - t.share >= ?) AS spike "
+        "WITH b AS (SELECT *, rows_quarantined / greatest(rows_read, 1) AS quarantined_share, "
+        "starts_with(source, ?) AS retry FROM batch WHERE model_id = ? AND kind = 'prediction'), "
+        "typical AS (SELECT median(quarantined_share) AS share, count(*) AS n FROM b "
+        "WHERE NOT retry), "
+        "judged AS (SELECT b.*, t.share AS typical_share, t.n AS n_batches, (NOT b.retry "
+        "AND b.quarantined_share > ? * t.share AND b.quarantined_share - t.share >= ?) AS spike "
         "FROM b, typical t) "
         "SELECT batch_id, source, created_at, rows_read, rows_ingested, rows_quarantined, "
         "quarantined_share, spike, CASE WHEN spike THEN printf("
@@ -192,7 +196,7 @@ def batches(w: Work, model: Model, limit: int = 20) -> pd.DataFrame:
         "100 * quarantined_share, 100 * typical_share, n_batches) END AS spike_reason, reasons "
         "FROM judged WHERE rows_quarantined > 0 "
         "ORDER BY spike DESC, quarantined_share DESC, created_at DESC LIMIT ?",
-        [model.id, SPIKE_FACTOR, SPIKE_MIN_POINTS, int(limit)],
+        [RETRY_PREFIX, model.id, SPIKE_FACTOR, SPIKE_MIN_POINTS, int(limit)],
     )
 
 

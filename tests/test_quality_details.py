@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.widgets import escape_markdown
-from core import alerts, business, kpi, logs, quality
+from core import alerts, business, kpi, logs, quality, quarantine
 from core.auth import Identity
 from core.health import money
 from core.ingest import ingest_labels, ingest_predictions
@@ -186,6 +186,29 @@ def test_a_feed_that_always_loses_some_rows_marks_only_the_batch_far_above_its_u
     assert found["spike_reason"].iloc[0] == (
         "30.0% of its rows were rejected, against a typical 11.2% (median of 4 batches)"
     )
+
+
+def test_a_quarantine_retry_is_listed_but_never_reported_as_a_traffic_spike(
+    spiky: dict, tmp_path: Path
+) -> None:
+    store = copy_store(spiky["db"], tmp_path)
+    [again] = quarantine.retry(store, "credit", batch_id=spiky["ids"]["bad"])  # still fails
+
+    with store.read() as r:
+        found = quality.batches(r, get_model(r, "credit"))
+
+    ids = spiky["ids"]
+    assert (again.rows_read, again.rows_quarantined, again.source) == (
+        12, 12, "retry of " + str(spiky["folder"] / "bad.csv")
+    )  # fmt: skip
+    assert list(found["batch_id"]) == [ids["bad"], again.batch_id, ids["mild"]]
+    assert list(found["spike"]) == [True, False, False]
+    assert list(found["quarantined_share"]) == pytest.approx([12 / 40, 1.0, 1 / 40])
+    # The re-sent rows are not traffic: the typical share is still over the six real batches.
+    assert found["spike_reason"].iloc[0] == (
+        "30.0% of its rows were rejected, against a typical 0.0% (median of 6 batches)"
+    )
+    assert found["spike_reason"].iloc[1:].isna().all()
 
 
 @pytest.fixture
