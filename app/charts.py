@@ -374,6 +374,18 @@ def rank_over_time(ranks: pd.DataFrame, labels: dict[str, str]) -> go.Figure:
     return fig
 
 
+def _spanning_periods(windows: pd.DataFrame) -> dict:
+    """Bar geometry on a date axis so each bar covers its window, from start to end.
+
+    Plotly centres a bar on its x, which would draw a month's bar from mid-previous-month;
+    with offset 0 and a width of the window's length in ms (months differ) it starts on time.
+    """
+    length = pd.to_datetime(windows["window_end"]) - pd.to_datetime(windows["window_start"])
+    return dict(
+        x=windows["window_start"], width=(length.dt.total_seconds() * 1000).tolist(), offset=0
+    )
+
+
 def earnings_trend(windows: pd.DataFrame, unit: str, target: float | None) -> go.Figure:
     """Value per period over time: measured on outcomes, or estimated where they are missing."""
     fig = go.Figure()
@@ -381,9 +393,10 @@ def earnings_trend(windows: pd.DataFrame, unit: str, target: float | None) -> go
     colors = ["#2E86AB" if r else "#9DB4CF" for r in realized]
     fig.add_trace(
         go.Bar(
-            x=windows["window_start"],
+            **_spanning_periods(windows),
             y=windows["value_per_period"],
             marker_color=colors,
+            marker_line=dict(color="white", width=1),
             name="value per period",
             customdata=["measured" if r else "estimated" for r in realized],
             hovertemplate="%{x|%Y-%m-%d}: %{y:,.0f} " + unit + " (%{customdata})<extra></extra>",

@@ -1,0 +1,50 @@
+"""Chart builders (app/charts.py): figures drawn where their data says."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from app import charts
+
+DAY_MS = 86_400_000
+
+
+def _windows(starts: list[str], ends: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "window_start": pd.to_datetime(starts),
+            "window_end": pd.to_datetime(ends),
+            "realized_value_per_decision": [1.0, None, None][: len(starts)],
+            "value_per_period": [1000.0, 1200.0, 900.0][: len(starts)],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "days"),
+    [
+        (
+            ["2026-10-01", "2026-11-01", "2026-12-01"],
+            ["2026-11-01", "2026-12-01", "2027-01-01"],
+            [31, 30, 31],
+        ),
+        (["2026-11-02", "2026-11-09"], ["2026-11-09", "2026-11-16"], [7, 7]),
+    ],
+    ids=["months", "weeks"],
+)
+def test_value_bars_cover_their_period_from_its_first_day(
+    starts: list[str], ends: list[str], days: list[int]
+) -> None:
+    fig = charts.earnings_trend(_windows(starts, ends), "EUR", None)
+    [bar] = [t for t in fig.data if t.type == "bar"]
+
+    # Plotly draws a bar from x + offset to x + offset + width (ms on a date axis).
+    assert bar.offset == 0
+    assert list(bar.width) == [d * DAY_MS for d in days]
+    assert [pd.Timestamp(x) for x in bar.x] == [pd.Timestamp(s) for s in starts]
+    drawn_ends = [
+        pd.Timestamp(x) + pd.Timedelta(milliseconds=w)
+        for x, w in zip(bar.x, bar.width, strict=True)
+    ]
+    assert drawn_ends == [pd.Timestamp(e) for e in ends]
