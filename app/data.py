@@ -235,17 +235,20 @@ def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
-    """Earnings, health lights and the attention list of a model's live version."""
-    from core import health
+    """Earnings, health lights and the attention list of a model's live version (of its newest
+    version while none is live; `live` says which)."""
+    from core import health, workflow
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        live = registry.get_version(r, entry)
+        live = workflow.live_version(r, entry)
+        shown = live or registry.get_version(r, entry)
         return {
-            "version": live.version,
-            "stage": live.stage,
-            "earnings": health.earnings(r, entry, live),
-            "lights": health.lights(r, entry, live),
+            "live": live is not None,
+            "version": shown.version,
+            "stage": shown.stage,
+            "earnings": health.earnings(r, entry, shown),
+            "lights": health.lights(r, entry, shown),
             "attention": health.attention(r, entry),
         }
 

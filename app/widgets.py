@@ -225,9 +225,12 @@ def metadata_editor(
 
 def traffic_light(light: Any) -> None:
     """One health signal: a coloured dot, its name and its reason."""
-    dot = {"green": ":green[● fine]", "amber": ":orange[● watch]", "red": ":red[● act]"}[
-        light.status
-    ]
+    dot = {
+        "green": ":green[● fine]",
+        "amber": ":orange[● watch]",
+        "red": ":red[● act]",
+        "unknown": ":gray[● unknown]",
+    }[light.status]
     st.markdown(f"{dot} **{escape_markdown(light.name)}** — {escape_markdown(light.sentence)}")
 
 

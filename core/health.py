@@ -20,11 +20,13 @@ from core.store import Work
 from core.windows import WindowSpec
 
 GREEN, AMBER, RED = "green", "amber", "red"
+# Nothing measured to judge by: neither fine nor a problem.
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
 class Light:
-    """One health signal."""
+    """One health signal: GREEN, AMBER, RED, or UNKNOWN when there is nothing to judge by."""
 
     name: str
     status: str
@@ -63,7 +65,7 @@ def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
             None,
             pd.DataFrame(),
             "No business case yet: a product owner can say what each decision is "
-            "worth on the KPI page.",
+            "worth on the Business value page.",
         )
     windows = kpi.by_window(w, model, version, WindowSpec.parse(case["period"]))
     if windows.empty:
@@ -155,6 +157,8 @@ def _drift_light(open_alerts: list[dict[str, Any]]) -> Light:
 
 def _quality_light(w: Work, model: Model) -> Light:
     head = quality.headline(w, model, "D")
+    if head.period is None:  # no traffic yet
+        return Light("Data quality", UNKNOWN, head.text)
     status = {"ok": GREEN, "warning": AMBER, "error": RED}[head.severity]
     first = head.text.split(". ")[0].rstrip(".") + "."
     return Light("Data quality", status, first)
@@ -162,8 +166,15 @@ def _quality_light(w: Work, model: Model) -> Light:
 
 def _latency_light(w: Work, model: Model) -> Light:
     lat = quality.latency(w, model, "D", quality.latest_period_start(w, model, "D"))
-    if lat.empty or pd.isna(lat.iloc[-1]["latency_p95"]):
-        return Light("Speed", GREEN, "No latency measurements yet.")
+    if lat.empty:
+        return Light("Speed", UNKNOWN, "No latency measurements yet: no requests are logged.")
+    if pd.isna(lat.iloc[-1]["latency_p95"]):
+        return Light(
+            "Speed",
+            UNKNOWN,
+            f"No latency measured on {lat.iloc[-1]['period']:%Y-%m-%d}: log latency_ms with "
+            "the predictions to watch speed.",
+        )
     p95, slo = float(lat.iloc[-1]["latency_p95"]), quality.latency_slo(model)
     if p95 <= slo:
         return Light(

@@ -106,7 +106,8 @@ def evidence_hash(evidence: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _live(w: Work, model: Model) -> ModelVersion | None:
+def live_version(w: Work, model: Model) -> ModelVersion | None:
+    """The version in production, or None while nothing has been promoted."""
     return w.session.exec(
         select(ModelVersion).where(
             ModelVersion.model_id == model.id, ModelVersion.stage == "production"
@@ -146,7 +147,7 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
         entry = get_model(r, model)
         candidate = get_version(r, entry, version)
         check(entry, candidate, "request_review", by)
-        live = _live(r, entry)
+        live = live_version(r, entry)
         found, samples = gates.evaluate(store, r, entry, candidate, live)
     evidence = {
         "model": model,
@@ -283,7 +284,7 @@ def _promote(store: Store, model: str, version: int, by: Identity) -> dict[str, 
         entry = get_model(w, model)
         candidate = get_version(w, entry, version)
         check(entry, candidate, "promote", by)
-        previous = _live(w, entry)
+        previous = live_version(w, entry)
         if previous is not None:
             _stage(w, entry, previous, "archived", by, "archive", {"replaced_by": version})
         _go_live(w, entry, candidate, previous, by, "promote")
@@ -331,7 +332,7 @@ def rollback(store: Store, *, model: str, by: Identity) -> dict[str, Any]:
 def _rollback(store: Store, model: str, by: Identity) -> dict[str, Any]:
     with store.open().write() as w:
         entry = get_model(w, model)
-        current = _live(w, entry)
+        current = live_version(w, entry)
         if current is None:
             raise InvalidInput(f"{model} has no production version to roll back")
         check(entry, current, "rollback", by)
@@ -366,7 +367,7 @@ def production(store: Store, model: str) -> dict[str, Any]:
     """What a serving system polls: the live version, its model file and who approved it."""
     with store.open().read() as r:
         entry = get_model(r, model)
-        live = _live(r, entry)
+        live = live_version(r, entry)
         if live is None:
             raise NotFound(f"{model} has no production version")
         approval = r.session.exec(

@@ -308,6 +308,33 @@ def test_the_audit_page_reports_a_tampered_trail(fresh: Path, open_as: OpenAs) -
     ]
 
 
+def test_the_overview_of_a_model_never_promoted_says_no_version_is_live(
+    tmp_path: Path, regression_files: Case, open_as: OpenAs
+) -> None:
+    store = Store(tmp_path / "store.duckdb", lock_wait_seconds=60)
+    store.init()
+    register_version(
+        store, model="loss", reference=regression_files.reference, target="loss",
+        prediction="predicted", created_by="erin",
+    )  # fmt: skip
+    ingest_predictions(store, model="loss", files=[regression_files.logs])
+
+    at = open_as(store.path, Identity("max", "manager"), "overview")
+
+    assert not at.exception, at.exception
+    assert texts(at.caption)[0] == (
+        "No version is live yet: none has been promoted to production. "
+        "Showing the newest, v1 (registered)."
+    )
+    # The logs carry no latency_ms: speed is unknown, not fine.
+    [speed] = [m for m in texts(at.markdown) if "**Speed**" in m]
+    assert speed == (
+        r":gray[● unknown] **Speed** — No latency measured on 2026\-03\-09: log latency\_ms "
+        r"with the predictions to watch speed\."
+    )
+    assert "- Version 1 is registered and not yet in review." in texts(at.markdown)
+
+
 def _review(db: Path, version: int) -> Review:
     with Store(db).read() as r:
         return workflow.open_review(r, get_model(r, "credit"), version)

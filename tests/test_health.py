@@ -80,7 +80,10 @@ def _earnings(store: Store, name: str) -> health.Earnings:
 def test_without_a_business_case_the_overview_says_who_can_add_one(store: Store) -> None:
     found = _earnings(store, "bare")
     assert found.value is None and found.trend.empty
-    assert found.sentence.startswith("No business case yet: a product owner can say what")
+    assert found.sentence == (
+        "No business case yet: a product owner can say what each decision is worth on the "
+        "Business value page."
+    )
 
 
 def test_a_regression_model_without_costs_has_no_business_case_yet(store: Store) -> None:
@@ -162,6 +165,34 @@ def test_the_speed_light_compares_p95_latency_with_the_target(
     assert (lights["Speed"].status, lights["Speed"].sentence) == (status, sentence)
     assert lights["Inputs"].status == "green"
     assert lights["Accuracy"].sentence.startswith("Performance is in line with training (AUC ")
+
+
+def _lights(store: Store, name: str) -> dict[str, health.Light]:
+    with store.read() as r:
+        model = get_model(r, name)
+        return {light.name: light for light in health.lights(r, model, get_version(r, model))}
+
+
+def test_the_speed_light_is_unknown_not_fine_when_the_logs_carry_no_latency(
+    store: Store,
+) -> None:
+    speed = _lights(store, "loss")["Speed"]
+    assert (speed.status, speed.sentence) == (
+        health.UNKNOWN,
+        "No latency measured on 2026-03-09: log latency_ms with the predictions to watch speed.",
+    )
+
+
+def test_a_model_without_traffic_has_unknown_data_quality_and_speed(store: Store) -> None:
+    lights = _lights(store, "bare")
+    assert (lights["Data quality"].status, lights["Data quality"].sentence) == (
+        health.UNKNOWN,
+        "No traffic has been logged yet.",
+    )
+    assert (lights["Speed"].status, lights["Speed"].sentence) == (
+        health.UNKNOWN,
+        "No latency measurements yet: no requests are logged.",
+    )
 
 
 def _alert(kind: str, subject: str, since: str, severity: str = "medium") -> dict:
