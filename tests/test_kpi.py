@@ -481,3 +481,22 @@ def test_business_case_refuses_nonsense_in_one_line_with_exit_2(store: Store):
         current = business.current(get_model(r, "tiny"))
     assert case == {"revision": current.revision, **current.values}
     assert _summary(store, "tiny") == before
+
+
+def test_kpi_and_business_case_text_read_as_numbers_and_dashes(store: Store):
+    """For people, not pipelines: no None, nan, -0.00 or 1.98e+06 in the text output."""
+    with store.read() as r:
+        model = get_model(r, "loss")
+        summary = kpi.summary(r, model, get_version(r, model))
+
+    ran = run_cli("kpi", "loss", db=store.path)
+    case = run_cli("business-case", "loss", db=store.path)
+
+    assert ran.code == 0 and case.code == 0, ran.err + case.err
+    assert summary.threshold is None  # a regression model decides nothing at a threshold
+    first = ran.out.splitlines()[0]
+    assert first.startswith("value per decision ") and "threshold" not in first
+    for text in (ran.out, case.out):
+        for junk in ("None", "nan", "NaN", "<NA>", "-0.00", "e+0"):
+            assert junk not in text, (junk, text)
+    assert "volume_per_period: -" in case.out

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
+
+import pandas as pd
 
 from core import auth
 from core.errors import InvalidInput
@@ -77,6 +80,25 @@ def frame_records(frame: Any) -> list[dict[str, Any]]:
     return out
 
 
+def frame_text(frame: Any, empty: str) -> str:
+    """A frame as an aligned text table for people: '-' for missing values, numbers rounded
+    (no '-0.00', no 1.98e+06), EMPTY when it has no rows."""
+    if not len(frame):
+        return empty
+    return frame.astype(object).map(text_cell).to_string(index=False)
+
+
+def text_cell(value: Any) -> str:
+    """One value as a person reads it: '-' when missing, numbers rounded."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 1e5:
+            return f"{value:,.0f}"
+        return f"{value:.4g}" if round(value, 4) != 0 else "0"
+    return str(value)
+
+
 def progress_bar(args: argparse.Namespace) -> Callable[[str, int | None], None] | None:
     """A progress bar across the files on a terminal; None with --json or when not a TTY."""
     if args.json or not sys.stderr.isatty():
@@ -134,7 +156,10 @@ def report_batches(args: argparse.Namespace, results: list[Any], always_list: bo
         elif r.duplicate_of:
             lines.append(f"{r.source}: already ingested as batch {r.duplicate_of}; nothing to do")
         else:
-            why = ", ".join(f"{k} {v}" for k, v in list(r.reasons.items())[:5])
+            shown = list(r.reasons.items())
+            why = ", ".join(f"{k} {v}" for k, v in shown[:5])
+            if len(shown) > 5:
+                why += f", and {len(shown) - 5} more reason(s)"
             lines.append(
                 f"{r.source}: {r.rows_read} read, {r.rows_ingested} ingested, "
                 f"{r.rows_quarantined} quarantined{f' ({why})' if why else ''} [batch {r.batch_id}]"

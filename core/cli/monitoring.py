@@ -7,7 +7,15 @@ import argparse
 import json
 
 from core import registry
-from core.cli.common import emit, frame_records, login, setting_changes, store_of, window_spec
+from core.cli.common import (
+    emit,
+    frame_records,
+    frame_text,
+    login,
+    setting_changes,
+    store_of,
+    window_spec,
+)
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -20,7 +28,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         version = registry.get_version(r, model, args.version)
         frame = drift_by_window(r, model, version, spec, only_method=args.method)
     frame = frame.drop(columns=["kind", "primary"])
-    emit(args, frame_records(frame), frame.to_string(index=False) if len(frame) else "no logs yet")
+    emit(args, frame_records(frame), frame_text(frame, "no logs yet"))
     return 0
 
 
@@ -33,7 +41,7 @@ def cmd_performance(args: argparse.Namespace) -> int:
         model = registry.get_model(r, args.model)
         version = registry.get_version(r, model, args.version)
         frame = performance_by_window(r, model, version, spec)
-    emit(args, frame_records(frame), frame.to_string(index=False) if len(frame) else "no logs yet")
+    emit(args, frame_records(frame), frame_text(frame, "no logs yet"))
     return 0
 
 

@@ -7,7 +7,16 @@ import dataclasses
 from typing import Any
 
 from core import registry
-from core.cli.common import emit, frame_records, login, setting_changes, store_of, window_spec
+from core.cli.common import (
+    emit,
+    frame_records,
+    frame_text,
+    login,
+    setting_changes,
+    store_of,
+    text_cell,
+    window_spec,
+)
 
 
 def cmd_business_case(args: argparse.Namespace) -> int:
@@ -23,7 +32,7 @@ def cmd_business_case(args: argparse.Namespace) -> int:
         with store.read() as r:
             case = business.current(registry.get_model(r, args.model))
     data = {"revision": case.revision, **case.values}
-    emit(args, data, "\n".join(f"{k:>18}: {v}" for k, v in data.items()))
+    emit(args, data, "\n".join(f"{k:>18}: {text_cell(v)}" for k, v in data.items()))
     return 0
 
 
@@ -62,11 +71,20 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         "reference": dataclasses.asdict(reference),
         "windows": frame_records(windows[keep]) if len(windows) else [],
     }
+    threshold = (
+        f"decision threshold {text_cell(overall.threshold)} "
+        f"(best {text_cell(overall.optimal_threshold)}); "
+        if overall.threshold is not None
+        else ""
+    )
+    optimum = (
+        f", {_money(overall.value_per_decision_at_optimum)} at the best threshold"
+        if overall.optimal_threshold is not None
+        else ""
+    )
     text = (
-        f"threshold {overall.threshold}, optimum {overall.optimal_threshold}; value per "
-        f"decision {_money(overall.value_per_decision_at_threshold)} {overall.unit} now, "
-        f"{_money(overall.value_per_decision_at_optimum)} at the optimum "
-        f"({overall.n_labeled} labelled decisions)\n"
+        f"{threshold}value per decision {_money(overall.value_per_decision_at_threshold)} "
+        f"{overall.unit} now{optimum} ({overall.n_labeled} labelled decisions)\n"
         f"on the reference (training/validation data): value per decision "
         f"{_money(reference.value_per_decision)} {reference.unit} "
         f"({_money(reference.lower)} to {_money(reference.upper)}), "
@@ -75,7 +93,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         + (f"; {reference.reason}" if reference.reason else "")
     )
     if len(windows):
-        text += "\n" + windows[keep].to_string(index=False)
+        text += "\n" + frame_text(windows[keep], "")
     emit(args, data, text)
     return 0
 
@@ -87,4 +105,6 @@ def _default_window(period: str) -> Any:
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
+    if value is None:
+        return "-"
+    return f"{value + 0.0 if round(value, 2) else 0.0:,.2f}"  # never "-0.00"

@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 
 from core import registry
-from core.cli.common import emit, frame_records, login, store_of
+from core.cli.common import (
+    emit,
+    frame_records,
+    frame_text,
+    login,
+    store_of,
+)
 
 
 def cmd_request_review(args: argparse.Namespace) -> int:
@@ -154,7 +160,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     emit(
         args,
         frame_records(frame) if len(frame) else [],
-        frame.to_string(index=False) if len(frame) else "no events",
+        frame_text(frame, "no events"),
     )
     return 0
 
