@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from core import performance
+
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, hovermode="x unified")
 
 
@@ -247,11 +249,20 @@ def signal_over_time(
 
 
 def realized_vs_estimated(perf: pd.DataFrame, metric: str, label: str) -> go.Figure:
-    """Realized (labels) and estimated (no labels needed) metric per window, with the band."""
+    """Realized (labels) and estimated (no labels needed) metric per window, with the band; a
+    subtitle says why windows with too few labels have no realized value."""
     part = perf[perf["metric"] == metric]
-    fig = signal_over_time(
-        part, "estimated", f"{label}: measured on labels vs estimated", lower="lower", upper="upper"
+    title = f"{label}: measured on labels vs estimated"
+    fig = signal_over_time(part, "estimated", title, lower="lower", upper="upper")
+    fig.update_traces(
+        selector=dict(name="estimated"),
+        customdata=part["n_labeled"],
+        hovertemplate=f"estimated %{{y:.3f}} (%{{customdata:,}} labels; realized needs at "
+        f"least {performance.MIN_LABELLED})<extra></extra>",
     )
+    note = performance.realized_note(part)
+    if note:
+        fig.update_layout(title=dict(text=title, subtitle=dict(text=note)), margin=dict(t=70))
     fig.add_trace(
         go.Scatter(
             x=part["window_start"],

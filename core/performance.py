@@ -37,6 +37,12 @@ Z = 3.0
 BINARY_METRICS = ("roc_auc", "precision", "recall", "f1", "accuracy", "calibration_error")
 REGRESSION_METRICS = ("mae", "rmse", "mape")
 LOWER_IS_BETTER = {"calibration_error", "mae", "rmse", "mape"}
+# Where each metric can lie: a ±Z standard-error band on few rows would reach past these.
+RANGES = {
+    **dict.fromkeys(("roc_auc", "precision", "recall", "f1", "accuracy"), (0.0, 1.0)),
+    "calibration_error": (0.0, 1.0),  # a mean gap between a probability and a rate
+    **dict.fromkeys(REGRESSION_METRICS, (0.0, math.inf)),
+}
 COLUMNS = [
     "window_start",
     "window_end",
@@ -307,7 +313,7 @@ def _row(
     centre: float,
     se: float,
 ) -> dict[str, Any]:
-    lower, upper = centre - Z * se, centre + Z * se
+    lower, upper = band(metric, centre, se)
     judged = realized if realized is not None else estimated
     if judged is None or math.isnan(judged) or math.isnan(se):
         alert = False
@@ -327,6 +333,25 @@ def _row(
         "upper": _clean(upper),
         "alert": bool(alert),
     }
+
+
+def band(metric: str, centre: float, se: float) -> tuple[float, float]:
+    """CENTRE ± Z standard errors, clipped to the metric's range (NaN stays NaN)."""
+    lo, hi = RANGES[metric]
+    return float(np.clip(centre - Z * se, lo, hi)), float(np.clip(centre + Z * se, lo, hi))
+
+
+def realized_note(perf: pd.DataFrame) -> str | None:
+    """Why windows of PERF have no realized value (too few labels), or None if none lacks one."""
+    windows = perf.drop_duplicates("window_start")
+    short = int((windows["n_labeled"] < MIN_LABELLED).sum())
+    if not short:
+        return None
+    return (
+        f"Realized values need at least {MIN_LABELLED} labels per window; "
+        f"{short} of {len(windows)} {'window has' if len(windows) == 1 else 'windows have'} "
+        "fewer, so only the estimate is shown there."
+    )
 
 
 def _clean(value: float | None) -> float | None:
@@ -371,7 +396,7 @@ def _regression(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) 
                 se = sd / max(math.sqrt(win.n_labeled), 1.0)
             realized = getattr(win, metric) if enough else None
             realized = None if realized is None or pd.isna(realized) else float(realized)
-            lower, upper = base - Z * se, base + Z * se
+            lower, upper = band(metric, base, se)
             rows.append(
                 {
                     "window_start": win.window_start,

@@ -48,3 +48,35 @@ def test_value_bars_cover_their_period_from_its_first_day(
         for x, w in zip(bar.x, bar.width, strict=True)
     ]
     assert drawn_ends == [pd.Timestamp(e) for e in ends]
+
+
+def _performance(n_labeled: list[int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "window_start": pd.date_range("2026-03-02", periods=len(n_labeled), freq="W-MON"),
+            "n_labeled": n_labeled,
+            "metric": "roc_auc",
+            "estimated": 0.8,
+            "realized": [0.81 if n >= 100 else None for n in n_labeled],
+            "lower": 0.7,
+            "upper": 0.9,
+        }
+    )
+
+
+def test_the_performance_chart_says_why_a_window_has_no_realized_value() -> None:
+    fig = charts.realized_vs_estimated(_performance([1000, 60, 0]), "roc_auc", "ROC AUC")
+
+    assert fig.layout.title.text == "ROC AUC: measured on labels vs estimated"
+    assert fig.layout.title.subtitle.text == (
+        "Realized values need at least 100 labels per window; 2 of 3 windows have fewer, "
+        "so only the estimate is shown there."
+    )
+    [estimated] = [t for t in fig.data if t.name == "estimated"]
+    assert list(estimated.customdata) == [1000, 60, 0]
+    assert "realized needs at least 100" in estimated.hovertemplate
+
+
+def test_the_performance_chart_has_no_note_when_every_window_is_labelled() -> None:
+    fig = charts.realized_vs_estimated(_performance([1000, 500]), "roc_auc", "ROC AUC")
+    assert fig.layout.title.subtitle.text is None

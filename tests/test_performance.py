@@ -14,7 +14,13 @@ from sklearn import metrics as skm
 from core import business
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
-from core.performance import BINARY_METRICS, MIN_LABELLED, performance_by_window
+from core.performance import (
+    BINARY_METRICS,
+    MIN_LABELLED,
+    band,
+    performance_by_window,
+    realized_note,
+)
 from core.registry import get_model, get_version, register_version
 from core.store import Store
 from core.windows import WindowSpec
@@ -279,3 +285,64 @@ def test_a_reference_without_outcomes_still_measures_production_labels(
     assert perf["estimated"].isna().all()
     assert perf[["lower", "upper"]].isna().all().all()
     assert not perf["alert"].any()
+
+
+@pytest.mark.parametrize(
+    ("metric", "centre", "se", "expected"),
+    [
+        ("roc_auc", 0.99, 0.01, (0.96, 1.0)),
+        ("precision", 0.02, 0.01, (0.0, 0.05)),
+        ("accuracy", 0.5, 0.4, (0.0, 1.0)),
+        ("calibration_error", 0.01, 0.02, (0.0, 0.07)),
+        ("mae", 20.0, 10.0, (0.0, 50.0)),
+        ("rmse", 30.0, 1.0, (27.0, 33.0)),
+        ("mape", 0.05, 0.1, (0.0, 0.35)),
+    ],
+)
+def test_the_band_is_clipped_to_the_range_the_metric_can_take(
+    metric: str, centre: float, se: float, expected: tuple[float, float]
+) -> None:
+    assert band(metric, centre, se) == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_band_without_a_reference_value_stays_unknown() -> None:
+    assert all(math.isnan(v) for v in band("roc_auc", math.nan, math.nan))
+
+
+def test_binary_bands_stay_between_zero_and_one(steady: Steady) -> None:
+    calibration = steady.perf[steady.perf["metric"] == "calibration_error"]
+    # Unclipped, 3 standard errors below this small calibration error would be below zero.
+    assert calibration["lower"].min() == 0.0
+    daily = _performance(steady.store, "steady", period="D")
+    for perf in (steady.perf, daily):
+        bounds = perf[["lower", "upper"]].to_numpy(float)
+        assert ((bounds >= 0) & (bounds <= 1)).all()
+
+
+def test_regression_error_bands_do_not_go_below_zero(store: Store, regression_files: Case) -> None:
+    register_version(
+        store, model="loss", reference=regression_files.reference, target="loss",
+        prediction="predicted",
+    )  # fmt: skip
+    ingest_predictions(store, model="loss", files=[regression_files.logs])
+    ref = pd.read_parquet(regression_files.reference)
+    error = (ref["loss"] - ref["predicted"]).abs()
+
+    perf = _performance(store, "loss", period="W")
+
+    # No labels: the band is one reference standard deviation times 3 wide on each side.
+    assert (perf["n_labeled"] == 0).all()
+    assert (perf["lower"] == 0.0).all()
+    mae = perf[perf["metric"] == "mae"]
+    assert mae["upper"].tolist() == pytest.approx(
+        [error.mean() + 3 * error.std()] * len(mae), rel=1e-9
+    )
+
+
+def test_the_note_says_why_windows_have_no_realized_value(steady: Steady) -> None:
+    assert realized_note(steady.perf) == (
+        f"Realized values need at least {MIN_LABELLED} labels per window; 2 of 5 windows "
+        "have fewer, so only the estimate is shown there."
+    )
+    labelled = steady.perf[steady.perf["n_labeled"] >= MIN_LABELLED]
+    assert realized_note(labelled) is None
