@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from core import ingest
+from core.errors import InvalidInput
 from core.ingest import BatchResult
 from core.registry import get_model
 from core.store import Store, Work
@@ -76,10 +77,15 @@ def rows(store: Store, model: str, *, limit: int = 100, **options: Any) -> pd.Da
         )
 
 
-def export_csv(store: Store, model: str, target: Path, **options: Any) -> int:
-    """Write open quarantined rows to CSV: the fields as received plus where and why."""
+def export_csv(
+    store: Store, model: str, target: Path, *, kind: str = "prediction", **options: Any
+) -> int:
+    """Write open quarantined rows of one kind to CSV: the fields as received plus where and
+    why. One kind per file, so the fixed file can be sent back with `ingest` or `labels`."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     with store.open().read() as r:
-        where, params = _filter(r, model, **options).where()
+        where, params = _filter(r, model, kind=kind, **options).where()
         found = r.frame(
             "SELECT raw, source AS quarantine_source, line AS quarantine_line, "
             "batch_id AS quarantine_batch, array_to_string(reasons, '; ') AS quarantine_reasons "

@@ -187,8 +187,8 @@ def test_quarantine_export_writes_exactly_the_quarantined_rows_to_csv(
     ran = _q(capsys, store, "export", "credit", "--out", out)
     part = _q(capsys, store, "export", "credit", "--reason", "missing:segment", "--out", some)
 
-    assert (ran.code, ran.out, ran.err) == (0, f"8 row(s) written to {out}\n", "")
-    assert (part.code, part.out) == (0, f"6 row(s) written to {some}\n")
+    assert (ran.code, ran.out, ran.err) == (0, f"8 prediction row(s) written to {out}\n", "")
+    assert (part.code, part.out) == (0, f"6 prediction row(s) written to {some}\n")
     written = pd.read_csv(out, dtype=str, keep_default_na=False)
     sent = pd.read_csv(path, dtype=str, keep_default_na=False)
     assert list(written.columns) == [
@@ -205,6 +205,37 @@ def test_quarantine_export_writes_exactly_the_quarantined_rows_to_csv(
         "prediction_outside_0_1; missing:segment"
     )
     assert pd.read_csv(some)["request_id"].tolist() == [f"q-{i:02d}" for i in MISSING_SEGMENT]
+
+
+def test_quarantine_export_writes_one_kind_per_file_predictions_unless_asked_for_labels(
+    quarantined: tuple[Store, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, path, _ = quarantined
+    labels = pd.DataFrame({"request_id": ["q-00", "nope-1", "nope-2"], "defaulted": [1, 0, 1]})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    _ok(modelbridge(capsys, "labels", "credit", tmp_path / "labels.csv", "--json", "--no-alerts",
+                    "--db", store.path))  # fmt: skip
+    out, fixed_labels = tmp_path / "predictions.csv", tmp_path / "labels-to-fix.csv"
+
+    ran = _q(capsys, store, "export", "credit", "--out", out)
+    as_json = _ok(_q(capsys, store, "export", "credit", "--out", out, "--json"))
+    other = _q(capsys, store, "export", "credit", "--kind", "label", "--out", fixed_labels)
+
+    assert (ran.code, ran.out) == (0, f"8 prediction row(s) written to {out}\n")
+    assert ran.err == "note: 2 label row(s) not exported; use --kind label\n"
+    assert as_json == {"rows": 8, "kind": "prediction", "file": str(out)}
+    quarantine_columns = ["quarantine_source", "quarantine_line", "quarantine_batch",
+                          "quarantine_reasons"]  # fmt: skip
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(written.columns) == [*pd.read_csv(path).columns, *quarantine_columns]
+    assert written["request_id"].tolist() == [f"q-{i:02d}" for i in QUARANTINED]
+    assert (other.code, other.err) == (0, "note: 8 prediction row(s) not exported; use --kind "
+                                          "prediction\n")  # fmt: skip
+    sent_back = pd.read_csv(fixed_labels, dtype=str)
+    assert list(sent_back.columns) == ["request_id", "defaulted", *quarantine_columns]
+    assert sent_back[["request_id", "defaulted"]].values.tolist() == [["nope-1", "0"],
+                                                                       ["nope-2", "1"]]  # fmt: skip
+    assert set(sent_back["quarantine_reasons"]) == {"unknown_request_id"}
 
 
 # --- retry ------------------------------------------------------------------------------------
@@ -272,6 +303,33 @@ def test_a_retry_after_the_fix_ingests_what_now_passes_and_loses_nothing(
     [open_batch] = _ok(_q(capsys, store, "list", "credit", "--json"))
     assert (open_batch["batch_id"], open_batch["rows"]) == (still["batch_id"], 3)
     assert open_batch["reasons"] == ["missing:segment", "prediction_outside_0_1"]
+
+
+def test_retry_text_says_how_many_reasons_it_does_not_name(
+    credit: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _rows("r", 8).astype(object)
+    broken = {0: ("segment", None), 1: ("score", 1.5), 2: ("latency_ms", -5.0),
+              3: ("latency_ms", "slow"), 4: ("timestamp", "2031-01-01T00:00:00Z"),
+              5: ("timestamp", "yesterday"), 6: ("score", "high")}  # fmt: skip
+    for i, (column, value) in broken.items():
+        rows.loc[i, column] = value
+    path = tmp_path / "seven.csv"
+    rows.to_csv(path, index=False)
+    _ok(modelbridge(capsys, "ingest", "credit", path, "--json", "--no-alerts",
+                    "--db", credit.path))  # fmt: skip
+
+    ran = _q(capsys, credit, "retry", "credit")
+
+    assert ran.code == 0, ran.err
+    [line] = ran.out.splitlines()
+    batch = line.rsplit("[batch ", 1)[1].rstrip("]")
+    # Seven reasons, one row each, named in alphabetical order: five shown, two counted.
+    assert line == (
+        f"retry of {path}: 7 read, 0 ingested, 7 quarantined (bad_latency 1, bad_prediction 1, "
+        "bad_timestamp 1, future_timestamp 1, missing:segment 1, and 2 more reason(s)) "
+        f"[batch {batch}]"
+    )
 
 
 # --- ingest --range-tolerance -----------------------------------------------------------------

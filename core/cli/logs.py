@@ -184,8 +184,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """List, export or retry quarantined rows."""
-    from pathlib import Path
-
     from core import quarantine
 
     store = store_of(args)
@@ -203,9 +201,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         return report_batches(args, results, always_list=True)
     options = {"kind": args.kind, "batch_id": args.batch, "reason": args.reason}
     if args.quarantine_command == "export":
-        written = quarantine.export_csv(store, args.model, Path(args.out), **options)
-        emit(args, {"rows": written, "file": args.out}, f"{written} row(s) written to {args.out}")
-        return 0
+        return _export_quarantine(args, store, options)
     if args.rows:
         frame = quarantine.rows(store, args.model, limit=args.rows, **options)
     else:
@@ -216,4 +212,24 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         row["reasons"] = row["reasons"].tolist()
         row["quarantined_at"] = row["quarantined_at"].isoformat()
     emit(args, records, frame.to_string(index=False) if len(frame) else "no quarantined rows")
+    return 0
+
+
+def _export_quarantine(args: argparse.Namespace, store: Any, options: dict[str, Any]) -> int:
+    """Export one kind per file (predictions unless --kind label), so it can be re-sent."""
+    from pathlib import Path
+
+    from core import quarantine
+
+    kind = options.pop("kind") or "prediction"
+    written = quarantine.export_csv(store, args.model, Path(args.out), kind=kind, **options)
+    other = next(k for k in quarantine.KINDS if k != kind)
+    left = int(quarantine.summary(store, args.model, kind=other, **options)["rows"].sum())
+    emit(
+        args,
+        {"rows": written, "kind": kind, "file": args.out},
+        f"{written} {kind} row(s) written to {args.out}",
+    )
+    if left and not args.json:
+        print(f"note: {left} {other} row(s) not exported; use --kind {other}", file=sys.stderr)
     return 0

@@ -98,7 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         q = actions.add_parser(action, parents=[common], help=text)
         q.add_argument("model")
-        q.add_argument("--kind", choices=("prediction", "label"), default=None)
+        kinds = {
+            "list": "only this kind (default: both)",
+            "export": "which rows to write (default: prediction); one kind per file, so the "
+            "fixed file goes back through `ingest` or `labels` as it is",
+            "retry": "which rows to re-validate (default: prediction)",
+        }
+        q.add_argument("--kind", choices=("prediction", "label"), default=None, help=kinds[action])
         q.add_argument("--batch", help="only this batch id")
         if action == "list":
             q.add_argument("--reason", help="only rows with this reason, e.g. missing:income")
