@@ -1,6 +1,7 @@
 """Version lifecycle: request review, sign off on frozen evidence, promote, roll back.
 
-Stages: registered → in_review → approved | rejected → production → archived. Every move is
+Stages: registered → in_review → approved | rejected → production → archived; a rejected or
+archived version may be put up for review again (fresh evidence, fresh sign-off). Every move is
 an action in ACTIONS (from which stages, to which, by which roles); anything else is refused
 with the reason. At most one production version per model: `production_version` has the model
 as primary key, so two racing promotions cannot both commit. The rules live here, so the CLI
@@ -42,7 +43,7 @@ ACTIONS = {
     for a in (
         Action(
             "request_review",
-            ("registered", "rejected"),
+            ("registered", "rejected", "archived"),
             "in_review",
             ("ml_engineer", "product_owner", "admin"),
         ),

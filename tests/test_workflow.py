@@ -44,7 +44,7 @@ DESCRIPTION = "<script>alert('card')</script> Probability of default & loss"
 # The lifecycle as issue 7 states it: action -> (from stages, to stage, roles by default).
 EXPECTED = {
     "request_review": (
-        {"registered", "rejected"},
+        {"registered", "rejected", "archived"},
         "in_review",
         {"ml_engineer", "product_owner", "admin"},
     ),
@@ -513,6 +513,24 @@ def test_rollback_restores_the_previous_version_and_is_audited(fresh: Store) -> 
     with fresh.read() as r:
         last = r.session.exec(select(Promotion).order_by(col(Promotion.id).desc())).first()
         assert (last.kind, last.version, last.previous_version) == ("rollback", 1, 2)
+        assert audit.verify(r) == []
+
+
+def test_a_rolled_back_version_can_be_reviewed_and_promoted_again(fresh: Store) -> None:
+    _approve(fresh, 2)
+    workflow.promote(fresh, model="credit", version=2, by=OWNER)
+    workflow.rollback(fresh, model="credit", by=OWNER)
+    with pytest.raises(InvalidInput, match=r"v2 is archived: 'promote' is not possible from there "
+                       r"\(possible: request review\)"):  # fmt: skip
+        workflow.promote(fresh, model="credit", version=2, by=OWNER)
+
+    workflow.request_review(fresh, model="credit", version=2, by=ENGINEER)
+    _approve(fresh, 2)
+    workflow.promote(fresh, model="credit", version=2, by=OWNER)
+
+    assert _stages(fresh) == {1: "archived", 2: "production", 3: "registered"}
+    assert _live_row(fresh)[0][:2] == (1, 2)
+    with fresh.read() as r:
         assert audit.verify(r) == []
 
 
