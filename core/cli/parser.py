@@ -40,13 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reference", required=True, help="CSV/Parquet/JSONL rows with target + prediction"
     )
-    p.add_argument("--target", required=True)
-    p.add_argument("--prediction", required=True)
-    p.add_argument("--timestamp")
-    p.add_argument("--id", dest="id_column")
+    p.add_argument("--target", required=True, help="the outcome column of the reference")
+    p.add_argument(
+        "--prediction",
+        required=True,
+        help="the model's score column, in the reference and in the prediction logs",
+    )
+    p.add_argument(
+        "--timestamp",
+        help="the time column of the prediction logs (default: timestamp); never a feature",
+    )
+    p.add_argument(
+        "--id",
+        dest="id_column",
+        help="the request-id column of the prediction logs and labels (default: request_id); "
+        "never a feature. Other id columns of the reference: --ignore",
+    )
     p.add_argument("--task", choices=TASKS)
-    p.add_argument("--positive-label")
-    p.add_argument("--model-file")
+    p.add_argument("--positive-label", help="the target value that counts as positive (binary)")
+    p.add_argument("--model-file", help="the fitted model: skops (safe) or joblib")
     p.add_argument("--git-sha")
     p.add_argument("--description", default="")
     p.add_argument("--created-by", default=os.environ.get("USER") or "pipeline")
