@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from core import audit
-from core.auth import Identity
+from core.auth import ROLE_LABELS, Identity
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.models import Model, ModelVersion, Promotion, Review, SignOff, utcnow
 from core.registry import get_model, get_version
@@ -95,8 +95,9 @@ def check(model: Model, version: ModelVersion, action_name: str, by: Identity) -
     roles = _roles(model, action)
     if by.role not in roles:
         raise PermissionDenied(
-            f"{by.username} ({by.role}) may not {action.name.replace('_', ' ')}; that needs "
-            f"{' or '.join(roles)}"
+            f"{by.username} ({ROLE_LABELS.get(by.role, by.role)}) may not "
+            f"{action.name.replace('_', ' ')}; that needs "
+            f"{' or '.join(ROLE_LABELS.get(r, r) for r in roles)}"
         )
     return action
 

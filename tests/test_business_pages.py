@@ -230,7 +230,7 @@ def test_an_admin_sees_the_queue_but_signs_only_where_configured(fresh: Path, op
     at.text_area(key="comment_credit_2").input("ok")
     click(at, "Record decision")
 
-    assert texts(at.error) == ["ada (admin) may not approve; that needs product_owner"]
+    assert texts(at.error) == ["ada (Administrator) may not approve; that needs Product owner"]
 
 
 def test_rolling_back_on_the_page_needs_a_confirmation(fresh: Path, open_as: OpenAs) -> None:

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import col, select
 
 from core import audit, business, model_card, workflow
-from core.auth import Identity
+from core.auth import ROLE_LABELS, Identity
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.ingest import ingest_labels, ingest_predictions
 from core.model_settings import update_settings
@@ -103,7 +103,7 @@ def test_only_the_actions_roles_may_take_it(action: str, role: str) -> None:
     with pytest.raises(PermissionDenied) as refused:
         workflow.check(_model(), version, action, by)
     assert str(refused.value).startswith(
-        f"someone ({role}) may not {action.replace('_', ' ')}; that needs "
+        f"someone ({ROLE_LABELS[role]}) may not {action.replace('_', ' ')}; that needs "
     )
 
 
@@ -314,7 +314,9 @@ def test_whoever_requested_the_review_cannot_approve_it(fresh: Store) -> None:
 
 @pytest.mark.parametrize("who", [ENGINEER, MANAGER, Identity("dora", "domain_expert"), ADMIN])
 def test_roles_other_than_product_owner_cannot_sign(fresh: Store, who: Identity) -> None:
-    with pytest.raises(PermissionDenied, match=rf"{who.username} \({who.role}\) may not approve"):
+    with pytest.raises(
+        PermissionDenied, match=rf"{who.username} \({ROLE_LABELS[who.role]}\) may not approve"
+    ):
         _approve(fresh, 2, by=who)
     assert _stages(fresh)[2] == "in_review"
 
@@ -497,7 +499,7 @@ def test_evidence_changed_after_it_was_frozen_cannot_be_signed(fresh: Store) -> 
 def test_rollback_restores_the_previous_version_and_is_audited(fresh: Store) -> None:
     _approve(fresh, 2)
     workflow.promote(fresh, model="credit", version=2, by=OWNER)
-    with pytest.raises(PermissionDenied, match=r"erin \(ml_engineer\) may not rollback"):
+    with pytest.raises(PermissionDenied, match=r"erin \(ML engineer\) may not rollback"):
         workflow.rollback(fresh, model="credit", by=ENGINEER)
     before = len(_events(fresh))
 

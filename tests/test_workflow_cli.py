@@ -150,7 +150,7 @@ def test_the_cli_refuses_what_the_rules_refuse_in_one_line_with_exit_2(fresh: St
     assert failing.json()["passed"] is False
     assert [g["name"] for g in failing.json()["gates"] if g["status"] == "fail"] == ["metrics"]
     refusals = {
-        "manager": (manager, "max (manager) may not approve; that needs product_owner"),
+        "manager": (manager, "max (Manager) may not approve; that needs Product owner"),
         "password": (wrong, "unknown user or wrong password"),
     }
     for what, (ran, message) in refusals.items():

@@ -195,12 +195,12 @@ def test_request_changes_sends_the_version_back_to_its_authors_and_is_audited(
 @pytest.mark.parametrize(
     ("command", "user", "message"),
     [
-        ("reject", "max", "max (manager) may not reject; that needs product_owner"),
-        ("reject", "dora", "dora (domain_expert) may not reject; that needs product_owner"),
+        ("reject", "max", "max (Manager) may not reject; that needs Product owner"),
+        ("reject", "dora", "dora (Domain expert) may not reject; that needs Product owner"),
         ("request-changes", "erin",
-         "erin (ml_engineer) may not request changes; that needs product_owner"),
+         "erin (ML engineer) may not request changes; that needs Product owner"),
         ("request-changes", "max",
-         "max (manager) may not request changes; that needs product_owner"),
+         "max (Manager) may not request changes; that needs Product owner"),
     ],
 )  # fmt: skip
 def test_the_wrong_role_is_refused_in_one_line_with_exit_2_and_nothing_is_recorded(
