@@ -62,6 +62,29 @@ _MIGRATIONS: dict[int, list[str]] = {
 }
 
 
+# Every DuckDB database file carries these bytes at offset 8 (checked on files written by
+# DuckDB 2.0). DuckDB 2.0 opens some other files, a CSV for one, as an empty in-memory
+# database without complaint; the header is what tells a store from any other file.
+_DUCKDB_MAGIC = b"DUCK"
+_MAGIC_AT = 8
+
+
+def _file_kind(path: Path) -> str:
+    """'missing', 'folder', 'unreadable', 'empty', 'duckdb' or 'other': what is at PATH."""
+    if path.is_dir():
+        return "folder"
+    try:
+        with path.open("rb") as f:
+            head = f.read(_MAGIC_AT + len(_DUCKDB_MAGIC))
+    except FileNotFoundError:
+        return "missing"
+    except PermissionError:
+        return "unreadable"  # DuckDB's own error says so; _connect turns it into one line
+    if not head:
+        return "empty"
+    return "duckdb" if head[_MAGIC_AT:] == _DUCKDB_MAGIC else "other"
+
+
 def _pin_utc(dbapi_connection: Any, _record: Any) -> None:
     # DuckDB defaults to the machine's time zone: without this, a naive log timestamp would be
     # read as local time on one machine and as UTC on another.
@@ -140,7 +163,23 @@ class Store:
                 stamps.append(0)
         return stamps[0], stamps[1]
 
+    def _refuse_what_is_not_a_store(self) -> None:
+        """Raise InvalidInput, touching nothing, when the path holds something but a store."""
+        kind = _file_kind(self.path)
+        if kind in ("missing", "unreadable", "duckdb"):
+            return
+        what = {
+            "folder": "it is a folder; point --db / MODELBRIDGE_DB at a store file",
+            "empty": "it is an empty file; create the store there with `modelbridge init`",
+            "other": (
+                "it is not a DuckDB database file (left as it is); point --db / "
+                "MODELBRIDGE_DB at a store, or create one at a new path with `modelbridge init`"
+            ),
+        }[kind]
+        raise InvalidInput(f"cannot open {self.path} as a ModelBridge store: {what}")
+
     def _connect(self) -> sa.Connection:
+        self._refuse_what_is_not_a_store()
         deadline = time.monotonic() + self.lock_wait_seconds
         delay = 0.02
         while True:
@@ -198,6 +237,12 @@ class Store:
 
     def init(self) -> bool:
         """Create or upgrade the store's tables; return True when the file was new."""
+        if _file_kind(self.path) == "empty":
+            # Nothing to lose (e.g. a path made by mktemp), and DuckDB 2.0 cannot open it.
+            self.path.unlink()
+        return self._create_or_upgrade()
+
+    def _create_or_upgrade(self) -> bool:
         created = not self.path.exists()
         if not created and self._schema_version() == SCHEMA_VERSION:
             return False
@@ -237,7 +282,7 @@ class Store:
         """
         self.require()
         if not self._checked:
-            self.init()
+            self._create_or_upgrade()
             self._checked = True
         return self
 

@@ -330,6 +330,66 @@ def test_a_command_on_a_missing_store_says_how_to_create_one(tmp_path: Path) -> 
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    ["init", "versions", "register", "ingest", "labels", "user", "demo"],
+)
+def test_every_command_refuses_a_db_that_is_not_a_duckdb_store_and_leaves_it_untouched(
+    tmp_path: Path, binary_files: Case, command: str
+) -> None:
+    csv = tmp_path / "predictions.csv"
+    csv.write_bytes(binary_files.logs.read_bytes()[:2000])
+    before = (csv.read_bytes(), csv.stat().st_mtime_ns)
+    args = {
+        "init": ("init",),
+        "versions": ("versions", "credit"),
+        "register": ("register", "credit", "--reference", binary_files.reference, *CREDIT),
+        "ingest": ("ingest", "credit", binary_files.logs),
+        "labels": ("labels", "credit", binary_files.labels),
+        "user": ("user", "add", "alice", "--role", "ml_engineer"),
+        "demo": ("demo", "--days", "14", "--per-day", "10"),
+    }[command]
+
+    ran = run_cli(*args, db=csv, env={"MODELBRIDGE_PASSWORD": "s3cret-pw"}, stdin="")
+
+    assert _one_line_error(ran) == (
+        f"modelbridge: error: cannot open {csv} as a ModelBridge store: it is not a DuckDB "
+        "database file (left as it is); point --db / MODELBRIDGE_DB at a store, or create one "
+        "at a new path with `modelbridge init`"
+    )
+    assert (csv.read_bytes(), csv.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.csv"]
+
+
+def test_a_folder_given_as_the_db_is_refused_with_one_line(tmp_path: Path) -> None:
+    for args in (("init",), ("versions", "credit")):
+        line = _one_line_error(run_cli(*args, db=tmp_path))
+
+        assert line == (
+            f"modelbridge: error: cannot open {tmp_path} as a ModelBridge store: it is a folder; "
+            "point --db / MODELBRIDGE_DB at a store file"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_turns_an_empty_file_into_a_store_and_other_commands_say_to_init_it(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "store.duckdb"
+    db.touch()
+
+    line = _one_line_error(run_cli("versions", "credit", db=db))
+    ran = run_cli("init", "--json", db=db)
+
+    assert line == (
+        f"modelbridge: error: cannot open {db} as a ModelBridge store: it is an empty file; "
+        "create the store there with `modelbridge init`"
+    )
+    assert ran.code == 0, ran.err
+    assert ran.json() == {"db": str(db), "created": True}
+    assert db.read_bytes()[8:12] == b"DUCK"
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 

@@ -139,6 +139,77 @@ def test_a_file_that_is_not_a_store_is_refused_with_a_clear_message(tmp_path: Pa
     assert not_a_store.read_text() == "request_id,score\nr1,0.5\n"
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("predictions.csv", b"request_id,score\nr1,0.5\n"),
+        ("predictions.parquet", b"PAR1" + bytes(range(40)) + b"PAR1"),
+        ("short.duckdb", b"DUCK"),
+    ],
+    ids=["csv", "parquet", "shorter-than-a-header"],
+)
+def test_every_entry_point_refuses_a_file_that_is_not_a_duckdb_store_and_leaves_it_untouched(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    before = path.stat().st_mtime_ns
+
+    for attempt in (
+        lambda s: s.init(),
+        lambda s: s.open(),
+        lambda s: s.read().__enter__(),
+        lambda s: s.write().__enter__(),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            attempt(Store(path, lock_wait_seconds=1))
+        assert str(refused.value) == (
+            f"cannot open {path} as a ModelBridge store: it is not a DuckDB database file (left "
+            "as it is); point --db / MODELBRIDGE_DB at a store, or create one at a new path with "
+            "`modelbridge init`"
+        )
+    assert path.read_bytes() == content
+    assert path.stat().st_mtime_ns == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_folder_given_as_the_store_is_refused_and_left_empty(tmp_path: Path) -> None:
+    folder = tmp_path / "stores"
+    folder.mkdir()
+
+    for attempt in (Store(folder).init, Store(folder).open):
+        with pytest.raises(InvalidInput) as refused:
+            attempt()
+        assert str(refused.value) == (
+            f"cannot open {folder} as a ModelBridge store: it is a folder; point --db / "
+            "MODELBRIDGE_DB at a store file"
+        )
+    assert list(folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stores"]
+
+
+def test_an_empty_file_is_refused_until_init_makes_it_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "made-by-mktemp.duckdb"
+    path.touch()
+
+    with pytest.raises(InvalidInput) as refused:
+        Store(path).open()
+    assert str(refused.value) == (
+        f"cannot open {path} as a ModelBridge store: it is an empty file; create the store there "
+        "with `modelbridge init`"
+    )
+    assert path.read_bytes() == b""
+
+    assert Store(path).init() is True
+    assert path.read_bytes()[8:12] == b"DUCK"
+    assert _schema_stamp(Store(path)) == str(SCHEMA_VERSION)
+
+
+def test_a_store_written_by_this_duckdb_has_the_header_the_check_relies_on(store: Store) -> None:
+    assert store.path.read_bytes()[8:12] == b"DUCK"
+    assert Store(store.path).open() is not None
+
+
 def test_a_lock_held_briefly_by_another_process_is_waited_out(store: Store) -> None:
     patient = Store(store.path, lock_wait_seconds=20)
     with lock_held_by_another_process(store.path, 1.5):
