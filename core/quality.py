@@ -239,7 +239,7 @@ def headline(w: Work, model: Model, period: str = "D") -> Headline:
         )
     lat = latency(w, model, period, since)
     severity = "error" if share >= 0.05 else "warning" if share >= 0.01 else "ok"
-    if not lat.empty and lat.iloc[-1]["latency_p95"] is not None:
+    if not lat.empty and pd.notna(lat.iloc[-1]["latency_p95"]):
         p95, slo = float(lat.iloc[-1]["latency_p95"]), latency_slo(model)
         verdict = "within" if p95 <= slo else "over"
         text += f" Latency p95 was {p95:,.0f} ms, {verdict} the {slo:,.0f} ms target."

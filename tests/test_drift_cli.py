@@ -126,6 +126,17 @@ def test_performance_json_has_estimates_everywhere_and_realized_only_with_labels
     assert all(0.5 < r["estimated"] < 1 and r["lower"] < r["upper"] for r in auc)
 
 
+def test_performance_text_says_why_two_windows_have_no_realized_value(db: Path) -> None:
+    ran = run_cli("performance", "credit", db=db)
+
+    assert ran.code == 0, ran.err
+    assert ran.out.splitlines()[-1] == (
+        "Realized values need at least 100 labels per window; 2 of 4 windows have fewer, so "
+        "only the estimate is shown there."
+    )
+    assert "nan" not in ran.out.lower() and "None" not in ran.out
+
+
 def test_alerts_open_json_lists_the_drifted_feature_with_its_reason(db: Path) -> None:
     records = _ok(run_cli("alerts", "credit", "--open", "--json", db=db))
 

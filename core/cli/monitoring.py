@@ -34,14 +34,19 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 def cmd_performance(args: argparse.Namespace) -> int:
     """Realized and estimated performance per window."""
-    from core.performance import performance_by_window
+    from core.performance import performance_by_window, realized_note
 
     spec = window_spec(args)
     with store_of(args).open().read() as r:
         model = registry.get_model(r, args.model)
         version = registry.get_version(r, model, args.version)
         frame = performance_by_window(r, model, version, spec)
-    emit(args, frame_records(frame), frame_text(frame, "no logs yet"))
+    note = realized_note(frame) if len(frame) else ""
+    emit(
+        args,
+        frame_records(frame),
+        frame_text(frame, "no logs yet") + (f"\n{note}" if note else ""),
+    )
     return 0
 
 
