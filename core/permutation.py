@@ -19,6 +19,10 @@ import pandas as pd
 BACKGROUND_ROWS = 100
 MIN_BACKGROUND_ROWS = 10
 PERMUTATION_PAIRS = 4  # antithetic pairs of feature orderings at full settings
+# Background sizes a budget chooses from. A few steps, not any number: the plan comes from a
+# timed call, and a case explained twice (by the CLI and the page, or on a busier moment) must
+# not get other numbers because the machine was a little faster or slower.
+BACKGROUND_STEPS = (10, 15, 25, 40, 60, 100)
 PROBE_ROWS = 5
 PROBE_SHARE = 0.1  # of the budget, at most, spent timing a bigger batch before choosing
 
@@ -187,6 +191,8 @@ def plan_sampling(
 
     pairs = PERMUTATION_PAIRS
     rows = int(min(full_rows, affordable // coalitions(pairs)))
+    steps = {least_rows, full_rows, *(s for s in BACKGROUND_STEPS if least_rows < s < full_rows)}
+    rows = max((s for s in steps if s <= rows), default=rows)
     if rows < least_rows:
         rows = least_rows
         pairs = next((k for k in range(pairs, 0, -1) if coalitions(k) * rows <= affordable), 1)
