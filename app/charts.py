@@ -290,7 +290,7 @@ def contribution_waterfall(
     names = [labels.get(n, n) for n, _ in shown]
     values = [v * scale for _, v in shown]
     if rest:
-        names.append(f"{len(rest)} other inputs")
+        names.append(f"{len(rest)} other input{'s' if len(rest) > 1 else ''}")
         values.append(sum(v for _, v in rest) * scale)
     fig = go.Figure(
         go.Waterfall(

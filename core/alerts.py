@@ -21,6 +21,7 @@ from core import audit
 from core.auth import Identity, require_action
 from core.drift import PREDICTION, drift_by_window
 from core.errors import InvalidInput, NotFound
+from core.metrics import METRIC_WORDS
 from core.models import Alert, Model, ModelVersion, utcnow
 from core.multivariate import reconstruction_drift
 from core.performance import LOWER_IS_BETTER, performance_by_window
@@ -228,7 +229,8 @@ def _reason(kind: str, subject: str, run: pd.DataFrame, settings: AlertSettings)
         basis = (
             "measured on labels" if last["evidence"] == "realized" else "estimated without labels"
         )
-        metric = subject.replace("_", " ").replace(" (estimated)", "")
+        name = subject.replace(" (estimated)", "")
+        metric = METRIC_WORDS.get(name, name.replace("_", " "))
         return (
             f"{metric[:1].upper()}{metric[1:]} {basis} is outside the reference range "
             f"({numbers}) for {windows}."

@@ -12,6 +12,7 @@ from core import logs
 from core.alerts import AlertSettings
 from core.drift import PREDICTION
 from core.features import Feature
+from core.metrics import METRIC_WORDS
 from core.models import Model, ModelVersion
 from core.performance import LOWER_IS_BETTER
 from core.registry import features_of
@@ -19,17 +20,6 @@ from core.store import Work
 from core.windows import WindowSpec
 
 DISPLAY_BINS = 40
-METRIC_WORDS = {
-    "roc_auc": "AUC",
-    "precision": "precision",
-    "recall": "recall",
-    "f1": "F1",
-    "accuracy": "accuracy",
-    "calibration_error": "calibration error",
-    "mae": "mean absolute error",
-    "rmse": "RMSE",
-    "mape": "MAPE",
-}
 
 
 def drift_scores(drift: pd.DataFrame) -> pd.DataFrame:

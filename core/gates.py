@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from core import business
 from core.artifacts import load_model, positive_scores
 from core.drift import PREDICTION, drift_by_window
 from core.errors import ModelBridgeError
@@ -146,6 +147,7 @@ def kpi_gate(
     champ, chall = table.iloc[0], table.iloc[1]
     a, b = champ["value_per_period_at_threshold"], chall["value_per_period_at_threshold"]
     tolerance = float(_settings(model).get("kpi_tolerance", 0.0))
+    unit = business.current(model)["unit"]
     numbers = {
         "live": float(a),
         "candidate": float(b),
@@ -157,14 +159,15 @@ def kpi_gate(
             "kpi",
             FAIL,
             True,
-            f"Would earn {a - b:,.0f} less per period than the live version on the same decisions.",
+            f"Would earn {a - b:,.0f} {unit} less per period than the live version on the same "
+            "decisions.",
             numbers,
         )
     return Gate(
         "kpi",
         PASS,
         True,
-        f"Would earn {b - a:,.0f} more per period than the live "
+        f"Would earn {b - a:,.0f} {unit} more per period than the live "
         f"version on the same {int(champ['decisions']):,} decisions.",
         numbers,
     )

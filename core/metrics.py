@@ -51,4 +51,17 @@ def regression_metrics(y: Any, prediction: Any) -> dict[str, float | None]:
     }
 
 
+# Metric names as people read them.
+METRIC_WORDS = {
+    "roc_auc": "AUC",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "F1",
+    "accuracy": "accuracy",
+    "calibration_error": "calibration error",
+    "mae": "mean absolute error",
+    "rmse": "RMSE",
+    "mape": "MAPE",
+}
+
 KEY_METRICS = {"binary": ("roc_auc", "f1", "brier"), "regression": ("mae", "rmse", "r2")}

@@ -7,7 +7,8 @@ from app import charts
 from app.data import alerts_view, distribution_view, drift_view, models_table, revision, store
 from app.session import guard
 from app.widgets import alert_list
-from core.drift_report import METRIC_WORDS, RANKED_WINDOWS
+from core.drift_report import RANKED_WINDOWS
+from core.metrics import METRIC_WORDS
 
 identity = guard("drift")
 st.title("Drift")

@@ -20,6 +20,7 @@ import pytest
 
 from core import alerts
 from core.drift import drift_by_window
+from core.metrics import METRIC_WORDS
 from core.performance import performance_by_window
 from core.registry import get_model, get_version
 from core.store import Store
@@ -165,7 +166,10 @@ def test_an_alert_opens_for_the_concept_change_from_the_labels(demo: Demo) -> No
     assert (alert["status"], alert["severity"]) == ("open", "high")
     since = _day(alert["since"]).tz_localize(None)
     assert change - pd.Timedelta(days=7) < since <= change + pd.Timedelta(days=7)
-    assert "measured on labels" in alert["reason"]
+    words = METRIC_WORDS[alert["metric"]]
+    assert alert["reason"].startswith(
+        f"{words[:1].upper()}{words[1:]} measured on labels is outside the reference range ("
+    ), alert["reason"]
 
 
 def test_retrain_check_recommends_retraining_because_labels_confirm_the_loss(

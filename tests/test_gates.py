@@ -283,7 +283,7 @@ def test_a_candidate_earning_less_than_the_live_version_fails(
     assert found.numbers["candidate"] < found.numbers["live"]
     lost = found.numbers["live"] - found.numbers["candidate"]
     assert found.summary == (
-        f"Would earn {lost:,.0f} less per period than the live version on the same decisions."
+        f"Would earn {lost:,.0f} EUR less per period than the live version on the same decisions."
     )
 
 

@@ -437,7 +437,7 @@ def test_the_waterfall_shows_explain_case_contributions(app_as: AppAs, demo_db: 
     np.testing.assert_allclose(arr(fall["x"]), expected, rtol=1e-9, atol=1e-9)
     assert fall["y"][0] == "typical case" and fall["y"][-1] == "this case"
     if rest:
-        assert fall["y"][-2] == f"{len(rest)} other inputs"
+        assert fall["y"][-2] == f"{len(rest)} other input{'s' if len(rest) > 1 else ''}"
     assert case.explanation.base_value + sum(contributions.values()) == pytest.approx(
         case.explanation.output, abs=1e-6
     )
