@@ -93,7 +93,7 @@ def text_cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "-"
     if isinstance(value, float):
-        if abs(value) >= 1e5:
+        if abs(value) >= 1000:  # .4g would write 16,530 as 1.653e+04
             return f"{value:,.0f}"
         return f"{value:.4g}" if round(value, 4) != 0 else "0"
     return str(value)
