@@ -271,18 +271,17 @@ def one_row_p95(
     with threadpool_limits(limits=1):
         for i in range(min(LATENCY_WARMUP, len(rows))):
             predict(rows.iloc[[i]])
-        rounds: list[tuple[float, list[float]]] = []
-        best = np.inf
-        while len(rounds) < LATENCY_ROUNDS and best > budget_ms:
+        best: tuple[float, list[float]] = (np.inf, [])
+        rounds = 0
+        while rounds < LATENCY_ROUNDS and best[0] > budget_ms:
             timings = []
             for i in range(len(rows)):
                 started = time.perf_counter()
                 predict(rows.iloc[[i]])
                 timings.append((time.perf_counter() - started) * 1000)
-            rounds.append((float(np.percentile(timings, 95)), timings))
-            best = min(best, rounds[-1][0])
-    p95, timings = min(rounds, key=lambda r: r[0])
-    return p95, timings, len(rounds)
+            rounds += 1
+            best = min(best, (float(np.percentile(timings, 95)), timings), key=lambda r: r[0])
+    return best[0], best[1], rounds
 
 
 def explanation_gate(
