@@ -8,19 +8,38 @@ import plotly.graph_objects as go
 from core import performance
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, hovermode="x unified")
+_PERIOD_MS = {"D": 86_400_000, "W": 7 * 86_400_000}
+
+
+def _per_period(period: str) -> dict:
+    """Draw a value stamped with its period's first instant in the middle of that period.
+
+    Plotly centres a bar, a point or a heatmap cell on its x: a day stamped at midnight would
+    be drawn from noon the day before to noon, half in the wrong day.
+    """
+    hover = "week of %d %b %Y" if period == "W" else "%a %d %b %Y"
+    return dict(xperiod=_PERIOD_MS[period], xperiodalignment="middle", xhoverformat=hover)
 
 
 def daily_volume(daily: pd.DataFrame) -> go.Figure:
     """Bars of predictions per day."""
     fig = go.Figure(
-        go.Bar(x=daily["day"], y=daily["predictions"], name="Predictions", marker_color="#4C78A8")
+        go.Bar(
+            x=daily["day"],
+            y=daily["predictions"],
+            name="Predictions",
+            marker_color="#4C78A8",
+            **_per_period("D"),
+        )
     )
     fig.update_layout(title="Predictions per day", yaxis_title="predictions", **_LAYOUT)
     return fig
 
 
-def latency_percentiles(daily: pd.DataFrame, slo_ms: float | None = None) -> go.Figure:
-    """p50/p95/p99 latency per day, with the SLO as a line when given."""
+def latency_percentiles(
+    daily: pd.DataFrame, slo_ms: float | None = None, period: str = "D"
+) -> go.Figure:
+    """p50/p95/p99 latency per day (or week), with the SLO as a line when given."""
     fig = go.Figure()
     for column, label, color in (
         ("latency_p50", "p50", "#54A24B"),
@@ -29,14 +48,20 @@ def latency_percentiles(daily: pd.DataFrame, slo_ms: float | None = None) -> go.
     ):
         fig.add_trace(
             go.Scatter(
-                x=daily["day"], y=daily[column], name=label, mode="lines", line=dict(color=color)
+                x=daily["day"],
+                y=daily[column],
+                name=label,
+                mode="lines",
+                line=dict(color=color),
+                **_per_period(period),
             )
         )
     if slo_ms is not None:
         fig.add_hline(
             y=slo_ms, line_dash="dash", line_color="grey", annotation_text=f"SLO {slo_ms:g} ms"
         )
-    fig.update_layout(title="Latency per day (ms)", yaxis_title="ms", **_LAYOUT)
+    title = "Latency per week (ms)" if period == "W" else "Latency per day (ms)"
+    fig.update_layout(title=title, yaxis_title="ms", **_LAYOUT)
     return fig
 
 
@@ -51,23 +76,26 @@ def score_heatmap(dist: pd.DataFrame, title: str = "Prediction scores per day") 
             colorscale="Blues",
             colorbar=dict(title="share", tickformat=".0%"),
             hovertemplate="day %{x}<br>score from %{y}<br>%{z:.1%} of the day<extra></extra>",
+            **_per_period("D"),
         )
     )
     fig.update_layout(title=title, yaxis_title="score", **{**_LAYOUT, "hovermode": "closest"})
     return fig
 
 
-def received_vs_quarantined(volume: pd.DataFrame) -> go.Figure:
+def received_vs_quarantined(volume: pd.DataFrame, period: str = "D") -> go.Figure:
     """Stacked bars of ingested and quarantined rows per period, with the quarantined share."""
     fig = go.Figure()
-    fig.add_trace(
-        go.Bar(x=volume["period"], y=volume["ingested"], name="ingested", marker_color="#4C78A8")
-    )
-    fig.add_trace(
-        go.Bar(
-            x=volume["period"], y=volume["quarantined"], name="quarantined", marker_color="#E45756"
+    for column, color in (("ingested", "#4C78A8"), ("quarantined", "#E45756")):
+        fig.add_trace(
+            go.Bar(
+                x=volume["period"],
+                y=volume[column],
+                name=column,
+                marker_color=color,
+                **_per_period(period),
+            )
         )
-    )
     fig.add_trace(
         go.Scatter(
             x=volume["period"],
@@ -76,6 +104,7 @@ def received_vs_quarantined(volume: pd.DataFrame) -> go.Figure:
             yaxis="y2",
             mode="lines",
             line=dict(color="#222", width=1.5),
+            **_per_period(period),
         )
     )
     fig.update_layout(
@@ -90,14 +119,16 @@ def received_vs_quarantined(volume: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def rejection_reasons(reasons: pd.DataFrame, top: int = 8) -> go.Figure:
+def rejection_reasons(reasons: pd.DataFrame, period: str = "D", top: int = 8) -> go.Figure:
     """Share of requests rejected per period, stacked by the most common reasons."""
     leading = reasons.groupby("reason")["rows"].sum().nlargest(top).index
     frame = reasons.assign(reason=reasons["reason"].where(reasons["reason"].isin(leading), "other"))
     frame = frame.groupby(["period", "reason"], as_index=False)["share"].sum()
     fig = go.Figure()
     for reason, part in frame.groupby("reason"):
-        fig.add_trace(go.Bar(x=part["period"], y=part["share"], name=str(reason)))
+        fig.add_trace(
+            go.Bar(x=part["period"], y=part["share"], name=str(reason), **_per_period(period))
+        )
     fig.update_layout(
         title="Why requests were rejected (share of requests)",
         barmode="stack",
@@ -107,7 +138,7 @@ def rejection_reasons(reasons: pd.DataFrame, top: int = 8) -> go.Figure:
     return fig
 
 
-def feature_heatmap(rates: pd.DataFrame, problem: str, title: str) -> go.Figure:
+def feature_heatmap(rates: pd.DataFrame, problem: str, title: str, period: str = "D") -> go.Figure:
     """Feature × period heatmap of one problem's rate."""
     part = rates[rates["problem"] == problem]
     table = part.pivot_table(index="feature", columns="period", values="rate", fill_value=0.0)
@@ -120,6 +151,7 @@ def feature_heatmap(rates: pd.DataFrame, problem: str, title: str) -> go.Figure:
             zmin=0,
             colorbar=dict(title="rate", tickformat=".1%"),
             hovertemplate="%{y}<br>%{x}<br>%{z:.2%} of requests<extra></extra>",
+            **_per_period(period),
         )
     )
     fig.update_layout(

@@ -28,9 +28,9 @@ headline_box(view["headline"])
 if view["volume"].empty:
     st.stop()
 
-st.plotly_chart(charts.received_vs_quarantined(view["volume"]), key="dq_volume")
+st.plotly_chart(charts.received_vs_quarantined(view["volume"], period), key="dq_volume")
 if not view["reasons"].empty:
-    st.plotly_chart(charts.rejection_reasons(view["reasons"]), key="dq_reasons")
+    st.plotly_chart(charts.rejection_reasons(view["reasons"], period), key="dq_reasons")
 
 st.subheader("Inputs per feature")
 tabs = st.tabs(["Missing values", "Outside the reference range", "Unknown categories"])
@@ -40,12 +40,14 @@ for tab, problem, title in zip(
     ("Missing values", "Values outside the range seen in the reference", "Unknown categories"),
     strict=True,
 ):
-    tab.plotly_chart(charts.feature_heatmap(view["features"], problem, title), key=f"dq_{problem}")
+    tab.plotly_chart(
+        charts.feature_heatmap(view["features"], problem, title, period), key=f"dq_{problem}"
+    )
 
 st.subheader("Latency")
 st.plotly_chart(
     charts.latency_percentiles(
-        view["latency"].rename(columns={"period": "day"}), slo_ms=view["slo_ms"]
+        view["latency"].rename(columns={"period": "day"}), slo_ms=view["slo_ms"], period=period
     ),
     key="dq_latency",
 )

@@ -80,3 +80,79 @@ def test_the_performance_chart_says_why_a_window_has_no_realized_value() -> None
 def test_the_performance_chart_has_no_note_when_every_window_is_labelled() -> None:
     fig = charts.realized_vs_estimated(_performance([1000, 500]), "roc_auc", "ROC AUC")
     assert fig.layout.title.subtitle.text is None
+
+
+def _daily(days: int, start: str = "2026-11-02", freq: str = "D") -> pd.DataFrame:
+    stamps = pd.date_range(start, periods=days, freq=freq)
+    return pd.DataFrame(
+        {
+            "day": stamps,
+            "period": stamps,
+            "predictions": [100, 120, 90][:days],
+            "latency_p50": 10.0,
+            "latency_p95": 40.0,
+            "latency_p99": 90.0,
+            "ingested": [95, 110, 80][:days],
+            "quarantined": [5, 10, 10][:days],
+            "quarantined_share": [0.05, 0.083, 0.111][:days],
+        }
+    )
+
+
+def _drawn_centres(fig) -> list[pd.Timestamp]:
+    """Where plotly puts each value: x, moved to the middle of its period when one is set."""
+    centres = []
+    for trace in fig.data:
+        assert trace.xperiodalignment == "middle", trace.name
+        half = pd.Timedelta(milliseconds=trace.xperiod / 2)
+        centres += [pd.Timestamp(x) + half for x in trace.x]
+    return centres
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda d: charts.daily_volume(d),
+        lambda d: charts.latency_percentiles(d, slo_ms=50),
+        lambda d: charts.received_vs_quarantined(d, "D"),
+    ],
+    ids=["traffic volume", "latency", "received vs quarantined"],
+)
+def test_a_days_bars_and_points_are_drawn_at_its_midday_not_its_midnight(draw) -> None:
+    fig = draw(_daily(3))
+
+    centres = _drawn_centres(fig)
+    assert centres and {c.hour for c in centres} == {12}
+    assert {c.normalize() for c in centres} == set(pd.date_range("2026-11-02", periods=3))
+
+
+def test_a_weeks_bars_are_drawn_in_the_middle_of_its_seven_days() -> None:
+    weeks = _daily(3, freq="W-MON")
+    reasons = pd.DataFrame(
+        {"period": weeks["period"], "reason": "missing:income", "rows": 5, "share": 0.05}
+    )
+
+    for fig in (
+        charts.received_vs_quarantined(weeks, "W"),
+        charts.rejection_reasons(reasons, "W"),
+        charts.latency_percentiles(weeks, period="W"),
+    ):
+        centres = _drawn_centres(fig)
+        # A week from Monday 00:00 has its middle on Thursday at noon.
+        assert {(c.day_name(), c.hour) for c in centres} == {("Thursday", 12)}
+
+
+def test_a_heatmap_cell_covers_its_own_day() -> None:
+    rates = pd.DataFrame(
+        {
+            "feature": ["income", "income"],
+            "period": pd.to_datetime(["2026-11-02", "2026-11-03"]),
+            "problem": "missing",
+            "rate": [0.01, 0.2],
+        }
+    )
+
+    fig = charts.feature_heatmap(rates, "missing", "Missing values")
+
+    [cell_row] = fig.data
+    assert cell_row.xperiod == DAY_MS and cell_row.xperiodalignment == "middle"
