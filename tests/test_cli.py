@@ -206,7 +206,7 @@ def test_ingesting_an_unreadable_file_exits_3_and_keeps_the_good_files(
     assert ran.code == 3
     assert "Traceback" not in ran.err
     assert ran.err.count("\n") == 1
-    assert ran.err.startswith(f"error: {broken}: cannot be read as PARQUET")
+    assert ran.err.startswith(f"modelbridge: error: {broken}: cannot be read as PARQUET")
     assert ran.out.startswith(f"{good}: 200 read, 200 ingested")
     assert _predictions(credit_store) == 200
 

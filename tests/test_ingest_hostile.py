@@ -757,7 +757,7 @@ def test_python_m_core_exits_with_the_cli_code(seeded_store: Store, tmp_path: Pa
     ran = run_cli("ingest", "credit", broken, "--no-alerts", db=seeded_store.path)
 
     assert ran.code == 3
-    assert ran.err.startswith("error: ") and "cannot be read as PARQUET" in ran.err
+    assert ran.err.startswith("modelbridge: error: ") and "cannot be read as PARQUET" in ran.err
 
 
 def test_the_cli_reads_standard_input_for_a_dash(seeded_store: Store) -> None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from core.cli import logs, monitoring, value, workflow
-from core.cli.common import read_password
+from core.cli.common import ERROR_PREFIX, read_password
 from core.cli.parser import build_parser
 from core.errors import ModelBridgeError
 
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ModelBridgeError as exc:
-        print(f"modelbridge: error: {exc}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("modelbridge: interrupted; nothing was half-written", file=sys.stderr)

@@ -18,6 +18,8 @@ from core.errors import InvalidInput
 from core.settings import Settings
 from core.store import Store
 
+ERROR_PREFIX = "modelbridge: error: "
+
 
 def store_of(args: argparse.Namespace) -> Store:
     """The store named by --db, $MODELBRIDGE_DB or the default file."""
@@ -151,8 +153,8 @@ def report_batches(args: argparse.Namespace, results: list[Any], always_list: bo
     records = [r.as_dict() for r in results]
     lines = []
     for r in results:
-        if r.error:
-            lines.append(f"error: {r.error}")
+        if r.error:  # one prefix for every CLI error, as core.cli.main prints them
+            lines.append(f"{ERROR_PREFIX}{r.error}")
         elif r.duplicate_of:
             lines.append(f"{r.source}: already ingested as batch {r.duplicate_of}; nothing to do")
         else:
@@ -173,5 +175,5 @@ def report_batches(args: argparse.Namespace, results: list[Any], always_list: bo
         print(json.dumps(records if len(records) > 1 or always_list else records[0], default=str))
     else:
         for line in lines:
-            print(line, file=sys.stderr if line.startswith("error:") else sys.stdout)
+            print(line, file=sys.stderr if line.startswith(ERROR_PREFIX) else sys.stdout)
     return 3 if any(r.error for r in results) else 0
