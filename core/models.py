@@ -8,8 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
-TASKS = ("binary", "regression")
+from core.vocabulary import ROLES as ROLES  # re-exported: the tables and callers use them here
+from core.vocabulary import TASKS as TASKS
+
 STAGES = ("registered", "in_review", "approved", "rejected", "production", "archived")
 
 

@@ -74,7 +74,8 @@ def test_core_never_imports_streamlit_or_plotly(path: Path) -> None:
 
 def test_importing_the_core_entry_points_loads_no_ui_library() -> None:
     check = (
-        "import core.cli, core.ingest, core.registry, core.traffic; import sys; "
+        "import core.cli.logs, core.cli.monitoring, core.cli.value, core.cli.workflow; "
+        "import core.ingest, core.registry, core.traffic, sys; "
         "assert 'streamlit' not in sys.modules and 'plotly' not in sys.modules, "
         "sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'plotly'))"
     )
@@ -139,3 +140,23 @@ def test_only_the_store_module_opens_connections(path: Path) -> None:
     assert opened == ({"sa.create_engine"} if path == ROOT / "core" / "store.py" else set()), (
         f"{path.relative_to(ROOT)} opens a connection itself; go through core.store"
     )
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["ingest", "--help"], ["no-such-command"]])
+def test_help_and_usage_errors_answer_without_loading_the_data_libraries(argv: list[str]) -> None:
+    # A pipeline's `modelbridge --help` or typo took 2.3 s, nearly all of it importing pandas
+    # and SQLModel, which only a command that runs needs.
+    check = (
+        "import sys\nfrom core.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit as done:\n    code = done.code\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'duckdb', 'sqlmodel', 'sqlalchemy', 'numpy', 'sklearn'})\n"
+        "print(code, heavy)"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+    expected_code = 2 if argv == ["no-such-command"] else 0
+    assert done.stdout.splitlines()[-1] == f"{expected_code} []", done.stderr

@@ -7,44 +7,45 @@ line on stderr, never a traceback.
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from core.cli import logs, monitoring, value, workflow
-from core.cli.common import ERROR_PREFIX, read_password
 from core.cli.parser import build_parser
 from core.errors import ModelBridgeError
 
-__all__ = ["COMMANDS", "build_parser", "main", "read_password"]
+__all__ = ["COMMANDS", "build_parser", "main"]
+ERROR_PREFIX = "modelbridge: error: "
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "request-review": workflow.cmd_request_review,
-    "gate": workflow.cmd_gate,
-    "approve": workflow.cmd_sign,
-    "reject": workflow.cmd_sign,
-    "request-changes": workflow.cmd_sign,
-    "promote": workflow.cmd_promote,
-    "rollback": workflow.cmd_rollback,
-    "production": workflow.cmd_production,
-    "audit": workflow.cmd_audit,
-    "model-card": workflow.cmd_model_card,
-    "business-case": value.cmd_business_case,
-    "kpi": value.cmd_kpi,
-    "explain": monitoring.cmd_explain,
-    "drift": monitoring.cmd_drift,
-    "performance": monitoring.cmd_performance,
-    "alerts": monitoring.cmd_alerts,
-    "retrain-check": monitoring.cmd_retrain_check,
-    "configure": monitoring.cmd_configure,
-    "quarantine": logs.cmd_quarantine,
-    "init": logs.cmd_init,
-    "register": logs.cmd_register,
-    "versions": logs.cmd_versions,
-    "ingest": logs.cmd_ingest,
-    "labels": logs.cmd_labels,
-    "user": logs.cmd_user,
-    "demo": logs.cmd_demo,
+# Each command's module is imported when it runs: `--help`, a typo and a bad option answer
+# without loading pandas, DuckDB and SQLModel.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "request-review": ("workflow", "cmd_request_review"),
+    "gate": ("workflow", "cmd_gate"),
+    "approve": ("workflow", "cmd_sign"),
+    "reject": ("workflow", "cmd_sign"),
+    "request-changes": ("workflow", "cmd_sign"),
+    "promote": ("workflow", "cmd_promote"),
+    "rollback": ("workflow", "cmd_rollback"),
+    "production": ("workflow", "cmd_production"),
+    "audit": ("workflow", "cmd_audit"),
+    "model-card": ("workflow", "cmd_model_card"),
+    "business-case": ("value", "cmd_business_case"),
+    "kpi": ("value", "cmd_kpi"),
+    "explain": ("monitoring", "cmd_explain"),
+    "drift": ("monitoring", "cmd_drift"),
+    "performance": ("monitoring", "cmd_performance"),
+    "alerts": ("monitoring", "cmd_alerts"),
+    "retrain-check": ("monitoring", "cmd_retrain_check"),
+    "configure": ("monitoring", "cmd_configure"),
+    "quarantine": ("logs", "cmd_quarantine"),
+    "init": ("logs", "cmd_init"),
+    "register": ("logs", "cmd_register"),
+    "versions": ("logs", "cmd_versions"),
+    "ingest": ("logs", "cmd_ingest"),
+    "labels": ("logs", "cmd_labels"),
+    "user": ("logs", "cmd_user"),
+    "demo": ("logs", "cmd_demo"),
 }
 
 
@@ -53,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        module, function = COMMANDS[args.command]
+        return getattr(importlib.import_module(f"core.cli.{module}"), function)(args)
     except ModelBridgeError as exc:
         print(f"{ERROR_PREFIX}{exc}", file=sys.stderr)
         return exc.exit_code

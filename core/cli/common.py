@@ -14,11 +14,10 @@ from typing import Any
 import pandas as pd
 
 from core import auth
+from core.cli import ERROR_PREFIX
 from core.errors import InvalidInput
 from core.settings import Settings
 from core.store import Store
-
-ERROR_PREFIX = "modelbridge: error: "
 
 
 def store_of(args: argparse.Namespace) -> Store:
