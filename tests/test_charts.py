@@ -1,4 +1,4 @@
-"""Chart builders (app/charts.py): figures drawn where their data says."""
+"""Chart builders (app/charts/): figures drawn where their data says."""
 
 from __future__ import annotations
 

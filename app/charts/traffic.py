@@ -1,0 +1,148 @@
+"""Traffic and data-quality figures: volume, latency, scores and rejections per day or week."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from app.charts.layout import LAYOUT, per_period
+
+
+def daily_volume(daily: pd.DataFrame) -> go.Figure:
+    """Bars of predictions per day."""
+    fig = go.Figure(
+        go.Bar(
+            x=daily["day"],
+            y=daily["predictions"],
+            name="Predictions",
+            marker_color="#4C78A8",
+            **per_period("D"),
+        )
+    )
+    fig.update_layout(title="Predictions per day", yaxis_title="predictions", **LAYOUT)
+    return fig
+
+
+def latency_percentiles(
+    daily: pd.DataFrame, slo_ms: float | None = None, period: str = "D"
+) -> go.Figure:
+    """p50/p95/p99 latency per day (or week), with the SLO as a line when given."""
+    fig = go.Figure()
+    for column, label, color in (
+        ("latency_p50", "p50", "#54A24B"),
+        ("latency_p95", "p95", "#F58518"),
+        ("latency_p99", "p99", "#E45756"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=daily["day"],
+                y=daily[column],
+                name=label,
+                mode="lines",
+                line=dict(color=color),
+                **per_period(period),
+            )
+        )
+    if slo_ms is not None:
+        fig.add_hline(
+            y=slo_ms, line_dash="dash", line_color="grey", annotation_text=f"SLO {slo_ms:g} ms"
+        )
+    title = "Latency per week (ms)" if period == "W" else "Latency per day (ms)"
+    fig.update_layout(title=title, yaxis_title="ms", **LAYOUT)
+    return fig
+
+
+def score_heatmap(dist: pd.DataFrame, title: str = "Prediction scores per day") -> go.Figure:
+    """Day × score-bin heatmap of the share of each day's predictions."""
+    table = dist.pivot_table(index="bin_start", columns="day", values="share", fill_value=0.0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=table.to_numpy(),
+            x=list(table.columns),
+            y=[round(v, 3) for v in table.index],
+            colorscale="Blues",
+            colorbar=dict(title="share", tickformat=".0%"),
+            hovertemplate="day %{x}<br>score from %{y}<br>%{z:.1%} of the day<extra></extra>",
+            **per_period("D"),
+        )
+    )
+    fig.update_layout(title=title, yaxis_title="score", **{**LAYOUT, "hovermode": "closest"})
+    return fig
+
+
+def received_vs_quarantined(volume: pd.DataFrame, period: str = "D") -> go.Figure:
+    """Stacked bars of ingested and quarantined rows per period, with the quarantined share."""
+    fig = go.Figure()
+    for column, color in (("ingested", "#4C78A8"), ("quarantined", "#E45756")):
+        fig.add_trace(
+            go.Bar(
+                x=volume["period"],
+                y=volume[column],
+                name=column,
+                marker_color=color,
+                **per_period(period),
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=volume["period"],
+            y=volume["quarantined_share"],
+            name="share rejected",
+            yaxis="y2",
+            mode="lines",
+            line=dict(color="#222", width=1.5),
+            **per_period(period),
+        )
+    )
+    fig.update_layout(
+        title="Requests received",
+        barmode="stack",
+        yaxis_title="rows",
+        yaxis2=dict(
+            overlaying="y", side="right", tickformat=".0%", rangemode="tozero", showgrid=False
+        ),
+        **LAYOUT,
+    )
+    return fig
+
+
+def rejection_reasons(reasons: pd.DataFrame, period: str = "D", top: int = 8) -> go.Figure:
+    """Share of requests rejected per period, stacked by the most common reasons."""
+    leading = reasons.groupby("reason")["rows"].sum().nlargest(top).index
+    frame = reasons.assign(reason=reasons["reason"].where(reasons["reason"].isin(leading), "other"))
+    frame = frame.groupby(["period", "reason"], as_index=False)["share"].sum()
+    fig = go.Figure()
+    for reason, part in frame.groupby("reason"):
+        fig.add_trace(
+            go.Bar(x=part["period"], y=part["share"], name=str(reason), **per_period(period))
+        )
+    fig.update_layout(
+        title="Why requests were rejected (share of requests)",
+        barmode="stack",
+        yaxis_tickformat=".1%",
+        **LAYOUT,
+    )
+    return fig
+
+
+def feature_heatmap(rates: pd.DataFrame, problem: str, title: str, period: str = "D") -> go.Figure:
+    """Feature × period heatmap of one problem's rate."""
+    part = rates[rates["problem"] == problem]
+    table = part.pivot_table(index="feature", columns="period", values="rate", fill_value=0.0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=table.to_numpy(),
+            x=list(table.columns),
+            y=list(table.index),
+            colorscale="Reds",
+            zmin=0,
+            colorbar=dict(title="rate", tickformat=".1%"),
+            hovertemplate="%{y}<br>%{x}<br>%{z:.2%} of requests<extra></extra>",
+            **per_period(period),
+        )
+    )
+    fig.update_layout(
+        title=title,
+        **{**LAYOUT, "hovermode": "closest", "height": max(260, 26 * len(table) + 120)},
+    )
+    return fig
