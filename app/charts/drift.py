@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.charts.layout import LAYOUT
+from app.charts.layout import LAYOUT, add_band
 from core import performance
 
 
@@ -84,27 +84,7 @@ def signal_over_time(
     """A value per window with its threshold line or band."""
     fig = go.Figure()
     if lower and upper:
-        fig.add_trace(
-            go.Scatter(
-                x=frame["window_start"],
-                y=frame[upper],
-                mode="lines",
-                line=dict(width=0),
-                showlegend=False,
-                hoverinfo="skip",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=frame["window_start"],
-                y=frame[lower],
-                mode="lines",
-                line=dict(width=0),
-                fill="tonexty",
-                fillcolor="rgba(76,120,168,0.15)",
-                name="expected range",
-            )
-        )
+        add_band(fig, frame["window_start"], frame[lower], frame[upper], "expected range")
     fig.add_trace(
         go.Scatter(
             x=frame["window_start"],

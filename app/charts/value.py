@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.charts.layout import LAYOUT
+from app.charts.layout import LAYOUT, add_band
 
 
 def _spanning_periods(windows: pd.DataFrame) -> dict:
@@ -94,26 +94,12 @@ def value_curve(curve: pd.DataFrame, threshold: float, chosen: float, unit: str)
 def kpi_over_time(windows: pd.DataFrame, unit: str) -> go.Figure:
     """Realized and estimated value per decision per period, with the estimate's band."""
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=windows["window_start"],
-            y=windows["estimated_upper"],
-            mode="lines",
-            line=dict(width=0),
-            showlegend=False,
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=windows["window_start"],
-            y=windows["estimated_lower"],
-            mode="lines",
-            line=dict(width=0),
-            fill="tonexty",
-            fillcolor="rgba(76,120,168,0.15)",
-            name="estimate's range",
-        )
+    add_band(
+        fig,
+        windows["window_start"],
+        windows["estimated_lower"],
+        windows["estimated_upper"],
+        "estimate's range",
     )
     fig.add_trace(
         go.Scatter(
