@@ -216,7 +216,7 @@ def cases_table(
 @st.cache_data(show_spinner="Measuring what drives the model…", max_entries=16)
 def importance_view(db: str, rev: tuple[int, int], model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Global importance (reference vs production) and its ranking over time."""
-    from core.explanations import global_importance, importance_over_time
+    from core.explanations_global import global_importance, importance_over_time
 
     store_ = _store_at(db)
     return global_importance(store_, model), importance_over_time(store_, model)
@@ -289,7 +289,7 @@ def compare_view(db: str, rev: tuple[int, int], model: str, challenger: int) -> 
 @st.cache_data(show_spinner=False, max_entries=16)
 def approvals_view(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
     """Versions waiting for a sign-off or a promotion, with their frozen evidence and history."""
-    from core import workflow
+    from core import workflow, workflow_rules
 
     out = []
     with _store_at(db).read() as r:
@@ -312,7 +312,7 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
                     "evidence_sha256": review.evidence_sha256 if review else None,
                     "history": history,
                     "live": live.version if live else None,
-                    "required": workflow.required_signoffs(model),
+                    "required": workflow_rules.required_signoffs(model),
                 }
             )
     return out

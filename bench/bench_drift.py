@@ -165,6 +165,7 @@ def git_state() -> dict[str, Any]:
             "--",
             "core/drift.py",
             "core/histograms.py",
+            "core/histograms_batch.py",
             "core/drift_stats.py",
             "core/windows.py",
             "core/store.py",

@@ -173,7 +173,8 @@ def child(store_path: str, files: list[str], profile: bool) -> None:
             def timed_call(*a: Any, _original: Any = original, _name: str = name, **k: Any) -> Any:
                 t0, c0 = time.perf_counter(), _cpu()
                 result = _original(*a, **k)
-                timings.append((time.perf_counter() - t0, _cpu() - c0, f"core.readers.{_name}"))
+                where = f"{_original.__module__}.{_name}"
+                timings.append((time.perf_counter() - t0, _cpu() - c0, where))
                 return result
 
             setattr(ingest, name, timed_call)

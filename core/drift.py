@@ -1,6 +1,6 @@
 """Data drift per window and feature against the version's reference, computed in DuckDB.
 
-The logs are read once per feature as binned counts per window (core.histograms: one GROUP BY
+The logs are read once per feature as binned counts per window (core.histograms_batch: one GROUP BY
 per feature, rows keyed by day or by chunk without sorting whole rows; the reference in one
 statement per kind of feature); statistics run on those small arrays, all windows at once.
 The model's prediction score is checked like a numeric feature ("prediction drift"). Methods
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import histograms as h
+from core import histograms_batch as h
 from core import logs
 from core.drift_stats import (
     DEFAULT_METHOD,

@@ -29,7 +29,8 @@ from core.ingest_batch import BatchResult
 from core.ingest_labels import append_labels
 from core.ingest_predictions import append_predictions
 from core.models import Model
-from core.readers import RawTable, delimiter_of, load_file, local_file, sha256_of
+from core.readers import delimiter_of, local_file, sha256_of
+from core.readers_load import RawTable, load_file
 from core.registry import get_model, get_version
 from core.store import Store, Work
 

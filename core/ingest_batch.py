@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import FileProblem
-from core.readers import RawTable
+from core.readers_load import RawTable
 from core.store import Work
 from core.validation import Check, any_sql, reasons_sql
 

@@ -13,7 +13,8 @@ from core.ingest_batch import (
     split_off_rejected,
 )
 from core.models import Model, ModelVersion
-from core.readers import RawTable, quote_ident, quote_literal
+from core.readers import quote_ident, quote_literal
+from core.readers_load import RawTable
 from core.registry import label_to_y_sql
 from core.store import Work
 from core.validation import Check, numeric_sql, present_sql, text_sql

@@ -14,7 +14,8 @@ from core.ingest_batch import (
     split_off_rejected,
 )
 from core.models import Model, ModelVersion
-from core.readers import RawTable, json_sql, quote_ident
+from core.readers import json_sql, quote_ident
+from core.readers_load import RawTable
 from core.registry import features_of
 from core.store import Work
 from core.validation import (

@@ -21,7 +21,8 @@ import pandas as pd
 from core import logs
 from core.business import BusinessCase, current
 from core.models import Model, ModelVersion
-from core.performance import bin_sql, binary_counts, calibrator, dense, labelled_logs
+from core.performance import bin_sql, binary_counts, labelled_logs
+from core.performance_stats import calibrator, dense
 from core.registry import get_version
 from core.store import Work
 from core.windows import WindowSpec

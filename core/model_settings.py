@@ -2,7 +2,7 @@
 
 Keys are dotted paths into the model's settings, e.g. `drift.features.income.threshold=0.2`;
 every value is checked before anything is written, and each change is audited. Release gates
-(`gates.*`) and sign-off rules (`workflow.*`) are read by core.gates and core.workflow.
+(`gates.*`) and sign-off rules (`workflow.*`) are read by core.gates and core.workflow_rules.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from core.feature_metadata import parse_file as parse_metadata
 from core.features import Feature, infer_kind, profile, schema_from_json
 from core.metrics import binary_metrics, regression_metrics
 from core.models import TASKS, Model, ModelVersion
-from core.readers import load_file, local_file, quote_ident, sha256_of
+from core.readers import local_file, quote_ident, sha256_of
+from core.readers_load import load_file
 from core.store import Store, Work
 
 _TRUE_WORDS = ("1", "1.0", "true", "yes", "y", "t")

@@ -1,11 +1,8 @@
 """Version lifecycle: request review, sign off on frozen evidence, promote, roll back.
 
-Stages: registered → in_review → approved | rejected → production → archived; a rejected or
-archived version may be put up for review again (fresh evidence, fresh sign-off). Every move is
-an action in ACTIONS (from which stages, to which, by which roles); anything else is refused
-with the reason. At most one production version per model: `production_version` has the model
-as primary key, so two racing promotions cannot both commit. The rules live here, so the CLI
-and the UI obey the same ones.
+Every move is first checked against the rules in core.workflow_rules (stages, actions, roles).
+At most one production version per model: `production_version` has the model as primary key,
+so two racing promotions cannot both commit.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -21,85 +17,12 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from core import audit
-from core.auth import ROLE_LABELS, Identity
+from core.auth import Identity
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.models import Model, ModelVersion, Promotion, Review, SignOff, utcnow
 from core.registry import get_model, get_version
 from core.store import Store, Work
-
-
-@dataclass(frozen=True)
-class Action:
-    """A lifecycle move: the stages it starts from, the stage it ends in, who may make it."""
-
-    name: str
-    sources: tuple[str, ...]
-    target: str
-    roles: tuple[str, ...]
-
-
-ACTIONS = {
-    a.name: a
-    for a in (
-        Action(
-            "request_review",
-            ("registered", "rejected", "archived"),
-            "in_review",
-            ("ml_engineer", "product_owner", "admin"),
-        ),
-        Action("approve", ("in_review",), "approved", ("product_owner",)),
-        Action("reject", ("in_review",), "rejected", ("product_owner",)),
-        Action("request_changes", ("in_review",), "registered", ("product_owner",)),
-        Action("promote", ("approved",), "production", ("product_owner",)),
-        Action("rollback", ("production",), "archived", ("product_owner",)),
-    )
-}
-DECISIONS = ("approve", "reject", "request_changes")
-TRANSITIONS = {(s, a.target) for a in ACTIONS.values() for s in a.sources} | {
-    ("archived", "production"),  # only through rollback, which restores the previous version
-}
-
-
-def _settings(model: Model) -> dict[str, Any]:
-    return model.settings.get("workflow", {})
-
-
-def required_signoffs(model: Model) -> dict[str, int]:
-    """Sign-offs needed per role before a version is approved (default: one product owner)."""
-    return {
-        k: int(v)
-        for k, v in _settings(model).get("required_signoffs", {"product_owner": 1}).items()
-    }
-
-
-def _roles(model: Model, action: Action) -> tuple[str, ...]:
-    roles = set(action.roles)
-    if action.name in DECISIONS:
-        roles |= set(required_signoffs(model))
-    if action.name != "request_review" and _settings(model).get("admins_may_sign"):
-        roles.add("admin")
-    return tuple(sorted(roles))
-
-
-def check(model: Model, version: ModelVersion, action_name: str, by: Identity) -> Action:
-    """Refuse an action that the stage or the user's role does not allow; say why."""
-    action = ACTIONS[action_name]
-    if version.stage not in action.sources:
-        moves = sorted(
-            a.name.replace("_", " ") for a in ACTIONS.values() if version.stage in a.sources
-        )
-        raise InvalidInput(
-            f"v{version.version} is {version.stage}: '{action.name.replace('_', ' ')}' is not "
-            f"possible from there (possible: {', '.join(moves) or 'nothing'})"
-        )
-    roles = _roles(model, action)
-    if by.role not in roles:
-        raise PermissionDenied(
-            f"{by.username} ({ROLE_LABELS.get(by.role, by.role)}) may not "
-            f"{action.name.replace('_', ' ')}; that needs "
-            f"{' or '.join(ROLE_LABELS.get(r, r) for r in roles)}"
-        )
-    return action
+from core.workflow_rules import DECISIONS, check, required_signoffs
 
 
 def evidence_hash(evidence: dict[str, Any]) -> str:

@@ -26,7 +26,8 @@ from sklearn.preprocessing import OneHotEncoder
 from core.artifacts import load_model
 from core.errors import InvalidInput
 from core.explain import Explainer, build_explainer
-from core.explanations import explain_case, global_importance, importance_over_time
+from core.explanations import explain_case
+from core.explanations_global import global_importance, importance_over_time
 from core.features import Feature
 from core.ingest import ingest_predictions
 from core.readers import sha256_of

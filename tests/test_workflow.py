@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from core import audit, business, model_card, workflow
+from core import audit, business, model_card, workflow, workflow_rules
 from core.auth import ROLE_LABELS, Identity
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.ingest import ingest_labels, ingest_predictions
@@ -69,39 +69,46 @@ def _version(stage: str) -> ModelVersion:
 
 def test_the_actions_table_is_the_lifecycle_of_the_issue() -> None:
     assert {
-        name: (set(a.sources), a.target, set(a.roles)) for name, a in workflow.ACTIONS.items()
+        name: (set(a.sources), a.target, set(a.roles)) for name, a in workflow_rules.ACTIONS.items()
     } == EXPECTED
-    assert {s for pair in workflow.TRANSITIONS for s in pair} == set(STAGES)
+    assert {s for pair in workflow_rules.TRANSITIONS for s in pair} == set(STAGES)
 
 
-@pytest.mark.parametrize(("action", "stage"), [(a, s) for a in workflow.ACTIONS for s in STAGES])
+@pytest.mark.parametrize(
+    ("action", "stage"), [(a, s) for a in workflow_rules.ACTIONS for s in STAGES]
+)
 def test_an_action_is_possible_from_its_source_stages_and_refused_elsewhere(
     action: str, stage: str
 ) -> None:
     allowed_from, _, roles = EXPECTED[action]
     by = Identity("someone", sorted(roles)[0])
     if stage in allowed_from:
-        assert workflow.check(_model(), _version(stage), action, by) is workflow.ACTIONS[action]
+        assert (
+            workflow_rules.check(_model(), _version(stage), action, by)
+            is workflow_rules.ACTIONS[action]
+        )
         return
     possible = sorted(a.replace("_", " ") for a, e in EXPECTED.items() if stage in e[0])
     with pytest.raises(InvalidInput) as refused:
-        workflow.check(_model(), _version(stage), action, by)
+        workflow_rules.check(_model(), _version(stage), action, by)
     assert str(refused.value) == (
         f"v7 is {stage}: '{action.replace('_', ' ')}' is not possible from there "
         f"(possible: {', '.join(possible) or 'nothing'})"
     )
 
 
-@pytest.mark.parametrize(("action", "role"), [(a, r) for a in workflow.ACTIONS for r in ROLES])
+@pytest.mark.parametrize(
+    ("action", "role"), [(a, r) for a in workflow_rules.ACTIONS for r in ROLES]
+)
 def test_only_the_actions_roles_may_take_it(action: str, role: str) -> None:
     allowed_from, _, roles = EXPECTED[action]
     version = _version(sorted(allowed_from)[0])
     by = Identity("someone", role)
     if role in roles:
-        workflow.check(_model(), version, action, by)
+        workflow_rules.check(_model(), version, action, by)
         return
     with pytest.raises(PermissionDenied) as refused:
-        workflow.check(_model(), version, action, by)
+        workflow_rules.check(_model(), version, action, by)
     assert str(refused.value).startswith(
         f"someone ({ROLE_LABELS[role]}) may not {action.replace('_', ' ')}; that needs "
     )
@@ -111,15 +118,15 @@ def test_only_the_actions_roles_may_take_it(action: str, role: str) -> None:
 def test_admins_sign_promote_and_roll_back_only_where_configured(action: str) -> None:
     version = _version(sorted(EXPECTED[action][0])[0])
     with pytest.raises(PermissionDenied):
-        workflow.check(_model(), version, action, ADMIN)
-    workflow.check(_model(admins_may_sign=True), version, action, ADMIN)
+        workflow_rules.check(_model(), version, action, ADMIN)
+    workflow_rules.check(_model(admins_may_sign=True), version, action, ADMIN)
 
 
 def test_a_required_sign_off_role_may_decide_but_not_promote() -> None:
     model = _model(required_signoffs={"product_owner": 1, "admin": 1})
-    workflow.check(model, _version("in_review"), "approve", ADMIN)
+    workflow_rules.check(model, _version("in_review"), "approve", ADMIN)
     with pytest.raises(PermissionDenied):
-        workflow.check(model, _version("approved"), "promote", ADMIN)
+        workflow_rules.check(model, _version("approved"), "promote", ADMIN)
 
 
 # --- a store with a live version, one in review and one registered ------------------------
@@ -550,7 +557,7 @@ def test_every_stage_change_in_the_audit_trail_is_in_the_transition_table(fresh:
     ]
 
     assert len(moves) >= 10
-    assert set(moves) <= workflow.TRANSITIONS
+    assert set(moves) <= workflow_rules.TRANSITIONS
 
 
 def test_production_tells_a_serving_system_what_is_live(fresh: Store, binary_files: Case):
