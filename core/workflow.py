@@ -261,16 +261,29 @@ def _rollback(store: Store, model: str, by: Identity) -> dict[str, Any]:
         if current is None:
             raise InvalidInput(f"{model} has no production version to roll back")
         check(entry, current, "rollback", by)
+        # The version to restore is the one the current version replaced when it was promoted.
+        # A record left by an earlier rollback does not count: it names the version that was
+        # rolled back, and a second rollback must never put that one live again unreviewed.
         last = w.session.exec(
             select(Promotion)
-            .where(Promotion.model_id == entry.id, Promotion.version == current.version)
+            .where(
+                Promotion.model_id == entry.id,
+                Promotion.version == current.version,
+                Promotion.kind == "promote",
+            )
             .order_by(col(Promotion.id).desc())
         ).first()
         if last is None or last.previous_version is None:
             raise InvalidInput(
-                f"v{current.version} replaced nothing; there is no version to roll back to"
+                f"v{current.version} replaced nothing when it was promoted; there is no "
+                "version to roll back to"
             )
         restored = get_version(w, entry, last.previous_version)
+        if restored.stage != "archived":
+            raise InvalidInput(
+                f"v{restored.version}, which v{current.version} replaced, is {restored.stage} "
+                "now; it must be promoted through review, not by a rollback"
+            )
         _stage(w, entry, current, "archived", by, "rollback_archive")
         _go_live(w, entry, restored, current, by, "rollback")
     return {"model": model, "version": restored.version, "archived": current.version}

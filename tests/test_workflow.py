@@ -294,7 +294,9 @@ def test_moves_the_table_does_not_have_are_refused_through_the_real_functions(fr
         _approve(fresh, 3)
     with pytest.raises(InvalidInput, match=r"v2 is in_review: 'request review' is not possible"):
         workflow.request_review(fresh, model="credit", version=2, by=ENGINEER)
-    with pytest.raises(InvalidInput, match="v1 replaced nothing; there is no version to roll"):
+    with pytest.raises(
+        InvalidInput, match="v1 replaced nothing when it was promoted; there is no version to roll"
+    ):
         workflow.rollback(fresh, model="credit", by=OWNER)
     assert _stages(fresh) == {1: "production", 2: "in_review", 3: "registered"}
 
@@ -541,6 +543,37 @@ def test_a_rolled_back_version_can_be_reviewed_and_promoted_again(fresh: Store) 
     assert _live_row(fresh)[0][:2] == (1, 2)
     with fresh.read() as r:
         assert audit.verify(r) == []
+
+
+def test_a_second_rollback_never_puts_the_rolled_back_version_live_again(fresh: Store):
+    # A tester rolled back twice: the second rollback read the first one's record ("v1 replaced
+    # v2") and put the rolled-back v2 live again without gates or sign-off.
+    _approve(fresh, 2)
+    workflow.promote(fresh, model="credit", version=2, by=OWNER)
+    workflow.rollback(fresh, model="credit", by=OWNER)
+
+    with pytest.raises(InvalidInput, match="v1 replaced nothing when it was promoted"):
+        workflow.rollback(fresh, model="credit", by=OWNER)
+
+    assert _stages(fresh) == {1: "production", 2: "archived", 3: "registered"}
+    assert _live_row(fresh)[0][:2] == (1, 1)
+
+
+def test_rollbacks_step_back_through_the_versions_each_one_replaced(fresh: Store) -> None:
+    _approve(fresh, 2)
+    workflow.promote(fresh, model="credit", version=2, by=OWNER)
+    workflow.request_review(fresh, model="credit", version=3, by=ENGINEER)
+    _approve(fresh, 3)
+    workflow.promote(fresh, model="credit", version=3, by=OWNER)
+
+    first = workflow.rollback(fresh, model="credit", by=OWNER)
+    second = workflow.rollback(fresh, model="credit", by=OWNER)
+
+    assert (first["version"], first["archived"]) == (2, 3)
+    assert (second["version"], second["archived"]) == (1, 2)
+    assert _stages(fresh) == {1: "production", 2: "archived", 3: "archived"}
+    with pytest.raises(InvalidInput, match="no version to roll back to"):
+        workflow.rollback(fresh, model="credit", by=OWNER)
 
 
 def test_every_stage_change_in_the_audit_trail_is_in_the_transition_table(fresh: Store):
