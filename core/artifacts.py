@@ -66,14 +66,16 @@ def store_artifact(source: Path, artifacts_dir: Path) -> StoredArtifact:
     return StoredArtifact(target, digest, fmt)
 
 
-def untrusted_types(path: Path) -> list[str]:
+def untrusted_types(path: Path, shown_as: str | None = None) -> list[str]:
     """Types in a skops file outside our allow-list (empty means safe to load)."""
     import skops.io as sio
 
     try:
         found = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises assorted errors for damaged files
-        raise InvalidInput(f"{path.name}: not a readable skops file ({exc})") from None
+        raise InvalidInput(
+            f"{shown_as or path.name}: not a readable skops file ({_first_line(exc)})"
+        ) from None
     return [t for t in found if not _is_trusted(t)]
 
 
@@ -113,32 +115,56 @@ def _resolve(name: str) -> Any:
     return None
 
 
-def load_model(path: Path, *, expected_sha256: str | None) -> Any:
-    """Load a registered model file safely; refuse one whose content changed since registration."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def load_model(path: Path, *, expected_sha256: str | None, shown_as: str | None = None) -> Any:
+    """Load a registered model file safely; refuse one whose content changed since registration.
+
+    SHOWN_AS names the file in errors (the user's own path rather than the stored copy's).
+    """
+    name = shown_as or path.name
     if not path.is_file():
         raise InvalidInput(f"model file {path} is missing; register the version again")
     fmt = artifact_format(path)
     if expected_sha256 is not None and sha256_of(path) != expected_sha256:
         raise InvalidInput(
-            f"{path.name}: refused, its sha256 differs from the one registered; the file was "
+            f"{name}: refused, its sha256 differs from the one registered; the file was "
             "changed after registration"
         )
     if fmt == "skops":
         import skops.io as sio
 
-        refused = untrusted_types(path)
+        refused = untrusted_types(path, name)
         if refused:
             raise InvalidInput(
-                f"{path.name}: refused, it contains types outside the allow-list: "
+                f"{name}: refused, it contains types outside the allow-list: "
                 f"{', '.join(refused[:5])}"
             )
         trusted = sio.get_untrusted_types(file=path)
-        return sio.load(path, trusted=trusted)
+        return _loaded(name, fmt, lambda: sio.load(path, trusted=trusted))
     if expected_sha256 is None:
-        raise InvalidInput(f"{path.name}: joblib files load only with a registered sha256")
+        raise InvalidInput(f"{name}: joblib files load only with a registered sha256")
     import joblib
 
-    return joblib.load(path)
+    return _loaded(name, fmt, lambda: joblib.load(path))
+
+
+def _loaded(name: str, fmt: str, load: Any) -> Any:
+    """LOAD's model, or one line saying why the file is not a usable model."""
+    try:
+        model = load()
+    except Exception as exc:  # unpickling junk raises anything from EOFError to KeyError
+        raise InvalidInput(
+            f"{name}: cannot be loaded as a {fmt} model file ({_first_line(exc)})"
+        ) from None
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidInput(
+            f"{name}: holds a {type(model).__name__}, not a model with a predict() method"
+        )
+    return model
 
 
 def positive_scores(model: Any, frame: Any, positive_label: str | None) -> Any:

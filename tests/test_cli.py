@@ -305,6 +305,31 @@ def test_registering_an_unreadable_reference_exits_2(store: Store, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("notamodel.joblib", b"\x80\x04\x95junk that is no pickle",
+         "cannot be loaded as a joblib model file ("),
+        ("notamodel.skops", b"PK\x03\x04 not a zip", "not a readable skops file"),
+    ],
+    ids=["joblib", "skops"],
+)  # fmt: skip
+def test_registering_a_file_that_is_not_a_model_exits_2_naming_the_users_file(
+    store: Store, binary_files: Case, tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
+    # A tester got a traceback ending in "UnpicklingError: Memo value not found", and for
+    # skops an error naming the store's copy (fdf350e2....skops) instead of the file given.
+    junk = tmp_path / name
+    junk.write_bytes(content)
+
+    ran = run_cli("register", "credit", "--reference", binary_files.reference, *CREDIT,
+                  "--model-file", junk, db=store.path)  # fmt: skip
+
+    line = _one_line_error(ran)
+    assert line.startswith(f"modelbridge: error: {junk}: ")
+    assert expected in line
+
+
+@pytest.mark.parametrize(
     ("args", "expected"),
     [
         (("frobnicate",), "argument command: invalid choice: 'frobnicate'"),

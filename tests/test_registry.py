@@ -363,6 +363,55 @@ def test_a_model_file_that_cannot_score_the_features_is_refused(
         assert list_models(r) == []
 
 
+def test_a_joblib_file_holding_no_model_is_refused(
+    store: Store, binary_files: Case, tmp_path: Path
+) -> None:
+    joblib.dump({"weights": [1, 2, 3]}, tmp_path / "weights.joblib")
+
+    message = _refused(
+        store,
+        binary_files.reference,
+        target="defaulted",
+        prediction="score",
+        model_file=tmp_path / "weights.joblib",
+    )
+
+    assert message == (
+        f"{tmp_path / 'weights.joblib'}: holds a dict, not a model with a predict() method"
+    )
+
+
+def test_a_classifier_of_three_classes_is_refused_though_its_reference_looks_like_regression(
+    store: Store, tmp_path: Path
+) -> None:
+    # Predicted classes 0, 1, 2 in the prediction column made the reference look like a
+    # regression; a tester's iris model was registered and then "explained" in fractions of a
+    # class.
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {"petal length": rng.normal(4, 1.5, 150), "petal width": rng.normal(1, 0.6, 150)}
+    )
+    frame["species"] = np.digitize(frame["petal length"], [3.5, 5.0])
+    model = LogisticRegression().fit(frame[["petal length", "petal width"]], frame["species"])
+    frame["predicted"] = model.predict(frame[["petal length", "petal width"]])
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    sio.dump(model, tmp_path / "iris.skops")
+
+    message = _refused(
+        store,
+        tmp_path / "iris.csv",
+        model="iris",
+        target="species",
+        prediction="predicted",
+        model_file=tmp_path / "iris.skops",
+    )
+
+    assert message == (
+        f"{tmp_path / 'iris.skops'}: a classifier of 3 classes (0, 1, 2); ModelBridge monitors "
+        "binary classifiers (the probability of one class) and regressors only"
+    )
+
+
 def test_a_skops_file_with_a_type_outside_the_allow_list_is_refused(
     store: Store, binary_files: Case, tmp_path: Path
 ) -> None:
