@@ -110,8 +110,11 @@ def register_version(
     store.open()
     with local_file(reference) as ref_path, store.write() as w:
         raw = load_file(w.db, ref_path, table="__ref_raw", source_name=str(reference))
-        special = {target, prediction, *(c for c in (timestamp, id_column) if c), *ignore}
+        # The id and time columns name the prediction logs' columns: a reference need not
+        # carry them, and where it does they are not features.
+        special = {target, prediction, *ignore}
         missing = [c for c in special if c not in raw.columns]
+        special |= {c for c in (timestamp, id_column) if c in raw.columns}
         if missing:
             raise InvalidInput(
                 f"{reference}: no column(s) {', '.join(sorted(missing))}; "

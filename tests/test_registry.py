@@ -105,6 +105,25 @@ def test_registering_a_binary_model_from_csv_records_its_features_and_baseline(
     assert stored["y"].tolist() == reference["defaulted"].astype(float).tolist()
 
 
+def test_the_logs_id_and_time_columns_need_not_be_in_the_reference_and_are_never_features(
+    store: Store, binary_files: Case, tmp_path: Path
+) -> None:
+    # A tester had to invent "Lot ID" and "Logged At" columns in a validation set to register.
+    without = _register_credit(
+        store, binary_files.reference, timestamp="Logged At", id_column="Lot ID"
+    )
+    frame = pd.read_csv(binary_files.reference).assign(**{"Lot ID": "x", "Logged At": "2026"})
+    frame.to_csv(tmp_path / "with_ids.csv", index=False)
+    with_them = _register_credit(
+        store, tmp_path / "with_ids.csv", timestamp="Logged At", id_column="Lot ID"
+    )
+
+    assert without.features == with_them.features == FEATURES
+    with store.read() as r:
+        version = get_version(r, get_model(r, "credit"), 1)
+    assert (version.timestamp_column, version.id_column) == ("Logged At", "Lot ID")
+
+
 def test_binary_reference_metrics_equal_scikit_learns_on_the_same_rows(
     store: Store, binary_files: Case
 ) -> None:
