@@ -4,6 +4,7 @@ that split off the rejected rows (`__bad`), append the others, and quarantine an
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,8 @@ class BatchResult:
 
 def require_columns(raw: RawTable, needed: dict[str, str], what: str) -> None:
     """Refuse the whole file when a column in NEEDED (name -> role) is missing."""
-    missing = [f"{col!r} ({role})" for col, role in needed.items() if col not in raw.columns]
+    unclaimed = [c for c in raw.columns if c not in needed]
+    missing = [_missing(c, role, unclaimed) for c, role in needed.items() if c not in raw.columns]
     if len(missing) == len(needed) and len(needed) > 1:
         raise FileProblem(
             f"{raw.source}: none of the {what} columns are present; is this another model's "
@@ -47,6 +49,13 @@ def require_columns(raw: RawTable, needed: dict[str, str], what: str) -> None:
             f"{raw.source}: missing required column(s) {', '.join(missing)}; nothing was ingested "
             "from this file"
         )
+
+
+def _missing(column: str, role: str, unclaimed: list[str]) -> str:
+    """A missing column as the error names it, with the file's nearest other column if any."""
+    near = difflib.get_close_matches(column.lower(), [c.lower() for c in unclaimed], n=1)
+    hint = next((f", is it {c!r}?" for c in unclaimed if near and c.lower() == near[0]), "")
+    return f"{column!r} ({role}{hint})"
 
 
 def split_off_rejected(

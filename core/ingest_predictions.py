@@ -42,10 +42,11 @@ def append_predictions(
         version.prediction_column,
         version.timestamp_column,
     )
-    needed = {id_col: "request id", score_col: "prediction"}
+    # Without its own time a row would be stamped with the ingest time: a backfill would pile
+    # up on one day and drift windows would mean nothing. A misnamed column is refused whole.
+    needed = {id_col: "request id", score_col: "prediction", ts_col: "timestamp"}
     needed.update({f.name: "feature" for f in features})
     require_columns(raw, needed, "model's")
-    has_ts = ts_col in raw.columns
     has_latency = LATENCY_COLUMN in raw.columns
     known = {id_col, score_col, ts_col, LATENCY_COLUMN, *(f.name for f in features)}
     extra = [c for c in raw.columns if c not in known]
@@ -55,7 +56,7 @@ def append_predictions(
 
     stored = {  # pred column -> typed value, each parsed once per pass
         "request_id": text_sql(*col(id_col)),
-        "ts": timestamp_sql(*col(ts_col)) if has_ts else "now() AT TIME ZONE 'UTC'",
+        "ts": timestamp_sql(*col(ts_col)),
         "score": number_sql(*col(score_col)),
         "latency_ms": number_sql(*col(LATENCY_COLUMN)) if has_latency else "NULL",
         "extra": json_sql({c: raw.columns[c] for c in extra}) if extra else "NULL",
@@ -65,7 +66,7 @@ def append_predictions(
         "__mb_score_sent": number_sent_sql(*col(score_col)),
         "__mb_latency_sent": number_sent_sql(*col(LATENCY_COLUMN)) if has_latency else "false",
     }
-    checks = _prediction_checks(model, has_ts)
+    checks = _prediction_checks(model)
     for feature in features:
         value, given = f"__mb_{feature.column}", f"__mb_{feature.column}_sent"
         if feature.kind == "numeric":
@@ -88,11 +89,8 @@ def append_predictions(
         w, raw, table, stored, {"version": version.version, "batch_id": batch_id}
     )
     flagged = _flag_counts(w, table, batch_id, features, tolerance)
-    warnings = list(raw.warnings)
-    if not has_ts:
-        warnings.append(f"no {ts_col!r} column: rows are stamped with the ingest time")
     return quarantine_and_account(
-        w, raw, batch_id, model.id, "prediction", good, flagged, extra, warnings
+        w, raw, batch_id, model.id, "prediction", good, flagged, extra, list(raw.warnings)
     )
 
 
@@ -123,7 +121,7 @@ def _flag_counts(
     return {reason: n for reason, n in flags.items() if n}
 
 
-def _prediction_checks(model: Model, has_ts: bool) -> list[Check]:
+def _prediction_checks(model: Model) -> list[Check]:
     score, lat = "__mb_score", "__mb_latency_ms"
     checks = [
         Check("missing_request_id", "NOT __mb_rid_sent"),
@@ -136,11 +134,8 @@ def _prediction_checks(model: Model, has_ts: bool) -> list[Check]:
         checks.append(
             Check("prediction_outside_0_1", f"isfinite({score}) AND ({score} < 0 OR {score} > 1)")
         )
-    if has_ts:
-        checks.append(Check("bad_timestamp", "__mb_ts IS NULL"))
-        checks.append(
-            Check("future_timestamp", f"__mb_ts > now() AT TIME ZONE 'UTC' + {FUTURE_SLACK}")
-        )
+    checks.append(Check("bad_timestamp", "__mb_ts IS NULL"))
+    checks.append(Check("future_timestamp", f"__mb_ts > now() AT TIME ZONE 'UTC' + {FUTURE_SLACK}"))
     checks.append(
         Check("bad_latency", f"__mb_latency_sent AND ({lat} IS NULL OR NOT isfinite({lat}))")
     )

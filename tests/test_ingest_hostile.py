@@ -118,6 +118,14 @@ FILE_LEVEL: dict[str, tuple[Build, str]] = {
         ),
         "missing required column(s) 'segment' (feature)",
     ),
+    # A tester's file named it "logged_at": it was ingested with every row stamped "now".
+    "the timestamp column misnamed": (
+        lambda d: hc.write_bytes(
+            d / "renamed.csv",
+            hc.csv_text(hc.good_rows(3)).replace("timestamp", "Timestamp_UTC", 1).encode(),
+        ),
+        "missing required column(s) 'timestamp' (timestamp, is it 'Timestamp_UTC'?)",
+    ),
     "csv content in a .parquet file": (
         lambda d: hc.write_bytes(d / "fake.parquet", hc.csv_text(hc.good_rows(3)).encode()),
         "cannot be read as PARQUET",
