@@ -39,6 +39,12 @@ def require_columns(raw: RawTable, needed: dict[str, str], what: str) -> None:
     """Refuse the whole file when a column in NEEDED (name -> role) is missing."""
     unclaimed = [c for c in raw.columns if c not in needed]
     missing = [_missing(c, role, unclaimed) for c, role in needed.items() if c not in raw.columns]
+    if missing and len(raw.columns) == 1 and raw.fmt == "csv":
+        [only] = raw.columns
+        raise FileProblem(
+            f"{raw.source}: read as a single column ({only[:60]!r}); is the delimiter right? "
+            "Pass --delimiter, or leave it out to have it detected"
+        )
     if len(missing) == len(needed) and len(needed) > 1:
         raise FileProblem(
             f"{raw.source}: none of the {what} columns are present; is this another model's "
