@@ -334,7 +334,12 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
 
 def gate_table(gates: list[dict]) -> None:
     """Release gates with their verdict, whether they block, and the finding."""
-    icons = {"pass": ":green[pass]", "warn": ":orange[warn]", "fail": ":red[fail]"}
+    icons = {
+        "pass": ":green[pass]",
+        "warn": ":orange[warn]",
+        "fail": ":red[fail]",
+        "n/a": ":gray[n/a]",
+    }
     for gate in gates:
         blocking = " · blocking" if gate["blocking"] else ""
         st.markdown(

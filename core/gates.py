@@ -28,6 +28,7 @@ from core.store import Store, Work
 from core.windows import WindowSpec
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+NOT_APPLICABLE = "n/a"  # the check means nothing for this model; never blocks
 DEFAULT_BLOCKING = ("metrics", "compatibility", "kpi", "latency")
 DEFAULT_LATENCY_BUDGET_MS = 200.0
 LATENCY_ROWS = 50  # one-row predictions timed per round
@@ -337,7 +338,13 @@ def evaluate(
         compatibility_gate(candidate, live),
         kpi_gate(store, model, candidate, live)
         if model.task == "binary"
-        else Gate("kpi", PASS, True, "Money comparison applies to binary decisions."),
+        else Gate(
+            "kpi",
+            NOT_APPLICABLE,
+            True,
+            "Not compared in money: the comparison by decision threshold applies to binary "
+            "models, and this one is a regression.",
+        ),
         drift_gate(w, model, candidate, live),
         latency_gate(model, candidate, sample),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -341,3 +342,22 @@ def test_no_traffic_means_no_drift_to_block_on(rivals: Store) -> None:
         model = get_model(r, "credit")
         found = gates.drift_gate(r, model, get_version(r, model, 2), None)
     assert (found.status, found.summary) == ("pass", "No production traffic to compare with yet.")
+
+
+def test_the_money_gate_of_a_regression_model_is_not_applicable_rather_than_passed(
+    tmp_path: Path, regression_files: Case
+) -> None:
+    # A tester read "pass kpi (blocking)" for a regression model the money check never ran on.
+    store = Store(tmp_path / "store.duckdb")
+    store.init()
+    register_version(
+        store, model="loss", reference=regression_files.reference, target="loss",
+        prediction="predicted", model_file=regression_files.model_file,
+    )  # fmt: skip
+    with store.read() as r:
+        model = get_model(r, "loss")
+        found, _ = gates.evaluate(store, r, model, get_version(r, model, 1), None)
+
+    [kpi] = [g for g in found if g.name == "kpi"]
+    assert (kpi.status, kpi.blocking) == ("n/a", True)
+    assert kpi.summary.startswith("Not compared in money")
