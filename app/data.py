@@ -44,6 +44,15 @@ def models_table(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def shown_version(db: str, rev: tuple[int, int], model: str) -> int:
+    """The version the pages open on: the live one unless it has logged nothing yet."""
+    from core import health
+
+    with _store_at(db).read() as r:
+        return health.shown_version(r, registry.get_model(r, model)).version.version
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def traffic_span(db: str, rev: tuple[int, int], model: str) -> tuple[date | None, date | None, int]:
     """First and last day with traffic and the total predictions."""
     with _store_at(db).read() as r:
@@ -235,20 +244,19 @@ def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
-    """Earnings, health lights and the attention list of a model's live version (of its newest
-    version while none is live; `live` says which)."""
-    from core import health, workflow
+    """Earnings, health lights and the attention list of the version core.health.shown_version
+    picks (the live one unless it has logged nothing yet); `caption` says which it is."""
+    from core import health
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        live = workflow.live_version(r, entry)
-        shown = live or registry.get_version(r, entry)
+        shown = health.shown_version(r, entry)
         return {
-            "live": live is not None,
-            "version": shown.version,
-            "stage": shown.stage,
-            "earnings": health.earnings(r, entry, shown),
-            "lights": health.lights(r, entry, shown),
+            "live": shown.live,
+            "version": shown.version.version,
+            "caption": shown.caption,
+            "earnings": health.earnings(r, entry, shown.version),
+            "lights": health.lights(r, entry, shown.version),
             "attention": health.attention(r, entry),
         }
 
@@ -257,17 +265,19 @@ def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
 def kpi_view(db: str, rev: tuple[int, int], model: str, version: int | None) -> dict[str, Any]:
     """Business case, threshold curve, KPI summary, value on the reference and KPI per period
     for one version."""
-    from core import business, kpi
+    from core import business, health, kpi
     from core.windows import WindowSpec
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        target = registry.get_version(r, entry, version)
+        shown = None if version is not None else health.shown_version(r, entry)
+        target = shown.version if shown else registry.get_version(r, entry, version)
         case = business.current(entry)
         out: dict[str, Any] = {
             "case": case,
             "task": entry.task,
             "version": target.version,
+            "caption": shown.caption if shown else f"Version v{target.version}",
             "summary": kpi.summary(r, entry, target),
             "reference": kpi.on_reference(r, entry, target),
         }

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlmodel import col, select
 
-from core import alerts, kpi, quality
+from core import alerts, kpi, logs, quality
 from core.business import current
 from core.models import Model, ModelVersion
 from core.store import Work
@@ -45,6 +45,56 @@ class Earnings:
     baseline: float | None
     trend: pd.DataFrame
     sentence: str
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The version whose traffic the business pages show, and a sentence saying which it is."""
+
+    version: ModelVersion
+    live: bool
+    caption: str
+
+
+def shown_version(w: Work, model: Model) -> Shown:
+    """The live version; while it has logged nothing, the version that logged the latest traffic.
+
+    Right after a promotion the new version has no traffic yet, and showing only its (empty)
+    logs would blank the overview while its alerts and outcomes still speak of the old one.
+    """
+    versions = sorted(
+        w.session.exec(select(ModelVersion).where(ModelVersion.model_id == model.id)).all(),
+        key=lambda v: v.version,
+    )
+    live = next((v for v in versions if v.stage == "production"), None)
+    newest = live or versions[-1]
+    table = logs.pred_table(model.id)
+    latest = w.rows(f"SELECT arg_max(version, ts) FROM {table}")[0][0]
+    unlogged = (
+        latest is not None
+        and latest != newest.version
+        and not w.rows(
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE version = ? LIMIT 1)",
+            [newest.version],
+        )[0][0]
+    )
+    if unlogged:
+        shown = next(v for v in versions if v.version == latest)
+        why = "is live" if live else "is the newest"
+        return Shown(
+            shown,
+            False,
+            f"v{newest.version} {why} but has logged no decisions yet; showing v{shown.version} "
+            f"({shown.stage.replace('_', ' ')}), which logged the latest ones.",
+        )
+    if live:
+        return Shown(live, True, f"Live version: v{live.version} (production)")
+    return Shown(
+        newest,
+        False,
+        "No version is live yet: none has been promoted to production. Showing the newest, "
+        f"v{newest.version} ({newest.stage.replace('_', ' ')}).",
+    )
 
 
 def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:

@@ -4,7 +4,15 @@ import pandas as pd
 import streamlit as st
 
 from app import charts
-from app.data import alerts_view, distribution_view, drift_view, models_table, revision, store
+from app.data import (
+    alerts_view,
+    distribution_view,
+    drift_view,
+    models_table,
+    revision,
+    shown_version,
+    store,
+)
 from app.session import guard
 from app.widgets import alert_list
 from core.drift_report import RANKED_WINDOWS
@@ -22,9 +30,9 @@ left, mid, right = st.columns([2, 1, 2])
 model = left.selectbox("Model", [m["name"] for m in models], key="drift_model")
 entry = next(m for m in models if m["name"] == model)
 versions = {f"v{v['version']} ({v['stage']})": v["version"] for v in entry["versions"]}
-live = next((v["version"] for v in entry["versions"] if v["stage"] == "production"), None)
+opened = shown_version(db, rev, model)
 labels = list(versions)
-default = labels.index(next((k for k, v in versions.items() if v == live), labels[0]))
+default = labels.index(next((k for k, v in versions.items() if v == opened), labels[0]))
 version = versions[mid.selectbox("Version", labels, index=default, key="drift_version")]
 windows = {
     "week": ("W", None),

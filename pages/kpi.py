@@ -6,7 +6,7 @@ import streamlit as st
 from app import charts
 from app.data import compare_view, kpi_view, models_table, revision, store
 from app.session import guard
-from app.widgets import business_case_form
+from app.widgets import business_case_form, escape_markdown
 from core.errors import ModelBridgeError
 from core.health import money
 from core.windows import WindowSpec
@@ -23,6 +23,7 @@ entry = next(m for m in models if m["name"] == model)
 view = kpi_view(db, rev, model, None)
 case, summary = view["case"], view["summary"]
 unit = case["unit"]
+st.caption(view["caption"])
 
 with st.expander(
     "Business case" + (f" (revision {case.revision})" if case.revision else ""),
@@ -65,11 +66,20 @@ if view["task"] == "binary":
             help=f"Worth {money(summary.value_per_decision_at_optimum, unit)} per decision.",
         )
         gain = summary.value_per_decision_at_optimum - summary.value_per_decision_at_threshold
+        best = summary.optimal_threshold
         st.write(
             f"Measured on {summary.n_labeled:,} decisions with known outcomes. Moving the "
-            f"threshold from {case['threshold']:.3f} to {summary.optimal_threshold:.3f} would "
+            f"threshold from {case['threshold']:.3f} to {best:.3f} would "
             f"add about {money(gain * volume, unit)} per period."
         )
+        if best <= 0.005 or best >= 0.995:
+            st.warning(
+                f"A threshold of {best:.3f} means "
+                f"{'every case is' if best <= 0.005 else 'no case is'} "
+                f"{escape_markdown(case['positive_action'])}: "
+                "on these outcomes the model's scores add no value over a blanket rule. Check "
+                "the business case's values, or whether the model still tells cases apart."
+            )
         st.plotly_chart(
             charts.value_curve(curve, float(case["threshold"]), chosen, unit), key="kpi_curve"
         )

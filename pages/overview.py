@@ -22,13 +22,7 @@ if not models:
 model = st.selectbox("Model", [m["name"] for m in models], key="overview_model")
 view = overview_view(db, rev, model)
 earn = view["earnings"]
-if view["live"]:
-    st.caption(f"Live version: v{view['version']} ({view['stage']})")
-else:
-    st.caption(
-        f"No version is live yet: none has been promoted to production. Showing the newest, "
-        f"v{view['version']} ({view['stage'].replace('_', ' ')})."
-    )
+st.caption(view["caption"])
 
 st.subheader("Is it earning what it should?")
 if earn.value is None:

@@ -203,7 +203,13 @@ def test_a_product_owner_approves_and_promotes_and_the_overview_shows_it_live(
     assert _stages(fresh) == {1: "archived", 2: "production"}
     assert workflow.production(Store(fresh), "credit")["approved_by"] == "olga"
     overview = open_as(fresh, OWNER, "overview")
-    assert texts(overview.caption)[0] == "Live version: v2 (production)"
+    # v2 has served nothing yet: the overview keeps showing the traffic of v1 and says why
+    # (a tester's manager saw "No decisions have been logged yet" next to v1's open alerts).
+    assert texts(overview.caption)[0] == (
+        "v2 is live but has logged no decisions yet; showing v1 (archived), which logged the "
+        "latest ones."
+    )
+    assert "No decisions have been logged yet." not in texts(overview.info)
 
 
 def test_a_sign_off_without_a_comment_is_refused_on_the_page(fresh: Path, open_as: OpenAs):
