@@ -5,6 +5,7 @@ that split off the rejected rows (`__bad`), append the others, and quarantine an
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,8 @@ class BatchResult:
     reasons: dict[str, int] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=dict)
     extra_columns: list[str] = field(default_factory=list)
+    # Rows quarantined by earlier batches that this batch ingested (fixed and sent again).
+    resolved_from_quarantine: int = 0
     duplicate_of: str | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -106,6 +109,32 @@ def append_accepted(
     )
 
 
+def resolve_quarantined(
+    w: Work, table: str, id_column: str, model_id: int, kind: str, batch_id: str
+) -> int:
+    """Close the open quarantined rows of earlier batches whose request id this batch stored.
+
+    Someone who exports quarantined rows, fixes them and ingests them as a new file (rather
+    than through `quarantine retry`) would otherwise leave them open for ever, and a later
+    retry would quarantine each again as a duplicate of itself. They are marked as retried in
+    this batch. The join builds on the few open rows and probes the batch's stored ids.
+    """
+    scope = "q.model_id = ? AND q.kind = ? AND q.retried_in IS NULL AND q.batch_id <> ?"
+    params = [model_id, kind, batch_id]
+    if not w.rows(
+        f"SELECT count(*) FROM (SELECT 1 FROM quarantine q WHERE {scope} LIMIT 1)", params
+    )[0][0]:
+        return 0
+    path = "$." + json.dumps(id_column, ensure_ascii=False)
+    found = w.rows(
+        "UPDATE quarantine SET retried_in = ? WHERE rowid IN (SELECT q.rowid FROM quarantine q "
+        f"JOIN {table} s ON s.request_id = json_extract_string(q.raw, ?) "
+        f"WHERE {scope} AND s.batch_id = ?)",
+        [batch_id, path, *params, batch_id],
+    )
+    return int(found[0][0]) if found else 0
+
+
 def quarantine_and_account(
     w: Work,
     raw: RawTable,
@@ -116,6 +145,7 @@ def quarantine_and_account(
     flags: dict[str, int],
     extra: list[str],
     warnings: list[str],
+    resolved: int = 0,
 ) -> BatchResult:
     """Quarantine the rows in __bad and the malformed lines; the file's accounting."""
     w.sql(
@@ -147,5 +177,6 @@ def quarantine_and_account(
         reasons={k: int(v) for k, v in reasons.items()},
         flags=dict(sorted(flags.items(), key=lambda kv: (-kv[1], kv[0]))),
         extra_columns=extra,
+        resolved_from_quarantine=resolved,
         warnings=warnings,
     )

@@ -10,6 +10,7 @@ from core.ingest_batch import (
     append_accepted,
     quarantine_and_account,
     require_columns,
+    resolve_quarantined,
     split_off_rejected,
 )
 from core.models import Model, ModelVersion
@@ -82,8 +83,9 @@ def append_labels(
     good = append_accepted(
         w, raw, "label", stored, {"model_id": model.id, "batch_id": batch_id}, y_params
     )
+    resolved = resolve_quarantined(w, "label", id_col, model.id, "label", batch_id)
     return quarantine_and_account(
-        w, raw, batch_id, model.id, "label", good, {}, [], list(raw.warnings)
+        w, raw, batch_id, model.id, "label", good, {}, [], list(raw.warnings), resolved
     )
 
 

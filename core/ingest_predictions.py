@@ -11,6 +11,7 @@ from core.ingest_batch import (
     append_accepted,
     quarantine_and_account,
     require_columns,
+    resolve_quarantined,
     split_off_rejected,
 )
 from core.models import Model, ModelVersion
@@ -89,8 +90,9 @@ def append_predictions(
         w, raw, table, stored, {"version": version.version, "batch_id": batch_id}
     )
     flagged = _flag_counts(w, table, batch_id, features, tolerance)
+    resolved = resolve_quarantined(w, table, id_col, model.id, "prediction", batch_id)
     return quarantine_and_account(
-        w, raw, batch_id, model.id, "prediction", good, flagged, extra, list(raw.warnings)
+        w, raw, batch_id, model.id, "prediction", good, flagged, extra, list(raw.warnings), resolved
     )
 
 

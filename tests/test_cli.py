@@ -169,6 +169,7 @@ def test_ingest_reports_the_batch_as_json(credit_store: Store, binary_files: Cas
         "rows_quarantined": 0,
         "reasons": {},
         "extra_columns": [],
+        "resolved_from_quarantine": 0,
         "duplicate_of": None,
         "error": None,
         "warnings": [],

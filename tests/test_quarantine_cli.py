@@ -305,6 +305,53 @@ def test_a_retry_after_the_fix_ingests_what_now_passes_and_loses_nothing(
     assert open_batch["reasons"] == ["missing:segment", "prediction_outside_0_1"]
 
 
+def test_rows_fixed_by_hand_and_ingested_as_a_new_file_leave_the_quarantine(
+    quarantined: tuple[Store, Path, dict],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A tester exported, fixed and ingested the rows as a new file: the quarantine kept them
+    # open, and each retry quarantined them again as duplicates of themselves.
+    store, _, _ = quarantined
+    exported = tmp_path / "export.csv"
+    _q(capsys, store, "export", "credit", "--out", exported)
+    rows = pd.read_csv(exported)
+    fixable = rows[rows["score"] <= 1].assign(segment="retail")  # the missing segments
+    fixable.to_csv(tmp_path / "fixed.csv", index=False)
+
+    report = _ok(modelbridge(capsys, "ingest", "credit", tmp_path / "fixed.csv", "--json",
+                             "--no-alerts", "--db", store.path))  # fmt: skip
+    text = modelbridge(capsys, "ingest", "credit", tmp_path / "fixed.csv", "--db", store.path)
+    [still] = _ok(_q(capsys, store, "retry", "credit", "--json"))
+
+    assert (report["rows_ingested"], report["resolved_from_quarantine"]) == (5, 5)
+    assert "already ingested" in text.out  # the same content again changes nothing
+    assert (still["rows_read"], still["rows_ingested"]) == (3, 0)
+    # Row 15 lacked a segment too, and no duplicate_request_id_in_store anywhere.
+    assert still["reasons"] == {"prediction_outside_0_1": 3, "missing:segment": 1}
+    assert _counts(store)["open"] == 3
+
+
+def test_a_fixed_file_says_how_many_quarantined_rows_it_resolved(
+    quarantined: tuple[Store, Path, dict],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store, _, _ = quarantined
+    _, rows = _bad_file(tmp_path)
+    rows.loc[MISSING_SEGMENT, "segment"] = "sme"
+    rows.loc[MISSING_SEGMENT].to_csv(tmp_path / "segments.csv", index=False)
+
+    ran = modelbridge(capsys, "ingest", "credit", tmp_path / "segments.csv", "--db", store.path)
+
+    assert ran.code == 0
+    # Row 15 also had a score of 3.0: it is quarantined again, and its old row stays open too.
+    assert ran.out.splitlines()[1:] == [
+        "  note: 5 row(s) quarantined earlier are now ingested and no longer open in the quarantine"
+    ]
+    assert _counts(store)["open"] == 3 + 1
+
+
 def test_retry_text_says_how_many_reasons_it_does_not_name(
     credit: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -166,6 +166,11 @@ def report_batches(args: argparse.Namespace, results: list[Any], always_list: bo
                 f"{r.rows_quarantined} quarantined{f' ({why})' if why else ''} [batch {r.batch_id}]"
             )
             lines += [f"  warning: {w}" for w in r.warnings]
+            if r.resolved_from_quarantine:
+                lines.append(
+                    f"  note: {r.resolved_from_quarantine} row(s) quarantined earlier are now "
+                    "ingested and no longer open in the quarantine"
+                )
             if r.extra_columns:
                 lines.append(
                     f"  note: extra columns kept in the raw record: {', '.join(r.extra_columns)}"
