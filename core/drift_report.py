@@ -22,8 +22,17 @@ from core.windows import WindowSpec
 DISPLAY_BINS = 40
 
 
+# The score given to a value past its threshold that chance explains (no significant
+# difference on the window's counts): drawn as "almost at the threshold", never as drift.
+WITHIN_CHANCE = 0.99
+
+
 def drift_scores(drift: pd.DataFrame) -> pd.DataFrame:
-    """Primary-method rows with `score`: how far past its threshold each value is (1 = at it)."""
+    """Primary-method rows with `score`: how far past its threshold each value is (1 = at it).
+
+    A value past its threshold that does not alert (a distance the window's size explains)
+    scores WITHIN_CHANCE, so that heatmap and ranking agree with the alerts.
+    """
     primary = drift[drift["primary"]].copy()
     higher = primary["method"].isin(["psi", "jensen_shannon", "wasserstein"])
     ratio = np.where(
@@ -31,7 +40,9 @@ def drift_scores(drift: pd.DataFrame) -> pd.DataFrame:
         primary["value"] / primary["threshold"],
         np.log10(primary["value"].clip(lower=1e-300)) / np.log10(primary["threshold"]),
     )
-    primary["score"] = np.nan_to_num(ratio.astype(float), nan=0.0)
+    score = np.nan_to_num(ratio.astype(float), nan=0.0)
+    primary["chance"] = (score > 1) & ~primary["alert"].astype(bool)
+    primary["score"] = np.where(primary["chance"], WITHIN_CHANCE, score)
     return primary
 
 

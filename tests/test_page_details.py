@@ -124,32 +124,46 @@ def test_the_drift_heatmap_shows_cores_primary_drift_values(app_as: AppAs, demo_
     heat = figures(at)["Drift per feature and window (click a square)"]["data"][0]
 
     shown = {
-        (feature, start): (method, value, threshold)
-        for feature, start, (method, value, threshold) in zip(
-            heat["y"], days(heat["x"]), heat["customdata"], strict=True
-        )
+        (feature, start): tuple(data)
+        for feature, start, data in zip(heat["y"], days(heat["x"]), heat["customdata"], strict=True)
     }
     expected = {
-        (row.feature, pd.Timestamp(row.window_start)): (row.method, row.value, row.threshold)
+        (row.feature, pd.Timestamp(row.window_start)): (
+            row.method,
+            row.value,
+            row.threshold,
+            row.alert,
+        )
         for row in primary.itertuples()
     }
     assert len(shown) == len(heat["y"]) == len(primary) > 0
     assert shown.keys() == expected.keys()
-    for cell, (method, value, threshold) in expected.items():
+    for cell, (method, value, threshold, _) in expected.items():
         assert shown[cell][0] == method
         assert shown[cell][1] == pytest.approx(value, rel=1e-9, abs=1e-12)
         assert shown[cell][2] == pytest.approx(threshold)
 
     # The colour is how far past the threshold the value is, capped at 3; for p-value tests
-    # smaller is worse, so the ratio is of their logarithms.
-    colours = arr(heat["marker"]["color"])
-    for (method, value, threshold), colour in zip(heat["customdata"], colours, strict=True):
+    # smaller is worse, so the ratio is of their logarithms. A value past its threshold that
+    # raised no alert (chance explains it on this window's size) is drawn just below it, and
+    # its hover says why.
+    colours = dict(zip(shown, arr(heat["marker"]["color"]), strict=True))
+    chance = 0
+    for cell, (method, value, threshold, alert) in expected.items():
         if method in ("psi", "jensen_shannon", "wasserstein"):
             ratio = value / threshold
         else:
             ratio = np.log10(max(value, 1e-300)) / np.log10(threshold)
-        assert colour == pytest.approx(min(np.nan_to_num(ratio, nan=0.0), 3.0), abs=1e-9)
-    assert (colours > 1).any() and (colours < 1).any()
+        ratio = np.nan_to_num(ratio, nan=0.0)
+        if ratio > 1 and not alert:
+            chance += 1
+            assert colours[cell] == 0.99
+            assert shown[cell][3].endswith("within chance for this window's size")
+        else:
+            assert colours[cell] == pytest.approx(min(ratio, 3.0), abs=1e-9)
+            assert shown[cell][3] == ""
+    values = np.array(list(colours.values()))
+    assert chance > 0 and (values > 1).any() and (values < 1).any()
 
 
 def test_the_drift_status_sentence_counts_the_features_drifted_two_windows_in_a_row(

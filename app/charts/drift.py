@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -31,9 +32,15 @@ def drift_heatmap(scores: pd.DataFrame) -> go.Figure:
                 colorbar=dict(title="× threshold"),
                 line=dict(width=0),
             ),
-            customdata=frame[["method", "value", "threshold"]].to_numpy(),
+            customdata=frame.assign(
+                note=np.where(
+                    frame["chance"],
+                    "<br>past the threshold, but within chance for this window's size",
+                    "",
+                )
+            )[["method", "value", "threshold", "note"]].to_numpy(),
             hovertemplate="%{y} · %{x|%Y-%m-%d}<br>%{customdata[0]} %{customdata[1]:.3g}"
-            " (threshold %{customdata[2]:.3g})<extra></extra>",
+            " (threshold %{customdata[2]:.3g})%{customdata[3]}<extra></extra>",
         )
     )
     fig.update_layout(
