@@ -146,6 +146,13 @@ def what_if_inputs(case: Any, features: list, schema: dict, words: Any) -> dict:
                 help=info.description or None,
                 key=key,
             )
+            edited = out[feature.name]
+            seen = (feature.min, feature.max)
+            if edited is not None and None not in seen and not seen[0] <= edited <= seen[1]:
+                slot.caption(
+                    f":orange[Outside the {seen[0]:,.4g} to {seen[1]:,.4g} seen in training: "
+                    "the model's answer here is a guess.]"
+                )
         else:
             options = list(profile.get(feature.name, {}).get("categories", []))
             if current is not None and current not in options:

@@ -185,6 +185,26 @@ def test_the_next_case_starts_the_what_if_panel_from_its_own_values(
     assert "**With your changes**" not in markdown(at)
 
 
+def test_a_what_if_value_outside_what_training_saw_is_called_a_guess(
+    app_as: AppAs, demo_db: Path, request_id: str
+) -> None:
+    # A tester typed 22.38 %vol of alcohol into a wine model without a word from the page.
+    with Store(demo_db).read() as r:
+        model = get_model(r, MODEL)
+        [debt] = [f for f in features_of(get_version(r, model, 1)) if f.name == "debt_to_income"]
+    at = explain_page(app_as, "domain_expert", request_id)
+    changed = what_if_key(MODEL, 1, request_id, "debt_to_income")
+    warning = (
+        f":orange[Outside the {debt.min:,.4g} to {debt.max:,.4g} seen in training: the model's "
+        "answer here is a guess.]"
+    )
+
+    at.number_input(key=changed).set_value(debt.max * 3).run()
+    assert warning in [c.value for c in at.caption]
+    at.number_input(key=changed).set_value((debt.min + debt.max) / 2).run()
+    assert warning not in [c.value for c in at.caption]
+
+
 def test_an_unknown_request_id_shows_an_error_and_nothing_else(app_as: AppAs) -> None:
     at = explain_page(app_as, "domain_expert", "no-such-request")
 
