@@ -79,6 +79,16 @@ def current(model: Model) -> BusinessCase:
     return BusinessCase({**DEFAULTS, **saved}, int(model.settings.get("business_case_revision", 0)))
 
 
+def values_set(model: Model, case: BusinessCase) -> bool:
+    """Whether anyone has said what the model's decisions are worth (else every value is 0)."""
+    keys = (
+        REGRESSION_ONLY
+        if model.task == "regression"
+        else ("value_tp", "value_fp", "value_tn", "value_fn")
+    )
+    return any(case[k] for k in keys)
+
+
 def _parse(model: Model, key: str, raw: Any) -> Any:
     if key not in NUMBERS and key not in TEXTS:
         raise InvalidInput(

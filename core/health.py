@@ -14,7 +14,7 @@ import pandas as pd
 from sqlmodel import col, select
 
 from core import alerts, kpi, logs, quality
-from core.business import current
+from core.business import current, values_set
 from core.models import Model, ModelVersion
 from core.store import Work
 from core.windows import WindowSpec
@@ -100,12 +100,7 @@ def shown_version(w: Work, model: Model) -> Shown:
 def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
     """Value earned in the latest period (realized where labelled, else estimated)."""
     case = current(model)
-    values = (
-        ("value_tp", "value_fp", "value_tn", "value_fn")
-        if model.task == "binary"
-        else ("cost_under", "cost_over")
-    )
-    if not any(case[k] for k in values):
+    if not values_set(model, case):
         return Earnings(
             case["unit"],
             None,

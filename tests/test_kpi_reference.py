@@ -209,7 +209,39 @@ def test_kpi_reports_the_reference_value_in_json_and_in_words(store: Store) -> N
     assert line.startswith(
         "on the reference (training/validation data): value per decision "
         f"{expected['value_per_decision']:,.2f} EUR ({expected['lower']:,.2f} to "
-        f"{expected['upper']:,.2f}), {expected['value_per_period']:,.2f} per period"
+        f"{expected['upper']:,.2f}), {expected['value_per_period']:,.2f} per week"
+    )  # the business case's period
+
+
+def test_kpi_text_names_the_business_cases_period_whatever_the_windows(store: Store) -> None:
+    # A tester read "value_per_period" under weekly windows for a monthly volume.
+    business.save(store, model="credit", changes={**CREDIT_CASE, "period": "M"}, by=OWNER)
+
+    ran = _kpi(store, "--period", "W")
+
+    assert ran.code == 0, ran.err
+    assert " per month (" in ran.out.splitlines()[1]
+    header = ran.out.splitlines()[2].split()
+    assert header[-1] == "value_per_month" and "value_per_period" not in ran.out
+
+
+def test_kpi_text_says_first_when_no_business_case_was_set(
+    tmp_path: Path, binary_files: Case
+) -> None:
+    # A tester read "decision threshold 0.5 (best 0)" and zeros, with no word of why.
+    fresh = Store(tmp_path / "store.duckdb")
+    fresh.init()
+    register_version(
+        fresh, model="credit", reference=binary_files.reference, target="defaulted",
+        prediction="score",
+    )  # fmt: skip
+
+    ran = _kpi(fresh)
+
+    assert ran.code == 0, ran.err
+    assert ran.out.splitlines()[0] == (
+        "No business case yet: every decision is worth 0, so these values say nothing. Set what "
+        "each outcome is worth with `modelbridge business-case credit --set ...`."
     )
 
 

@@ -44,9 +44,10 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     with store_of(args).open().read() as r:
         model = registry.get_model(r, args.model)
         version = registry.get_version(r, model, args.version)
-        from core.business import current
+        from core.business import current, values_set
 
-        spec = spec or _default_window(current(model)["period"])
+        case = current(model)
+        spec = spec or _default_window(case["period"])
         overall = kpi.summary(r, model, version)
         reference = kpi.on_reference(r, model, version)
         windows = kpi.by_window(r, model, version, spec)
@@ -92,8 +93,17 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         f"({reference.n_labeled} labelled reference rows)"
         + (f"; {reference.reason}" if reference.reason else "")
     )
+    per = {"D": "day", "W": "week", "M": "month"}[str(case["period"]).upper()]
+    text = text.replace(" per period ", f" per {per} ")
     if len(windows):
-        text += "\n" + frame_text(windows[keep], "")
+        shown = windows[keep].rename(columns={"value_per_period": f"value_per_{per}"})
+        text += "\n" + frame_text(shown, "")
+    if not values_set(model, case):
+        text = (
+            "No business case yet: every decision is worth 0, so these values say nothing. Set "
+            f"what each outcome is worth with `modelbridge business-case {model.name} --set ...`."
+            "\n" + text
+        )
     emit(args, data, text)
     return 0
 
