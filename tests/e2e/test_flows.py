@@ -135,4 +135,10 @@ def test_owner_approves_and_promotes_the_challenger_and_the_overview_shows_it_li
     expect(page.get_by_text("Nothing is waiting for a decision.")).to_be_visible()
     follow_link(page, "/overview")
     expect_page(page, "Overview")
-    expect(page.get_by_text("Live version: v2 (production)")).to_be_visible()
+    # v2 has served nothing yet, so the overview keeps v1's traffic in view and says so.
+    expect(
+        page.get_by_text(
+            "v2 is live but has logged no decisions yet; showing v1 (archived), which logged "
+            "the latest ones."
+        )
+    ).to_be_visible()
