@@ -26,6 +26,18 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
+def _number(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{value:,.0f} {unit}".strip()
+
+
+def _baseline(case: Any) -> str:
+    """What the model is compared with, e.g. 'manual review: 12 EUR per decision'."""
+    if case["baseline_value"] is None:
+        return "—"
+    said = f"{case['baseline_value']:,.2f} {case['unit']}"
+    return f"{case['baseline']}: {said}" if case["baseline"] else said
+
+
 def _table(rows: list[tuple[Any, Any]]) -> str:
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
@@ -44,6 +56,7 @@ def render(store: Store, model: str, version: int) -> str:
         case = business.current(entry)
         features = features_of(target)
     approved = next((rv for rv in reviews if rv["status"] == "approved"), None)
+    per = {"D": "day", "W": "week", "M": "month"}[str(case["period"]).upper()]
     sections = [
         f"<h1>{_e(model)} v{version}</h1><p>{_e(entry.description or target.description)}</p>",
         "<h2>Purpose and business case</h2>",
@@ -61,9 +74,9 @@ def render(store: Store, model: str, version: int) -> str:
                     if entry.task == "binary"
                     else "—",
                 ),
-                ("Volume per period", case["volume_per_period"]),
-                ("Target", case["target"]),
-                ("Baseline", f"{case['baseline']} ({case['baseline_value']})"),
+                (f"Decisions per {per}", _number(case["volume_per_period"], "")),
+                (f"Target value per {per}", _number(case["target"], case["unit"])),
+                ("Baseline (value per decision)", _baseline(case)),
             ]
         ),
         "<h2>Data lineage</h2>",

@@ -1,6 +1,5 @@
 """Business value: what the model's decisions are worth, and what a better threshold would add."""
 
-import pandas as pd
 import streamlit as st
 
 from app import charts
@@ -168,4 +167,15 @@ if windows.empty:
     st.info("No decisions logged yet.")
 else:
     st.plotly_chart(charts.kpi_over_time(windows, unit), key="kpi_time")
-    st.dataframe(pd.DataFrame(windows), hide_index=True, key="kpi_windows")
+    per = WindowSpec.parse(case["period"]).label()
+    names = {
+        "window_start": "from",
+        "window_end": "to",
+        "n": "decisions",
+        "n_labeled": "with outcomes",
+        "realized_value_per_decision": f"measured {unit} per decision",
+        "estimated_value_per_decision": f"estimated {unit} per decision",
+        "value_per_period": f"{unit} {per}",
+    }
+    shown = windows[list(names)].rename(columns=names)
+    st.dataframe(shown, hide_index=True, key="kpi_windows")

@@ -113,9 +113,10 @@ def check_overview(at: AppTest, db: Path, role: str) -> None:
 
 def check_kpi(at: AppTest, db: Path, role: str) -> None:
     assert {"Where to set the threshold", "Over time"} <= set(texts(at.subheader))
-    windows = table_with(at, "n_labeled")
+    windows = table_with(at, "with outcomes")
     predictions, labels = store_counts(db)
-    assert (windows["n"].sum(), windows["n_labeled"].sum()) == (predictions, labels)
+    assert (windows["decisions"].sum(), windows["with outcomes"].sum()) == (predictions, labels)
+    assert "EUR per month" in windows.columns and "value_per_period" not in windows.columns
     assert labels > 0, "the demo store should have outcomes for the threshold curve"
     assert "Value per decision by threshold" in chart_titles(at)
 

@@ -733,6 +733,10 @@ def test_the_model_card_shows_purpose_case_lineage_metrics_gates_and_sign_offs(f
         in page
     )
     assert "Send &lt;b&gt;risky&lt;/b&gt; applications to review" in page
+    # Unset numbers read as dashes, not "None" or "( None)" (a tester's card said "Target 50000.0").
+    assert "<tr><th>Decisions per month</th><td>—</td></tr>" in page
+    assert "<tr><th>Baseline (value per decision)</th><td>—</td></tr>" in page
+    assert "None" not in page
     assert "&lt;img src=x onerror=alert(1)&gt; fine" in page
     assert "<script" not in page.lower() and "<img" not in page and "<b>" not in page
     assert review.evidence_sha256 in page
