@@ -156,3 +156,18 @@ def test_a_heatmap_cell_covers_its_own_day() -> None:
 
     [cell_row] = fig.data
     assert cell_row.xperiod == DAY_MS and cell_row.xperiodalignment == "middle"
+
+
+def test_importance_without_logged_decisions_draws_training_data_only() -> None:
+    # A tester saw a "recent decisions" legend with no bars for a version just promoted.
+    importance = pd.DataFrame(
+        {"feature": ["alcohol", "ash"], "reference": [0.2, 0.05], "production": [None, None]}
+    )
+
+    fig = charts.importance_bars(importance, {"alcohol": "Alcohol"})
+    logged = charts.importance_bars(importance.assign(production=[0.1, 0.1]), {})
+
+    assert [t.name for t in fig.data] == ["training data"]
+    assert list(fig.data[0].y) == ["Alcohol", "ash"]
+    assert fig.layout.title.text.endswith("training data only, no decisions logged yet")
+    assert [t.name for t in logged.data] == ["training data", "recent decisions"]

@@ -80,17 +80,20 @@ def importance_bars(importance: pd.DataFrame, labels: dict[str, str]) -> go.Figu
             marker_color="#9DB4CF",
         )
     )
-    fig.add_trace(
-        go.Bar(
-            y=frame["label"],
-            x=frame["production"] * 100,
-            orientation="h",
-            name="recent decisions",
-            marker_color="#E4572E",
+    logged = frame["production"].notna().any()
+    if logged:  # a version that has logged nothing yet gets no empty "recent decisions" series
+        fig.add_trace(
+            go.Bar(
+                y=frame["label"],
+                x=frame["production"] * 100,
+                orientation="h",
+                name="recent decisions",
+                marker_color="#E4572E",
+            )
         )
-    )
+    title = "How much each input moves the score (average, in points)"
     fig.update_layout(
-        title="How much each input moves the score (average, in points)",
+        title=title if logged else f"{title}: training data only, no decisions logged yet",
         barmode="group",
         yaxis=dict(autorange="reversed"),
         **{**LAYOUT, "height": 140 + 40 * len(frame), "hovermode": "closest"},
