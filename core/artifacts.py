@@ -194,3 +194,26 @@ def _same_number(a: str, b: str) -> bool:
         return float(a) == float(b)
     except ValueError:
         return a.lower() in ("true", "1") and b.lower() in ("true", "1")
+
+
+def check_task_fits(estimator: Any, task: str, source: str) -> None:
+    """Refuse a classifier of more than two classes, or one registered as a regression model.
+
+    Without this a 3-class model whose reference holds predicted classes 0, 1, 2 passes as a
+    regression, and its explanations speak of raising "the prediction" by 0.7 of a class.
+    """
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return
+    shown = ", ".join(str(c) for c in list(classes)[:5])
+    if len(classes) > 2:
+        raise InvalidInput(
+            f"{source}: a classifier of {len(classes)} classes ({shown}); ModelBridge monitors "
+            "binary classifiers (the probability of one class) and regressors only"
+        )
+    if task == "regression":
+        raise InvalidInput(
+            f"{source}: a classifier (classes {shown}), but the reference looks like a "
+            "regression; log the probability of the positive class as the prediction, or "
+            "pass --task binary"
+        )

@@ -10,7 +10,7 @@ import numpy as np
 from sqlmodel import col, select
 
 from core import audit, logs
-from core.artifacts import load_model, positive_scores, store_artifact
+from core.artifacts import check_task_fits, load_model, positive_scores, store_artifact
 from core.errors import InvalidInput, NotFound
 from core.feature_metadata import parse_file as parse_metadata
 from core.features import Feature, infer_kind, profile, schema_from_json
@@ -356,7 +356,7 @@ def _check_artifact(
 ) -> list[str]:
     """Load the model file safely and check it reproduces the reference predictions."""
     estimator = load_model(artifact.path, expected_sha256=artifact.sha256, shown_as=source)
-    _check_task_fits(estimator, model, source)
+    check_task_fits(estimator, model.task, source)
     cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)
     sample = w.frame(
         f"SELECT score, {cols} FROM {logs.ref_table(model.id)} "
@@ -380,26 +380,3 @@ def _check_artifact(
             f"to {gap:.3g}; check --model-file and --prediction"
         ]
     return []
-
-
-def _check_task_fits(estimator: Any, model: Model, source: str) -> None:
-    """Refuse a classifier of more than two classes, or one registered as a regression model.
-
-    Without this a 3-class model whose reference holds predicted classes 0, 1, 2 passes as a
-    regression, and its explanations speak of raising "the prediction" by 0.7 of a class.
-    """
-    classes = getattr(estimator, "classes_", None)
-    if classes is None:
-        return
-    shown = ", ".join(str(c) for c in list(classes)[:5])
-    if len(classes) > 2:
-        raise InvalidInput(
-            f"{source}: a classifier of {len(classes)} classes ({shown}); ModelBridge monitors "
-            "binary classifiers (the probability of one class) and regressors only"
-        )
-    if model.task == "regression":
-        raise InvalidInput(
-            f"{source}: a classifier (classes {shown}), but the reference looks like a "
-            "regression; log the probability of the positive class as the prediction, or "
-            "pass --task binary"
-        )
