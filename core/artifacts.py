@@ -38,6 +38,7 @@ class StoredArtifact:
     path: Path
     sha256: str
     fmt: str
+    new: bool = False  # copied by this call (no earlier version shares the file)
 
 
 def artifact_format(path: Path) -> str:
@@ -59,11 +60,12 @@ def store_artifact(source: Path, artifacts_dir: Path) -> StoredArtifact:
     digest = sha256_of(source)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     target = artifacts_dir / f"{digest}{source.suffix.lower()}"
-    if not target.exists():
+    new = not target.exists()
+    if new:
         tmp = target.with_suffix(target.suffix + ".part")
         shutil.copyfile(source, tmp)
         tmp.replace(target)
-    return StoredArtifact(target, digest, fmt)
+    return StoredArtifact(target, digest, fmt, new)
 
 
 def untrusted_types(path: Path, shown_as: str | None = None) -> list[str]:

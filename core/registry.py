@@ -155,7 +155,12 @@ def register_version(
         artifact = None
         if model_file is not None:
             artifact = store_artifact(Path(model_file), store.artifacts_dir)
-            warnings += _check_artifact(w, entry, number, features, artifact, str(model_file))
+            try:
+                warnings += _check_artifact(w, entry, number, features, artifact, str(model_file))
+            except InvalidInput:
+                if artifact.new:  # a refused file leaves no copy behind
+                    artifact.path.unlink(missing_ok=True)
+                raise
         version = ModelVersion(
             model_id=entry.id,
             version=number,

@@ -398,6 +398,7 @@ def test_a_joblib_file_holding_no_model_is_refused(
     assert message == (
         f"{tmp_path / 'weights.joblib'}: holds a dict, not a model with a predict() method"
     )
+    assert list(store.artifacts_dir.glob("*")) == []  # no copy of the refused file is kept
 
 
 def test_a_classifier_of_three_classes_is_refused_though_its_reference_looks_like_regression(
