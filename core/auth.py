@@ -47,6 +47,9 @@ PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
 # Actions that change something, and who may take them. Core functions check these, so the
 # CLI and the UI obey the same rules.
 ACTION_ROLES: dict[str, tuple[str, ...]] = {
+    # Pipelines may register without signing in (recorded as --created-by); a signed-in
+    # registration is recorded under the user's name, and only engineers register.
+    "register_version": ("ml_engineer", "admin"),
     "edit_model_settings": ("ml_engineer", "admin"),
     # Gates and required sign-offs decide what may reach production: the approvers own them,
     # so an ML engineer cannot loosen the checks on their own candidate.

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import col, select
 
-from core import audit, logs
+from core import audit, auth, logs
 from core.artifacts import check_task_fits, load_model, positive_scores, store_artifact
 from core.errors import InvalidInput, NotFound
 from core.feature_metadata import parse_file as parse_metadata
@@ -101,8 +101,15 @@ def register_version(
     created_by: str = "",
     ignore: tuple[str, ...] = (),
     feature_metadata: str | Path | None = None,
+    by: auth.Identity | None = None,
 ) -> Registration:
-    """Register a new version of MODEL with REFERENCE as its baseline (creating MODEL if new)."""
+    """Register a new version of MODEL with REFERENCE as its baseline (creating MODEL if new).
+
+    BY, a signed-in user, must be allowed to register and is recorded instead of CREATED_BY.
+    """
+    if by is not None:
+        auth.require_action(by, "register_version")
+        created_by = by.username
     if not model.strip():
         raise InvalidInput("the model name is empty")
     if task is not None and task not in TASKS:

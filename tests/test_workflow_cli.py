@@ -16,7 +16,7 @@ from core import audit, auth, workflow
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.model_settings import update_settings
-from core.registry import get_model, get_version, register_version
+from core.registry import get_model, get_version, list_versions, register_version
 from core.store import Store
 from tests.conftest import Ran, copy_store, run_cli
 from tests.factories import Case
@@ -195,3 +195,26 @@ def test_audit_verify_detects_tampering_and_export_writes_csv(
     assert card.code == 0, card.err
     page = (tmp_path / "card.html").read_text(encoding="utf-8")
     assert "<h2>Sign-offs</h2>" in page and "olga (product_owner)" in page
+
+
+def test_a_signed_in_registration_is_recorded_under_the_user_and_needs_an_engineer(
+    fresh: Store, binary_files: Case
+) -> None:
+    register = ("register", "credit", "--reference", str(binary_files.reference), "--target",
+                "defaulted", "--prediction", "score", "--created-by", "someone-else")  # fmt: skip
+
+    manager = cli(fresh, *register, user="max")
+    wrong = cli(fresh, *register, user="erin", password="not-erins")
+    engineer = cli(fresh, *register, user="erin")
+
+    assert (manager.code, manager.err) == (
+        2,
+        "modelbridge: error: max (Manager) may not register version; that needs ML engineer "
+        "or Administrator\n",
+    )
+    assert (wrong.code, wrong.err) == (2, "modelbridge: error: unknown user or wrong password\n")
+    assert (engineer.code, engineer.out) == (0, "4\n")
+    with fresh.read() as r:
+        model = get_model(r, "credit")
+        assert sorted(v.version for v in list_versions(r, model)) == [1, 2, 3, 4]
+        assert get_version(r, model, 4).created_by == "erin"  # not the --created-by given

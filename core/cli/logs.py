@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from core import auth, registry
-from core.cli.common import emit, progress_bar, read_password, report_batches, store_of
+from core.cli.common import emit, login, progress_bar, read_password, report_batches, store_of
 from core.errors import FileProblem, InvalidInput, ModelBridgeError
 from core.metrics import KEY_METRICS
 
@@ -27,9 +27,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_register(args: argparse.Namespace) -> int:
     """Register a model version."""
+    store = store_of(args)
+    by = login(store, args) if args.user else None
     try:
         result = registry.register_version(
-            store_of(args),
+            store,
             model=args.model,
             reference=args.reference,
             target=args.target,
@@ -44,6 +46,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             created_by=args.created_by,
             ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
             feature_metadata=args.feature_metadata,
+            by=by,
         )
     except FileProblem as exc:  # the reference is an argument here: bad input, exit 2
         raise InvalidInput(str(exc)) from None

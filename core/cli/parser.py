@@ -61,7 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-file", help="the fitted model: skops (safe) or joblib")
     p.add_argument("--git-sha")
     p.add_argument("--description", default="")
-    p.add_argument("--created-by", default=os.environ.get("USER") or "pipeline")
+    p.add_argument(
+        "--created-by",
+        default=os.environ.get("USER") or "pipeline",
+        help="who registers, as recorded when not signed in (default: $USER)",
+    )
+    p.add_argument(
+        "--user",
+        help="sign in (ML engineer or admin; password from MODELBRIDGE_PASSWORD or a prompt): "
+        "the version is recorded as registered by this user, whom four-eyes then keeps from "
+        "approving it",
+    )
     p.add_argument("--ignore", default="", help="comma-separated columns that are not features")
     p.add_argument(
         "--feature-metadata", help="JSON or CSV: label, unit, description, actionable per feature"
