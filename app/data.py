@@ -262,22 +262,22 @@ def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner="Putting a value on every decision…", max_entries=16)
-def kpi_view(db: str, rev: tuple[int, int], model: str, version: int | None) -> dict[str, Any]:
+def kpi_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
     """Business case, threshold curve, KPI summary, value on the reference and KPI per period
-    for one version."""
+    for the version core.health.shown_version picks."""
     from core import business, health, kpi
     from core.windows import WindowSpec
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        shown = None if version is not None else health.shown_version(r, entry)
-        target = shown.version if shown else registry.get_version(r, entry, version)
+        shown = health.shown_version(r, entry)
+        target = shown.version
         case = business.current(entry)
         out: dict[str, Any] = {
             "case": case,
             "task": entry.task,
             "version": target.version,
-            "caption": shown.caption if shown else f"Version v{target.version}",
+            "caption": shown.caption,
             "summary": kpi.summary(r, entry, target),
             "reference": kpi.on_reference(r, entry, target),
         }

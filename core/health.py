@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from core import alerts, kpi, logs, quality
 from core.business import current, values_set
 from core.models import Model, ModelVersion
+from core.registry import list_versions
 from core.store import Work
 from core.windows import WindowSpec
 
@@ -62,23 +63,15 @@ def shown_version(w: Work, model: Model) -> Shown:
     Right after a promotion the new version has no traffic yet, and showing only its (empty)
     logs would blank the overview while its alerts and outcomes still speak of the old one.
     """
-    versions = sorted(
-        w.session.exec(select(ModelVersion).where(ModelVersion.model_id == model.id)).all(),
-        key=lambda v: v.version,
-    )
+    versions = list_versions(w, model)  # newest first
     live = next((v for v in versions if v.stage == "production"), None)
-    newest = live or versions[-1]
+    newest = live or versions[0]
     table = logs.pred_table(model.id)
-    latest = w.rows(f"SELECT arg_max(version, ts) FROM {table}")[0][0]
-    unlogged = (
-        latest is not None
-        and latest != newest.version
-        and not w.rows(
-            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE version = ? LIMIT 1)",
-            [newest.version],
-        )[0][0]
-    )
-    if unlogged:
+    # Cheap in the usual case: the first logged row of the newest version ends the scan; only
+    # a version with no traffic pays for finding which version logged the latest request.
+    logged = w.rows(f"SELECT 1 FROM {table} WHERE version = ? LIMIT 1", [newest.version])
+    latest = None if logged else w.rows(f"SELECT arg_max(version, ts) FROM {table}")[0][0]
+    if latest is not None:
         shown = next(v for v in versions if v.version == latest)
         why = "is live" if live else "is the newest"
         return Shown(

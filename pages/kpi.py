@@ -19,7 +19,7 @@ if not models:
     st.stop()
 model = st.selectbox("Model", [m["name"] for m in models], key="kpi_model")
 entry = next(m for m in models if m["name"] == model)
-view = kpi_view(db, rev, model, None)
+view = kpi_view(db, rev, model)
 case, summary = view["case"], view["summary"]
 unit = case["unit"]
 st.caption(view["caption"])
