@@ -12,8 +12,10 @@ from typing import Any
 
 from core import business, workflow
 from core.errors import InvalidInput
+from core.health import money
 from core.registry import features_of, get_model, get_version
 from core.store import Store
+from core.windows import WindowSpec
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#1f2937}
 h1{margin-bottom:0}table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}
@@ -26,8 +28,8 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _number(value: float | None, unit: str) -> str:
-    return "—" if value is None else f"{value:,.0f} {unit}".strip()
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
 
 
 def _baseline(case: Any) -> str:
@@ -56,7 +58,7 @@ def render(store: Store, model: str, version: int) -> str:
         case = business.current(entry)
         features = features_of(target)
     approved = next((rv for rv in reviews if rv["status"] == "approved"), None)
-    per = {"D": "day", "W": "week", "M": "month"}[str(case["period"]).upper()]
+    per = WindowSpec.parse(case["period"]).label()  # "per month"
     sections = [
         f"<h1>{_e(model)} v{version}</h1><p>{_e(entry.description or target.description)}</p>",
         "<h2>Purpose and business case</h2>",
@@ -74,8 +76,8 @@ def render(store: Store, model: str, version: int) -> str:
                     if entry.task == "binary"
                     else "—",
                 ),
-                (f"Decisions per {per}", _number(case["volume_per_period"], "")),
-                (f"Target value per {per}", _number(case["target"], case["unit"])),
+                (f"Decisions {per}", _count(case["volume_per_period"])),
+                (f"Target value {per}", money(case["target"], case["unit"])),
                 ("Baseline (value per decision)", _baseline(case)),
             ]
         ),

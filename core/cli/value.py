@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
 
-from core import registry
+from core import business, registry
 from core.cli.common import (
     emit,
     frame_records,
@@ -17,12 +16,11 @@ from core.cli.common import (
     text_cell,
     window_spec,
 )
+from core.windows import WindowSpec
 
 
 def cmd_business_case(args: argparse.Namespace) -> int:
     """Show or change a model's business case."""
-    from core import business
-
     store = store_of(args).open()
     if args.set:
         case = business.save(
@@ -44,10 +42,10 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     with store_of(args).open().read() as r:
         model = registry.get_model(r, args.model)
         version = registry.get_version(r, model, args.version)
-        from core.business import current, values_set
-
-        case = current(model)
-        spec = spec or _default_window(case["period"])
+        case = business.current(model)
+        periods = WindowSpec.parse(case["period"])  # the business case's own
+        per = periods.label()  # "per month"
+        spec = spec or periods
         overall = kpi.summary(r, model, version)
         reference = kpi.on_reference(r, model, version)
         windows = kpi.by_window(r, model, version, spec)
@@ -89,16 +87,15 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         f"on the reference (training/validation data): value per decision "
         f"{_money(reference.value_per_decision)} {reference.unit} "
         f"({_money(reference.lower)} to {_money(reference.upper)}), "
-        f"{_money(reference.value_per_period)} per period "
+        f"{_money(reference.value_per_period)} {per} "
         f"({reference.n_labeled} labelled reference rows)"
         + (f"; {reference.reason}" if reference.reason else "")
     )
-    per = {"D": "day", "W": "week", "M": "month"}[str(case["period"]).upper()]
-    text = text.replace(" per period ", f" per {per} ")
     if len(windows):
-        shown = windows[keep].rename(columns={"value_per_period": f"value_per_{per}"})
+        column = "value_" + per.replace(" ", "_")  # value_per_month
+        shown = windows[keep].rename(columns={"value_per_period": column})
         text += "\n" + frame_text(shown, "")
-    if not values_set(model, case):
+    if not business.values_set(model, case):
         text = (
             "No business case yet: every decision is worth 0, so these values say nothing. Set "
             f"what each outcome is worth with `modelbridge business-case {model.name} --set ...`."
@@ -106,12 +103,6 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         )
     emit(args, data, text)
     return 0
-
-
-def _default_window(period: str) -> Any:
-    from core.windows import WindowSpec
-
-    return WindowSpec.parse(period)
 
 
 def _money(value: float | None) -> str:
