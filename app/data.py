@@ -252,8 +252,6 @@ def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
         entry = registry.get_model(r, model)
         shown = health.shown_version(r, entry)
         return {
-            "live": shown.live,
-            "version": shown.version.version,
             "caption": shown.caption,
             "earnings": health.earnings(r, entry, shown.version),
             "lights": health.lights(r, entry, shown.version),
