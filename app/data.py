@@ -8,8 +8,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import registry, traffic
+from core import registry
 from core.errors import ModelBridgeError
+from core.monitoring import traffic
 from core.settings import Settings
 from core.store import Store
 
@@ -46,10 +47,10 @@ def models_table(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def shown_version(db: str, rev: tuple[int, int], model: str) -> int:
     """The version the pages open on: the live one unless it has logged nothing yet."""
-    from core import health
+    from core.value import overview
 
     with _store_at(db).read() as r:
-        return health.shown_version(r, registry.get_model(r, model)).version.version
+        return overview.shown_version(r, registry.get_model(r, model)).version.version
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -67,7 +68,7 @@ def traffic_view(
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
         flt = traffic.TrafficFilter(entry.id, version, start, end)
-        lo, hi = (0.0, 1.0) if entry.task == "binary" else _score_range(r, entry)
+        lo, hi = traffic.score_range(r, entry)
         return (
             traffic.daily_traffic(r, flt),
             traffic.score_distribution(r, flt, lo, hi),
@@ -75,51 +76,41 @@ def traffic_view(
         )
 
 
-def _score_range(r: Any, model: Any) -> tuple[float, float]:
-    version = registry.get_version(r, model)
-    ref = r.rows(
-        f"SELECT quantile_cont(score, 0.01), quantile_cont(score, 0.99) FROM ref_m{int(model.id)} "
-        "WHERE version = ?",
-        [version.version],
-    )[0]
-    return float(ref[0]), float(ref[1])
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def quality_view(db: str, rev: tuple[int, int], model: str, period: str) -> dict[str, Any]:
     """Everything the data-quality page draws, aggregated in DuckDB."""
-    from core import quality
+    from core.monitoring import data_quality
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
         features = registry.features_of(registry.get_version(r, entry))
         return {
-            "headline": quality.headline(r, entry, period),
-            "volume": quality.volume(r, entry, period),
-            "reasons": quality.reasons(r, entry, period),
-            "features": quality.feature_rates(r, entry, features, period),
-            "latency": quality.latency(r, entry, period),
-            "batches": quality.batches(r, entry),
-            "slo_ms": quality.latency_slo(entry),
+            "headline": data_quality.headline(r, entry, period),
+            "volume": data_quality.volume(r, entry, period),
+            "reasons": data_quality.reasons(r, entry, period),
+            "features": data_quality.feature_rates(r, entry, features, period),
+            "latency": data_quality.latency(r, entry, period),
+            "batches": data_quality.batches(r, entry),
+            "slo_ms": data_quality.latency_slo(entry),
         }
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def quarantine_samples(db: str, rev: tuple[int, int], model: str, batch_id: str) -> pd.DataFrame:
     """Quarantined rows of one batch for the drill-down."""
-    from core import quality
+    from core.monitoring import data_quality
 
     with _store_at(db).read() as r:
-        return quality.samples(r, registry.get_model(r, model), batch_id)
+        return data_quality.samples(r, registry.get_model(r, model), batch_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def quality_headline(db: str, rev: tuple[int, int], model: str) -> Any:
     """The data-quality headline of the latest day, for the overview."""
-    from core import quality
+    from core.monitoring import data_quality
 
     with _store_at(db).read() as r:
-        return quality.headline(r, registry.get_model(r, model), "D")
+        return data_quality.headline(r, registry.get_model(r, model), "D")
 
 
 @st.cache_data(show_spinner="Comparing production with the training data…", max_entries=16)
@@ -132,8 +123,8 @@ def drift_view(
     chunk_size: int | None,
 ) -> dict[str, Any]:
     """Drift, multivariate drift, performance and the status sentence for one window choice."""
-    from core import drift, drift_report, multivariate, performance
-    from core.windows import WindowSpec
+    from core.monitoring import drift, drift_report, multivariate, performance
+    from core.monitoring.windows import WindowSpec
 
     spec = WindowSpec.parse(period, chunk_size)
     with _store_at(db).read() as r:
@@ -165,8 +156,8 @@ def distribution_view(
     window_start: Any,
 ) -> pd.DataFrame:
     """Reference vs one window's distribution of a feature."""
-    from core import drift_report
-    from core.windows import WindowSpec
+    from core.monitoring import drift_report
+    from core.monitoring.windows import WindowSpec
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
@@ -179,7 +170,7 @@ def distribution_view(
 @st.cache_data(show_spinner=False, max_entries=32)
 def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> list[dict[str, Any]]:
     """Stored alerts of a model."""
-    from core import alerts
+    from core.monitoring import alerts
 
     with _store_at(db).read() as r:
         return alerts.list_alerts(r, registry.get_model(r, model), open_only=open_only)
@@ -188,7 +179,7 @@ def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> l
 @st.cache_data(show_spinner="Explaining the decision…", max_entries=256)
 def case_view(db: str, rev: tuple[int, int], model: str, request_id: str, units: str) -> Any:
     """A logged case explained (reasons, counterfactual, similar cases)."""
-    from core.explanations import explain_case
+    from core.explain.cases import explain_case
 
     return explain_case(_store_at(db), model, request_id, units=units)
 
@@ -198,7 +189,7 @@ def what_if_view(
     db: str, rev: tuple[int, int], model: str, version: int, values: tuple[tuple[str, Any], ...]
 ) -> Any:
     """A case given as feature values, explained."""
-    from core.explanations import explain_values
+    from core.explain.cases import explain_values
 
     return explain_values(_store_at(db), model, dict(values), version=version)
 
@@ -215,7 +206,7 @@ def cases_table(
     flagged: bool | None,
 ) -> pd.DataFrame:
     """Recent decisions for browsing."""
-    from core.explanations import recent_cases
+    from core.explain.cases import recent_cases
 
     return recent_cases(
         _store_at(db), model, start=start, end=end, score_range=(lo, hi), flagged=flagged
@@ -225,7 +216,7 @@ def cases_table(
 @st.cache_data(show_spinner="Measuring what drives the model…", max_entries=16)
 def importance_view(db: str, rev: tuple[int, int], model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Global importance (reference vs production) and its ranking over time."""
-    from core.explanations_global import global_importance, importance_over_time
+    from core.explain.global_importance import global_importance, importance_over_time
 
     store_ = _store_at(db)
     return global_importance(store_, model), importance_over_time(store_, model)
@@ -234,7 +225,7 @@ def importance_view(db: str, rev: tuple[int, int], model: str) -> tuple[pd.DataF
 @st.cache_data(show_spinner=False, max_entries=16)
 def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> Any:
     """Feature words and reference categories/ranges of a version (for forms)."""
-    from core.feature_metadata import vocabulary
+    from core.registry.feature_metadata import vocabulary
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
@@ -244,33 +235,34 @@ def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
-    """Earnings, health lights and the attention list of the version core.health.shown_version
-    picks (the live one unless it has logged nothing yet); `caption` says which it is."""
-    from core import health
+    """Earnings, health lights and the attention list of the version
+    core.value.overview.shown_version picks (the live one unless it has logged nothing yet);
+    `caption` says which it is."""
+    from core.value import overview
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        shown = health.shown_version(r, entry)
+        shown = overview.shown_version(r, entry)
         return {
             "caption": shown.caption,
-            "earnings": health.earnings(r, entry, shown.version),
-            "lights": health.lights(r, entry, shown.version),
-            "attention": health.attention(r, entry),
+            "earnings": overview.earnings(r, entry, shown.version),
+            "lights": overview.lights(r, entry, shown.version),
+            "attention": overview.attention(r, entry),
         }
 
 
 @st.cache_data(show_spinner="Putting a value on every decision…", max_entries=16)
 def kpi_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
     """Business case, threshold curve, KPI summary, value on the reference and KPI per period
-    for the version core.health.shown_version picks."""
-    from core import business, health, kpi
-    from core.windows import WindowSpec
+    for the version core.value.overview.shown_version picks."""
+    from core.monitoring.windows import WindowSpec
+    from core.value import business_case, kpi, overview
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        shown = health.shown_version(r, entry)
+        shown = overview.shown_version(r, entry)
         target = shown.version
-        case = business.current(entry)
+        case = business_case.current(entry)
         out: dict[str, Any] = {
             "case": case,
             "task": entry.task,
@@ -289,15 +281,16 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
 @st.cache_data(show_spinner="Scoring the same decisions with both versions…", max_entries=16)
 def compare_view(db: str, rev: tuple[int, int], model: str, challenger: int) -> pd.DataFrame:
     """Champion vs challenger in money on the same labelled decisions."""
-    from core import kpi_compare
+    from core.value import champion
 
-    return kpi_compare.compare(_store_at(db), model, None, challenger)
+    return champion.compare(_store_at(db), model, None, challenger)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def approvals_view(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
     """Versions waiting for a sign-off or a promotion, with their frozen evidence and history."""
-    from core import workflow, workflow_rules
+    from core import workflow
+    from core.workflow import rules
 
     out = []
     with _store_at(db).read() as r:
@@ -320,7 +313,7 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
                     "evidence_sha256": review.evidence_sha256 if review else None,
                     "history": history,
                     "live": live.version if live else None,
-                    "required": workflow_rules.required_signoffs(model),
+                    "required": rules.required_signoffs(model),
                 }
             )
     return out

@@ -8,9 +8,10 @@ from typing import Any
 import streamlit as st
 
 from app.data import store
-from core import alerts, auth, model_settings
+from core import auth
 from core.errors import ModelBridgeError
-from core.quality import Headline
+from core.monitoring import alerts, policy
+from core.monitoring.data_quality import Headline
 
 
 def headline_box(headline: Headline) -> None:
@@ -34,7 +35,7 @@ def save_latency_slo(identity: auth.Identity, model: str, current: float) -> Non
         )
         if st.form_submit_button("Save target"):
             try:
-                model_settings.update_settings(
+                policy.update_settings(
                     store(), model=model, changes={"latency_slo_ms": value}, by=identity
                 )
             except ModelBridgeError as exc:
@@ -179,7 +180,7 @@ def metadata_editor(
 
     meta = schema.get("metadata", {})
     given = meta.get("features", {})
-    from core.feature_metadata import default_label
+    from core.registry.feature_metadata import default_label
 
     table = pd.DataFrame(
         [
@@ -221,7 +222,7 @@ def metadata_editor(
                 },
             }
             try:
-                model_settings.update_feature_metadata(
+                policy.update_feature_metadata(
                     store(), model=model, version=version, meta=new, by=identity
                 )
             except ModelBridgeError as exc:
@@ -243,7 +244,7 @@ def traffic_light(light: Any) -> None:
 
 def business_case_form(identity: auth.Identity, model: str, task: str, case: Any) -> None:
     """The business case as a validated form; read-only for roles that may not edit it."""
-    from core import business
+    from core.value import business_case
 
     editable = auth.may(identity, "edit_business_case")
     with st.form("business_case"):
@@ -330,7 +331,7 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
         )
         if st.form_submit_button("Save business case", disabled=not editable):
             try:
-                business.save(store(), model=model, changes=values, by=identity)
+                business_case.save(store(), model=model, changes=values, by=identity)
             except ModelBridgeError as exc:
                 st.error(str(exc))
             else:

@@ -8,8 +8,8 @@
 Part 1, "scale": 10M prediction logs over 30 days (14 numeric + 6 categorical features, three of
 them drifting part-way through), a 100k-row reference, written as Parquet and loaded through the
 public path (core.registry.register_version, then core.ingest.ingest_predictions per file) into
-bench/work/drift/. Then core.drift.drift_by_window for 30 windows - period 'D' (30 days) and
-chunk_size = ceil(rows / 30) - timed cold (first call in a fresh process, each in its own
+bench/work/drift/. Then core.monitoring.drift.drift_by_window for 30 windows - period 'D' (30 days)
+and chunk_size = ceil(rows / 30) - timed cold (first call in a fresh process, each in its own
 process) and warm (repeated in one process), medians reported. One more process splits the time
 into SQL statements vs Python (Work.frame/rows/sql timed, plus a cProfile).
 
@@ -163,12 +163,12 @@ def git_state() -> dict[str, Any]:
             "status",
             "--short",
             "--",
-            "core/drift.py",
-            "core/histograms.py",
-            "core/histograms_batch.py",
-            "core/drift_stats.py",
-            "core/windows.py",
-            "core/store.py",
+            "core/monitoring/drift.py",
+            "core/monitoring/histograms.py",
+            "core/monitoring/bulk_histograms.py",
+            "core/monitoring/drift_statistics.py",
+            "core/monitoring/windows.py",
+            "core/store/engine.py",
         ).splitlines(),
     }
 
@@ -586,11 +586,11 @@ def step_build_pair(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# timing core.drift.drift_by_window
+# timing core.monitoring.drift.drift_by_window
 
 
 def _spec(kind: str, rows: int) -> Any:
-    from core.windows import WindowSpec
+    from core.monitoring.windows import WindowSpec
 
     return WindowSpec("D", None) if kind == "period" else WindowSpec(None, ceil_div(rows, WINDOWS))
 
@@ -599,7 +599,7 @@ def step_time(args: argparse.Namespace) -> dict[str, Any]:
     """In this fresh process: the first drift_by_window (cold), then --warm repeats."""
     db, model_name, kind = Path(args.db), args.model, args.window
     t_imp = time.perf_counter()
-    import core.drift as drift
+    import core.monitoring.drift as drift
     from core.registry import get_model, get_version
     from core.store import Store
 
@@ -651,7 +651,7 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
     import io
     import pstats
 
-    import core.drift as drift
+    import core.monitoring.drift as drift
     from core import store as store_mod
     from core.registry import get_model, get_version
 
@@ -712,10 +712,10 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
 def step_pair_time(args: argparse.Namespace) -> dict[str, Any]:
     """ModelBridge on the pair: drift_by_window over the one window, cold then warm; verdicts."""
     t_imp = time.perf_counter()
-    import core.drift as drift
+    import core.monitoring.drift as drift
+    from core.monitoring.windows import WindowSpec
     from core.registry import get_model, get_version
     from core.store import Store
-    from core.windows import WindowSpec
 
     imports_s = time.perf_counter() - t_imp
     store = Store(Path(args.db))

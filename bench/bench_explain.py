@@ -81,7 +81,8 @@ def main() -> None:
     load_at_start = round(os.getloadavg()[0], 2)  # other processes slow every figure below
 
     start = time.perf_counter()
-    from core import explain, explanations
+    from core import explain
+    from core.explain import cases
     from core.store import Store
 
     import_core = time.perf_counter() - start
@@ -92,11 +93,12 @@ def main() -> None:
 
     import numpy as np
 
-    from core import counterfactual, logs, reasons
-    from core.artifacts import load_model
-    from core.feature_metadata import vocabulary
-    from core.performance import threshold_of
+    from core.explain import counterfactuals, reasons
+    from core.monitoring.performance import threshold_of
     from core.registry import get_model, get_version
+    from core.registry.artifacts import load_model
+    from core.registry.feature_metadata import vocabulary
+    from core.store import log_tables
     from data.build_demo import MODEL, build_demo
 
     db = args.db or WORK / f"demo-{args.days}x{args.per_day}.duckdb"
@@ -115,51 +117,51 @@ def main() -> None:
         entry = get_model(r, MODEL)
         target = get_version(r, entry, 1)
         rows, days = r.rows(
-            f"SELECT count(*), count(DISTINCT ts::DATE) FROM {logs.pred_table(entry.id)} "
+            f"SELECT count(*), count(DISTINCT ts::DATE) FROM {log_tables.pred_table(entry.id)} "
             "WHERE version = 1"
         )[0]
-    ids = explanations.recent_cases(store, MODEL, limit=rows)["request_id"].tolist()
+    ids = cases.recent_cases(store, MODEL, limit=rows)["request_id"].tolist()
     rng = np.random.default_rng(42)
     picked = [str(i) for i in rng.choice(ids, size=args.cases + 1, replace=False)]
-    first, cases = picked[0], picked[1:]
+    first, case_ids = picked[0], picked[1:]
 
     _, load_s = _timed(
         load_model, Path(target.artifact_path), expected_sha256=target.artifact_sha256
     )
     explainer, build_s = _timed(explain.explainer_for, store, entry, target)
-    _, first_s = _timed(explanations.explain_case, store, MODEL, first)
+    _, first_s = _timed(cases.explain_case, store, MODEL, first)
 
-    cold = [_timed(explanations.explain_case, store, MODEL, rid)[1] for rid in cases]
-    cached = [_timed(explanations.explain_case, store, MODEL, rid)[1] for rid in cases]
+    cold = [_timed(cases.explain_case, store, MODEL, rid)[1] for rid in case_ids]
+    cached = [_timed(cases.explain_case, store, MODEL, rid)[1] for rid in case_ids]
 
     what_if = []
-    for rid in cases:
-        case = explanations.explain_case(store, MODEL, rid)
+    for rid in case_ids:
+        case = cases.explain_case(store, MODEL, rid)
         values = {**case.explanation.values}
         values["debt_to_income"] = (values["debt_to_income"] or 30.0) + 5.0
-        what_if.append(_timed(explanations.explain_values, store, MODEL, values, version=1)[1])
+        what_if.append(_timed(cases.explain_values, store, MODEL, values, version=1)[1])
 
     # Where a cold case's time goes (same cases, called piece by piece).
     parts: dict[str, list[float]] = {
         k: [] for k in ("log_lookup", "shap", "reasons", "counterfactual", "similar")
     }
     words = vocabulary(target, entry.task)
-    reference = explanations._reference(store, entry, target)
+    reference = cases._reference(store, entry, target)
     actionable = [n for n, info in words.features.items() if info.actionable]
     threshold = threshold_of(entry)
-    for rid in cases:
+    for rid in case_ids:
         t0 = time.perf_counter()
         with store.open().read() as r:
             frame, _ = explain.logged_case(r, get_model(r, MODEL), rid)
-        typed = explanations._typed(frame, explainer.features)
+        typed = cases._typed(frame, explainer.features)
         t1 = time.perf_counter()
         explained = explainer.explain(typed)[0]
         t2 = time.perf_counter()
         reasons.reasons(reference, entry, target, explained, words)
         t3 = time.perf_counter()
-        counterfactual.find(explainer, frame, reference, threshold, actionable)
+        counterfactuals.find(explainer, frame, reference, threshold, actionable)
         t4 = time.perf_counter()
-        explanations.similar_cases(reference, entry, target, frame, words)
+        cases.similar_cases(reference, entry, target, frame, words)
         t5 = time.perf_counter()
         for key, a, b in zip(parts, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
             parts[key].append(b - a)

@@ -16,8 +16,9 @@ Steps, each measured in its own subprocess so peak memory (VmHWM / ru_maxrss) is
                file; --sql-profile also times every SQL statement, connect and commit.
                --ingest-via cli runs `python -m core ingest MODEL FILES...` instead (one process,
                overall time only).
-3. queries   - the core functions behind the pages (core.traffic span / daily_traffic /
-               score_distribution / totals, core.quality and core.health where present) alone:
+3. queries   - the core functions behind the pages (core.monitoring.traffic span / daily_traffic /
+               score_distribution / totals, core.monitoring.data_quality and core.value.overview
+               where present) alone:
                each on a fresh connection (what the app does) and on one reused connection,
                plus the connection open itself and EXPLAIN ANALYZE plans in bench/work/.
 4. page      - per page (--pages, default overview,traffic), in its own process: streamlit
@@ -660,8 +661,9 @@ def step_ingest(args: argparse.Namespace) -> None:
 
 def step_queries(args: argparse.Namespace) -> None:
     """The core functions behind the pages, timed alone on fresh and on reused connections."""
-    from core import logs, registry, traffic
-    from core.store import Store
+    from core import registry
+    from core.monitoring import traffic
+    from core.store import Store, log_tables
 
     apply_memory_limit(args)
     store = Store(args.db)
@@ -685,22 +687,22 @@ def step_queries(args: argparse.Namespace) -> None:
     # What else the Overview and Traffic pages call (other modules; skipped if their API moved).
     errors: dict[str, str] = {}
     try:
-        from core import quality
+        from core.monitoring import data_quality
 
-        calls["quality.volume(D)"] = lambda r: quality.volume(r, model, "D")
-        calls["quality.latency(D)"] = lambda r: quality.latency(r, model, "D")
-        calls["quality.headline(D)"] = lambda r: quality.headline(r, model, "D")
+        calls["quality.volume(D)"] = lambda r: data_quality.volume(r, model, "D")
+        calls["quality.latency(D)"] = lambda r: data_quality.latency(r, model, "D")
+        calls["quality.headline(D)"] = lambda r: data_quality.headline(r, model, "D")
     except ImportError as exc:
         errors["quality"] = str(exc)
     try:
-        from core import health
+        from core.value import overview
 
         def _live(r):
             return registry.get_version(r, registry.get_model(r, MODEL))
 
-        calls["health.earnings"] = lambda r: health.earnings(r, model, _live(r))
-        calls["health.lights"] = lambda r: health.lights(r, model, _live(r))
-        calls["health.attention"] = lambda r: health.attention(r, model)
+        calls["health.earnings"] = lambda r: overview.earnings(r, model, _live(r))
+        calls["health.lights"] = lambda r: overview.lights(r, model, _live(r))
+        calls["health.attention"] = lambda r: overview.attention(r, model)
     except ImportError as exc:
         errors["health"] = str(exc)
     for name in list(calls):
@@ -733,7 +735,7 @@ def step_queries(args: argparse.Namespace) -> None:
         view_s = time.perf_counter() - t0
         plans = {}
         where, params = flt.where()
-        table = logs.pred_table(model.id)
+        table = log_tables.pred_table(model.id)
         plan_sql = {
             "span": (f"SELECT min(ts)::DATE, max(ts)::DATE, count(*) FROM {table}", []),
             "daily_traffic": (
@@ -783,22 +785,24 @@ def step_queries(args: argparse.Namespace) -> None:
 def apply_what_if(args: argparse.Namespace) -> dict[str, int]:
     """Experiments on code the bench does not own, patched in this process only.
 
-    headline-last-period: the Overview's data-quality headline (core.quality.headline) reads
-    only the latest period from volume() and latency(); both scan every day of the log table.
+    headline-last-period: the Overview's data-quality headline
+    (core.monitoring.data_quality.headline) reads only the latest period from volume() and
+    latency(); both scan every day of the log table.
     Rewrite their SQL so the log table is read from the start of the latest period only.
     Returns how often each rewrite applied (0 means the code changed and the patch is stale).
     """
     applied: dict[str, int] = {}
     if args.what_if != "headline-last-period":
         return applied
-    from core import logs, quality
+    from core.monitoring import data_quality
+    from core.store import log_tables
 
     def restricted(fn_name: str):
-        orig = getattr(quality, fn_name)
+        orig = getattr(data_quality, fn_name)
 
         def wrapper(w, model, period="D", *a, **kw):
-            table = logs.pred_table(model.id)
-            unit = quality.PERIODS[period]
+            table = log_tables.pred_table(model.id)
+            unit = data_quality.PERIODS[period]
             real_frame = w.frame
 
             def frame(query, params=None):
@@ -818,7 +822,7 @@ def apply_what_if(args: argparse.Namespace) -> dict[str, int]:
             finally:
                 del w.frame
 
-        setattr(quality, fn_name, wrapper)
+        setattr(data_quality, fn_name, wrapper)
 
     restricted("volume")
     restricted("latency")
@@ -994,15 +998,15 @@ def store_rows(db: Path) -> int | None:
     """Predictions in an existing bench store, or None when it is absent or unusable."""
     if not db.exists():
         return None
-    from core import logs, registry
-    from core.store import Store
+    from core import registry
+    from core.store import Store, log_tables
 
     try:
         with Store(db).read() as r:
             model = registry.get_model(r, MODEL)
             if model.task != "binary":
                 return None
-            return int(r.rows(f"SELECT count(*) FROM {logs.pred_table(model.id)}")[0][0])
+            return int(r.rows(f"SELECT count(*) FROM {log_tables.pred_table(model.id)}")[0][0])
     except Exception:
         return None
 

@@ -1,7 +1,7 @@
 """Benchmark: the threshold value curve over 1M labelled predictions (issue 6, target < 1 s).
 
 Builds a store with N logged predictions and their labels through the public ingest path,
-then times core.kpi.curve_counts (the DuckDB aggregate by score bin) plus threshold_curve
+then times core.value.kpi.curve_counts (the DuckDB aggregate by score bin) plus threshold_curve
 (every threshold at once) and the summary's exact value at the threshold.
 Usage: uv run python bench/bench_kpi.py [--rows 1000000] [--keep]
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core import business, kpi
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.registry import get_model, get_version, register_version
 from core.store import Store
+from core.value import business_case, kpi
 
 WORK = Path(__file__).resolve().parent / "work" / "kpi"
 
@@ -60,7 +60,7 @@ def build(rows: int, store: Store) -> None:
     )
     ingest_predictions(store, model="m", files=[WORK / "logs.parquet"])
     ingest_labels(store, model="m", files=[WORK / "labels.parquet"])
-    business.save(
+    business_case.save(
         store,
         model="m",
         by=Identity("bench", "product_owner"),
@@ -96,7 +96,7 @@ def main() -> None:
             model = get_model(r, "m")
             version = get_version(r, model)
             pos, neg = kpi.curve_counts(r, model, version)
-            curve = kpi.threshold_curve(pos, neg, business.current(model))
+            curve = kpi.threshold_curve(pos, neg, business_case.current(model))
             best = kpi.optimum(curve)
         timings.append(time.perf_counter() - started)
     c_fp, c_fn = 5 - (-20), 100 - (-300)

@@ -10,8 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlmodel import col, select
 
-from core.models import AuditEvent, utcnow
-from core.store import Store, Work
+from core.store import AuditEvent, Store, Work, utcnow
 
 
 def _digest(event: AuditEvent) -> str:

@@ -11,8 +11,8 @@ from sqlmodel import select
 
 from core import audit
 from core.errors import InvalidInput, PermissionDenied
-from core.models import ROLES, User
-from core.store import Store, Work
+from core.store import Store, User, Work
+from core.words import ROLES
 
 _hasher = PasswordHasher()
 

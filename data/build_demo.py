@@ -14,11 +14,13 @@ from typing import Any
 
 from rich.progress import Progress
 
-from core import alerts, auth, business, workflow
+from core import auth, workflow
 from core.errors import InvalidInput
 from core.ingest import ingest_labels, ingest_predictions
+from core.monitoring import alerts
 from core.registry import list_models, register_version
 from core.store import Store
+from core.value import business_case
 from data.simulator import simulate
 
 MODEL = "credit-default"
@@ -92,7 +94,7 @@ def build_demo(
             words,
         )
         _promote(store, 1)
-        business.save(store, model=MODEL, changes=BUSINESS_CASE, by=OWNER)
+        business_case.save(store, model=MODEL, changes=BUSINESS_CASE, by=OWNER)
         predictions = _load(store, files.log_files, ingest_predictions, "predictions", quiet)
         labels = _load(store, files.label_files, ingest_labels, "labels", quiet)
         _register(

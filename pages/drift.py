@@ -15,8 +15,8 @@ from app.data import (
 )
 from app.session import guard
 from app.widgets import alert_list
-from core.drift_report import RANKED_WINDOWS
 from core.metrics import METRIC_WORDS
+from core.monitoring.drift_report import RANKED_WINDOWS
 
 identity = guard("drift")
 st.title("Drift")

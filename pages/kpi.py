@@ -7,8 +7,8 @@ from app.data import compare_view, kpi_view, models_table, revision, store
 from app.session import guard
 from app.widgets import business_case_form, escape_markdown
 from core.errors import ModelBridgeError
-from core.health import money
-from core.windows import WindowSpec
+from core.monitoring.windows import WindowSpec
+from core.value.overview import money
 
 identity = guard("kpi")
 st.title("Business value")

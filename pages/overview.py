@@ -8,7 +8,7 @@ from app.navigation import page
 from app.session import guard
 from app.widgets import traffic_light
 from core import auth
-from core.health import money
+from core.value.overview import money
 
 identity = guard("overview")
 st.title("Overview")

@@ -1,8 +1,11 @@
-"""Dependencies point one way (pages -> app -> core): checked on the source, not by review."""
+"""The architecture, checked on the source, not by review: dependencies point one way (pages ->
+app -> core, and inside core along LAYERS), other packages reach a package only through what its
+`__init__` exports, and SQL and connections stay where they belong."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +66,10 @@ def test_the_checks_see_imports_and_sql_wherever_they_hide() -> None:
 
 def test_there_are_core_modules_and_pages_to_check() -> None:
     names = {p.relative_to(ROOT / "core").as_posix() for p in CORE_FILES}
-    assert {"store.py", "registry.py", "ingest.py", "cli/__init__.py", "traffic.py"} <= names
+    assert {
+        "store/engine.py", "registry/registration.py", "ingest/jobs.py", "cli/__init__.py",
+        "monitoring/traffic.py", "explain/cases.py", "value/kpi.py", "workflow/gates.py",
+    } <= names  # fmt: skip
     assert {"overview.py", "models.py"} <= {p.name for p in PAGE_FILES}
 
 
@@ -75,7 +81,7 @@ def test_core_never_imports_streamlit_or_plotly(path: Path) -> None:
 def test_importing_the_core_entry_points_loads_no_ui_library() -> None:
     check = (
         "import core.cli.logs, core.cli.monitoring, core.cli.value, core.cli.workflow; "
-        "import core.ingest, core.registry, core.traffic, sys; "
+        "import core.ingest, core.registry, core.monitoring.traffic, core.store, sys; "
         "assert 'streamlit' not in sys.modules and 'plotly' not in sys.modules, "
         "sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'plotly'))"
     )
@@ -87,8 +93,11 @@ def test_importing_the_core_entry_points_loads_no_ui_library() -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("path", PAGE_FILES, ids=lambda p: p.name)
-def test_pages_hold_no_sql_and_do_not_import_duckdb(path: Path) -> None:
+UI_FILES = PAGE_FILES + sorted((ROOT / "app").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_pages_and_app_hold_no_sql_and_do_not_import_duckdb(path: Path) -> None:
     source = path.read_text()
 
     assert sql_strings(source) == []
@@ -137,7 +146,8 @@ def test_the_connection_check_sees_every_way_to_open_the_store() -> None:
 def test_only_the_store_module_opens_connections(path: Path) -> None:
     opened = connection_openers(path.read_text())
 
-    assert opened == ({"sa.create_engine"} if path == ROOT / "core" / "store.py" else set()), (
+    owner = ROOT / "core" / "store" / "engine.py"
+    assert opened == ({"sa.create_engine"} if path == owner else set()), (
         f"{path.relative_to(ROOT)} opens a connection itself; go through core.store"
     )
 
@@ -160,3 +170,123 @@ def test_help_and_usage_errors_answer_without_loading_the_data_libraries(argv: l
 
     expected_code = 2 if argv == ["no-such-command"] else 0
     assert done.stdout.splitlines()[-1] == f"{expected_code} []", done.stderr
+
+
+# --- Layers and exports ---------------------------------------------------------------------
+# Each unit is a core package or top-level module, or one of the folders app/, pages/, data/. A
+# unit may import units of earlier layers only; units of one layer are independent of each other.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors",),
+    ("words", "settings", "metrics"),
+    ("files", "store"),
+    ("audit",),
+    ("auth",),
+    ("registry",),
+    ("ingest",),
+    ("monitoring",),  # data quality reads the quarantine
+    ("explain", "value"),  # both read realized performance
+    ("workflow",),
+    ("data",),  # the demo builder drives the whole workflow
+    ("cli", "app"),
+    ("pages",),
+)
+LAYER_OF = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
+ENTRY_POINTS = {"__init__", "__main__"}  # core/__init__.py is empty; __main__ runs the CLI
+PRODUCT_FOLDERS = ("core", "app", "pages", "data")
+
+
+def unit_of(path: Path) -> str:
+    """The unit a source file belongs to: core's package or module name, else its folder."""
+    parts = path.relative_to(ROOT).parts
+    return parts[1].removesuffix(".py") if parts[0] == "core" else parts[0]
+
+
+def core_imports(source: str) -> list[tuple[int, list[str], str]]:
+    """(line, dotted path below core split in parts, imported name) of every import of core."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            parts = node.module.split(".")
+            if parts[0] == "core":
+                found += [(node.lineno, parts[1:], alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "core" and len(parts) > 1:
+                    found.append((node.lineno, parts[1:-1], parts[-1]))
+    return found
+
+
+def target_unit(parts: list[str], name: str) -> str:
+    return parts[0] if parts else name
+
+
+PRODUCT_SOURCES = sorted(p for folder in PRODUCT_FOLDERS for p in (ROOT / folder).rglob("*.py"))
+
+
+def test_every_core_package_and_module_has_a_layer() -> None:
+    units = {p.stem for p in (ROOT / "core").glob("*.py")} | {
+        p.name for p in (ROOT / "core").iterdir() if (p / "__init__.py").exists()
+    }
+
+    assert units - ENTRY_POINTS == set(LAYER_OF) - {"data", "app", "pages"}
+
+
+def test_every_package_says_what_it_is_for_and_lists_its_exports() -> None:
+    for init in (ROOT / "core").glob("*/__init__.py"):
+        module = importlib.import_module(f"core.{init.parent.name}")
+
+        assert module.__doc__ and module.__doc__.strip().splitlines()[0].endswith("."), init
+        assert module.__all__, init
+        for name in module.__all__:
+            assert hasattr(module, name) or (init.parent / f"{name}.py").exists(), (init, name)
+
+
+@pytest.mark.parametrize("path", PRODUCT_SOURCES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_imports_point_down_the_layers(path: Path) -> None:
+    unit = unit_of(path)
+    if unit in ENTRY_POINTS:
+        return
+    wrong = [
+        f"line {line}: {unit} imports core.{'.'.join([*parts, name])}"
+        for line, parts, name in core_imports(path.read_text())
+        if (other := target_unit(parts, name)) != unit
+        and other in LAYER_OF
+        and LAYER_OF[other] >= LAYER_OF[unit]
+    ]
+
+    assert wrong == [], "\n".join(wrong)
+
+
+@pytest.mark.parametrize("path", PRODUCT_SOURCES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_other_packages_import_only_what_a_package_exports(path: Path) -> None:
+    unit = unit_of(path)
+    wrong = []
+    for line, parts, name in core_imports(path.read_text()):
+        package = ROOT / "core" / (parts[0] if parts else name)
+        if not parts or parts[0] == unit or not package.is_dir():
+            continue  # top-level modules, the package itself, or one's own package
+        exported = importlib.import_module(f"core.{parts[0]}").__all__
+        reached = parts[1] if len(parts) > 1 else name
+        if reached not in exported or name.startswith("_"):
+            wrong.append(f"line {line}: core.{'.'.join(parts)} does not export {reached}.{name}")
+
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_the_layer_and_export_checks_catch_what_they_forbid(tmp_path: Path) -> None:
+    source = (
+        "from core.workflow import gates\n"
+        "from core.monitoring.bulk_histograms import plan_windows\n"
+        "import core.files.plain_text\nfrom core import errors\n"
+    )
+
+    assert core_imports(source) == [
+        (1, ["workflow"], "gates"),
+        (2, ["monitoring", "bulk_histograms"], "plan_windows"),
+        (3, ["files"], "plain_text"),
+        (4, [], "errors"),
+    ]
+    assert LAYER_OF["workflow"] > LAYER_OF["monitoring"] > LAYER_OF["registry"]
+    assert "bulk_histograms" not in importlib.import_module("core.monitoring").__all__
+    assert "plain_text" not in importlib.import_module("core.files").__all__

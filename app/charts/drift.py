@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.charts.layout import LAYOUT, add_band
-from core import performance
+from core.monitoring import performance
 
 
 def drift_heatmap(scores: pd.DataFrame) -> go.Figure:

@@ -66,7 +66,7 @@ def setting_changes(items: list[str]) -> dict[str, str]:
 
 def window_spec(args: argparse.Namespace) -> Any:
     """The windows asked for by --period or --chunk-size."""
-    from core.windows import WindowSpec
+    from core.monitoring.windows import WindowSpec
 
     return WindowSpec.parse(args.period, args.chunk_size)
 

@@ -129,7 +129,7 @@ def _recheck_alerts(args: argparse.Namespace, results: list[Any]) -> None:
     """After new rows, re-check the model's alerts; the rows are committed whatever happens."""
     if args.no_alerts or not any(r.rows_ingested for r in results):
         return
-    from core import alerts, webhooks
+    from core.monitoring import alerts, webhooks
 
     store = store_of(args)
     try:
@@ -187,7 +187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """List, export or retry quarantined rows."""
-    from core import quarantine
+    from core.ingest import quarantine
 
     store = store_of(args)
     if args.quarantine_command == "retry":
@@ -222,7 +222,7 @@ def _export_quarantine(args: argparse.Namespace, store: Any, options: dict[str, 
     """Export one kind per file (predictions unless --kind label), so it can be re-sent."""
     from pathlib import Path
 
-    from core import quarantine
+    from core.ingest import quarantine
 
     kind = options.pop("kind") or "prediction"
     written = quarantine.export_csv(store, args.model, Path(args.out), kind=kind, **options)

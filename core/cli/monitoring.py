@@ -20,7 +20,7 @@ from core.cli.common import (
 
 def cmd_drift(args: argparse.Namespace) -> int:
     """Drift per window, feature and method."""
-    from core.drift import drift_by_window
+    from core.monitoring.drift import drift_by_window
 
     spec = window_spec(args)
     with store_of(args).open().read() as r:
@@ -34,7 +34,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 def cmd_performance(args: argparse.Namespace) -> int:
     """Realized and estimated performance per window."""
-    from core.performance import performance_by_window, realized_note
+    from core.monitoring.performance import performance_by_window, realized_note
 
     spec = window_spec(args)
     with store_of(args).open().read() as r:
@@ -52,7 +52,7 @@ def cmd_performance(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """Refresh and list alerts."""
-    from core import alerts, webhooks
+    from core.monitoring import alerts, webhooks
 
     store = store_of(args).open()
     if args.ack is not None:
@@ -72,11 +72,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_configure(args: argparse.Namespace) -> int:
     """Show or change monitoring settings."""
-    from core import model_settings
+    from core.monitoring import policy
 
     store = store_of(args).open()
     if args.set:
-        entry = model_settings.update_settings(
+        entry = policy.update_settings(
             store, model=args.model, changes=setting_changes(args.set), by=login(store, args)
         )
         settings = entry.settings
@@ -89,7 +89,7 @@ def cmd_configure(args: argparse.Namespace) -> int:
 
 def cmd_retrain_check(args: argparse.Namespace) -> int:
     """Exit 1 when retraining is recommended."""
-    from core import alerts
+    from core.monitoring import alerts
 
     store = store_of(args).open()
     alerts.refresh(store, args.model)
@@ -104,7 +104,7 @@ def cmd_retrain_check(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain one logged decision."""
-    from core.explanations import explain_case
+    from core.explain.cases import explain_case
 
     case = explain_case(
         store_of(args), args.model, args.request_id, version=args.version, units=args.units

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from core.vocabulary import ROLES, TASKS
+from core.words import ROLES, TASKS
 
 
 class _Parser(argparse.ArgumentParser):

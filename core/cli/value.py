@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from core import business, registry
+from core import registry
 from core.cli.common import (
     emit,
     frame_records,
@@ -16,19 +16,20 @@ from core.cli.common import (
     text_cell,
     window_spec,
 )
-from core.windows import WindowSpec
+from core.monitoring.windows import WindowSpec
+from core.value import business_case
 
 
 def cmd_business_case(args: argparse.Namespace) -> int:
     """Show or change a model's business case."""
     store = store_of(args).open()
     if args.set:
-        case = business.save(
+        case = business_case.save(
             store, model=args.model, changes=setting_changes(args.set), by=login(store, args)
         )
     else:
         with store.read() as r:
-            case = business.current(registry.get_model(r, args.model))
+            case = business_case.current(registry.get_model(r, args.model))
     data = {"revision": case.revision, **case.values}
     emit(args, data, "\n".join(f"{k:>18}: {text_cell(v)}" for k, v in data.items()))
     return 0
@@ -36,13 +37,13 @@ def cmd_business_case(args: argparse.Namespace) -> int:
 
 def cmd_kpi(args: argparse.Namespace) -> int:
     """Value per decision overall and per window."""
-    from core import kpi
+    from core.value import kpi
 
     spec = window_spec(args) if (args.period or args.chunk_size) else None
     with store_of(args).open().read() as r:
         model = registry.get_model(r, args.model)
         version = registry.get_version(r, model, args.version)
-        case = business.current(model)
+        case = business_case.current(model)
         periods = WindowSpec.parse(case["period"])  # the business case's own
         per = periods.label()  # "per month"
         spec = spec or periods
@@ -95,7 +96,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         column = "value_" + per.replace(" ", "_")  # value_per_month
         shown = windows[keep].rename(columns={"value_per_period": column})
         text += "\n" + frame_text(shown, "")
-    if not business.values_set(model, case):
+    if not business_case.values_set(model, case):
         text = (
             "No business case yet: every decision is worth 0, so these values say nothing. Set "
             f"what each outcome is worth with `modelbridge business-case {model.name} --set ...`."

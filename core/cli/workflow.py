@@ -169,7 +169,7 @@ def cmd_model_card(args: argparse.Namespace) -> int:
     """Write an HTML model card."""
     from pathlib import Path
 
-    from core import model_card
+    from core.workflow import model_card
 
     path = model_card.write(store_of(args), args.model, args.version, Path(args.out))
     emit(args, {"file": str(path)}, f"model card written to {path}")

@@ -17,7 +17,8 @@ import duckdb
 import pytest
 from playwright.sync_api import Page, expect
 
-from core import model_settings, workflow
+from core import workflow
+from core.monitoring import policy
 from core.store import Store
 from data.build_demo import DEMO_PASSWORD, ENGINEER, MODEL, OWNER
 from tests.e2e.conftest import _free_port, _wait_healthy
@@ -47,7 +48,7 @@ def flow_store(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         decision="request_changes",
         comment="Outcomes after the change are not in yet; judge it on the rest.",
     )
-    model_settings.update_settings(
+    policy.update_settings(
         store, model=MODEL, by=OWNER, changes={"gates.blocking": "metrics,compatibility,latency"}
     )
     workflow.request_review(store, model=MODEL, version=2, by=ENGINEER)

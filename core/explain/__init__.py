@@ -1,0 +1,23 @@
+"""Explanations of decisions and of the model: SHAP contributions, reasons, counterfactual hints."""
+
+from core.explain.explainers import (
+    UNITS,
+    Explainer,
+    Explanation,
+    build_explainer,
+    explainer_for,
+    feature_groups,
+    logged_case,
+)
+
+__all__ = [
+    "UNITS",
+    "Explanation",
+    "Explainer",
+    "feature_groups",
+    "build_explainer",
+    "explainer_for",
+    "logged_case",
+    "cases",
+    "global_importance",
+]

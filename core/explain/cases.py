@@ -1,0 +1,326 @@
+"""One entry point for explaining decisions: a logged case or a what-if (with reasons, a
+counterfactual hint and similar cases), and the recent cases to pick from. The model overall
+is explained in core.explain.global_importance."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import InvalidInput
+from core.explain import Explanation, counterfactuals, explainer_for, logged_case
+from core.explain.reasons import Reason, reasons
+from core.monitoring.performance import threshold_of
+from core.registry import features_of, get_model, get_version, reference_frame
+from core.registry.feature_metadata import Vocabulary, vocabulary
+from core.registry.features import Feature
+from core.store import Model, ModelVersion, Store, Work, log_tables
+
+SIMILAR = 50
+CACHED_CASES = 512
+# Explanations of logged cases, keyed by everything that shapes them (LRU).
+_CASES: OrderedDict[tuple, CaseExplanation] = OrderedDict()
+REFERENCE_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class CaseExplanation:
+    """Everything shown about one decision."""
+
+    model: str
+    version: int
+    request_id: str | None
+    explanation: Explanation
+    threshold: float | None
+    reasons: list[Reason]
+    counterfactual: counterfactuals.Counterfactual | None
+    counterfactual_text: str | None
+    similar: dict[str, Any] = field(default_factory=dict)
+    loaded_with: str = ""
+    logged_score: float | None = None
+    decision: tuple[str, str] = ("flagged", "not flagged")
+
+    @property
+    def flagged(self) -> bool | None:
+        """Binary: whether the output is at or above the threshold."""
+        if self.threshold is None:
+            return None
+        return self.explanation.output >= self.threshold
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CLI's JSON shape."""
+        cf, sampling = self.counterfactual, self.explanation.sampling
+        return {
+            "model": self.model,
+            "version": self.version,
+            "request_id": self.request_id,
+            "base_value": self.explanation.base_value,
+            "output": self.explanation.output,
+            "units": self.explanation.units,
+            "method": self.explanation.method,
+            "sampling": None
+            if sampling is None
+            else {
+                "permutations": sampling.permutations,
+                "background_rows": sampling.background_rows,
+                "reduced": sampling.reduced,
+                "over_budget": sampling.over_budget,
+                "budget_seconds": sampling.budget_seconds,
+                "estimated_seconds": sampling.estimated_seconds,
+                "note": sampling.note,
+            },
+            "contributions": self.explanation.contributions,
+            "values": self.explanation.values,
+            "threshold": self.threshold,
+            "flagged": self.flagged,
+            "reasons": [r.sentence for r in self.reasons],
+            "counterfactual": None
+            if cf is None
+            else {
+                "changes": [
+                    {"feature": c.feature, "from": c.before, "to": c.after} for c in cf.changes
+                ],
+                "score": cf.score,
+                "text": self.counterfactual_text,
+            },
+            "similar": self.similar,
+            "model_file": self.loaded_with,
+        }
+
+
+def _context(w: Work, model: str, version: int | None) -> tuple[Model, ModelVersion]:
+    entry = get_model(w, model)
+    return entry, get_version(w, entry, version)
+
+
+def explain_case(
+    store: Store,
+    model: str,
+    request_id: str,
+    *,
+    version: int | None = None,
+    units: str = "probability",
+) -> CaseExplanation:
+    """Explain a logged decision (by request id), with reasons and a counterfactual hint."""
+    with store.open().read() as r:
+        entry = get_model(r, model)
+        frame, record = logged_case(r, entry, request_id)
+        target = get_version(r, entry, version if version is not None else int(record["version"]))
+        shaped_by = json.dumps(
+            [target.feature_schema.get("metadata"), entry.settings], sort_keys=True, default=str
+        )
+        key = (
+            str(store.path),
+            entry.id,
+            target.version,
+            target.artifact_sha256,
+            request_id,
+            units,
+            shaped_by,
+        )
+        if key in _CASES:
+            _CASES.move_to_end(key)
+            return _CASES[key]
+        missing = [f.name for f in features_of(target) if f.name not in frame]
+        if missing:
+            raise InvalidInput(
+                f"{entry.name} v{target.version} needs {', '.join(missing)}, which request "
+                f"{request_id!r} was not logged with; explain it with v{record['version']}, which "
+                "scored it"
+            )
+        result = _explain_frame(store, r, entry, target, frame, units)
+    result_dict = {**result.__dict__, "request_id": request_id, "logged_score": record["score"]}
+    explained = CaseExplanation(**result_dict)
+    _CASES[key] = explained
+    if len(_CASES) > CACHED_CASES:
+        _CASES.popitem(last=False)
+    return explained
+
+
+def explain_values(
+    store: Store,
+    model: str,
+    values: dict[str, Any],
+    *,
+    version: int | None = None,
+    units: str = "probability",
+) -> CaseExplanation:
+    """Explain a case given as feature values (the what-if panel)."""
+    with store.open().read() as r:
+        entry, target = _context(r, model, version)
+        names = [f.name for f in features_of(target)]
+        frame = pd.DataFrame([{n: values.get(n) for n in names}])
+        return _explain_frame(store, r, entry, target, frame, units)
+
+
+def _explain_frame(
+    store: Store, r: Work, entry: Model, target: ModelVersion, frame: pd.DataFrame, units: str
+) -> CaseExplanation:
+    explainer = explainer_for(store, entry, target, units)
+    explanation = explainer.explain(_typed(frame, explainer.features))[0]
+    words = vocabulary(target, entry.task)
+    threshold = threshold_of(entry) if entry.task == "binary" else None
+    reference = _reference(store, entry, target)
+    found = reasons(reference, entry, target, explanation, words)
+    hint, text = None, None
+    if threshold is not None:
+        actionable = [n for n, info in words.features.items() if info.actionable]
+        probability = explainer if units == "probability" else explainer_for(store, entry, target)
+        hint = counterfactuals.find(probability, frame, reference, threshold, actionable)
+        text = hint_text(hint, words, entry) if hint else None
+    return CaseExplanation(
+        model=entry.name,
+        version=target.version,
+        request_id=None,
+        explanation=explanation,
+        threshold=threshold,
+        reasons=found,
+        counterfactual=hint,
+        counterfactual_text=text,
+        similar=similar_cases(reference, entry, target, frame, words),
+        loaded_with=explainer.loaded_with,
+        decision=decision_words(entry),
+    )
+
+
+def _reference(store: Store, model: Model, version: ModelVersion) -> pd.DataFrame:
+    """The version's reference rows (at most REFERENCE_ROWS), cached per version."""
+    return _cached_reference(str(store.path), model.id, version.version, version.data_sha256)
+
+
+@lru_cache(maxsize=8)
+def _cached_reference(db: str, model_id: int, version: int, data_sha: str) -> pd.DataFrame:
+    with Store(db).read() as r:
+        entry = r.session.get(Model, model_id)
+        target = get_version(r, entry, version)
+        return reference_frame(r, entry, target, limit=REFERENCE_ROWS)
+
+
+def _typed(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
+    out = frame.copy()
+    for f in features:
+        if f.kind == "numeric":
+            out[f.name] = pd.to_numeric(out[f.name], errors="coerce").astype(float)
+        else:
+            out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), None)
+    return out
+
+
+def decision_words(model: Model) -> tuple[str, str]:
+    """How to say the two outcomes of the decision (positive, negative)."""
+    case = model.settings.get("business_case", {})
+    return case.get("positive_action", "flagged"), case.get("negative_action", "not flagged")
+
+
+def hint_text(hint: counterfactuals.Counterfactual, words: Vocabulary, model: Model) -> str:
+    """'If Debt-to-income were 30% instead of 48%, the case would not be flagged (score 0.31).'"""
+    parts = []
+    for change in hint.changes:
+        info = words.info(change.feature)
+        parts.append(
+            f"{info.label} were {_fmt(change.after, info.unit)} instead of "
+            f"{_fmt(change.before, info.unit)}"
+        )
+    positive, negative = decision_words(model)
+    outcome = negative if hint.score < hint.threshold else positive
+    return (
+        f"If {' and '.join(parts)}, the case would be {outcome} "
+        f"(score {hint.score:.2f} against the threshold {hint.threshold:.2f})."
+    )
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if isinstance(value, float):
+        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+        return f"{text}{unit}" if unit in ("%", "") else f"{text} {unit}"
+    return "not provided" if value is None else f"'{value}'"
+
+
+def similar_cases(
+    reference: pd.DataFrame,
+    model: Model,
+    version: ModelVersion,
+    frame: pd.DataFrame,
+    words: Vocabulary,
+) -> dict[str, Any]:
+    """How the SIMILAR nearest reference cases turned out (their outcome rate)."""
+    reference = reference[reference["y"].notna()]
+    if reference.empty:
+        return {}
+    features = features_of(version)
+    distance = np.zeros(len(reference))
+    for f in features:
+        value = frame.iloc[0][f.name]
+        column = reference[f.name]
+        if f.kind == "numeric":
+            spread = float(column.std()) or 1.0
+            if value is None or pd.isna(value):
+                distance += column.notna().astype(float).to_numpy()
+            else:
+                distance += np.nan_to_num(
+                    np.abs(column.astype(float) - float(value)) / spread, nan=1.0
+                )
+        else:
+            distance += (column.astype(object) != value).astype(float).to_numpy()
+    nearest = reference.iloc[np.argsort(distance, kind="stable")[:SIMILAR]]
+    rate = float(nearest["y"].mean())
+    out = {
+        "count": int(len(nearest)),
+        "outcome_rate": rate,
+        "mean_score": float(nearest["score"].mean()),
+    }
+    if model.task == "binary":
+        out["text"] = (
+            f"Of the {len(nearest)} most similar {words.population} in the training "
+            f"data, {rate:.0%} {words.positive_outcome}."
+        )
+    else:
+        out["text"] = (
+            f"The {len(nearest)} most similar {words.population} in the training data "
+            f"had an average outcome of {rate:,.3g}."
+        )
+    return out
+
+
+def recent_cases(
+    store: Store,
+    model: str,
+    *,
+    start: Any = None,
+    end: Any = None,
+    score_range: tuple[float, float] | None = None,
+    flagged: bool | None = None,
+    limit: int = 200,
+) -> pd.DataFrame:
+    """Latest logged decisions matching the filters: request id, time, score, decision."""
+    with store.open().read() as r:
+        entry = get_model(r, model)
+        threshold = threshold_of(entry) if entry.task == "binary" else None
+        clauses, params = ["TRUE"], []
+        if start is not None:
+            clauses.append("ts >= ?")
+            params.append(pd.Timestamp(start).to_pydatetime())
+        if end is not None:
+            clauses.append("ts < ? + INTERVAL 1 DAY")
+            params.append(pd.Timestamp(end).to_pydatetime())
+        if score_range is not None:
+            clauses.append("score BETWEEN ? AND ?")
+            params += [float(score_range[0]), float(score_range[1])]
+        if flagged is not None and threshold is not None:
+            clauses.append("score >= ?" if flagged else "score < ?")
+            params.append(threshold)
+        frame = r.frame(
+            f"SELECT request_id, ts, version, score FROM {log_tables.pred_table(entry.id)} "
+            f"WHERE {' AND '.join(clauses)} ORDER BY ts DESC, request_id LIMIT ?",
+            [*params, int(limit)],
+        )
+    if threshold is not None:
+        positive, negative = decision_words(entry)
+        frame["decision"] = np.where(frame["score"] >= threshold, positive, negative)
+    return frame

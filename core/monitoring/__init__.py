@@ -1,0 +1,15 @@
+"""Live traffic watched: drift, performance, data quality, latency, alerts, per-model policy."""
+
+__all__ = [
+    "alerts",
+    "data_quality",
+    "drift",
+    "drift_report",
+    "multivariate",
+    "performance",
+    "performance_statistics",
+    "policy",
+    "traffic",
+    "webhooks",
+    "windows",
+]

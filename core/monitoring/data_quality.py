@@ -1,0 +1,278 @@
+"""Data quality of live traffic: what was rejected and why, per feature, latency against an SLO.
+
+All aggregation runs in DuckDB over the typed log table and the quarantine; a period is a
+calendar day ('D') or ISO week ('W'), by the request's own timestamp. A rejected row whose
+timestamp is itself the problem (missing, unreadable or later than its arrival) is placed when
+it arrived instead, see _held().
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from core.files.sources import quote_literal
+from core.ingest.quarantine import RETRY_PREFIX
+from core.registry.features import Feature
+from core.store import Model, Work, log_tables
+
+PERIODS = {"D": "day", "W": "week"}
+DEFAULT_LATENCY_SLO_MS = 250.0
+# A batch caused a spike when its rejected share is over SPIKE_FACTOR times the model's typical
+# (median) batch share and at least SPIKE_MIN_POINTS above it; see batches().
+SPIKE_FACTOR = 2.0
+SPIKE_MIN_POINTS = 0.05
+
+
+def _bucket(period: str, column: str) -> str:
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+    return f"date_trunc('{PERIODS[period]}', {column})::DATE"
+
+
+def latency_slo(model: Model) -> float:
+    """The model's latency SLO in ms (p95 target), from its settings."""
+    return float(model.settings.get("latency_slo_ms", DEFAULT_LATENCY_SLO_MS))
+
+
+EPOCH = datetime(1970, 1, 1)
+
+
+def latest_period_start(w: Work, model: Model, period: str = "D") -> datetime:
+    """Start of the newest period with logged traffic (for headline-only queries)."""
+    found = w.rows(f"SELECT {_bucket(period, 'max(ts)')} FROM {log_tables.pred_table(model.id)}")[
+        0
+    ][0]
+    return EPOCH if found is None else datetime.combine(found, datetime.min.time())
+
+
+def _held(model: Model) -> str:
+    """Open quarantined prediction rows as (placed, reasons); one parameter: the model id.
+
+    A row's own timestamp is trusted unless it is missing or later than the moment the row was
+    quarantined: a claimed 2031 would stretch every chart to 2031 and make its lone period the
+    headline. Such a row is placed when it arrived, but no later than the newest trusted request
+    time of its batch (else of the model), so junk in a backfilled file lands among the file's
+    own requests rather than opening a period of its own after the last real traffic.
+    """
+    pred = log_tables.pred_table(model.id)
+    return (
+        "(WITH q AS (SELECT batch_id, ts, quarantined_at, reasons, "
+        "COALESCE(ts <= quarantined_at, false) AS trusted FROM quarantine "
+        "WHERE model_id = ? AND kind = 'prediction' AND retried_in IS NULL), "
+        "doubtful AS (SELECT DISTINCT batch_id FROM q WHERE NOT trusted), "
+        "newest AS (SELECT batch_id, max(ts) AS ts FROM ("
+        f"SELECT batch_id, ts FROM {pred} WHERE batch_id IN (SELECT batch_id FROM doubtful) "
+        "UNION ALL SELECT batch_id, ts FROM q WHERE trusted "
+        "AND batch_id IN (SELECT batch_id FROM doubtful)) GROUP BY 1), "
+        f"overall AS (SELECT max(ts) AS ts FROM (SELECT max(ts) AS ts FROM {pred} "
+        "UNION ALL SELECT max(ts) FROM q WHERE trusted)) "
+        "SELECT CASE WHEN trusted THEN q.ts "
+        "ELSE least(quarantined_at, COALESCE(newest.ts, overall.ts)) END AS placed, reasons "
+        "FROM q LEFT JOIN newest USING (batch_id) CROSS JOIN overall)"
+    )
+
+
+def volume(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
+    """Per period: rows received, ingested, quarantined and the quarantined share."""
+    kept = _bucket(period, "ts")
+    held = _bucket(period, "placed")
+    return w.frame(
+        f"WITH k AS (SELECT {kept} AS period, count(*) AS n FROM {log_tables.pred_table(model.id)} "
+        "WHERE ts >= ? GROUP BY 1), "
+        f"q AS (SELECT {held} AS period, count(*) AS n FROM {_held(model)} "
+        "WHERE placed >= ? GROUP BY 1) "
+        "SELECT period, COALESCE(k.n, 0) + COALESCE(q.n, 0) AS received, "
+        "COALESCE(k.n, 0) AS ingested, COALESCE(q.n, 0) AS quarantined, "
+        "COALESCE(q.n, 0) / (COALESCE(k.n, 0) + COALESCE(q.n, 0)) AS quarantined_share "
+        "FROM k FULL JOIN q USING (period) ORDER BY period",
+        [since, model.id, since],
+    )
+
+
+def reasons(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
+    """Per period and reason: quarantined rows and their share of all rows received."""
+    held = _bucket(period, "placed")
+    frame = w.frame(
+        f"SELECT {held} AS period, reason, count(*) AS rows FROM (SELECT placed, "
+        f"unnest(reasons) AS reason FROM {_held(model)} WHERE placed >= ?) "
+        "GROUP BY ALL ORDER BY period, rows DESC",
+        [model.id, since],
+    )
+    totals = volume(w, model, period, since).set_index("period")["received"]
+    frame["share"] = frame["rows"] / frame["period"].map(totals)
+    return frame
+
+
+def feature_rates(
+    w: Work, model: Model, features: list[Feature], period: str = "D"
+) -> pd.DataFrame:
+    """Per period and feature: missing, out-of-range and unknown-category rates of rows received.
+
+    Kept rows are measured from their typed columns against the version's reference profile;
+    quarantined rows add through their reasons, so a rejected missing value still counts.
+    """
+    kept = _bucket(period, "ts")
+    parts = []
+    for i, f in enumerate(features):
+        parts.append(f"count(*) FILTER (WHERE {f.column} IS NULL) AS m{i}")
+        if f.kind == "numeric" and f.min is not None and f.max is not None:
+            parts.append(
+                f"count(*) FILTER (WHERE {f.column} < {f.min!r} OR {f.column} > {f.max!r}) AS o{i}"
+            )
+        else:
+            parts.append(f"0 AS o{i}")
+        if f.kind == "categorical" and f.categories and not f.open_categories:
+            listed = ", ".join(quote_literal(c) for c in f.categories)
+            parts.append(f"count(*) FILTER (WHERE {f.column} NOT IN ({listed})) AS u{i}")
+        else:
+            parts.append(f"0 AS u{i}")
+    wide = w.frame(
+        f"SELECT {kept} AS period, {', '.join(parts)} FROM {log_tables.pred_table(model.id)} "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    held = _bucket(period, "placed")
+    rejected = w.frame(
+        f"SELECT {held} AS period, reason, count(*) AS n FROM (SELECT placed, "
+        f"unnest(reasons) AS reason FROM {_held(model)}) GROUP BY ALL",
+        [model.id],
+    )
+    received = volume(w, model, period).set_index("period")["received"]
+    rows = []
+    for i, f in enumerate(features):
+        for kind, prefix in (("missing", "m"), ("out_of_range", "o"), ("unknown_category", "u")):
+            counts = (
+                wide.set_index("period")[f"{prefix}{i}"] if len(wide) else pd.Series(dtype=float)
+            )
+            extra = rejected[rejected["reason"] == f"{kind}:{f.name}"].set_index("period")["n"]
+            total = counts.add(extra, fill_value=0).reindex(received.index, fill_value=0)
+            for period_start, n in total.items():
+                rows.append((period_start, f.name, kind, int(n), n / received[period_start]))
+    return pd.DataFrame(rows, columns=["period", "feature", "problem", "rows", "rate"])
+
+
+def latency(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
+    """Per period: latency p50/p95/p99 and the share of requests slower than the SLO."""
+    slo = latency_slo(model)
+    frame = w.frame(
+        f"SELECT {_bucket(period, 'ts')} AS period, quantile_cont(latency_ms, [0.5, 0.95, 0.99]) "
+        "AS q, avg((latency_ms > ?)::DOUBLE) AS over_slo_share, "
+        f"count(latency_ms) AS measured FROM {log_tables.pred_table(model.id)} WHERE ts >= ? "
+        "GROUP BY 1 ORDER BY 1",
+        [slo, since],
+    )
+    q = frame.pop("q")
+    for i, name in enumerate(("latency_p50", "latency_p95", "latency_p99")):
+        # No latency measured in a period gives NULL, which pandas reads as NA, not None.
+        frame[name] = q.map(lambda v, i=i: None if v is None or v is pd.NA else v[i])
+    frame["slo_ms"] = slo
+    return frame
+
+
+def batches(w: Work, model: Model, limit: int = 20) -> pd.DataFrame:
+    """Prediction batches with rejected rows: file, time, counts, reasons, and which caused a
+    spike (`spike`, with `spike_reason` in words); spike batches first, then by rejected share.
+
+    A batch caused a spike when its rejected share is more than SPIKE_FACTOR times the typical
+    share, the median over all the model's prediction batches (clean ones included), and at
+    least SPIKE_MIN_POINTS above it: one bad file among clean ones stands out, while a feed that
+    always loses a few rows per file does not mark every file. A quarantine retry re-sends rows
+    that were already rejected, not new traffic: it is listed, but never a spike nor part of
+    the typical share.
+    """
+    return w.frame(
+        "WITH b AS (SELECT *, rows_quarantined / greatest(rows_read, 1) AS quarantined_share, "
+        "starts_with(source, ?) AS retry FROM batch WHERE model_id = ? AND kind = 'prediction'), "
+        "typical AS (SELECT median(quarantined_share) AS share, count(*) AS n FROM b "
+        "WHERE NOT retry), "
+        "judged AS (SELECT b.*, t.share AS typical_share, t.n AS n_batches, (NOT b.retry "
+        "AND b.quarantined_share > ? * t.share AND b.quarantined_share - t.share >= ?) AS spike "
+        "FROM b, typical t) "
+        "SELECT batch_id, source, created_at, rows_read, rows_ingested, rows_quarantined, "
+        "quarantined_share, spike, CASE WHEN spike THEN printf("
+        "'%.1f%% of its rows were rejected, against a typical %.1f%% (median of %d batches)', "
+        "100 * quarantined_share, 100 * typical_share, n_batches) END AS spike_reason, reasons "
+        "FROM judged WHERE rows_quarantined > 0 "
+        "ORDER BY spike DESC, quarantined_share DESC, created_at DESC LIMIT ?",
+        [RETRY_PREFIX, model.id, SPIKE_FACTOR, SPIKE_MIN_POINTS, int(limit)],
+    )
+
+
+def samples(w: Work, model: Model, batch_id: str, limit: int = 50) -> pd.DataFrame:
+    """Quarantined rows of one batch as received, with every reason."""
+    return w.frame(
+        "SELECT line, array_to_string(reasons, ', ') AS reasons, raw FROM quarantine "
+        "WHERE model_id = ? AND batch_id = ? ORDER BY line LIMIT ?",
+        [model.id, batch_id, int(limit)],
+    )
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A plain-language account of the latest period's data quality."""
+
+    period: str | None
+    text: str
+    severity: str  # "ok" | "warning" | "error"
+
+
+def headline(w: Work, model: Model, period: str = "D") -> Headline:
+    """One or two sentences on the latest period: rejections, their main cause, latency."""
+    since = latest_period_start(w, model, period)
+    vol = volume(w, model, period, since)
+    if vol.empty:
+        return Headline(None, "No traffic has been logged yet.", "ok")
+    last = vol.iloc[-1]
+    when = f"{'on' if period == 'D' else 'in the week of'} {last['period']:%Y-%m-%d}"
+    share = float(last["quarantined_share"])
+    if last["quarantined"] == 0:
+        text = f"All {int(last['received']):,} requests {when} passed the checks."
+    else:
+        why = reasons(w, model, period, since)
+        top = why[why["period"] == last["period"]].iloc[0]
+        text = (
+            f"{share:.1%} of the {int(last['received']):,} requests {when} were rejected, "
+            f"mostly {describe_reason(top['reason'])} ({int(top['rows']):,} "
+            f"{'row' if int(top['rows']) == 1 else 'rows'})."
+        )
+    lat = latency(w, model, period, since)
+    severity = "error" if share >= 0.05 else "warning" if share >= 0.01 else "ok"
+    if not lat.empty and pd.notna(lat.iloc[-1]["latency_p95"]):
+        p95, slo = float(lat.iloc[-1]["latency_p95"]), latency_slo(model)
+        verdict = "within" if p95 <= slo else "over"
+        text += f" Latency p95 was {p95:,.0f} ms, {verdict} the {slo:,.0f} ms target."
+        if p95 > slo and severity == "ok":
+            severity = "warning"
+    return Headline(f"{last['period']:%Y-%m-%d}", text, severity)
+
+
+_REASON_WORDS = {
+    "missing": "a missing '{}'",
+    "wrong_type": "an unreadable '{}'",
+    "not_finite": "an infinite or NaN '{}'",
+    "out_of_range": "'{}' outside the usual range",
+    "unknown_category": "an unknown '{}' category",
+}
+_PLAIN = {
+    "missing_request_id": "a missing request id",
+    "duplicate_request_id_in_file": "request ids repeated within a file",
+    "duplicate_request_id_in_store": "request ids that were already logged",
+    "missing_prediction": "a missing prediction",
+    "bad_prediction": "an unreadable prediction",
+    "prediction_outside_0_1": "a score outside 0–1",
+    "bad_timestamp": "an unreadable timestamp",
+    "future_timestamp": "a timestamp in the future",
+    "bad_latency": "an unreadable latency",
+    "negative_latency": "a negative latency",
+    "malformed_row": "rows the file format could not parse",
+}
+
+
+def describe_reason(reason: str) -> str:
+    """A reason code in words, e.g. 'missing:income' -> 'a missing `income`'."""
+    kind, _, feature = reason.partition(":")
+    if feature and kind in _REASON_WORDS:
+        return _REASON_WORDS[kind].format(feature)
+    return _PLAIN.get(reason, reason.replace("_", " "))

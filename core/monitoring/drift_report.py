@@ -1,0 +1,215 @@
+"""Drift results in the words and shapes people use: status sentences, rankings, overlays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.metrics import METRIC_WORDS
+from core.monitoring import histograms as h
+from core.monitoring.alerts import AlertSettings
+from core.monitoring.drift import PREDICTION
+from core.monitoring.performance import LOWER_IS_BETTER
+from core.monitoring.windows import WindowSpec
+from core.registry import features_of
+from core.registry.features import Feature
+from core.store import Model, ModelVersion, Work, log_tables
+
+DISPLAY_BINS = 40
+
+
+# The score given to a value past its threshold that chance explains (no significant
+# difference on the window's counts): drawn as "almost at the threshold", never as drift.
+WITHIN_CHANCE = 0.99
+
+
+def drift_scores(drift: pd.DataFrame) -> pd.DataFrame:
+    """Primary-method rows with `score`: how far past its threshold each value is (1 = at it).
+
+    A value past its threshold that does not alert (a distance the window's size explains)
+    scores WITHIN_CHANCE, so that heatmap and ranking agree with the alerts.
+    """
+    primary = drift[drift["primary"]].copy()
+    higher = primary["method"].isin(["psi", "jensen_shannon", "wasserstein"])
+    ratio = np.where(
+        higher,
+        primary["value"] / primary["threshold"],
+        np.log10(primary["value"].clip(lower=1e-300)) / np.log10(primary["threshold"]),
+    )
+    score = np.nan_to_num(ratio.astype(float), nan=0.0)
+    primary["chance"] = (score > 1) & ~primary["alert"].astype(bool)
+    primary["score"] = np.where(primary["chance"], WITHIN_CHANCE, score)
+    return primary
+
+
+RANKED_WINDOWS = 3
+
+
+def ranking(drift: pd.DataFrame, last: int = RANKED_WINDOWS) -> pd.DataFrame:
+    """Features (and the prediction) ranked by drift over the last LAST windows."""
+    scores = drift_scores(drift)
+    recent = sorted(scores["window_start"].unique())[-last:]
+    part = scores[scores["window_start"].isin(recent)]
+    out = part.groupby(["feature", "method"], as_index=False).agg(
+        score=("score", "mean"),
+        value=("value", "last"),
+        threshold=("threshold", "last"),
+        alerts=("alert", "sum"),
+    )
+    return out.sort_values("score", ascending=False).reset_index(drop=True)
+
+
+def status(model: Model, version: ModelVersion, drift: pd.DataFrame, perf: pd.DataFrame) -> str:
+    """A plain-language account of drift and performance for managers."""
+    parts = []
+    features = [f.name for f in features_of(version)]
+    if drift.empty:
+        return "No traffic has been logged for this version yet."
+    scores = drift_scores(drift)
+    inputs = scores[scores["feature"] != PREDICTION]
+    # A feature counts as drifted when it was past its threshold in two windows in a row:
+    # one noisy window on a small sample is not news for a manager. Its drift dates from the
+    # first window of that pair, as its alert does.
+    ordered = inputs.sort_values(["feature", "window_start"])
+    pair_starts = ordered["alert"] & ordered.groupby("feature")["alert"].shift(-1, fill_value=False)
+    drifted = ordered[pair_starts]
+    if drifted.empty:
+        parts.append(
+            f"No input drifted from the training data in any of the {len(features)} features."
+        )
+    else:
+        firsts = drifted.groupby("feature")["window_start"].min().sort_values()
+        names = ", ".join(firsts.index[:4]) + (" and others" if len(firsts) > 4 else "")
+        parts.append(
+            f"Inputs drifted in {len(firsts)} of {len(features)} features since "
+            f"{pd.Timestamp(firsts.iloc[0]):%d %b %Y} ({names})."
+        )
+    scored = scores[(scores["feature"] == PREDICTION)]
+    if len(scored) and scored["alert"].tail(2).all():
+        parts.append("The model's scores have shifted with them.")
+    parts.append(_performance_sentence(model, version, perf, AlertSettings.of(model).metrics))
+    return " ".join(p for p in parts if p)
+
+
+def _performance_sentence(
+    model: Model, version: ModelVersion, perf: pd.DataFrame, watched: tuple[str, ...]
+) -> str:
+    metric = "roc_auc" if model.task == "binary" else "mae"
+    reference = version.metrics.get(metric)
+    rows = perf[perf["metric"] == metric].sort_values("window_start")
+    if rows.empty or reference is None:
+        return ""
+    words = METRIC_WORDS[metric]
+    parts = []
+    estimated = rows["estimated"].dropna()
+    if len(estimated):
+        change = estimated.iloc[-1] - reference
+        if abs(change) < 0.005:
+            parts.append(f"Estimated {words} unchanged at {estimated.iloc[-1]:.2f}.")
+        else:
+            direction = "down" if change < 0 else "up"
+            parts.append(f"Estimated {words} {direction} {abs(change):.2f} against training.")
+    measured = rows.dropna(subset=["realized"])
+    if len(measured):
+        # What the labels measure comes first: an estimate from scores cannot see a change in
+        # how outcomes follow the inputs (concept drift), the labels can.
+        last = measured.iloc[-1]
+        sentence = (
+            f"Labels up to {pd.Timestamp(last['window_end']):%d %b} measure {words} "
+            f"{last['realized']:.2f} (training {reference:.2f})"
+        )
+        if pd.notna(last["estimated"]) and abs(last["realized"] - last["estimated"]) >= 0.05:
+            sentence += (
+                f", not the {last['estimated']:.2f} the scores suggest: outcomes no longer "
+                "follow the inputs as they did in training"
+            )
+        parts.append(sentence + ".")
+    labelled = perf[perf["realized"].notna() & perf["metric"].isin(watched)]
+    if labelled.empty:
+        return " ".join([*parts, "Too few outcomes have arrived yet to confirm it."])
+    for name in sorted(labelled["metric"].unique(), key=lambda m: (m != metric, m)):
+        part = labelled[labelled["metric"] == name].sort_values("window_start")
+        flags = part["alert"].tolist()
+        run = next((i for i, f in enumerate(reversed(flags)) if not f), len(flags))
+        if run >= 2:
+            first = part.iloc[len(flags) - run]
+            side = "worse" if name in LOWER_IS_BETTER else "lower"
+            parts.append(
+                f"Labels confirm a {side} {METRIC_WORDS.get(name, name)} since "
+                f"{pd.Timestamp(first['window_start']):%d %b}."
+            )
+            return " ".join(parts)
+    if len(measured):
+        parts.append("Every measured metric is within its usual range.")
+    else:
+        last_labelled = pd.Timestamp(labelled["window_end"].max())
+        parts.append(f"Labels up to {last_labelled:%d %b} show performance within the usual range.")
+    return " ".join(parts)
+
+
+def distributions(
+    w: Work,
+    model: Model,
+    version: ModelVersion,
+    spec: WindowSpec,
+    feature: str,
+    window_start: Any,
+) -> pd.DataFrame:
+    """Reference and one window side by side: bucket, reference share, window share."""
+    known = {f.name: f for f in features_of(version)}
+    f = known.get(feature) or Feature(PREDICTION, "numeric", "score")
+    ref_src = f"(SELECT *, 0 AS __w FROM {log_tables.ref_table(model.id)} WHERE version = ?)"
+    start, _ = spec.bounds_sql()
+    win_src = (
+        f"(SELECT * FROM (SELECT *, {spec.key_sql()} AS __k FROM {log_tables.pred_table(model.id)} "
+        f"WHERE version = ?) WHERE __k = (SELECT __k FROM (SELECT {spec.key_sql()} AS __k, ts "
+        f"FROM {log_tables.pred_table(model.id)} WHERE version = ?) GROUP BY __k "
+        f"HAVING {start} = ? LIMIT 1))"
+    )
+    win_params = [version.version, version.version, pd.Timestamp(window_start).to_pydatetime()]
+    if f.kind == "categorical":
+        ref = h.category_counts(w, ref_src, f.column, "0", "TRUE", [version.version])
+        cur = h.category_counts(w, win_src, f.column, "0", "TRUE", win_params)
+        both = ref.merge(cur, on="value", how="outer", suffixes=("_ref", "_win")).fillna(
+            {"n_ref": 0, "n_win": 0}
+        )
+        both["bucket"] = both["value"].fillna("(missing)")
+    else:
+        bins = h.numeric_bins(w, ref_src, f.column, "TRUE", [version.version])
+        edges = np.linspace(bins.lo, bins.hi, DISPLAY_BINS + 1)
+        ref = _display_counts(w, ref_src, f.column, edges, [version.version])
+        cur = _display_counts(w, win_src, f.column, edges, win_params)
+        both = ref.merge(cur, on="bucket", how="outer", suffixes=("_ref", "_win")).fillna(0)
+        both = both.sort_values("bucket")
+        both["bucket"] = both["bucket"].map(lambda b: _bucket_label(int(b), edges))
+    both["reference"] = both["n_ref"] / max(both["n_ref"].sum(), 1)
+    both["window"] = both["n_win"] / max(both["n_win"].sum(), 1)
+    return both[["bucket", "reference", "window"]].reset_index(drop=True)
+
+
+def _display_counts(
+    w: Work, src: str, column: str, edges: np.ndarray, params: list
+) -> pd.DataFrame:
+    lo, width, last = float(edges[0]), float(edges[1] - edges[0]), len(edges) - 2
+    return w.frame(
+        f"SELECT CASE WHEN {column} IS NULL OR isnan({column}) THEN -2 "
+        f"ELSE least(greatest(floor(({column} - {lo!r}) / {width!r}), -1), {last + 1}) END "
+        f"AS bucket, count(*) AS n FROM {src} GROUP BY 1",
+        params,
+    )
+
+
+def _bucket_label(b: int, edges: np.ndarray) -> str:
+    if b == -2:
+        return "(missing)"
+    if b == -1:
+        return f"< {_number(edges[0])}"
+    if b >= len(edges) - 1:
+        return f"≥ {_number(edges[-1])}"
+    return f"{_number(edges[b])}–{_number(edges[b + 1])}"
+
+
+def _number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"

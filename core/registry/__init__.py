@@ -1,0 +1,28 @@
+"""Models and their versions: registration, reference baseline, feature schemas, model files."""
+
+from core.registry.registration import (
+    Registration,
+    features_of,
+    get_model,
+    get_version,
+    label_to_y_sql,
+    list_models,
+    list_versions,
+    reference_frame,
+    register_version,
+)
+
+__all__ = [
+    "Registration",
+    "get_model",
+    "get_version",
+    "list_models",
+    "list_versions",
+    "features_of",
+    "register_version",
+    "label_to_y_sql",
+    "reference_frame",
+    "artifacts",
+    "feature_metadata",
+    "features",
+]

@@ -1,0 +1,396 @@
+"""Models and their versions: registration with lineage, reference baseline and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlmodel import col, select
+
+from core import audit, auth
+from core.errors import InvalidInput, NotFound
+from core.files.loading import load_file
+from core.files.sources import local_file, quote_ident, sha256_of
+from core.metrics import binary_metrics, regression_metrics
+from core.registry.artifacts import check_task_fits, load_model, positive_scores, store_artifact
+from core.registry.feature_metadata import parse_file as parse_metadata
+from core.registry.features import Feature, infer_kind, profile, schema_from_json
+from core.store import Model, ModelVersion, Store, Work, log_tables
+from core.words import TASKS
+
+_TRUE_WORDS = ("1", "1.0", "true", "yes", "y", "t")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What `register` reports back."""
+
+    model: str
+    version: int
+    task: str
+    features: list[str]
+    reference_rows: int
+    metrics: dict[str, Any]
+    warnings: list[str]
+
+
+def get_model(w: Work, name: str) -> Model:
+    """The model called NAME, or a NotFound naming the models that exist."""
+    found = w.session.exec(select(Model).where(Model.name == name)).first()
+    if found is None:
+        known = [m.name for m in w.session.exec(select(Model).order_by(Model.name)).all()]
+        hint = f"known models: {', '.join(known)}" if known else "no models are registered yet"
+        raise NotFound(f"unknown model {name!r} ({hint})")
+    return found
+
+
+def get_version(w: Work, model: Model, version: int | None = None) -> ModelVersion:
+    """A given version, else the production version, else the newest one."""
+    query = select(ModelVersion).where(ModelVersion.model_id == model.id)
+    if version is not None:
+        found = w.session.exec(query.where(ModelVersion.version == version)).first()
+        if found is None:
+            raise NotFound(f"model {model.name!r} has no version {version}")
+        return found
+    live = w.session.exec(query.where(ModelVersion.stage == "production")).first()
+    if live:
+        return live
+    newest = w.session.exec(query.order_by(col(ModelVersion.version).desc())).first()
+    if newest is None:
+        raise NotFound(f"model {model.name!r} has no versions")
+    return newest
+
+
+def list_models(w: Work) -> list[Model]:
+    """All models by name."""
+    return list(w.session.exec(select(Model).order_by(Model.name)).all())
+
+
+def list_versions(w: Work, model: Model) -> list[ModelVersion]:
+    """A model's versions, newest first."""
+    return list(
+        w.session.exec(
+            select(ModelVersion)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(col(ModelVersion.version).desc())
+        ).all()
+    )
+
+
+def features_of(version: ModelVersion) -> list[Feature]:
+    """A version's features in registered order."""
+    return schema_from_json(version.feature_schema)
+
+
+def register_version(
+    store: Store,
+    *,
+    model: str,
+    reference: str | Path,
+    target: str,
+    prediction: str,
+    timestamp: str | None = None,
+    id_column: str | None = None,
+    task: str | None = None,
+    positive_label: str | None = None,
+    model_file: str | Path | None = None,
+    git_sha: str | None = None,
+    description: str = "",
+    created_by: str = "",
+    ignore: tuple[str, ...] = (),
+    feature_metadata: str | Path | None = None,
+    by: auth.Identity | None = None,
+) -> Registration:
+    """Register a new version of MODEL with REFERENCE as its baseline (creating MODEL if new).
+
+    BY, a signed-in user, must be allowed to register and is recorded instead of CREATED_BY.
+    """
+    if by is not None:
+        auth.require_action(by, "register_version")
+        created_by = by.username
+    if not model.strip():
+        raise InvalidInput("the model name is empty")
+    if task is not None and task not in TASKS:
+        raise InvalidInput(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    store.open()
+    with local_file(reference) as ref_path, store.write() as w:
+        raw = load_file(w.db, ref_path, table="__ref_raw", source_name=str(reference))
+        # The id and time columns name the prediction logs' columns: a reference need not
+        # carry them, and where it does they are not features.
+        special = {target, prediction, *ignore}
+        missing = [c for c in special if c not in raw.columns]
+        special |= {c for c in (timestamp, id_column) if c in raw.columns}
+        if missing:
+            raise InvalidInput(
+                f"{reference}: no column(s) {', '.join(sorted(missing))}; "
+                f"its columns are {', '.join(raw.columns)}"
+            )
+        if raw.rejects:
+            line = raw.rejects[0][0]
+            raise InvalidInput(
+                f"{reference}: {len(raw.rejects)} malformed row(s), first at data row {line}; "
+                "a reference must be clean"
+            )
+        feature_names = [c for c in raw.columns if c not in special]
+        if not feature_names:
+            raise InvalidInput(f"{reference}: no feature columns left besides {sorted(special)}")
+        score = f"TRY_CAST({quote_ident(prediction)} AS DOUBLE)"
+        bad_scores = w.rows(
+            f"SELECT count(*) FROM __ref_raw WHERE {score} IS NULL OR NOT isfinite({score})"
+        )[0][0]
+        if bad_scores:
+            raise InvalidInput(
+                f"{reference}: {bad_scores} row(s) with a missing or non-numeric prediction in "
+                f"column {prediction!r}"
+            )
+        task, positive_label = _settle_task(w, target, score, task, positive_label)
+        entry = _get_or_create_model(w, model, task, positive_label, description, created_by)
+        number = _next_version(w, entry)
+        log_tables.ensure_tables(w, entry.id)
+        features = []
+        for name in feature_names:
+            kind = infer_kind(w.db, "__ref_raw", name, raw.columns[name])
+            column = log_tables.feature_column(w, entry.id, name, kind)
+            features.append(profile(w.db, "__ref_raw", name, kind, column))
+        rows, unlabeled = _copy_reference(w, entry, number, features, target, score, positive_label)
+        warnings = []
+        if unlabeled:
+            warnings.append(f"{unlabeled} reference row(s) have no target; left out of metrics")
+        metrics = _reference_metrics(w, entry, number)
+        artifact = None
+        if model_file is not None:
+            artifact = store_artifact(Path(model_file), store.artifacts_dir)
+            try:
+                warnings += _check_artifact(w, entry, number, features, artifact, str(model_file))
+            except InvalidInput:
+                if artifact.new:  # a refused file leaves no copy behind
+                    artifact.path.unlink(missing_ok=True)
+                raise
+        version = ModelVersion(
+            model_id=entry.id,
+            version=number,
+            created_by=created_by,
+            description=description,
+            git_sha=git_sha,
+            artifact_path=str(artifact.path) if artifact else None,
+            artifact_sha256=artifact.sha256 if artifact else None,
+            artifact_format=artifact.fmt if artifact else None,
+            data_sha256=sha256_of(ref_path),
+            data_rows=rows,
+            data_columns=dict(raw.columns),
+            target_column=target,
+            prediction_column=prediction,
+            id_column=id_column or "request_id",
+            timestamp_column=timestamp or "timestamp",
+            feature_schema={
+                "features": [f.to_json() for f in features],
+                "ignored": list(ignore),
+                "metadata": parse_metadata(Path(feature_metadata), feature_names)
+                if feature_metadata
+                else {},
+            },
+            metrics=metrics,
+        )
+        w.session.add(version)
+        audit.record(
+            w,
+            actor=created_by or "pipeline",
+            action="register_version",
+            model=model,
+            version=number,
+            after={"data_sha256": version.data_sha256, "artifact_sha256": version.artifact_sha256},
+        )
+    return Registration(model, number, task, feature_names, rows, metrics, warnings)
+
+
+def _settle_task(
+    w: Work, target: str, score: str, task: str | None, positive_label: str | None
+) -> tuple[str, str | None]:
+    t = quote_ident(target)
+    distinct = [
+        r[0]
+        for r in w.rows(
+            f"SELECT DISTINCT CAST({t} AS VARCHAR) FROM __ref_raw WHERE {t} IS NOT NULL LIMIT 3"
+        )
+    ]
+    # Every score is finite by now; the filter keeps DuckDB from answering min/max out of
+    # Parquet statistics, which say NaN when read with can_have_nan.
+    finite = f"FILTER (WHERE isfinite({score}))"
+    lo, hi = w.rows(f"SELECT min({score}) {finite}, max({score}) {finite} FROM __ref_raw")[0]
+    if task is None:
+        task = "binary" if len(distinct) <= 2 and lo >= 0 and hi <= 1 else "regression"
+    if task == "regression":
+        bad = w.rows(
+            f"SELECT count(*) FROM __ref_raw "
+            f"WHERE {t} IS NOT NULL AND TRY_CAST({t} AS DOUBLE) IS NULL"
+        )[0][0]
+        if bad:
+            raise InvalidInput(f"target {target!r} has {bad} non-numeric value(s); not regression")
+        return task, None
+    if len(distinct) > 2:
+        raise InvalidInput(
+            f"target {target!r} has more than two values ({', '.join(distinct)}, ...); "
+            "a binary model needs two, or use --task regression"
+        )
+    if not (lo >= 0 and hi <= 1):
+        raise InvalidInput(
+            f"binary predictions must be probabilities of the positive label in [0, 1]; "
+            f"found {lo:g} to {hi:g}"
+        )
+    if positive_label is None:
+        truthy = [d for d in distinct if d.strip().lower() in _TRUE_WORDS]
+        if len(truthy) != 1 and len(distinct) == 2:
+            raise InvalidInput(
+                f"cannot tell the positive label among {distinct}; pass --positive-label"
+            )
+        positive_label = truthy[0] if truthy else "1"
+    elif distinct and not any(_is_label(d, positive_label) for d in distinct):
+        raise InvalidInput(
+            f"positive label {positive_label!r} is not among target values {distinct}"
+        )
+    return task, positive_label
+
+
+def _is_label(value: str, positive: str) -> bool:
+    if value.strip().lower() == positive.strip().lower():
+        return True
+    try:
+        return float(value) == float(positive)
+    except ValueError:
+        return False
+
+
+def label_to_y_sql(expr: str, positive_label: str | None) -> tuple[str, list[Any]]:
+    """SQL turning a raw label into y (1/0 for binary, the number for regression), with params."""
+    if positive_label is None:
+        return f"TRY_CAST({expr} AS DOUBLE)", []
+    text = f"lower(trim(CAST({expr} AS VARCHAR)))"
+    sql = (
+        f"CASE WHEN {expr} IS NULL THEN NULL "
+        f"WHEN {text} = lower(trim(?)) OR TRY_CAST({text} AS DOUBLE) = TRY_CAST(? AS DOUBLE) "
+        f"OR ({text} IN ('true', 't', 'yes') AND lower(trim(?)) IN ('1', 'true', 't', 'yes')) "
+        "THEN 1.0 ELSE 0.0 END"
+    )
+    return sql, [positive_label, positive_label, positive_label]
+
+
+def _get_or_create_model(
+    w: Work, name: str, task: str, positive_label: str | None, description: str, owner: str
+) -> Model:
+    found = w.session.exec(select(Model).where(Model.name == name)).first()
+    if found is None:
+        found = Model(
+            name=name,
+            task=task,
+            positive_label=positive_label,
+            description=description,
+            owner=owner,
+        )
+        w.session.add(found)
+        w.session.flush()
+        return found
+    if found.task != task:
+        raise InvalidInput(f"model {name!r} is a {found.task} model; this reference looks {task}")
+    if (
+        task == "binary"
+        and positive_label is not None
+        and not _is_label(positive_label, found.positive_label or "1")
+    ):
+        raise InvalidInput(
+            f"model {name!r} has positive label {found.positive_label!r}, not {positive_label!r}"
+        )
+    return found
+
+
+def _next_version(w: Work, model: Model) -> int:
+    latest = w.rows("SELECT max(version) FROM model_version WHERE model_id = ?", [model.id])[0][0]
+    return int(latest or 0) + 1
+
+
+def _copy_reference(
+    w: Work,
+    model: Model,
+    version: int,
+    features: list[Feature],
+    target: str,
+    score: str,
+    positive_label: str | None,
+) -> tuple[int, int]:
+    y_sql, params = label_to_y_sql(quote_ident(target), model.positive_label or positive_label)
+    columns = ", ".join(f.column for f in features)
+    values = ", ".join(f"TRY_CAST({quote_ident(f.name)} AS {f.sql_type})" for f in features)
+    w.sql(
+        f"INSERT INTO {log_tables.ref_table(model.id)} "
+        f"(version, row_no, target, y, score, {columns}) "
+        f"SELECT ?, __row, CAST({quote_ident(target)} AS VARCHAR), {y_sql}, {score}, {values} "
+        "FROM __ref_raw",
+        [version, *params],
+    )
+    rows, unlabeled = w.rows(
+        f"SELECT count(*), count(*) FILTER (WHERE y IS NULL) FROM {log_tables.ref_table(model.id)} "
+        "WHERE version = ?",
+        [version],
+    )[0]
+    return int(rows), int(unlabeled)
+
+
+def _reference_metrics(w: Work, model: Model, version: int) -> dict[str, Any]:
+    y, score = _labelled(w, model, version)
+    if model.task == "binary":
+        return binary_metrics(y, score)
+    return regression_metrics(y, score)
+
+
+def _labelled(w: Work, model: Model, version: int) -> tuple[np.ndarray, np.ndarray]:
+    frame = w.frame(
+        f"SELECT y, score FROM {log_tables.ref_table(model.id)} "
+        "WHERE version = ? AND y IS NOT NULL",
+        [version],
+    )
+    return frame["y"].to_numpy(), frame["score"].to_numpy()
+
+
+def reference_frame(w: Work, model: Model, version: ModelVersion, limit: int | None = None) -> Any:
+    """A version's reference rows as a DataFrame with the original feature names."""
+    features = features_of(version)
+    cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)
+    sql = (
+        f"SELECT row_no, target, y, score, {cols} FROM {log_tables.ref_table(model.id)} "
+        "WHERE version = ? ORDER BY row_no"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return w.frame(sql, [version.version])
+
+
+def _check_artifact(
+    w: Work, model: Model, version: int, features: list[Feature], artifact: Any, source: str
+) -> list[str]:
+    """Load the model file safely and check it reproduces the reference predictions."""
+    estimator = load_model(artifact.path, expected_sha256=artifact.sha256, shown_as=source)
+    check_task_fits(estimator, model.task, source)
+    cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)
+    sample = w.frame(
+        f"SELECT score, {cols} FROM {log_tables.ref_table(model.id)} "
+        "WHERE version = ? ORDER BY row_no LIMIT 500",
+        [version],
+    )
+    frame = sample[[f.name for f in features]]
+    try:
+        scores = positive_scores(estimator, frame, model.positive_label)
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(
+            f"the model file cannot score the reference's feature columns ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
+    gap = float(np.nanmax(np.abs(np.asarray(scores, dtype=float) - sample["score"].to_numpy())))
+    if gap > 1e-6:
+        return [
+            f"the model file's predictions differ from the reference's prediction column by up "
+            f"to {gap:.3g}; check --model-file and --prediction"
+        ]
+    return []

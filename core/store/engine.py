@@ -1,0 +1,296 @@
+"""The one DuckDB access layer: every connection to the store file is opened here.
+
+Connections are held only for one unit of work (NullPool), so the dashboard and a pipeline
+process can take turns on the same file; a lock held by another process is retried with
+backoff and turned into a clear message after a bounded wait.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, SQLModel
+
+from core.errors import InvalidInput, ModelBridgeError, NotFound, StoreBusy
+from core.settings import Settings
+from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+# Bump whenever a table or column is added: opening an older store then creates the missing
+# tables and runs the _MIGRATIONS steps (column changes) in order.
+SCHEMA_VERSION = 4
+
+_ANALYTIC_DDL = [
+    """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS batch (
+        batch_id VARCHAR NOT NULL, model_id INTEGER NOT NULL, version INTEGER,
+        kind VARCHAR NOT NULL, source VARCHAR NOT NULL, content_sha256 VARCHAR NOT NULL,
+        rows_read BIGINT NOT NULL, rows_ingested BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
+        reasons VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS label (
+        model_id INTEGER NOT NULL, request_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
+        y DOUBLE NOT NULL, arrived_at TIMESTAMP NOT NULL, batch_id VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        model_id INTEGER NOT NULL, batch_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+        source VARCHAR NOT NULL, line BIGINT NOT NULL, reasons VARCHAR[] NOT NULL,
+        raw VARCHAR NOT NULL, quarantined_at TIMESTAMP NOT NULL,
+        retried_in VARCHAR, ts TIMESTAMP)""",
+    # Webhook events written with the change that caused them, delivered after commit.
+    """CREATE TABLE IF NOT EXISTS webhook_outbox (
+        id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, payload VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, delivered_at TIMESTAMP, last_error VARCHAR)""",
+    # One row per model: the primary key is what makes "one production version" hold.
+    """CREATE TABLE IF NOT EXISTS production_version (
+        model_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, promoted_by VARCHAR NOT NULL,
+        promoted_at TIMESTAMP NOT NULL)""",
+]
+
+# Each step upgrades a store from the previous schema version; never edit a released step.
+_MIGRATIONS: dict[int, list[str]] = {
+    2: [],  # alerts and the webhook outbox: new tables only
+    3: [],  # business case revisions: a new table only
+    4: [],  # reviews, sign-offs and promotions: new tables only
+}
+
+
+# Every DuckDB database file carries these bytes at offset 8 (checked on files written by
+# DuckDB 2.0). DuckDB 2.0 opens some other files, a CSV for one, as an empty in-memory
+# database without complaint; the header is what tells a store from any other file.
+_DUCKDB_MAGIC = b"DUCK"
+_MAGIC_AT = 8
+
+
+def _file_kind(path: Path) -> str:
+    """'missing', 'folder', 'unreadable', 'empty', 'duckdb' or 'other': what is at PATH."""
+    if path.is_dir():
+        return "folder"
+    try:
+        with path.open("rb") as f:
+            head = f.read(_MAGIC_AT + len(_DUCKDB_MAGIC))
+    except FileNotFoundError:
+        return "missing"
+    except PermissionError:
+        return "unreadable"  # DuckDB's own error says so; _connect turns it into one line
+    if not head:
+        return "empty"
+    return "duckdb" if head[_MAGIC_AT:] == _DUCKDB_MAGIC else "other"
+
+
+def _pin_utc(dbapi_connection: Any, _record: Any) -> None:
+    # DuckDB defaults to the machine's time zone: without this, a naive log timestamp would be
+    # read as local time on one machine and as UTC on another.
+    dbapi_connection.execute("SET TimeZone = 'UTC'")
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+@dataclass
+class Work:
+    """One unit of work on the store: a SQLAlchemy connection, its raw DuckDB handle, a session."""
+
+    conn: sa.Connection
+    _session: Session | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Any:
+        """The raw DuckDB connection (same transaction as the session)."""
+        return self.conn.connection.driver_connection
+
+    @property
+    def session(self) -> Session:
+        """A SQLModel session joined to this unit of work's transaction."""
+        if self._session is None:
+            self._session = Session(bind=self.conn, expire_on_commit=False)
+        return self._session
+
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
+        """Run parameterised SQL on the raw connection and return the DuckDB result."""
+        return self.db.execute(query, params or [])
+
+    def rows(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """Fetch all rows of a parameterised query."""
+        return self.db.execute(query, params or []).fetchall()
+
+    def frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
+        """Fetch a parameterised query as a pandas DataFrame."""
+        return self.db.execute(query, params or []).df()
+
+
+class Store:
+    """A ModelBridge store: one DuckDB file holding registry, logs, labels and audit."""
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_wait_seconds: float = 30.0) -> None:
+        self.path = Path(path)
+        self.lock_wait_seconds = lock_wait_seconds
+        self._engine = sa.create_engine(f"duckdb:///{self.path}", poolclass=NullPool)
+        sa.event.listen(self._engine, "connect", _pin_utc)
+        self._checked = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """Open the store named by the settings (without creating it)."""
+        return cls(settings.db_path, lock_wait_seconds=settings.lock_wait_seconds)
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Folder beside the store file where registered model files are kept."""
+        return self.path.parent / f"{self.path.stem}.artifacts"
+
+    def exists(self) -> bool:
+        """Whether the store file has been created."""
+        return self.path.exists()
+
+    def revision(self) -> tuple[int, int]:
+        """A cheap value that changes whenever a write is committed (cache key for the UI)."""
+        stamps = []
+        for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = p.stat()
+                stamps.append(st.st_mtime_ns ^ st.st_size)
+            except FileNotFoundError:
+                stamps.append(0)
+        return stamps[0], stamps[1]
+
+    def _refuse_what_is_not_a_store(self) -> None:
+        """Raise InvalidInput, touching nothing, when the path holds something but a store."""
+        kind = _file_kind(self.path)
+        if kind in ("missing", "unreadable", "duckdb"):
+            return
+        what = {
+            "folder": "it is a folder; point --db / MODELBRIDGE_DB at a store file",
+            "empty": "it is an empty file; create the store there with `modelbridge init`",
+            "other": (
+                "it is not a DuckDB database file (left as it is); point --db / "
+                "MODELBRIDGE_DB at a store, or create one at a new path with `modelbridge init`"
+            ),
+        }[kind]
+        raise InvalidInput(f"cannot open {self.path} as a ModelBridge store: {what}")
+
+    def _connect(self) -> sa.Connection:
+        self._refuse_what_is_not_a_store()
+        deadline = time.monotonic() + self.lock_wait_seconds
+        delay = 0.02
+        while True:
+            try:
+                return self._engine.connect()
+            except sa.exc.DBAPIError as exc:
+                if isinstance(exc.orig, duckdb.IOException) and not _is_lock_conflict(exc):
+                    # e.g. --db pointing at a CSV file: the user's mistake, not a bug
+                    first = str(exc.orig).strip().splitlines()[0]
+                    raise InvalidInput(
+                        f"cannot open {self.path} as a ModelBridge store ({first}); point --db "
+                        "/ MODELBRIDGE_DB at a store, or create one with `modelbridge init`"
+                    ) from None
+                if not _is_lock_conflict(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusy(
+                        f"The store {self.path} is busy in another process (for example a long "
+                        f"ingest) and stayed locked for {self.lock_wait_seconds:.0f} s; "
+                        "try again when it finishes."
+                    ) from None
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+
+    @contextmanager
+    def work(self, *, write: bool = False) -> Iterator[Work]:
+        """Hold the store for one unit of work; write=True commits at the end, else rolls back."""
+        conn = self._connect()
+        unit = Work(conn)
+        try:
+            # Begin now: raw `w.sql` statements would otherwise autocommit one by one.
+            conn.begin()
+            yield unit
+            if unit._session is not None:
+                unit._session.flush()
+            if write:
+                conn.commit()
+            else:
+                conn.rollback()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            if unit._session is not None:
+                unit._session.close()
+            conn.close()
+
+    def read(self) -> Any:
+        """A read-only unit of work (rolled back at the end)."""
+        return self.work(write=False)
+
+    def write(self) -> Any:
+        """A unit of work committed at the end, or rolled back whole on any error."""
+        return self.work(write=True)
+
+    def init(self) -> bool:
+        """Create or upgrade the store's tables; return True when the file was new."""
+        if _file_kind(self.path) == "empty":
+            # Nothing to lose (e.g. a path made by mktemp), and DuckDB 2.0 cannot open it.
+            self.path.unlink()
+        return self._create_or_upgrade()
+
+    def _create_or_upgrade(self) -> bool:
+        created = not self.path.exists()
+        if not created and self._schema_version() == SCHEMA_VERSION:
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.write() as w:
+            for ddl in _ANALYTIC_DDL:
+                w.sql(ddl)
+            SQLModel.metadata.create_all(w.conn)
+            found = w.rows("SELECT value FROM store_meta WHERE key = 'schema_version'")
+            current = int(found[0][0]) if found else SCHEMA_VERSION
+            if current > SCHEMA_VERSION:
+                raise ModelBridgeError(
+                    f"This store was written by a newer ModelBridge (schema {current}, this "
+                    f"release reads up to {SCHEMA_VERSION}); upgrade modelbridge to open it."
+                )
+            for step in range(current + 1, SCHEMA_VERSION + 1):
+                for ddl in _MIGRATIONS.get(step, []):
+                    w.sql(ddl)
+            w.sql(
+                "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)",
+                [str(SCHEMA_VERSION)],
+            )
+        return created
+
+    def _schema_version(self) -> int | None:
+        with self.read() as r:
+            try:
+                found = r.rows("SELECT value FROM store_meta WHERE key = 'schema_version'")
+            except duckdb.CatalogException:
+                return None
+        return int(found[0][0]) if found else None
+
+    def open(self) -> Store:
+        """Check the store exists and is on this release's schema (upgrading it if older).
+
+        Checked once per Store object: a schema does not go back to an older version.
+        """
+        self.require()
+        if not self._checked:
+            self._create_or_upgrade()
+            self._checked = True
+        return self
+
+    def require(self) -> Store:
+        """Fail with a clear message when the store file does not exist yet."""
+        if not self.exists():
+            raise NotFound(
+                f"No ModelBridge store at {self.path}; create one with `modelbridge init` "
+                "(or `modelbridge demo` for the demo) or point --db / MODELBRIDGE_DB at it."
+            )
+        return self

@@ -1,0 +1,173 @@
+"""A model's business case: the decision it drives and what each outcome is worth.
+
+Versioned (every save is a numbered revision), audited, and editable by product owners and ML
+engineers. The current case is mirrored in the model's settings so every calculation reads it
+from one place. Positive values are gains, negative values costs, per decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import col, select
+
+from core import audit
+from core.auth import Identity, require_action
+from core.errors import InvalidInput
+from core.registry import get_model
+from core.store import BusinessCaseRevision, Model, Store, Work
+
+NUMBERS = (
+    "threshold",
+    "value_tp",
+    "value_fp",
+    "value_tn",
+    "value_fn",
+    "cost_under",
+    "cost_over",
+    "volume_per_period",
+    "target",
+    "baseline_value",
+)
+TEXTS = ("period", "unit", "decision", "positive_action", "negative_action", "baseline")
+BINARY_ONLY = (
+    "threshold",
+    "value_tp",
+    "value_fp",
+    "value_tn",
+    "value_fn",
+    "positive_action",
+    "negative_action",
+)
+REGRESSION_ONLY = ("cost_under", "cost_over")
+DEFAULTS: dict[str, Any] = {
+    "threshold": 0.5,
+    "value_tp": 0.0,
+    "value_fp": 0.0,
+    "value_tn": 0.0,
+    "value_fn": 0.0,
+    "cost_under": 0.0,
+    "cost_over": 0.0,
+    "volume_per_period": None,
+    "period": "M",
+    "unit": "EUR",
+    "target": None,
+    "baseline_value": None,
+    "decision": "",
+    "positive_action": "flagged",
+    "negative_action": "not flagged",
+    "baseline": "",
+}
+
+
+@dataclass(frozen=True)
+class BusinessCase:
+    """The current case of a model, with defaults filled in."""
+
+    values: dict[str, Any]
+    revision: int
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+
+def current(model: Model) -> BusinessCase:
+    """The model's current business case (defaults where nothing was saved)."""
+    saved = model.settings.get("business_case", {})
+    return BusinessCase({**DEFAULTS, **saved}, int(model.settings.get("business_case_revision", 0)))
+
+
+def values_set(model: Model, case: BusinessCase) -> bool:
+    """Whether anyone has said what the model's decisions are worth (else every value is 0)."""
+    keys = (
+        REGRESSION_ONLY
+        if model.task == "regression"
+        else ("value_tp", "value_fp", "value_tn", "value_fn")
+    )
+    return any(case[k] for k in keys)
+
+
+def _parse(model: Model, key: str, raw: Any) -> Any:
+    if key not in NUMBERS and key not in TEXTS:
+        raise InvalidInput(
+            f"unknown business-case key {key!r}; known: {', '.join(NUMBERS + TEXTS)}"
+        )
+    if model.task == "binary" and key in REGRESSION_ONLY:
+        raise InvalidInput(f"{key} applies to regression models; {model.name} is binary")
+    if model.task == "regression" and key in BINARY_ONLY:
+        raise InvalidInput(f"{key} applies to binary models; {model.name} is regression")
+    if key in TEXTS:
+        text = str(raw).strip()
+        if key == "period" and text.upper() not in ("D", "W", "M"):
+            raise InvalidInput("period must be D, W or M")
+        return text.upper() if key == "period" else text[:200]
+    if raw is None or str(raw).strip() == "":
+        if key in ("target", "baseline_value", "volume_per_period"):
+            return None
+        raise InvalidInput(f"{key} needs a number")
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{key} must be a number, not {raw!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidInput(f"{key} must be a finite number")
+    if key == "threshold" and not 0 <= number <= 1:
+        raise InvalidInput(f"the threshold is a score between 0 and 1, not {number:g}")
+    if key == "volume_per_period" and number < 0:
+        raise InvalidInput(f"the volume per period cannot be negative ({number:g})")
+    if key in ("cost_under", "cost_over") and number < 0:
+        raise InvalidInput(f"{key} is a cost per unit of error and cannot be negative")
+    return number
+
+
+def save(store: Store, *, model: str, changes: dict[str, Any], by: Identity) -> BusinessCase:
+    """Validate CHANGES, save them as a new revision, mirror it in settings, and audit it."""
+    require_action(by, "edit_business_case")
+    with store.open().write() as w:
+        entry = get_model(w, model)
+        clean = {k: _parse(entry, k, v) for k, v in changes.items()}
+        before = current(entry)
+        after = {**before.values, **clean}
+        revision = _next_revision(w, entry)
+        w.session.add(
+            BusinessCaseRevision(
+                model_id=entry.id, revision=revision, case=after, saved_by=by.username
+            )
+        )
+        entry.settings = {
+            **entry.settings,
+            "business_case": after,
+            "business_case_revision": revision,
+        }
+        w.session.add(entry)
+        audit.record(
+            w,
+            actor=by.username,
+            role=by.role,
+            action="business_case",
+            model=model,
+            before=before.values,
+            after=after,
+        )
+    return BusinessCase(after, revision)
+
+
+def _next_revision(w: Work, model: Model) -> int:
+    last = w.session.exec(
+        select(BusinessCaseRevision)
+        .where(BusinessCaseRevision.model_id == model.id)
+        .order_by(col(BusinessCaseRevision.revision).desc())
+    ).first()
+    return (last.revision if last else 0) + 1
+
+
+def history(w: Work, model: Model) -> list[BusinessCaseRevision]:
+    """Every saved revision, newest first."""
+    return list(
+        w.session.exec(
+            select(BusinessCaseRevision)
+            .where(BusinessCaseRevision.model_id == model.id)
+            .order_by(col(BusinessCaseRevision.revision).desc())
+        ).all()
+    )

@@ -1,0 +1,336 @@
+"""Model metrics in money: value per decision at the operating threshold, over time and overall.
+
+Binary: every decision lands in one cell of the confusion matrix and earns that cell's value
+(business case value_tp/fp/tn/fn). Realized value uses labels; estimated value uses the
+scores mapped through the reference calibration (the expected confusion matrix), so it is
+available before labels arrive. Bands are ±2 standard errors of the mean value per decision.
+The threshold curve is aggregated by score bin in DuckDB and evaluated for every bin edge at
+once. Regression: each decision costs cost_under per unit predicted too low and cost_over
+per unit predicted too high.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.monitoring.performance import bin_sql, binary_counts, labelled_logs
+from core.monitoring.performance_statistics import calibrator, dense
+from core.monitoring.windows import WindowSpec
+from core.registry import get_version
+from core.store import Model, ModelVersion, Work, log_tables
+from core.value.business_case import BusinessCase, current
+
+CURVE_BINS = 1000
+Z = 2.0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """KPI over all labelled production logs of a version."""
+
+    threshold: float | None
+    optimal_threshold: float | None
+    value_per_decision_at_threshold: float | None
+    value_per_decision_at_optimum: float | None
+    n_labeled: int
+    unit: str
+
+
+@dataclass(frozen=True)
+class ReferenceValue:
+    """Value at the operating threshold on a version's reference (training/validation) rows.
+
+    Decisions per period come from the business case's volume, else from the average number of
+    decisions logged per period by the production version; `reason` says why a figure is None."""
+
+    threshold: float | None
+    value_per_decision: float | None
+    lower: float | None
+    upper: float | None
+    n_labeled: int
+    decisions_per_period: float | None
+    decisions_per_period_from: str | None
+    value_per_period: float | None
+    period: str
+    unit: str
+    reason: str | None
+
+
+def _cell_values(case: BusinessCase) -> np.ndarray:
+    return np.array(
+        [case["value_tp"], case["value_fp"], case["value_tn"], case["value_fn"]], dtype=float
+    )
+
+
+def curve_counts(w: Work, model: Model, version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled positives and negatives per score bin: CURVE_BINS bins over [0, 1), then one
+    for scores of 1, which a threshold of 1 still flags."""
+    source, params = labelled_logs(model, version, WindowSpec.parse("M"))
+    rows = w.rows(
+        f"SELECT least(greatest(floor(score * {CURVE_BINS}), 0), {CURVE_BINS})::INTEGER, "
+        f"sum(y), count(y) FROM {source} WHERE y IS NOT NULL GROUP BY 1",
+        params,
+    )
+    pos, neg = np.zeros(CURVE_BINS + 1), np.zeros(CURVE_BINS + 1)
+    for b, positives, labelled in rows:
+        pos[b] += positives
+        neg[b] += labelled - positives
+    return pos, neg
+
+
+def threshold_curve(pos: np.ndarray, neg: np.ndarray, case: BusinessCase) -> pd.DataFrame:
+    """Value per decision if the threshold were at each bin edge (decide positive at ≥ t);
+    POS and NEG are counts per bin as curve_counts gives them."""
+    n = pos.sum() + neg.sum()
+    thresholds = np.arange(CURVE_BINS + 1) / CURVE_BINS
+    tp = np.cumsum(pos[::-1])[::-1]
+    fp = np.cumsum(neg[::-1])[::-1]
+    fn, tn = pos.sum() - tp, neg.sum() - fp
+    v = _cell_values(case)
+    value = (tp * v[0] + fp * v[1] + tn * v[2] + fn * v[3]) / n if n else np.full_like(tp, np.nan)
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "value_per_decision": value,
+            "tp": tp,
+            "fp": fp,
+            "tn": tn,
+            "fn": fn,
+        }
+    )
+
+
+def optimum(curve: pd.DataFrame) -> tuple[float, float]:
+    """The threshold with the highest value per decision (the lowest such threshold on ties)."""
+    best = curve["value_per_decision"].idxmax()
+    return float(curve.loc[best, "threshold"]), float(curve.loc[best, "value_per_decision"])
+
+
+def summary(w: Work, model: Model, version: ModelVersion) -> Summary:
+    """Threshold, optimum and value per decision over all labelled production logs."""
+    case = current(model)
+    if model.task == "regression":
+        source, params = labelled_logs(model, version, WindowSpec.parse("M"))
+        n, cost = w.rows(
+            f"SELECT count(y), avg({_regression_cost_sql(case)}) FROM {source} WHERE y IS NOT NULL",
+            params,
+        )[0]
+        value = None if cost is None else -float(cost)
+        return Summary(None, None, value, value, int(n), case["unit"])
+    pos, neg = curve_counts(w, model, version)
+    if pos.sum() + neg.sum() == 0:
+        return Summary(case["threshold"], None, None, None, 0, case["unit"])
+    curve = threshold_curve(pos, neg, case)
+    best_t, best_v = optimum(curve)
+    at = _value_at(w, model, version, case)
+    return Summary(case["threshold"], best_t, at, best_v, int(pos.sum() + neg.sum()), case["unit"])
+
+
+def _value_at(w: Work, model: Model, version: ModelVersion, case: BusinessCase) -> float | None:
+    """Exact value per decision at the case's threshold (no binning)."""
+    source, params = labelled_logs(model, version, WindowSpec.parse("M"))
+    v = _cell_values(case)
+    found = w.rows(
+        "SELECT avg(CASE WHEN score >= ? THEN (CASE WHEN y = 1 THEN ? ELSE ? END) "
+        f"ELSE (CASE WHEN y = 1 THEN ? ELSE ? END) END) FROM {source} WHERE y IS NOT NULL",
+        [case["threshold"], v[0], v[1], v[3], v[2], *params],
+    )[0][0]
+    return None if found is None else float(found)
+
+
+def _regression_cost_sql(case: BusinessCase) -> str:
+    under, over = float(case["cost_under"]), float(case["cost_over"])
+    # NULL until the outcome arrives: greatest() skips NULLs and would call the decision free.
+    return (
+        f"(CASE WHEN y IS NOT NULL THEN {under!r} * greatest(y - score, 0) "
+        f"+ {over!r} * greatest(score - y, 0) END)"
+    )
+
+
+def by_window(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
+    """Per window: decisions, labelled ones, realized and estimated value per decision, bands."""
+    case = current(model)
+    if model.task == "regression":
+        return _regression_windows(w, model, version, spec, case)
+    source, params = labelled_logs(model, version, spec)
+    start, end = spec.bounds_sql()
+    wins = w.frame(
+        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n, "
+        f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
+        params,
+    )
+    cells = w.frame(
+        f"SELECT __w AS w, score >= ? AS side, {bin_sql('score')} AS bin, count(*) AS n, "
+        f"sum(score) AS s, count(y) AS labelled, COALESCE(sum(y), 0) AS positives "
+        f"FROM {source} GROUP BY ALL",
+        [float(case["threshold"]), *params],
+    )
+    ref = dense(
+        binary_counts(
+            w,
+            f"(SELECT y, score FROM {log_tables.ref_table(model.id)} WHERE version = ?)",
+            [version.version],
+            "0",
+        )
+    )
+    calibrate = calibrator(ref)  # None for a reference without outcomes: nothing to estimate
+    v = _cell_values(case)
+    rows = []
+    for win in wins.itertuples():
+        part = cells[cells["w"] == win.w]
+        realized = _cells_realized(part) if win.n_labeled else None
+        expected = None if calibrate is None else _cells_expected(part, calibrate)
+        row = {
+            "window_start": win.window_start,
+            "window_end": win.window_end,
+            "n": int(win.n),
+            "n_labeled": int(win.n_labeled),
+        }
+        row.update(_band("realized", realized, v, win.n_labeled))
+        row.update(_band("estimated", expected, v, win.n))
+        best = row["realized_value_per_decision"]
+        best = row["estimated_value_per_decision"] if best is None else best
+        volume = case["volume_per_period"] or win.n
+        row["value_per_period"] = None if best is None else best * volume
+        row["value_in_window"] = None if best is None else best * win.n
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cells_realized(part: pd.DataFrame) -> np.ndarray:
+    up, down = part[part["side"]], part[~part["side"]]
+    tp, fp = up["positives"].sum(), (up["labelled"] - up["positives"]).sum()
+    fn, tn = down["positives"].sum(), (down["labelled"] - down["positives"]).sum()
+    return np.array([tp, fp, tn, fn], dtype=float)
+
+
+def _cells_expected(part: pd.DataFrame, calibrate: Any) -> np.ndarray:
+    mean = (part["s"] / part["n"]).to_numpy(dtype=float)
+    p = calibrate(mean) * part["n"].to_numpy(dtype=float)
+    q = part["n"].to_numpy(dtype=float) - p
+    up = part["side"].to_numpy(dtype=bool)
+    return np.array([p[up].sum(), q[up].sum(), q[~up].sum(), p[~up].sum()], dtype=float)
+
+
+def _band(prefix: str, cells: np.ndarray | None, v: np.ndarray, n: float) -> dict[str, Any]:
+    if cells is None or cells.sum() == 0:
+        return {
+            f"{prefix}_value_per_decision": None,
+            f"{prefix}_lower": None,
+            f"{prefix}_upper": None,
+        }
+    share = cells / cells.sum()
+    mean = float(share @ v)
+    se = math.sqrt(max(float(share @ (v**2)) - mean**2, 0.0) / max(n, 1))
+    return {
+        f"{prefix}_value_per_decision": mean,
+        f"{prefix}_lower": mean - Z * se,
+        f"{prefix}_upper": mean + Z * se,
+    }
+
+
+def _regression_windows(
+    w: Work, model: Model, version: ModelVersion, spec: WindowSpec, case: BusinessCase
+) -> pd.DataFrame:
+    source, params = labelled_logs(model, version, spec)
+    start, end = spec.bounds_sql()
+    cost = _regression_cost_sql(case)
+    frame = w.frame(
+        f"SELECT {start} AS window_start, {end} AS window_end, count(*) AS n, "
+        f"count(y) AS n_labeled, -avg({cost}) AS realized_value_per_decision, "
+        f"stddev_samp({cost}) AS sd FROM {source} GROUP BY __w ORDER BY __w",
+        params,
+    )
+    se = frame.pop("sd") / np.sqrt(frame["n_labeled"].clip(lower=1))
+    frame["realized_lower"] = frame["realized_value_per_decision"] - Z * se
+    frame["realized_upper"] = frame["realized_value_per_decision"] + Z * se
+    frame["estimated_value_per_decision"] = None
+    frame["estimated_lower"] = None
+    frame["estimated_upper"] = None
+    volume = case["volume_per_period"]
+    frame["value_per_period"] = frame["realized_value_per_decision"] * (volume or frame["n"])
+    frame["value_in_window"] = frame["realized_value_per_decision"] * frame["n"]
+    return frame
+
+
+def on_reference(w: Work, model: Model, version: ModelVersion) -> ReferenceValue:
+    """Value per decision and per period at the operating threshold on the version's labelled
+    reference rows, with a ±Z standard-error band."""
+    case = current(model)
+    rows = (
+        f"(SELECT y, score FROM {log_tables.ref_table(model.id)} "
+        "WHERE version = ? AND y IS NOT NULL)"
+    )
+    if model.task == "regression":
+        cost = _regression_cost_sql(case)
+        n, mean, sd = w.rows(
+            f"SELECT count(*), -avg({cost}), stddev_samp({cost}) FROM {rows}", [version.version]
+        )[0]
+        se = (sd or 0.0) / math.sqrt(max(n, 1))
+        band = {
+            "value_per_decision": mean,
+            "lower": None if mean is None else mean - Z * se,
+            "upper": None if mean is None else mean + Z * se,
+        }
+        threshold = None
+    else:
+        threshold = float(case["threshold"])
+        # count(*) FILTER, not count_if: it is 0 over no rows, count_if is NULL.
+        tp, fp, tn, fn = w.rows(
+            "SELECT count(*) FILTER (up AND pos), count(*) FILTER (up AND NOT pos), "
+            "count(*) FILTER (NOT up AND NOT pos), count(*) FILTER (NOT up AND pos) "
+            f"FROM (SELECT score >= ? AS up, y = 1 AS pos FROM {rows})",
+            [threshold, version.version],
+        )[0]
+        n = tp + fp + tn + fn
+        found = _band("reference", np.array([tp, fp, tn, fn], dtype=float), _cell_values(case), n)
+        band = {k.removeprefix("reference_"): v for k, v in found.items()}
+    volume, source = _decisions_per_period(w, model, case)
+    value = band["value_per_decision"]
+    if value is None:
+        reason = (
+            f"the reference of v{version.version} has no outcomes (its target column is "
+            "empty), so its value cannot be measured"
+        )
+    elif volume is None:
+        reason = (
+            "no decisions are logged in production yet and the business case sets no volume "
+            "per period, so the value per period is unknown"
+        )
+    else:
+        reason = None
+    return ReferenceValue(
+        threshold=threshold,
+        value_per_decision=value,
+        lower=band["lower"],
+        upper=band["upper"],
+        n_labeled=int(n),
+        decisions_per_period=volume,
+        decisions_per_period_from=source,
+        value_per_period=None if value is None or volume is None else value * volume,
+        period=case["period"],
+        unit=case["unit"],
+        reason=reason,
+    )
+
+
+def _decisions_per_period(
+    w: Work, model: Model, case: BusinessCase
+) -> tuple[float | None, str | None]:
+    """The case's volume per period, else the production version's average logged decisions
+    per period (periods with traffic only), else (None, None)."""
+    if case["volume_per_period"]:
+        return float(case["volume_per_period"]), "business case"
+    key = WindowSpec.parse(case["period"]).key_sql()
+    found = w.rows(
+        f"SELECT count(*) / nullif(count(DISTINCT {key}), 0) "
+        f"FROM {log_tables.pred_table(model.id)} "
+        "WHERE version = ?",
+        [get_version(w, model).version],
+    )[0][0]
+    return (None, None) if found is None else (float(found), "production logs")

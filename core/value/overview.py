@@ -1,0 +1,279 @@
+"""The manager's view of one model: is it earning, is it healthy, what needs attention.
+
+Built from cheap sources: stored alerts (re-checked when logs arrive), the data-quality
+headline, the latest latency and the KPI of the current period. Each light has a colour and
+one sentence in business words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlmodel import col, select
+
+from core.monitoring import alerts, data_quality
+from core.monitoring.windows import WindowSpec
+from core.registry import list_versions
+from core.store import Model, ModelVersion, Work, log_tables
+from core.value import kpi
+from core.value.business_case import current, values_set
+
+GREEN, AMBER, RED = "green", "amber", "red"
+# Nothing measured to judge by: neither fine nor a problem.
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Light:
+    """One health signal: GREEN, AMBER, RED, or UNKNOWN when there is nothing to judge by."""
+
+    name: str
+    status: str
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Earnings:
+    """The KPI of the latest period against target and baseline, with the trend."""
+
+    unit: str
+    period_start: Any
+    value: float | None
+    estimated: bool
+    target: float | None
+    baseline: float | None
+    trend: pd.DataFrame
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The version whose traffic the business pages show, and a sentence saying which it is."""
+
+    version: ModelVersion
+    live: bool
+    caption: str
+
+
+def shown_version(w: Work, model: Model) -> Shown:
+    """The live version; while it has logged nothing, the version that logged the latest traffic.
+
+    Right after a promotion the new version has no traffic yet, and showing only its (empty)
+    logs would blank the overview while its alerts and outcomes still speak of the old one.
+    """
+    versions = list_versions(w, model)  # newest first
+    live = next((v for v in versions if v.stage == "production"), None)
+    newest = live or versions[0]
+    table = log_tables.pred_table(model.id)
+    # Cheap in the usual case: the first logged row of the newest version ends the scan; only
+    # a version with no traffic pays for finding which version logged the latest request.
+    logged = w.rows(f"SELECT 1 FROM {table} WHERE version = ? LIMIT 1", [newest.version])
+    latest = None if logged else w.rows(f"SELECT arg_max(version, ts) FROM {table}")[0][0]
+    if latest is not None:
+        shown = next(v for v in versions if v.version == latest)
+        why = "is live" if live else "is the newest"
+        return Shown(
+            shown,
+            False,
+            f"v{newest.version} {why} but has logged no decisions yet; showing v{shown.version} "
+            f"({shown.stage.replace('_', ' ')}), which logged the latest ones.",
+        )
+    if live:
+        return Shown(live, True, f"Live version: v{live.version} (production)")
+    return Shown(
+        newest,
+        False,
+        "No version is live yet: none has been promoted to production. Showing the newest, "
+        f"v{newest.version} ({newest.stage.replace('_', ' ')}).",
+    )
+
+
+def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
+    """Value earned in the latest period (realized where labelled, else estimated)."""
+    case = current(model)
+    if not values_set(model, case):
+        return Earnings(
+            case["unit"],
+            None,
+            None,
+            False,
+            None,
+            None,
+            pd.DataFrame(),
+            "No business case yet: a product owner can say what each decision is "
+            "worth on the Business value page.",
+        )
+    windows = kpi.by_window(w, model, version, WindowSpec.parse(case["period"]))
+    if windows.empty:
+        return Earnings(
+            case["unit"],
+            None,
+            None,
+            False,
+            None,
+            None,
+            windows,
+            "No decisions have been logged yet.",
+        )
+    last = windows.iloc[-1]
+    estimated = pd.isna(last["realized_value_per_decision"])
+    value = last["value_per_period"]
+    if pd.isna(value):  # regression: no estimate without outcomes
+        return Earnings(
+            case["unit"],
+            last["window_start"],
+            None,
+            False,
+            case["target"],
+            None,
+            windows,
+            "The outcomes of this period are not in yet; without them the value of a "
+            "regression model's decisions cannot be estimated.",
+        )
+    volume = case["volume_per_period"] or last["n"]
+    baseline = None if case["baseline_value"] is None else case["baseline_value"] * volume
+    unit = case["unit"]
+    words = f"{'Estimated ' if estimated else ''}{money(value, unit)} this period"
+    if case["target"] is not None:
+        gap = value - case["target"]
+        words += f", {money(abs(gap), unit)} {'above' if gap >= 0 else 'below'} the target"
+    if baseline is not None:
+        gain = value - baseline
+        words += (
+            f"; {money(abs(gain), unit)} {'more' if gain >= 0 else 'less'} than "
+            f"{case['baseline'] or 'working without the model'}"
+        )
+    return Earnings(
+        unit,
+        last["window_start"],
+        value,
+        bool(estimated),
+        case["target"],
+        baseline,
+        windows,
+        words + ".",
+    )
+
+
+def money(value: float | None, unit: str) -> str:
+    """A money amount as people read it: 3.65 M EUR, 250 k EUR, 1,234 EUR."""
+    if value is None:
+        return "–"
+    size = abs(value)
+    sign = "-" if value < 0 else ""
+    if size >= 1e6:
+        return f"{sign}{size / 1e6:,.2f} M {unit}".strip()
+    if size >= 1e4:
+        return f"{sign}{size / 1e3:,.0f} k {unit}".strip()
+    return f"{sign}{size:,.0f} {unit}".strip()
+
+
+def lights(w: Work, model: Model, version: ModelVersion) -> list[Light]:
+    """Drift, data quality, latency and performance as traffic lights with a reason each."""
+    open_alerts = alerts.list_alerts(w, model, open_only=True)
+    return [
+        _drift_light(open_alerts),
+        _quality_light(w, model),
+        _latency_light(w, model),
+        _performance_light(open_alerts, version, model),
+    ]
+
+
+def _drift_light(open_alerts: list[dict[str, Any]]) -> Light:
+    inputs = [a for a in open_alerts if a["kind"] == "drift"]
+    scores = [a for a in open_alerts if a["kind"] in ("prediction_drift", "multivariate")]
+    if not inputs and not scores:
+        return Light("Inputs", GREEN, "Production inputs look like the training data.")
+    names = ", ".join(sorted(a["subject"] for a in inputs)[:4]) or "their joint pattern"
+    since = min(a["since"] for a in inputs + scores)[:10]
+    status = RED if any(a["kind"] == "prediction_drift" for a in scores) else AMBER
+    tail = " and the model's scores moved with them" if status == RED else ""
+    return Light("Inputs", status, f"Inputs changed since {since} ({names}){tail}.")
+
+
+def _quality_light(w: Work, model: Model) -> Light:
+    head = data_quality.headline(w, model, "D")
+    if head.period is None:  # no traffic yet
+        return Light("Data quality", UNKNOWN, head.text)
+    status = {"ok": GREEN, "warning": AMBER, "error": RED}[head.severity]
+    first = head.text.split(". ")[0].rstrip(".") + "."
+    return Light("Data quality", status, first)
+
+
+def _latency_light(w: Work, model: Model) -> Light:
+    lat = data_quality.latency(w, model, "D", data_quality.latest_period_start(w, model, "D"))
+    if lat.empty:
+        return Light("Speed", UNKNOWN, "No latency measurements yet: no requests are logged.")
+    if pd.isna(lat.iloc[-1]["latency_p95"]):
+        return Light(
+            "Speed",
+            UNKNOWN,
+            f"No latency measured on {lat.iloc[-1]['period']:%Y-%m-%d}: log latency_ms with "
+            "the predictions to watch speed.",
+        )
+    p95, slo = float(lat.iloc[-1]["latency_p95"]), data_quality.latency_slo(model)
+    if p95 <= slo:
+        return Light(
+            "Speed", GREEN, f"95% of answers took under {p95:,.0f} ms (target {slo:,.0f} ms)."
+        )
+    status = RED if p95 > 2 * slo else AMBER
+    return Light(
+        "Speed", status, f"Answers are slow: 95% under {p95:,.0f} ms, target {slo:,.0f} ms."
+    )
+
+
+def _performance_light(
+    open_alerts: list[dict[str, Any]], version: ModelVersion, model: Model
+) -> Light:
+    perf = [a for a in open_alerts if a["kind"] == "performance"]
+    confirmed = [a for a in perf if a["severity"] == "high"]
+    if confirmed:
+        return Light(
+            "Accuracy",
+            RED,
+            f"Outcomes confirm the model got worse since "
+            f"{confirmed[0]['since'][:10]}; retraining is recommended.",
+        )
+    if perf:
+        return Light(
+            "Accuracy",
+            AMBER,
+            "Estimates suggest the model got worse; outcomes are not in yet to confirm it.",
+        )
+    key = "roc_auc" if model.task == "binary" else "mae"
+    reference = version.metrics.get(key)
+    detail = f" (AUC {reference:.2f} in training)" if key == "roc_auc" and reference else ""
+    return Light("Accuracy", GREEN, f"Performance is in line with training{detail}.")
+
+
+def attention(w: Work, model: Model) -> list[str]:
+    """Things a manager should act on: approvals waiting, open alerts."""
+    from core.store import ModelVersion as Version
+
+    waiting = w.session.exec(
+        select(Version).where(
+            Version.model_id == model.id,
+            col(Version.stage).in_(["registered", "in_review", "approved"]),
+        )
+    ).all()
+    items = []
+    for v in waiting:
+        stage = {
+            "registered": "registered and not yet in review",
+            "in_review": "waiting for sign-off",
+            "approved": "approved and ready to go live",
+        }[v.stage]
+        items.append(f"Version {v.version} is {stage}.")
+    open_alerts = alerts.list_alerts(w, model, open_only=True)
+    unseen = [a for a in open_alerts if a["status"] == "open"]
+    if open_alerts:
+        items.append(
+            f"{_count(len(open_alerts), 'open alert')}, {len(unseen)} not yet acknowledged."
+        )
+    return items
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

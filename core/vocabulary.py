@@ -1,5 +1,0 @@
-"""The store's fixed words: user roles and model tasks. Kept apart from core.models so that the
-CLI's parser can offer them without loading SQLModel."""
-
-ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
-TASKS = ("binary", "regression")

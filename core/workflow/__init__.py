@@ -1,0 +1,32 @@
+"""From candidate to live: review, release gates, sign-off, promotion, rollback, model card."""
+
+from core.workflow.lifecycle import (
+    blocking_failures,
+    evidence_hash,
+    history,
+    live_version,
+    open_review,
+    production,
+    promote,
+    queue,
+    request_review,
+    rollback,
+    sign,
+)
+
+__all__ = [
+    "evidence_hash",
+    "live_version",
+    "request_review",
+    "open_review",
+    "blocking_failures",
+    "sign",
+    "promote",
+    "rollback",
+    "production",
+    "history",
+    "queue",
+    "gates",
+    "model_card",
+    "rules",
+]

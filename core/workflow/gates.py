@@ -1,0 +1,360 @@
+"""Release gates: the evidence a candidate version must show before anyone signs it off.
+
+Computed once when review is requested, then frozen in the review's evidence bundle. Each gate
+says pass, warn or fail with its numbers; blocking gates that fail stop approval. Settings per
+model (`modelbridge configure`): gates.min.<metric>, gates.latency_budget_ms,
+gates.max_drifted_features, gates.kpi_tolerance, gates.blocking (comma-separated names).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from core.errors import ModelBridgeError
+from core.monitoring.drift import PREDICTION, drift_by_window
+from core.monitoring.windows import WindowSpec
+from core.registry import features_of, reference_frame
+from core.registry.artifacts import load_model, positive_scores
+from core.store import Model, ModelVersion, Store, Work
+from core.value import business_case
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+NOT_APPLICABLE = "n/a"  # the check means nothing for this model; never blocks
+DEFAULT_BLOCKING = ("metrics", "compatibility", "kpi", "latency")
+DEFAULT_LATENCY_BUDGET_MS = 200.0
+LATENCY_ROWS = 50  # one-row predictions timed per round
+LATENCY_WARMUP = 5  # calls before timing, not counted
+LATENCY_ROUNDS = 3  # rounds at most; the best counts
+DEFAULT_MAX_DRIFTED = 3
+RECENT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One check with its verdict, whether it blocks approval, its numbers and a sentence."""
+
+    name: str
+    status: str
+    blocking: bool
+    summary: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def _settings(model: Model) -> dict[str, Any]:
+    return model.settings.get("gates", {})
+
+
+def blocking_names(model: Model) -> tuple[str, ...]:
+    """Gates that stop approval when they fail."""
+    raw = _settings(model).get("blocking")
+    return tuple(raw) if raw else DEFAULT_BLOCKING
+
+
+def metrics_gate(model: Model, candidate: ModelVersion, live: ModelVersion | None) -> Gate:
+    """Evaluation metrics against configured minimums, else against the live version's."""
+    minimums = _settings(model).get("min", {})
+    numbers = {"candidate": candidate.metrics, "live": live.metrics if live else None}
+    failed = [
+        f"{k} {candidate.metrics.get(k)} < {v}"
+        for k, v in minimums.items()
+        if candidate.metrics.get(k) is None or candidate.metrics[k] < float(v)
+    ]
+    if failed:
+        return Gate("metrics", FAIL, True, "Below the minimum: " + "; ".join(failed), numbers)
+    key, better_high = ("roc_auc", True) if model.task == "binary" else ("rmse", False)
+    mine = candidate.metrics.get(key)
+    theirs = live.metrics.get(key) if live else None
+    if mine is not None and theirs is not None:
+        worse = (theirs - mine) if better_high else (mine - theirs)
+        numbers["difference"] = -worse
+        if worse > 0.02 * max(abs(theirs), 1e-9):
+            return Gate(
+                "metrics",
+                WARN,
+                True,
+                f"{key} {mine:.3f} on its own evaluation data is "
+                f"below the live version's {theirs:.3f} on its own.",
+                numbers,
+            )
+    return Gate(
+        "metrics",
+        PASS,
+        True,
+        f"{key} {mine:.3f} on the evaluation data" if mine is not None else "metrics recorded",
+        numbers,
+    )
+
+
+def compatibility_gate(candidate: ModelVersion, live: ModelVersion | None) -> Gate:
+    """The candidate needs no input that production lacks, with the same kinds and categories."""
+    if live is None:
+        return Gate("compatibility", PASS, True, "Nothing is live yet to be compatible with.")
+    theirs = {f.name: f for f in features_of(live)}
+    missing, changed, new_categories = [], [], {}
+    for f in features_of(candidate):
+        other = theirs.get(f.name)
+        if other is None:
+            missing.append(f.name)
+        elif other.kind != f.kind:
+            changed.append(f"{f.name} ({other.kind} → {f.kind})")
+        elif f.kind == "categorical":
+            unseen = sorted(set(other.categories) - set(f.categories))
+            if unseen:
+                new_categories[f.name] = unseen[:10]
+    numbers = {"missing": missing, "kind_changed": changed, "unknown_to_candidate": new_categories}
+    if missing or changed:
+        return Gate(
+            "compatibility",
+            FAIL,
+            True,
+            "Production requests do not carry what it needs: " + ", ".join(missing + changed),
+            numbers,
+        )
+    if new_categories:
+        names = ", ".join(f"{k}: {', '.join(v)}" for k, v in new_categories.items())
+        return Gate(
+            "compatibility",
+            WARN,
+            True,
+            f"Categories seen in production are new to it ({names}).",
+            numbers,
+        )
+    return Gate(
+        "compatibility", PASS, True, "Same inputs, kinds and categories as production.", numbers
+    )
+
+
+def kpi_gate(
+    store: Store, model: Model, candidate: ModelVersion, live: ModelVersion | None
+) -> Gate:
+    """Value per period against the live version on the same labelled decisions."""
+    from core.value.champion import compare
+
+    if live is None or live.version == candidate.version:
+        return Gate("kpi", PASS, True, "Nothing is live yet to compare with.")
+    try:
+        table = compare(store, model.name, live.version, candidate.version)
+    except ModelBridgeError as exc:
+        return Gate("kpi", WARN, True, f"Not compared in money: {exc}")
+    champ, chall = table.iloc[0], table.iloc[1]
+    a, b = champ["value_per_period_at_threshold"], chall["value_per_period_at_threshold"]
+    tolerance = float(_settings(model).get("kpi_tolerance", 0.0))
+    unit = business_case.current(model)["unit"]
+    numbers = {
+        "live": float(a),
+        "candidate": float(b),
+        "decisions": int(champ["decisions"]),
+        "table": table.to_dict(orient="records"),
+    }
+    if b + tolerance * abs(a) < a:
+        return Gate(
+            "kpi",
+            FAIL,
+            True,
+            f"Would earn {a - b:,.0f} {unit} less per period than the live version on the same "
+            "decisions.",
+            numbers,
+        )
+    return Gate(
+        "kpi",
+        PASS,
+        True,
+        f"Would earn {b - a:,.0f} {unit} more per period than the live "
+        f"version on the same {int(champ['decisions']):,} decisions.",
+        numbers,
+    )
+
+
+def drift_gate(w: Work, model: Model, candidate: ModelVersion, live: ModelVersion | None) -> Gate:
+    """How far recent production traffic is from the data the candidate was trained on."""
+    source = live or candidate
+    last = w.rows(f"SELECT max(ts) FROM pred_m{int(model.id)} WHERE version = ?", [source.version])[
+        0
+    ][0]
+    if last is None:
+        return Gate("drift", PASS, False, "No production traffic to compare with yet.")
+    table = drift_by_window(
+        w,
+        model,
+        candidate,
+        WindowSpec.parse("M"),
+        logs_version=source.version,
+        since=last - timedelta(days=RECENT_DAYS),
+    )
+    primary = table[table["primary"] & (table["feature"] != PREDICTION)]
+    drifted = sorted(primary.loc[primary["alert"], "feature"].unique())
+    limit = int(_settings(model).get("max_drifted_features", DEFAULT_MAX_DRIFTED))
+    numbers = {
+        "drifted": drifted,
+        "features": int(primary["feature"].nunique()),
+        "days": RECENT_DAYS,
+        "max": limit,
+    }
+    blocking = "drift" in blocking_names(model)
+    if len(drifted) > limit:
+        return Gate(
+            "drift",
+            FAIL,
+            blocking,
+            f"{len(drifted)} inputs differ from its training "
+            f"data in the last {RECENT_DAYS} days: {', '.join(drifted)}.",
+            numbers,
+        )
+    if drifted:
+        return Gate(
+            "drift",
+            WARN,
+            blocking,
+            f"Recent traffic differs from its training data in {', '.join(drifted)}.",
+            numbers,
+        )
+    return Gate("drift", PASS, blocking, "Recent traffic looks like its training data.", numbers)
+
+
+def latency_gate(model: Model, candidate: ModelVersion, sample: Any) -> Gate:
+    """p95 time of one-row predictions with the model file, against the budget."""
+    budget = float(_settings(model).get("latency_budget_ms", DEFAULT_LATENCY_BUDGET_MS))
+    if not candidate.artifact_path:
+        return Gate("latency", WARN, True, "No model file registered: serving time unknown.")
+    estimator = load_model(Path(candidate.artifact_path), expected_sha256=candidate.artifact_sha256)
+    names = [f.name for f in features_of(candidate)]
+    rows = sample[names].head(LATENCY_ROWS)
+    if rows.empty:
+        return Gate("latency", WARN, True, "No reference rows to time predictions on.")
+    p95, timings, rounds = one_row_p95(
+        lambda row: positive_scores(estimator, row, model.positive_label), rows, budget
+    )
+    numbers = {
+        "p95_ms": p95,
+        "p50_ms": float(np.median(timings)),
+        "budget_ms": budget,
+        "rows": len(timings),
+        "rounds": rounds,
+    }
+    if p95 > budget:
+        return Gate(
+            "latency",
+            FAIL,
+            True,
+            f"One prediction takes {p95:.0f} ms (p95, best of {rounds} rounds of "
+            f"{len(timings)}), over the {budget:.0f} ms budget.",
+            numbers,
+        )
+    return Gate(
+        "latency",
+        PASS,
+        True,
+        f"One prediction takes {p95:.1f} ms (p95), within {budget:.0f} ms.",
+        numbers,
+    )
+
+
+def one_row_p95(
+    predict: Callable[[Any], Any], rows: Any, budget_ms: float
+) -> tuple[float, list[float], int]:
+    """p95 in ms of PREDICT on each row of ROWS alone, as a server answers one request.
+
+    The model runs on one thread (a request's prediction does not fan out over the cores), after
+    a few calls that are not counted (first calls pay lazy set-up). A round over budget is
+    measured again, up to LATENCY_ROUNDS times, and the best round counts: a model that is
+    really too slow fails every round, while a moment when the machine is busy elsewhere should
+    not block a release. Returns the p95, that round's timings and the rounds measured.
+    """
+    with threadpool_limits(limits=1):
+        for i in range(min(LATENCY_WARMUP, len(rows))):
+            predict(rows.iloc[[i]])
+        best: tuple[float, list[float]] = (np.inf, [])
+        rounds = 0
+        while rounds < LATENCY_ROUNDS and best[0] > budget_ms:
+            timings = []
+            for i in range(len(rows)):
+                started = time.perf_counter()
+                predict(rows.iloc[[i]])
+                timings.append((time.perf_counter() - started) * 1000)
+            rounds += 1
+            best = min(best, (float(np.percentile(timings, 95)), timings), key=lambda r: r[0])
+    return best[0], best[1], rounds
+
+
+def explanation_gate(
+    store: Store, model: Model, candidate: ModelVersion, sample: Any
+) -> tuple[Gate, list]:
+    """Explanations can be produced and add up; returns the gate and a few sample cases."""
+    from core.explain import explainer_for
+
+    blocking = "explanations" in blocking_names(model)
+    if not candidate.artifact_path:
+        return Gate(
+            "explanations", WARN, blocking, "No model file: decisions cannot be explained."
+        ), []
+    try:
+        explainer = explainer_for(store, model, candidate)
+        cases = explainer.explain(sample[explainer.names].head(3))
+    except ModelBridgeError as exc:
+        return Gate("explanations", FAIL, blocking, f"Explanations fail: {exc}"), []
+    gap = max(abs(c.base_value + sum(c.contributions.values()) - c.output) for c in cases)
+    samples = [
+        {
+            "values": c.values,
+            "output": c.output,
+            "top": sorted(c.contributions.items(), key=lambda kv: -abs(kv[1]))[:3],
+        }
+        for c in cases
+    ]
+    numbers = {"method": explainer.method, "max_additivity_gap": gap}
+    if gap > 1e-4:
+        return Gate(
+            "explanations",
+            WARN,
+            blocking,
+            f"Explanations are approximate (gap {gap:.2g}).",
+            numbers,
+        ), samples
+    return Gate(
+        "explanations",
+        PASS,
+        blocking,
+        f"Explanations add up ({explainer.method} explainer).",
+        numbers,
+    ), samples
+
+
+def evaluate(
+    store: Store, w: Work, model: Model, candidate: ModelVersion, live: ModelVersion | None
+) -> tuple[list[Gate], list]:
+    """All gates for a candidate, and sample explanations for the evidence bundle."""
+    sample = reference_frame(w, model, candidate, limit=200)
+    gates = [
+        metrics_gate(model, candidate, live),
+        compatibility_gate(candidate, live),
+        kpi_gate(store, model, candidate, live)
+        if model.task == "binary"
+        else Gate(
+            "kpi",
+            NOT_APPLICABLE,
+            True,
+            "Not compared in money: the comparison by decision threshold applies to binary "
+            "models, and this one is a regression.",
+        ),
+        drift_gate(w, model, candidate, live),
+        latency_gate(model, candidate, sample),
+    ]
+    explanation, samples = explanation_gate(store, model, candidate, sample)
+    gates.append(explanation)
+    blocking = blocking_names(model)
+    return [
+        Gate(g.name, g.status, g.name in blocking, g.summary, g.numbers) for g in gates
+    ], samples
+
+
+def as_dict(gate: Gate) -> dict[str, Any]:
+    """JSON-ready gate."""
+    return asdict(gate)

@@ -1,0 +1,371 @@
+"""Version lifecycle: request review, sign off on frozen evidence, promote, roll back.
+
+Every move is first checked against the rules in core.workflow.rules (stages, actions, roles).
+At most one production version per model: `production_version` has the model as primary key,
+so two racing promotions cannot both commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import duckdb
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from core import audit
+from core.auth import Identity
+from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.registry import get_model, get_version
+from core.store import Model, ModelVersion, Promotion, Review, SignOff, Store, Work, utcnow
+from core.workflow.rules import DECISIONS, check, required_signoffs
+
+
+def evidence_hash(evidence: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of an evidence bundle."""
+    text = json.dumps(evidence, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def live_version(w: Work, model: Model) -> ModelVersion | None:
+    """The version in production, or None while nothing has been promoted."""
+    return w.session.exec(
+        select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.stage == "production"
+        )
+    ).first()
+
+
+def _stage(
+    w: Work,
+    model: Model,
+    version: ModelVersion,
+    to: str,
+    by: Identity,
+    action: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    before = version.stage
+    version.stage = to
+    w.session.add(version)
+    audit.record(
+        w,
+        actor=by.username,
+        role=by.role,
+        action=action,
+        model=model.name,
+        version=version.version,
+        before={"stage": before},
+        after={"stage": to, **(extra or {})},
+    )
+
+
+def request_review(store: Store, *, model: str, version: int, by: Identity) -> Review:
+    """Compute the gates, freeze the evidence with its hash, and put the version in review."""
+    from core.workflow import gates  # imported on use: the gates load scientific libraries
+
+    with store.open().read() as r:
+        entry = get_model(r, model)
+        candidate = get_version(r, entry, version)
+        check(entry, candidate, "request_review", by)
+        live = live_version(r, entry)
+        found, samples = gates.evaluate(store, r, entry, candidate, live)
+    evidence = {
+        "model": model,
+        "version": version,
+        "computed_at": utcnow().isoformat(),
+        "requested_by": by.username,
+        "live_version": live.version if live else None,
+        "gates": [gates.as_dict(g) for g in found],
+        "metrics": {"candidate": candidate.metrics, "live": live.metrics if live else None},
+        "lineage": {
+            "data_sha256": candidate.data_sha256,
+            "artifact_sha256": candidate.artifact_sha256,
+            "git_sha": candidate.git_sha,
+            "created_by": candidate.created_by,
+        },
+        "sample_explanations": samples,
+    }
+    digest = evidence_hash(evidence)
+    with store.write() as w:
+        entry = get_model(w, model)
+        candidate = get_version(w, entry, version)
+        check(entry, candidate, "request_review", by)
+        review = Review(
+            model_id=entry.id,
+            version=version,
+            requested_by=by.username,
+            evidence=evidence,
+            evidence_sha256=digest,
+        )
+        w.session.add(review)
+        _stage(w, entry, candidate, "in_review", by, "request_review", {"evidence_sha256": digest})
+        w.session.flush()
+    return review
+
+
+def open_review(w: Work, model: Model, version: int) -> Review:
+    """The version's open review (NotFound when review was not requested)."""
+    found = w.session.exec(
+        select(Review)
+        .where(Review.model_id == model.id, Review.version == version, Review.status == "open")
+        .order_by(col(Review.id).desc())
+    ).first()
+    if found is None:
+        raise NotFound(f"{model.name} v{version} has no open review; request one first")
+    return found
+
+
+def blocking_failures(review: Review) -> list[dict[str, Any]]:
+    """Blocking gates that failed in the frozen evidence."""
+    return [g for g in review.evidence.get("gates", []) if g["blocking"] and g["status"] == "fail"]
+
+
+def sign(
+    store: Store, *, model: str, version: int, by: Identity, decision: str, comment: str
+) -> SignOff:
+    """Approve, reject or request changes on the frozen evidence (four eyes, comment required)."""
+    if decision not in DECISIONS:
+        raise InvalidInput(f"unknown decision {decision!r}; use {', '.join(DECISIONS)}")
+    if not comment or not comment.strip():
+        raise InvalidInput("a sign-off needs a comment saying why")
+    with store.open().write() as w:
+        entry = get_model(w, model)
+        candidate = get_version(w, entry, version)
+        check(entry, candidate, decision, by)
+        review = open_review(w, entry, version)
+        if by.username in (candidate.created_by, review.requested_by):
+            raise PermissionDenied(
+                f"{by.username} registered this version or asked for its review and cannot "
+                "sign it off (four eyes)"
+            )
+        if evidence_hash(review.evidence) != review.evidence_sha256:
+            raise InvalidInput("the evidence changed after it was frozen; request a new review")
+        failures = blocking_failures(review)
+        if decision == "approve" and failures:
+            names = ", ".join(f"{g['name']} ({g['summary']})" for g in failures)
+            raise InvalidInput(f"blocking gates failed, so it cannot be approved: {names}")
+        signed = SignOff(
+            review_id=review.id,
+            username=by.username,
+            role=by.role,
+            decision=decision,
+            comment=comment.strip()[:2000],
+            evidence_sha256=review.evidence_sha256,
+        )
+        w.session.add(signed)
+        w.session.flush()
+        audit.record(
+            w,
+            actor=by.username,
+            role=by.role,
+            action=f"sign_off_{decision}",
+            model=model,
+            version=version,
+            after={"comment": signed.comment, "evidence_sha256": review.evidence_sha256},
+        )
+        if decision == "reject":
+            review.status = "rejected"
+            _stage(w, entry, candidate, "rejected", by, "reject")
+        elif decision == "request_changes":
+            review.status = "changes_requested"
+            _stage(w, entry, candidate, "registered", by, "request_changes")
+        elif _enough(w, entry, review):
+            review.status = "approved"
+            _stage(
+                w,
+                entry,
+                candidate,
+                "approved",
+                by,
+                "approve",
+                {"evidence_sha256": review.evidence_sha256},
+            )
+        w.session.add(review)
+    return signed
+
+
+def _enough(w: Work, model: Model, review: Review) -> bool:
+    approvals = w.session.exec(
+        select(SignOff).where(SignOff.review_id == review.id, SignOff.decision == "approve")
+    ).all()
+    counts: dict[str, set[str]] = {}
+    for s in approvals:
+        counts.setdefault(s.role, set()).add(s.username)
+    return all(len(counts.get(role, set())) >= n for role, n in required_signoffs(model).items())
+
+
+def promote(store: Store, *, model: str, version: int, by: Identity) -> dict[str, Any]:
+    """Make an approved version live and archive the previous one, in one transaction."""
+    return _retrying(lambda: _promote(store, model, version, by))
+
+
+def _promote(store: Store, model: str, version: int, by: Identity) -> dict[str, Any]:
+    with store.open().write() as w:
+        entry = get_model(w, model)
+        candidate = get_version(w, entry, version)
+        check(entry, candidate, "promote", by)
+        previous = live_version(w, entry)
+        if previous is not None:
+            _stage(w, entry, previous, "archived", by, "archive", {"replaced_by": version})
+        _go_live(w, entry, candidate, previous, by, "promote")
+    return {"model": model, "version": version, "archived": previous.version if previous else None}
+
+
+def _go_live(
+    w: Work,
+    model: Model,
+    version: ModelVersion,
+    previous: ModelVersion | None,
+    by: Identity,
+    kind: str,
+) -> None:
+    now = utcnow()
+    w.sql(
+        "INSERT OR REPLACE INTO production_version VALUES (?, ?, ?, ?)",
+        [model.id, version.version, by.username, now.replace(tzinfo=None)],
+    )
+    w.session.add(
+        Promotion(
+            model_id=model.id,
+            version=version.version,
+            promoted_by=by.username,
+            previous_version=previous.version if previous else None,
+            kind=kind,
+        )
+    )
+    _stage(
+        w,
+        model,
+        version,
+        "production",
+        by,
+        kind,
+        {"previous": previous.version if previous else None},
+    )
+
+
+def rollback(store: Store, *, model: str, by: Identity) -> dict[str, Any]:
+    """Put the version that was live before the current one back in production (one action)."""
+    return _retrying(lambda: _rollback(store, model, by))
+
+
+def _rollback(store: Store, model: str, by: Identity) -> dict[str, Any]:
+    with store.open().write() as w:
+        entry = get_model(w, model)
+        current = live_version(w, entry)
+        if current is None:
+            raise InvalidInput(f"{model} has no production version to roll back")
+        check(entry, current, "rollback", by)
+        # The version to restore is the one the current version replaced when it was promoted.
+        # A record left by an earlier rollback does not count: it names the version that was
+        # rolled back, and a second rollback must never put that one live again unreviewed.
+        last = w.session.exec(
+            select(Promotion)
+            .where(
+                Promotion.model_id == entry.id,
+                Promotion.version == current.version,
+                Promotion.kind == "promote",
+            )
+            .order_by(col(Promotion.id).desc())
+        ).first()
+        if last is None or last.previous_version is None:
+            raise InvalidInput(
+                f"v{current.version} replaced nothing when it was promoted; there is no "
+                "version to roll back to"
+            )
+        restored = get_version(w, entry, last.previous_version)
+        if restored.stage != "archived":
+            raise InvalidInput(
+                f"v{restored.version}, which v{current.version} replaced, is {restored.stage} "
+                "now; it must be promoted through review, not by a rollback"
+            )
+        _stage(w, entry, current, "archived", by, "rollback_archive")
+        _go_live(w, entry, restored, current, by, "rollback")
+    return {"model": model, "version": restored.version, "archived": current.version}
+
+
+def _retrying(run: Any, attempts: int = 5) -> Any:
+    """Retry a transaction that lost a race (DuckDB write-write conflict), then report it."""
+    for attempt in range(attempts):
+        try:
+            return run()
+        except (duckdb.TransactionException, sa.exc.DBAPIError) as exc:
+            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def production(store: Store, model: str) -> dict[str, Any]:
+    """What a serving system polls: the live version, its model file and who approved it."""
+    with store.open().read() as r:
+        entry = get_model(r, model)
+        live = live_version(r, entry)
+        if live is None:
+            raise NotFound(f"{model} has no production version")
+        approval = r.session.exec(
+            select(SignOff)
+            .join(Review, SignOff.review_id == Review.id)
+            .where(
+                Review.model_id == entry.id,
+                Review.version == live.version,
+                SignOff.decision == "approve",
+            )
+            .order_by(col(SignOff.id).desc())
+        ).first()
+    return {
+        "model": model,
+        "version": live.version,
+        "artifact_path": live.artifact_path,
+        "artifact_sha256": live.artifact_sha256,
+        "approved_by": approval.username if approval else None,
+        "approved_at": approval.signed_at.isoformat() if approval else None,
+    }
+
+
+def history(w: Work, model: Model, version: int | None = None) -> list[dict[str, Any]]:
+    """Reviews and sign-offs of a model (or one version), newest first."""
+    query = select(Review).where(Review.model_id == model.id)
+    if version is not None:
+        query = query.where(Review.version == version)
+    out = []
+    for review in w.session.exec(query.order_by(col(Review.id).desc())).all():
+        signs = w.session.exec(
+            select(SignOff).where(SignOff.review_id == review.id).order_by(col(SignOff.id))
+        ).all()
+        out.append(
+            {
+                "review": review.id,
+                "version": review.version,
+                "status": review.status,
+                "requested_by": review.requested_by,
+                "requested_at": review.requested_at,
+                "evidence_sha256": review.evidence_sha256,
+                "sign_offs": [
+                    {
+                        "user": s.username,
+                        "role": s.role,
+                        "decision": s.decision,
+                        "comment": s.comment,
+                        "at": s.signed_at,
+                    }
+                    for s in signs
+                ],
+            }
+        )
+    return out
+
+
+def queue(w: Work) -> list[tuple[Model, ModelVersion]]:
+    """Versions waiting for a decision or a promotion, oldest first."""
+    rows = w.session.exec(
+        select(Model, ModelVersion)
+        .join(ModelVersion, ModelVersion.model_id == Model.id)
+        .where(col(ModelVersion.stage).in_(["in_review", "approved"]))
+        .order_by(ModelVersion.created_at)
+    ).all()
+    return [(m, v) for m, v in rows]

@@ -1,0 +1,144 @@
+"""Model card: one HTML page per approved version with purpose, business case, lineage,
+metrics, gates and sign-offs. Every value from the store is HTML-escaped. (No PDF: the
+well-kept HTML-to-PDF libraries need system libraries this project does not install; the
+page prints cleanly to PDF from any browser.)"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from core import workflow
+from core.errors import InvalidInput
+from core.monitoring.windows import WindowSpec
+from core.registry import features_of, get_model, get_version
+from core.store import Store
+from core.value import business_case
+from core.value.overview import money
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#1f2937}
+h1{margin-bottom:0}table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}
+td,th{border:1px solid #d1d5db;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f3f4f6}.pass{color:#15803d}.warn{color:#b45309}.fail{color:#b91c1c}
+code{font-size:.9em}@media print{body{margin:0}}"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _baseline(case: Any) -> str:
+    """What the model is compared with, e.g. 'manual review: 12 EUR per decision'."""
+    if case["baseline_value"] is None:
+        return "—"
+    said = f"{case['baseline_value']:,.2f} {case['unit']}"
+    return f"{case['baseline']}: {said}" if case["baseline"] else said
+
+
+def _table(rows: list[tuple[Any, Any]]) -> str:
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def render(store: Store, model: str, version: int) -> str:
+    """The card as an HTML document (approved, live or archived versions only)."""
+    with store.open().read() as r:
+        entry = get_model(r, model)
+        target = get_version(r, entry, version)
+        if target.stage not in ("approved", "production", "archived"):
+            raise InvalidInput(
+                f"v{version} is {target.stage}; model cards are for approved versions"
+            )
+        reviews = workflow.history(r, entry, version)
+        case = business_case.current(entry)
+        features = features_of(target)
+    approved = next((rv for rv in reviews if rv["status"] == "approved"), None)
+    per = WindowSpec.parse(case["period"]).label()  # "per month"
+    sections = [
+        f"<h1>{_e(model)} v{version}</h1><p>{_e(entry.description or target.description)}</p>",
+        "<h2>Purpose and business case</h2>",
+        _table(
+            [
+                ("Task", entry.task),
+                ("Decision", case["decision"]),
+                ("Threshold", case["threshold"] if entry.task == "binary" else "—"),
+                (
+                    "Values per decision (TP / FP / TN / FN)",
+                    " / ".join(
+                        str(case[k]) for k in ("value_tp", "value_fp", "value_tn", "value_fn")
+                    )
+                    + f" {case['unit']}"
+                    if entry.task == "binary"
+                    else "—",
+                ),
+                (f"Decisions {per}", _count(case["volume_per_period"])),
+                (f"Target value {per}", money(case["target"], case["unit"])),
+                ("Baseline (value per decision)", _baseline(case)),
+            ]
+        ),
+        "<h2>Data lineage</h2>",
+        _table(
+            [
+                ("Training data sha256", target.data_sha256),
+                ("Rows", target.data_rows),
+                ("Model file sha256", target.artifact_sha256),
+                ("Git commit", target.git_sha),
+                ("Registered by", f"{target.created_by} at {target.created_at:%Y-%m-%d %H:%M} UTC"),
+                ("Inputs", ", ".join(f"{f.name} ({f.kind})" for f in features)),
+            ]
+        ),
+        "<h2>Metrics on the evaluation data</h2>",
+        _table([(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in target.metrics.items()]),
+    ]
+    if approved:
+        sections.append("<h2>Release gates (frozen evidence)</h2>")
+        sections.append(f"<p>Evidence sha256 <code>{_e(approved['evidence_sha256'])}</code></p>")
+        sections.append(_gates_table(store, approved["review"]))
+        sections.append("<h2>Sign-offs</h2>")
+        sections.append(
+            _table(
+                [
+                    (
+                        f"{s['user']} ({s['role']})",
+                        f"{s['decision']} at {s['at']:%Y-%m-%d %H:%M} UTC: {s['comment']}",
+                    )
+                    for s in approved["sign_offs"]
+                ]
+            )
+        )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(model)} v{version} "
+        f"model card</title><style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>"
+    )
+
+
+def _gates_table(store: Store, review_id: int) -> str:
+    from core.store import Review
+
+    with store.read() as r:
+        review = r.session.get(Review, review_id)
+        gates = review.evidence.get("gates", []) if review else []
+    rows = "".join(
+        f"<tr><td>{_e(g['name'])}</td><td class='{_e(g['status'])}'>{_e(g['status'])}</td>"
+        f"<td>{'yes' if g['blocking'] else 'no'}</td><td>{_e(g['summary'])}</td>"
+        f"<td><code>{_e(json.dumps(g.get('numbers', {}), default=str)[:300])}</code></td></tr>"
+        for g in gates
+    )
+    return (
+        "<table><tr><th>Gate</th><th>Result</th><th>Blocking</th><th>Finding</th>"
+        f"<th>Numbers</th></tr>{rows}</table>"
+    )
+
+
+def write(store: Store, model: str, version: int, target: Path) -> Path:
+    """Render the card and write it to TARGET."""
+    text = render(store, model, version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target

@@ -1,0 +1,363 @@
+"""Release gates: each verdict with its numbers, and which of them block approval."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+
+from core.auth import Identity
+from core.ingest import ingest_labels, ingest_predictions
+from core.registry import get_model, get_version, register_version
+from core.registry.features import Feature
+from core.store import Model, ModelVersion, Store
+from core.value import business_case
+from core.workflow import gates
+from tests.factories import FEATURES, Case
+
+OWNER = Identity("olga", "product_owner")
+CASE = {"threshold": 0.2, "value_tp": -150, "value_fp": 60, "value_tn": 300, "value_fn": -2500}
+
+
+def _model(task: str = "binary", **settings: Any) -> Model:
+    return Model(id=1, name="credit", task=task, settings={"gates": settings})
+
+
+def _version(
+    version: int = 2, metrics: dict | None = None, features: list[Feature] | None = None, **more
+) -> ModelVersion:
+    schema = {"features": [f.to_json() for f in features or []]}
+    return ModelVersion(
+        model_id=1, version=version, metrics=metrics or {}, feature_schema=schema, **more
+    )
+
+
+def _numeric(name: str) -> Feature:
+    return Feature(name, "numeric", f"f_{name}")
+
+
+def _categorical(name: str, *categories: str) -> Feature:
+    return Feature(name, "categorical", f"f_{name}", categories=list(categories))
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+def test_a_metric_below_its_configured_minimum_fails() -> None:
+    found = gates.metrics_gate(
+        _model(min={"roc_auc": 0.9, "recall": 0.1}),
+        _version(metrics={"roc_auc": 0.75, "recall": 0.4}),
+        None,
+    )
+    assert (found.name, found.status, found.blocking) == ("metrics", "fail", True)
+    assert found.summary == "Below the minimum: roc_auc 0.75 < 0.9"
+    assert found.numbers == {"candidate": {"roc_auc": 0.75, "recall": 0.4}, "live": None}
+
+
+def test_a_configured_metric_the_version_lacks_fails() -> None:
+    found = gates.metrics_gate(_model(min={"roc_auc": 0.5}), _version(metrics={}), None)
+    assert (found.status, found.summary) == ("fail", "Below the minimum: roc_auc None < 0.5")
+
+
+@pytest.mark.parametrize(
+    ("task", "mine", "theirs", "status"),
+    [
+        ("binary", {"roc_auc": 0.70}, {"roc_auc": 0.75}, "warn"),  # 0.05 worse, over 2 %
+        ("binary", {"roc_auc": 0.74}, {"roc_auc": 0.75}, "pass"),  # 0.01 worse, within 2 %
+        ("binary", {"roc_auc": 0.80}, {"roc_auc": 0.75}, "pass"),
+        ("regression", {"rmse": 110.0}, {"rmse": 100.0}, "warn"),  # lower is better
+        ("regression", {"rmse": 90.0}, {"rmse": 100.0}, "pass"),
+    ],
+)
+def test_without_minimums_the_candidate_is_compared_with_the_live_version(
+    task: str, mine: dict, theirs: dict, status: str
+) -> None:
+    found = gates.metrics_gate(_model(task), _version(metrics=mine), _version(1, theirs))
+    [key] = mine
+    better_high = key == "roc_auc"
+    assert found.status == status
+    assert found.numbers["difference"] == pytest.approx(
+        (mine[key] - theirs[key]) if better_high else (theirs[key] - mine[key])
+    )
+
+
+# --- compatibility --------------------------------------------------------------------------
+
+
+def test_with_nothing_live_the_candidate_is_compatible() -> None:
+    found = gates.compatibility_gate(_version(features=[_numeric("income")]), None)
+    assert (found.status, found.summary) == ("pass", "Nothing is live yet to be compatible with.")
+
+
+def test_an_input_production_lacks_or_a_changed_kind_fails() -> None:
+    live = _version(1, features=[_numeric("income"), _categorical("segment", "retail")])
+    candidate = _version(features=[_numeric("income"), _numeric("segment"), _numeric("age")])
+
+    found = gates.compatibility_gate(candidate, live)
+
+    assert found.status == "fail"
+    assert found.numbers["missing"] == ["age"]
+    assert found.numbers["kind_changed"] == ["segment (categorical → numeric)"]
+    assert found.summary.endswith("age, segment (categorical → numeric)")
+
+
+def test_production_categories_new_to_the_candidate_warn() -> None:
+    live = _version(1, features=[_categorical("segment", "retail", "sme", "corporate")])
+    candidate = _version(features=[_categorical("segment", "retail")])
+
+    found = gates.compatibility_gate(candidate, live)
+
+    assert found.status == "warn"
+    assert found.numbers["unknown_to_candidate"] == {"segment": ["corporate", "sme"]}
+    assert "segment: corporate, sme" in found.summary
+
+
+def test_the_same_inputs_are_compatible() -> None:
+    features = [_numeric("income"), _categorical("segment", "retail", "sme")]
+    found = gates.compatibility_gate(_version(features=features), _version(1, features=features))
+    assert found.status == "pass"
+
+
+# --- which gates block ----------------------------------------------------------------------
+
+
+def test_metrics_compatibility_kpi_and_latency_block_by_default() -> None:
+    assert gates.blocking_names(_model()) == ("metrics", "compatibility", "kpi", "latency")
+    assert gates.blocking_names(_model(blocking=["drift"])) == ("drift",)
+
+
+# --- latency --------------------------------------------------------------------------------
+
+
+def _with_file(binary_files: Case) -> ModelVersion:
+    return _version(
+        features=[_numeric("income"), _numeric("debt ratio"), _categorical("segment")],
+        artifact_path=str(binary_files.model_file),
+        artifact_sha256=hashlib.sha256(binary_files.model_file.read_bytes()).hexdigest(),
+    )
+
+
+def test_latency_over_the_budget_fails_with_its_p95(binary_files: Case) -> None:
+    found = gates.latency_gate(
+        _model(latency_budget_ms=0.001), _with_file(binary_files), binary_files.frame
+    )
+    assert found.status == "fail"
+    assert found.numbers["rows"] == 50 and found.numbers["budget_ms"] == 0.001
+    assert found.numbers["rounds"] == gates.LATENCY_ROUNDS
+    assert found.numbers["p95_ms"] > found.numbers["p50_ms"] * 0.5 > 0.0005
+    assert found.summary.endswith("(p95, best of 3 rounds of 50), over the 0 ms budget.")
+
+
+def test_latency_within_the_default_budget_passes(binary_files: Case) -> None:
+    found = gates.latency_gate(_model(), _with_file(binary_files), binary_files.frame)
+    assert found.status == "pass"
+    assert found.numbers["budget_ms"] == gates.DEFAULT_LATENCY_BUDGET_MS
+    assert found.numbers["rounds"] == 1
+
+
+class _Timed:
+    """A predict function whose calls sleep as SLOW says (call number -> seconds)."""
+
+    def __init__(self, slow: Any) -> None:
+        self.slow, self.calls, self.threads = slow, 0, set()
+
+    def __call__(self, row: pd.DataFrame) -> None:
+        from threadpoolctl import threadpool_info
+
+        self.threads |= {lib["num_threads"] for lib in threadpool_info()}
+        time.sleep(self.slow(self.calls))
+        self.calls += 1
+
+
+ROWS = pd.DataFrame({"x": range(20)})
+
+
+def test_first_calls_are_not_timed_and_the_model_runs_on_one_thread() -> None:
+    predict = _Timed(lambda call: 0.3 if call < 4 else 0.0)  # lazy set-up in the first calls
+
+    p95, timings, rounds = gates.one_row_p95(predict, ROWS, budget_ms=50)
+
+    assert (rounds, len(timings), predict.calls) == (1, 20, 5 + 20)
+    assert p95 < 50
+    assert predict.threads <= {1}
+
+
+def test_a_busy_moment_is_measured_again_and_the_best_round_counts() -> None:
+    predict = _Timed(lambda call: 0.06 if 5 <= call < 25 else 0.0)  # the first round is slow
+
+    p95, timings, rounds = gates.one_row_p95(predict, ROWS, budget_ms=50)
+
+    assert (rounds, predict.calls) == (2, 5 + 40)
+    assert p95 < 50 and max(timings) < 50
+
+
+def test_a_model_slower_than_the_budget_fails_every_round() -> None:
+    predict = _Timed(lambda call: 0.02)
+
+    p95, timings, rounds = gates.one_row_p95(predict, ROWS, budget_ms=5)
+
+    assert (rounds, predict.calls) == (gates.LATENCY_ROUNDS, 5 + 20 * gates.LATENCY_ROUNDS)
+    assert p95 >= 20 and min(timings) >= 20
+
+
+def test_without_a_model_file_latency_is_unknown() -> None:
+    found = gates.latency_gate(_model(), _version(), pd.DataFrame())
+    assert (found.status, found.summary) == (
+        "warn",
+        "No model file registered: serving time unknown.",
+    )
+
+
+# --- KPI against the live version, on the same decisions ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rivals(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Store:
+    """'credit' v1 (the factory model, with labelled traffic) and v2 trained on inverted
+    outcomes, so it ranks good customers as risky; the demo's business case."""
+    from sklearn.base import clone
+
+    folder = tmp_path_factory.mktemp("gates")
+    store = Store(folder / "store.duckdb", lock_wait_seconds=30)
+    store.init()
+    register_version(
+        store, model="credit", reference=binary_files.reference, target="defaulted",
+        prediction="score", model_file=binary_files.model_file,
+    )  # fmt: skip
+    ingest_predictions(store, model="credit", files=[binary_files.logs])
+    ingest_labels(store, model="credit", files=[binary_files.labels])
+    reference = pd.read_csv(binary_files.reference)
+    inverted = clone(binary_files.model).fit(reference[FEATURES], 1 - reference["defaulted"])
+    sio.dump(inverted, folder / "inverted.skops")
+    reference.assign(score=inverted.predict_proba(reference[FEATURES])[:, 1]).to_csv(
+        folder / "inverted.csv", index=False
+    )
+    register_version(
+        store, model="credit", reference=folder / "inverted.csv", target="defaulted",
+        prediction="score", model_file=folder / "inverted.skops",
+    )  # fmt: skip
+    business_case.save(store, model="credit", changes={**CASE, "volume_per_period": 1000}, by=OWNER)
+    return store
+
+
+def _kpi_gate(store: Store, candidate: int, live: int | None) -> gates.Gate:
+    with store.read() as r:
+        model = get_model(r, "credit")
+        return gates.kpi_gate(
+            store,
+            model,
+            get_version(r, model, candidate),
+            None if live is None else get_version(r, model, live),
+        )
+
+
+def _value_per_period(binary_files: Case, estimator: Any) -> float:
+    """The demo case's value of ESTIMATOR's decisions on the labelled factory logs."""
+    labels = pd.read_csv(binary_files.labels)
+    rows = binary_files.frame.merge(labels, on="request_id")
+    flagged = estimator.predict_proba(rows[FEATURES])[:, 1] >= CASE["threshold"]
+    y = rows["defaulted"].to_numpy() == 1
+    cells = np.where(
+        flagged,
+        np.where(y, CASE["value_tp"], CASE["value_fp"]),
+        np.where(y, CASE["value_fn"], CASE["value_tn"]),
+    )
+    return float(cells.mean() * 1000)
+
+
+def test_a_candidate_earning_less_than_the_live_version_fails(
+    rivals: Store, binary_files: Case
+) -> None:
+    found = _kpi_gate(rivals, candidate=2, live=1)
+
+    assert (found.status, found.blocking) == ("fail", True)
+    assert found.numbers["decisions"] == len(pd.read_csv(binary_files.labels))
+    assert found.numbers["live"] == pytest.approx(
+        _value_per_period(binary_files, binary_files.model)
+    )
+    assert found.numbers["candidate"] < found.numbers["live"]
+    lost = found.numbers["live"] - found.numbers["candidate"]
+    assert found.summary == (
+        f"Would earn {lost:,.0f} EUR less per period than the live version on the same decisions."
+    )
+
+
+def test_the_kpi_tolerance_forgives_a_smaller_loss(rivals: Store) -> None:
+    loss = _kpi_gate(rivals, candidate=2, live=1).numbers
+    share = (loss["live"] - loss["candidate"]) / abs(loss["live"])
+    with rivals.write() as w:
+        model = get_model(w, "credit")
+        model.settings = {**model.settings, "gates": {"kpi_tolerance": share * 1.01}}
+        w.session.add(model)
+
+    assert _kpi_gate(rivals, candidate=2, live=1).status == "pass"
+
+
+def test_the_kpi_gate_passes_when_nothing_is_live_and_warns_without_labels(rivals: Store):
+    nothing_live = _kpi_gate(rivals, candidate=2, live=None)
+    assert (nothing_live.status, nothing_live.summary) == (
+        "pass",
+        "Nothing is live yet to compare with.",
+    )
+    found = _kpi_gate(rivals, candidate=1, live=2)  # v2 has logged nothing
+    assert found.status == "warn"
+    assert found.summary == "Not compared in money: no labelled production decisions for v2 yet"
+
+
+def test_evaluate_marks_exactly_the_configured_gates_as_blocking(rivals: Store) -> None:
+    with rivals.write() as w:
+        model = get_model(w, "credit")
+        model.settings = {**model.settings, "gates": {"blocking": ["drift", "explanations"]}}
+        w.session.add(model)
+    with rivals.read() as r:
+        model = get_model(r, "credit")
+        found, samples = gates.evaluate(
+            rivals, r, model, get_version(r, model, 2), get_version(r, model, 1)
+        )
+
+    assert [(g.name, g.blocking) for g in found] == [
+        ("metrics", False),
+        ("compatibility", False),
+        ("kpi", False),
+        ("drift", True),
+        ("latency", False),
+        ("explanations", True),
+    ]
+    assert {g.status for g in found} <= {"pass", "warn", "fail"}
+    assert len(samples) == 3
+    assert [g for g in found if g.name == "kpi"][0].status == "fail"
+    with rivals.read() as r:
+        metrics = get_version(r, get_model(r, "credit"), 2).metrics
+    assert gates.as_dict(found[0])["numbers"]["candidate"] == metrics
+
+
+def test_no_traffic_means_no_drift_to_block_on(rivals: Store) -> None:
+    with rivals.read() as r:
+        model = get_model(r, "credit")
+        found = gates.drift_gate(r, model, get_version(r, model, 2), None)
+    assert (found.status, found.summary) == ("pass", "No production traffic to compare with yet.")
+
+
+def test_the_money_gate_of_a_regression_model_is_not_applicable_rather_than_passed(
+    tmp_path: Path, regression_files: Case
+) -> None:
+    # A tester read "pass kpi (blocking)" for a regression model the money check never ran on.
+    store = Store(tmp_path / "store.duckdb")
+    store.init()
+    register_version(
+        store, model="loss", reference=regression_files.reference, target="loss",
+        prediction="predicted", model_file=regression_files.model_file,
+    )  # fmt: skip
+    with store.read() as r:
+        model = get_model(r, "loss")
+        found, _ = gates.evaluate(store, r, model, get_version(r, model, 1), None)
+
+    [kpi] = [g for g in found if g.name == "kpi"]
+    assert (kpi.status, kpi.blocking) == ("n/a", True)
+    assert kpi.summary.startswith("Not compared in money")
