@@ -36,7 +36,8 @@ class QuarantineFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL WHERE clause and parameters."""
-        clauses, params = ["model_id = ?", "retried_in IS NULL"], [self.model_id]
+        clauses = ["model_id = ?", "retried_in IS NULL"]
+        params: list[Any] = [self.model_id]
         if self.kind:
             clauses.append("kind = ?")
             params.append(self.kind)

@@ -12,7 +12,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from sqlmodel import col, select
@@ -139,7 +139,8 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
                 _resolve(w, entry, old, outcome)
         if found.empty:
             return outcome
-        for (kind, subject), series in found.groupby(["kind", "subject"], sort=True):
+        for key, series in found.groupby(["kind", "subject"], sort=True):
+            kind, subject = cast(tuple[str, str], key)  # both columns hold text
             run = _trailing_run(series["past"].tolist())
             latest = series.iloc[-1]
             existing = current.get((kind, subject))

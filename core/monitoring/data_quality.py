@@ -148,8 +148,8 @@ def feature_rates(
             )
             extra = rejected[rejected["reason"] == f"{kind}:{f.name}"].set_index("period")["n"]
             total = counts.add(extra, fill_value=0).reindex(received.index, fill_value=0)
-            for period_start, n in total.items():
-                rows.append((period_start, f.name, kind, int(n), n / received[period_start]))
+            for period_start, n, base in zip(total.index, total, received.to_numpy(), strict=True):
+                rows.append((period_start, f.name, kind, int(n), n / base))
     return pd.DataFrame(rows, columns=["period", "feature", "problem", "rows", "rate"])
 
 

@@ -250,9 +250,10 @@ def _categorical(
         ref_dense = np.zeros(len(values))
         np.add.at(ref_dense, [index[v] for v in ref_values], ref_n[mine])
         cur = np.zeros((len(plan.windows), len(values)))
+        # numpy documents a tuple of index arrays for a 2-D operand; its stubs allow one array.
         np.add.at(
             cur,
-            (plan.locate(per_window["w"]), [index[v] for v in cur_values]),
+            (plan.locate(per_window["w"]), [index[v] for v in cur_values]),  # type: ignore[arg-type]
             per_window["n"].to_numpy(float),
         )
         chi = chi_square_pvalue_rows(ref_dense, cur)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -28,7 +29,8 @@ class TrafficFilter:
 
     def where(self) -> tuple[str, list]:
         """SQL WHERE clause and parameters for this filter."""
-        clauses, params = ["TRUE"], []
+        clauses = ["TRUE"]
+        params: list[Any] = []
         if self.version is not None:
             clauses.append("version = ?")
             params.append(self.version)

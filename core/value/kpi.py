@@ -107,8 +107,8 @@ def threshold_curve(pos: np.ndarray, neg: np.ndarray, case: BusinessCase) -> pd.
 
 def optimum(curve: pd.DataFrame) -> tuple[float, float]:
     """The threshold with the highest value per decision (the lowest such threshold on ties)."""
-    best = curve["value_per_decision"].idxmax()
-    return float(curve.loc[best, "threshold"]), float(curve.loc[best, "value_per_decision"])
+    best = int(curve["value_per_decision"].argmax())
+    return float(curve["threshold"].iloc[best]), float(curve["value_per_decision"].iloc[best])
 
 
 def summary(w: Work, model: Model, version: ModelVersion) -> Summary:

@@ -309,7 +309,7 @@ def production(store: Store, model: str) -> dict[str, Any]:
             raise NotFound(f"{model} has no production version")
         approval = r.session.exec(
             select(SignOff)
-            .join(Review, SignOff.review_id == Review.id)
+            .join(Review, col(SignOff.review_id) == Review.id)
             .where(
                 Review.model_id == entry.id,
                 Review.version == live.version,
@@ -364,8 +364,8 @@ def queue(w: Work) -> list[tuple[Model, ModelVersion]]:
     """Versions waiting for a decision or a promotion, oldest first."""
     rows = w.session.exec(
         select(Model, ModelVersion)
-        .join(ModelVersion, ModelVersion.model_id == Model.id)
+        .join(ModelVersion, col(ModelVersion.model_id) == Model.id)
         .where(col(ModelVersion.stage).in_(["in_review", "approved"]))
-        .order_by(ModelVersion.created_at)
+        .order_by(col(ModelVersion.created_at))
     ).all()
     return [(m, v) for m, v in rows]
