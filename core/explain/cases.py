@@ -316,6 +316,7 @@ def recent_cases(
         if flagged is not None and threshold is not None:
             clauses.append("score >= ?" if flagged else "score < ?")
             params.append(threshold)
+        assert entry.id is not None
         frame = r.frame(
             f"SELECT request_id, ts, version, score FROM {log_tables.pred_table(entry.id)} "
             f"WHERE {' AND '.join(clauses)} ORDER BY ts DESC, request_id LIMIT ?",

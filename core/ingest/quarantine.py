@@ -51,7 +51,9 @@ class QuarantineFilter:
 
 
 def _filter(w: Work, model: str, **options: Any) -> QuarantineFilter:
-    return QuarantineFilter(get_model(w, model).id, **options)
+    entry = get_model(w, model)
+    assert entry.id is not None
+    return QuarantineFilter(entry.id, **options)
 
 
 def summary(store: Store, model: str, **options: Any) -> pd.DataFrame:

@@ -156,6 +156,7 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
                 outcome.still_open.append(existing.id)
             elif run >= settings.consecutive:
                 first = series.iloc[-run]
+                assert entry.id is not None
                 alert = Alert(
                     model_id=entry.id,
                     version=target.version,
@@ -171,11 +172,13 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
                 w.session.add(alert)
                 w.session.flush()
                 _outbox(w, "alert_opened", entry, alert)
+                assert alert.id is not None
                 outcome.opened.append(alert.id)
     return outcome
 
 
 def _resolve(w: Work, model: Model, alert: Alert, outcome: Refresh) -> None:
+    assert alert.id is not None
     alert.status, alert.resolved_at = "resolved", utcnow()
     w.session.add(alert)
     _outbox(w, "alert_resolved", model, alert)

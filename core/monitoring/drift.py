@@ -105,6 +105,7 @@ def drift_by_window(
     (to check a candidate's training data against the traffic the live version sees), and
     only rows from SINCE on count when it is given.
     """
+    assert model.id is not None
     if only_method is not None and only_method not in METHODS:
         raise InvalidInput(f"unknown method {only_method!r}; use one of {', '.join(METHODS)}")
     settings = DriftSettings.of(model)

@@ -74,6 +74,7 @@ def reconstruction_drift(
     w: Work, model: Model, version: ModelVersion, spec: WindowSpec
 ) -> pd.DataFrame:
     """Per window: mean reconstruction error of a sample, the reference band, and alert."""
+    assert model.id is not None
     features = features_of(version)
     if len(features) < 2:
         return pd.DataFrame(columns=COLUMNS)

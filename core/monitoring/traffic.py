@@ -45,6 +45,7 @@ class TrafficFilter:
 
 def span(w: Work, model: Model) -> tuple[date | None, date | None, int]:
     """First day, last day and number of logged predictions for a model."""
+    assert model.id is not None
     lo, hi, n = w.rows(
         f"SELECT min(ts)::DATE, max(ts)::DATE, count(*) FROM {log_tables.pred_table(model.id)}"
     )[0]
@@ -68,6 +69,7 @@ def daily_traffic(w: Work, flt: TrafficFilter) -> pd.DataFrame:
 def score_range(w: Work, model: Model) -> tuple[float, float]:
     """The scale of the score histogram: 0-1 for a probability, else the middle 98% of the
     current version's reference predictions."""
+    assert model.id is not None
     if model.task == "binary":
         return 0.0, 1.0
     lo, hi = w.rows(

@@ -94,6 +94,7 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
         entry = get_model(w, model)
         candidate = get_version(w, entry, version)
         check(entry, candidate, "request_review", by)
+        assert entry.id is not None
         review = Review(
             model_id=entry.id,
             version=version,
@@ -148,6 +149,7 @@ def sign(
         if decision == "approve" and failures:
             names = ", ".join(f"{g['name']} ({g['summary']})" for g in failures)
             raise InvalidInput(f"blocking gates failed, so it cannot be approved: {names}")
+        assert review.id is not None
         signed = SignOff(
             review_id=review.id,
             username=by.username,
@@ -223,6 +225,7 @@ def _go_live(
     by: Identity,
     kind: str,
 ) -> None:
+    assert model.id is not None
     now = utcnow()
     w.sql(
         "INSERT OR REPLACE INTO production_version VALUES (?, ?, ?, ?)",
