@@ -1,5 +1,7 @@
 # make run: install, build the demo store if missing, serve the dashboard.
 # make test: install (Chromium included) and run the whole suite.
+# make check: ruff lint, ruff format check and mypy, as CI runs them before the tests.
+# make test-fast: the suite without the browser tests (no Chromium needed).
 PORT ?= 8501
 MODELBRIDGE_DB ?= data/modelbridge.duckdb
 export MODELBRIDGE_DB
@@ -7,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install browser demo lint bench
+.PHONY: run test test-fast check install browser demo bench
 
 install: .venv/.installed
 
@@ -34,8 +36,13 @@ browser:
 test: install browser
 	$(UV) run --frozen pytest
 
-lint: install
-	$(UV) run --frozen ruff check . && $(UV) run --frozen ruff format --check .
+test-fast: install
+	$(UV) run --frozen pytest -m "not e2e"
+
+check: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
 
 bench: install
 	$(UV) run --frozen python bench/bench_foundation.py

@@ -75,7 +75,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         model = registry.get_model(r, args.model)
         versions = registry.list_versions(r, model)
     keys = KEY_METRICS[model.task]
-    records = [
+    records: list[dict[str, Any]] = [
         {
             "version": v.version,
             "stage": v.stage,

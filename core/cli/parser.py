@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import NoReturn
 
 from core.words import ROLES, TASKS
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, as for any other user mistake
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, as for any other user mistake
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common() -> _Parser:
+    # A _Parser like the subcommands it is a parent of (only its arguments are copied).
+    common = _Parser(add_help=False)
     common.add_argument(
         "--db", help="store file (default: $MODELBRIDGE_DB or data/modelbridge.duckdb)"
     )

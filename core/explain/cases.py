@@ -270,7 +270,7 @@ def similar_cases(
             distance += (column.astype(object) != value).astype(float).to_numpy()
     nearest = reference.iloc[np.argsort(distance, kind="stable")[:SIMILAR]]
     rate = float(nearest["y"].mean())
-    out = {
+    out: dict[str, Any] = {
         "count": int(len(nearest)),
         "outcome_rate": rate,
         "mean_score": float(nearest["score"].mean()),
@@ -302,7 +302,8 @@ def recent_cases(
     with store.open().read() as r:
         entry = get_model(r, model)
         threshold = threshold_of(entry) if entry.task == "binary" else None
-        clauses, params = ["TRUE"], []
+        clauses = ["TRUE"]
+        params: list[Any] = []
         if start is not None:
             clauses.append("ts >= ?")
             params.append(pd.Timestamp(start).to_pydatetime())
@@ -315,6 +316,7 @@ def recent_cases(
         if flagged is not None and threshold is not None:
             clauses.append("score >= ?" if flagged else "score < ?")
             params.append(threshold)
+        assert entry.id is not None
         frame = r.frame(
             f"SELECT request_id, ts, version, score FROM {log_tables.pred_table(entry.id)} "
             f"WHERE {' AND '.join(clauses)} ORDER BY ts DESC, request_id LIMIT ?",

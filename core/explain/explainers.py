@@ -317,6 +317,7 @@ def explainer_for(
 
 def logged_case(w: Work, model: Model, request_id: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A logged request: its features (one-row frame) and its log record (version, score, ts)."""
+    assert model.id is not None
     found = w.rows(
         f"SELECT version FROM {log_tables.pred_table(model.id)} WHERE request_id = ? LIMIT 1",
         [request_id],

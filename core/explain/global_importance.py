@@ -40,6 +40,7 @@ def _mean_abs(explainer: Explainer, frame: pd.DataFrame) -> list[float]:
 
 
 def _recent_rows(w: Work, model: Model, version: ModelVersion, sample: int) -> pd.DataFrame:
+    assert model.id is not None
     features = features_of(version)
     cols = ", ".join(f'{f.column} AS "{f.name.replace(chr(34), chr(34) * 2)}"' for f in features)
     return w.frame(
@@ -69,6 +70,7 @@ def importance_over_time(
             f'{f.column} AS "{f.name.replace(chr(34), chr(34) * 2)}"' for f in features
         )
         start, _ = spec.bounds_sql()
+        assert entry.id is not None
         rows = r.frame(
             f"SELECT {cols}, __w FROM (SELECT *, {spec.key_sql()} AS __w "
             f"FROM {log_tables.pred_table(entry.id)} WHERE version = ?) "

@@ -68,7 +68,7 @@ def sentence(
     feature: Feature,
     value: Any,
     contribution: float,
-    position: float | None,
+    position: tuple[float, float] | None,
     words: Vocabulary,
     units: str,
     task: str,

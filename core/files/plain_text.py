@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from core.errors import FileProblem
 
@@ -44,7 +44,7 @@ def _bytes_as_cp1252(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_TRANSCODE_ERRORS, _bytes_as_cp1252)
 
 
-def open_bytes(path: Path, gz: bool) -> IO[bytes]:
+def open_bytes(path: Path, gz: bool) -> io.BufferedIOBase:
     """The file's bytes, gunzipped when GZ."""
     return gzip.open(path, "rb") if gz else path.open("rb")
 

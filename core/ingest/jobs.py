@@ -184,6 +184,7 @@ class Job:
         before_commit: Callable[[Work, str], None] | None,
         budget: tuple[str | None, int | None],
     ) -> BatchResult:
+        assert self.model.id is not None
         memory, threads = budget
         with self.store.write() as w:
             if memory:

@@ -25,6 +25,7 @@ def append_labels(
     w: Work, raw: RawTable, batch_id: str, model: Model, version: ModelVersion
 ) -> BatchResult:
     """Check the loaded label rows, append the good ones, quarantine the rest."""
+    assert model.id is not None
     id_col, target = version.id_column, version.target_column
     require_columns(raw, {id_col: "request id", target: "target"}, "label")
     rid = quote_ident(id_col), raw.columns[id_col]
@@ -88,6 +89,7 @@ def append_labels(
 
 
 def _label_valid_sql(w: Work, model: Model, label: tuple[str, str]) -> str:
+    assert model.id is not None
     if model.task == "regression":
         return f"isfinite({numeric_sql(*label)})"
     classes = [

@@ -35,6 +35,7 @@ def append_predictions(
     w: Work, raw: RawTable, batch_id: str, model: Model, version: ModelVersion, tolerance: float
 ) -> BatchResult:
     """Check the loaded prediction rows, append the good ones, quarantine the rest."""
+    assert model.id is not None
     features = features_of(version)
     id_col, score_col, ts_col = (
         version.id_column,

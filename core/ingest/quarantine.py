@@ -36,7 +36,8 @@ class QuarantineFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL WHERE clause and parameters."""
-        clauses, params = ["model_id = ?", "retried_in IS NULL"], [self.model_id]
+        clauses = ["model_id = ?", "retried_in IS NULL"]
+        params: list[Any] = [self.model_id]
         if self.kind:
             clauses.append("kind = ?")
             params.append(self.kind)
@@ -50,7 +51,9 @@ class QuarantineFilter:
 
 
 def _filter(w: Work, model: str, **options: Any) -> QuarantineFilter:
-    return QuarantineFilter(get_model(w, model).id, **options)
+    entry = get_model(w, model)
+    assert entry.id is not None
+    return QuarantineFilter(entry.id, **options)
 
 
 def summary(store: Store, model: str, **options: Any) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from sqlmodel import col, select
@@ -139,7 +139,8 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
                 _resolve(w, entry, old, outcome)
         if found.empty:
             return outcome
-        for (kind, subject), series in found.groupby(["kind", "subject"], sort=True):
+        for key, series in found.groupby(["kind", "subject"], sort=True):
+            kind, subject = cast(tuple[str, str], key)  # both columns hold text
             run = _trailing_run(series["past"].tolist())
             latest = series.iloc[-1]
             existing = current.get((kind, subject))
@@ -155,6 +156,7 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
                 outcome.still_open.append(existing.id)
             elif run >= settings.consecutive:
                 first = series.iloc[-run]
+                assert entry.id is not None
                 alert = Alert(
                     model_id=entry.id,
                     version=target.version,
@@ -170,11 +172,13 @@ def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
                 w.session.add(alert)
                 w.session.flush()
                 _outbox(w, "alert_opened", entry, alert)
+                assert alert.id is not None
                 outcome.opened.append(alert.id)
     return outcome
 
 
 def _resolve(w: Work, model: Model, alert: Alert, outcome: Refresh) -> None:
+    assert alert.id is not None
     alert.status, alert.resolved_at = "resolved", utcnow()
     w.session.add(alert)
     _outbox(w, "alert_resolved", model, alert)

@@ -105,7 +105,7 @@ def numeric_bins_many(
     for i, c in enumerate(columns):
         quantiles, std = row[2 * i], row[2 * i + 1]
         lo, hi = quantiles if quantiles else (None, None)
-        if lo is None:
+        if lo is None or hi is None:
             bins = NumericBins(0.0, 1.0)
         else:
             if hi <= lo:

@@ -42,6 +42,7 @@ EPOCH = datetime(1970, 1, 1)
 
 def latest_period_start(w: Work, model: Model, period: str = "D") -> datetime:
     """Start of the newest period with logged traffic (for headline-only queries)."""
+    assert model.id is not None
     found = w.rows(f"SELECT {_bucket(period, 'max(ts)')} FROM {log_tables.pred_table(model.id)}")[
         0
     ][0]
@@ -57,6 +58,7 @@ def _held(model: Model) -> str:
     time of its batch (else of the model), so junk in a backfilled file lands among the file's
     own requests rather than opening a period of its own after the last real traffic.
     """
+    assert model.id is not None
     pred = log_tables.pred_table(model.id)
     return (
         "(WITH q AS (SELECT batch_id, ts, quarantined_at, reasons, "
@@ -77,6 +79,7 @@ def _held(model: Model) -> str:
 
 def volume(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period: rows received, ingested, quarantined and the quarantined share."""
+    assert model.id is not None
     kept = _bucket(period, "ts")
     held = _bucket(period, "placed")
     return w.frame(
@@ -114,6 +117,7 @@ def feature_rates(
     Kept rows are measured from their typed columns against the version's reference profile;
     quarantined rows add through their reasons, so a rejected missing value still counts.
     """
+    assert model.id is not None
     kept = _bucket(period, "ts")
     parts = []
     for i, f in enumerate(features):
@@ -148,13 +152,14 @@ def feature_rates(
             )
             extra = rejected[rejected["reason"] == f"{kind}:{f.name}"].set_index("period")["n"]
             total = counts.add(extra, fill_value=0).reindex(received.index, fill_value=0)
-            for period_start, n in total.items():
-                rows.append((period_start, f.name, kind, int(n), n / received[period_start]))
+            for period_start, n, base in zip(total.index, total, received.to_numpy(), strict=True):
+                rows.append((period_start, f.name, kind, int(n), n / base))
     return pd.DataFrame(rows, columns=["period", "feature", "problem", "rows", "rate"])
 
 
 def latency(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period: latency p50/p95/p99 and the share of requests slower than the SLO."""
+    assert model.id is not None
     slo = latency_slo(model)
     frame = w.frame(
         f"SELECT {_bucket(period, 'ts')} AS period, quantile_cont(latency_ms, [0.5, 0.95, 0.99]) "

@@ -105,6 +105,7 @@ def drift_by_window(
     (to check a candidate's training data against the traffic the live version sees), and
     only rows from SINCE on count when it is given.
     """
+    assert model.id is not None
     if only_method is not None and only_method not in METHODS:
         raise InvalidInput(f"unknown method {only_method!r}; use one of {', '.join(METHODS)}")
     settings = DriftSettings.of(model)
@@ -250,9 +251,10 @@ def _categorical(
         ref_dense = np.zeros(len(values))
         np.add.at(ref_dense, [index[v] for v in ref_values], ref_n[mine])
         cur = np.zeros((len(plan.windows), len(values)))
+        # numpy documents a tuple of index arrays for a 2-D operand; its stubs allow one array.
         np.add.at(
             cur,
-            (plan.locate(per_window["w"]), [index[v] for v in cur_values]),
+            (plan.locate(per_window["w"]), [index[v] for v in cur_values]),  # type: ignore[arg-type]
             per_window["n"].to_numpy(float),
         )
         chi = chi_square_pvalue_rows(ref_dense, cur)

@@ -158,6 +158,7 @@ def distributions(
     window_start: Any,
 ) -> pd.DataFrame:
     """Reference and one window side by side: bucket, reference share, window share."""
+    assert model.id is not None
     known = {f.name: f for f in features_of(version)}
     f = known.get(feature) or Feature(PREDICTION, "numeric", "score")
     ref_src = f"(SELECT *, 0 AS __w FROM {log_tables.ref_table(model.id)} WHERE version = ?)"

@@ -29,7 +29,7 @@ class Method:
     kinds: tuple[str, ...]
     threshold: float
     higher_is_drift: bool
-    compute: Callable[..., float]
+    compute: Callable[..., float | tuple[float, float]]  # a test: (statistic, p-value)
 
     def alert(self, value: float, threshold: float, p_value: float = 0.0) -> bool:
         """Whether VALUE is past THRESHOLD on the drifting side (a distance: and P_VALUE low)."""

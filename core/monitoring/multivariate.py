@@ -8,6 +8,8 @@ reference's mean error ± 3 standard errors at the window's sample size, and at 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -17,6 +19,10 @@ from core.registry import features_of
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Work, log_tables
 
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.decomposition import PCA
+
 SAMPLE_PER_WINDOW = 5000
 VARIANCE_KEPT = 0.65
 MIN_RELATIVE_CHANGE = 0.02
@@ -25,7 +31,7 @@ MIN_REFERENCE_ROWS = 4
 COLUMNS = ["window_start", "window_end", "n", "value", "lower", "upper", "alert"]
 
 
-def _pipeline(features: list[Feature]):
+def _pipeline(features: list[Feature]) -> tuple[ColumnTransformer, PCA]:
     from sklearn.compose import ColumnTransformer
     from sklearn.decomposition import PCA
     from sklearn.impute import SimpleImputer
@@ -54,7 +60,7 @@ def _pipeline(features: list[Feature]):
     return prepare, PCA(n_components=VARIANCE_KEPT, svd_solver="full", random_state=0)
 
 
-def _errors(prepare, pca, frame: pd.DataFrame) -> np.ndarray:
+def _errors(prepare: ColumnTransformer, pca: PCA, frame: pd.DataFrame) -> np.ndarray:
     x = prepare.transform(frame)
     restored = pca.inverse_transform(pca.transform(x))
     return np.sqrt(((x - restored) ** 2).sum(axis=1))
@@ -68,6 +74,7 @@ def reconstruction_drift(
     w: Work, model: Model, version: ModelVersion, spec: WindowSpec
 ) -> pd.DataFrame:
     """Per window: mean reconstruction error of a sample, the reference band, and alert."""
+    assert model.id is not None
     features = features_of(version)
     if len(features) < 2:
         return pd.DataFrame(columns=COLUMNS)

@@ -80,6 +80,7 @@ def binary_counts(w: Work, source: str, params: list[Any], group: str) -> pd.Dat
 
 def labelled_logs(model: Model, version: ModelVersion, spec: WindowSpec) -> tuple[str, list]:
     """SQL of the version's logs with their window key and label (NULL until it arrives)."""
+    assert model.id is not None
     source = (
         f"(SELECT q.*, l.y FROM (SELECT ts, request_id, score, {spec.key_sql()} AS __w "
         f"FROM {log_tables.pred_table(model.id)} WHERE version = ?) q "
@@ -92,6 +93,7 @@ def performance_by_window(
     w: Work, model: Model, version: ModelVersion, spec: WindowSpec
 ) -> pd.DataFrame:
     """One row per window and metric: estimated, realized (None without labels), band, alert."""
+    assert model.id is not None
     if model.task == "regression":
         return _regression(w, model, version, spec)
     threshold = threshold_of(model)
@@ -221,6 +223,7 @@ def _regression(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) 
             params,
         )
 
+    assert model.id is not None
     ref = errors(
         f"(SELECT y, score FROM {log_tables.ref_table(model.id)} WHERE version = ?)",
         [version.version],

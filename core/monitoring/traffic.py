@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -28,7 +29,8 @@ class TrafficFilter:
 
     def where(self) -> tuple[str, list]:
         """SQL WHERE clause and parameters for this filter."""
-        clauses, params = ["TRUE"], []
+        clauses = ["TRUE"]
+        params: list[Any] = []
         if self.version is not None:
             clauses.append("version = ?")
             params.append(self.version)
@@ -43,6 +45,7 @@ class TrafficFilter:
 
 def span(w: Work, model: Model) -> tuple[date | None, date | None, int]:
     """First day, last day and number of logged predictions for a model."""
+    assert model.id is not None
     lo, hi, n = w.rows(
         f"SELECT min(ts)::DATE, max(ts)::DATE, count(*) FROM {log_tables.pred_table(model.id)}"
     )[0]
@@ -66,6 +69,7 @@ def daily_traffic(w: Work, flt: TrafficFilter) -> pd.DataFrame:
 def score_range(w: Work, model: Model) -> tuple[float, float]:
     """The scale of the score histogram: 0-1 for a probability, else the middle 98% of the
     current version's reference predictions."""
+    assert model.id is not None
     if model.task == "binary":
         return 0.0, 1.0
     lo, hi = w.rows(

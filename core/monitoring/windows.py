@@ -34,20 +34,25 @@ class WindowSpec:
         """SQL giving each log row its window key (an integer, increasing with time)."""
         if self.chunk_size:
             return f"(row_number() OVER (ORDER BY ts, request_id) - 1) // {int(self.chunk_size)}"
-        return f"epoch(date_trunc('{_PERIODS[self.period]}', ts))::BIGINT"
+        return f"epoch(date_trunc('{self._unit()}', ts))::BIGINT"
 
     def bounds_sql(self) -> tuple[str, str]:
         """SQL for a window's start and end, given its rows (min/max ts for chunks)."""
         if self.chunk_size:
             return "min(ts)", "max(ts)"
-        unit = _PERIODS[self.period]
+        unit = self._unit()
         return (
             f"date_trunc('{unit}', min(ts))",
             f"date_trunc('{unit}', min(ts)) + INTERVAL 1 {unit}",
         )
 
+    def _unit(self) -> str:
+        """The calendar unit of a period window."""
+        assert self.period is not None, "a window without a chunk size has a period"
+        return _PERIODS[self.period]
+
     def label(self) -> str:
         """Human description, e.g. 'per week' or 'per 5,000 rows'."""
         if self.chunk_size:
             return f"per {self.chunk_size:,} rows"
-        return f"per {_PERIODS[self.period]}"
+        return f"per {self._unit()}"

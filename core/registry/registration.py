@@ -148,6 +148,7 @@ def register_version(
         task, positive_label = _settle_task(w, target, score, task, positive_label)
         entry = _get_or_create_model(w, model, task, positive_label, description, created_by)
         number = _next_version(w, entry)
+        assert entry.id is not None
         log_tables.ensure_tables(w, entry.id)
         features = []
         for name in feature_names:
@@ -318,6 +319,7 @@ def _copy_reference(
     score: str,
     positive_label: str | None,
 ) -> tuple[int, int]:
+    assert model.id is not None
     y_sql, params = label_to_y_sql(quote_ident(target), model.positive_label or positive_label)
     columns = ", ".join(f.column for f in features)
     values = ", ".join(f"TRY_CAST({quote_ident(f.name)} AS {f.sql_type})" for f in features)
@@ -344,6 +346,7 @@ def _reference_metrics(w: Work, model: Model, version: int) -> dict[str, Any]:
 
 
 def _labelled(w: Work, model: Model, version: int) -> tuple[np.ndarray, np.ndarray]:
+    assert model.id is not None
     frame = w.frame(
         f"SELECT y, score FROM {log_tables.ref_table(model.id)} "
         "WHERE version = ? AND y IS NOT NULL",
@@ -354,6 +357,7 @@ def _labelled(w: Work, model: Model, version: int) -> tuple[np.ndarray, np.ndarr
 
 def reference_frame(w: Work, model: Model, version: ModelVersion, limit: int | None = None) -> Any:
     """A version's reference rows as a DataFrame with the original feature names."""
+    assert model.id is not None
     features = features_of(version)
     cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)
     sql = (
@@ -369,6 +373,7 @@ def _check_artifact(
     w: Work, model: Model, version: int, features: list[Feature], artifact: Any, source: str
 ) -> list[str]:
     """Load the model file safely and check it reproduces the reference predictions."""
+    assert model.id is not None
     estimator = load_model(artifact.path, expected_sha256=artifact.sha256, shown_as=source)
     check_task_fits(estimator, model.task, source)
     cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)

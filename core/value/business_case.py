@@ -130,6 +130,7 @@ def save(store: Store, *, model: str, changes: dict[str, Any], by: Identity) -> 
         before = current(entry)
         after = {**before.values, **clean}
         revision = _next_revision(w, entry)
+        assert entry.id is not None
         w.session.add(
             BusinessCaseRevision(
                 model_id=entry.id, revision=revision, case=after, saved_by=by.username

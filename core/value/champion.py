@@ -26,6 +26,7 @@ def labelled_sample(
     w: Work, model: Model, version: ModelVersion, limit: int = SAMPLE
 ) -> pd.DataFrame:
     """The most recent labelled requests logged under VERSION: features and outcome y."""
+    assert model.id is not None
     features = features_of(version)
     cols = ", ".join(f"p.{f.column} AS {quote_ident(f.name)}" for f in features)
     return w.frame(

@@ -107,8 +107,8 @@ def threshold_curve(pos: np.ndarray, neg: np.ndarray, case: BusinessCase) -> pd.
 
 def optimum(curve: pd.DataFrame) -> tuple[float, float]:
     """The threshold with the highest value per decision (the lowest such threshold on ties)."""
-    best = curve["value_per_decision"].idxmax()
-    return float(curve.loc[best, "threshold"]), float(curve.loc[best, "value_per_decision"])
+    best = int(curve["value_per_decision"].argmax())
+    return float(curve["threshold"].iloc[best]), float(curve["value_per_decision"].iloc[best])
 
 
 def summary(w: Work, model: Model, version: ModelVersion) -> Summary:
@@ -154,6 +154,7 @@ def _regression_cost_sql(case: BusinessCase) -> str:
 
 def by_window(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
     """Per window: decisions, labelled ones, realized and estimated value per decision, bands."""
+    assert model.id is not None
     case = current(model)
     if model.task == "regression":
         return _regression_windows(w, model, version, spec, case)
@@ -261,6 +262,7 @@ def _regression_windows(
 def on_reference(w: Work, model: Model, version: ModelVersion) -> ReferenceValue:
     """Value per decision and per period at the operating threshold on the version's labelled
     reference rows, with a ±Z standard-error band."""
+    assert model.id is not None
     case = current(model)
     rows = (
         f"(SELECT y, score FROM {log_tables.ref_table(model.id)} "
@@ -324,6 +326,7 @@ def _decisions_per_period(
 ) -> tuple[float | None, str | None]:
     """The case's volume per period, else the production version's average logged decisions
     per period (periods with traffic only), else (None, None)."""
+    assert model.id is not None
     if case["volume_per_period"]:
         return float(case["volume_per_period"]), "business case"
     key = WindowSpec.parse(case["period"]).key_sql()

@@ -63,6 +63,7 @@ def shown_version(w: Work, model: Model) -> Shown:
     Right after a promotion the new version has no traffic yet, and showing only its (empty)
     logs would blank the overview while its alerts and outcomes still speak of the old one.
     """
+    assert model.id is not None
     versions = list_versions(w, model)  # newest first
     live = next((v for v in versions if v.stage == "production"), None)
     newest = live or versions[0]

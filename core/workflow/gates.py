@@ -175,6 +175,7 @@ def kpi_gate(
 
 def drift_gate(w: Work, model: Model, candidate: ModelVersion, live: ModelVersion | None) -> Gate:
     """How far recent production traffic is from the data the candidate was trained on."""
+    assert model.id is not None
     source = live or candidate
     last = w.rows(f"SELECT max(ts) FROM pred_m{int(model.id)} WHERE version = ?", [source.version])[
         0

@@ -94,6 +94,7 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
         entry = get_model(w, model)
         candidate = get_version(w, entry, version)
         check(entry, candidate, "request_review", by)
+        assert entry.id is not None
         review = Review(
             model_id=entry.id,
             version=version,
@@ -148,6 +149,7 @@ def sign(
         if decision == "approve" and failures:
             names = ", ".join(f"{g['name']} ({g['summary']})" for g in failures)
             raise InvalidInput(f"blocking gates failed, so it cannot be approved: {names}")
+        assert review.id is not None
         signed = SignOff(
             review_id=review.id,
             username=by.username,
@@ -223,6 +225,7 @@ def _go_live(
     by: Identity,
     kind: str,
 ) -> None:
+    assert model.id is not None
     now = utcnow()
     w.sql(
         "INSERT OR REPLACE INTO production_version VALUES (?, ?, ?, ?)",
@@ -309,7 +312,7 @@ def production(store: Store, model: str) -> dict[str, Any]:
             raise NotFound(f"{model} has no production version")
         approval = r.session.exec(
             select(SignOff)
-            .join(Review, SignOff.review_id == Review.id)
+            .join(Review, col(SignOff.review_id) == Review.id)
             .where(
                 Review.model_id == entry.id,
                 Review.version == live.version,
@@ -364,8 +367,8 @@ def queue(w: Work) -> list[tuple[Model, ModelVersion]]:
     """Versions waiting for a decision or a promotion, oldest first."""
     rows = w.session.exec(
         select(Model, ModelVersion)
-        .join(ModelVersion, ModelVersion.model_id == Model.id)
+        .join(ModelVersion, col(ModelVersion.model_id) == Model.id)
         .where(col(ModelVersion.stage).in_(["in_review", "approved"]))
-        .order_by(ModelVersion.created_at)
+        .order_by(col(ModelVersion.created_at))
     ).all()
     return [(m, v) for m, v in rows]

@@ -81,10 +81,14 @@ def test_the_hint_flips_the_decision_when_the_model_scores_the_changed_case(
 
 
 def test_the_hint_changes_only_actionable_features(explainer: Explainer) -> None:
-    for i in range(len(cases())):
-        hint = find(explainer, cases().iloc[[i]], population()[0], 0.5, ["debt ratio"])
-        if hint is not None:
-            assert [c.feature for c in hint.changes] == ["debt ratio"]
+    hints = [
+        find(explainer, cases().iloc[[i]], population()[0], 0.5, ["debt ratio"])
+        for i in range(len(cases()))
+    ]
+
+    for hint in hints:  # debt ratio alone can flip each of these decisions
+        assert hint is not None
+        assert [c.feature for c in hint.changes] == ["debt ratio"]
 
 
 def test_the_hint_suggests_values_seen_in_the_population(explainer: Explainer) -> None:
@@ -93,7 +97,8 @@ def test_the_hint_suggests_values_seen_in_the_population(explainer: Explainer) -
         find(explainer, cases().iloc[[i]], reference, 0.5, ["income", "debt ratio"])
         for i in range(10)
     ]
-    for hint in filter(None, hints):
+    for hint in hints:
+        assert hint is not None
         for change in hint.changes:
             assert change.after in set(reference[change.feature])
 
