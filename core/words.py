@@ -1,5 +1,28 @@
-"""The store's fixed words: user roles and model tasks. Kept apart from core.store.tables so
-that the CLI's parser can offer them without loading SQLModel."""
+"""The one place for words and numbers as people read them: user roles, model tasks and money.
+Free of heavy imports so that the CLI's parser can offer the roles and tasks without loading
+pandas or SQLModel."""
+
+from __future__ import annotations
 
 ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
 TASKS = ("binary", "regression")
+
+
+def money(value: float | None, unit: str) -> str:
+    """A money amount as people read it: 3.65 M EUR, 250 k EUR, 1,234 EUR."""
+    if value is None:
+        return "–"
+    size = abs(value)
+    sign = "-" if value < 0 else ""
+    if size >= 1e6:
+        return f"{sign}{size / 1e6:,.2f} M {unit}".strip()
+    if size >= 1e4:
+        return f"{sign}{size / 1e3:,.0f} k {unit}".strip()
+    return f"{sign}{size:,.0f} {unit}".strip()
+
+
+def exact_money(value: float | None) -> str:
+    """A money amount to the cent for text a pipeline reads: 1,234.50, '-' when unknown."""
+    if value is None:
+        return "-"
+    return f"{value + 0.0 if round(value, 2) else 0.0:,.2f}"  # never "-0.00"

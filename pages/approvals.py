@@ -8,7 +8,7 @@ from app.session import guard
 from app.widgets import gate_table
 from core import workflow
 from core.errors import ModelBridgeError
-from core.value.overview import money
+from core.words import money
 
 identity = guard("approvals")
 st.title("Approvals")

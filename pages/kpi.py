@@ -8,7 +8,7 @@ from app.session import guard
 from app.widgets import business_case_form, escape_markdown
 from core.errors import ModelBridgeError
 from core.monitoring.windows import WindowSpec
-from core.value.overview import money
+from core.words import money
 
 identity = guard("kpi")
 st.title("Business value")

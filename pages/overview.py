@@ -8,7 +8,7 @@ from app.navigation import page
 from app.session import guard
 from app.widgets import traffic_light
 from core import auth
-from core.value.overview import money
+from core.words import money
 
 identity = guard("overview")
 st.title("Overview")

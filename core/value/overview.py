@@ -19,6 +19,7 @@ from core.registry import list_versions
 from core.store import Model, ModelVersion, Work, log_tables
 from core.value import kpi
 from core.value.business_case import current, values_set
+from core.words import money
 
 GREEN, AMBER, RED = "green", "amber", "red"
 # Nothing measured to judge by: neither fine nor a problem.
@@ -155,19 +156,6 @@ def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
         windows,
         words + ".",
     )
-
-
-def money(value: float | None, unit: str) -> str:
-    """A money amount as people read it: 3.65 M EUR, 250 k EUR, 1,234 EUR."""
-    if value is None:
-        return "–"
-    size = abs(value)
-    sign = "-" if value < 0 else ""
-    if size >= 1e6:
-        return f"{sign}{size / 1e6:,.2f} M {unit}".strip()
-    if size >= 1e4:
-        return f"{sign}{size / 1e3:,.0f} k {unit}".strip()
-    return f"{sign}{size:,.0f} {unit}".strip()
 
 
 def lights(w: Work, model: Model, version: ModelVersion) -> list[Light]:

@@ -21,7 +21,7 @@ from core.monitoring.policy import update_settings
 from core.registry import get_model, get_version, register_version
 from core.store import Review, Store
 from core.value import business_case, kpi
-from core.value.overview import money
+from core.words import money
 from data.build_demo import BUSINESS_CASE
 from tests.conftest import copy_store
 from tests.factories import Case

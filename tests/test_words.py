@@ -1,0 +1,55 @@
+"""Words and numbers as people read them, from the one module that says them all."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from core import words
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "said"),
+    [
+        (3_654_321.0, "EUR", "3.65 M EUR"),
+        (250_400.0, "EUR", "250 k EUR"),
+        (10_000.0, "EUR", "10 k EUR"),
+        (9_999.4, "EUR", "9,999 EUR"),
+        (1_234.0, "", "1,234"),
+        (-1_500_000.0, "USD", "-1.50 M USD"),
+        (-42.0, "EUR", "-42 EUR"),
+        (0.0, "EUR", "0 EUR"),
+        (None, "EUR", "–"),
+    ],
+)
+def test_money_is_said_in_millions_thousands_or_units(
+    value: float | None, unit: str, said: str
+) -> None:
+    assert words.money(value, unit) == said
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [(1234.5, "1,234.50"), (-0.001, "0.00"), (-12.345, "-12.35"), (0.0, "0.00"), (None, "-")],
+)
+def test_exact_money_keeps_the_cents_and_never_says_minus_zero(
+    value: float | None, said: str
+) -> None:
+    assert words.exact_money(value) == said
+
+
+def test_importing_the_words_loads_no_data_library() -> None:
+    check = (
+        "import sys, core.words; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'numpy', 'sqlmodel', 'sqlalchemy', 'duckdb'}))"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.stdout.strip() == "[]", done.stderr
