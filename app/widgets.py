@@ -12,6 +12,7 @@ from core import auth
 from core.errors import ModelBridgeError
 from core.monitoring import alerts, policy
 from core.monitoring.data_quality import Headline
+from core.words import PERIODS
 
 
 def headline_box(headline: Headline) -> None:
@@ -255,9 +256,9 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
         unit = a.text_input("Unit or currency", case["unit"], disabled=not editable)
         period = b.selectbox(
             "Period",
-            ["D", "W", "M"],
-            index=["D", "W", "M"].index(case["period"]),
-            format_func={"D": "day", "W": "week", "M": "month"}.get,
+            list(PERIODS),
+            index=list(PERIODS).index(case["period"]),
+            format_func=PERIODS.get,
             disabled=not editable,
         )
         volume = c.number_input(

@@ -1,11 +1,13 @@
-"""The one place for words and numbers as people read them: user roles, model tasks and money.
-Free of heavy imports so that the CLI's parser can offer the roles and tasks without loading
-pandas or SQLModel."""
+"""The one place for words and numbers as people read them: user roles, model tasks, period
+words and money. Free of heavy imports so that the CLI's parser can offer the roles and tasks
+without loading pandas or SQLModel."""
 
 from __future__ import annotations
 
 ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
 TASKS = ("binary", "regression")
+# Calendar periods by their letter, named as people and date_trunc both name them.
+PERIODS = {"D": "day", "W": "week", "M": "month"}
 
 
 def money(value: float | None, unit: str) -> str:

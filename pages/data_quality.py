@@ -6,6 +6,8 @@ from app import charts
 from app.data import models_table, quality_view, quarantine_samples, revision, store
 from app.session import guard
 from app.widgets import headline_box, save_latency_slo, spike_warnings
+from core.monitoring.data_quality import QUALITY_PERIODS
+from core.words import PERIODS
 
 identity = guard("data_quality")
 st.title("Data quality")
@@ -19,7 +21,7 @@ left, right = st.columns([3, 1])
 model = left.selectbox("Model", [m["name"] for m in models], key="dq_model")
 period = (
     right.segmented_control(
-        "Per", ["D", "W"], format_func={"D": "day", "W": "week"}.get, default="D", key="dq_period"
+        "Per", QUALITY_PERIODS, format_func=PERIODS.get, default="D", key="dq_period"
     )
     or "D"
 )

@@ -17,6 +17,7 @@ from app.session import guard
 from app.widgets import alert_list
 from core.metrics import METRIC_WORDS
 from core.monitoring.drift_report import RANKED_WINDOWS
+from core.words import PERIODS
 
 identity = guard("drift")
 st.title("Drift")
@@ -34,10 +35,7 @@ opened = shown_version(db, rev, model)
 labels = list(versions)
 default = labels.index(next((k for k, v in versions.items() if v == opened), labels[0]))
 version = versions[mid.selectbox("Version", labels, index=default, key="drift_version")]
-windows = {
-    "week": ("W", None),
-    "day": ("D", None),
-    "month": ("M", None),
+windows = {PERIODS[p]: (p, None) for p in ("W", "D", "M")} | {
     "5,000 rows": (None, 5000),
     "20,000 rows": (None, 20000),
 }

@@ -53,3 +53,7 @@ def test_importing_the_words_loads_no_data_library() -> None:
     )
 
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_periods_are_named_by_their_letter() -> None:
+    assert words.PERIODS == {"D": "day", "W": "week", "M": "month"}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import InvalidInput
-
-_PERIODS = {"D": "day", "W": "week", "M": "month"}
+from core.words import PERIODS
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class WindowSpec:
                 raise InvalidInput("the chunk size must be a positive number of rows")
             return cls(None, int(chunk_size))
         period = (period or "W").upper()
-        if period not in _PERIODS:
+        if period not in PERIODS:
             raise InvalidInput(f"unknown period {period!r}; use D, W or M")
         return cls(period, None)
 
@@ -34,13 +33,13 @@ class WindowSpec:
         """SQL giving each log row its window key (an integer, increasing with time)."""
         if self.chunk_size:
             return f"(row_number() OVER (ORDER BY ts, request_id) - 1) // {int(self.chunk_size)}"
-        return f"epoch(date_trunc('{_PERIODS[self.period]}', ts))::BIGINT"
+        return f"epoch(date_trunc('{PERIODS[self.period]}', ts))::BIGINT"
 
     def bounds_sql(self) -> tuple[str, str]:
         """SQL for a window's start and end, given its rows (min/max ts for chunks)."""
         if self.chunk_size:
             return "min(ts)", "max(ts)"
-        unit = _PERIODS[self.period]
+        unit = PERIODS[self.period]
         return (
             f"date_trunc('{unit}', min(ts))",
             f"date_trunc('{unit}', min(ts)) + INTERVAL 1 {unit}",
@@ -50,4 +49,4 @@ class WindowSpec:
         """Human description, e.g. 'per week' or 'per 5,000 rows'."""
         if self.chunk_size:
             return f"per {self.chunk_size:,} rows"
-        return f"per {_PERIODS[self.period]}"
+        return f"per {PERIODS[self.period]}"
