@@ -1,8 +1,11 @@
 """The one place for words and numbers as people read them: user roles, model tasks, period
-words and money. Free of heavy imports so that the CLI's parser can offer the roles and tasks
-without loading pandas or SQLModel."""
+words, money and plain feature values. Free of heavy imports so that the CLI's parser can offer
+the roles and tasks without loading pandas or SQLModel."""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
 TASKS = ("binary", "regression")
@@ -28,3 +31,10 @@ def exact_money(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value + 0.0 if round(value, 2) else 0.0:,.2f}"  # never "-0.00"
+
+
+def plain(value: Any) -> Any:
+    """A feature value as plain Python: None for missing or NaN, numpy scalars unwrapped."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None  # a missing value, not NaN, which JSON cannot carry
+    return value.item() if hasattr(value, "item") else value

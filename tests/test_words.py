@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from core import words
@@ -57,3 +58,14 @@ def test_importing_the_words_loads_no_data_library() -> None:
 
 def test_periods_are_named_by_their_letter() -> None:
     assert words.PERIODS == {"D": "day", "W": "week", "M": "month"}
+
+
+def test_a_plain_value_unwraps_numpy_and_says_missing_as_none() -> None:
+    assert words.plain(np.float64(48.5)) == 48.5
+    assert type(words.plain(np.float64(48.5))) is float
+    assert type(words.plain(np.int64(3))) is int
+    assert words.plain(np.bool_(True)) is True
+    assert words.plain(np.float64("nan")) is None
+    assert words.plain(float("nan")) is None
+    assert words.plain(None) is None
+    assert words.plain("retail") == "retail"
