@@ -1,6 +1,6 @@
 """The one place for words and numbers as people read them: user roles, model tasks, period
-words, money and plain feature values. Free of heavy imports so that the CLI's parser can offer
-the roles and tasks without loading pandas or SQLModel."""
+words, money, numbers with their units and plain feature values. Free of heavy imports so that
+the CLI's parser can offer the roles and tasks without loading pandas or SQLModel."""
 
 from __future__ import annotations
 
@@ -31,6 +31,19 @@ def exact_money(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value + 0.0 if round(value, 2) else 0.0:,.2f}"  # never "-0.00"
+
+
+def quantity(value: Any, unit: str) -> str:
+    """A feature value with its unit: '48%', '52,000 EUR', "'36' months", or 'not provided'."""
+    if value is None:
+        return "not provided"
+    if isinstance(value, float):
+        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+    else:
+        text = f"'{value}'"
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit in ("%", "‰") else f"{text} {unit}"
 
 
 def plain(value: Any) -> Any:

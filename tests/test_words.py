@@ -69,3 +69,21 @@ def test_a_plain_value_unwraps_numpy_and_says_missing_as_none() -> None:
     assert words.plain(float("nan")) is None
     assert words.plain(None) is None
     assert words.plain("retail") == "retail"
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "said"),
+    [
+        (48.0, "%", "48%"),
+        (2.5, "‰", "2.5‰"),
+        (52_000.0, "EUR", "52,000 EUR"),
+        (0.125, "", "0.12"),
+        (1.10, "years", "1.1 years"),
+        (-3.0, "", "-3"),
+        ("retail", "", "'retail'"),
+        ("36", "months", "'36' months"),
+        (None, "EUR", "not provided"),
+    ],
+)
+def test_a_quantity_is_said_with_its_unit(value: object, unit: str, said: str) -> None:
+    assert words.quantity(value, unit) == said
