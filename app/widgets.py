@@ -12,7 +12,7 @@ from core import auth
 from core.errors import ModelBridgeError
 from core.monitoring import alerts, policy
 from core.monitoring.data_quality import Headline
-from core.words import PERIODS
+from core.words import PERIODS, default_label
 
 
 def headline_box(headline: Headline) -> None:
@@ -181,8 +181,6 @@ def metadata_editor(
 
     meta = schema.get("metadata", {})
     given = meta.get("features", {})
-    from core.registry.feature_metadata import default_label
-
     table = pd.DataFrame(
         [
             {

@@ -1,6 +1,7 @@
 """The one place for words and numbers as people read them: user roles, model tasks, period
-words, money, numbers with their units and plain feature values. Free of heavy imports so that
-the CLI's parser can offer the roles and tasks without loading pandas or SQLModel."""
+words, money, numbers with their units, plain feature values and feature names in plain words.
+Free of heavy imports so that the CLI's parser can offer the roles and tasks without loading
+pandas or SQLModel."""
 
 from __future__ import annotations
 
@@ -51,3 +52,9 @@ def plain(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None  # a missing value, not NaN, which JSON cannot carry
     return value.item() if hasattr(value, "item") else value
+
+
+def default_label(name: str) -> str:
+    """A feature's name in plain words: 'debt_to_income' -> 'Debt to income'."""
+    words = name.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:] if words else name

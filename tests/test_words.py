@@ -87,3 +87,18 @@ def test_a_plain_value_unwraps_numpy_and_says_missing_as_none() -> None:
 )
 def test_a_quantity_is_said_with_its_unit(value: object, unit: str, said: str) -> None:
     assert words.quantity(value, unit) == said
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("debt_to_income", "Debt to income"),
+        ("debt ratio", "Debt ratio"),
+        ("loan-amount", "Loan amount"),
+        ("_age_", "Age"),
+        ("income", "Income"),
+        ("___", "___"),
+    ],
+)
+def test_a_feature_name_is_said_in_plain_words(name: str, said: str) -> None:
+    assert words.default_label(name) == said
