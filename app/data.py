@@ -45,12 +45,10 @@ def models_table(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def shown_version(db: str, rev: tuple[int, int], model: str) -> int:
-    """The version the pages open on: the live one unless it has logged nothing yet."""
-    from core.value import overview
-
+def opening_version(db: str, rev: tuple[int, int], model: str) -> int:
+    """The version every page opens on (core.registry.opening_version)."""
     with _store_at(db).read() as r:
-        return overview.shown_version(r, registry.get_model(r, model)).version.version
+        return registry.opening_version(r, registry.get_model(r, model)).version.version
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -214,12 +212,17 @@ def cases_table(
 
 
 @st.cache_data(show_spinner="Measuring what drives the model…", max_entries=16)
-def importance_view(db: str, rev: tuple[int, int], model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Global importance (reference vs production) and its ranking over time."""
+def importance_view(
+    db: str, rev: tuple[int, int], model: str, version: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Global importance (reference vs production) of a version and its ranking over time."""
     from core.explain.global_importance import global_importance, importance_over_time
 
     store_ = _store_at(db)
-    return global_importance(store_, model), importance_over_time(store_, model)
+    return (
+        global_importance(store_, model, version=version),
+        importance_over_time(store_, model, version=version),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -235,14 +238,13 @@ def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
-    """Earnings, health lights and the attention list of the version
-    core.value.overview.shown_version picks (the live one unless it has logged nothing yet);
+    """Earnings, health lights and the attention list of the version the pages open on;
     `caption` says which it is."""
     from core.value import overview
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        shown = overview.shown_version(r, entry)
+        shown = registry.opening_version(r, entry)
         return {
             "caption": shown.caption,
             "earnings": overview.earnings(r, entry, shown.version),
@@ -253,14 +255,14 @@ def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
 
 @st.cache_data(show_spinner="Putting a value on every decision…", max_entries=16)
 def kpi_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
-    """Business case, threshold curve, KPI summary, value on the reference and KPI per period
-    for the version core.value.overview.shown_version picks."""
+    """Business case, threshold curve, KPI summary, value on the reference, KPI per period and
+    the challengers of the version the pages open on."""
     from core.monitoring.windows import WindowSpec
-    from core.value import business_case, kpi, overview
+    from core.value import business_case, kpi
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        shown = overview.shown_version(r, entry)
+        shown = registry.opening_version(r, entry)
         target = shown.version
         case = business_case.current(entry)
         out: dict[str, Any] = {
@@ -270,6 +272,7 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
             "caption": shown.caption,
             "summary": kpi.summary(r, entry, target),
             "reference": kpi.on_reference(r, entry, target),
+            "challengers": [v.version for v in registry.challenger_versions(r, entry, target)],
         }
         out["windows"] = kpi.by_window(r, entry, target, WindowSpec.parse(case["period"]))
         if entry.task == "binary":
@@ -279,11 +282,13 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner="Scoring the same decisions with both versions…", max_entries=16)
-def compare_view(db: str, rev: tuple[int, int], model: str, challenger: int) -> pd.DataFrame:
+def compare_view(
+    db: str, rev: tuple[int, int], model: str, champion: int, challenger: int
+) -> pd.DataFrame:
     """Champion vs challenger in money on the same labelled decisions."""
-    from core.value import champion
+    from core.value.champion import compare
 
-    return champion.compare(_store_at(db), model, None, challenger)
+    return compare(_store_at(db), model, champion, challenger)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -9,8 +9,8 @@ from app.data import (
     distribution_view,
     drift_view,
     models_table,
+    opening_version,
     revision,
-    shown_version,
     store,
 )
 from app.session import guard
@@ -31,7 +31,7 @@ left, mid, right = st.columns([2, 1, 2])
 model = left.selectbox("Model", [m["name"] for m in models], key="drift_model")
 entry = next(m for m in models if m["name"] == model)
 versions = {f"v{v['version']} ({v['stage']})": v["version"] for v in entry["versions"]}
-opened = shown_version(db, rev, model)
+opened = opening_version(db, rev, model)
 labels = list(versions)
 default = labels.index(next((k for k, v in versions.items() if v == opened), labels[0]))
 version = versions[mid.selectbox("Version", labels, index=default, key="drift_version")]

@@ -11,6 +11,7 @@ from app.data import (
     cases_table,
     importance_view,
     models_table,
+    opening_version,
     revision,
     store,
     traffic_span,
@@ -32,20 +33,19 @@ if not models:
     )
     st.stop()
 model = st.selectbox("Model", [m["name"] for m in models], key="explain_model")
-entry = next(m for m in models if m["name"] == model)
-live = next((v for v in entry["versions"] if v["stage"] == "production"), entry["versions"][0])
+opened = opening_version(db, rev, model)
 first, last, total = traffic_span(db, rev, model)
 
 decide, overall = st.tabs(["A decision", "How the model decides"])
 # The overall tab is filled first: the decision tab stops the script when no case is chosen.
 with overall:
-    importance, ranks = importance_view(db, rev, model)
-    words, features, schema = vocabulary_view(db, rev, model, live["version"])
+    importance, ranks = importance_view(db, rev, model, opened)
+    words, features, schema = vocabulary_view(db, rev, model, opened)
     labels = {f.name: words.info(f.name).label for f in features}
     st.plotly_chart(charts.importance_bars(importance, labels), key="explain_importance")
     if len(ranks):
         st.plotly_chart(charts.rank_over_time(ranks, labels), key="explain_ranks")
-    metadata_editor(identity, model, live["version"], schema, features)
+    metadata_editor(identity, model, opened, schema, features)
 
 with decide:
     typed = st.text_input(

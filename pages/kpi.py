@@ -18,7 +18,6 @@ if not models:
     st.info("No models are registered yet.")
     st.stop()
 model = st.selectbox("Model", [m["name"] for m in models], key="kpi_model")
-entry = next(m for m in models if m["name"] == model)
 view = kpi_view(db, rev, model)
 case, summary = view["case"], view["summary"]
 unit = case["unit"]
@@ -83,20 +82,13 @@ if view["task"] == "binary":
             charts.value_curve(curve, float(case["threshold"]), chosen, unit), key="kpi_curve"
         )
 
-    others = [
-        v["version"]
-        for v in entry["versions"]
-        if v["version"] != view["version"]
-        and v["artifact_path"]
-        and v["stage"] not in ("archived", "rejected")
-    ]
-    if others:
+    if view["challengers"]:
         st.subheader("Champion vs challenger, in money")
         challenger = st.selectbox(
-            "Challenger", others, format_func=lambda v: f"v{v}", key="kpi_challenger"
+            "Challenger", view["challengers"], format_func=lambda v: f"v{v}", key="kpi_challenger"
         )
         try:
-            table = compare_view(db, rev, model, challenger)
+            table = compare_view(db, rev, model, view["version"], challenger)
         except ModelBridgeError as exc:
             st.info(str(exc))
         else:
