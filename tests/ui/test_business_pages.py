@@ -212,6 +212,32 @@ def test_a_product_owner_approves_and_promotes_and_the_overview_shows_it_live(
     assert "No decisions have been logged yet." not in texts(overview.info)
 
 
+def test_every_page_opens_on_the_version_that_logged_traffic_after_a_promotion(
+    fresh: Path, open_as: OpenAs
+) -> None:
+    store = Store(fresh)
+    workflow.sign(store, model="credit", version=2, by=OWNER, decision="approve", comment="ok")
+    workflow.promote(store, model="credit", version=2, by=OWNER)
+    said = (
+        "v2 is live but has logged no decisions yet; showing v1 (archived), which logged the "
+        "latest ones."
+    )
+
+    overview = open_as(fresh, ENGINEER, "overview")
+    value = open_as(fresh, ENGINEER, "kpi")
+    drift = open_as(fresh, ENGINEER, "drift")
+    explain = open_as(fresh, ENGINEER, "explain")
+
+    for at in (overview, value, drift, explain):
+        assert not at.exception, at.exception
+    assert texts(overview.caption)[0] == texts(value.caption)[0] == said
+    assert drift.selectbox(key="drift_version").value == "v1 (archived)"
+    assert "Words used in explanations (v1)" in [e.label for e in explain.expander]
+    # The money comparison takes the shown version as champion, and the live one challenges it.
+    assert value.selectbox(key="kpi_challenger").options == ["v2"]
+    assert value.dataframe[0].value["version"].tolist() == [1, 2]  # the comparison comes first
+
+
 def test_a_sign_off_without_a_comment_is_refused_on_the_page(fresh: Path, open_as: OpenAs):
     at = open_as(fresh, OWNER, "approvals")
     at.radio(key="decision_credit_2").set_value("approve")
