@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.data import store
+from app.data import AlertEntry, store
 from core import auth
 from core.errors import ModelBridgeError
 from core.monitoring import alerts, policy
@@ -45,7 +45,7 @@ def save_latency_slo(identity: auth.Identity, model: str, current: float) -> Non
                 st.success(f"Latency target set to {value:,.0f} ms.")
 
 
-def alert_list(identity: auth.Identity, model: str, open_alerts: list[dict]) -> None:
+def alert_list(identity: auth.Identity, model: str, open_alerts: list[AlertEntry]) -> None:
     """Open alerts with their reason; roles that may acknowledge get a button per alert."""
     if not open_alerts:
         st.success("No open alerts.")
@@ -55,18 +55,18 @@ def alert_list(identity: auth.Identity, model: str, open_alerts: list[dict]) -> 
         for alert in open_alerts:
             text, action = st.columns([6, 1])
             text.markdown(
-                f"{icons.get(alert['severity'], '')} **{alert['severity']}** · "
-                f"{escape_markdown(alert['reason'])}"
+                f"{icons.get(alert.severity, '')} **{alert.severity}** · "
+                f"{escape_markdown(alert.reason)}"
                 + (
-                    f" · seen by {escape_markdown(alert['acknowledged_by'])}"
-                    if alert["acknowledged_by"]
+                    f" · seen by {escape_markdown(alert.acknowledged_by)}"
+                    if alert.acknowledged_by
                     else ""
                 )
             )
-            may_ack = alert["status"] == "open" and auth.may(identity, "acknowledge_alert")
-            if may_ack and action.button("Seen", key=f"ack_{alert['id']}", help="Acknowledge"):
+            may_ack = alert.status == "open" and auth.may(identity, "acknowledge_alert")
+            if may_ack and action.button("Seen", key=f"ack_{alert.id}", help="Acknowledge"):
                 try:
-                    alerts.acknowledge(store(), model=model, alert_id=alert["id"], by=identity)
+                    alerts.acknowledge(store(), model=model, alert_id=alert.id, by=identity)
                 except ModelBridgeError as exc:
                     st.error(str(exc))
                 else:

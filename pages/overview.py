@@ -19,10 +19,10 @@ if not models:
         "No models are registered yet. An ML engineer registers one with `modelbridge register`."
     )
     st.stop()
-model = st.selectbox("Model", [m["name"] for m in models], key="overview_model")
+model = st.selectbox("Model", [m.name for m in models], key="overview_model")
 view = overview_view(db, rev, model)
-earn = view["earnings"]
-st.caption(view["caption"])
+earn = view.earnings
+st.caption(view.caption)
 
 st.subheader("Is it earning what it should?")
 if earn.value is None:
@@ -51,12 +51,12 @@ else:
     st.plotly_chart(charts.earnings_trend(earn.trend, earn.unit, earn.target), key="overview_trend")
 
 st.subheader("Is it healthy?")
-for light in view["lights"]:
+for light in view.lights:
     traffic_light(light)
 
 st.subheader("What needs attention?")
-if view["attention"]:
-    for item in view["attention"]:
+if view.attention:
+    for item in view.attention:
         st.markdown(f"- {item}")
 else:
     st.success("Nothing is waiting for you.")
