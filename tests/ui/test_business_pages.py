@@ -367,6 +367,47 @@ def test_the_overview_of_a_model_never_promoted_says_no_version_is_live(
     assert "- Version 1 is registered and not yet in review." in texts(at.markdown)
 
 
+@pytest.mark.parametrize(
+    ("page", "said"),
+    [
+        ("overview", "An ML engineer registers one with `modelbridge register`."),
+        ("kpi", ""),
+        ("traffic", "Register one with `modelbridge register`."),
+        ("drift", "Register one with `modelbridge register`."),
+        ("data_quality", "Register one with `modelbridge register`."),
+    ],
+)
+def test_a_page_of_an_empty_store_says_no_model_is_registered_and_stops(
+    tmp_path: Path, open_as: OpenAs, page: str, said: str
+) -> None:
+    Store(tmp_path / "store.duckdb").init()
+
+    at = open_as(tmp_path / "store.duckdb", Identity("ada", "admin"), page)
+
+    assert not at.exception, at.exception
+    assert texts(at.info) == [f"No models are registered yet. {said}".strip()]
+    assert not at.selectbox
+
+
+def test_the_explanations_page_of_a_store_without_model_files_says_how_to_register_one(
+    tmp_path: Path, regression_files: Case, open_as: OpenAs
+) -> None:
+    store = Store(tmp_path / "store.duckdb")
+    store.init()
+    register_version(
+        store, model="loss", reference=regression_files.reference, target="loss",
+        prediction="predicted",
+    )  # fmt: skip
+
+    at = open_as(store.path, Identity("ada", "admin"), "explain")
+
+    assert not at.exception, at.exception
+    assert texts(at.info) == [
+        "No model has a registered model file, so decisions cannot be explained yet. "
+        "Register one with `modelbridge register ... --model-file model.skops`."
+    ]
+
+
 def _review(db: Path, version: int) -> Review:
     with Store(db).read() as r:
         return workflow.open_review(r, get_model(r, "credit"), version)
