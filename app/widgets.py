@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from app.data import AlertEntry, store
+from app.data import AlertEntry, models_table, opening_version, revision, store
 from core import auth
 from core.errors import ModelBridgeError
 from core.monitoring import alerts, policy
 from core.monitoring.data_quality import Headline
 from core.words import PERIODS, default_label
+
+NO_MODELS = "No models are registered yet. Register one with `modelbridge register`."
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The model a page shows, the version picked (None: all, or none asked for) and the
+    columns left beside the pickers for the page's own widgets."""
+
+    model: str
+    version: int | None
+    beside: tuple[DeltaGenerator, ...] = ()
+
+
+def model_picker(
+    prefix: str,
+    *,
+    columns: list[int] | None = None,
+    versions: Literal["opening", "all"] | None = None,
+    explainable: bool = False,
+    empty: str = NO_MODELS,
+) -> Picked:
+    """The Model select box of every page (keys PREFIX_model, PREFIX_version), with a Version one.
+
+    VERSIONS "opening" opens the Version box on the version every page opens on
+    (core.registry.opening_version), "all" on "All versions". COLUMNS lays the boxes out in a
+    row of columns of these widths. EXPLAINABLE keeps models with a model file. Without any
+    model, the page says EMPTY and stops.
+    """
+    db, rev = str(store().path), revision()
+    models = models_table(db, rev)
+    if explainable:
+        models = [m for m in models if any(v.artifact_path for v in m.versions)]
+    if not models:
+        st.info(empty)
+        st.stop()
+    row = st.columns(columns) if columns else [st, st]
+    model = row[0].selectbox("Model", [m.name for m in models], key=f"{prefix}_model")
+    if versions is None:
+        return Picked(model, None, tuple(row[1:]) if columns else ())
+    entry = next(m for m in models if m.name == model)
+    labels = {f"v{v.version} ({v.stage})": v.version for v in entry.versions}
+    if versions == "all":
+        labels = {"All versions": None} | labels
+        default = 0
+    else:
+        default = list(labels.values()).index(opening_version(db, rev, model))
+    label = row[1].selectbox("Version", list(labels), index=default, key=f"{prefix}_version")
+    return Picked(model, labels[label], tuple(row[2:]) if columns else ())
 
 
 def headline_box(headline: Headline) -> None:

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app import charts
-from app.data import models_table, quality_view, quarantine_samples, revision, store
+from app.data import quality_view, quarantine_samples, revision, store
 from app.session import guard
-from app.widgets import headline_box, save_latency_slo, spike_warnings
+from app.widgets import headline_box, model_picker, save_latency_slo, spike_warnings
 from core.monitoring.data_quality import QUALITY_PERIODS
 from core.words import PERIODS
 
@@ -13,12 +13,8 @@ identity = guard("data_quality")
 st.title("Data quality")
 
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info("No models are registered yet. Register one with `modelbridge register`.")
-    st.stop()
-left, right = st.columns([3, 1])
-model = left.selectbox("Model", [m.name for m in models], key="dq_model")
+picked = model_picker("dq", columns=[3, 1])
+model, [right] = picked.model, picked.beside
 period = (
     right.segmented_control(
         "Per", QUALITY_PERIODS, format_func=PERIODS.get, default="D", key="dq_period"

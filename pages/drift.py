@@ -4,17 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from app import charts
-from app.data import (
-    alerts_view,
-    distribution_view,
-    drift_view,
-    models_table,
-    opening_version,
-    revision,
-    store,
-)
+from app.data import alerts_view, distribution_view, drift_view, revision, store
 from app.session import guard
-from app.widgets import alert_list
+from app.widgets import alert_list, model_picker
 from core.metrics import METRIC_WORDS
 from core.monitoring.drift_report import RANKED_WINDOWS
 from core.words import PERIODS
@@ -22,19 +14,8 @@ from core.words import PERIODS
 identity = guard("drift")
 st.title("Drift")
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info("No models are registered yet. Register one with `modelbridge register`.")
-    st.stop()
-
-left, mid, right = st.columns([2, 1, 2])
-model = left.selectbox("Model", [m.name for m in models], key="drift_model")
-entry = next(m for m in models if m.name == model)
-versions = {f"v{v.version} ({v.stage})": v.version for v in entry.versions}
-opened = opening_version(db, rev, model)
-labels = list(versions)
-default = labels.index(next((k for k, v in versions.items() if v == opened), labels[0]))
-version = versions[mid.selectbox("Version", labels, index=default, key="drift_version")]
+picked = model_picker("drift", columns=[2, 1, 2], versions="opening")
+model, version, [right] = picked.model, picked.version, picked.beside
 windows = {PERIODS[p]: (p, None) for p in ("W", "D", "M")} | {
     "5,000 rows": (None, 5000),
     "20,000 rows": (None, 20000),

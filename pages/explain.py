@@ -10,7 +10,6 @@ from app.data import (
     case_view,
     cases_table,
     importance_view,
-    models_table,
     opening_version,
     revision,
     store,
@@ -19,20 +18,18 @@ from app.data import (
     what_if_view,
 )
 from app.session import guard
-from app.widgets import case_summary, metadata_editor, what_if_inputs
+from app.widgets import case_summary, metadata_editor, model_picker, what_if_inputs
 from core.errors import ModelBridgeError
 
 identity = guard("explain")
 st.title("Explanations")
 db, rev = str(store().path), revision()
-models = [m for m in models_table(db, rev) if any(v.artifact_path for v in m.versions)]
-if not models:
-    st.info(
-        "No model has a registered model file, so decisions cannot be explained yet. "
-        "Register one with `modelbridge register ... --model-file model.skops`."
-    )
-    st.stop()
-model = st.selectbox("Model", [m.name for m in models], key="explain_model")
+model = model_picker(
+    "explain",
+    explainable=True,
+    empty="No model has a registered model file, so decisions cannot be explained yet. "
+    "Register one with `modelbridge register ... --model-file model.skops`.",
+).model
 opened = opening_version(db, rev, model)
 span = traffic_span(db, rev, model)
 first, last = span.first, span.last

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app import charts
-from app.data import compare_view, kpi_view, models_table, revision, store
+from app.data import compare_view, kpi_view, revision, store
 from app.session import guard
-from app.widgets import business_case_form, escape_markdown
+from app.widgets import business_case_form, escape_markdown, model_picker
 from core.errors import ModelBridgeError
 from core.monitoring.windows import WindowSpec
 from core.words import money
@@ -13,11 +13,7 @@ from core.words import money
 identity = guard("kpi")
 st.title("Business value")
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info("No models are registered yet.")
-    st.stop()
-model = st.selectbox("Model", [m.name for m in models], key="kpi_model")
+model = model_picker("kpi", empty="No models are registered yet.").model
 view = kpi_view(db, rev, model)
 case, summary = view.case, view.summary
 unit = case["unit"]

@@ -3,23 +3,20 @@
 import streamlit as st
 
 from app import charts
-from app.data import models_table, overview_view, revision, store
+from app.data import overview_view, revision, store
 from app.navigation import page
 from app.session import guard
-from app.widgets import traffic_light
+from app.widgets import model_picker, traffic_light
 from core import auth
 from core.words import money
 
 identity = guard("overview")
 st.title("Overview")
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info(
-        "No models are registered yet. An ML engineer registers one with `modelbridge register`."
-    )
-    st.stop()
-model = st.selectbox("Model", [m.name for m in models], key="overview_model")
+model = model_picker(
+    "overview",
+    empty="No models are registered yet. An ML engineer registers one with `modelbridge register`.",
+).model
 view = overview_view(db, rev, model)
 earn = view.earnings
 st.caption(view.caption)

@@ -3,31 +3,16 @@
 import streamlit as st
 
 from app import charts
-from app.data import (
-    models_table,
-    quality_headline,
-    revision,
-    store,
-    traffic_span,
-    traffic_view,
-)
+from app.data import quality_headline, revision, store, traffic_span, traffic_view
 from app.session import guard
-from app.widgets import headline_box
+from app.widgets import headline_box, model_picker
 
 guard("traffic")
 st.title("Traffic")
 
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info("No models are registered yet. Register one with `modelbridge register`.")
-    st.stop()
-
-left, mid, right = st.columns([2, 1, 2])
-model = left.selectbox("Model", [m.name for m in models], key="traffic_model")
-entry = next(m for m in models if m.name == model)
-versions = {"All versions": None} | {f"v{v.version} ({v.stage})": v.version for v in entry.versions}
-version = versions[mid.selectbox("Version", list(versions), key="traffic_version")]
+picked = model_picker("traffic", columns=[2, 1, 2], versions="all")
+model, version, [right] = picked.model, picked.version, picked.beside
 span = traffic_span(db, rev, model)
 first, last = span.first, span.last
 if not span.predictions:
