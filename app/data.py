@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -13,6 +14,15 @@ from core.errors import ModelBridgeError
 from core.monitoring import traffic
 from core.settings import Settings
 from core.store import Store
+
+if TYPE_CHECKING:
+    from core.explain.cases import CaseExplanation
+    from core.monitoring.data_quality import Headline
+    from core.registry.feature_metadata import Vocabulary
+    from core.registry.features import Feature
+    from core.value.business_case import BusinessCase
+    from core.value.kpi import ReferenceValue, Summary
+    from core.value.overview import Earnings, Light
 
 
 @st.cache_resource(show_spinner=False)
@@ -32,67 +42,157 @@ def revision() -> tuple[int, int]:
     return store().revision()
 
 
+@dataclass(frozen=True)
+class VersionEntry:
+    """One registered version with its stage, metrics and lineage."""
+
+    version: int
+    stage: str
+    metrics: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    git_sha: str | None
+    data_sha256: str
+    data_rows: int
+    artifact_path: str | None
+    artifact_sha256: str | None
+    artifact_format: str | None
+    feature_schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model with its versions, newest first."""
+
+    id: int
+    name: str
+    task: str
+    positive_label: str | None
+    owner: str
+    description: str
+    versions: tuple[VersionEntry, ...]
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
-def models_table(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
-    """Every model with its versions, as plain dicts."""
-    s = _store_at(db)
+def models_table(db: str, rev: tuple[int, int]) -> list[ModelEntry]:
+    """Every model with its versions, by name."""
     out = []
-    with s.read() as r:
+    with _store_at(db).read() as r:
         for model in registry.list_models(r):
-            versions = [v.model_dump() for v in registry.list_versions(r, model)]
-            out.append({**model.model_dump(), "versions": versions})
+            versions = tuple(
+                VersionEntry(
+                    v.version,
+                    v.stage,
+                    v.metrics,
+                    v.created_by,
+                    v.created_at,
+                    v.git_sha,
+                    v.data_sha256,
+                    v.data_rows,
+                    v.artifact_path,
+                    v.artifact_sha256,
+                    v.artifact_format,
+                    v.feature_schema,
+                )
+                for v in registry.list_versions(r, model)
+            )
+            out.append(
+                ModelEntry(
+                    model.id,
+                    model.name,
+                    model.task,
+                    model.positive_label,
+                    model.owner,
+                    model.description,
+                    versions,
+                )
+            )
     return out
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def shown_version(db: str, rev: tuple[int, int], model: str) -> int:
-    """The version the pages open on: the live one unless it has logged nothing yet."""
-    from core.value import overview
-
+def opening_version(db: str, rev: tuple[int, int], model: str) -> int:
+    """The version every page opens on (core.registry.opening_version)."""
     with _store_at(db).read() as r:
-        return overview.shown_version(r, registry.get_model(r, model)).version.version
+        return registry.opening_version(r, registry.get_model(r, model)).version.version
+
+
+@dataclass(frozen=True)
+class TrafficSpan:
+    """First and last day with traffic, and the number of predictions logged."""
+
+    first: date | None
+    last: date | None
+    predictions: int
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def traffic_span(db: str, rev: tuple[int, int], model: str) -> tuple[date | None, date | None, int]:
+def traffic_span(db: str, rev: tuple[int, int], model: str) -> TrafficSpan:
     """First and last day with traffic and the total predictions."""
     with _store_at(db).read() as r:
-        return traffic.span(r, registry.get_model(r, model))
+        return TrafficSpan(*traffic.span(r, registry.get_model(r, model)))
+
+
+@dataclass(frozen=True)
+class TrafficView:
+    """Daily traffic, the score distribution per day and the headline totals."""
+
+    daily: pd.DataFrame
+    scores: pd.DataFrame
+    predictions: int
+    mean_score: float | None
+    latency_p95: float | None
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def traffic_view(
     db: str, rev: tuple[int, int], model: str, version: int | None, start: date, end: date
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Daily traffic, score distribution per day and headline totals for the overview."""
+) -> TrafficView:
+    """Daily traffic, score distribution per day and headline totals for the traffic page."""
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
         flt = traffic.TrafficFilter(entry.id, version, start, end)
         lo, hi = traffic.score_range(r, entry)
-        return (
+        totals = traffic.totals(r, flt)
+        return TrafficView(
             traffic.daily_traffic(r, flt),
             traffic.score_distribution(r, flt, lo, hi),
-            traffic.totals(r, flt),
+            totals["predictions"],
+            totals["mean_score"],
+            totals["latency_p95"],
         )
 
 
+@dataclass(frozen=True)
+class QualityView:
+    """Everything the data-quality page draws for one model and period."""
+
+    headline: Headline
+    volume: pd.DataFrame
+    reasons: pd.DataFrame
+    features: pd.DataFrame
+    latency: pd.DataFrame
+    batches: pd.DataFrame
+    slo_ms: float
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def quality_view(db: str, rev: tuple[int, int], model: str, period: str) -> dict[str, Any]:
+def quality_view(db: str, rev: tuple[int, int], model: str, period: str) -> QualityView:
     """Everything the data-quality page draws, aggregated in DuckDB."""
     from core.monitoring import data_quality
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
         features = registry.features_of(registry.get_version(r, entry))
-        return {
-            "headline": data_quality.headline(r, entry, period),
-            "volume": data_quality.volume(r, entry, period),
-            "reasons": data_quality.reasons(r, entry, period),
-            "features": data_quality.feature_rates(r, entry, features, period),
-            "latency": data_quality.latency(r, entry, period),
-            "batches": data_quality.batches(r, entry),
-            "slo_ms": data_quality.latency_slo(entry),
-        }
+        return QualityView(
+            data_quality.headline(r, entry, period),
+            data_quality.volume(r, entry, period),
+            data_quality.reasons(r, entry, period),
+            data_quality.feature_rates(r, entry, features, period),
+            data_quality.latency(r, entry, period),
+            data_quality.batches(r, entry),
+            data_quality.latency_slo(entry),
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -105,12 +205,25 @@ def quarantine_samples(db: str, rev: tuple[int, int], model: str, batch_id: str)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def quality_headline(db: str, rev: tuple[int, int], model: str) -> Any:
+def quality_headline(db: str, rev: tuple[int, int], model: str) -> Headline:
     """The data-quality headline of the latest day, for the overview."""
     from core.monitoring import data_quality
 
     with _store_at(db).read() as r:
         return data_quality.headline(r, registry.get_model(r, model), "D")
+
+
+@dataclass(frozen=True)
+class DriftView:
+    """Drift per window, its scores and ranking, multivariate drift, performance and status."""
+
+    version: int
+    drift: pd.DataFrame
+    scores: pd.DataFrame
+    ranking: pd.DataFrame
+    multivariate: pd.DataFrame
+    performance: pd.DataFrame
+    status: str
 
 
 @st.cache_data(show_spinner="Comparing production with the training data…", max_entries=16)
@@ -121,7 +234,7 @@ def drift_view(
     version: int | None,
     period: str | None,
     chunk_size: int | None,
-) -> dict[str, Any]:
+) -> DriftView:
     """Drift, multivariate drift, performance and the status sentence for one window choice."""
     from core.monitoring import drift, drift_report, multivariate, performance
     from core.monitoring.windows import WindowSpec
@@ -132,16 +245,15 @@ def drift_view(
         target = registry.get_version(r, entry, version)
         table = drift.drift_by_window(r, entry, target, spec)
         perf = performance.performance_by_window(r, entry, target, spec)
-        return {
-            "version": target.version,
-            "drift": table,
-            "scores": drift_report.drift_scores(table) if len(table) else table,
-            "ranking": drift_report.ranking(table) if len(table) else table,
-            "multivariate": multivariate.reconstruction_drift(r, entry, target, spec),
-            "performance": perf,
-            "status": drift_report.status(entry, target, table, perf),
-            "reference_metrics": target.metrics,
-        }
+        return DriftView(
+            target.version,
+            table,
+            drift_report.drift_scores(table) if len(table) else table,
+            drift_report.ranking(table) if len(table) else table,
+            multivariate.reconstruction_drift(r, entry, target, spec),
+            perf,
+            drift_report.status(entry, target, table, perf),
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -167,17 +279,34 @@ def distribution_view(
         )
 
 
+@dataclass(frozen=True)
+class AlertEntry:
+    """One stored alert: how bad, why, and whether someone has seen it."""
+
+    id: int
+    severity: str
+    reason: str
+    status: str
+    acknowledged_by: str | None
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> list[dict[str, Any]]:
-    """Stored alerts of a model."""
+def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> list[AlertEntry]:
+    """Stored alerts of a model, newest first."""
     from core.monitoring import alerts
 
     with _store_at(db).read() as r:
-        return alerts.list_alerts(r, registry.get_model(r, model), open_only=open_only)
+        found = alerts.list_alerts(r, registry.get_model(r, model), open_only=open_only)
+    return [
+        AlertEntry(a["id"], a["severity"], a["reason"], a["status"], a["acknowledged_by"])
+        for a in found
+    ]
 
 
 @st.cache_data(show_spinner="Explaining the decision…", max_entries=256)
-def case_view(db: str, rev: tuple[int, int], model: str, request_id: str, units: str) -> Any:
+def case_view(
+    db: str, rev: tuple[int, int], model: str, request_id: str, units: str
+) -> CaseExplanation:
     """A logged case explained (reasons, counterfactual, similar cases)."""
     from core.explain.cases import explain_case
 
@@ -187,7 +316,7 @@ def case_view(db: str, rev: tuple[int, int], model: str, request_id: str, units:
 @st.cache_data(show_spinner=False, max_entries=256)
 def what_if_view(
     db: str, rev: tuple[int, int], model: str, version: int, values: tuple[tuple[str, Any], ...]
-) -> Any:
+) -> CaseExplanation:
     """A case given as feature values, explained."""
     from core.explain.cases import explain_values
 
@@ -213,81 +342,147 @@ def cases_table(
     )
 
 
+@dataclass(frozen=True)
+class ImportanceView:
+    """Global importance (reference vs production) and each feature's rank per window."""
+
+    overall: pd.DataFrame
+    over_time: pd.DataFrame
+
+
 @st.cache_data(show_spinner="Measuring what drives the model…", max_entries=16)
-def importance_view(db: str, rev: tuple[int, int], model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Global importance (reference vs production) and its ranking over time."""
+def importance_view(db: str, rev: tuple[int, int], model: str, version: int) -> ImportanceView:
+    """Global importance (reference vs production) of a version and its ranking over time."""
     from core.explain.global_importance import global_importance, importance_over_time
 
     store_ = _store_at(db)
-    return global_importance(store_, model), importance_over_time(store_, model)
+    return ImportanceView(
+        global_importance(store_, model, version=version),
+        importance_over_time(store_, model, version=version),
+    )
+
+
+@dataclass(frozen=True)
+class VocabularyView:
+    """A version's feature words, its features and its feature schema (for forms)."""
+
+    words: Vocabulary
+    features: list[Feature]
+    schema: dict[str, Any]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> Any:
+def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> VocabularyView:
     """Feature words and reference categories/ranges of a version (for forms)."""
     from core.registry.feature_metadata import vocabulary
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
         target = registry.get_version(r, entry, version)
-        return vocabulary(target, entry.task), registry.features_of(target), target.feature_schema
+        return VocabularyView(
+            vocabulary(target, entry.task), registry.features_of(target), target.feature_schema
+        )
+
+
+@dataclass(frozen=True)
+class OverviewView:
+    """Earnings, health lights and the attention list; `caption` says which version they are of."""
+
+    caption: str
+    earnings: Earnings
+    lights: list[Light]
+    attention: list[str]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def overview_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
-    """Earnings, health lights and the attention list of the version
-    core.value.overview.shown_version picks (the live one unless it has logged nothing yet);
+def overview_view(db: str, rev: tuple[int, int], model: str) -> OverviewView:
+    """Earnings, health lights and the attention list of the version the pages open on;
     `caption` says which it is."""
     from core.value import overview
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        shown = overview.shown_version(r, entry)
-        return {
-            "caption": shown.caption,
-            "earnings": overview.earnings(r, entry, shown.version),
-            "lights": overview.lights(r, entry, shown.version),
-            "attention": overview.attention(r, entry),
-        }
+        shown = registry.opening_version(r, entry)
+        return OverviewView(
+            shown.caption,
+            overview.earnings(r, entry, shown.version),
+            overview.lights(r, entry, shown.version),
+            overview.attention(r, entry),
+        )
+
+
+@dataclass(frozen=True)
+class KpiView:
+    """What the business-value page shows of one version; `curve` only for binary models."""
+
+    case: BusinessCase
+    task: str
+    version: int
+    caption: str
+    summary: Summary
+    reference: ReferenceValue
+    windows: pd.DataFrame
+    curve: pd.DataFrame | None
+    challengers: list[int]
 
 
 @st.cache_data(show_spinner="Putting a value on every decision…", max_entries=16)
-def kpi_view(db: str, rev: tuple[int, int], model: str) -> dict[str, Any]:
-    """Business case, threshold curve, KPI summary, value on the reference and KPI per period
-    for the version core.value.overview.shown_version picks."""
+def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
+    """Business case, threshold curve, KPI summary, value on the reference, KPI per period and
+    the challengers of the version the pages open on."""
     from core.monitoring.windows import WindowSpec
-    from core.value import business_case, kpi, overview
+    from core.value import business_case, kpi
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, model)
-        shown = overview.shown_version(r, entry)
+        shown = registry.opening_version(r, entry)
         target = shown.version
         case = business_case.current(entry)
-        out: dict[str, Any] = {
-            "case": case,
-            "task": entry.task,
-            "version": target.version,
-            "caption": shown.caption,
-            "summary": kpi.summary(r, entry, target),
-            "reference": kpi.on_reference(r, entry, target),
-        }
-        out["windows"] = kpi.by_window(r, entry, target, WindowSpec.parse(case["period"]))
+        curve = None
         if entry.task == "binary":
             pos, neg = kpi.curve_counts(r, entry, target)
-            out["curve"] = kpi.threshold_curve(pos, neg, case)
-        return out
+            curve = kpi.threshold_curve(pos, neg, case)
+        return KpiView(
+            case,
+            entry.task,
+            target.version,
+            shown.caption,
+            kpi.summary(r, entry, target),
+            kpi.on_reference(r, entry, target),
+            kpi.by_window(r, entry, target, WindowSpec.parse(case["period"])),
+            curve,
+            [v.version for v in registry.challenger_versions(r, entry, target)],
+        )
 
 
 @st.cache_data(show_spinner="Scoring the same decisions with both versions…", max_entries=16)
-def compare_view(db: str, rev: tuple[int, int], model: str, challenger: int) -> pd.DataFrame:
+def compare_view(
+    db: str, rev: tuple[int, int], model: str, champion: int, challenger: int
+) -> pd.DataFrame:
     """Champion vs challenger in money on the same labelled decisions."""
-    from core.value import champion
+    from core.value.champion import compare
 
-    return champion.compare(_store_at(db), model, None, challenger)
+    return compare(_store_at(db), model, champion, challenger)
+
+
+@dataclass(frozen=True)
+class WaitingVersion:
+    """A version waiting for a sign-off or a promotion, with its frozen evidence and history."""
+
+    model: str
+    version: int
+    stage: str
+    created_by: str
+    description: str
+    evidence: dict[str, Any] | None
+    evidence_sha256: str | None
+    history: list[dict[str, Any]]
+    live: int | None
+    required: dict[str, int]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def approvals_view(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
+def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
     """Versions waiting for a sign-off or a promotion, with their frozen evidence and history."""
     from core import workflow
     from core.workflow import rules
@@ -303,43 +498,63 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
                 (v for v in registry.list_versions(r, model) if v.stage == "production"), None
             )
             out.append(
-                {
-                    "model": model.name,
-                    "version": version.version,
-                    "stage": version.stage,
-                    "created_by": version.created_by,
-                    "description": version.description,
-                    "evidence": review.evidence if review else None,
-                    "evidence_sha256": review.evidence_sha256 if review else None,
-                    "history": history,
-                    "live": live.version if live else None,
-                    "required": rules.required_signoffs(model),
-                }
+                WaitingVersion(
+                    model.name,
+                    version.version,
+                    version.stage,
+                    version.created_by,
+                    version.description,
+                    review.evidence if review else None,
+                    review.evidence_sha256 if review else None,
+                    history,
+                    live.version if live else None,
+                    rules.required_signoffs(model),
+                )
             )
     return out
 
 
+@dataclass(frozen=True)
+class LiveVersion:
+    """A model's production version and who approved it."""
+
+    model: str
+    version: int
+    approved_by: str | None
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def live_versions(db: str, rev: tuple[int, int]) -> list[dict[str, Any]]:
-    """Each model's production version and what it replaced (for rollback)."""
+def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
+    """Each model's production version (for rollback)."""
     from core import workflow
 
     out = []
     with _store_at(db).read() as r:
         for model in registry.list_models(r):
             try:
-                out.append(workflow.production(_store_at(db), model.name))
+                live = workflow.production(_store_at(db), model.name)
             except ModelBridgeError:
                 continue
+            out.append(LiveVersion(live["model"], live["version"], live["approved_by"]))
     return out
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """Audit events matching the filters, and what the hash-chain check found wrong."""
+
+    events: pd.DataFrame
+    problems: list[str]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def audit_view(
     db: str, rev: tuple[int, int], model: str | None, actor: str | None, action: str | None
-) -> tuple[pd.DataFrame, list[str]]:
+) -> AuditView:
     """Audit events matching the filters and the chain check's problems."""
     from core import audit
 
     with _store_at(db).read() as r:
-        return audit.events(r, model=model, actor=actor, action=action, limit=5000), audit.verify(r)
+        return AuditView(
+            audit.events(r, model=model, actor=actor, action=action, limit=5000), audit.verify(r)
+        )

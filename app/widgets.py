@@ -3,15 +3,67 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from app.data import store
+from app.data import AlertEntry, models_table, opening_version, revision, store
 from core import auth
 from core.errors import ModelBridgeError
 from core.monitoring import alerts, policy
 from core.monitoring.data_quality import Headline
+from core.words import PERIODS, default_label
+
+NO_MODELS = "No models are registered yet. Register one with `modelbridge register`."
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The model a page shows, the version picked (None: all, or none asked for) and the
+    columns left beside the pickers for the page's own widgets."""
+
+    model: str
+    version: int | None
+    beside: tuple[DeltaGenerator, ...] = ()
+
+
+def model_picker(
+    prefix: str,
+    *,
+    columns: list[int] | None = None,
+    versions: Literal["opening", "all"] | None = None,
+    explainable: bool = False,
+    empty: str = NO_MODELS,
+) -> Picked:
+    """The Model select box of every page (keys PREFIX_model, PREFIX_version), with a Version one.
+
+    VERSIONS "opening" opens the Version box on the version every page opens on
+    (core.registry.opening_version), "all" on "All versions". COLUMNS lays the boxes out in a
+    row of columns of these widths. EXPLAINABLE keeps models with a model file. Without any
+    model, the page says EMPTY and stops.
+    """
+    db, rev = str(store().path), revision()
+    models = models_table(db, rev)
+    if explainable:
+        models = [m for m in models if any(v.artifact_path for v in m.versions)]
+    if not models:
+        st.info(empty)
+        st.stop()
+    row = st.columns(columns) if columns else [st, st]
+    model = row[0].selectbox("Model", [m.name for m in models], key=f"{prefix}_model")
+    if versions is None:
+        return Picked(model, None, tuple(row[1:]) if columns else ())
+    entry = next(m for m in models if m.name == model)
+    labels = {f"v{v.version} ({v.stage})": v.version for v in entry.versions}
+    if versions == "all":
+        labels = {"All versions": None} | labels
+        default = 0
+    else:
+        default = list(labels.values()).index(opening_version(db, rev, model))
+    label = row[1].selectbox("Version", list(labels), index=default, key=f"{prefix}_version")
+    return Picked(model, labels[label], tuple(row[2:]) if columns else ())
 
 
 def headline_box(headline: Headline) -> None:
@@ -44,7 +96,7 @@ def save_latency_slo(identity: auth.Identity, model: str, current: float) -> Non
                 st.success(f"Latency target set to {value:,.0f} ms.")
 
 
-def alert_list(identity: auth.Identity, model: str, open_alerts: list[dict]) -> None:
+def alert_list(identity: auth.Identity, model: str, open_alerts: list[AlertEntry]) -> None:
     """Open alerts with their reason; roles that may acknowledge get a button per alert."""
     if not open_alerts:
         st.success("No open alerts.")
@@ -54,18 +106,18 @@ def alert_list(identity: auth.Identity, model: str, open_alerts: list[dict]) -> 
         for alert in open_alerts:
             text, action = st.columns([6, 1])
             text.markdown(
-                f"{icons.get(alert['severity'], '')} **{alert['severity']}** · "
-                f"{escape_markdown(alert['reason'])}"
+                f"{icons.get(alert.severity, '')} **{alert.severity}** · "
+                f"{escape_markdown(alert.reason)}"
                 + (
-                    f" · seen by {escape_markdown(alert['acknowledged_by'])}"
-                    if alert["acknowledged_by"]
+                    f" · seen by {escape_markdown(alert.acknowledged_by)}"
+                    if alert.acknowledged_by
                     else ""
                 )
             )
-            may_ack = alert["status"] == "open" and auth.may(identity, "acknowledge_alert")
-            if may_ack and action.button("Seen", key=f"ack_{alert['id']}", help="Acknowledge"):
+            may_ack = alert.status == "open" and auth.may(identity, "acknowledge_alert")
+            if may_ack and action.button("Seen", key=f"ack_{alert.id}", help="Acknowledge"):
                 try:
-                    alerts.acknowledge(store(), model=model, alert_id=alert["id"], by=identity)
+                    alerts.acknowledge(store(), model=model, alert_id=alert.id, by=identity)
                 except ModelBridgeError as exc:
                     st.error(str(exc))
                 else:
@@ -180,8 +232,6 @@ def metadata_editor(
 
     meta = schema.get("metadata", {})
     given = meta.get("features", {})
-    from core.registry.feature_metadata import default_label
-
     table = pd.DataFrame(
         [
             {
@@ -255,9 +305,9 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
         unit = a.text_input("Unit or currency", case["unit"], disabled=not editable)
         period = b.selectbox(
             "Period",
-            ["D", "W", "M"],
-            index=["D", "W", "M"].index(case["period"]),
-            format_func={"D": "day", "W": "week", "M": "month"}.get,
+            list(PERIODS),
+            index=list(PERIODS).index(case["period"]),
+            format_func=PERIODS.get,
             disabled=not editable,
         )
         volume = c.number_input(

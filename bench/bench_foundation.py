@@ -796,13 +796,14 @@ def apply_what_if(args: argparse.Namespace) -> dict[str, int]:
         return applied
     from core.monitoring import data_quality
     from core.store import log_tables
+    from core.words import PERIODS
 
     def restricted(fn_name: str):
         orig = getattr(data_quality, fn_name)
 
         def wrapper(w, model, period="D", *a, **kw):
             table = log_tables.pred_table(model.id)
-            unit = data_quality.PERIODS[period]
+            unit = PERIODS[period]
             real_frame = w.frame
 
             def frame(query, params=None):

@@ -1,5 +1,60 @@
-"""The store's fixed words: user roles and model tasks. Kept apart from core.store.tables so
-that the CLI's parser can offer them without loading SQLModel."""
+"""The one place for words and numbers as people read them: user roles, model tasks, period
+words, money, numbers with their units, plain feature values and feature names in plain words.
+Free of heavy imports so that the CLI's parser can offer the roles and tasks without loading
+pandas or SQLModel."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
 
 ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
 TASKS = ("binary", "regression")
+# Calendar periods by their letter, named as people and date_trunc both name them.
+PERIODS = {"D": "day", "W": "week", "M": "month"}
+
+
+def money(value: float | None, unit: str) -> str:
+    """A money amount as people read it: 3.65 M EUR, 250 k EUR, 1,234 EUR."""
+    if value is None:
+        return "–"
+    size = abs(value)
+    sign = "-" if value < 0 else ""
+    if size >= 1e6:
+        return f"{sign}{size / 1e6:,.2f} M {unit}".strip()
+    if size >= 1e4:
+        return f"{sign}{size / 1e3:,.0f} k {unit}".strip()
+    return f"{sign}{size:,.0f} {unit}".strip()
+
+
+def exact_money(value: float | None) -> str:
+    """A money amount to the cent for text a pipeline reads: 1,234.50, '-' when unknown."""
+    if value is None:
+        return "-"
+    return f"{value + 0.0 if round(value, 2) else 0.0:,.2f}"  # never "-0.00"
+
+
+def quantity(value: Any, unit: str) -> str:
+    """A feature value with its unit: '48%', '52,000 EUR', "'36' months", or 'not provided'."""
+    if value is None:
+        return "not provided"
+    if isinstance(value, float):
+        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+    else:
+        text = f"'{value}'"
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit in ("%", "‰") else f"{text} {unit}"
+
+
+def plain(value: Any) -> Any:
+    """A feature value as plain Python: None for missing or NaN, numpy scalars unwrapped."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None  # a missing value, not NaN, which JSON cannot carry
+    return value.item() if hasattr(value, "item") else value
+
+
+def default_label(name: str) -> str:
+    """A feature's name in plain words: 'debt_to_income' -> 'Debt to income'."""
+    words = name.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:] if words else name

@@ -8,7 +8,7 @@ from app.session import guard
 from app.widgets import gate_table
 from core import workflow
 from core.errors import ModelBridgeError
-from core.value.overview import money
+from core.words import money
 
 identity = guard("approvals")
 st.title("Approvals")
@@ -29,12 +29,12 @@ def _act(done: str, run, **kwargs) -> None:
 if not waiting:
     st.success("Nothing is waiting for a decision.")
 for item in waiting:
-    name, version = item["model"], item["version"]
+    name, version = item.model, item.version
     key = f"{name}_{version}"
     with st.container(border=True):
-        st.subheader(f"{name} v{version} · {item['stage'].replace('_', ' ')}")
-        st.caption(f"Registered by {item['created_by']}. {item['description']}")
-        evidence = item["evidence"]
+        st.subheader(f"{name} v{version} · {item.stage.replace('_', ' ')}")
+        st.caption(f"Registered by {item.created_by}. {item.description}")
+        evidence = item.evidence
         if evidence:
             kpi = next((g for g in evidence["gates"] if g["name"] == "kpi"), None)
             numbers = (kpi or {}).get("numbers", {})
@@ -62,10 +62,10 @@ for item in waiting:
                     top = "; ".join(f"{n} {v:+.3f}" for n, v in sample["top"])
                     st.markdown(f"- output {sample['output']:.3f}: {top}")
             st.caption(
-                f"Evidence sha256 `{item['evidence_sha256']}` — a sign-off refers to it, "
+                f"Evidence sha256 `{item.evidence_sha256}` — a sign-off refers to it, "
                 "so what is approved cannot change afterwards."
             )
-            needed = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in item["required"].items())
+            needed = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in item.required.items())
             with st.form(f"sign_{key}"):
                 st.markdown(f"**Your decision** (needs: {needed})")
                 decision = st.radio(
@@ -85,10 +85,10 @@ for item in waiting:
                         decision=decision,
                         comment=comment,
                     )
-        if item["stage"] == "approved":
+        if item.stage == "approved":
             sure = st.checkbox(
-                f"I confirm v{version} replaces v{item['live']} in production"
-                if item["live"]
+                f"I confirm v{version} replaces v{item.live} in production"
+                if item.live
                 else f"I confirm v{version} goes live",
                 key=f"confirm_{key}",
             )
@@ -96,9 +96,9 @@ for item in waiting:
                 "Promote to production", key=f"promote_{key}", disabled=not sure, type="primary"
             ):
                 _act(f"v{version} is live.", workflow.promote, model=name, version=version)
-        if item["history"]:
+        if item.history:
             with st.expander("History"):
-                for review in item["history"]:
+                for review in item.history:
                     st.markdown(
                         f"Review {review['review']} asked by {review['requested_by']} "
                         f"({review['status'].replace('_', ' ')})"
@@ -111,12 +111,10 @@ for item in waiting:
 st.subheader("Live versions")
 for live in live_versions(db, rev):
     with st.container(border=True):
-        st.markdown(
-            f"**{live['model']} v{live['version']}**, approved by {live['approved_by'] or '—'}"
-        )
+        st.markdown(f"**{live.model} v{live.version}**, approved by {live.approved_by or '—'}")
         sure = st.checkbox(
             "I confirm rolling back to the previous version",
-            key=f"confirm_rollback_{live['model']}",
+            key=f"confirm_rollback_{live.model}",
         )
-        if st.button("Roll back", key=f"rollback_{live['model']}", disabled=not sure):
-            _act("Rolled back.", workflow.rollback, model=live["model"])
+        if st.button("Roll back", key=f"rollback_{live.model}", disabled=not sure):
+            _act("Rolled back.", workflow.rollback, model=live.model)

@@ -11,21 +11,21 @@ db, rev = str(store().path), revision()
 a, b, c = st.columns(3)
 model = a.selectbox(
     "Model",
-    [None, *[m["name"] for m in models_table(db, rev)]],
+    [None, *[m.name for m in models_table(db, rev)]],
     format_func=lambda m: "all" if m is None else m,
     key="audit_model",
 )
 actor = b.text_input("Who", key="audit_actor").strip() or None
 action = c.text_input("Action", key="audit_action", placeholder="e.g. promote").strip() or None
-events, problems = audit_view(db, rev, model, actor, action)
-if problems:
-    st.error("The audit trail was tampered with: " + "; ".join(problems))
+view = audit_view(db, rev, model, actor, action)
+if view.problems:
+    st.error("The audit trail was tampered with: " + "; ".join(view.problems))
 else:
     st.success("The hash chain is intact: no event was edited or removed.")
-st.dataframe(events, hide_index=True, key="audit_events")
+st.dataframe(view.events, hide_index=True, key="audit_events")
 st.download_button(
     "Export CSV",
-    events.to_csv(index=False).encode(),
+    view.events.to_csv(index=False).encode(),
     file_name="audit.csv",
     mime="text/csv",
     key="audit_export",

@@ -3,34 +3,32 @@
 import streamlit as st
 
 from app import charts
-from app.data import models_table, quality_view, quarantine_samples, revision, store
+from app.data import quality_view, quarantine_samples, revision, store
 from app.session import guard
-from app.widgets import headline_box, save_latency_slo, spike_warnings
+from app.widgets import headline_box, model_picker, save_latency_slo, spike_warnings
+from core.monitoring.data_quality import QUALITY_PERIODS
+from core.words import PERIODS
 
 identity = guard("data_quality")
 st.title("Data quality")
 
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info("No models are registered yet. Register one with `modelbridge register`.")
-    st.stop()
-left, right = st.columns([3, 1])
-model = left.selectbox("Model", [m["name"] for m in models], key="dq_model")
+picked = model_picker("dq", columns=[3, 1])
+model, [right] = picked.model, picked.beside
 period = (
     right.segmented_control(
-        "Per", ["D", "W"], format_func={"D": "day", "W": "week"}.get, default="D", key="dq_period"
+        "Per", QUALITY_PERIODS, format_func=PERIODS.get, default="D", key="dq_period"
     )
     or "D"
 )
 view = quality_view(db, rev, model, period)
-headline_box(view["headline"])
-if view["volume"].empty:
+headline_box(view.headline)
+if view.volume.empty:
     st.stop()
 
-st.plotly_chart(charts.received_vs_quarantined(view["volume"], period), key="dq_volume")
-if not view["reasons"].empty:
-    st.plotly_chart(charts.rejection_reasons(view["reasons"], period), key="dq_reasons")
+st.plotly_chart(charts.received_vs_quarantined(view.volume, period), key="dq_volume")
+if not view.reasons.empty:
+    st.plotly_chart(charts.rejection_reasons(view.reasons, period), key="dq_reasons")
 
 st.subheader("Inputs per feature")
 tabs = st.tabs(["Missing values", "Outside the reference range", "Unknown categories"])
@@ -41,20 +39,20 @@ for tab, problem, title in zip(
     strict=True,
 ):
     tab.plotly_chart(
-        charts.feature_heatmap(view["features"], problem, title, period), key=f"dq_{problem}"
+        charts.feature_heatmap(view.features, problem, title, period), key=f"dq_{problem}"
     )
 
 st.subheader("Latency")
 st.plotly_chart(
     charts.latency_percentiles(
-        view["latency"].rename(columns={"period": "day"}), slo_ms=view["slo_ms"], period=period
+        view.latency.rename(columns={"period": "day"}), slo_ms=view.slo_ms, period=period
     ),
     key="dq_latency",
 )
-save_latency_slo(identity, model, view["slo_ms"])
+save_latency_slo(identity, model, view.slo_ms)
 
 st.subheader("Batches behind the rejections")
-batches = view["batches"]
+batches = view.batches
 if batches.empty:
     st.success("No batch had rejected rows.")
     st.stop()

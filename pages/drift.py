@@ -4,50 +4,29 @@ import pandas as pd
 import streamlit as st
 
 from app import charts
-from app.data import (
-    alerts_view,
-    distribution_view,
-    drift_view,
-    models_table,
-    revision,
-    shown_version,
-    store,
-)
+from app.data import alerts_view, distribution_view, drift_view, revision, store
 from app.session import guard
-from app.widgets import alert_list
+from app.widgets import alert_list, model_picker
 from core.metrics import METRIC_WORDS
 from core.monitoring.drift_report import RANKED_WINDOWS
+from core.words import PERIODS
 
 identity = guard("drift")
 st.title("Drift")
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info("No models are registered yet. Register one with `modelbridge register`.")
-    st.stop()
-
-left, mid, right = st.columns([2, 1, 2])
-model = left.selectbox("Model", [m["name"] for m in models], key="drift_model")
-entry = next(m for m in models if m["name"] == model)
-versions = {f"v{v['version']} ({v['stage']})": v["version"] for v in entry["versions"]}
-opened = shown_version(db, rev, model)
-labels = list(versions)
-default = labels.index(next((k for k, v in versions.items() if v == opened), labels[0]))
-version = versions[mid.selectbox("Version", labels, index=default, key="drift_version")]
-windows = {
-    "week": ("W", None),
-    "day": ("D", None),
-    "month": ("M", None),
+picked = model_picker("drift", columns=[2, 1, 2], versions="opening")
+model, version, [right] = picked.model, picked.version, picked.beside
+windows = {PERIODS[p]: (p, None) for p in ("W", "D", "M")} | {
     "5,000 rows": (None, 5000),
     "20,000 rows": (None, 20000),
 }
 period, chunk = windows[right.selectbox("Window", list(windows), key="drift_window")]
 
 view = drift_view(db, rev, model, version, period, chunk)
-if view["drift"].empty:
+if view.drift.empty:
     st.info("No predictions logged for this version yet.")
     st.stop()
-st.info(view["status"])
+st.info(view.status)
 
 alert_list(identity, model, alerts_view(db, rev, model, True))
 
@@ -59,13 +38,13 @@ def _clicked() -> None:
         st.session_state["drift_clicked"] = points[0]
 
 
-scores = view["scores"]
+scores = view.scores
 st.plotly_chart(
     charts.drift_heatmap(scores), key="drift_heatmap", on_select=_clicked, selection_mode="points"
 )
 features = sorted(scores["feature"].unique())
 starts = sorted(scores["window_start"].unique())
-ranked = view["ranking"]
+ranked = view.ranking
 # Keyed select boxes keep their own state and ignore a changed `index`, so a click is written
 # into that state; a choice no longer offered falls back to the top feature and latest window.
 clicked = st.session_state.pop("drift_clicked", None)
@@ -84,7 +63,7 @@ window = b.selectbox(
     format_func=lambda t: f"{pd.Timestamp(t):%Y-%m-%d}",
     key="drift_window_start",
 )
-dist = distribution_view(db, rev, model, view["version"], period, chunk, feature, window)
+dist = distribution_view(db, rev, model, view.version, period, chunk, feature, window)
 st.plotly_chart(
     charts.distribution_overlay(dist, feature, f"{pd.Timestamp(window):%Y-%m-%d}"),
     key="drift_overlay",
@@ -117,7 +96,7 @@ tabs[0].plotly_chart(
     charts.signal_over_time(pred, "value", "Drift of the model's scores", threshold="threshold"),
     key="drift_prediction",
 )
-multi = view["multivariate"]
+multi = view.multivariate
 if len(multi):
     tabs[1].plotly_chart(
         charts.signal_over_time(
@@ -125,7 +104,7 @@ if len(multi):
         ),
         key="drift_multivariate",
     )
-perf = view["performance"]
+perf = view.performance
 metrics = list(dict.fromkeys(perf["metric"]))
 metric = tabs[2].selectbox(
     "Metric", metrics, format_func=lambda m: METRIC_WORDS.get(m, m), key="drift_metric"

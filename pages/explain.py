@@ -10,7 +10,7 @@ from app.data import (
     case_view,
     cases_table,
     importance_view,
-    models_table,
+    opening_version,
     revision,
     store,
     traffic_span,
@@ -18,34 +18,32 @@ from app.data import (
     what_if_view,
 )
 from app.session import guard
-from app.widgets import case_summary, metadata_editor, what_if_inputs
+from app.widgets import case_summary, metadata_editor, model_picker, what_if_inputs
 from core.errors import ModelBridgeError
 
 identity = guard("explain")
 st.title("Explanations")
 db, rev = str(store().path), revision()
-models = [m for m in models_table(db, rev) if any(v["artifact_path"] for v in m["versions"])]
-if not models:
-    st.info(
-        "No model has a registered model file, so decisions cannot be explained yet. "
-        "Register one with `modelbridge register ... --model-file model.skops`."
-    )
-    st.stop()
-model = st.selectbox("Model", [m["name"] for m in models], key="explain_model")
-entry = next(m for m in models if m["name"] == model)
-live = next((v for v in entry["versions"] if v["stage"] == "production"), entry["versions"][0])
-first, last, total = traffic_span(db, rev, model)
+model = model_picker(
+    "explain",
+    explainable=True,
+    empty="No model has a registered model file, so decisions cannot be explained yet. "
+    "Register one with `modelbridge register ... --model-file model.skops`.",
+).model
+opened = opening_version(db, rev, model)
+span = traffic_span(db, rev, model)
+first, last = span.first, span.last
 
 decide, overall = st.tabs(["A decision", "How the model decides"])
 # The overall tab is filled first: the decision tab stops the script when no case is chosen.
 with overall:
-    importance, ranks = importance_view(db, rev, model)
-    words, features, schema = vocabulary_view(db, rev, model, live["version"])
-    labels = {f.name: words.info(f.name).label for f in features}
-    st.plotly_chart(charts.importance_bars(importance, labels), key="explain_importance")
-    if len(ranks):
-        st.plotly_chart(charts.rank_over_time(ranks, labels), key="explain_ranks")
-    metadata_editor(identity, model, live["version"], schema, features)
+    importance = importance_view(db, rev, model, opened)
+    vocabulary = vocabulary_view(db, rev, model, opened)
+    labels = {f.name: vocabulary.words.info(f.name).label for f in vocabulary.features}
+    st.plotly_chart(charts.importance_bars(importance.overall, labels), key="explain_importance")
+    if len(importance.over_time):
+        st.plotly_chart(charts.rank_over_time(importance.over_time, labels), key="explain_ranks")
+    metadata_editor(identity, model, opened, vocabulary.schema, vocabulary.features)
 
 with decide:
     typed = st.text_input(
@@ -53,7 +51,7 @@ with decide:
         key="explain_request_id",
         placeholder="Paste a request id, or pick a case below",
     ).strip()
-    if total:
+    if span.predictions:
         with st.expander("Browse recent decisions", expanded=not typed):
             a, b, c = st.columns([2, 2, 3])
             outcome = a.selectbox(
@@ -90,7 +88,8 @@ with decide:
     except ModelBridgeError as exc:
         st.error(str(exc))
         st.stop()
-    words, features, schema = vocabulary_view(db, rev, model, case.version)
+    vocabulary = vocabulary_view(db, rev, model, case.version)
+    words = vocabulary.words
     case_summary(case, words)
     labels = {n: words.info(n).label for n in case.explanation.contributions}
     st.plotly_chart(
@@ -106,7 +105,7 @@ with decide:
 
     st.subheader("What if?")
     st.caption("Change the inputs to see the new score and reasons at once.")
-    values = what_if_inputs(case, features, schema, words)
+    values = what_if_inputs(case, vocabulary.features, vocabulary.schema, words)
     if values != case.explanation.values:
         changed = what_if_view(db, rev, model, case.version, tuple(sorted(values.items())))
         case_summary(changed, words, heading="With your changes")

@@ -3,36 +3,31 @@
 import streamlit as st
 
 from app import charts
-from app.data import compare_view, kpi_view, models_table, revision, store
+from app.data import compare_view, kpi_view, revision, store
 from app.session import guard
-from app.widgets import business_case_form, escape_markdown
+from app.widgets import business_case_form, escape_markdown, model_picker
 from core.errors import ModelBridgeError
 from core.monitoring.windows import WindowSpec
-from core.value.overview import money
+from core.words import money
 
 identity = guard("kpi")
 st.title("Business value")
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info("No models are registered yet.")
-    st.stop()
-model = st.selectbox("Model", [m["name"] for m in models], key="kpi_model")
-entry = next(m for m in models if m["name"] == model)
+model = model_picker("kpi", empty="No models are registered yet.").model
 view = kpi_view(db, rev, model)
-case, summary = view["case"], view["summary"]
+case, summary = view.case, view.summary
 unit = case["unit"]
-st.caption(view["caption"])
+st.caption(view.caption)
 
 with st.expander(
     "Business case" + (f" (revision {case.revision})" if case.revision else ""),
     expanded=not case.revision,
 ):
-    business_case_form(identity, model, view["task"], case)
+    business_case_form(identity, model, view.task, case)
 
-if view["task"] == "binary":
+if view.task == "binary":
     st.subheader("Where to set the threshold")
-    curve = view["curve"]
+    curve = view.curve
     if summary.n_labeled == 0:
         st.info("No outcomes have arrived yet, so the value of each threshold cannot be measured.")
     else:
@@ -83,20 +78,13 @@ if view["task"] == "binary":
             charts.value_curve(curve, float(case["threshold"]), chosen, unit), key="kpi_curve"
         )
 
-    others = [
-        v["version"]
-        for v in entry["versions"]
-        if v["version"] != view["version"]
-        and v["artifact_path"]
-        and v["stage"] not in ("archived", "rejected")
-    ]
-    if others:
+    if view.challengers:
         st.subheader("Champion vs challenger, in money")
         challenger = st.selectbox(
-            "Challenger", others, format_func=lambda v: f"v{v}", key="kpi_challenger"
+            "Challenger", view.challengers, format_func=lambda v: f"v{v}", key="kpi_challenger"
         )
         try:
-            table = compare_view(db, rev, model, challenger)
+            table = compare_view(db, rev, model, view.version, challenger)
         except ModelBridgeError as exc:
             st.info(str(exc))
         else:
@@ -121,8 +109,8 @@ if view["task"] == "binary":
             )
 
 st.subheader("On the reference and in production")
-reference, windows = view["reference"], view["windows"]
-columns = st.columns(3 if view["task"] == "binary" else 2)
+reference, windows = view.reference, view.windows
+columns = st.columns(3 if view.task == "binary" else 2)
 columns[0].metric(
     "On the reference (training/validation data)",
     money(reference.value_per_decision, unit),
@@ -133,7 +121,7 @@ columns[1].metric(
     money(summary.value_per_decision_at_threshold, unit),
     help=f"Value per decision on {summary.n_labeled:,} logged decisions whose outcomes are in.",
 )
-if view["task"] == "binary":
+if view.task == "binary":
     columns[2].metric(
         "Estimated in production, latest period",
         money(None if windows.empty else windows.iloc[-1]["estimated_value_per_decision"], unit),

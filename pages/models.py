@@ -15,41 +15,41 @@ if not models:
     st.stop()
 
 for model in models:
-    st.subheader(model["name"])
+    st.subheader(model.name)
     st.caption(
-        f"{model['task']} model"
-        + (f", positive label `{model['positive_label']}`" if model["positive_label"] else "")
-        + (f" · owner {model['owner']}" if model["owner"] else "")
+        f"{model.task} model"
+        + (f", positive label `{model.positive_label}`" if model.positive_label else "")
+        + (f" · owner {model.owner}" if model.owner else "")
     )
-    if model["description"]:
-        st.text(model["description"])
-    keys = KEY_METRICS[model["task"]]
+    if model.description:
+        st.text(model.description)
+    keys = KEY_METRICS[model.task]
     rows = [
         {
-            "version": v["version"],
-            "stage": v["stage"],
-            **{k: v["metrics"].get(k) for k in keys},
-            "registered by": v["created_by"],
-            "registered at": v["created_at"],
-            "git sha": (v["git_sha"] or "")[:12],
-            "data sha256": v["data_sha256"][:12],
-            "data rows": v["data_rows"],
-            "model file sha256": (v["artifact_sha256"] or "none")[:12],
+            "version": v.version,
+            "stage": v.stage,
+            **{k: v.metrics.get(k) for k in keys},
+            "registered by": v.created_by,
+            "registered at": v.created_at,
+            "git sha": (v.git_sha or "")[:12],
+            "data sha256": v.data_sha256[:12],
+            "data rows": v.data_rows,
+            "model file sha256": (v.artifact_sha256 or "none")[:12],
         }
-        for v in model["versions"]
+        for v in model.versions
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"versions_{model['id']}")
-    for v in model["versions"]:
-        with st.expander(f"v{v['version']} lineage and feature schema"):
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"versions_{model.id}")
+    for v in model.versions:
+        with st.expander(f"v{v.version} lineage and feature schema"):
             st.markdown(
-                f"- training data fingerprint: `{v['data_sha256']}` ({v['data_rows']:,} rows)\n"
-                f"- git commit: `{v['git_sha'] or 'not given'}`\n"
-                f"- model file: `{v['artifact_sha256'] or 'not registered'}` "
-                f"({v['artifact_format'] or '–'})\n"
-                f"- registered by {v['created_by'] or 'unknown'} "
-                f"at {v['created_at']:%Y-%m-%d %H:%M} UTC"
+                f"- training data fingerprint: `{v.data_sha256}` ({v.data_rows:,} rows)\n"
+                f"- git commit: `{v.git_sha or 'not given'}`\n"
+                f"- model file: `{v.artifact_sha256 or 'not registered'}` "
+                f"({v.artifact_format or '–'})\n"
+                f"- registered by {v.created_by or 'unknown'} "
+                f"at {v.created_at:%Y-%m-%d %H:%M} UTC"
             )
-            features = pd.DataFrame(v["feature_schema"].get("features", []))
+            features = pd.DataFrame(v.feature_schema.get("features", []))
             if not features.empty:
                 features["categories"] = features["categories"].map(len)
                 st.dataframe(

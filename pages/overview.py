@@ -3,26 +3,23 @@
 import streamlit as st
 
 from app import charts
-from app.data import models_table, overview_view, revision, store
+from app.data import overview_view, revision, store
 from app.navigation import page
 from app.session import guard
-from app.widgets import traffic_light
+from app.widgets import model_picker, traffic_light
 from core import auth
-from core.value.overview import money
+from core.words import money
 
 identity = guard("overview")
 st.title("Overview")
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info(
-        "No models are registered yet. An ML engineer registers one with `modelbridge register`."
-    )
-    st.stop()
-model = st.selectbox("Model", [m["name"] for m in models], key="overview_model")
+model = model_picker(
+    "overview",
+    empty="No models are registered yet. An ML engineer registers one with `modelbridge register`.",
+).model
 view = overview_view(db, rev, model)
-earn = view["earnings"]
-st.caption(view["caption"])
+earn = view.earnings
+st.caption(view.caption)
 
 st.subheader("Is it earning what it should?")
 if earn.value is None:
@@ -51,12 +48,12 @@ else:
     st.plotly_chart(charts.earnings_trend(earn.trend, earn.unit, earn.target), key="overview_trend")
 
 st.subheader("Is it healthy?")
-for light in view["lights"]:
+for light in view.lights:
     traffic_light(light)
 
 st.subheader("What needs attention?")
-if view["attention"]:
-    for item in view["attention"]:
+if view.attention:
+    for item in view.attention:
         st.markdown(f"- {item}")
 else:
     st.success("Nothing is waiting for you.")

@@ -3,60 +3,44 @@
 import streamlit as st
 
 from app import charts
-from app.data import (
-    models_table,
-    quality_headline,
-    revision,
-    store,
-    traffic_span,
-    traffic_view,
-)
+from app.data import quality_headline, revision, store, traffic_span, traffic_view
 from app.session import guard
-from app.widgets import headline_box
+from app.widgets import headline_box, model_picker
 
 guard("traffic")
 st.title("Traffic")
 
 db, rev = str(store().path), revision()
-models = models_table(db, rev)
-if not models:
-    st.info("No models are registered yet. Register one with `modelbridge register`.")
-    st.stop()
-
-left, mid, right = st.columns([2, 1, 2])
-model = left.selectbox("Model", [m["name"] for m in models], key="traffic_model")
-entry = next(m for m in models if m["name"] == model)
-versions = {"All versions": None} | {
-    f"v{v['version']} ({v['stage']})": v["version"] for v in entry["versions"]
-}
-version = versions[mid.selectbox("Version", list(versions), key="traffic_version")]
-first, last, total = traffic_span(db, rev, model)
-if not total:
+picked = model_picker("traffic", columns=[2, 1, 2], versions="all")
+model, version, [right] = picked.model, picked.version, picked.beside
+span = traffic_span(db, rev, model)
+first, last = span.first, span.last
+if not span.predictions:
     st.info(
         f"No predictions logged for {model} yet. Send some with `modelbridge ingest {model} FILE`."
     )
     st.stop()
-picked = right.date_input(
+days = right.date_input(
     "Days",
     value=(first, last),
     min_value=first,
     max_value=last,
     key=f"traffic_days_{model}_{first}_{last}",
 )
-start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
+start, end = (days[0], days[-1]) if isinstance(days, tuple) and days else (first, last)
 
 headline_box(quality_headline(db, rev, model))
-daily, dist, tot = traffic_view(db, rev, model, version, start, end)
+view = traffic_view(db, rev, model, version, start, end)
 a, b, c, d = st.columns(4)
-a.metric("Predictions", f"{tot['predictions']:,}")
-b.metric("Per day", f"{tot['predictions'] / max(len(daily), 1):,.0f}")
-c.metric("Mean score", "–" if tot["mean_score"] is None else f"{tot['mean_score']:.3f}")
+a.metric("Predictions", f"{view.predictions:,}")
+b.metric("Per day", f"{view.predictions / max(len(view.daily), 1):,.0f}")
+c.metric("Mean score", "–" if view.mean_score is None else f"{view.mean_score:.3f}")
 d.metric(
     "Latency p95",
-    "–" if tot["latency_p95"] is None else f"{tot['latency_p95']:.0f} ms",
+    "–" if view.latency_p95 is None else f"{view.latency_p95:.0f} ms",
     help="95% of requests were answered faster than this.",
 )
 
-st.plotly_chart(charts.daily_volume(daily), key="chart_volume")
-st.plotly_chart(charts.score_heatmap(dist), key="chart_scores")
-st.plotly_chart(charts.latency_percentiles(daily), key="chart_latency")
+st.plotly_chart(charts.daily_volume(view.daily), key="chart_volume")
+st.plotly_chart(charts.score_heatmap(view.scores), key="chart_scores")
+st.plotly_chart(charts.latency_percentiles(view.daily), key="chart_latency")

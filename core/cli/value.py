@@ -18,6 +18,7 @@ from core.cli.common import (
 )
 from core.monitoring.windows import WindowSpec
 from core.value import business_case
+from core.words import exact_money
 
 
 def cmd_business_case(args: argparse.Namespace) -> int:
@@ -78,17 +79,17 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         else ""
     )
     optimum = (
-        f", {_money(overall.value_per_decision_at_optimum)} at the best threshold"
+        f", {exact_money(overall.value_per_decision_at_optimum)} at the best threshold"
         if overall.optimal_threshold is not None
         else ""
     )
     text = (
-        f"{threshold}value per decision {_money(overall.value_per_decision_at_threshold)} "
+        f"{threshold}value per decision {exact_money(overall.value_per_decision_at_threshold)} "
         f"{overall.unit} now{optimum} ({overall.n_labeled} labelled decisions)\n"
         f"on the reference (training/validation data): value per decision "
-        f"{_money(reference.value_per_decision)} {reference.unit} "
-        f"({_money(reference.lower)} to {_money(reference.upper)}), "
-        f"{_money(reference.value_per_period)} {per} "
+        f"{exact_money(reference.value_per_decision)} {reference.unit} "
+        f"({exact_money(reference.lower)} to {exact_money(reference.upper)}), "
+        f"{exact_money(reference.value_per_period)} {per} "
         f"({reference.n_labeled} labelled reference rows)"
         + (f"; {reference.reason}" if reference.reason else "")
     )
@@ -104,9 +105,3 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         )
     emit(args, data, text)
     return 0
-
-
-def _money(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value + 0.0 if round(value, 2) else 0.0:,.2f}"  # never "-0.00"

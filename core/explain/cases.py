@@ -21,6 +21,7 @@ from core.registry import features_of, get_model, get_version, reference_frame
 from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store, Work, log_tables
+from core.words import quantity
 
 SIMILAR = 50
 CACHED_CASES = 512
@@ -224,8 +225,8 @@ def hint_text(hint: counterfactuals.Counterfactual, words: Vocabulary, model: Mo
     for change in hint.changes:
         info = words.info(change.feature)
         parts.append(
-            f"{info.label} were {_fmt(change.after, info.unit)} instead of "
-            f"{_fmt(change.before, info.unit)}"
+            f"{info.label} were {quantity(change.after, info.unit)} instead of "
+            f"{quantity(change.before, info.unit)}"
         )
     positive, negative = decision_words(model)
     outcome = negative if hint.score < hint.threshold else positive
@@ -233,13 +234,6 @@ def hint_text(hint: counterfactuals.Counterfactual, words: Vocabulary, model: Mo
         f"If {' and '.join(parts)}, the case would be {outcome} "
         f"(score {hint.score:.2f} against the threshold {hint.threshold:.2f})."
     )
-
-
-def _fmt(value: Any, unit: str) -> str:
-    if isinstance(value, float):
-        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
-        return f"{text}{unit}" if unit in ("%", "") else f"{text} {unit}"
-    return "not provided" if value is None else f"'{value}'"
 
 
 def similar_cases(

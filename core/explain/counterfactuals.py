@@ -16,6 +16,7 @@ import pandas as pd
 
 from core.explain import Explainer
 from core.registry.features import Feature
+from core.words import plain
 
 GRID = np.linspace(0.01, 0.99, 50)
 CATEGORY_COST = 0.5
@@ -100,7 +101,7 @@ def find(
     if (verified < threshold) != flagged:
         return None
     return Counterfactual(
-        [Change(n, _plain(row.iloc[0][n]), _plain(v)) for n, v in tries[i][1].items()],
+        [Change(n, plain(row.iloc[0][n]), plain(v)) for n, v in tries[i][1].items()],
         verified,
         threshold,
         cost,
@@ -112,9 +113,3 @@ def _thin(options: list[tuple[Any, float]], keep: int = 15) -> list[tuple[Any, f
         return options
     idx = np.linspace(0, len(options) - 1, keep).round().astype(int)
     return [options[i] for i in sorted(set(idx))]
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None  # a missing value, not NaN, which JSON cannot carry
-    return value.item() if hasattr(value, "item") else value

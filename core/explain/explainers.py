@@ -31,6 +31,7 @@ from core.registry.artifacts import class_index, load_model
 from core.registry.features import Feature
 from core.settings import Settings, positive_seconds
 from core.store import Model, ModelVersion, Store, Work, log_tables
+from core.words import plain
 
 UNITS = ("probability", "log_odds")
 
@@ -92,19 +93,13 @@ class Explainer:
                 base_value=float(base[i]),
                 output=float(outputs[i]),
                 contributions={n: float(contributions[i, j]) for j, n in enumerate(self.names)},
-                values={n: _plain(frame.iloc[i][n]) for n in self.names},
+                values={n: plain(frame.iloc[i][n]) for n in self.names},
                 units=self.units,
                 method=self.method,
                 sampling=self.sampling,
             )
             for i in range(len(frame))
         ]
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def _positive_index(model: Any, positive_label: str) -> int:

@@ -16,6 +16,7 @@ from core.registry import features_of
 from core.registry.feature_metadata import Vocabulary
 from core.registry.features import Feature
 from core.store import Model, ModelVersion
+from core.words import quantity
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,6 @@ def _amount(contribution: float, units: str, task: str) -> str:
     return f"{amount:,.0f}" if amount >= 100 else f"{amount:.3g}"  # never 1.23e+03
 
 
-def _value(value: Any, unit: str) -> str:
-    if isinstance(value, float):
-        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
-    else:
-        text = f"'{value}'"
-    if not unit:
-        return text
-    return f"{text}{unit}" if unit in ("%", "‰") else f"{text} {unit}"
-
-
 def sentence(
     feature: Feature,
     value: Any,
@@ -80,7 +71,7 @@ def sentence(
     if value is None:
         return f"{info.label} was not provided; {effect}."
     if position is None:
-        return f"{info.label} is {_value(value, info.unit)}; {effect}."
+        return f"{info.label} is {quantity(value, info.unit)}; {effect}."
     below, above = position
     if feature.kind == "numeric":
         same = 1 - below - above
@@ -90,12 +81,12 @@ def sentence(
             compare = f"higher than {below:.0%} of {words.population}"
         else:
             compare = f"lower than {above:.0%} of {words.population}"
-        return f"{info.label} of {_value(value, info.unit)} is {compare}; {effect}."
+        return f"{info.label} of {quantity(value, info.unit)} is {compare}; {effect}."
     if below == 0:
         common = f"a value none of the {words.population} had"
     else:
         common = f"like {below:.0%} of {words.population}"
-    return f"{info.label} is {_value(value, info.unit)}, {common}; {effect}."
+    return f"{info.label} is {quantity(value, info.unit)}, {common}; {effect}."
 
 
 def reasons(

@@ -17,8 +17,10 @@ from core.files.sources import quote_literal
 from core.ingest.quarantine import RETRY_PREFIX
 from core.registry.features import Feature
 from core.store import Model, Work, log_tables
+from core.words import PERIODS
 
-PERIODS = {"D": "day", "W": "week"}
+# Data quality is read per calendar day or ISO week.
+QUALITY_PERIODS = ("D", "W")
 DEFAULT_LATENCY_SLO_MS = 250.0
 # A batch caused a spike when its rejected share is over SPIKE_FACTOR times the model's typical
 # (median) batch share and at least SPIKE_MIN_POINTS above it; see batches().
@@ -27,8 +29,8 @@ SPIKE_MIN_POINTS = 0.05
 
 
 def _bucket(period: str, column: str) -> str:
-    if period not in PERIODS:
-        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+    if period not in QUALITY_PERIODS:
+        raise ValueError(f"period must be one of {', '.join(QUALITY_PERIODS)}")
     return f"date_trunc('{PERIODS[period]}', {column})::DATE"
 
 

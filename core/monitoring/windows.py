@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import InvalidInput
-
-_PERIODS = {"D": "day", "W": "week", "M": "month"}
+from core.words import PERIODS
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class WindowSpec:
                 raise InvalidInput("the chunk size must be a positive number of rows")
             return cls(None, int(chunk_size))
         period = (period or "W").upper()
-        if period not in _PERIODS:
+        if period not in PERIODS:
             raise InvalidInput(f"unknown period {period!r}; use D, W or M")
         return cls(period, None)
 
@@ -49,7 +48,7 @@ class WindowSpec:
     def _unit(self) -> str:
         """The calendar unit of a period window."""
         assert self.period is not None, "a window without a chunk size has a period"
-        return _PERIODS[self.period]
+        return PERIODS[self.period]
 
     def label(self) -> str:
         """Human description, e.g. 'per week' or 'per 5,000 rows'."""

@@ -1,5 +1,6 @@
 """Models and their versions: registration, reference baseline, feature schemas, model files."""
 
+from core.registry.opening import Opening, challenger_versions, opening_version
 from core.registry.registration import (
     Registration,
     features_of,
@@ -18,6 +19,9 @@ __all__ = [
     "get_version",
     "list_models",
     "list_versions",
+    "Opening",
+    "opening_version",
+    "challenger_versions",
     "features_of",
     "register_version",
     "label_to_y_sql",

@@ -18,6 +18,7 @@ from typing import Any
 from core.errors import InvalidInput
 from core.registry.features import schema_from_json
 from core.store import ModelVersion
+from core.words import default_label
 
 _TRUE = {"1", "true", "yes", "y", "t"}
 
@@ -44,12 +45,6 @@ class Vocabulary:
     def info(self, name: str) -> FeatureInfo:
         """Words for a feature (defaults when it has none)."""
         return self.features.get(name) or FeatureInfo(default_label(name))
-
-
-def default_label(name: str) -> str:
-    """'debt_to_income' -> 'Debt to income'."""
-    words = name.replace("_", " ").replace("-", " ").strip()
-    return words[:1].upper() + words[1:] if words else name
 
 
 def vocabulary(version: ModelVersion, task: str) -> Vocabulary:

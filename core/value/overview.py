@@ -15,10 +15,10 @@ from sqlmodel import col, select
 
 from core.monitoring import alerts, data_quality
 from core.monitoring.windows import WindowSpec
-from core.registry import list_versions
-from core.store import Model, ModelVersion, Work, log_tables
+from core.store import Model, ModelVersion, Work
 from core.value import kpi
 from core.value.business_case import current, values_set
+from core.words import money
 
 GREEN, AMBER, RED = "green", "amber", "red"
 # Nothing measured to judge by: neither fine nor a problem.
@@ -46,49 +46,6 @@ class Earnings:
     baseline: float | None
     trend: pd.DataFrame
     sentence: str
-
-
-@dataclass(frozen=True)
-class Shown:
-    """The version whose traffic the business pages show, and a sentence saying which it is."""
-
-    version: ModelVersion
-    live: bool
-    caption: str
-
-
-def shown_version(w: Work, model: Model) -> Shown:
-    """The live version; while it has logged nothing, the version that logged the latest traffic.
-
-    Right after a promotion the new version has no traffic yet, and showing only its (empty)
-    logs would blank the overview while its alerts and outcomes still speak of the old one.
-    """
-    assert model.id is not None
-    versions = list_versions(w, model)  # newest first
-    live = next((v for v in versions if v.stage == "production"), None)
-    newest = live or versions[0]
-    table = log_tables.pred_table(model.id)
-    # Cheap in the usual case: the first logged row of the newest version ends the scan; only
-    # a version with no traffic pays for finding which version logged the latest request.
-    logged = w.rows(f"SELECT 1 FROM {table} WHERE version = ? LIMIT 1", [newest.version])
-    latest = None if logged else w.rows(f"SELECT arg_max(version, ts) FROM {table}")[0][0]
-    if latest is not None:
-        shown = next(v for v in versions if v.version == latest)
-        why = "is live" if live else "is the newest"
-        return Shown(
-            shown,
-            False,
-            f"v{newest.version} {why} but has logged no decisions yet; showing v{shown.version} "
-            f"({shown.stage.replace('_', ' ')}), which logged the latest ones.",
-        )
-    if live:
-        return Shown(live, True, f"Live version: v{live.version} (production)")
-    return Shown(
-        newest,
-        False,
-        "No version is live yet: none has been promoted to production. Showing the newest, "
-        f"v{newest.version} ({newest.stage.replace('_', ' ')}).",
-    )
 
 
 def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
@@ -156,19 +113,6 @@ def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
         windows,
         words + ".",
     )
-
-
-def money(value: float | None, unit: str) -> str:
-    """A money amount as people read it: 3.65 M EUR, 250 k EUR, 1,234 EUR."""
-    if value is None:
-        return "–"
-    size = abs(value)
-    sign = "-" if value < 0 else ""
-    if size >= 1e6:
-        return f"{sign}{size / 1e6:,.2f} M {unit}".strip()
-    if size >= 1e4:
-        return f"{sign}{size / 1e3:,.0f} k {unit}".strip()
-    return f"{sign}{size:,.0f} {unit}".strip()
 
 
 def lights(w: Work, model: Model, version: ModelVersion) -> list[Light]:

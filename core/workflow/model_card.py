@@ -16,7 +16,7 @@ from core.monitoring.windows import WindowSpec
 from core.registry import features_of, get_model, get_version
 from core.store import Store
 from core.value import business_case
-from core.value.overview import money
+from core.words import money
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#1f2937}
 h1{margin-bottom:0}table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}

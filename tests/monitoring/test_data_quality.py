@@ -24,7 +24,7 @@ from core.monitoring.policy import update_settings
 from core.registry import features_of, get_model, get_version, register_version
 from core.store import Store, log_tables
 from core.value import business_case, kpi
-from core.value.overview import money
+from core.words import money
 from tests.conftest import copy_store, run_cli
 from tests.factories import Case
 from tests.monitoring.test_alerts import _log_day, _register

@@ -21,7 +21,7 @@ from core.monitoring.policy import update_settings
 from core.registry import get_model, get_version, register_version
 from core.store import Review, Store
 from core.value import business_case, kpi
-from core.value.overview import money
+from core.words import money
 from data.build_demo import BUSINESS_CASE
 from tests.conftest import copy_store
 from tests.factories import Case
@@ -212,6 +212,32 @@ def test_a_product_owner_approves_and_promotes_and_the_overview_shows_it_live(
     assert "No decisions have been logged yet." not in texts(overview.info)
 
 
+def test_every_page_opens_on_the_version_that_logged_traffic_after_a_promotion(
+    fresh: Path, open_as: OpenAs
+) -> None:
+    store = Store(fresh)
+    workflow.sign(store, model="credit", version=2, by=OWNER, decision="approve", comment="ok")
+    workflow.promote(store, model="credit", version=2, by=OWNER)
+    said = (
+        "v2 is live but has logged no decisions yet; showing v1 (archived), which logged the "
+        "latest ones."
+    )
+
+    overview = open_as(fresh, ENGINEER, "overview")
+    value = open_as(fresh, ENGINEER, "kpi")
+    drift = open_as(fresh, ENGINEER, "drift")
+    explain = open_as(fresh, ENGINEER, "explain")
+
+    for at in (overview, value, drift, explain):
+        assert not at.exception, at.exception
+    assert texts(overview.caption)[0] == texts(value.caption)[0] == said
+    assert drift.selectbox(key="drift_version").value == "v1 (archived)"
+    assert "Words used in explanations (v1)" in [e.label for e in explain.expander]
+    # The money comparison takes the shown version as champion, and the live one challenges it.
+    assert value.selectbox(key="kpi_challenger").options == ["v2"]
+    assert value.dataframe[0].value["version"].tolist() == [1, 2]  # the comparison comes first
+
+
 def test_a_sign_off_without_a_comment_is_refused_on_the_page(fresh: Path, open_as: OpenAs):
     at = open_as(fresh, OWNER, "approvals")
     at.radio(key="decision_credit_2").set_value("approve")
@@ -339,6 +365,47 @@ def test_the_overview_of_a_model_never_promoted_says_no_version_is_live(
         r"with the predictions to watch speed\."
     )
     assert "- Version 1 is registered and not yet in review." in texts(at.markdown)
+
+
+@pytest.mark.parametrize(
+    ("page", "said"),
+    [
+        ("overview", "An ML engineer registers one with `modelbridge register`."),
+        ("kpi", ""),
+        ("traffic", "Register one with `modelbridge register`."),
+        ("drift", "Register one with `modelbridge register`."),
+        ("data_quality", "Register one with `modelbridge register`."),
+    ],
+)
+def test_a_page_of_an_empty_store_says_no_model_is_registered_and_stops(
+    tmp_path: Path, open_as: OpenAs, page: str, said: str
+) -> None:
+    Store(tmp_path / "store.duckdb").init()
+
+    at = open_as(tmp_path / "store.duckdb", Identity("ada", "admin"), page)
+
+    assert not at.exception, at.exception
+    assert texts(at.info) == [f"No models are registered yet. {said}".strip()]
+    assert not at.selectbox
+
+
+def test_the_explanations_page_of_a_store_without_model_files_says_how_to_register_one(
+    tmp_path: Path, regression_files: Case, open_as: OpenAs
+) -> None:
+    store = Store(tmp_path / "store.duckdb")
+    store.init()
+    register_version(
+        store, model="loss", reference=regression_files.reference, target="loss",
+        prediction="predicted",
+    )  # fmt: skip
+
+    at = open_as(store.path, Identity("ada", "admin"), "explain")
+
+    assert not at.exception, at.exception
+    assert texts(at.info) == [
+        "No model has a registered model file, so decisions cannot be explained yet. "
+        "Register one with `modelbridge register ... --model-file model.skops`."
+    ]
 
 
 def _review(db: Path, version: int) -> Review:

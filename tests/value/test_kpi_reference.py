@@ -21,7 +21,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.registry import get_model, get_version, register_version
 from core.store import Store
 from core.value import business_case, kpi
-from core.value.overview import money
+from core.words import money
 from tests.conftest import Ran, run_cli
 from tests.factories import Case
 from tests.ui_helpers import MAIN, switch_path

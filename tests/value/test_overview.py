@@ -239,36 +239,3 @@ def test_waiting_versions_are_listed_for_attention(store: Store) -> None:
         assert overview.attention(r, get_model(r, "bare")) == [
             "Version 1 is approved and ready to go live."
         ]
-
-
-def test_the_pages_show_the_version_that_logged_traffic_until_the_newest_one_does(
-    tmp_path, binary_files: Case
-) -> None:
-    store = Store(tmp_path / "store.duckdb")
-    store.init()
-    for _ in range(2):
-        register_version(
-            store, model="credit", reference=binary_files.reference, target="defaulted",
-            prediction="score",
-        )  # fmt: skip
-    ingest_predictions(store, model="credit", version=1, files=[binary_files.logs])
-
-    with store.read() as r:
-        before = overview.shown_version(r, get_model(r, "credit"))
-    logs_v2 = tmp_path / "v2.csv"
-    frame = pd.read_parquet(binary_files.logs)
-    frame.assign(request_id="v2-" + frame["request_id"]).head(50).to_csv(logs_v2, index=False)
-    ingest_predictions(store, model="credit", version=2, files=[logs_v2])
-    with store.read() as r:
-        after = overview.shown_version(r, get_model(r, "credit"))
-
-    assert (before.version.version, before.live) == (1, False)
-    assert before.caption == (
-        "v2 is the newest but has logged no decisions yet; showing v1 (registered), which "
-        "logged the latest ones."
-    )
-    assert (after.version.version, after.caption) == (
-        2,
-        "No version is live yet: none has been promoted to production. Showing the newest, "
-        "v2 (registered).",
-    )

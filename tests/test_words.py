@@ -1,0 +1,104 @@
+"""Words and numbers as people read them, from the one module that says them all."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core import words
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "said"),
+    [
+        (3_654_321.0, "EUR", "3.65 M EUR"),
+        (250_400.0, "EUR", "250 k EUR"),
+        (10_000.0, "EUR", "10 k EUR"),
+        (9_999.4, "EUR", "9,999 EUR"),
+        (1_234.0, "", "1,234"),
+        (-1_500_000.0, "USD", "-1.50 M USD"),
+        (-42.0, "EUR", "-42 EUR"),
+        (0.0, "EUR", "0 EUR"),
+        (None, "EUR", "–"),
+    ],
+)
+def test_money_is_said_in_millions_thousands_or_units(
+    value: float | None, unit: str, said: str
+) -> None:
+    assert words.money(value, unit) == said
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [(1234.5, "1,234.50"), (-0.001, "0.00"), (-12.345, "-12.35"), (0.0, "0.00"), (None, "-")],
+)
+def test_exact_money_keeps_the_cents_and_never_says_minus_zero(
+    value: float | None, said: str
+) -> None:
+    assert words.exact_money(value) == said
+
+
+def test_importing_the_words_loads_no_data_library() -> None:
+    check = (
+        "import sys, core.words; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'numpy', 'sqlmodel', 'sqlalchemy', 'duckdb'}))"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_periods_are_named_by_their_letter() -> None:
+    assert words.PERIODS == {"D": "day", "W": "week", "M": "month"}
+
+
+def test_a_plain_value_unwraps_numpy_and_says_missing_as_none() -> None:
+    assert words.plain(np.float64(48.5)) == 48.5
+    assert type(words.plain(np.float64(48.5))) is float
+    assert type(words.plain(np.int64(3))) is int
+    assert words.plain(np.bool_(True)) is True
+    assert words.plain(np.float64("nan")) is None
+    assert words.plain(float("nan")) is None
+    assert words.plain(None) is None
+    assert words.plain("retail") == "retail"
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "said"),
+    [
+        (48.0, "%", "48%"),
+        (2.5, "‰", "2.5‰"),
+        (52_000.0, "EUR", "52,000 EUR"),
+        (0.125, "", "0.12"),
+        (1.10, "years", "1.1 years"),
+        (-3.0, "", "-3"),
+        ("retail", "", "'retail'"),
+        ("36", "months", "'36' months"),
+        (None, "EUR", "not provided"),
+    ],
+)
+def test_a_quantity_is_said_with_its_unit(value: object, unit: str, said: str) -> None:
+    assert words.quantity(value, unit) == said
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("debt_to_income", "Debt to income"),
+        ("debt ratio", "Debt ratio"),
+        ("loan-amount", "Loan amount"),
+        ("_age_", "Age"),
+        ("income", "Income"),
+        ("___", "___"),
+    ],
+)
+def test_a_feature_name_is_said_in_plain_words(name: str, said: str) -> None:
+    assert words.default_label(name) == said
