@@ -23,6 +23,7 @@ def opening_version(w: Work, model: Model) -> Opening:
     Right after a promotion the new version has no traffic yet, and showing only its (empty)
     logs would blank the pages while alerts and outcomes still speak of the old one.
     """
+    assert model.id is not None
     versions = list_versions(w, model)  # newest first
     live = next((v for v in versions if v.stage == "production"), None)
     newest = live or versions[0]
