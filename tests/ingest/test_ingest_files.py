@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import ingest
-from core.ingest import BatchResult, ingest_labels, ingest_predictions
+from core.ingest import BatchResult, ingest_labels, ingest_predictions, jobs
 from core.registry import features_of, get_model, get_version
 from core.store import Store, log_tables
 from tests.conftest import run_cli
@@ -184,7 +183,7 @@ def test_a_file_interrupted_mid_ingest_leaves_nothing_behind(
         raise RuntimeError("power cut after the rows were written")
 
     with monkeypatch.context() as patched:
-        patched.setattr(ingest, "_record_batch", crash)
+        patched.setattr(jobs, "_record_batch", crash)
         with pytest.raises(RuntimeError):
             _ingest(credit_store, tmp_path / "dirty.csv")
 
