@@ -2,6 +2,7 @@
 
 from core.registry.registration import (
     Registration,
+    RegistrationSpec,
     features_of,
     get_model,
     get_version,
@@ -14,6 +15,7 @@ from core.registry.registration import (
 
 __all__ = [
     "Registration",
+    "RegistrationSpec",
     "get_model",
     "get_version",
     "list_models",
