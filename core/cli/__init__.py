@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model-card": ("workflow", "cmd_model_card"),
     "business-case": ("value", "cmd_business_case"),
     "kpi": ("value", "cmd_kpi"),
-    "explain": ("monitoring", "cmd_explain"),
+    "explain": ("explain", "cmd_explain"),
     "drift": ("monitoring", "cmd_drift"),
     "performance": ("monitoring", "cmd_performance"),
     "alerts": ("monitoring", "cmd_alerts"),
@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("logs", "cmd_ingest"),
     "labels": ("logs", "cmd_labels"),
     "user": ("logs", "cmd_user"),
-    "demo": ("logs", "cmd_demo"),
+    "demo": ("demo", "cmd_demo"),
 }
 
 

@@ -1,5 +1,4 @@
-"""Commands that fill the store: init, register, versions, ingest, labels, quarantine, user,
-demo."""
+"""Commands that fill the store: init, register, versions, ingest, labels, quarantine, user."""
 
 from __future__ import annotations
 
@@ -167,22 +166,6 @@ def cmd_user(args: argparse.Namespace) -> int:
         args,
         {"username": identity.username, "role": identity.role},
         f"{identity.username} ({identity.role}) saved",
-    )
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Build the demo store."""
-    from data.build_demo import build_demo
-
-    summary = build_demo(
-        store_of(args), days=args.days, seed=args.seed, per_day=args.per_day, quiet=args.json
-    )
-    emit(
-        args,
-        summary,
-        f"Demo store ready at {summary['db']}: {summary['predictions']} predictions, "
-        f"{summary['labels']} labels, users {', '.join(summary['users'])} (password 'demo')",
     )
     return 0
 
