@@ -1,4 +1,8 @@
-"""`demo`: build the deterministic demo store."""
+"""`demo`: build the deterministic demo store.
+
+Its arguments are declared in core.cli.grammar.demo, apart, so that `--help` loads none
+of the libraries imported here.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""`explain`: why the model decided as it did on one logged case."""
+"""`explain`: why the model decided as it did on one logged case.
+
+Its arguments are declared in core.cli.grammar.explain, apart, so that `--help` loads none
+of the libraries imported here.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Commands that fill the store: init, register, versions, ingest, labels, quarantine, user."""
+"""Commands that fill the store: init, register, versions, ingest, labels, quarantine, user.
+
+Their arguments are declared in core.cli.grammar.logs, apart, so that `--help` loads none
+of the libraries imported here.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Commands that watch a live model: drift, performance, alerts, configure, retrain-check."""
+"""Commands that watch a live model: drift, performance, alerts, configure, retrain-check.
+
+Their arguments are declared in core.cli.grammar.monitoring, apart, so that `--help` loads none
+of the libraries imported here.
+"""
 
 from __future__ import annotations
 
