@@ -500,17 +500,19 @@ def step_build_scale(args: argparse.Namespace) -> dict[str, Any]:
     if args.keep and (record := _built(db, data)):
         return {"data": data, "store": str(db), "reused": True, **record}
     from core.ingest import ingest_predictions
-    from core.registry import register_version
+    from core.registry import RegistrationSpec, register_version
 
     store = _fresh_store(db)
     t0 = time.perf_counter()
     reg = register_version(
         store,
-        model=MODEL,
-        reference=data["reference"],
-        target="target",
-        prediction="score",
-        created_by="bench",
+        RegistrationSpec(
+            model=MODEL,
+            reference=data["reference"],
+            target="target",
+            prediction="score",
+            created_by="bench",
+        ),
     )
     register_s = time.perf_counter() - t0
     files = []
@@ -553,18 +555,20 @@ def step_build_pair(args: argparse.Namespace) -> dict[str, Any]:
         return {"data": data, "store": str(db), "reused": True, **record}
     t_imp = time.perf_counter()
     from core.ingest import ingest_predictions
-    from core.registry import register_version
+    from core.registry import RegistrationSpec, register_version
 
     imports_s = time.perf_counter() - t_imp
     store = _fresh_store(db)
     t0 = time.perf_counter()
     reg = register_version(
         store,
-        model=PAIR_MODEL,
-        reference=data["reference"],
-        target="target",
-        prediction="score",
-        created_by="bench",
+        RegistrationSpec(
+            model=PAIR_MODEL,
+            reference=data["reference"],
+            target="target",
+            prediction="score",
+            created_by="bench",
+        ),
     )
     register_s = time.perf_counter() - t0
     t1 = time.perf_counter()

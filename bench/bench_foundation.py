@@ -527,7 +527,7 @@ def step_ingest(args: argparse.Namespace) -> None:
     shutil.rmtree(db.with_name(f"{db.stem}.artifacts"), ignore_errors=True)
     db.parent.mkdir(parents=True, exist_ok=True)
     t_import = time.perf_counter()
-    from core.registry import register_version
+    from core.registry import RegistrationSpec, register_version
     from core.store import Store
 
     imports_s = time.perf_counter() - t_import
@@ -540,13 +540,15 @@ def step_ingest(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     reg = register_version(
         store,
-        model=MODEL,
-        reference=ref_path,
-        target="target",
-        prediction="score",
-        task="binary",
-        positive_label="1",
-        created_by="bench",
+        RegistrationSpec(
+            model=MODEL,
+            reference=ref_path,
+            target="target",
+            prediction="score",
+            task="binary",
+            positive_label="1",
+            created_by="bench",
+        ),
     )
     register_s = time.perf_counter() - t0
     mem_after_register = peak_memory_mb()

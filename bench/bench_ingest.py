@@ -131,7 +131,7 @@ def generate(rows: int, seed: int) -> Path:
 
 def template_store(folder: Path) -> Path:
     """A store with the reference registered (rebuilt every time: registration code changes)."""
-    from core.registry import register_version
+    from core.registry import RegistrationSpec, register_version
     from core.store import Store
 
     path = folder / "template.duckdb"
@@ -140,11 +140,13 @@ def template_store(folder: Path) -> Path:
     store.init()
     register_version(
         store,
-        model=MODEL,
-        reference=folder / "reference.parquet",
-        target="defaulted",
-        prediction="score",
-        created_by="bench",
+        RegistrationSpec(
+            model=MODEL,
+            reference=folder / "reference.parquet",
+            target="defaulted",
+            prediction="score",
+            created_by="bench",
+        ),
     )
     return path
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store
 from core.value import business_case, kpi
 
@@ -51,12 +51,14 @@ def build(rows: int, store: Store) -> None:
     store.init()
     register_version(
         store,
-        model="m",
-        reference=WORK / "ref.parquet",
-        target="y",
-        prediction="score",
-        task="binary",
-        positive_label="1",
+        RegistrationSpec(
+            model="m",
+            reference=WORK / "ref.parquet",
+            target="y",
+            prediction="score",
+            task="binary",
+            positive_label="1",
+        ),
     )
     ingest_predictions(store, model="m", files=[WORK / "logs.parquet"])
     ingest_labels(store, model="m", files=[WORK / "labels.parquet"])

@@ -18,7 +18,7 @@ from core import auth, workflow
 from core.errors import InvalidInput
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring import alerts
-from core.registry import list_models, register_version
+from core.registry import RegistrationSpec, list_models, register_version
 from core.store import Store
 from core.value import business_case
 from data.simulator import simulate
@@ -129,18 +129,20 @@ def _register(
 ) -> None:
     register_version(
         store,
-        model=MODEL,
-        reference=reference,
-        target="defaulted",
-        prediction="score",
-        timestamp="timestamp",
-        id_column="request_id",
-        positive_label="1",
-        model_file=model_file,
-        git_sha=git_sha,
-        description=description,
-        created_by="engineer",
-        feature_metadata=words,
+        RegistrationSpec(
+            model=MODEL,
+            reference=reference,
+            target="defaulted",
+            prediction="score",
+            timestamp="timestamp",
+            id_column="request_id",
+            positive_label="1",
+            model_file=model_file,
+            git_sha=git_sha,
+            description=description,
+            created_by="engineer",
+            feature_metadata=words,
+        ),
     )
 
 

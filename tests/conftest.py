@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.registry import register_version
+from core.registry import RegistrationSpec, register_version
 from core.store import Store
 from tests.factories import Case, binary_case, regression_case
 
@@ -44,13 +44,15 @@ def credit_store(store: Store, binary_files: Case) -> Store:
     """A store with model 'credit' v1 registered from the binary case (artifact included)."""
     register_version(
         store,
-        model="credit",
-        reference=binary_files.reference,
-        target="defaulted",
-        prediction="score",
-        model_file=binary_files.model_file,
-        created_by="ci",
-        git_sha="abc123",
+        RegistrationSpec(
+            model="credit",
+            reference=binary_files.reference,
+            target="defaulted",
+            prediction="score",
+            model_file=binary_files.model_file,
+            created_by="ci",
+            git_sha="abc123",
+        ),
     )
     return store
 

@@ -156,18 +156,20 @@ def seed_store(folder: Path, reference: Path) -> Path:
     """A store with 'credit' registered from REFERENCE, 19 predictions (seed-00000 to
     seed-00019 but seed-00003, quarantined for its score) and 5 labels; returns its path."""
     from core.ingest import ingest_labels, ingest_predictions
-    from core.registry import register_version
+    from core.registry import RegistrationSpec, register_version
     from core.store import Store
 
     store = Store(folder / "seeded.duckdb")
     store.init()
     register_version(
         store,
-        model="credit",
-        reference=reference,
-        target="defaulted",
-        prediction="score",
-        created_by="ci",
+        RegistrationSpec(
+            model="credit",
+            reference=reference,
+            target="defaulted",
+            prediction="score",
+            created_by="ci",
+        ),
     )
     rows = good_rows(20, prefix="seed")
     rows[3]["score"] = "2"

@@ -81,6 +81,7 @@ def test_core_never_imports_streamlit_or_plotly(path: Path) -> None:
 def test_importing_the_core_entry_points_loads_no_ui_library() -> None:
     check = (
         "import core.cli.logs, core.cli.monitoring, core.cli.value, core.cli.workflow; "
+        "import core.cli.explain, core.cli.demo; "
         "import core.ingest, core.registry, core.monitoring.traffic, core.store, sys; "
         "assert 'streamlit' not in sys.modules and 'plotly' not in sys.modules, "
         "sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'plotly'))"

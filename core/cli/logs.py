@@ -1,5 +1,8 @@
-"""Commands that fill the store: init, register, versions, ingest, labels, quarantine, user,
-demo."""
+"""Commands that fill the store: init, register, versions, ingest, labels, quarantine, user.
+
+Their arguments are declared in core.cli.grammar.logs, apart, so that `--help` loads none
+of the libraries imported here.
+"""
 
 from __future__ import annotations
 
@@ -32,20 +35,22 @@ def cmd_register(args: argparse.Namespace) -> int:
     try:
         result = registry.register_version(
             store,
-            model=args.model,
-            reference=args.reference,
-            target=args.target,
-            prediction=args.prediction,
-            timestamp=args.timestamp,
-            id_column=args.id_column,
-            task=args.task,
-            positive_label=args.positive_label,
-            model_file=args.model_file,
-            git_sha=args.git_sha,
-            description=args.description,
-            created_by=args.created_by,
-            ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
-            feature_metadata=args.feature_metadata,
+            registry.RegistrationSpec(
+                model=args.model,
+                reference=args.reference,
+                target=args.target,
+                prediction=args.prediction,
+                timestamp=args.timestamp,
+                id_column=args.id_column,
+                task=args.task,
+                positive_label=args.positive_label,
+                model_file=args.model_file,
+                git_sha=args.git_sha,
+                description=args.description,
+                created_by=args.created_by,
+                ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
+                feature_metadata=args.feature_metadata,
+            ),
             by=by,
         )
     except FileProblem as exc:  # the reference is an argument here: bad input, exit 2
@@ -165,22 +170,6 @@ def cmd_user(args: argparse.Namespace) -> int:
         args,
         {"username": identity.username, "role": identity.role},
         f"{identity.username} ({identity.role}) saved",
-    )
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Build the demo store."""
-    from data.build_demo import build_demo
-
-    summary = build_demo(
-        store_of(args), days=args.days, seed=args.seed, per_day=args.per_day, quiet=args.json
-    )
-    emit(
-        args,
-        summary,
-        f"Demo store ready at {summary['db']}: {summary['predictions']} predictions, "
-        f"{summary['labels']} labels, users {', '.join(summary['users'])} (password 'demo')",
     )
     return 0
 

@@ -1,4 +1,8 @@
-"""Commands about what a model is worth: business-case, kpi."""
+"""Commands about what a model is worth: business-case, kpi.
+
+Their arguments are declared in core.cli.grammar.value, apart, so that `--help` loads none
+of the libraries imported here.
+"""
 
 from __future__ import annotations
 

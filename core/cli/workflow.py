@@ -1,5 +1,9 @@
 """Release commands: request-review, gate, approve/reject/request-changes, promote, rollback,
-production, audit, model-card."""
+production, audit, model-card.
+
+Their arguments are declared in core.cli.grammar.workflow, apart, so that `--help` loads none
+of the libraries imported here.
+"""
 
 from __future__ import annotations
 

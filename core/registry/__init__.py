@@ -3,6 +3,7 @@
 from core.registry.opening import Opening, challenger_versions, opening_version
 from core.registry.registration import (
     Registration,
+    RegistrationSpec,
     features_of,
     get_model,
     get_version,
@@ -15,6 +16,7 @@ from core.registry.registration import (
 
 __all__ = [
     "Registration",
+    "RegistrationSpec",
     "get_model",
     "get_version",
     "list_models",

@@ -36,6 +36,31 @@ class Registration:
     warnings: list[str]
 
 
+@dataclass(frozen=True, kw_only=True)
+class RegistrationSpec:
+    """What `register` records: the model, its reference rows and how to read them, lineage.
+
+    TIMESTAMP and ID_COLUMN name the prediction logs' columns (default: timestamp, request_id);
+    TASK and POSITIVE_LABEL are inferred from the reference when left out; IGNORE lists the
+    reference's other columns that are not features; CREATED_BY is recorded when no one signed in.
+    """
+
+    model: str
+    reference: str | Path
+    target: str
+    prediction: str
+    timestamp: str | None = None
+    id_column: str | None = None
+    task: str | None = None
+    positive_label: str | None = None
+    model_file: str | Path | None = None
+    git_sha: str | None = None
+    description: str = ""
+    created_by: str = ""
+    ignore: tuple[str, ...] = ()
+    feature_metadata: str | Path | None = None
+
+
 def get_model(w: Work, name: str) -> Model:
     """The model called NAME, or a NotFound naming the models that exist."""
     found = w.session.exec(select(Model).where(Model.name == name)).first()
@@ -85,68 +110,57 @@ def features_of(version: ModelVersion) -> list[Feature]:
 
 
 def register_version(
-    store: Store,
-    *,
-    model: str,
-    reference: str | Path,
-    target: str,
-    prediction: str,
-    timestamp: str | None = None,
-    id_column: str | None = None,
-    task: str | None = None,
-    positive_label: str | None = None,
-    model_file: str | Path | None = None,
-    git_sha: str | None = None,
-    description: str = "",
-    created_by: str = "",
-    ignore: tuple[str, ...] = (),
-    feature_metadata: str | Path | None = None,
-    by: auth.Identity | None = None,
+    store: Store, spec: RegistrationSpec, *, by: auth.Identity | None = None
 ) -> Registration:
-    """Register a new version of MODEL with REFERENCE as its baseline (creating MODEL if new).
+    """Register a new version as SPEC says, its reference as the baseline (a new model if need be).
 
-    BY, a signed-in user, must be allowed to register and is recorded instead of CREATED_BY.
+    BY, a signed-in user, must be allowed to register and is recorded instead of SPEC's created_by.
     """
+    created_by = spec.created_by
     if by is not None:
         auth.require_action(by, "register_version")
         created_by = by.username
-    if not model.strip():
+    if not spec.model.strip():
         raise InvalidInput("the model name is empty")
-    if task is not None and task not in TASKS:
-        raise InvalidInput(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    if spec.task is not None and spec.task not in TASKS:
+        raise InvalidInput(f"unknown task {spec.task!r}; use one of {', '.join(TASKS)}")
     store.open()
-    with local_file(reference) as ref_path, store.write() as w:
-        raw = load_file(w.db, ref_path, table="__ref_raw", source_name=str(reference))
+    with local_file(spec.reference) as ref_path, store.write() as w:
+        raw = load_file(w.db, ref_path, table="__ref_raw", source_name=str(spec.reference))
         # The id and time columns name the prediction logs' columns: a reference need not
         # carry them, and where it does they are not features.
-        special = {target, prediction, *ignore}
+        special = {spec.target, spec.prediction, *spec.ignore}
         missing = [c for c in special if c not in raw.columns]
-        special |= {c for c in (timestamp, id_column) if c in raw.columns}
+        special |= {c for c in (spec.timestamp, spec.id_column) if c in raw.columns}
         if missing:
             raise InvalidInput(
-                f"{reference}: no column(s) {', '.join(sorted(missing))}; "
+                f"{spec.reference}: no column(s) {', '.join(sorted(missing))}; "
                 f"its columns are {', '.join(raw.columns)}"
             )
         if raw.rejects:
             line = raw.rejects[0][0]
             raise InvalidInput(
-                f"{reference}: {len(raw.rejects)} malformed row(s), first at data row {line}; "
+                f"{spec.reference}: {len(raw.rejects)} malformed row(s), first at data row {line}; "
                 "a reference must be clean"
             )
         feature_names = [c for c in raw.columns if c not in special]
         if not feature_names:
-            raise InvalidInput(f"{reference}: no feature columns left besides {sorted(special)}")
-        score = f"TRY_CAST({quote_ident(prediction)} AS DOUBLE)"
+            raise InvalidInput(
+                f"{spec.reference}: no feature columns left besides {sorted(special)}"
+            )
+        score = f"TRY_CAST({quote_ident(spec.prediction)} AS DOUBLE)"
         bad_scores = w.rows(
             f"SELECT count(*) FROM __ref_raw WHERE {score} IS NULL OR NOT isfinite({score})"
         )[0][0]
         if bad_scores:
             raise InvalidInput(
-                f"{reference}: {bad_scores} row(s) with a missing or non-numeric prediction in "
-                f"column {prediction!r}"
+                f"{spec.reference}: {bad_scores} row(s) with a missing or non-numeric "
+                f"prediction in column {spec.prediction!r}"
             )
-        task, positive_label = _settle_task(w, target, score, task, positive_label)
-        entry = _get_or_create_model(w, model, task, positive_label, description, created_by)
+        task, positive_label = _settle_task(w, spec.target, score, spec.task, spec.positive_label)
+        entry = _get_or_create_model(
+            w, spec.model, task, positive_label, spec.description, created_by
+        )
         number = _next_version(w, entry)
         assert entry.id is not None
         log_tables.ensure_tables(w, entry.id)
@@ -155,16 +169,20 @@ def register_version(
             kind = infer_kind(w.db, "__ref_raw", name, raw.columns[name])
             column = log_tables.feature_column(w, entry.id, name, kind)
             features.append(profile(w.db, "__ref_raw", name, kind, column))
-        rows, unlabeled = _copy_reference(w, entry, number, features, target, score, positive_label)
+        rows, unlabeled = _copy_reference(
+            w, entry, number, features, spec.target, score, positive_label
+        )
         warnings = []
         if unlabeled:
             warnings.append(f"{unlabeled} reference row(s) have no target; left out of metrics")
         metrics = _reference_metrics(w, entry, number)
         artifact = None
-        if model_file is not None:
-            artifact = store_artifact(Path(model_file), store.artifacts_dir)
+        if spec.model_file is not None:
+            artifact = store_artifact(Path(spec.model_file), store.artifacts_dir)
             try:
-                warnings += _check_artifact(w, entry, number, features, artifact, str(model_file))
+                warnings += _check_artifact(
+                    w, entry, number, features, artifact, str(spec.model_file)
+                )
             except InvalidInput:
                 if artifact.new:  # a refused file leaves no copy behind
                     artifact.path.unlink(missing_ok=True)
@@ -173,23 +191,23 @@ def register_version(
             model_id=entry.id,
             version=number,
             created_by=created_by,
-            description=description,
-            git_sha=git_sha,
+            description=spec.description,
+            git_sha=spec.git_sha,
             artifact_path=str(artifact.path) if artifact else None,
             artifact_sha256=artifact.sha256 if artifact else None,
             artifact_format=artifact.fmt if artifact else None,
             data_sha256=sha256_of(ref_path),
             data_rows=rows,
             data_columns=dict(raw.columns),
-            target_column=target,
-            prediction_column=prediction,
-            id_column=id_column or "request_id",
-            timestamp_column=timestamp or "timestamp",
+            target_column=spec.target,
+            prediction_column=spec.prediction,
+            id_column=spec.id_column or "request_id",
+            timestamp_column=spec.timestamp or "timestamp",
             feature_schema={
                 "features": [f.to_json() for f in features],
-                "ignored": list(ignore),
-                "metadata": parse_metadata(Path(feature_metadata), feature_names)
-                if feature_metadata
+                "ignored": list(spec.ignore),
+                "metadata": parse_metadata(Path(spec.feature_metadata), feature_names)
+                if spec.feature_metadata
                 else {},
             },
             metrics=metrics,
@@ -199,11 +217,11 @@ def register_version(
             w,
             actor=created_by or "pipeline",
             action="register_version",
-            model=model,
+            model=spec.model,
             version=number,
             after={"data_sha256": version.data_sha256, "artifact_sha256": version.artifact_sha256},
         )
-    return Registration(model, number, task, feature_names, rows, metrics, warnings)
+    return Registration(spec.model, number, task, feature_names, rows, metrics, warnings)
 
 
 def _settle_task(

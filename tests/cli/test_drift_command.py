@@ -10,7 +10,7 @@ import pytest
 
 from core import auth
 from core.ingest import ingest_labels, ingest_predictions
-from core.registry import register_version
+from core.registry import RegistrationSpec, register_version
 from core.store import Store
 from tests.conftest import Ran, run_cli
 
@@ -36,10 +36,10 @@ def _model(store: Store, folder: Path, name: str, drifted_weeks: int) -> None:
     """NAME with four logged weeks, the last DRIFTED_WEEKS with x one sd higher; two labelled."""
     rng = np.random.default_rng(len(name))
     _rows(rng, 2000).to_parquet(folder / f"{name}-reference.parquet")
-    register_version(
-        store, model=name, reference=folder / f"{name}-reference.parquet", target="target",
+    register_version(store, RegistrationSpec(
+        model=name, reference=folder / f"{name}-reference.parquet", target="target",
         prediction="score", task="binary",
-    )  # fmt: skip
+    ))  # fmt: skip
     weeks = [
         _rows(rng, PER_WEEK, 1.0 if i >= len(WEEKS) - drifted_weeks else 0.0).assign(
             timestamp=pd.date_range(week, periods=PER_WEEK, freq="20min", tz="UTC")

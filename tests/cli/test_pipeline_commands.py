@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from core.auth import authenticate
-from core.registry import get_model, get_version, list_versions, register_version
+from core.registry import RegistrationSpec, get_model, get_version, list_versions, register_version
 from core.store import SCHEMA_VERSION, Store, User, log_tables
 from tests.conftest import ROOT, Ran, run_cli
 from tests.factories import FEATURES, Case
@@ -107,10 +107,10 @@ def test_register_prints_just_the_version_number_for_people(
 def test_versions_lists_each_version_with_stage_and_key_metrics_as_json(
     credit_store: Store, binary_files: Case
 ) -> None:
-    register_version(
-        credit_store, model="credit", reference=binary_files.reference, target="defaulted",
-        prediction="score", created_by="bob", git_sha="f00d",
-    )  # fmt: skip
+    register_version(credit_store, RegistrationSpec(
+        model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
+        created_by="bob", git_sha="f00d",
+    ))  # fmt: skip
     with credit_store.read() as r:
         stored = {v.version: v for v in list_versions(r, get_model(r, "credit"))}
 

@@ -13,7 +13,7 @@ from core import auth, workflow
 from core.auth import Identity
 from core.cli import main
 from core.monitoring.policy import update_settings
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store
 from tests.conftest import Ran, copy_store
 from tests.factories import Case
@@ -33,10 +33,10 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     for name, password in PASSWORDS.items():
         auth.add_user(store, username=name, role=ROLES[name], password=password)
     for _ in (1, 2, 3):
-        register_version(
-            store, model="credit", reference=binary_files.reference, target="defaulted",
+        register_version(store, RegistrationSpec(
+            model="credit", reference=binary_files.reference, target="defaulted",
             prediction="score", model_file=binary_files.model_file, created_by="erin",
-        )  # fmt: skip
+        ))  # fmt: skip
     # A busy test machine must not decide approvals through the latency gate.
     update_settings(store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=OWNER)
     workflow.request_review(store, model="credit", version=1, by=ENGINEER)

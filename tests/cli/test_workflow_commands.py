@@ -16,7 +16,7 @@ from core import audit, auth, workflow
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
-from core.registry import get_model, get_version, list_versions, register_version
+from core.registry import RegistrationSpec, get_model, get_version, list_versions, register_version
 from core.store import Store
 from tests.conftest import Ran, copy_store, run_cli
 from tests.factories import Case
@@ -36,10 +36,10 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     for name, password in PASSWORDS.items():
         auth.add_user(store, username=name, role=ROLES[name], password=password)
     for version in (1, 2, 3):
-        register_version(
-            store, model="credit", reference=binary_files.reference, target="defaulted",
+        register_version(store, RegistrationSpec(
+            model="credit", reference=binary_files.reference, target="defaulted",
             prediction="score", model_file=binary_files.model_file, created_by="erin",
-        )  # fmt: skip
+        ))  # fmt: skip
         if version == 1:
             # A busy test machine must not decide approvals through the latency gate.
             update_settings(

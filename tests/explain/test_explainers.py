@@ -29,7 +29,7 @@ from core.explain.cases import explain_case
 from core.explain.global_importance import global_importance, importance_over_time
 from core.files.sources import sha256_of
 from core.ingest import ingest_predictions
-from core.registry import register_version
+from core.registry import RegistrationSpec, register_version
 from core.registry.artifacts import load_model
 from core.registry.features import Feature
 from core.store import Store
@@ -154,13 +154,15 @@ def _explained_store(base: Path) -> Path:
     store.init()
     register_version(
         store,
-        model="credit",
-        reference=files.reference,
-        target="defaulted",
-        prediction="score",
-        model_file=files.model_file,
-        feature_metadata=words,
-        created_by="ci",
+        RegistrationSpec(
+            model="credit",
+            reference=files.reference,
+            target="defaulted",
+            prediction="score",
+            model_file=files.model_file,
+            feature_metadata=words,
+            created_by="ci",
+        ),
     )
     (result,) = ingest_predictions(store, model="credit", files=[files.logs])
     assert result.error is None, result.error
@@ -371,11 +373,13 @@ def _register_joblib(store: Store, files: Case, tmp_path: Path) -> Path:
     joblib.dump(files.model, path)
     register_version(
         store,
-        model="credit",
-        reference=files.reference,
-        target="defaulted",
-        prediction="score",
-        model_file=path,
+        RegistrationSpec(
+            model="credit",
+            reference=files.reference,
+            target="defaulted",
+            prediction="score",
+            model_file=path,
+        ),
     )
     ingest_predictions(store, model="credit", files=[files.logs])
     return store.artifacts_dir / f"{sha256_of(path)}.joblib"
@@ -454,11 +458,13 @@ def _booster_store(base: Path) -> Path:
     store.init()
     register_version(
         store,
-        model="booster",
-        reference=folder / "reference.parquet",
-        target="defaulted",
-        prediction="score",
-        model_file=folder / "model.joblib",
+        RegistrationSpec(
+            model="booster",
+            reference=folder / "reference.parquet",
+            target="defaulted",
+            prediction="score",
+            model_file=folder / "model.joblib",
+        ),
     )
     (result,) = ingest_predictions(store, model="booster", files=[folder / "logs.parquet"])
     assert result.error is None, result.error

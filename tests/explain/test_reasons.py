@@ -17,7 +17,14 @@ from core.explain import Explanation
 from core.explain.cases import explain_case
 from core.explain.reasons import population_position, reasons, sentence
 from core.monitoring import policy
-from core.registry import features_of, get_model, get_version, reference_frame, register_version
+from core.registry import (
+    RegistrationSpec,
+    features_of,
+    get_model,
+    get_version,
+    reference_frame,
+    register_version,
+)
 from core.registry.feature_metadata import FeatureInfo, Vocabulary, vocabulary
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store
@@ -210,11 +217,13 @@ def test_similar_cases_are_described_with_the_registered_outcome_words(
 def _register(store: Store, files: Case, metadata: Path) -> ModelVersion:
     register_version(
         store,
-        model="credit",
-        reference=files.reference,
-        target="defaulted",
-        prediction="score",
-        feature_metadata=metadata,
+        RegistrationSpec(
+            model="credit",
+            reference=files.reference,
+            target="defaulted",
+            prediction="score",
+            feature_metadata=metadata,
+        ),
     )
     return _version(store)[1]
 

@@ -15,7 +15,7 @@ from core.cli import main
 from core.ingest import ingest_predictions
 from core.monitoring import data_quality
 from core.monitoring.policy import update_settings
-from core.registry import features_of, get_model, get_version, register_version
+from core.registry import RegistrationSpec, features_of, get_model, get_version, register_version
 from core.store import Store, log_tables
 from tests.conftest import Ran, copy_store
 from tests.factories import Case
@@ -73,10 +73,10 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     """'credit' v1 from the factory reference, nothing logged."""
     store = Store(tmp_path_factory.mktemp("quarantine") / "store.duckdb", lock_wait_seconds=30)
     store.init()
-    register_version(
-        store, model="credit", reference=binary_files.reference, target="defaulted",
-        prediction="score", created_by="ci",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
+        created_by="ci",
+    ))  # fmt: skip
     return store.path
 
 
@@ -247,10 +247,9 @@ def _register_v2_that_takes_a_missing_segment(store: Store, binary_files: Case, 
     reference.loc[::10, "segment"] = None
     path = folder / "reference-v2.csv"
     reference.to_csv(path, index=False)
-    register_version(
-        store, model="credit", reference=path, target="defaulted", prediction="score",
-        created_by="ci",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="credit", reference=path, target="defaulted", prediction="score", created_by="ci",
+    ))  # fmt: skip
 
 
 def test_a_retry_that_still_fails_keeps_each_row_quarantined_once(
@@ -441,8 +440,9 @@ def _quality_store(folder: Path) -> Store:
         }
     )
     reference.to_parquet(folder / "q-reference.parquet")
-    register_version(store, model="q", reference=folder / "q-reference.parquet", target="y",
-                     prediction="score")  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="q", reference=folder / "q-reference.parquet", target="y", prediction="score",
+    ))  # fmt: skip
     good = [(DAY1, lat) for lat in DAY1_LATENCY] + [(DAY2, lat) for lat in DAY2_LATENCY]
     rows = [{"x": 5.0, "score": 0.4, "day": day, "latency_ms": lat} for day, lat in good]
     rows += [{"x": 5.0, "score": 1.7, "day": DAY2, "latency_ms": 5.0}] * 2

@@ -22,7 +22,7 @@ from core.errors import InvalidInput, PermissionDenied
 from core.ingest import ingest_predictions
 from core.monitoring import alerts, webhooks
 from core.monitoring.policy import update_settings
-from core.registry import get_model, register_version
+from core.registry import RegistrationSpec, get_model, register_version
 from core.store import AuditEvent, Store
 from tests.conftest import copy_store
 
@@ -49,10 +49,10 @@ def _reference(folder: Path, seed: int) -> Path:
 
 
 def _register(store: Store, folder: Path, seed: int) -> None:
-    register_version(
-        store, model="m", reference=_reference(folder, seed), target="target",
-        prediction="score", task="binary",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="m", reference=_reference(folder, seed), target="target", prediction="score",
+        task="binary",
+    ))  # fmt: skip
 
 
 def _log_day(store: Store, folder: Path, day: int, x_mean: float) -> None:

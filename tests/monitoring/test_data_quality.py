@@ -21,7 +21,7 @@ from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions, quarantine
 from core.monitoring import alerts, data_quality
 from core.monitoring.policy import update_settings
-from core.registry import features_of, get_model, get_version, register_version
+from core.registry import RegistrationSpec, features_of, get_model, get_version, register_version
 from core.store import Store, log_tables
 from core.value import business_case, kpi
 from core.words import money
@@ -128,10 +128,10 @@ def spiky(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> dict[
     folder = tmp_path_factory.mktemp("spiky")
     store = Store(folder / "store.duckdb", lock_wait_seconds=60)
     store.init()
-    register_version(
-        store, model="credit", reference=binary_files.reference, target="defaulted",
-        prediction="score", model_file=binary_files.model_file, created_by="erin",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
+        model_file=binary_files.model_file, created_by="erin",
+    ))  # fmt: skip
     ids, rejected = {}, {}
     for i in range(4):
         path, rows = write_log(

@@ -16,7 +16,7 @@ from core.monitoring.drift import drift_by_window
 from core.monitoring.performance import performance_by_window
 from core.monitoring.policy import update_settings
 from core.monitoring.windows import WindowSpec
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store
 
 ENGINEER = Identity("erin", "ml_engineer")
@@ -39,7 +39,9 @@ def _register(store: Store, folder: Path, seed: int = 0, n: int = 2000, missing:
     reference["target"] = (rng.random(n) < reference["score"]).astype(int)
     path = folder / f"reference-{seed}.parquet"
     reference.to_parquet(path)
-    register_version(store, model="m", reference=path, target="target", prediction="score")
+    register_version(
+        store, RegistrationSpec(model="m", reference=path, target="target", prediction="score")
+    )
 
 
 def _ingest(store: Store, folder: Path, frame: pd.DataFrame, name: str) -> None:

@@ -32,7 +32,7 @@ from core.monitoring import histograms as h
 from core.monitoring.drift import drift_by_window
 from core.monitoring.drift_statistics import coarse_edges, ks_pvalue
 from core.monitoring.windows import WindowSpec
-from core.registry import features_of, get_model, get_version, register_version
+from core.registry import RegistrationSpec, features_of, get_model, get_version, register_version
 from core.store import Store, log_tables
 
 N_REF, N_WINDOW = 4000, 3000
@@ -81,10 +81,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     logged.to_parquet(folder / "logs.parquet")
     store = Store(folder / "store.duckdb", lock_wait_seconds=10)
     store.init()
-    register_version(
-        store, model="m", reference=folder / "reference.parquet", target="target",
-        prediction="score",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="m", reference=folder / "reference.parquet", target="target", prediction="score",
+    ))  # fmt: skip
     [result] = ingest_predictions(store, model="m", files=[folder / "logs.parquet"])
     assert result.rows_ingested == 2 * N_WINDOW
     with store.read() as r:

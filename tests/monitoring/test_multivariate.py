@@ -14,7 +14,7 @@ from core.monitoring import multivariate
 from core.monitoring.drift import drift_by_window
 from core.monitoring.multivariate import reconstruction_drift
 from core.monitoring.windows import WindowSpec
-from core.registry import features_of, get_model, get_version, register_version
+from core.registry import RegistrationSpec, features_of, get_model, get_version, register_version
 from core.store import Store
 
 COLUMNS = ["window_start", "window_end", "n", "value", "lower", "upper", "alert"]
@@ -35,7 +35,10 @@ def _register(store: Store, folder: Path, name: str, reference: pd.DataFrame) ->
     path = folder / f"{name}-reference.parquet"
     reference.to_parquet(path)
     register_version(
-        store, model=name, reference=path, target="target", prediction="score", task="binary"
+        store,
+        RegistrationSpec(
+            model=name, reference=path, target="target", prediction="score", task="binary"
+        ),
     )
 
 

@@ -21,7 +21,7 @@ from core.monitoring.performance import (
     realized_note,
 )
 from core.monitoring.windows import WindowSpec
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store
 from core.value import business_case
 from tests.factories import Case
@@ -43,10 +43,10 @@ def _binary_model(store: Store, folder: Path, name: str, shift: float) -> pd.Dat
     """Register NAME and log five weeks; labels for every other row of weeks 1-3, 60 in week 4."""
     rng = np.random.default_rng(7)
     _calibrated(rng, 4000).to_parquet(folder / f"{name}-reference.parquet")
-    register_version(
-        store, model=name, reference=folder / f"{name}-reference.parquet", target="target",
+    register_version(store, RegistrationSpec(
+        model=name, reference=folder / f"{name}-reference.parquet", target="target",
         prediction="score", task="binary",
-    )  # fmt: skip
+    ))  # fmt: skip
     weeks = []
     for week in WEEKS:
         rows = _calibrated(rng, PER_WEEK, shift)
@@ -231,10 +231,9 @@ def test_a_concept_change_shows_in_realized_calibration_but_not_in_the_estimate(
 def test_regression_errors_are_exact_on_the_labelled_rows(
     store: Store, regression_files: Case
 ) -> None:
-    register_version(
-        store, model="loss", reference=regression_files.reference, target="loss",
-        prediction="predicted",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
+    ))  # fmt: skip
     ingest_predictions(store, model="loss", files=[regression_files.logs])
     ingest_labels(store, model="loss", files=[regression_files.labels])
     y = pd.read_csv(regression_files.labels)["loss"].to_numpy()
@@ -263,10 +262,10 @@ def test_a_reference_without_outcomes_still_measures_production_labels(
     rng = np.random.default_rng(3)
     blank = _calibrated(rng, 500).astype({"target": "Int64"}).assign(target=pd.NA)
     blank.to_parquet(tmp_path / "blank-reference.parquet")
-    register_version(
-        store, model="blank", reference=tmp_path / "blank-reference.parquet", target="target",
+    register_version(store, RegistrationSpec(
+        model="blank", reference=tmp_path / "blank-reference.parquet", target="target",
         prediction="score", task="binary",
-    )  # fmt: skip
+    ))  # fmt: skip
     logged = _calibrated(rng, 400)
     logged["timestamp"] = pd.date_range(WEEKS[0], periods=400, freq="15min", tz="UTC")
     logged["request_id"] = [f"blank-{i}" for i in range(400)]
@@ -320,10 +319,9 @@ def test_binary_bands_stay_between_zero_and_one(steady: Steady) -> None:
 
 
 def test_regression_error_bands_do_not_go_below_zero(store: Store, regression_files: Case) -> None:
-    register_version(
-        store, model="loss", reference=regression_files.reference, target="loss",
-        prediction="predicted",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
+    ))  # fmt: skip
     ingest_predictions(store, model="loss", files=[regression_files.logs])
     ref = pd.read_parquet(regression_files.reference)
     error = (ref["loss"] - ref["predicted"]).abs()

@@ -15,7 +15,7 @@ from core import auth
 from core.auth import Identity
 from core.ingest import ingest_predictions
 from core.monitoring import traffic
-from core.registry import get_model, register_version
+from core.registry import RegistrationSpec, get_model, register_version
 from core.store import Store
 from tests.conftest import copy_store
 from tests.factories import Case
@@ -23,10 +23,10 @@ from tests.ui_helpers import MAIN, PAGE_TITLES, switch_path
 
 
 def _register_loss_model(store: Store, files: Case) -> None:
-    register_version(
-        store, model="loss", reference=files.reference, target="loss", prediction="predicted",
+    register_version(store, RegistrationSpec(
+        model="loss", reference=files.reference, target="loss", prediction="predicted",
         model_file=files.model_file, created_by="erin",
-    )  # fmt: skip
+    ))  # fmt: skip
     ingest_predictions(store, model="loss", files=[files.logs])
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 
 from core.ingest import ingest_predictions
 from core.registry import (
+    RegistrationSpec,
     challenger_versions,
     get_model,
     get_version,
@@ -27,9 +28,15 @@ def set_stage(store: Store, version: int, stage: str) -> None:
 def register(store: Store, case: Case, *, model_file: bool = True) -> None:
     """Register one more version of 'credit' (with the model file unless told not to)."""
     register_version(
-        store, model="credit", reference=case.reference, target="defaulted", prediction="score",
-        model_file=case.model_file if model_file else None,
-    )  # fmt: skip
+        store,
+        RegistrationSpec(
+            model="credit",
+            reference=case.reference,
+            target="defaulted",
+            prediction="score",
+            model_file=case.model_file if model_file else None,
+        ),
+    )
 
 
 def test_the_pages_show_the_version_that_logged_traffic_until_the_newest_one_does(
@@ -39,9 +46,14 @@ def test_the_pages_show_the_version_that_logged_traffic_until_the_newest_one_doe
     store.init()
     for _ in range(2):
         register_version(
-            store, model="credit", reference=binary_files.reference, target="defaulted",
-            prediction="score",
-        )  # fmt: skip
+            store,
+            RegistrationSpec(
+                model="credit",
+                reference=binary_files.reference,
+                target="defaulted",
+                prediction="score",
+            ),
+        )
     ingest_predictions(store, model="credit", version=1, files=[binary_files.logs])
 
     with store.read() as r:

@@ -21,6 +21,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from core import audit
 from core.errors import InvalidInput
 from core.registry import (
+    RegistrationSpec,
     features_of,
     get_model,
     get_version,
@@ -45,11 +46,9 @@ def _sha256(path: Path) -> str:
 def _register_credit(store: Store, reference: Path, **options: object) -> object:
     return register_version(
         store,
-        model="credit",
-        reference=reference,
-        target="defaulted",
-        prediction="score",
-        **options,
+        RegistrationSpec(
+            model="credit", reference=reference, target="defaulted", prediction="score", **options
+        ),
     )
 
 
@@ -156,11 +155,13 @@ def test_registering_a_regression_model_from_parquet_records_its_metrics(
 
     result = register_version(
         store,
-        model="loss",
-        reference=regression_files.reference,
-        target="loss",
-        prediction="predicted",
-        model_file=regression_files.model_file,
+        RegistrationSpec(
+            model="loss",
+            reference=regression_files.reference,
+            target="loss",
+            prediction="predicted",
+            model_file=regression_files.model_file,
+        ),
     )
 
     assert (result.task, result.version, result.reference_rows) == ("regression", 1, 800)
@@ -278,7 +279,9 @@ def _refused(store: Store, reference: Path, **options: object) -> str:
     """Register and expect a refusal; return its message after checking nothing was written."""
     before = _catalogue(store)
     with pytest.raises(InvalidInput) as refused:
-        register_version(store, reference=reference, **{"model": "credit", **options})
+        register_version(
+            store, RegistrationSpec(reference=reference, **{"model": "credit", **options})
+        )
     assert _catalogue(store) == before
     return str(refused.value)
 

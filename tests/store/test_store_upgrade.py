@@ -15,7 +15,7 @@ from core.auth import Identity
 from core.cli import main
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import SCHEMA_VERSION, Store, log_tables
 from core.store import engine as store_module
 from core.value import business_case
@@ -92,10 +92,10 @@ def busy_template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) 
     """'credit' v1 with its logs and labels, and a user: data an upgrade must keep."""
     store = Store(tmp_path_factory.mktemp("upgrade") / "store.duckdb", lock_wait_seconds=30)
     store.init()
-    register_version(
-        store, model="credit", reference=binary_files.reference, target="defaulted",
-        prediction="score", model_file=binary_files.model_file, created_by="erin",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
+        model_file=binary_files.model_file, created_by="erin",
+    ))  # fmt: skip
     ingest_predictions(store, model="credit", files=[binary_files.logs])
     ingest_labels(store, model="credit", files=[binary_files.labels])
     auth.add_user(store, username="olga", role="product_owner", password="olga-pw")

@@ -18,7 +18,7 @@ from core import auth, workflow
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Review, Store
 from core.value import business_case, kpi
 from core.words import money
@@ -132,10 +132,10 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     store = Store(tmp_path_factory.mktemp("pages") / "store.duckdb", lock_wait_seconds=60)
     store.init()
     for version in (1, 2):
-        register_version(
-            store, model="credit", reference=binary_files.reference, target="defaulted",
+        register_version(store, RegistrationSpec(
+            model="credit", reference=binary_files.reference, target="defaulted",
             prediction="score", model_file=binary_files.model_file, created_by="erin",
-        )  # fmt: skip
+        ))  # fmt: skip
         if version == 1:
             update_settings(
                 store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=OWNER
@@ -345,10 +345,10 @@ def test_the_overview_of_a_model_never_promoted_says_no_version_is_live(
 ) -> None:
     store = Store(tmp_path / "store.duckdb", lock_wait_seconds=60)
     store.init()
-    register_version(
-        store, model="loss", reference=regression_files.reference, target="loss",
-        prediction="predicted", created_by="erin",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
+        created_by="erin",
+    ))  # fmt: skip
     ingest_predictions(store, model="loss", files=[regression_files.logs])
 
     at = open_as(store.path, Identity("max", "manager"), "overview")
@@ -395,9 +395,14 @@ def test_the_explanations_page_of_a_store_without_model_files_says_how_to_regist
     store = Store(tmp_path / "store.duckdb")
     store.init()
     register_version(
-        store, model="loss", reference=regression_files.reference, target="loss",
-        prediction="predicted",
-    )  # fmt: skip
+        store,
+        RegistrationSpec(
+            model="loss",
+            reference=regression_files.reference,
+            target="loss",
+            prediction="predicted",
+        ),
+    )
 
     at = open_as(store.path, Identity("ada", "admin"), "explain")
 

@@ -7,7 +7,7 @@ from sqlmodel import col, select
 
 from core.auth import Identity
 from core.errors import InvalidInput, NotFound, PermissionDenied
-from core.registry import get_model, register_version
+from core.registry import RegistrationSpec, get_model, register_version
 from core.store import AuditEvent, Store
 from core.value import business_case
 from tests.factories import Case
@@ -26,14 +26,13 @@ def cases(tmp_path_factory: pytest.TempPathFactory, binary_files: Case, regressi
     store = Store(tmp_path_factory.mktemp("business") / "store.duckdb", lock_wait_seconds=10)
     store.init()
     for name in ("credit", "untouched"):
-        register_version(
-            store, model=name, reference=binary_files.reference, target="defaulted",
-            prediction="score",
-        )  # fmt: skip
-    register_version(
-        store, model="loss", reference=regression_files.reference, target="loss",
-        prediction="predicted", task="regression",
-    )  # fmt: skip
+        register_version(store, RegistrationSpec(
+            model=name, reference=binary_files.reference, target="defaulted", prediction="score",
+        ))  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
+        task="regression",
+    ))  # fmt: skip
     return store
 
 

@@ -17,7 +17,7 @@ from core import auth
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.windows import WindowSpec
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store
 from core.value import business_case, kpi
 from data.build_demo import BUSINESS_CASE, MODEL, build_demo, truth_path
@@ -49,10 +49,10 @@ def _binary_model(
 ) -> None:
     """Register NAME on REFERENCE, log LOGGED (score, target, timestamp) and its labels."""
     reference.to_parquet(folder / f"{name}-reference.parquet")
-    register_version(
-        store, model=name, reference=folder / f"{name}-reference.parquet", target="target",
+    register_version(store, RegistrationSpec(
+        model=name, reference=folder / f"{name}-reference.parquet", target="target",
         prediction="score", task="binary",
-    )  # fmt: skip
+    ))  # fmt: skip
     logged = logged.assign(
         request_id=[f"{name}-{i}" for i in range(len(logged))], x=0.0
     ).reset_index(drop=True)
@@ -93,10 +93,10 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
     )
     _binary_model(store, folder, "tiny", tiny, _reference(rng, 2000))
     _binary_model(store, folder, "uniform", _uniform_logs(rng, 20_000), _reference(rng, 4000))
-    register_version(
-        store, model="loss", reference=regression_files.reference, target="loss",
-        prediction="predicted", task="regression",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
+        task="regression",
+    ))  # fmt: skip
     ingest_predictions(store, model="loss", files=[regression_files.logs])
     pd.read_csv(regression_files.labels).iloc[:LOSS_LABELLED].to_csv(
         folder / "loss-labels.csv", index=False

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from core import auth
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store
 from core.value import business_case, kpi
 from core.words import money
@@ -68,21 +68,21 @@ def store(
     and 'blank' (binary, a reference without outcomes); olga may sign in."""
     store = Store(folder / "store.duckdb", lock_wait_seconds=60)
     store.init()
-    register_version(
-        store, model="credit", reference=folder / "credit-reference.csv", target="defaulted",
+    register_version(store, RegistrationSpec(
+        model="credit", reference=folder / "credit-reference.csv", target="defaulted",
         prediction="score", model_file=binary_files.model_file,
-    )  # fmt: skip
+    ))  # fmt: skip
     ingest_predictions(store, model="credit", files=[binary_files.logs])
     ingest_labels(store, model="credit", files=[binary_files.labels])
-    register_version(
-        store, model="loss", reference=folder / "loss-reference.parquet", target="loss",
+    register_version(store, RegistrationSpec(
+        model="loss", reference=folder / "loss-reference.parquet", target="loss",
         prediction="predicted", task="regression", model_file=regression_files.model_file,
-    )  # fmt: skip
+    ))  # fmt: skip
     credit_reference.assign(defaulted=pd.NA).to_csv(folder / "blank.csv", index=False)
-    register_version(
-        store, model="blank", reference=folder / "blank.csv", target="defaulted",
-        prediction="score", task="binary",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="blank", reference=folder / "blank.csv", target="defaulted", prediction="score",
+        task="binary",
+    ))  # fmt: skip
     auth.add_user(store, username="olga", role="product_owner", password=PASSWORD)
     return store
 
@@ -232,10 +232,9 @@ def test_kpi_text_says_first_when_no_business_case_was_set(
     # A tester read "decision threshold 0.5 (best 0)" and zeros, with no word of why.
     fresh = Store(tmp_path / "store.duckdb")
     fresh.init()
-    register_version(
-        fresh, model="credit", reference=binary_files.reference, target="defaulted",
-        prediction="score",
-    )  # fmt: skip
+    register_version(fresh, RegistrationSpec(
+        model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
+    ))  # fmt: skip
 
     ran = _kpi(fresh)
 

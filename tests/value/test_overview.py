@@ -10,7 +10,7 @@ from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
 from core.monitoring.windows import WindowSpec
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Model, ModelVersion, Store
 from core.value import business_case, kpi, overview
 from tests.factories import Case
@@ -32,10 +32,10 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
     folder = tmp_path_factory.mktemp("health")
     store = Store(folder / "store.duckdb", lock_wait_seconds=30)
     store.init()
-    register_version(
-        store, model="loss", reference=regression_files.reference, target="loss",
-        prediction="predicted", task="regression",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
+        task="regression",
+    ))  # fmt: skip
     ingest_predictions(store, model="loss", files=[regression_files.logs])
     pd.read_csv(regression_files.labels).iloc[:150].to_csv(folder / "loss.csv", index=False)
     ingest_labels(store, model="loss", files=[folder / "loss.csv"])
@@ -45,10 +45,10 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
         pd.DataFrame(
             {"x": rng.normal(0, 1, 3000), "score": score, "target": rng.random(3000) < score}
         ).astype({"target": int}).to_parquet(folder / f"{name}-ref.parquet")
-        register_version(
-            store, model=name, reference=folder / f"{name}-ref.parquet", target="target",
+        register_version(store, RegistrationSpec(
+            model=name, reference=folder / f"{name}-ref.parquet", target="target",
             prediction="score", task="binary",
-        )  # fmt: skip
+        ))  # fmt: skip
     score = rng.uniform(0, 1, 2100)
     logs = pd.DataFrame(
         {

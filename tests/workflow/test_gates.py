@@ -14,7 +14,7 @@ import skops.io as sio
 
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store
 from core.value import business_case
@@ -226,10 +226,10 @@ def rivals(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Stor
     folder = tmp_path_factory.mktemp("gates")
     store = Store(folder / "store.duckdb", lock_wait_seconds=30)
     store.init()
-    register_version(
-        store, model="credit", reference=binary_files.reference, target="defaulted",
-        prediction="score", model_file=binary_files.model_file,
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
+        model_file=binary_files.model_file,
+    ))  # fmt: skip
     ingest_predictions(store, model="credit", files=[binary_files.logs])
     ingest_labels(store, model="credit", files=[binary_files.labels])
     reference = pd.read_csv(binary_files.reference)
@@ -238,10 +238,10 @@ def rivals(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Stor
     reference.assign(score=inverted.predict_proba(reference[FEATURES])[:, 1]).to_csv(
         folder / "inverted.csv", index=False
     )
-    register_version(
-        store, model="credit", reference=folder / "inverted.csv", target="defaulted",
-        prediction="score", model_file=folder / "inverted.skops",
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="credit", reference=folder / "inverted.csv", target="defaulted", prediction="score",
+        model_file=folder / "inverted.skops",
+    ))  # fmt: skip
     business_case.save(store, model="credit", changes={**CASE, "volume_per_period": 1000}, by=OWNER)
     return store
 
@@ -350,10 +350,10 @@ def test_the_money_gate_of_a_regression_model_is_not_applicable_rather_than_pass
     # A tester read "pass kpi (blocking)" for a regression model the money check never ran on.
     store = Store(tmp_path / "store.duckdb")
     store.init()
-    register_version(
-        store, model="loss", reference=regression_files.reference, target="loss",
-        prediction="predicted", model_file=regression_files.model_file,
-    )  # fmt: skip
+    register_version(store, RegistrationSpec(
+        model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
+        model_file=regression_files.model_file,
+    ))  # fmt: skip
     with store.read() as r:
         model = get_model(r, "loss")
         found, _ = gates.evaluate(store, r, model, get_version(r, model, 1), None)

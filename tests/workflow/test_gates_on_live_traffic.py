@@ -15,7 +15,7 @@ from core.auth import Identity
 from core.cli import main
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store
 from core.workflow import gates
 from tests.conftest import Ran, copy_store
@@ -56,13 +56,26 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
         auth.add_user(store, username=name, role=ROLES[name], password=password)
     for _ in (1, 2):
         register_version(
-            store, model="credit", reference=binary_files.reference, target="defaulted",
-            prediction="score", model_file=binary_files.model_file, created_by="erin",
-        )  # fmt: skip
+            store,
+            RegistrationSpec(
+                model="credit",
+                reference=binary_files.reference,
+                target="defaulted",
+                prediction="score",
+                model_file=binary_files.model_file,
+                created_by="erin",
+            ),
+        )
     register_version(
-        store, model="credit", reference=_shifted_reference(binary_files, folder),
-        target="defaulted", prediction="score", created_by="erin",
-    )  # fmt: skip
+        store,
+        RegistrationSpec(
+            model="credit",
+            reference=_shifted_reference(binary_files, folder),
+            target="defaulted",
+            prediction="score",
+            created_by="erin",
+        ),
+    )
     update_settings(
         store,
         model="credit",

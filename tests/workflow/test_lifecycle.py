@@ -19,7 +19,7 @@ from core.auth import ROLE_LABELS, Identity
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
-from core.registry import get_model, get_version, register_version
+from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import (
     STAGES,
     AuditEvent,
@@ -134,11 +134,11 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     store = Store(tmp_path_factory.mktemp("workflow") / "store.duckdb", lock_wait_seconds=60)
     store.init()
     for version in (1, 2, 3):
-        register_version(
-            store, model="credit", reference=binary_files.reference, target="defaulted",
+        register_version(store, RegistrationSpec(
+            model="credit", reference=binary_files.reference, target="defaulted",
             prediction="score", model_file=binary_files.model_file, created_by="erin",
             git_sha=f"sha-{version}", description=DESCRIPTION if version == 1 else "",
-        )  # fmt: skip
+        ))  # fmt: skip
         if version == 1:
             # A busy test machine must not decide approvals through the latency gate.
             update_settings(
@@ -605,10 +605,9 @@ def test_production_tells_a_serving_system_what_is_live(fresh: Store, binary_fil
 def test_production_of_a_model_with_nothing_live_is_not_found(
     fresh: Store, binary_files: Case
 ) -> None:
-    register_version(
-        fresh, model="fresh", reference=binary_files.reference, target="defaulted",
-        prediction="score",
-    )  # fmt: skip
+    register_version(fresh, RegistrationSpec(
+        model="fresh", reference=binary_files.reference, target="defaulted", prediction="score",
+    ))  # fmt: skip
     with pytest.raises(NotFound, match="fresh has no production version"):
         workflow.production(fresh, "fresh")
 

@@ -1,0 +1,33 @@
+"""`explain`: why the model decided as it did on one logged case.
+
+Its arguments are declared in core.cli.grammar.explain, apart, so that `--help` loads none
+of the libraries imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from core.cli.common import emit, store_of
+from core.explain.cases import explain_case
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Explain one logged decision."""
+    case = explain_case(
+        store_of(args), args.model, args.request_id, version=args.version, units=args.units
+    )
+    data = case.as_dict()
+    head = f"{args.model} v{case.version}, request {args.request_id}: {case.explanation.output:.4g}"
+    if case.threshold is not None:
+        side = "at or above" if case.flagged else "below"
+        head += f" ({side} the threshold {case.threshold:g})"
+    lines = [head, *(f"  - {r}" for r in data["reasons"])]
+    if case.counterfactual_text:
+        lines.append(f"  What would change it: {case.counterfactual_text}")
+    if case.similar.get("text"):
+        lines.append(f"  {case.similar['text']}")
+    if case.explanation.note:
+        lines.append(f"  {case.explanation.note}")
+    emit(args, data, "\n".join(lines))
+    return 0

@@ -1,0 +1,134 @@
+"""The grammar of the commands that fill the store (core.cli.logs): init, register, versions,
+ingest, labels, user, quarantine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from core.cli.grammar.common import Commands, Parser
+from core.words import ROLES, TASKS
+
+RUN = "core.cli.logs"
+
+
+def declare(commands: Commands) -> None:
+    """Declare init, register, versions, ingest, labels, user and quarantine."""
+    commands.add("init", f"{RUN}:cmd_init", help="create an empty store (no-op if it exists)")
+
+    p = commands.add("register", f"{RUN}:cmd_register", help="register a new version of a model")
+    _register(p)
+
+    p = commands.add("versions", f"{RUN}:cmd_versions", help="list a model's versions")
+    p.add_argument("model")
+
+    p = commands.add("ingest", f"{RUN}:cmd_ingest", help="append prediction logs")
+    p.add_argument("model")
+    p.add_argument(
+        "files", nargs="+", help="CSV, Parquet or JSON Lines files (gzip ok); - for stdin"
+    )
+    p.add_argument("--version", type=int)
+    p.add_argument("--format", choices=("csv", "parquet", "jsonl"))
+    p.add_argument("--delimiter")
+    p.add_argument(
+        "--range-tolerance",
+        type=float,
+        default=0.0,
+        help="widen the reference range by this fraction before flagging (default 0)",
+    )
+    _no_alerts(p)
+
+    p = commands.add("labels", f"{RUN}:cmd_labels", help="append late ground truth")
+    p.add_argument("model")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--format", choices=("csv", "parquet", "jsonl"))
+    p.add_argument("--delimiter")
+    _no_alerts(p)
+
+    p = commands.add("user", f"{RUN}:cmd_user", help="manage users", shared=False)
+    users = p.add_subparsers(dest="user_command", required=True, parser_class=Parser)
+    p = users.add_parser("add", parents=[commands.shared], help="add a user or reset a password")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=ROLES)
+
+    p = commands.add(
+        "quarantine",
+        f"{RUN}:cmd_quarantine",
+        help="see, export and retry quarantined rows",
+        shared=False,
+    )
+    _quarantine(p, commands.shared)
+
+
+def _register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model")
+    p.add_argument(
+        "--reference", required=True, help="CSV/Parquet/JSONL rows with target + prediction"
+    )
+    p.add_argument("--target", required=True, help="the outcome column of the reference")
+    p.add_argument(
+        "--prediction",
+        required=True,
+        help="the model's score column, in the reference and in the prediction logs",
+    )
+    p.add_argument(
+        "--timestamp",
+        help="the time column of the prediction logs (default: timestamp); never a feature",
+    )
+    p.add_argument(
+        "--id",
+        dest="id_column",
+        help="the request-id column of the prediction logs and labels (default: request_id); "
+        "never a feature. Other id columns of the reference: --ignore",
+    )
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--positive-label", help="the target value that counts as positive (binary)")
+    p.add_argument("--model-file", help="the fitted model: skops (safe) or joblib")
+    p.add_argument("--git-sha")
+    p.add_argument("--description", default="")
+    p.add_argument(
+        "--created-by",
+        default=os.environ.get("USER") or "pipeline",
+        help="who registers, as recorded when not signed in (default: $USER)",
+    )
+    p.add_argument(
+        "--user",
+        help="sign in (ML engineer or admin; password from MODELBRIDGE_PASSWORD or a prompt): "
+        "the version is recorded as registered by this user, whom four-eyes then keeps from "
+        "approving it",
+    )
+    p.add_argument("--ignore", default="", help="comma-separated columns that are not features")
+    p.add_argument(
+        "--feature-metadata", help="JSON or CSV: label, unit, description, actionable per feature"
+    )
+
+
+def _no_alerts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-alerts", action="store_true", help="do not re-check alerts afterwards")
+
+
+def _quarantine(p: argparse.ArgumentParser, shared: Parser) -> None:
+    actions = p.add_subparsers(dest="quarantine_command", required=True, parser_class=Parser)
+    for action, text in (
+        ("list", "quarantined rows per batch (or the rows themselves with --rows N)"),
+        ("export", "write quarantined rows to CSV for fixing"),
+        ("retry", "re-validate quarantined rows, e.g. after registering a fixed version"),
+    ):
+        q = actions.add_parser(action, parents=[shared], help=text)
+        q.add_argument("model")
+        kinds = {
+            "list": "only this kind (default: both)",
+            "export": "which rows to write (default: prediction); one kind per file, so the "
+            "fixed file goes back through `ingest` or `labels` as it is",
+            "retry": "which rows to re-validate (default: prediction)",
+        }
+        q.add_argument("--kind", choices=("prediction", "label"), default=None, help=kinds[action])
+        q.add_argument("--batch", help="only this batch id")
+        if action == "list":
+            q.add_argument("--reason", help="only rows with this reason, e.g. missing:income")
+            q.add_argument("--rows", type=int, metavar="N", help="show up to N rows as received")
+        if action == "export":
+            q.add_argument("--reason")
+            q.add_argument("--out", required=True, help="CSV file to write")
+        if action == "retry":
+            q.add_argument("--version", type=int, help="validate against this version")
