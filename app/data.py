@@ -94,7 +94,7 @@ def models_table(db: str, rev: tuple[int, int]) -> list[ModelEntry]:
                     v.artifact_format,
                     v.feature_schema,
                 )
-                for v in registry.list_versions(r, model)
+                for v in registry.list_versions(r, model=model)
             )
             out.append(
                 ModelEntry(
@@ -114,7 +114,7 @@ def models_table(db: str, rev: tuple[int, int]) -> list[ModelEntry]:
 def opening_version(db: str, rev: tuple[int, int], model: str) -> int:
     """The version every page opens on (core.registry.opening_version)."""
     with _store_at(db).read() as r:
-        return registry.opening_version(r, registry.get_model(r, model)).version.version
+        return registry.opening_version(r, model=registry.get_model(r, name=model)).version.version
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class TrafficSpan:
 def traffic_span(db: str, rev: tuple[int, int], model: str) -> TrafficSpan:
     """First and last day with traffic and the total predictions."""
     with _store_at(db).read() as r:
-        return TrafficSpan(*traffic.span(r, registry.get_model(r, model)))
+        return TrafficSpan(*traffic.span(r, model=registry.get_model(r, name=model)))
 
 
 @dataclass(frozen=True)
@@ -150,13 +150,13 @@ def traffic_view(
 ) -> TrafficView:
     """Daily traffic, score distribution per day and headline totals for the traffic page."""
     with _store_at(db).read() as r:
-        entry = registry.get_model(r, model)
+        entry = registry.get_model(r, name=model)
         flt = traffic.TrafficFilter(entry.id, version, start, end)
-        lo, hi = traffic.score_range(r, entry)
-        totals = traffic.totals(r, flt)
+        lo, hi = traffic.score_range(r, model=entry)
+        totals = traffic.totals(r, flt=flt)
         return TrafficView(
-            traffic.daily_traffic(r, flt),
-            traffic.score_distribution(r, flt, lo, hi),
+            traffic.daily_traffic(r, flt=flt),
+            traffic.score_distribution(r, flt=flt, lo=lo, hi=hi),
             totals["predictions"],
             totals["mean_score"],
             totals["latency_p95"],
@@ -182,15 +182,15 @@ def quality_view(db: str, rev: tuple[int, int], model: str, period: str) -> Qual
     from core.monitoring import data_quality
 
     with _store_at(db).read() as r:
-        entry = registry.get_model(r, model)
-        features = registry.features_of(registry.get_version(r, entry))
+        entry = registry.get_model(r, name=model)
+        features = registry.features_of(registry.get_version(r, model=entry))
         return QualityView(
-            data_quality.headline(r, entry, period),
-            data_quality.volume(r, entry, period),
-            data_quality.reasons(r, entry, period),
-            data_quality.feature_rates(r, entry, features, period),
-            data_quality.latency(r, entry, period),
-            data_quality.batches(r, entry),
+            data_quality.headline(r, model=entry, period=period),
+            data_quality.volume(r, model=entry, period=period),
+            data_quality.reasons(r, model=entry, period=period),
+            data_quality.feature_rates(r, model=entry, features=features, period=period),
+            data_quality.latency(r, model=entry, period=period),
+            data_quality.batches(r, model=entry),
             data_quality.latency_slo(entry),
         )
 
@@ -201,7 +201,7 @@ def quarantine_samples(db: str, rev: tuple[int, int], model: str, batch_id: str)
     from core.monitoring import data_quality
 
     with _store_at(db).read() as r:
-        return data_quality.samples(r, registry.get_model(r, model), batch_id)
+        return data_quality.samples(r, model=registry.get_model(r, name=model), batch_id=batch_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -210,7 +210,7 @@ def quality_headline(db: str, rev: tuple[int, int], model: str) -> Headline:
     from core.monitoring import data_quality
 
     with _store_at(db).read() as r:
-        return data_quality.headline(r, registry.get_model(r, model), "D")
+        return data_quality.headline(r, model=registry.get_model(r, name=model), period="D")
 
 
 @dataclass(frozen=True)
@@ -241,16 +241,16 @@ def drift_view(
 
     spec = WindowSpec.parse(period, chunk_size)
     with _store_at(db).read() as r:
-        entry = registry.get_model(r, model)
-        target = registry.get_version(r, entry, version)
-        table = drift.drift_by_window(r, entry, target, spec)
-        perf = performance.performance_by_window(r, entry, target, spec)
+        entry = registry.get_model(r, name=model)
+        target = registry.get_version(r, model=entry, version=version)
+        table = drift.drift_by_window(r, model=entry, version=target, spec=spec)
+        perf = performance.performance_by_window(r, model=entry, version=target, spec=spec)
         return DriftView(
             target.version,
             table,
             drift_report.drift_scores(table) if len(table) else table,
             drift_report.ranking(table) if len(table) else table,
-            multivariate.reconstruction_drift(r, entry, target, spec),
+            multivariate.reconstruction_drift(r, model=entry, version=target, spec=spec),
             perf,
             drift_report.status(entry, target, table, perf),
         )
@@ -272,10 +272,15 @@ def distribution_view(
     from core.monitoring.windows import WindowSpec
 
     with _store_at(db).read() as r:
-        entry = registry.get_model(r, model)
-        target = registry.get_version(r, entry, version)
+        entry = registry.get_model(r, name=model)
+        target = registry.get_version(r, model=entry, version=version)
         return drift_report.distributions(
-            r, entry, target, WindowSpec.parse(period, chunk_size), feature, window_start
+            r,
+            model=entry,
+            version=target,
+            spec=WindowSpec.parse(period, chunk_size),
+            feature=feature,
+            window_start=window_start,
         )
 
 
@@ -296,7 +301,7 @@ def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> l
     from core.monitoring import alerts
 
     with _store_at(db).read() as r:
-        found = alerts.list_alerts(r, registry.get_model(r, model), open_only=open_only)
+        found = alerts.list_alerts(r, model=registry.get_model(r, name=model), open_only=open_only)
     return [
         AlertEntry(a["id"], a["severity"], a["reason"], a["status"], a["acknowledged_by"])
         for a in found
@@ -310,7 +315,7 @@ def case_view(
     """A logged case explained (reasons, counterfactual, similar cases)."""
     from core.explain.cases import explain_case
 
-    return explain_case(_store_at(db), model, request_id, units=units)
+    return explain_case(_store_at(db), model=model, request_id=request_id, units=units)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -320,7 +325,7 @@ def what_if_view(
     """A case given as feature values, explained."""
     from core.explain.cases import explain_values
 
-    return explain_values(_store_at(db), model, dict(values), version=version)
+    return explain_values(_store_at(db), model=model, values=dict(values), version=version)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -338,7 +343,7 @@ def cases_table(
     from core.explain.cases import recent_cases
 
     return recent_cases(
-        _store_at(db), model, start=start, end=end, score_range=(lo, hi), flagged=flagged
+        _store_at(db), model=model, start=start, end=end, score_range=(lo, hi), flagged=flagged
     )
 
 
@@ -357,8 +362,8 @@ def importance_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
 
     store_ = _store_at(db)
     return ImportanceView(
-        global_importance(store_, model, version=version),
-        importance_over_time(store_, model, version=version),
+        global_importance(store_, model=model, version=version),
+        importance_over_time(store_, model=model, version=version),
     )
 
 
@@ -377,8 +382,8 @@ def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
     from core.registry.feature_metadata import vocabulary
 
     with _store_at(db).read() as r:
-        entry = registry.get_model(r, model)
-        target = registry.get_version(r, entry, version)
+        entry = registry.get_model(r, name=model)
+        target = registry.get_version(r, model=entry, version=version)
         return VocabularyView(
             vocabulary(target, entry.task), registry.features_of(target), target.feature_schema
         )
@@ -401,13 +406,13 @@ def overview_view(db: str, rev: tuple[int, int], model: str) -> OverviewView:
     from core.value import overview
 
     with _store_at(db).read() as r:
-        entry = registry.get_model(r, model)
-        shown = registry.opening_version(r, entry)
+        entry = registry.get_model(r, name=model)
+        shown = registry.opening_version(r, model=entry)
         return OverviewView(
             shown.caption,
-            overview.earnings(r, entry, shown.version),
-            overview.lights(r, entry, shown.version),
-            overview.attention(r, entry),
+            overview.earnings(r, model=entry, version=shown.version),
+            overview.lights(r, model=entry, version=shown.version),
+            overview.attention(r, model=entry),
         )
 
 
@@ -434,24 +439,24 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
     from core.value import business_case, kpi
 
     with _store_at(db).read() as r:
-        entry = registry.get_model(r, model)
-        shown = registry.opening_version(r, entry)
+        entry = registry.get_model(r, name=model)
+        shown = registry.opening_version(r, model=entry)
         target = shown.version
         case = business_case.current(entry)
         curve = None
         if entry.task == "binary":
-            pos, neg = kpi.curve_counts(r, entry, target)
+            pos, neg = kpi.curve_counts(r, model=entry, version=target)
             curve = kpi.threshold_curve(pos, neg, case)
         return KpiView(
             case,
             entry.task,
             target.version,
             shown.caption,
-            kpi.summary(r, entry, target),
-            kpi.on_reference(r, entry, target),
-            kpi.by_window(r, entry, target, WindowSpec.parse(case["period"])),
+            kpi.summary(r, model=entry, version=target),
+            kpi.on_reference(r, model=entry, version=target),
+            kpi.by_window(r, model=entry, version=target, spec=WindowSpec.parse(case["period"])),
             curve,
-            [v.version for v in registry.challenger_versions(r, entry, target)],
+            [v.version for v in registry.challenger_versions(r, model=entry, champion=target)],
         )
 
 
@@ -462,7 +467,7 @@ def compare_view(
     """Champion vs challenger in money on the same labelled decisions."""
     from core.value.champion import compare
 
-    return compare(_store_at(db), model, champion, challenger)
+    return compare(_store_at(db), model=model, champion=champion, challenger=challenger)
 
 
 @dataclass(frozen=True)
@@ -492,10 +497,10 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
         for model, version in workflow.queue(r):
             review = None
             if version.stage == "in_review":
-                review = workflow.open_review(r, model, version.version)
-            history = workflow.history(r, model, version.version)
+                review = workflow.open_review(r, model=model, version=version.version)
+            history = workflow.history(r, model=model, version=version.version)
             live = next(
-                (v for v in registry.list_versions(r, model) if v.stage == "production"), None
+                (v for v in registry.list_versions(r, model=model) if v.stage == "production"), None
             )
             out.append(
                 WaitingVersion(
@@ -532,7 +537,7 @@ def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
     with _store_at(db).read() as r:
         for model in registry.list_models(r):
             try:
-                live = workflow.production(_store_at(db), model.name)
+                live = workflow.production(_store_at(db), model=model.name)
             except ModelBridgeError:
                 continue
             out.append(LiveVersion(live["model"], live["version"], live["approved_by"]))

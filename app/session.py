@@ -31,7 +31,7 @@ def sign_in_view() -> None:
     failures = st.session_state.get(_FAILURES, 0)
     if failures >= 5:
         time.sleep(min(2 ** (failures - 5), 8))  # slow down password guessing
-    identity = auth.authenticate(store(), username, password)
+    identity = auth.authenticate(store(), username=username, password=password)
     if identity is None:
         st.session_state[_FAILURES] = failures + 1
         st.error("Unknown username or wrong password.")

@@ -506,7 +506,7 @@ def step_build_scale(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     reg = register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model=MODEL,
             reference=data["reference"],
             target="target",
@@ -562,7 +562,7 @@ def step_build_pair(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     reg = register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model=PAIR_MODEL,
             reference=data["reference"],
             target="target",
@@ -611,8 +611,8 @@ def step_time(args: argparse.Namespace) -> dict[str, Any]:
     store = Store(db)
     t_open = time.perf_counter()
     with store.read() as r:
-        model = get_model(r, model_name)
-        version = get_version(r, model)
+        model = get_model(r, name=model_name)
+        version = get_version(r, model=model)
         rows = r.rows(f"SELECT count(*) FROM pred_m{int(model.id)}")[0][0]
     open_s = time.perf_counter() - t_open
     spec = _spec(kind, rows)
@@ -620,7 +620,7 @@ def step_time(args: argparse.Namespace) -> dict[str, Any]:
     def once() -> tuple[dict[str, float], Any]:
         with store.read() as r:  # a new connection per unit of work, as the app does
             clock = CpuClock()
-            out = drift.drift_by_window(r, model, version, spec)
+            out = drift.drift_by_window(r, model=model, version=version, spec=spec)
             return clock.read(), out
 
     cold, frame = once()
@@ -629,7 +629,7 @@ def step_time(args: argparse.Namespace) -> dict[str, Any]:
     with store.read() as r:
         for _ in range(args.warm):
             clock = CpuClock()
-            drift.drift_by_window(r, model, version, spec)
+            drift.drift_by_window(r, model=model, version=version, spec=spec)
             same_conn.append(clock.read())
     result = {
         "window": kind,
@@ -662,12 +662,12 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
     db, kind = Path(args.db), args.window
     store = store_mod.Store(db)
     with store.read() as r:
-        model = get_model(r, args.model)
-        version = get_version(r, model)
+        model = get_model(r, name=args.model)
+        version = get_version(r, model=model)
         rows = r.rows(f"SELECT count(*) FROM pred_m{int(model.id)}")[0][0]
     spec = _spec(kind, rows)
     with store.read() as r:
-        drift.drift_by_window(r, model, version, spec)  # warm-up
+        drift.drift_by_window(r, model=model, version=version, spec=spec)  # warm-up
     statements: list[tuple[str, float]] = []
     originals = {n: getattr(store_mod.Work, n) for n in ("sql", "rows", "frame")}
 
@@ -688,7 +688,7 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with store.read() as r:
             t0 = time.perf_counter()
-            drift.drift_by_window(r, model, version, spec)
+            drift.drift_by_window(r, model=model, version=version, spec=spec)
             total = time.perf_counter() - t0
     finally:
         for n, f in originals.items():
@@ -696,7 +696,7 @@ def step_profile(args: argparse.Namespace) -> dict[str, Any]:
     prof = cProfile.Profile()  # a separate call: the profiler slows the Python side down
     with store.read() as r:
         prof.enable()
-        drift.drift_by_window(r, model, version, spec)
+        drift.drift_by_window(r, model=model, version=version, spec=spec)
         prof.disable()
     sql_s = sum(s for _, s in statements)
     buf = io.StringIO()
@@ -725,15 +725,15 @@ def step_pair_time(args: argparse.Namespace) -> dict[str, Any]:
     store = Store(Path(args.db))
     t_open = time.perf_counter()
     with store.read() as r:
-        model = get_model(r, PAIR_MODEL)
-        version = get_version(r, model)
+        model = get_model(r, name=PAIR_MODEL)
+        version = get_version(r, model=model)
     open_s = time.perf_counter() - t_open
     spec = WindowSpec("D", None)
     runs, frame = [], None
     for _ in range(1 + args.warm):
         with store.read() as r:
             clock = CpuClock()
-            frame = drift.drift_by_window(r, model, version, spec)
+            frame = drift.drift_by_window(r, model=model, version=version, spec=spec)
             runs.append(clock.read())
     assert frame is not None
     features: dict[str, Any] = {}

@@ -114,13 +114,13 @@ def main() -> None:
     store.open()
 
     with store.read() as r:
-        entry = get_model(r, MODEL)
-        target = get_version(r, entry, 1)
+        entry = get_model(r, name=MODEL)
+        target = get_version(r, model=entry, version=1)
         rows, days = r.rows(
             f"SELECT count(*), count(DISTINCT ts::DATE) FROM {log_tables.pred_table(entry.id)} "
             "WHERE version = 1"
         )[0]
-    ids = cases.recent_cases(store, MODEL, limit=rows)["request_id"].tolist()
+    ids = cases.recent_cases(store, model=MODEL, limit=rows)["request_id"].tolist()
     rng = np.random.default_rng(42)
     picked = [str(i) for i in rng.choice(ids, size=args.cases + 1, replace=False)]
     first, case_ids = picked[0], picked[1:]
@@ -128,18 +128,20 @@ def main() -> None:
     _, load_s = _timed(
         load_model, Path(target.artifact_path), expected_sha256=target.artifact_sha256
     )
-    explainer, build_s = _timed(explain.explainer_for, store, entry, target)
-    _, first_s = _timed(cases.explain_case, store, MODEL, first)
+    explainer, build_s = _timed(explain.explainer_for, store, model=entry, version=target)
+    _, first_s = _timed(cases.explain_case, store, model=MODEL, request_id=first)
 
-    cold = [_timed(cases.explain_case, store, MODEL, rid)[1] for rid in case_ids]
-    cached = [_timed(cases.explain_case, store, MODEL, rid)[1] for rid in case_ids]
+    cold = [_timed(cases.explain_case, store, model=MODEL, request_id=rid)[1] for rid in case_ids]
+    cached = [_timed(cases.explain_case, store, model=MODEL, request_id=rid)[1] for rid in case_ids]
 
     what_if = []
     for rid in case_ids:
-        case = cases.explain_case(store, MODEL, rid)
+        case = cases.explain_case(store, model=MODEL, request_id=rid)
         values = {**case.explanation.values}
         values["debt_to_income"] = (values["debt_to_income"] or 30.0) + 5.0
-        what_if.append(_timed(cases.explain_values, store, MODEL, values, version=1)[1])
+        what_if.append(
+            _timed(cases.explain_values, store, model=MODEL, values=values, version=1)[1]
+        )
 
     # Where a cold case's time goes (same cases, called piece by piece).
     parts: dict[str, list[float]] = {
@@ -152,7 +154,7 @@ def main() -> None:
     for rid in case_ids:
         t0 = time.perf_counter()
         with store.open().read() as r:
-            frame, _ = explain.logged_case(r, get_model(r, MODEL), rid)
+            frame, _ = explain.logged_case(r, model=get_model(r, name=MODEL), request_id=rid)
         typed = cases._typed(frame, explainer.features)
         t1 = time.perf_counter()
         explained = explainer.explain(typed)[0]

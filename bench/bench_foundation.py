@@ -540,7 +540,7 @@ def step_ingest(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     reg = register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model=MODEL,
             reference=ref_path,
             target="target",
@@ -677,34 +677,34 @@ def step_queries(args: argparse.Namespace) -> None:
             pass
         opens.append(time.perf_counter() - t0)
     with store.read() as r:
-        model = registry.get_model(r, MODEL)
-        first, last, n = traffic.span(r, model)
+        model = registry.get_model(r, name=MODEL)
+        first, last, n = traffic.span(r, model=model)
     flt = traffic.TrafficFilter(model.id, None, first, last)
     calls = {
-        "span": lambda r: traffic.span(r, model),
-        "daily_traffic": lambda r: traffic.daily_traffic(r, flt),
-        "score_distribution": lambda r: traffic.score_distribution(r, flt, 0.0, 1.0),
-        "totals": lambda r: traffic.totals(r, flt),
+        "span": lambda r: traffic.span(r, model=model),
+        "daily_traffic": lambda r: traffic.daily_traffic(r, flt=flt),
+        "score_distribution": lambda r: traffic.score_distribution(r, flt=flt, lo=0.0, hi=1.0),
+        "totals": lambda r: traffic.totals(r, flt=flt),
     }
     # What else the Overview and Traffic pages call (other modules; skipped if their API moved).
     errors: dict[str, str] = {}
     try:
         from core.monitoring import data_quality
 
-        calls["quality.volume(D)"] = lambda r: data_quality.volume(r, model, "D")
-        calls["quality.latency(D)"] = lambda r: data_quality.latency(r, model, "D")
-        calls["quality.headline(D)"] = lambda r: data_quality.headline(r, model, "D")
+        calls["quality.volume(D)"] = lambda r: data_quality.volume(r, model=model, period="D")
+        calls["quality.latency(D)"] = lambda r: data_quality.latency(r, model=model, period="D")
+        calls["quality.headline(D)"] = lambda r: data_quality.headline(r, model=model, period="D")
     except ImportError as exc:
         errors["quality"] = str(exc)
     try:
         from core.value import overview
 
         def _live(r):
-            return registry.get_version(r, registry.get_model(r, MODEL))
+            return registry.get_version(r, model=registry.get_model(r, name=MODEL))
 
-        calls["health.earnings"] = lambda r: overview.earnings(r, model, _live(r))
-        calls["health.lights"] = lambda r: overview.lights(r, model, _live(r))
-        calls["health.attention"] = lambda r: overview.attention(r, model)
+        calls["health.earnings"] = lambda r: overview.earnings(r, model=model, version=_live(r))
+        calls["health.lights"] = lambda r: overview.lights(r, model=model, version=_live(r))
+        calls["health.attention"] = lambda r: overview.attention(r, model=model)
     except ImportError as exc:
         errors["health"] = str(exc)
     for name in list(calls):
@@ -1006,7 +1006,7 @@ def store_rows(db: Path) -> int | None:
 
     try:
         with Store(db).read() as r:
-            model = registry.get_model(r, MODEL)
+            model = registry.get_model(r, name=MODEL)
             if model.task != "binary":
                 return None
             return int(r.rows(f"SELECT count(*) FROM {log_tables.pred_table(model.id)}")[0][0])

@@ -140,7 +140,7 @@ def template_store(folder: Path) -> Path:
     store.init()
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model=MODEL,
             reference=folder / "reference.parquet",
             target="defaulted",

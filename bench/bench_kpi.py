@@ -51,7 +51,7 @@ def build(rows: int, store: Store) -> None:
     store.init()
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="m",
             reference=WORK / "ref.parquet",
             target="y",
@@ -95,9 +95,9 @@ def main() -> None:
     for _ in range(args.repeats):
         started = time.perf_counter()
         with store.read() as r:
-            model = get_model(r, "m")
-            version = get_version(r, model)
-            pos, neg = kpi.curve_counts(r, model, version)
+            model = get_model(r, name="m")
+            version = get_version(r, model=model)
+            pos, neg = kpi.curve_counts(r, model=model, version=version)
             curve = kpi.threshold_curve(pos, neg, business_case.current(model))
             best = kpi.optimum(curve)
         timings.append(time.perf_counter() - started)

@@ -111,7 +111,7 @@ def events(
     return w.frame(sql, params)
 
 
-def export_csv(store: Store, target: Path) -> int:
+def export_csv(store: Store, *, target: Path) -> int:
     """Write the whole trail, oldest first, with hashes, to a CSV file; return the row count."""
     with store.read() as r:
         frame = events(r, limit=None).sort_values("id", ignore_index=True)

@@ -117,7 +117,7 @@ def add_user(store: Store, *, username: str, role: str, password: str, by: str =
     return Identity(username, role)
 
 
-def authenticate(store: Store, username: str, password: str) -> Identity | None:
+def authenticate(store: Store, *, username: str, password: str) -> Identity | None:
     """The identity when the password matches, else None (same cost either way)."""
     with store.read() as r:
         found = r.session.exec(select(User).where(User.username == username.strip())).first()
@@ -167,9 +167,9 @@ def require_action(identity: Identity, action: str) -> None:
         )
 
 
-def login(store: Store, username: str, password: str) -> Identity:
+def login(store: Store, *, username: str, password: str) -> Identity:
     """The identity for a username and password, or PermissionDenied (one message for both)."""
-    identity = authenticate(store.open(), username, password)
+    identity = authenticate(store.open(), username=username, password=password)
     if identity is None:
         raise PermissionDenied("unknown user or wrong password")
     return identity

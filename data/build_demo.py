@@ -105,7 +105,7 @@ def build_demo(
             "Retrained on recent applications, after the shift",
             words,
         )
-        alerts.refresh(store, MODEL)
+        alerts.refresh(store, model=MODEL)
         workflow.request_review(store, model=MODEL, version=2, by=ENGINEER)
         truth_file = truth_path(store)
         truth_file.write_text(files.truth.read_text())
@@ -129,7 +129,7 @@ def _register(
 ) -> None:
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model=MODEL,
             reference=reference,
             target="defaulted",

@@ -44,7 +44,7 @@ def credit_store(store: Store, binary_files: Case) -> Store:
     """A store with model 'credit' v1 registered from the binary case (artifact included)."""
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="credit",
             reference=binary_files.reference,
             target="defaulted",

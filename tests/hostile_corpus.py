@@ -163,7 +163,7 @@ def seed_store(folder: Path, reference: Path) -> Path:
     store.init()
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="credit",
             reference=reference,
             target="defaulted",

@@ -291,3 +291,38 @@ def test_the_layer_and_export_checks_catch_what_they_forbid(tmp_path: Path) -> N
     assert LAYER_OF["workflow"] > LAYER_OF["monitoring"] > LAYER_OF["registry"]
     assert "bulk_histograms" not in importlib.import_module("core.monitoring").__all__
     assert "plain_text" not in importlib.import_module("core.files").__all__
+
+
+# --- Queries and commands -------------------------------------------------------------------
+# A query takes the unit of work `w: Work`, a command the `store: Store`; everything after that
+# first parameter is keyword-only, so a call site says what each value is.
+
+
+def positional_after_store(source: str) -> list[str]:
+    """Public module-level functions whose first parameter is a Work or a Store and that take
+    further parameters by position."""
+    found = []
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+            continue
+        positional = node.args.posonlyargs + node.args.args
+        first = positional[0].annotation if positional else None
+        if first and ast.unparse(first) in {"Work", "Store"} and len(positional) > 1:
+            found.append(node.name)
+    return found
+
+
+def test_the_keyword_rule_check_sees_positional_parameters() -> None:
+    source = (
+        "def q(w: Work, model: Model) -> None: ...\n"
+        "def c(store: Store, *, model: str) -> None: ...\n"
+        "def _private(w: Work, x: int) -> None: ...\n"
+        "def other(x: int, y: int) -> None: ...\n"
+    )
+
+    assert positional_after_store(source) == ["q"]
+
+
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: p.relative_to(ROOT / "core").as_posix())
+def test_queries_and_commands_take_everything_after_work_or_store_by_keyword(path: Path) -> None:
+    assert positional_after_store(path.read_text()) == []

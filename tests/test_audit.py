@@ -94,7 +94,7 @@ def test_export_writes_the_whole_trail_oldest_first_with_its_hashes(
 ) -> None:
     target = tmp_path / "out" / "audit.csv"
 
-    written = audit.export_csv(trail, target)
+    written = audit.export_csv(trail, target=target)
 
     frame = pd.read_csv(target, keep_default_na=False, dtype={"prev_hash": str, "hash": str})
     assert written == len(frame) == 5

@@ -46,11 +46,11 @@ def read_password(*, confirm: bool = True) -> str:
     return first
 
 
-def login(store: Store, args: argparse.Namespace) -> auth.Identity:
+def login(store: Store, *, args: argparse.Namespace) -> auth.Identity:
     """The --user signed in with the password from the environment or a prompt."""
     if not args.user:
         raise InvalidInput("this action needs --user (and the password in MODELBRIDGE_PASSWORD)")
-    return auth.login(store, args.user, read_password(confirm=False))
+    return auth.login(store, username=args.user, password=read_password(confirm=False))
 
 
 def setting_changes(items: list[str]) -> dict[str, str]:

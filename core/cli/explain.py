@@ -15,7 +15,11 @@ from core.explain.cases import explain_case
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain one logged decision."""
     case = explain_case(
-        store_of(args), args.model, args.request_id, version=args.version, units=args.units
+        store_of(args),
+        model=args.model,
+        request_id=args.request_id,
+        version=args.version,
+        units=args.units,
     )
     data = case.as_dict()
     head = f"{args.model} v{case.version}, request {args.request_id}: {case.explanation.output:.4g}"

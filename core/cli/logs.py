@@ -31,11 +31,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_register(args: argparse.Namespace) -> int:
     """Register a model version."""
     store = store_of(args)
-    by = login(store, args) if args.user else None
+    by = login(store, args=args) if args.user else None
     try:
         result = registry.register_version(
             store,
-            registry.RegistrationSpec(
+            spec=registry.RegistrationSpec(
                 model=args.model,
                 reference=args.reference,
                 target=args.target,
@@ -77,8 +77,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
     """List versions."""
     store = store_of(args).open()
     with store.read() as r:
-        model = registry.get_model(r, args.model)
-        versions = registry.list_versions(r, model)
+        model = registry.get_model(r, name=args.model)
+        versions = registry.list_versions(r, model=model)
     keys = KEY_METRICS[model.task]
     records: list[dict[str, Any]] = [
         {
@@ -138,7 +138,7 @@ def _recheck_alerts(args: argparse.Namespace, results: list[Any]) -> None:
 
     store = store_of(args)
     try:
-        alerts.refresh(store, args.model)
+        alerts.refresh(store, model=args.model)
         webhooks.deliver(store)
     except ModelBridgeError as exc:
         print(f"warning: alerts were not re-checked: {exc}", file=sys.stderr)
@@ -182,7 +182,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     if args.quarantine_command == "retry":
         results = quarantine.retry(
             store,
-            args.model,
+            model=args.model,
             version=args.version,
             kind=args.kind or "prediction",
             batch_id=args.batch,
@@ -195,9 +195,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     if args.quarantine_command == "export":
         return _export_quarantine(args, store, options)
     if args.rows:
-        frame = quarantine.rows(store, args.model, limit=args.rows, **options)
+        frame = quarantine.rows(store, model=args.model, limit=args.rows, **options)
     else:
-        frame = quarantine.summary(store, args.model, **options)
+        frame = quarantine.summary(store, model=args.model, **options)
     records = frame.to_dict(orient="records")
     for row in records:
         # Reasons come back as numpy arrays: JSON needs the list, not the array's repr.
@@ -214,9 +214,11 @@ def _export_quarantine(args: argparse.Namespace, store: Any, options: dict[str, 
     from core.ingest import quarantine
 
     kind = options.pop("kind") or "prediction"
-    written = quarantine.export_csv(store, args.model, Path(args.out), kind=kind, **options)
+    written = quarantine.export_csv(
+        store, model=args.model, target=Path(args.out), kind=kind, **options
+    )
     other = next(k for k in quarantine.KINDS if k != kind)
-    left = int(quarantine.summary(store, args.model, kind=other, **options)["rows"].sum())
+    left = int(quarantine.summary(store, model=args.model, kind=other, **options)["rows"].sum())
     emit(
         args,
         {"rows": written, "kind": kind, "file": args.out},

@@ -27,9 +27,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
     spec = window_spec(args)
     with store_of(args).open().read() as r:
-        model = registry.get_model(r, args.model)
-        version = registry.get_version(r, model, args.version)
-        frame = drift_by_window(r, model, version, spec, only_method=args.method)
+        model = registry.get_model(r, name=args.model)
+        version = registry.get_version(r, model=model, version=args.version)
+        frame = drift_by_window(r, model=model, version=version, spec=spec, only_method=args.method)
     frame = frame.drop(columns=["kind", "primary"])
     emit(args, frame_records(frame), frame_text(frame, "no logs yet"))
     return 0
@@ -41,9 +41,9 @@ def cmd_performance(args: argparse.Namespace) -> int:
 
     spec = window_spec(args)
     with store_of(args).open().read() as r:
-        model = registry.get_model(r, args.model)
-        version = registry.get_version(r, model, args.version)
-        frame = performance_by_window(r, model, version, spec)
+        model = registry.get_model(r, name=args.model)
+        version = registry.get_version(r, model=model, version=args.version)
+        frame = performance_by_window(r, model=model, version=version, spec=spec)
     note = realized_note(frame) if len(frame) else ""
     emit(
         args,
@@ -59,12 +59,14 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     store = store_of(args).open()
     if args.ack is not None:
-        alerts.acknowledge(store, model=args.model, alert_id=args.ack, by=login(store, args))
+        alerts.acknowledge(store, model=args.model, alert_id=args.ack, by=login(store, args=args))
     elif not args.no_refresh:
-        alerts.refresh(store, args.model)
+        alerts.refresh(store, model=args.model)
         webhooks.deliver(store)
     with store.read() as r:
-        found = alerts.list_alerts(r, registry.get_model(r, args.model), open_only=args.open)
+        found = alerts.list_alerts(
+            r, model=registry.get_model(r, name=args.model), open_only=args.open
+        )
     text = "\n".join(
         f"#{a['id']} {a['status']:<12} {a['severity']:<6} {a['since'][:10]} {a['reason']}"
         for a in found
@@ -80,12 +82,12 @@ def cmd_configure(args: argparse.Namespace) -> int:
     store = store_of(args).open()
     if args.set:
         entry = policy.update_settings(
-            store, model=args.model, changes=setting_changes(args.set), by=login(store, args)
+            store, model=args.model, changes=setting_changes(args.set), by=login(store, args=args)
         )
         settings = entry.settings
     else:
         with store.read() as r:
-            settings = registry.get_model(r, args.model).settings
+            settings = registry.get_model(r, name=args.model).settings
     emit(args, settings, json.dumps(settings, indent=2, sort_keys=True))
     return 0
 
@@ -95,8 +97,8 @@ def cmd_retrain_check(args: argparse.Namespace) -> int:
     from core.monitoring import alerts
 
     store = store_of(args).open()
-    alerts.refresh(store, args.model)
-    advice = alerts.retrain_check(store, args.model)
+    alerts.refresh(store, model=args.model)
+    advice = alerts.retrain_check(store, model=args.model)
     emit(
         args,
         {"recommended": advice.recommended, "reason": advice.reason, "evidence": advice.evidence},

@@ -30,11 +30,11 @@ def cmd_business_case(args: argparse.Namespace) -> int:
     store = store_of(args).open()
     if args.set:
         case = business_case.save(
-            store, model=args.model, changes=setting_changes(args.set), by=login(store, args)
+            store, model=args.model, changes=setting_changes(args.set), by=login(store, args=args)
         )
     else:
         with store.read() as r:
-            case = business_case.current(registry.get_model(r, args.model))
+            case = business_case.current(registry.get_model(r, name=args.model))
     data = {"revision": case.revision, **case.values}
     emit(args, data, "\n".join(f"{k:>18}: {text_cell(v)}" for k, v in data.items()))
     return 0
@@ -46,15 +46,15 @@ def cmd_kpi(args: argparse.Namespace) -> int:
 
     spec = window_spec(args) if (args.period or args.chunk_size) else None
     with store_of(args).open().read() as r:
-        model = registry.get_model(r, args.model)
-        version = registry.get_version(r, model, args.version)
+        model = registry.get_model(r, name=args.model)
+        version = registry.get_version(r, model=model, version=args.version)
         case = business_case.current(model)
         periods = WindowSpec.parse(case["period"])  # the business case's own
         per = periods.label()  # "per month"
         spec = spec or periods
-        overall = kpi.summary(r, model, version)
-        reference = kpi.on_reference(r, model, version)
-        windows = kpi.by_window(r, model, version, spec)
+        overall = kpi.summary(r, model=model, version=version)
+        reference = kpi.on_reference(r, model=model, version=version)
+        windows = kpi.by_window(r, model=model, version=version, spec=spec)
     keep = [
         "window_start",
         "window_end",

@@ -25,7 +25,7 @@ def cmd_request_review(args: argparse.Namespace) -> int:
 
     store = store_of(args).open()
     review = workflow.request_review(
-        store, model=args.model, version=args.version, by=login(store, args)
+        store, model=args.model, version=args.version, by=login(store, args=args)
     )
     data = {
         "model": args.model,
@@ -49,8 +49,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from core import workflow
 
     with store_of(args).open().read() as r:
-        model = registry.get_model(r, args.model)
-        review = workflow.open_review(r, model, args.version)
+        model = registry.get_model(r, name=args.model)
+        review = workflow.open_review(r, model=model, version=args.version)
     failed = workflow.blocking_failures(review)
     data = {
         "model": args.model,
@@ -78,12 +78,14 @@ def cmd_sign(args: argparse.Namespace) -> int:
         store,
         model=args.model,
         version=args.version,
-        by=login(store, args),
+        by=login(store, args=args),
         decision=decision,
         comment=args.comment,
     )
     with store.read() as r:
-        stage = registry.get_version(r, registry.get_model(r, args.model), args.version).stage
+        stage = registry.get_version(
+            r, model=registry.get_model(r, name=args.model), version=args.version
+        ).stage
     emit(
         args,
         {
@@ -103,7 +105,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from core import workflow
 
     store = store_of(args).open()
-    done = workflow.promote(store, model=args.model, version=args.version, by=login(store, args))
+    done = workflow.promote(
+        store, model=args.model, version=args.version, by=login(store, args=args)
+    )
     emit(
         args,
         done,
@@ -118,7 +122,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from core import workflow
 
     store = store_of(args).open()
-    done = workflow.rollback(store, model=args.model, by=login(store, args))
+    done = workflow.rollback(store, model=args.model, by=login(store, args=args))
     emit(args, done, f"rolled back: v{done['version']} is live, v{done['archived']} archived")
     return 0
 
@@ -127,7 +131,7 @@ def cmd_production(args: argparse.Namespace) -> int:
     """What is live."""
     from core import workflow
 
-    live = workflow.production(store_of(args), args.model)
+    live = workflow.production(store_of(args), model=args.model)
     emit(
         args,
         live,
@@ -154,7 +158,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         )
         return 1 if problems else 0
     if args.audit_command == "export":
-        written = audit.export_csv(store, Path(args.out))
+        written = audit.export_csv(store, target=Path(args.out))
         emit(args, {"rows": written, "file": args.out}, f"{written} event(s) written to {args.out}")
         return 0
     with store.read() as r:
@@ -175,6 +179,8 @@ def cmd_model_card(args: argparse.Namespace) -> int:
 
     from core.workflow import model_card
 
-    path = model_card.write(store_of(args), args.model, args.version, Path(args.out))
+    path = model_card.write(
+        store_of(args), model=args.model, version=args.version, target=Path(args.out)
+    )
     emit(args, {"file": str(path)}, f"model card written to {path}")
     return 0

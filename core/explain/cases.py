@@ -96,23 +96,25 @@ class CaseExplanation:
 
 
 def _context(w: Work, model: str, version: int | None) -> tuple[Model, ModelVersion]:
-    entry = get_model(w, model)
-    return entry, get_version(w, entry, version)
+    entry = get_model(w, name=model)
+    return entry, get_version(w, model=entry, version=version)
 
 
 def explain_case(
     store: Store,
+    *,
     model: str,
     request_id: str,
-    *,
     version: int | None = None,
     units: str = "probability",
 ) -> CaseExplanation:
     """Explain a logged decision (by request id), with reasons and a counterfactual hint."""
     with store.open().read() as r:
-        entry = get_model(r, model)
-        frame, record = logged_case(r, entry, request_id)
-        target = get_version(r, entry, version if version is not None else int(record["version"]))
+        entry = get_model(r, name=model)
+        frame, record = logged_case(r, model=entry, request_id=request_id)
+        target = get_version(
+            r, model=entry, version=version if version is not None else int(record["version"])
+        )
         shaped_by = json.dumps(
             [target.feature_schema.get("metadata"), entry.settings], sort_keys=True, default=str
         )
@@ -146,9 +148,9 @@ def explain_case(
 
 def explain_values(
     store: Store,
+    *,
     model: str,
     values: dict[str, Any],
-    *,
     version: int | None = None,
     units: str = "probability",
 ) -> CaseExplanation:
@@ -163,7 +165,7 @@ def explain_values(
 def _explain_frame(
     store: Store, r: Work, entry: Model, target: ModelVersion, frame: pd.DataFrame, units: str
 ) -> CaseExplanation:
-    explainer = explainer_for(store, entry, target, units)
+    explainer = explainer_for(store, model=entry, version=target, units=units)
     explanation = explainer.explain(_typed(frame, explainer.features))[0]
     words = vocabulary(target, entry.task)
     threshold = threshold_of(entry) if entry.task == "binary" else None
@@ -172,7 +174,11 @@ def _explain_frame(
     hint, text = None, None
     if threshold is not None:
         actionable = [n for n, info in words.features.items() if info.actionable]
-        probability = explainer if units == "probability" else explainer_for(store, entry, target)
+        probability = (
+            explainer
+            if units == "probability"
+            else explainer_for(store, model=entry, version=target)
+        )
         hint = counterfactuals.find(probability, frame, reference, threshold, actionable)
         text = hint_text(hint, words, entry) if hint else None
     return CaseExplanation(
@@ -199,8 +205,8 @@ def _reference(store: Store, model: Model, version: ModelVersion) -> pd.DataFram
 def _cached_reference(db: str, model_id: int, version: int, data_sha: str) -> pd.DataFrame:
     with Store(db).read() as r:
         entry = r.session.get(Model, model_id)
-        target = get_version(r, entry, version)
-        return reference_frame(r, entry, target, limit=REFERENCE_ROWS)
+        target = get_version(r, model=entry, version=version)
+        return reference_frame(r, model=entry, version=target, limit=REFERENCE_ROWS)
 
 
 def _typed(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
@@ -284,8 +290,8 @@ def similar_cases(
 
 def recent_cases(
     store: Store,
-    model: str,
     *,
+    model: str,
     start: Any = None,
     end: Any = None,
     score_range: tuple[float, float] | None = None,
@@ -294,7 +300,7 @@ def recent_cases(
 ) -> pd.DataFrame:
     """Latest logged decisions matching the filters: request id, time, score, decision."""
     with store.open().read() as r:
-        entry = get_model(r, model)
+        entry = get_model(r, name=model)
         threshold = threshold_of(entry) if entry.task == "binary" else None
         clauses = ["TRUE"]
         params: list[Any] = []

@@ -267,7 +267,7 @@ def _cached_explainer(
                 ModelVersion.model_id == model_id, ModelVersion.version == version
             )
         ).one()
-        background = reference_frame(r, model, target, limit=BACKGROUND_ROWS * 5)
+        background = reference_frame(r, model=model, version=target, limit=BACKGROUND_ROWS * 5)
     estimator = load_model(Path(target.artifact_path), expected_sha256=target.artifact_sha256)
     loaded = (
         "skops, allow-listed types only"
@@ -288,10 +288,10 @@ def _cached_explainer(
 
 def explainer_for(
     store: Store,
+    *,
     model: Model,
     version: ModelVersion,
     units: str = "probability",
-    *,
     budget_seconds: float | None = None,
 ) -> Explainer:
     """The cached explainer of a version (NotFound when it has no model file)."""
@@ -310,7 +310,7 @@ def explainer_for(
     )
 
 
-def logged_case(w: Work, model: Model, request_id: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def logged_case(w: Work, *, model: Model, request_id: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A logged request: its features (one-row frame) and its log record (version, score, ts)."""
     assert model.id is not None
     found = w.rows(

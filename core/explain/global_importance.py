@@ -13,14 +13,14 @@ from core.store import Model, ModelVersion, Store, Work, log_tables
 
 
 def global_importance(
-    store: Store, model: str, *, version: int | None = None, sample: int = 300
+    store: Store, *, model: str, version: int | None = None, sample: int = 300
 ) -> pd.DataFrame:
     """Mean |contribution| per feature on recent production rows vs the reference."""
     with store.open().read() as r:
         entry, target = _context(r, model, version)
-        reference = reference_frame(r, entry, target, limit=20000)
+        reference = reference_frame(r, model=entry, version=target, limit=20000)
         recent = _recent_rows(r, entry, target, sample)
-    explainer = explainer_for(store, entry, target)
+    explainer = explainer_for(store, model=entry, version=target)
     names = explainer.names
     ref_rows = (
         reference.sample(n=min(sample, len(reference)), random_state=0)
@@ -53,8 +53,8 @@ def _recent_rows(w: Work, model: Model, version: ModelVersion, sample: int) -> p
 
 def importance_over_time(
     store: Store,
-    model: str,
     *,
+    model: str,
     version: int | None = None,
     per_window: int = 100,
     period: str = "W",
@@ -85,7 +85,7 @@ def importance_over_time(
         )
     if rows.empty:
         return pd.DataFrame(columns=["window_start", "feature", "importance", "rank"])
-    explainer = explainer_for(store, entry, target)
+    explainer = explainer_for(store, model=entry, version=target)
     explained = explainer.explain(_typed(rows, explainer.features))
     table = pd.DataFrame([e.contributions for e in explained]).abs()
     table["__w"] = rows["__w"].to_numpy()

@@ -69,6 +69,7 @@ def _missing(column: str, role: str, unclaimed: list[str]) -> str:
 
 def split_off_rejected(
     w: Work,
+    *,
     raw: RawTable,
     typed: dict[str, str],
     joins: str,
@@ -91,6 +92,7 @@ def split_off_rejected(
 
 def append_accepted(
     w: Work,
+    *,
     raw: RawTable,
     table: str,
     values: dict[str, str],
@@ -110,7 +112,7 @@ def append_accepted(
 
 
 def resolve_quarantined(
-    w: Work, table: str, id_column: str, model_id: int, kind: str, batch_id: str
+    w: Work, *, table: str, id_column: str, model_id: int, kind: str, batch_id: str
 ) -> int:
     """Close the open quarantined rows of earlier batches whose request id this batch stored.
 
@@ -137,6 +139,7 @@ def resolve_quarantined(
 
 def quarantine_and_account(
     w: Work,
+    *,
     raw: RawTable,
     batch_id: str,
     model_id: int,

@@ -61,8 +61,8 @@ def _already_ingested(w: Work, model_id: int, kind: str, digest: str) -> str | N
 
 def prediction_job(
     store: Store,
-    model: str,
     *,
+    model: str,
     version: int | None = None,
     fmt: str | None = None,
     delimiter: str | None = None,
@@ -75,19 +75,21 @@ def prediction_job(
     delimiter_of(delimiter)
     store.open()
     with store.read() as r:
-        entry = get_model(r, model)
-        target = get_version(r, entry, version)
+        entry = get_model(r, name=model)
+        target = get_version(r, model=entry, version=version)
 
     def body(w: Work, raw: RawTable, batch_id: str) -> BatchResult:
-        return append_predictions(w, raw, batch_id, entry, target, range_tolerance)
+        return append_predictions(
+            w, raw=raw, batch_id=batch_id, model=entry, version=target, tolerance=range_tolerance
+        )
 
     return Job(store, entry, "prediction", body, fmt, delimiter, progress, target.version)
 
 
 def label_job(
     store: Store,
-    model: str,
     *,
+    model: str,
     fmt: str | None = None,
     delimiter: str | None = None,
     progress: Progress | None = None,
@@ -96,11 +98,11 @@ def label_job(
     delimiter_of(delimiter)
     store.open()
     with store.read() as r:
-        entry = get_model(r, model)
-        latest = get_version(r, entry)
+        entry = get_model(r, name=model)
+        latest = get_version(r, model=entry)
 
     def body(w: Work, raw: RawTable, batch_id: str) -> BatchResult:
-        return append_labels(w, raw, batch_id, entry, latest)
+        return append_labels(w, raw=raw, batch_id=batch_id, model=entry, version=latest)
 
     return Job(store, entry, "label", body, fmt, delimiter, progress)
 
@@ -109,7 +111,7 @@ def ingest_predictions(
     store: Store, *, model: str, files: Iterable[str | Path], **options: Any
 ) -> list[BatchResult]:
     """Validate and append prediction-log files for MODEL; one result per file."""
-    job = prediction_job(store, model, **options)
+    job = prediction_job(store, model=model, **options)
     return [job.run(source) for source in files]
 
 
@@ -117,7 +119,7 @@ def ingest_labels(
     store: Store, *, model: str, files: Iterable[str | Path], **options: Any
 ) -> list[BatchResult]:
     """Validate and append label files for MODEL; one result per file."""
-    job = label_job(store, model, **options)
+    job = label_job(store, model=model, **options)
     return [job.run(source) for source in files]
 
 

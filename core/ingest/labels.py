@@ -22,7 +22,7 @@ PLAIN_BINARY_LABELS = ("0", "1", "false", "true", "f", "t", "no", "yes")
 
 
 def append_labels(
-    w: Work, raw: RawTable, batch_id: str, model: Model, version: ModelVersion
+    w: Work, *, raw: RawTable, batch_id: str, model: Model, version: ModelVersion
 ) -> BatchResult:
     """Check the loaded label rows, append the good ones, quarantine the rest."""
     assert model.id is not None
@@ -72,7 +72,7 @@ def append_labels(
         "LEFT JOIN __dup_file f ON f.rid = t.__mb_rid LEFT JOIN __known k ON k.rid = t.__mb_rid "
         "LEFT JOIN __stored s ON s.rid = t.__mb_rid"
     )
-    split_off_rejected(w, raw, typed, joins, checks, params=y_params)
+    split_off_rejected(w, raw=raw, typed=typed, joins=joins, checks=checks, params=y_params)
     stored = {
         "request_id": typed["__mb_rid"],
         "label": text_sql(*label),
@@ -80,11 +80,27 @@ def append_labels(
         "arrived_at": "now() AT TIME ZONE 'UTC'",
     }
     good = append_accepted(
-        w, raw, "label", stored, {"model_id": model.id, "batch_id": batch_id}, y_params
+        w,
+        raw=raw,
+        table="label",
+        values=stored,
+        constants={"model_id": model.id, "batch_id": batch_id},
+        params=y_params,
     )
-    resolved = resolve_quarantined(w, "label", id_col, model.id, "label", batch_id)
+    resolved = resolve_quarantined(
+        w, table="label", id_column=id_col, model_id=model.id, kind="label", batch_id=batch_id
+    )
     return quarantine_and_account(
-        w, raw, batch_id, model.id, "label", good, {}, [], list(raw.warnings), resolved
+        w,
+        raw=raw,
+        batch_id=batch_id,
+        model_id=model.id,
+        kind="label",
+        good=good,
+        flags={},
+        extra=[],
+        warnings=list(raw.warnings),
+        resolved=resolved,
     )
 
 

@@ -32,7 +32,7 @@ LATENCY_COLUMN = "latency_ms"
 
 
 def append_predictions(
-    w: Work, raw: RawTable, batch_id: str, model: Model, version: ModelVersion, tolerance: float
+    w: Work, *, raw: RawTable, batch_id: str, model: Model, version: ModelVersion, tolerance: float
 ) -> BatchResult:
     """Check the loaded prediction rows, append the good ones, quarantine the rest."""
     assert model.id is not None
@@ -84,14 +84,29 @@ def append_predictions(
         "LEFT JOIN __dup_file f ON f.rid = t.__mb_request_id "
         "LEFT JOIN __dup_store s ON s.rid = t.__mb_request_id"
     )
-    split_off_rejected(w, raw, typed, joins, checks, ts="__mb_ts")
+    split_off_rejected(w, raw=raw, typed=typed, joins=joins, checks=checks, ts="__mb_ts")
     good = append_accepted(
-        w, raw, table, stored, {"version": version.version, "batch_id": batch_id}
+        w,
+        raw=raw,
+        table=table,
+        values=stored,
+        constants={"version": version.version, "batch_id": batch_id},
     )
     flagged = _flag_counts(w, table, batch_id, features, tolerance)
-    resolved = resolve_quarantined(w, table, id_col, model.id, "prediction", batch_id)
+    resolved = resolve_quarantined(
+        w, table=table, id_column=id_col, model_id=model.id, kind="prediction", batch_id=batch_id
+    )
     return quarantine_and_account(
-        w, raw, batch_id, model.id, "prediction", good, flagged, extra, list(raw.warnings), resolved
+        w,
+        raw=raw,
+        batch_id=batch_id,
+        model_id=model.id,
+        kind="prediction",
+        good=good,
+        flags=flagged,
+        extra=extra,
+        warnings=list(raw.warnings),
+        resolved=resolved,
     )
 
 

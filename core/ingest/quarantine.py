@@ -51,12 +51,12 @@ class QuarantineFilter:
 
 
 def _filter(w: Work, model: str, **options: Any) -> QuarantineFilter:
-    entry = get_model(w, model)
+    entry = get_model(w, name=model)
     assert entry.id is not None
     return QuarantineFilter(entry.id, **options)
 
 
-def summary(store: Store, model: str, **options: Any) -> pd.DataFrame:
+def summary(store: Store, *, model: str, **options: Any) -> pd.DataFrame:
     """Open quarantined rows per batch and file: counts and the commonest reasons."""
     with store.open().read() as r:
         where, params = _filter(r, model, **options).where()
@@ -69,7 +69,7 @@ def summary(store: Store, model: str, **options: Any) -> pd.DataFrame:
         )
 
 
-def rows(store: Store, model: str, *, limit: int = 100, **options: Any) -> pd.DataFrame:
+def rows(store: Store, *, model: str, limit: int = 100, **options: Any) -> pd.DataFrame:
     """Open quarantined rows as received, with where they came from and every reason."""
     with store.open().read() as r:
         where, params = _filter(r, model, **options).where()
@@ -81,7 +81,7 @@ def rows(store: Store, model: str, *, limit: int = 100, **options: Any) -> pd.Da
 
 
 def export_csv(
-    store: Store, model: str, target: Path, *, kind: str = "prediction", **options: Any
+    store: Store, *, model: str, target: Path, kind: str = "prediction", **options: Any
 ) -> int:
     """Write open quarantined rows of one kind to CSV: the fields as received plus where and
     why. One kind per file, so the fixed file can be sent back with `ingest` or `labels`."""
@@ -104,8 +104,8 @@ def export_csv(
 
 def retry(
     store: Store,
-    model: str,
     *,
+    model: str,
     version: int | None = None,
     kind: str = "prediction",
     batch_id: str | None = None,
@@ -120,9 +120,9 @@ def retry(
             params,
         )
     if kind == "prediction":
-        job = ingest.prediction_job(store, model, version=version)
+        job = ingest.prediction_job(store, model=model, version=version)
     else:
-        job = ingest.label_job(store, model)
+        job = ingest.label_job(store, model=model)
     return [_retry_batch(store, job, flt.model_id, old, source) for old, source in batches]
 
 

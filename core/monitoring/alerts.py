@@ -54,10 +54,10 @@ class AlertSettings:
         )
 
 
-def signals(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
+def signals(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
     """Every watched signal per window: kind, subject, past threshold or not, and its numbers."""
     frames = []
-    drift = drift_by_window(w, model, version, spec)
+    drift = drift_by_window(w, model=model, version=version, spec=spec)
     if not drift.empty:
         primary = drift[drift["primary"]].copy()
         primary["kind"] = primary["feature"].map(
@@ -67,7 +67,7 @@ def signals(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> p
         primary["past"] = primary["alert"]
         primary["evidence"] = primary["method"]
         frames.append(primary)
-    multi = reconstruction_drift(w, model, version, spec)
+    multi = reconstruction_drift(w, model=model, version=version, spec=spec)
     if not multi.empty:
         multi = multi.assign(
             kind="multivariate",
@@ -77,7 +77,7 @@ def signals(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> p
             evidence="pca_reconstruction",
         )
         frames.append(multi)
-    perf = performance_by_window(w, model, version, spec)
+    perf = performance_by_window(w, model=model, version=version, spec=spec)
     settings = AlertSettings.of(model)
     perf = perf[perf["metric"].isin(settings.metrics)].copy()
     if not perf.empty:
@@ -117,14 +117,14 @@ class Refresh:
     still_open: list[int] = field(default_factory=list)
 
 
-def refresh(store: Store, model: str, version: int | None = None) -> Refresh:
+def refresh(store: Store, *, model: str, version: int | None = None) -> Refresh:
     """Recompute the signals and open, update or resolve the model's alerts."""
     store.open()
     with store.read() as r:
-        entry = get_model(r, model)
-        target = get_version(r, entry, version)
+        entry = get_model(r, name=model)
+        target = get_version(r, model=entry, version=version)
         settings = AlertSettings.of(entry)
-        found = signals(r, entry, target, WindowSpec.parse(settings.period))
+        found = signals(r, model=entry, version=target, spec=WindowSpec.parse(settings.period))
     outcome = Refresh()
     with store.write() as w:
         still = w.session.exec(
@@ -279,7 +279,7 @@ def _record(alert: Alert) -> dict[str, Any]:
     }
 
 
-def list_alerts(w: Work, model: Model, *, open_only: bool = False) -> list[dict[str, Any]]:
+def list_alerts(w: Work, *, model: Model, open_only: bool = False) -> list[dict[str, Any]]:
     """A model's alerts, newest first, as plain records."""
     query = select(Alert).where(Alert.model_id == model.id)
     if open_only:
@@ -292,7 +292,7 @@ def acknowledge(store: Store, *, model: str, alert_id: int, by: Identity, note: 
     """Mark an open alert as seen by a person (audited)."""
     require_action(by, "acknowledge_alert")
     with store.write() as w:
-        entry = get_model(w, model)
+        entry = get_model(w, name=model)
         alert = w.session.get(Alert, alert_id)
         if alert is None or alert.model_id != entry.id:
             raise NotFound(f"model {model!r} has no alert {alert_id}")
@@ -328,14 +328,14 @@ class RetrainAdvice:
     evidence: dict[str, Any]
 
 
-def retrain_check(store: Store, model: str) -> RetrainAdvice:
+def retrain_check(store: Store, *, model: str) -> RetrainAdvice:
     """Recommend retraining on confirmed performance loss, or on drift the scores follow."""
     with store.open().read() as r:
-        entry = get_model(r, model)
-        version = get_version(r, entry)
-        open_alerts = list_alerts(r, entry, open_only=True)
+        entry = get_model(r, name=model)
+        version = get_version(r, model=entry)
+        open_alerts = list_alerts(r, model=entry, open_only=True)
         perf = performance_by_window(
-            r, entry, version, WindowSpec.parse(AlertSettings.of(entry).period)
+            r, model=entry, version=version, spec=WindowSpec.parse(AlertSettings.of(entry).period)
         )
     key = "roc_auc" if entry.task == "binary" else "mae"
     reference = version.metrics.get(key)

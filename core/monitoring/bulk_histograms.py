@@ -73,7 +73,7 @@ def decode_bins(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def window_counts(
-    w: Work, plan: WindowPlan, column: str, bins: NumericBins
+    w: Work, *, plan: WindowPlan, column: str, bins: NumericBins
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per window and bin of a numeric column's logs: window index, bin, rows and the sum of
     finite values (NaN where the rows have none), for dense_numeric_rows."""
@@ -89,7 +89,7 @@ def window_counts(
 
 
 def numeric_bins_many(
-    w: Work, table: str, columns: list[str], where: str, params: list
+    w: Work, *, table: str, columns: list[str], where: str, params: list
 ) -> dict[str, tuple[NumericBins, float]]:
     """numeric_bins of several columns in one scan, each with the sample standard deviation of
     its finite values."""
@@ -116,7 +116,7 @@ def numeric_bins_many(
 
 
 def numeric_counts_many(
-    w: Work, table: str, binned: dict[str, NumericBins], where: str, params: list
+    w: Work, *, table: str, binned: dict[str, NumericBins], where: str, params: list
 ) -> pd.DataFrame:
     """Per column (f: its position in BINNED) and bin: rows and sum of finite values (NaN when
     none). A bin may come in more than one record (dense_numeric_rows adds them up)."""
@@ -133,7 +133,7 @@ def numeric_counts_many(
 
 
 def category_counts_many(
-    w: Work, table: str, columns: list[str], where: str, params: list
+    w: Work, *, table: str, columns: list[str], where: str, params: list
 ) -> pd.DataFrame:
     """Per column (f: its position in COLUMNS) and value (None for missing): rows."""
     parts = [
@@ -192,7 +192,7 @@ class WindowPlan:
         return self.index[np.searchsorted(self.keys, np.asarray(keys, dtype=np.int64))]
 
 
-def plan_windows(w: Work, table: str, where: str, params: list, spec: WindowSpec) -> WindowPlan:
+def plan_windows(w: Work, *, table: str, where: str, params: list, spec: WindowSpec) -> WindowPlan:
     """Window the rows of TABLE WHERE WHERE as SPEC says."""
     if spec.chunk_size:
         return _chunk_plan(w, table, where, params, spec)

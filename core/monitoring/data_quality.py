@@ -42,7 +42,7 @@ def latency_slo(model: Model) -> float:
 EPOCH = datetime(1970, 1, 1)
 
 
-def latest_period_start(w: Work, model: Model, period: str = "D") -> datetime:
+def latest_period_start(w: Work, *, model: Model, period: str = "D") -> datetime:
     """Start of the newest period with logged traffic (for headline-only queries)."""
     assert model.id is not None
     found = w.rows(f"SELECT {_bucket(period, 'max(ts)')} FROM {log_tables.pred_table(model.id)}")[
@@ -79,7 +79,7 @@ def _held(model: Model) -> str:
     )
 
 
-def volume(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
+def volume(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period: rows received, ingested, quarantined and the quarantined share."""
     assert model.id is not None
     kept = _bucket(period, "ts")
@@ -97,7 +97,7 @@ def volume(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) ->
     )
 
 
-def reasons(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
+def reasons(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period and reason: quarantined rows and their share of all rows received."""
     held = _bucket(period, "placed")
     frame = w.frame(
@@ -106,13 +106,13 @@ def reasons(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -
         "GROUP BY ALL ORDER BY period, rows DESC",
         [model.id, since],
     )
-    totals = volume(w, model, period, since).set_index("period")["received"]
+    totals = volume(w, model=model, period=period, since=since).set_index("period")["received"]
     frame["share"] = frame["rows"] / frame["period"].map(totals)
     return frame
 
 
 def feature_rates(
-    w: Work, model: Model, features: list[Feature], period: str = "D"
+    w: Work, *, model: Model, features: list[Feature], period: str = "D"
 ) -> pd.DataFrame:
     """Per period and feature: missing, out-of-range and unknown-category rates of rows received.
 
@@ -145,7 +145,7 @@ def feature_rates(
         f"unnest(reasons) AS reason FROM {_held(model)}) GROUP BY ALL",
         [model.id],
     )
-    received = volume(w, model, period).set_index("period")["received"]
+    received = volume(w, model=model, period=period).set_index("period")["received"]
     rows = []
     for i, f in enumerate(features):
         for kind, prefix in (("missing", "m"), ("out_of_range", "o"), ("unknown_category", "u")):
@@ -159,7 +159,7 @@ def feature_rates(
     return pd.DataFrame(rows, columns=["period", "feature", "problem", "rows", "rate"])
 
 
-def latency(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
+def latency(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period: latency p50/p95/p99 and the share of requests slower than the SLO."""
     assert model.id is not None
     slo = latency_slo(model)
@@ -178,7 +178,7 @@ def latency(w: Work, model: Model, period: str = "D", since: datetime = EPOCH) -
     return frame
 
 
-def batches(w: Work, model: Model, limit: int = 20) -> pd.DataFrame:
+def batches(w: Work, *, model: Model, limit: int = 20) -> pd.DataFrame:
     """Prediction batches with rejected rows: file, time, counts, reasons, and which caused a
     spike (`spike`, with `spike_reason` in words); spike batches first, then by rejected share.
 
@@ -207,7 +207,7 @@ def batches(w: Work, model: Model, limit: int = 20) -> pd.DataFrame:
     )
 
 
-def samples(w: Work, model: Model, batch_id: str, limit: int = 50) -> pd.DataFrame:
+def samples(w: Work, *, model: Model, batch_id: str, limit: int = 50) -> pd.DataFrame:
     """Quarantined rows of one batch as received, with every reason."""
     return w.frame(
         "SELECT line, array_to_string(reasons, ', ') AS reasons, raw FROM quarantine "
@@ -225,10 +225,10 @@ class Headline:
     severity: str  # "ok" | "warning" | "error"
 
 
-def headline(w: Work, model: Model, period: str = "D") -> Headline:
+def headline(w: Work, *, model: Model, period: str = "D") -> Headline:
     """One or two sentences on the latest period: rejections, their main cause, latency."""
-    since = latest_period_start(w, model, period)
-    vol = volume(w, model, period, since)
+    since = latest_period_start(w, model=model, period=period)
+    vol = volume(w, model=model, period=period, since=since)
     if vol.empty:
         return Headline(None, "No traffic has been logged yet.", "ok")
     last = vol.iloc[-1]
@@ -237,14 +237,14 @@ def headline(w: Work, model: Model, period: str = "D") -> Headline:
     if last["quarantined"] == 0:
         text = f"All {int(last['received']):,} requests {when} passed the checks."
     else:
-        why = reasons(w, model, period, since)
+        why = reasons(w, model=model, period=period, since=since)
         top = why[why["period"] == last["period"]].iloc[0]
         text = (
             f"{share:.1%} of the {int(last['received']):,} requests {when} were rejected, "
             f"mostly {describe_reason(top['reason'])} ({int(top['rows']):,} "
             f"{'row' if int(top['rows']) == 1 else 'rows'})."
         )
-    lat = latency(w, model, period, since)
+    lat = latency(w, model=model, period=period, since=since)
     severity = "error" if share >= 0.05 else "warning" if share >= 0.01 else "ok"
     if not lat.empty and pd.notna(lat.iloc[-1]["latency_p95"]):
         p95, slo = float(lat.iloc[-1]["latency_p95"]), latency_slo(model)

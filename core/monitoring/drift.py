@@ -91,10 +91,10 @@ def _logs_filter(version: ModelVersion, logs_version: int | None, since: Any) ->
 
 def drift_by_window(
     w: Work,
+    *,
     model: Model,
     version: ModelVersion,
     spec: WindowSpec,
-    *,
     only_method: str | None = None,
     logs_version: int | None = None,
     since: Any = None,
@@ -111,7 +111,11 @@ def drift_by_window(
     settings = DriftSettings.of(model)
     filters = _logs_filter(version, logs_version, since)
     plan = h.plan_windows(
-        w, log_tables.pred_table(model.id), "version = ? AND ts >= ?", filters, spec
+        w,
+        table=log_tables.pred_table(model.id),
+        where="version = ? AND ts >= ?",
+        params=filters,
+        spec=spec,
     )
     wins = plan.windows
     if wins.empty:
@@ -179,9 +183,19 @@ def _numeric(
     """Per feature: each method's value per window, and the p-values gating each distance."""
     if not features:
         return {}
-    binned = h.numeric_bins_many(w, ref.table, [f.column for f in features], ref.filter, ref.params)
+    binned = h.numeric_bins_many(
+        w,
+        table=ref.table,
+        columns=[f.column for f in features],
+        where=ref.filter,
+        params=ref.params,
+    )
     ref_counts = h.numeric_counts_many(
-        w, ref.table, {c: bins for c, (bins, _) in binned.items()}, ref.filter, ref.params
+        w,
+        table=ref.table,
+        binned={c: bins for c, (bins, _) in binned.items()},
+        where=ref.filter,
+        params=ref.params,
     )
     ref_f = ref_counts["f"].to_numpy()
     ref_bin, ref_n = ref_counts["bin"].to_numpy(np.int64), ref_counts["n"].to_numpy(float)
@@ -202,7 +216,7 @@ def _numeric(
             )
         )
         cur, cur_pos, cur_missing = h.dense_numeric_rows(
-            *h.window_counts(w, plan, f.column, bins), len(plan.windows), bins
+            *h.window_counts(w, plan=plan, column=f.column, bins=bins), len(plan.windows), bins
         )
         edges = coarse_edges(ref_fine)
         ref_coarse = np.append(coarsen(ref_fine, edges), ref_missing)
@@ -231,7 +245,11 @@ def _categorical(
     if not features:
         return {}
     ref_counts = h.category_counts_many(
-        w, ref.table, [f.column for f in features], ref.filter, ref.params
+        w,
+        table=ref.table,
+        columns=[f.column for f in features],
+        where=ref.filter,
+        params=ref.params,
     )
     ref_f, ref_n = ref_counts["f"].to_numpy(), ref_counts["n"].to_numpy(float)
     ref_all = ref_counts["value"].fillna(MISSING_VALUE).to_numpy(object)

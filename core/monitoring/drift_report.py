@@ -151,6 +151,7 @@ def _performance_sentence(
 
 def distributions(
     w: Work,
+    *,
     model: Model,
     version: ModelVersion,
     spec: WindowSpec,
@@ -171,14 +172,25 @@ def distributions(
     )
     win_params = [version.version, version.version, pd.Timestamp(window_start).to_pydatetime()]
     if f.kind == "categorical":
-        ref = h.category_counts(w, ref_src, f.column, "0", "TRUE", [version.version])
-        cur = h.category_counts(w, win_src, f.column, "0", "TRUE", win_params)
+        ref = h.category_counts(
+            w,
+            table=ref_src,
+            column=f.column,
+            window_sql="0",
+            where="TRUE",
+            params=[version.version],
+        )
+        cur = h.category_counts(
+            w, table=win_src, column=f.column, window_sql="0", where="TRUE", params=win_params
+        )
         both = ref.merge(cur, on="value", how="outer", suffixes=("_ref", "_win")).fillna(
             {"n_ref": 0, "n_win": 0}
         )
         both["bucket"] = both["value"].fillna("(missing)")
     else:
-        bins = h.numeric_bins(w, ref_src, f.column, "TRUE", [version.version])
+        bins = h.numeric_bins(
+            w, table=ref_src, column=f.column, where="TRUE", params=[version.version]
+        )
         edges = np.linspace(bins.lo, bins.hi, DISPLAY_BINS + 1)
         ref = _display_counts(w, ref_src, f.column, edges, [version.version])
         cur = _display_counts(w, win_src, f.column, edges, win_params)

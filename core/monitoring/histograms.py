@@ -47,7 +47,7 @@ class NumericBins:
         return np.concatenate([[self.lo], inner, [self.hi]])
 
 
-def numeric_bins(w: Work, table: str, column: str, where: str, params: list) -> NumericBins:
+def numeric_bins(w: Work, *, table: str, column: str, where: str, params: list) -> NumericBins:
     """Bins from the reference's central 99% of values."""
     lo, hi = w.rows(
         f"SELECT quantile_cont({column}, 0.005), quantile_cont({column}, 0.995) FROM {table} "
@@ -62,7 +62,14 @@ def numeric_bins(w: Work, table: str, column: str, where: str, params: list) -> 
 
 
 def numeric_counts(
-    w: Work, table: str, column: str, bins: NumericBins, window_sql: str, where: str, params: list
+    w: Work,
+    *,
+    table: str,
+    column: str,
+    bins: NumericBins,
+    window_sql: str,
+    where: str,
+    params: list,
 ) -> pd.DataFrame:
     """Per window and bin: rows and sum of values (window_sql gives the window key)."""
     return w.frame(
@@ -74,7 +81,7 @@ def numeric_counts(
 
 
 def category_counts(
-    w: Work, table: str, column: str, window_sql: str, where: str, params: list
+    w: Work, *, table: str, column: str, window_sql: str, where: str, params: list
 ) -> pd.DataFrame:
     """Per window and value (None for missing): rows."""
     return w.frame(

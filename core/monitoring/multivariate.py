@@ -71,7 +71,7 @@ def _select(features: list[Feature]) -> str:
 
 
 def reconstruction_drift(
-    w: Work, model: Model, version: ModelVersion, spec: WindowSpec
+    w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec
 ) -> pd.DataFrame:
     """Per window: mean reconstruction error of a sample, the reference band, and alert."""
     assert model.id is not None

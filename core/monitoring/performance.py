@@ -68,7 +68,7 @@ def bin_sql(column: str) -> str:
     return f"least(greatest(floor({column} * {SCORE_BINS}), 0), {SCORE_BINS - 1})::INTEGER"
 
 
-def binary_counts(w: Work, source: str, params: list[Any], group: str) -> pd.DataFrame:
+def binary_counts(w: Work, *, source: str, params: list[Any], group: str) -> pd.DataFrame:
     """Per group and score bin: n, score sum, labelled rows and positives."""
     return w.frame(
         f"SELECT {group} AS g, {bin_sql('score')} AS bin, count(*) AS n, sum(score) AS s, "
@@ -90,7 +90,7 @@ def labelled_logs(model: Model, version: ModelVersion, spec: WindowSpec) -> tupl
 
 
 def performance_by_window(
-    w: Work, model: Model, version: ModelVersion, spec: WindowSpec
+    w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec
 ) -> pd.DataFrame:
     """One row per window and metric: estimated, realized (None without labels), band, alert."""
     assert model.id is not None
@@ -99,9 +99,9 @@ def performance_by_window(
     threshold = threshold_of(model)
     ref_frame = binary_counts(
         w,
-        f"(SELECT y, score FROM {log_tables.ref_table(model.id)} WHERE version = ?)",
-        [version.version],
-        "0",
+        source=f"(SELECT y, score FROM {log_tables.ref_table(model.id)} WHERE version = ?)",
+        params=[version.version],
+        group="0",
     )
     ref = dense(ref_frame)
     groups = calibration_groups(ref)
@@ -123,7 +123,7 @@ def performance_by_window(
         f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
         params,
     )
-    per_bin = binary_counts(w, source, params, "__w")
+    per_bin = binary_counts(w, source=source, params=params, group="__w")
     grouped = dict(tuple(per_bin.groupby("g")))
     rows = []
     for win in wins.itertuples():

@@ -204,8 +204,8 @@ def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Id
     for action in sorted({_action_for(key) for key in changes}):
         require_action(by, action)
     with store.open().write() as w:
-        entry = get_model(w, model)
-        version = get_version(w, entry)
+        entry = get_model(w, name=model)
+        version = get_version(w, model=entry)
         names = {f.name for f in features_of(version)}
         clean = {}
         for key, raw in changes.items():
@@ -242,8 +242,8 @@ def update_feature_metadata(
     """Replace a version's feature metadata (ML engineers and admins; audited)."""
     require_action(by, "edit_model_settings")
     with store.open().write() as w:
-        entry = get_model(w, model)
-        target = get_version(w, entry, version)
+        entry = get_model(w, name=model)
+        target = get_version(w, model=entry, version=version)
         tidy = feature_metadata.clean(meta, [f.name for f in features_of(target)])
         before = target.feature_schema.get("metadata", {})
         target.feature_schema = {**target.feature_schema, "metadata": tidy}

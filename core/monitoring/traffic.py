@@ -43,7 +43,7 @@ class TrafficFilter:
         return " AND ".join(clauses), params
 
 
-def span(w: Work, model: Model) -> tuple[date | None, date | None, int]:
+def span(w: Work, *, model: Model) -> tuple[date | None, date | None, int]:
     """First day, last day and number of logged predictions for a model."""
     assert model.id is not None
     lo, hi, n = w.rows(
@@ -52,7 +52,7 @@ def span(w: Work, model: Model) -> tuple[date | None, date | None, int]:
     return lo, hi, int(n)
 
 
-def daily_traffic(w: Work, flt: TrafficFilter) -> pd.DataFrame:
+def daily_traffic(w: Work, *, flt: TrafficFilter) -> pd.DataFrame:
     """Per day: predictions, mean score, latency p50/p95/p99 (ms) and share of slow requests."""
     where, params = flt.where()
     # The list is split in SQL: a day without latency (the column is optional) then reads as
@@ -66,7 +66,7 @@ def daily_traffic(w: Work, flt: TrafficFilter) -> pd.DataFrame:
     )
 
 
-def score_range(w: Work, model: Model) -> tuple[float, float]:
+def score_range(w: Work, *, model: Model) -> tuple[float, float]:
     """The scale of the score histogram: 0-1 for a probability, else the middle 98% of the
     current version's reference predictions."""
     assert model.id is not None
@@ -75,12 +75,12 @@ def score_range(w: Work, model: Model) -> tuple[float, float]:
     lo, hi = w.rows(
         "SELECT quantile_cont(score, 0.01), quantile_cont(score, 0.99) "
         f"FROM {log_tables.ref_table(model.id)} WHERE version = ?",
-        [get_version(w, model).version],
+        [get_version(w, model=model).version],
     )[0]
     return float(lo), float(hi)
 
 
-def score_distribution(w: Work, flt: TrafficFilter, lo: float, hi: float) -> pd.DataFrame:
+def score_distribution(w: Work, *, flt: TrafficFilter, lo: float, hi: float) -> pd.DataFrame:
     """Per day and score bin (SCORE_BINS equal bins over [lo, hi]): share of that day's rows."""
     where, params = flt.where()
     width = (hi - lo) / SCORE_BINS if hi > lo else 1.0
@@ -97,7 +97,7 @@ def score_distribution(w: Work, flt: TrafficFilter, lo: float, hi: float) -> pd.
     )
 
 
-def totals(w: Work, flt: TrafficFilter) -> dict[str, float | int | None]:
+def totals(w: Work, *, flt: TrafficFilter) -> dict[str, float | int | None]:
     """Headline numbers for the filter: predictions, mean score, latency p95, share over 1 s."""
     where, params = flt.where()
     n, mean, p95, slow = w.rows(

@@ -17,14 +17,14 @@ class Opening:
     caption: str
 
 
-def opening_version(w: Work, model: Model) -> Opening:
+def opening_version(w: Work, *, model: Model) -> Opening:
     """The live version; while it has logged nothing, the version that logged the latest traffic.
 
     Right after a promotion the new version has no traffic yet, and showing only its (empty)
     logs would blank the pages while alerts and outcomes still speak of the old one.
     """
     assert model.id is not None
-    versions = list_versions(w, model)  # newest first
+    versions = list_versions(w, model=model)  # newest first
     live = next((v for v in versions if v.stage == "production"), None)
     newest = live or versions[0]
     table = log_tables.pred_table(model.id)
@@ -51,11 +51,11 @@ def opening_version(w: Work, model: Model) -> Opening:
     )
 
 
-def challenger_versions(w: Work, model: Model, champion: ModelVersion) -> list[ModelVersion]:
+def challenger_versions(w: Work, *, model: Model, champion: ModelVersion) -> list[ModelVersion]:
     """Versions to compare with CHAMPION: others with a model file, not archived or rejected."""
     return [
         v
-        for v in list_versions(w, model)
+        for v in list_versions(w, model=model)
         if v.version != champion.version
         and v.artifact_path
         and v.stage not in ("archived", "rejected")

@@ -61,7 +61,7 @@ class RegistrationSpec:
     feature_metadata: str | Path | None = None
 
 
-def get_model(w: Work, name: str) -> Model:
+def get_model(w: Work, *, name: str) -> Model:
     """The model called NAME, or a NotFound naming the models that exist."""
     found = w.session.exec(select(Model).where(Model.name == name)).first()
     if found is None:
@@ -71,7 +71,7 @@ def get_model(w: Work, name: str) -> Model:
     return found
 
 
-def get_version(w: Work, model: Model, version: int | None = None) -> ModelVersion:
+def get_version(w: Work, *, model: Model, version: int | None = None) -> ModelVersion:
     """A given version, else the production version, else the newest one."""
     query = select(ModelVersion).where(ModelVersion.model_id == model.id)
     if version is not None:
@@ -93,7 +93,7 @@ def list_models(w: Work) -> list[Model]:
     return list(w.session.exec(select(Model).order_by(Model.name)).all())
 
 
-def list_versions(w: Work, model: Model) -> list[ModelVersion]:
+def list_versions(w: Work, *, model: Model) -> list[ModelVersion]:
     """A model's versions, newest first."""
     return list(
         w.session.exec(
@@ -110,7 +110,7 @@ def features_of(version: ModelVersion) -> list[Feature]:
 
 
 def register_version(
-    store: Store, spec: RegistrationSpec, *, by: auth.Identity | None = None
+    store: Store, *, spec: RegistrationSpec, by: auth.Identity | None = None
 ) -> Registration:
     """Register a new version as SPEC says, its reference as the baseline (a new model if need be).
 
@@ -163,11 +163,11 @@ def register_version(
         )
         number = _next_version(w, entry)
         assert entry.id is not None
-        log_tables.ensure_tables(w, entry.id)
+        log_tables.ensure_tables(w, model_id=entry.id)
         features = []
         for name in feature_names:
             kind = infer_kind(w.db, "__ref_raw", name, raw.columns[name])
-            column = log_tables.feature_column(w, entry.id, name, kind)
+            column = log_tables.feature_column(w, model_id=entry.id, name=name, kind=kind)
             features.append(profile(w.db, "__ref_raw", name, kind, column))
         rows, unlabeled = _copy_reference(
             w, entry, number, features, spec.target, score, positive_label
@@ -373,7 +373,9 @@ def _labelled(w: Work, model: Model, version: int) -> tuple[np.ndarray, np.ndarr
     return frame["y"].to_numpy(), frame["score"].to_numpy()
 
 
-def reference_frame(w: Work, model: Model, version: ModelVersion, limit: int | None = None) -> Any:
+def reference_frame(
+    w: Work, *, model: Model, version: ModelVersion, limit: int | None = None
+) -> Any:
     """A version's reference rows as a DataFrame with the original feature names."""
     assert model.id is not None
     features = features_of(version)

@@ -22,7 +22,7 @@ def ref_table(model_id: int) -> str:
     return f"ref_m{int(model_id)}"
 
 
-def ensure_tables(w: Work, model_id: int) -> None:
+def ensure_tables(w: Work, *, model_id: int) -> None:
     """Create a model's log and reference tables if they are missing."""
     w.sql(
         f"CREATE TABLE IF NOT EXISTS {pred_table(model_id)} ("
@@ -36,7 +36,7 @@ def ensure_tables(w: Work, model_id: int) -> None:
     )
 
 
-def feature_column(w: Work, model_id: int, name: str, kind: str) -> str:
+def feature_column(w: Work, *, model_id: int, name: str, kind: str) -> str:
     """The log column for a feature of this kind, adding it to both tables on first use."""
     found = w.session.exec(
         select(FeatureColumn).where(

@@ -125,7 +125,7 @@ def save(store: Store, *, model: str, changes: dict[str, Any], by: Identity) -> 
     """Validate CHANGES, save them as a new revision, mirror it in settings, and audit it."""
     require_action(by, "edit_business_case")
     with store.open().write() as w:
-        entry = get_model(w, model)
+        entry = get_model(w, name=model)
         clean = {k: _parse(entry, k, v) for k, v in changes.items()}
         before = current(entry)
         after = {**before.values, **clean}
@@ -163,7 +163,7 @@ def _next_revision(w: Work, model: Model) -> int:
     return (last.revision if last else 0) + 1
 
 
-def history(w: Work, model: Model) -> list[BusinessCaseRevision]:
+def history(w: Work, *, model: Model) -> list[BusinessCaseRevision]:
     """Every saved revision, newest first."""
     return list(
         w.session.exec(

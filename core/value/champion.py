@@ -23,7 +23,7 @@ SAMPLE = 20_000
 
 
 def labelled_sample(
-    w: Work, model: Model, version: ModelVersion, limit: int = SAMPLE
+    w: Work, *, model: Model, version: ModelVersion, limit: int = SAMPLE
 ) -> pd.DataFrame:
     """The most recent labelled requests logged under VERSION: features and outcome y."""
     assert model.id is not None
@@ -61,15 +61,15 @@ def _value(scores: np.ndarray, y: np.ndarray, model: Model) -> dict[str, float]:
     }
 
 
-def compare(store: Store, model: str, champion: int | None, challenger: int) -> pd.DataFrame:
+def compare(store: Store, *, model: str, champion: int | None, challenger: int) -> pd.DataFrame:
     """One row per version: value per decision and per period on the same labelled requests."""
     with store.open().read() as r:
-        entry = get_model(r, model)
+        entry = get_model(r, name=model)
         if entry.task != "binary":
             raise InvalidInput("money comparison by threshold applies to binary models")
-        live = get_version(r, entry, champion)
-        other = get_version(r, entry, challenger)
-        sample = labelled_sample(r, entry, live)
+        live = get_version(r, model=entry, version=champion)
+        other = get_version(r, model=entry, version=challenger)
+        sample = labelled_sample(r, model=entry, version=live)
     if sample.empty:
         raise InvalidInput(f"no labelled production decisions for v{live.version} yet")
     rows = []

@@ -67,7 +67,7 @@ def _cell_values(case: BusinessCase) -> np.ndarray:
     )
 
 
-def curve_counts(w: Work, model: Model, version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
+def curve_counts(w: Work, *, model: Model, version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
     """Labelled positives and negatives per score bin: CURVE_BINS bins over [0, 1), then one
     for scores of 1, which a threshold of 1 still flags."""
     source, params = labelled_logs(model, version, WindowSpec.parse("M"))
@@ -111,7 +111,7 @@ def optimum(curve: pd.DataFrame) -> tuple[float, float]:
     return float(curve["threshold"].iloc[best]), float(curve["value_per_decision"].iloc[best])
 
 
-def summary(w: Work, model: Model, version: ModelVersion) -> Summary:
+def summary(w: Work, *, model: Model, version: ModelVersion) -> Summary:
     """Threshold, optimum and value per decision over all labelled production logs."""
     case = current(model)
     if model.task == "regression":
@@ -122,7 +122,7 @@ def summary(w: Work, model: Model, version: ModelVersion) -> Summary:
         )[0]
         value = None if cost is None else -float(cost)
         return Summary(None, None, value, value, int(n), case["unit"])
-    pos, neg = curve_counts(w, model, version)
+    pos, neg = curve_counts(w, model=model, version=version)
     if pos.sum() + neg.sum() == 0:
         return Summary(case["threshold"], None, None, None, 0, case["unit"])
     curve = threshold_curve(pos, neg, case)
@@ -152,7 +152,7 @@ def _regression_cost_sql(case: BusinessCase) -> str:
     )
 
 
-def by_window(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
+def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
     """Per window: decisions, labelled ones, realized and estimated value per decision, bands."""
     assert model.id is not None
     case = current(model)
@@ -174,9 +174,9 @@ def by_window(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) ->
     ref = dense(
         binary_counts(
             w,
-            f"(SELECT y, score FROM {log_tables.ref_table(model.id)} WHERE version = ?)",
-            [version.version],
-            "0",
+            source=f"(SELECT y, score FROM {log_tables.ref_table(model.id)} WHERE version = ?)",
+            params=[version.version],
+            group="0",
         )
     )
     calibrate = calibrator(ref)  # None for a reference without outcomes: nothing to estimate
@@ -259,7 +259,7 @@ def _regression_windows(
     return frame
 
 
-def on_reference(w: Work, model: Model, version: ModelVersion) -> ReferenceValue:
+def on_reference(w: Work, *, model: Model, version: ModelVersion) -> ReferenceValue:
     """Value per decision and per period at the operating threshold on the version's labelled
     reference rows, with a ±Z standard-error band."""
     assert model.id is not None
@@ -334,6 +334,6 @@ def _decisions_per_period(
         f"SELECT count(*) / nullif(count(DISTINCT {key}), 0) "
         f"FROM {log_tables.pred_table(model.id)} "
         "WHERE version = ?",
-        [get_version(w, model).version],
+        [get_version(w, model=model).version],
     )[0][0]
     return (None, None) if found is None else (float(found), "production logs")

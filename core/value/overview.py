@@ -48,7 +48,7 @@ class Earnings:
     sentence: str
 
 
-def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
+def earnings(w: Work, *, model: Model, version: ModelVersion) -> Earnings:
     """Value earned in the latest period (realized where labelled, else estimated)."""
     case = current(model)
     if not values_set(model, case):
@@ -63,7 +63,7 @@ def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
             "No business case yet: a product owner can say what each decision is "
             "worth on the Business value page.",
         )
-    windows = kpi.by_window(w, model, version, WindowSpec.parse(case["period"]))
+    windows = kpi.by_window(w, model=model, version=version, spec=WindowSpec.parse(case["period"]))
     if windows.empty:
         return Earnings(
             case["unit"],
@@ -115,9 +115,9 @@ def earnings(w: Work, model: Model, version: ModelVersion) -> Earnings:
     )
 
 
-def lights(w: Work, model: Model, version: ModelVersion) -> list[Light]:
+def lights(w: Work, *, model: Model, version: ModelVersion) -> list[Light]:
     """Drift, data quality, latency and performance as traffic lights with a reason each."""
-    open_alerts = alerts.list_alerts(w, model, open_only=True)
+    open_alerts = alerts.list_alerts(w, model=model, open_only=True)
     return [
         _drift_light(open_alerts),
         _quality_light(w, model),
@@ -139,7 +139,7 @@ def _drift_light(open_alerts: list[dict[str, Any]]) -> Light:
 
 
 def _quality_light(w: Work, model: Model) -> Light:
-    head = data_quality.headline(w, model, "D")
+    head = data_quality.headline(w, model=model, period="D")
     if head.period is None:  # no traffic yet
         return Light("Data quality", UNKNOWN, head.text)
     status = {"ok": GREEN, "warning": AMBER, "error": RED}[head.severity]
@@ -148,7 +148,12 @@ def _quality_light(w: Work, model: Model) -> Light:
 
 
 def _latency_light(w: Work, model: Model) -> Light:
-    lat = data_quality.latency(w, model, "D", data_quality.latest_period_start(w, model, "D"))
+    lat = data_quality.latency(
+        w,
+        model=model,
+        period="D",
+        since=data_quality.latest_period_start(w, model=model, period="D"),
+    )
     if lat.empty:
         return Light("Speed", UNKNOWN, "No latency measurements yet: no requests are logged.")
     if pd.isna(lat.iloc[-1]["latency_p95"]):
@@ -193,7 +198,7 @@ def _performance_light(
     return Light("Accuracy", GREEN, f"Performance is in line with training{detail}.")
 
 
-def attention(w: Work, model: Model) -> list[str]:
+def attention(w: Work, *, model: Model) -> list[str]:
     """Things a manager should act on: approvals waiting, open alerts."""
     from core.store import ModelVersion as Version
 
@@ -211,7 +216,7 @@ def attention(w: Work, model: Model) -> list[str]:
             "approved": "approved and ready to go live",
         }[v.stage]
         items.append(f"Version {v.version} is {stage}.")
-    open_alerts = alerts.list_alerts(w, model, open_only=True)
+    open_alerts = alerts.list_alerts(w, model=model, open_only=True)
     unseen = [a for a in open_alerts if a["status"] == "open"]
     if open_alerts:
         items.append(

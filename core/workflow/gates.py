@@ -133,7 +133,7 @@ def compatibility_gate(candidate: ModelVersion, live: ModelVersion | None) -> Ga
 
 
 def kpi_gate(
-    store: Store, model: Model, candidate: ModelVersion, live: ModelVersion | None
+    store: Store, *, model: Model, candidate: ModelVersion, live: ModelVersion | None
 ) -> Gate:
     """Value per period against the live version on the same labelled decisions."""
     from core.value.champion import compare
@@ -141,7 +141,9 @@ def kpi_gate(
     if live is None or live.version == candidate.version:
         return Gate("kpi", PASS, True, "Nothing is live yet to compare with.")
     try:
-        table = compare(store, model.name, live.version, candidate.version)
+        table = compare(
+            store, model=model.name, champion=live.version, challenger=candidate.version
+        )
     except ModelBridgeError as exc:
         return Gate("kpi", WARN, True, f"Not compared in money: {exc}")
     champ, chall = table.iloc[0], table.iloc[1]
@@ -173,7 +175,9 @@ def kpi_gate(
     )
 
 
-def drift_gate(w: Work, model: Model, candidate: ModelVersion, live: ModelVersion | None) -> Gate:
+def drift_gate(
+    w: Work, *, model: Model, candidate: ModelVersion, live: ModelVersion | None
+) -> Gate:
     """How far recent production traffic is from the data the candidate was trained on."""
     assert model.id is not None
     source = live or candidate
@@ -184,9 +188,9 @@ def drift_gate(w: Work, model: Model, candidate: ModelVersion, live: ModelVersio
         return Gate("drift", PASS, False, "No production traffic to compare with yet.")
     table = drift_by_window(
         w,
-        model,
-        candidate,
-        WindowSpec.parse("M"),
+        model=model,
+        version=candidate,
+        spec=WindowSpec.parse("M"),
         logs_version=source.version,
         since=last - timedelta(days=RECENT_DAYS),
     )
@@ -286,7 +290,7 @@ def one_row_p95(
 
 
 def explanation_gate(
-    store: Store, model: Model, candidate: ModelVersion, sample: Any
+    store: Store, *, model: Model, candidate: ModelVersion, sample: Any
 ) -> tuple[Gate, list]:
     """Explanations can be produced and add up; returns the gate and a few sample cases."""
     from core.explain import explainer_for
@@ -297,7 +301,7 @@ def explanation_gate(
             "explanations", WARN, blocking, "No model file: decisions cannot be explained."
         ), []
     try:
-        explainer = explainer_for(store, model, candidate)
+        explainer = explainer_for(store, model=model, version=candidate)
         cases = explainer.explain(sample[explainer.names].head(3))
     except ModelBridgeError as exc:
         return Gate("explanations", FAIL, blocking, f"Explanations fail: {exc}"), []
@@ -329,14 +333,14 @@ def explanation_gate(
 
 
 def evaluate(
-    store: Store, w: Work, model: Model, candidate: ModelVersion, live: ModelVersion | None
+    store: Store, *, w: Work, model: Model, candidate: ModelVersion, live: ModelVersion | None
 ) -> tuple[list[Gate], list]:
     """All gates for a candidate, and sample explanations for the evidence bundle."""
-    sample = reference_frame(w, model, candidate, limit=200)
+    sample = reference_frame(w, model=model, version=candidate, limit=200)
     gates = [
         metrics_gate(model, candidate, live),
         compatibility_gate(candidate, live),
-        kpi_gate(store, model, candidate, live)
+        kpi_gate(store, model=model, candidate=candidate, live=live)
         if model.task == "binary"
         else Gate(
             "kpi",
@@ -345,10 +349,10 @@ def evaluate(
             "Not compared in money: the comparison by decision threshold applies to binary "
             "models, and this one is a regression.",
         ),
-        drift_gate(w, model, candidate, live),
+        drift_gate(w, model=model, candidate=candidate, live=live),
         latency_gate(model, candidate, sample),
     ]
-    explanation, samples = explanation_gate(store, model, candidate, sample)
+    explanation, samples = explanation_gate(store, model=model, candidate=candidate, sample=sample)
     gates.append(explanation)
     blocking = blocking_names(model)
     return [

@@ -30,7 +30,7 @@ def evidence_hash(evidence: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def live_version(w: Work, model: Model) -> ModelVersion | None:
+def live_version(w: Work, *, model: Model) -> ModelVersion | None:
     """The version in production, or None while nothing has been promoted."""
     return w.session.exec(
         select(ModelVersion).where(
@@ -68,11 +68,11 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
     from core.workflow import gates  # imported on use: the gates load scientific libraries
 
     with store.open().read() as r:
-        entry = get_model(r, model)
-        candidate = get_version(r, entry, version)
+        entry = get_model(r, name=model)
+        candidate = get_version(r, model=entry, version=version)
         check(entry, candidate, "request_review", by)
-        live = live_version(r, entry)
-        found, samples = gates.evaluate(store, r, entry, candidate, live)
+        live = live_version(r, model=entry)
+        found, samples = gates.evaluate(store, w=r, model=entry, candidate=candidate, live=live)
     evidence = {
         "model": model,
         "version": version,
@@ -91,8 +91,8 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
     }
     digest = evidence_hash(evidence)
     with store.write() as w:
-        entry = get_model(w, model)
-        candidate = get_version(w, entry, version)
+        entry = get_model(w, name=model)
+        candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, "request_review", by)
         assert entry.id is not None
         review = Review(
@@ -108,7 +108,7 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
     return review
 
 
-def open_review(w: Work, model: Model, version: int) -> Review:
+def open_review(w: Work, *, model: Model, version: int) -> Review:
     """The version's open review (NotFound when review was not requested)."""
     found = w.session.exec(
         select(Review)
@@ -134,10 +134,10 @@ def sign(
     if not comment or not comment.strip():
         raise InvalidInput("a sign-off needs a comment saying why")
     with store.open().write() as w:
-        entry = get_model(w, model)
-        candidate = get_version(w, entry, version)
+        entry = get_model(w, name=model)
+        candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, decision, by)
-        review = open_review(w, entry, version)
+        review = open_review(w, model=entry, version=version)
         if by.username in (candidate.created_by, review.requested_by):
             raise PermissionDenied(
                 f"{by.username} registered this version or asked for its review and cannot "
@@ -207,10 +207,10 @@ def promote(store: Store, *, model: str, version: int, by: Identity) -> dict[str
 
 def _promote(store: Store, model: str, version: int, by: Identity) -> dict[str, Any]:
     with store.open().write() as w:
-        entry = get_model(w, model)
-        candidate = get_version(w, entry, version)
+        entry = get_model(w, name=model)
+        candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, "promote", by)
-        previous = live_version(w, entry)
+        previous = live_version(w, model=entry)
         if previous is not None:
             _stage(w, entry, previous, "archived", by, "archive", {"replaced_by": version})
         _go_live(w, entry, candidate, previous, by, "promote")
@@ -258,8 +258,8 @@ def rollback(store: Store, *, model: str, by: Identity) -> dict[str, Any]:
 
 def _rollback(store: Store, model: str, by: Identity) -> dict[str, Any]:
     with store.open().write() as w:
-        entry = get_model(w, model)
-        current = live_version(w, entry)
+        entry = get_model(w, name=model)
+        current = live_version(w, model=entry)
         if current is None:
             raise InvalidInput(f"{model} has no production version to roll back")
         check(entry, current, "rollback", by)
@@ -280,7 +280,7 @@ def _rollback(store: Store, model: str, by: Identity) -> dict[str, Any]:
                 f"v{current.version} replaced nothing when it was promoted; there is no "
                 "version to roll back to"
             )
-        restored = get_version(w, entry, last.previous_version)
+        restored = get_version(w, model=entry, version=last.previous_version)
         if restored.stage != "archived":
             raise InvalidInput(
                 f"v{restored.version}, which v{current.version} replaced, is {restored.stage} "
@@ -303,11 +303,11 @@ def _retrying(run: Any, attempts: int = 5) -> Any:
     raise AssertionError("unreachable")
 
 
-def production(store: Store, model: str) -> dict[str, Any]:
+def production(store: Store, *, model: str) -> dict[str, Any]:
     """What a serving system polls: the live version, its model file and who approved it."""
     with store.open().read() as r:
-        entry = get_model(r, model)
-        live = live_version(r, entry)
+        entry = get_model(r, name=model)
+        live = live_version(r, model=entry)
         if live is None:
             raise NotFound(f"{model} has no production version")
         approval = r.session.exec(
@@ -330,7 +330,7 @@ def production(store: Store, model: str) -> dict[str, Any]:
     }
 
 
-def history(w: Work, model: Model, version: int | None = None) -> list[dict[str, Any]]:
+def history(w: Work, *, model: Model, version: int | None = None) -> list[dict[str, Any]]:
     """Reviews and sign-offs of a model (or one version), newest first."""
     query = select(Review).where(Review.model_id == model.id)
     if version is not None:

@@ -46,16 +46,16 @@ def _table(rows: list[tuple[Any, Any]]) -> str:
     return f"<table>{body}</table>"
 
 
-def render(store: Store, model: str, version: int) -> str:
+def render(store: Store, *, model: str, version: int) -> str:
     """The card as an HTML document (approved, live or archived versions only)."""
     with store.open().read() as r:
-        entry = get_model(r, model)
-        target = get_version(r, entry, version)
+        entry = get_model(r, name=model)
+        target = get_version(r, model=entry, version=version)
         if target.stage not in ("approved", "production", "archived"):
             raise InvalidInput(
                 f"v{version} is {target.stage}; model cards are for approved versions"
             )
-        reviews = workflow.history(r, entry, version)
+        reviews = workflow.history(r, model=entry, version=version)
         case = business_case.current(entry)
         features = features_of(target)
     approved = next((rv for rv in reviews if rv["status"] == "approved"), None)
@@ -136,9 +136,9 @@ def _gates_table(store: Store, review_id: int) -> str:
     )
 
 
-def write(store: Store, model: str, version: int, target: Path) -> Path:
+def write(store: Store, *, model: str, version: int, target: Path) -> Path:
     """Render the card and write it to TARGET."""
-    text = render(store, model, version)
+    text = render(store, model=model, version=version)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return target

@@ -36,7 +36,7 @@ def _model(store: Store, folder: Path, name: str, drifted_weeks: int) -> None:
     """NAME with four logged weeks, the last DRIFTED_WEEKS with x one sd higher; two labelled."""
     rng = np.random.default_rng(len(name))
     _rows(rng, 2000).to_parquet(folder / f"{name}-reference.parquet")
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model=name, reference=folder / f"{name}-reference.parquet", target="target",
         prediction="score", task="binary",
     ))  # fmt: skip

@@ -29,12 +29,12 @@ def explained(explained_store: Store) -> Ran:  # noqa: F811
 def logged(store: Store, request_id: str) -> tuple[pd.DataFrame, float]:
     """The logged case's features and score, read back from the store's own log table."""
     with store.read() as r:
-        model = get_model(r, "credit")
+        model = get_model(r, name="credit")
         frame = r.frame(
             f"SELECT * FROM pred_m{model.id} WHERE request_id = ?",
             [request_id],
         )
-        version = get_version(r, model)
+        version = get_version(r, model=model)
     columns = {f["column"]: f["name"] for f in version.feature_schema["features"]}
     return frame.rename(columns=columns)[list(columns.values())], float(frame["score"].iloc[0])
 
@@ -77,7 +77,7 @@ def test_explain_json_counterfactual_flips_the_decision_when_rescored(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with explained_store.read() as r:
-        version = get_version(r, get_model(r, "credit"))
+        version = get_version(r, model=get_model(r, name="credit"))
     model = load_model(Path(version.artifact_path), expected_sha256=version.artifact_sha256)
     seen = 0
     for i in range(6):
@@ -199,7 +199,7 @@ def test_register_stores_feature_metadata_from_a_file(
 
     assert ran.code == 0, ran.err
     with store.read() as r:
-        meta = get_version(r, get_model(r, "credit")).feature_schema["metadata"]
+        meta = get_version(r, model=get_model(r, name="credit")).feature_schema["metadata"]
     assert (meta["outcome"], meta["population"]) == ("default risk", "applicants")
     assert meta["features"]["debt ratio"]["label"] == "Debt-to-income"
 

@@ -89,9 +89,9 @@ def test_user_add_asks_twice_without_echo_and_the_password_then_signs_in(db: Pat
     assert code == 0, printed
     assert "olga (product_owner) saved" in printed
     assert SECRET not in printed  # getpass turned echo off
-    assert auth.login(Store(db), "olga", SECRET).role == "product_owner"
+    assert auth.login(Store(db), username="olga", password=SECRET).role == "product_owner"
     with pytest.raises(PermissionDenied):
-        auth.login(Store(db), "olga", SECRET + "!")
+        auth.login(Store(db), username="olga", password=SECRET + "!")
 
 
 def test_two_different_passwords_are_refused_and_no_user_is_saved(db: Path) -> None:
@@ -106,7 +106,7 @@ def test_two_different_passwords_are_refused_and_no_user_is_saved(db: Path) -> N
     assert "the passwords differ" in printed
     assert "Traceback" not in printed
     with pytest.raises(PermissionDenied):
-        auth.login(Store(db), "olga", SECRET)
+        auth.login(Store(db), username="olga", password=SECRET)
 
 
 def test_an_action_that_signs_in_asks_once_and_a_wrong_password_is_refused(db: Path) -> None:

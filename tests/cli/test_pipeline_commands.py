@@ -29,7 +29,7 @@ def _one_line_error(ran: Ran, code: int = 2) -> str:
 
 def _predictions(store: Store) -> int:
     with store.read() as r:
-        table = log_tables.pred_table(get_model(r, "credit").id)
+        table = log_tables.pred_table(get_model(r, name="credit").id)
         return r.rows(f"SELECT count(*) FROM {table}")[0][0]
 
 
@@ -60,7 +60,7 @@ def test_init_on_an_existing_store_is_a_no_op(credit_store: Store) -> None:
 
     assert (ran.code, ran.out, ran.err) == (0, f"Already exists: {credit_store.path}\n", "")
     with credit_store.read() as r:
-        assert [v.version for v in list_versions(r, get_model(r, "credit"))] == [1]
+        assert [v.version for v in list_versions(r, model=get_model(r, name="credit"))] == [1]
 
 
 # --- register and versions ------------------------------------------------------------------
@@ -77,7 +77,7 @@ def test_register_reports_the_new_version_as_json(store: Store, binary_files: Ca
     assert ran.code == 0, ran.err
     assert ran.err == ""
     with store.read() as r:
-        version = get_version(r, get_model(r, "credit"))
+        version = get_version(r, model=get_model(r, name="credit"))
     assert ran.json() == {
         "model": "credit",
         "version": 1,
@@ -107,12 +107,12 @@ def test_register_prints_just_the_version_number_for_people(
 def test_versions_lists_each_version_with_stage_and_key_metrics_as_json(
     credit_store: Store, binary_files: Case
 ) -> None:
-    register_version(credit_store, RegistrationSpec(
+    register_version(credit_store, spec=RegistrationSpec(
         model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
         created_by="bob", git_sha="f00d",
     ))  # fmt: skip
     with credit_store.read() as r:
-        stored = {v.version: v for v in list_versions(r, get_model(r, "credit"))}
+        stored = {v.version: v for v in list_versions(r, model=get_model(r, name="credit"))}
 
     ran = run_cli("versions", "credit", "--json", db=credit_store.path)
 
@@ -133,7 +133,7 @@ def test_versions_lists_each_version_with_stage_and_key_metrics_as_json(
 
 def test_versions_prints_a_table_for_people(credit_store: Store) -> None:
     with credit_store.read() as r:
-        version = get_version(r, get_model(r, "credit"))
+        version = get_version(r, model=get_model(r, name="credit"))
 
     ran = run_cli("versions", "credit", db=credit_store.path)
 
@@ -250,9 +250,9 @@ def test_user_add_takes_the_password_from_the_environment(store: Store) -> None:
 
     assert ran.code == 0, ran.err
     assert ran.json() == {"username": "alice", "role": "ml_engineer"}
-    identity = authenticate(store, "alice", "s3cret-pw")
+    identity = authenticate(store, username="alice", password="s3cret-pw")
     assert (identity.username, identity.role) == ("alice", "ml_engineer")
-    assert authenticate(store, "alice", "wrong") is None
+    assert authenticate(store, username="alice", password="wrong") is None
     with store.read() as r:
         stored = r.session.exec(select(User).where(User.username == "alice")).one()
     assert stored.password_hash.startswith("$argon2id$")
@@ -433,8 +433,8 @@ def test_demo_builds_a_store_with_a_champion_a_challenger_and_the_role_users(
     assert summary["users"] == ["manager", "expert", "owner", "engineer", "admin"]
     store = Store(db)
     with store.read() as r:
-        model = get_model(r, "credit-default")
-        stages = {v.version: v.stage for v in list_versions(r, model)}
+        model = get_model(r, name="credit-default")
+        stages = {v.version: v.stage for v in list_versions(r, model=model)}
         logged = r.rows(f"SELECT count(*) FROM {log_tables.pred_table(model.id)}")[0][0]
     assert stages[1] == "production"
     assert stages[2] in ("registered", "in_review")  # the challenger waits for sign-off
@@ -443,5 +443,5 @@ def test_demo_builds_a_store_with_a_champion_a_challenger_and_the_role_users(
     roles = {"manager": "manager", "expert": "domain_expert", "owner": "product_owner",
              "engineer": "ml_engineer", "admin": "admin"}  # fmt: skip
     for username, role in roles.items():
-        identity = authenticate(store, username, "demo")
+        identity = authenticate(store, username=username, password="demo")
         assert (identity.username, identity.role) == (username, role)

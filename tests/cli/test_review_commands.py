@@ -33,7 +33,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     for name, password in PASSWORDS.items():
         auth.add_user(store, username=name, role=ROLES[name], password=password)
     for _ in (1, 2, 3):
-        register_version(store, RegistrationSpec(
+        register_version(store, spec=RegistrationSpec(
             model="credit", reference=binary_files.reference, target="defaulted",
             prediction="score", model_file=binary_files.model_file, created_by="erin",
         ))  # fmt: skip
@@ -75,7 +75,7 @@ def cli(fresh: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
 
 def _stage(store: Store, version: int) -> str:
     with store.read() as r:
-        return get_version(r, get_model(r, "credit"), version).stage
+        return get_version(r, model=get_model(r, name="credit"), version=version).stage
 
 
 def _event_count(store: Store) -> int:
@@ -85,7 +85,9 @@ def _event_count(store: Store) -> int:
 
 def _evidence_sha(store: Store, version: int) -> str:
     with store.read() as r:
-        return workflow.open_review(r, get_model(r, "credit"), version).evidence_sha256
+        return workflow.open_review(
+            r, model=get_model(r, name="credit"), version=version
+        ).evidence_sha256
 
 
 def _events(ran: Ran) -> list[dict]:
@@ -121,7 +123,7 @@ def test_reject_moves_the_version_to_rejected_and_audits_who_why_and_on_what(
          {"comment": "not better than v1", "evidence_sha256": sha}),
     ]  # fmt: skip
     with fresh.read() as r:
-        [history] = workflow.history(r, get_model(r, "credit"), 2)
+        [history] = workflow.history(r, model=get_model(r, name="credit"), version=2)
     assert history["status"] == "rejected"
     assert [(s["user"], s["decision"]) for s in history["sign_offs"]] == [("olga", "reject")]
 

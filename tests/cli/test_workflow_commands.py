@@ -36,7 +36,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     for name, password in PASSWORDS.items():
         auth.add_user(store, username=name, role=ROLES[name], password=password)
     for version in (1, 2, 3):
-        register_version(store, RegistrationSpec(
+        register_version(store, spec=RegistrationSpec(
             model="credit", reference=binary_files.reference, target="defaulted",
             prediction="score", model_file=binary_files.model_file, created_by="erin",
         ))  # fmt: skip
@@ -81,7 +81,7 @@ def side_by_side(*calls: tuple) -> list[Ran]:
 
 def _stage(store: Store, version: int) -> str:
     with store.read() as r:
-        return get_version(r, get_model(r, "credit"), version).stage
+        return get_version(r, model=get_model(r, name="credit"), version=version).stage
 
 
 def test_a_pipeline_requests_review_a_product_owner_signs_promotes_and_rolls_back(
@@ -91,7 +91,7 @@ def test_a_pipeline_requests_review_a_product_owner_signs_promotes_and_rolls_bac
     assert asked.code == 0, asked.err
     review = asked.json()
     with fresh.read() as r:
-        stored = workflow.open_review(r, get_model(r, "credit"), 2)
+        stored = workflow.open_review(r, model=get_model(r, name="credit"), version=2)
     assert review["evidence_sha256"] == stored.evidence_sha256
     assert review["gates"] == stored.evidence["gates"]
     assert [g["name"] for g in review["gates"]] == [
@@ -215,6 +215,8 @@ def test_a_signed_in_registration_is_recorded_under_the_user_and_needs_an_engine
     assert (wrong.code, wrong.err) == (2, "modelbridge: error: unknown user or wrong password\n")
     assert (engineer.code, engineer.out) == (0, "4\n")
     with fresh.read() as r:
-        model = get_model(r, "credit")
-        assert sorted(v.version for v in list_versions(r, model)) == [1, 2, 3, 4]
-        assert get_version(r, model, 4).created_by == "erin"  # not the --created-by given
+        model = get_model(r, name="credit")
+        assert sorted(v.version for v in list_versions(r, model=model)) == [1, 2, 3, 4]
+        assert (
+            get_version(r, model=model, version=4).created_by == "erin"
+        )  # not the --created-by given

@@ -47,13 +47,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     store = Store(tmp_path_factory.mktemp("demo") / "demo.duckdb", lock_wait_seconds=30)
     summary = build_demo(store, days=120, per_day=800, quiet=True)
     with store.read() as r:
-        model = get_model(r, MODEL)
-        version = get_version(r, model)
+        model = get_model(r, name=MODEL)
+        version = get_version(r, model=model)
         weekly, daily = (
-            drift_by_window(r, model, version, WindowSpec.parse(period)) for period in "WD"
+            drift_by_window(r, model=model, version=version, spec=WindowSpec.parse(period))
+            for period in "WD"
         )
-        performance = performance_by_window(r, model, version, WindowSpec.parse("W"))
-        found = alerts.list_alerts(r, model)
+        performance = performance_by_window(
+            r, model=model, version=version, spec=WindowSpec.parse("W")
+        )
+        found = alerts.list_alerts(r, model=model)
     return Demo(
         store,
         json.loads(Path(summary["truth"]).read_text()),
@@ -175,7 +178,7 @@ def test_an_alert_opens_for_the_concept_change_from_the_labels(demo: Demo) -> No
 def test_retrain_check_recommends_retraining_because_labels_confirm_the_loss(
     demo: Demo,
 ) -> None:
-    advice = alerts.retrain_check(demo.store, MODEL)
+    advice = alerts.retrain_check(demo.store, model=MODEL)
 
     assert advice.recommended
     assert advice.reason.startswith("Labels confirm lower performance (calibration_error) since")
@@ -185,12 +188,15 @@ def test_retrain_check_recommends_retraining_because_labels_confirm_the_loss(
 
 
 def test_retrain_evidence_gives_the_auc_change_of_the_latest_window(demo: Demo) -> None:
-    advice = alerts.retrain_check(demo.store, MODEL)
+    advice = alerts.retrain_check(demo.store, model=MODEL)
     with demo.store.read() as r:
-        entry = get_model(r, MODEL)
-        version = get_version(r, entry)
+        entry = get_model(r, name=MODEL)
+        version = get_version(r, model=entry)
         perf = performance_by_window(
-            r, entry, version, WindowSpec.parse(alerts.AlertSettings.of(entry).period)
+            r,
+            model=entry,
+            version=version,
+            spec=WindowSpec.parse(alerts.AlertSettings.of(entry).period),
         )
     latest = perf[perf["metric"] == "roc_auc"].iloc[-1]
     now = latest["realized"] if pd.notna(latest["realized"]) else latest["estimated"]

@@ -170,9 +170,11 @@ def test_a_logged_case_gets_its_hint_in_words_with_the_verified_score(
     explained_store: Store,  # noqa: F811
 ) -> None:
     with explained_store.read() as r:
-        version = get_version(r, get_model(r, "credit"))
+        version = get_version(r, model=get_model(r, name="credit"))
     model = load_model(Path(version.artifact_path), expected_sha256=version.artifact_sha256)
-    found = [explain_case(explained_store, "credit", f"req-{i:05d}") for i in range(8)]
+    found = [
+        explain_case(explained_store, model="credit", request_id=f"req-{i:05d}") for i in range(8)
+    ]
     case = next(c for c in found if c.counterfactual is not None)
     (change,) = case.counterfactual.changes  # one move is enough for this model
 

@@ -154,7 +154,7 @@ def _explained_store(base: Path) -> Path:
     store.init()
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="credit",
             reference=files.reference,
             target="defaulted",
@@ -373,7 +373,7 @@ def _register_joblib(store: Store, files: Case, tmp_path: Path) -> Path:
     joblib.dump(files.model, path)
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="credit",
             reference=files.reference,
             target="defaulted",
@@ -390,7 +390,7 @@ def test_an_explanation_says_its_joblib_file_matched_the_registered_sha256(
 ) -> None:
     _register_joblib(store, binary_files, tmp_path)
 
-    case = explain_case(store, "credit", "req-00007")
+    case = explain_case(store, model="credit", request_id="req-00007")
 
     assert case.loaded_with == "joblib, sha256 matches the registered file"
     assert case.as_dict()["model_file"] == "joblib, sha256 matches the registered file"
@@ -404,7 +404,7 @@ def test_a_joblib_file_changed_after_registration_is_refused_when_explaining(
         fh.write(b"\x00")
 
     with pytest.raises(InvalidInput) as refused:
-        explain_case(store, "credit", "req-00007")
+        explain_case(store, model="credit", request_id="req-00007")
 
     assert str(refused.value) == (
         f"{stored.name}: refused, its sha256 differs from the one registered; the file was "
@@ -415,7 +415,7 @@ def test_a_joblib_file_changed_after_registration_is_refused_when_explaining(
 def test_an_explanation_says_its_skops_file_was_loaded_with_allow_listed_types_only(
     explained_store: Store,
 ) -> None:
-    case = explain_case(explained_store, "credit", "req-00007")
+    case = explain_case(explained_store, model="credit", request_id="req-00007")
     assert case.loaded_with == "skops, allow-listed types only"
 
 
@@ -458,7 +458,7 @@ def _booster_store(base: Path) -> Path:
     store.init()
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="booster",
             reference=folder / "reference.parquet",
             target="defaulted",
@@ -497,7 +497,7 @@ def mean_abs_shap(rows: pd.DataFrame) -> pd.Series:
 def test_global_importance_is_the_mean_absolute_shap_of_each_original_feature(
     booster_store: Store,
 ) -> None:
-    importance = global_importance(booster_store, "booster").set_index("feature")
+    importance = global_importance(booster_store, model="booster").set_index("feature")
 
     reference = mean_abs_shap(population()[0].head(80))
     production = mean_abs_shap(shifting_logs())
@@ -511,7 +511,7 @@ def test_global_importance_is_the_mean_absolute_shap_of_each_original_feature(
 def test_explanation_drift_ranks_the_features_of_each_window_by_their_mean_absolute_shap(
     booster_store: Store,
 ) -> None:
-    weeks = importance_over_time(booster_store, "booster", period="W")
+    weeks = importance_over_time(booster_store, model="booster", period="W")
 
     logs = shifting_logs()
     by_week = [mean_abs_shap(logs.iloc[:60]), mean_abs_shap(logs.iloc[60:])]
@@ -539,13 +539,15 @@ def test_an_explainer_is_built_once_per_version_and_units_and_then_reused(
     from core.registry import get_model, get_version
 
     with explained_store.read() as r:
-        model = get_model(r, "credit")
-        version = get_version(r, model, 1)
+        model = get_model(r, name="credit")
+        version = get_version(r, model=model, version=1)
     explain._cached_explainer.cache_clear()
 
-    first = explain.explainer_for(explained_store, model, version)
-    again = explain.explainer_for(explained_store, model, version)
-    other_units = explain.explainer_for(explained_store, model, version, "log_odds")
+    first = explain.explainer_for(explained_store, model=model, version=version)
+    again = explain.explainer_for(explained_store, model=model, version=version)
+    other_units = explain.explainer_for(
+        explained_store, model=model, version=version, units="log_odds"
+    )
     info = explain._cached_explainer.cache_info()
 
     assert again is first

@@ -264,7 +264,7 @@ def test_a_tree_model_is_exact_and_has_no_sampling_note() -> None:
 
 def test_the_json_of_a_permuted_case_says_what_was_sampled(explained_store: Store) -> None:  # noqa: F811
     # 'credit' is a logistic pipeline explained in probability units: the permutation route
-    case = explain_case(explained_store, "credit", "req-00011")
+    case = explain_case(explained_store, model="credit", request_id="req-00011")
 
     data = case.as_dict()["sampling"]
     sampling = case.explanation.sampling

@@ -135,9 +135,9 @@ def test_a_regression_effect_is_said_in_the_units_of_the_prediction(
 
 def _version(store: Store) -> tuple[Model, ModelVersion, pd.DataFrame]:
     with store.read() as r:
-        entry = get_model(r, "credit")
-        target = get_version(r, entry)
-        return entry, target, reference_frame(r, entry, target)
+        entry = get_model(r, name="credit")
+        target = get_version(r, model=entry)
+        return entry, target, reference_frame(r, model=entry, version=target)
 
 
 def test_reasons_list_the_strongest_drivers_up_then_down_with_their_numbers() -> None:
@@ -169,7 +169,7 @@ def test_reasons_of_a_logged_case_are_checked_against_its_contributions_and_the_
     explained_store: Store,  # noqa: F811
 ) -> None:
     entry, target, reference = _version(explained_store)
-    case = explain_case(explained_store, "credit", "req-00011")
+    case = explain_case(explained_store, model="credit", request_id="req-00011")
     contributions = case.explanation.contributions
     values = case.explanation.values
 
@@ -204,7 +204,7 @@ def test_reasons_of_a_logged_case_are_checked_against_its_contributions_and_the_
 def test_similar_cases_are_described_with_the_registered_outcome_words(
     explained_store: Store,  # noqa: F811
 ) -> None:
-    case = explain_case(explained_store, "credit", "req-00011")
+    case = explain_case(explained_store, model="credit", request_id="req-00011")
     assert re.fullmatch(
         r"Of the 50 most similar applicants in the training data, \d+% defaulted\.",
         case.similar["text"],
@@ -217,7 +217,7 @@ def test_similar_cases_are_described_with_the_registered_outcome_words(
 def _register(store: Store, files: Case, metadata: Path) -> ModelVersion:
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="credit",
             reference=files.reference,
             target="defaulted",

@@ -534,12 +534,12 @@ def test_quarantined_parquet_rows_with_nan_and_inf_can_be_retried(
     )
     first = ingest(seeded_store, hc.write_parquet(tmp_path / "nan.parquet", table))
 
-    [again] = quarantine.retry(seeded_store, "credit", batch_id=first.batch_id)
+    [again] = quarantine.retry(seeded_store, model="credit", batch_id=first.batch_id)
 
     assert (counts(first), counts(again)) == ((2, 0, 2), (2, 0, 2))
     assert again.reasons == first.reasons == {"missing_prediction": 1, "not_finite:income": 1}
-    assert len(quarantine.rows(seeded_store, "credit", batch_id=first.batch_id)) == 0
-    assert len(quarantine.rows(seeded_store, "credit", batch_id=again.batch_id)) == 2
+    assert len(quarantine.rows(seeded_store, model="credit", batch_id=first.batch_id)) == 0
+    assert len(quarantine.rows(seeded_store, model="credit", batch_id=again.batch_id)) == 2
 
 
 @pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])

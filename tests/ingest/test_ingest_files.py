@@ -18,7 +18,7 @@ from tests.factories import FEATURES, Case
 
 def _pred_table(store: Store) -> str:
     with store.read() as r:
-        return log_tables.pred_table(get_model(r, "credit").id)
+        return log_tables.pred_table(get_model(r, name="credit").id)
 
 
 def _count(store: Store, sql: str, params: list | None = None) -> int:
@@ -130,7 +130,7 @@ def test_ingested_predictions_keep_the_values_sent(credit_store: Store, binary_f
 
     assert (result.rows_read, result.rows_ingested, result.rows_quarantined) == (400, 400, 0)
     with credit_store.read() as r:
-        version = get_version(r, get_model(r, "credit"))
+        version = get_version(r, model=get_model(r, name="credit"))
         columns = ", ".join(f'{f.column} AS "{f.name}"' for f in features_of(version))
         stored = r.frame(
             f"SELECT request_id, version, ts, score, latency_ms, {columns} "

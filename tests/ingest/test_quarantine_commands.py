@@ -73,7 +73,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     """'credit' v1 from the factory reference, nothing logged."""
     store = Store(tmp_path_factory.mktemp("quarantine") / "store.duckdb", lock_wait_seconds=30)
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
         created_by="ci",
     ))  # fmt: skip
@@ -104,7 +104,7 @@ def _q(capsys: pytest.CaptureFixture[str], store: Store, *args: str | Path) -> R
 def _counts(store: Store) -> dict[str, int]:
     """Rows logged, quarantined rows still open, all quarantined rows ever, batch sums."""
     with store.read() as r:
-        table = log_tables.pred_table(get_model(r, "credit").id)
+        table = log_tables.pred_table(get_model(r, name="credit").id)
         logged = r.rows(f"SELECT count(*) FROM {table}")[0][0]
         open_, ever = r.rows(
             "SELECT count(*) FILTER (WHERE retried_in IS NULL), count(*) FROM quarantine"
@@ -247,7 +247,7 @@ def _register_v2_that_takes_a_missing_segment(store: Store, binary_files: Case, 
     reference.loc[::10, "segment"] = None
     path = folder / "reference-v2.csv"
     reference.to_csv(path, index=False)
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="credit", reference=path, target="defaulted", prediction="score", created_by="ci",
     ))  # fmt: skip
 
@@ -289,12 +289,12 @@ def test_a_retry_after_the_fix_ingests_what_now_passes_and_loses_nothing(
     # 20 rows read: 12 + 5 logged, 3 still open; every batch's ingested rows are in the log.
     assert _counts(store) == {"logged": 17, "open": 3, "ever": 8 + 3 + 3, "batches_ingested": 17}
     with store.read() as r:
-        model = get_model(r, "credit")
+        model = get_model(r, name="credit")
         stored = r.rows(
             f"SELECT version, list(request_id ORDER BY request_id) FROM "
             f"{log_tables.pred_table(model.id)} GROUP BY ALL ORDER BY 1"
         )
-        volume = data_quality.volume(r, model)
+        volume = data_quality.volume(r, model=model)
     retried = [f"q-{i:02d}" for i in MISSING_SEGMENT if i not in SCORE_OVER_1]
     assert stored[1] == (2, retried)
     assert len(stored[0][1]) == 12 and not set(stored[0][1]) & set(retried)
@@ -385,7 +385,7 @@ def test_range_tolerance_widens_the_range_before_a_value_is_flagged_and_rows_are
     credit: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with credit.read() as r:
-        debt = {f.name: f for f in features_of(get_version(r, get_model(r, "credit")))}[
+        debt = {f.name: f for f in features_of(get_version(r, model=get_model(r, name="credit")))}[
             "debt ratio"
         ]
     slack = 0.1 * max(debt.max - debt.min, abs(debt.max))  # core.ingest.validation.feature_checks
@@ -410,7 +410,7 @@ def test_range_tolerance_widens_the_range_before_a_value_is_flagged_and_rows_are
     assert (negative.code, negative.out) == (2, "")
     assert negative.err == "modelbridge: error: --range-tolerance must be zero or positive\n"
     with credit.read() as r:
-        model = get_model(r, "credit")
+        model = get_model(r, name="credit")
         kept = r.rows(
             f"SELECT {debt.column} FROM {log_tables.pred_table(model.id)} "
             "WHERE request_id LIKE 'tolerant-%' ORDER BY request_id"
@@ -440,7 +440,7 @@ def _quality_store(folder: Path) -> Store:
         }
     )
     reference.to_parquet(folder / "q-reference.parquet")
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="q", reference=folder / "q-reference.parquet", target="y", prediction="score",
     ))  # fmt: skip
     good = [(DAY1, lat) for lat in DAY1_LATENCY] + [(DAY2, lat) for lat in DAY2_LATENCY]
@@ -466,11 +466,11 @@ def test_volume_counts_received_ingested_and_quarantined_rows_per_period(
     quality_store: Store,
 ) -> None:
     with quality_store.read() as r:
-        model = get_model(r, "q")
-        daily = data_quality.volume(r, model, "D")
-        weekly = data_quality.volume(r, model, "W")
-        since = data_quality.volume(r, model, "D", since=datetime(2026, 3, 3))
-        why = data_quality.reasons(r, model, "D")
+        model = get_model(r, name="q")
+        daily = data_quality.volume(r, model=model, period="D")
+        weekly = data_quality.volume(r, model=model, period="W")
+        since = data_quality.volume(r, model=model, period="D", since=datetime(2026, 3, 3))
+        why = data_quality.reasons(r, model=model, period="D")
 
     columns = ["period", "received", "ingested", "quarantined", "quarantined_share"]
     assert list(daily.columns) == columns
@@ -501,7 +501,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 def test_latency_percentiles_and_the_share_over_the_slo_per_day(quality_store: Store) -> None:
     with quality_store.read() as r:
-        found = data_quality.latency(r, get_model(r, "q"), "D")
+        found = data_quality.latency(r, model=get_model(r, name="q"), period="D")
 
     assert found["period"].tolist() == [pd.Timestamp(DAY1), pd.Timestamp(DAY2)]
     assert found["latency_p50"].tolist() == [25.0, 200.0]
@@ -519,9 +519,9 @@ def test_the_headline_names_the_share_rejected_its_main_cause_and_the_p95(
     quality_store: Store,
 ) -> None:
     with quality_store.read() as r:
-        model = get_model(r, "q")
-        daily = data_quality.headline(r, model, "D")
-        weekly = data_quality.headline(r, model, "W")
+        model = get_model(r, name="q")
+        daily = data_quality.headline(r, model=model, period="D")
+        weekly = data_quality.headline(r, model=model, period="W")
 
     assert daily == data_quality.Headline(
         "2026-03-03",
@@ -546,9 +546,9 @@ def test_a_wider_latency_slo_from_the_settings_changes_share_and_verdict(tmp_pat
     )
 
     with store.read() as r:
-        model = get_model(r, "q")
-        found = data_quality.latency(r, model, "D")
-        daily = data_quality.headline(r, model, "D")
+        model = get_model(r, name="q")
+        found = data_quality.latency(r, model=model, period="D")
+        daily = data_quality.headline(r, model=model, period="D")
 
     assert found["over_slo_share"].tolist() == pytest.approx([1 / 4, 0.0])  # 300 is not over
     assert set(found["slo_ms"]) == {300.0}
@@ -559,12 +559,12 @@ def test_a_clean_day_reads_as_passed_and_a_slow_one_as_a_warning(
     credit: Store, tmp_path: Path
 ) -> None:
     with credit.read() as r:
-        empty = data_quality.headline(r, get_model(r, "credit"))
+        empty = data_quality.headline(r, model=get_model(r, name="credit"))
     rows = _rows("clean", 3).assign(latency_ms=[100.0, 900.0, 1000.0])
     rows.to_parquet(tmp_path / "clean.parquet", index=False)
     ingest_predictions(credit, model="credit", files=[tmp_path / "clean.parquet"])
     with credit.read() as r:
-        slow = data_quality.headline(r, get_model(r, "credit"))
+        slow = data_quality.headline(r, model=get_model(r, name="credit"))
 
     assert empty == data_quality.Headline(None, "No traffic has been logged yet.", "ok")
     p95 = _quantile([100.0, 900.0, 1000.0], 0.95)
@@ -586,7 +586,7 @@ def test_requests_without_a_latency_do_not_dilute_the_share_over_the_slo(tmp_pat
     ingest_predictions(store, model="q", files=[tmp_path / "unmeasured.csv"])
 
     with store.read() as r:
-        found = data_quality.latency(r, get_model(r, "q"), "D")
+        found = data_quality.latency(r, model=get_model(r, name="q"), period="D")
 
     # DAY1: 8 requests, 4 with a latency, one of them over the SLO.
     assert found["measured"].tolist() == [4, 3]

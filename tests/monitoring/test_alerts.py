@@ -49,7 +49,7 @@ def _reference(folder: Path, seed: int) -> Path:
 
 
 def _register(store: Store, folder: Path, seed: int) -> None:
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="m", reference=_reference(folder, seed), target="target", prediction="score",
         task="binary",
     ))  # fmt: skip
@@ -97,7 +97,7 @@ def two_drifted_days(three_clean_days: Path, tmp_path_factory: pytest.TempPathFa
     store = _copy(three_clean_days, folder)
     for day in (3, 4):
         _log_day(store, folder, day, x_mean=1.0)
-    alerts.refresh(store, "m")
+    alerts.refresh(store, model="m")
     return store.path
 
 
@@ -117,14 +117,14 @@ def drifting(two_drifted_days: Path, tmp_path: Path) -> Store:
 
 def _open(store: Store) -> list[dict]:
     with store.read() as r:
-        return alerts.list_alerts(r, get_model(r, "m"), open_only=True)
+        return alerts.list_alerts(r, model=get_model(r, name="m"), open_only=True)
 
 
 def _x_alerts(store: Store) -> list[dict]:
     with store.read() as r:
         return [
             a
-            for a in alerts.list_alerts(r, get_model(r, "m"))
+            for a in alerts.list_alerts(r, model=get_model(r, name="m"))
             if (a["kind"], a["feature"]) == ("drift", "x")
         ]
 
@@ -139,7 +139,7 @@ def _outbox(store: Store) -> list[tuple[dict, object, int, str | None]]:
 
 
 def test_clean_windows_open_no_alert(monitored: Store) -> None:
-    outcome = alerts.refresh(monitored, "m")
+    outcome = alerts.refresh(monitored, model="m")
 
     assert outcome.opened == []
     assert _open(monitored) == []
@@ -150,11 +150,11 @@ def test_one_window_past_threshold_opens_nothing_but_two_in_a_row_open_an_alert(
     monitored: Store, tmp_path: Path
 ) -> None:
     _log_day(monitored, tmp_path, 3, x_mean=1.0)
-    assert alerts.refresh(monitored, "m").opened == []
+    assert alerts.refresh(monitored, model="m").opened == []
     assert _x_alerts(monitored) == []
 
     _log_day(monitored, tmp_path, 4, x_mean=1.0)
-    outcome = alerts.refresh(monitored, "m")
+    outcome = alerts.refresh(monitored, model="m")
 
     [alert] = _x_alerts(monitored)
     assert alert["id"] in outcome.opened
@@ -174,11 +174,11 @@ def test_the_number_of_windows_in_a_row_is_a_model_setting(
     update_settings(monitored, model="m", changes={"alerts.consecutive": "3"}, by=ENGINEER)
     for day in (3, 4):
         _log_day(monitored, tmp_path, day, x_mean=1.0)
-    alerts.refresh(monitored, "m")
+    alerts.refresh(monitored, model="m")
     assert _x_alerts(monitored) == []
 
     _log_day(monitored, tmp_path, 5, x_mean=1.0)
-    alerts.refresh(monitored, "m")
+    alerts.refresh(monitored, model="m")
 
     [alert] = _x_alerts(monitored)
     assert alert["reason"].endswith("for 3 windows in a row since 2026-03-05.")
@@ -198,7 +198,7 @@ def test_an_alert_resolves_when_the_latest_window_is_clean_again(
     [opened] = _x_alerts(drifting)
     _log_day(drifting, tmp_path, 5, x_mean=0.0)
 
-    outcome = alerts.refresh(drifting, "m")
+    outcome = alerts.refresh(drifting, model="m")
 
     [alert] = _x_alerts(drifting)
     assert opened["id"] in outcome.resolved
@@ -215,7 +215,7 @@ def test_an_alert_stays_open_and_is_updated_while_the_signal_persists(
     [opened] = _x_alerts(drifting)
     _log_day(drifting, tmp_path, 5, x_mean=1.5)
 
-    outcome = alerts.refresh(drifting, "m")
+    outcome = alerts.refresh(drifting, model="m")
 
     [alert] = _x_alerts(drifting)
     assert outcome.still_open.count(opened["id"]) == 1
@@ -231,13 +231,13 @@ def test_registering_a_new_version_resolves_the_alerts_of_the_one_it_replaces(
     [opened] = _x_alerts(drifting)
     _register(drifting, tmp_path, seed=1)  # the newest version is now the one monitored
 
-    outcome = alerts.refresh(drifting, "m")
+    outcome = alerts.refresh(drifting, model="m")
 
     [alert] = _x_alerts(drifting)
     assert alert["status"] == "resolved"
     assert opened["id"] in outcome.resolved
     assert _open(drifting) == []
-    assert alerts.retrain_check(drifting, "m").recommended is False
+    assert alerts.retrain_check(drifting, model="m").recommended is False
 
 
 def _audit(store: Store, action: str) -> list[AuditEvent]:
@@ -293,7 +293,7 @@ def test_an_acknowledged_alert_still_resolves_when_the_signal_clears(
     alerts.acknowledge(drifting, model="m", alert_id=opened["id"], by=ENGINEER)
     _log_day(drifting, tmp_path, 5, x_mean=0.0)
 
-    alerts.refresh(drifting, "m")
+    alerts.refresh(drifting, model="m")
 
     assert _x_alerts(drifting)[0]["status"] == "resolved"
 
@@ -361,7 +361,7 @@ def test_opening_and_resolving_an_alert_are_posted_to_the_webhook_as_json(
     [opened] = _x_alerts(drifting)
     first = webhooks.deliver(drifting, url=endpoint.url)
     _log_day(drifting, tmp_path, 5, x_mean=0.0)
-    alerts.refresh(drifting, "m")
+    alerts.refresh(drifting, model="m")
 
     second = webhooks.deliver(drifting, url=endpoint.url)
 
@@ -429,9 +429,9 @@ def test_without_a_configured_url_events_wait_in_the_outbox(
 
 
 def test_retrain_check_has_nothing_to_recommend_on_clean_traffic(monitored: Store) -> None:
-    alerts.refresh(monitored, "m")
+    alerts.refresh(monitored, model="m")
 
-    advice = alerts.retrain_check(monitored, "m")
+    advice = alerts.retrain_check(monitored, model="m")
 
     assert (advice.recommended, advice.reason) == (False, "No open alert calls for retraining.")
     assert advice.evidence["alerts"] == []

@@ -81,10 +81,10 @@ def test_feature_rates_count_exactly_the_bad_values_written_into_the_logs(
     ingest(credit_store, path, tuesday)
 
     with credit_store.read() as r:
-        model = get_model(r, "credit")
-        features = features_of(get_version(r, model))
-        daily = data_quality.feature_rates(r, model, features, "D")
-        weekly = data_quality.feature_rates(r, model, features, "W")
+        model = get_model(r, name="credit")
+        features = features_of(get_version(r, model=model))
+        daily = data_quality.feature_rates(r, model=model, features=features, period="D")
+        weekly = data_quality.feature_rates(r, model=model, features=features, period="W")
 
     def table(frame: pd.DataFrame) -> dict[tuple[str, str, str], tuple[int, float]]:
         return {
@@ -128,7 +128,7 @@ def spiky(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> dict[
     folder = tmp_path_factory.mktemp("spiky")
     store = Store(folder / "store.duckdb", lock_wait_seconds=60)
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
         model_file=binary_files.model_file, created_by="erin",
     ))  # fmt: skip
@@ -150,7 +150,7 @@ def spiky(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> dict[
 
 def test_only_the_clearly_bad_batch_among_clean_ones_is_marked_as_a_spike(spiky: dict) -> None:
     with Store(spiky["db"]).read() as r:
-        found = data_quality.batches(r, get_model(r, "credit"))
+        found = data_quality.batches(r, model=get_model(r, name="credit"))
 
     ids = spiky["ids"]
     # Only batches with rejected rows are listed, the spike first.
@@ -178,7 +178,7 @@ def test_a_feed_that_always_loses_some_rows_marks_only_the_batch_far_above_its_u
         ids[name] = ingest(credit_store, path, rows)
 
     with credit_store.read() as r:
-        found = data_quality.batches(r, get_model(r, "credit"))
+        found = data_quality.batches(r, model=get_model(r, name="credit"))
 
     marked = dict(zip(found["batch_id"], found["spike"], strict=True))
     # Median 11.25%: 30% is over twice that and 18.75 points above; 12.5% is not.
@@ -193,10 +193,10 @@ def test_a_quarantine_retry_is_listed_but_never_reported_as_a_traffic_spike(
     spiky: dict, tmp_path: Path
 ) -> None:
     store = copy_store(spiky["db"], tmp_path)
-    [again] = quarantine.retry(store, "credit", batch_id=spiky["ids"]["bad"])  # still fails
+    [again] = quarantine.retry(store, model="credit", batch_id=spiky["ids"]["bad"])  # still fails
 
     with store.read() as r:
-        found = data_quality.batches(r, get_model(r, "credit"))
+        found = data_quality.batches(r, model=get_model(r, name="credit"))
 
     ids = spiky["ids"]
     assert (again.rows_read, again.rows_quarantined, again.source) == (
@@ -297,7 +297,7 @@ def test_ingesting_the_same_file_twice_says_so_and_adds_nothing(
 
     def counts() -> tuple[int, int, int]:
         with Store(db).read() as r:
-            table = log_tables.pred_table(get_model(r, "credit").id)
+            table = log_tables.pred_table(get_model(r, name="credit").id)
             [(kept,)] = r.rows(f"SELECT count(*) FROM {table}")
             [(held,)] = r.rows("SELECT count(*) FROM quarantine")
             [(batches,)] = r.rows("SELECT count(*) FROM batch")
@@ -354,8 +354,8 @@ def test_the_gain_of_moving_to_the_best_threshold_is_the_value_difference_times_
     assert gain > 0  # the case's threshold is not the best one on this data
 
     with credit_store.read() as r:
-        model = get_model(r, "credit")
-        summary = kpi.summary(r, model, get_version(r, model))
+        model = get_model(r, name="credit")
+        summary = kpi.summary(r, model=model, version=get_version(r, model=model))
     assert summary.n_labeled == len(labelled)
     assert summary.optimal_threshold == pytest.approx(grid[best])
     assert summary.value_per_decision_at_threshold == pytest.approx(now)
@@ -397,9 +397,9 @@ def test_the_overview_lists_an_open_alert_under_what_needs_attention(
     store = _copy(clean_days, tmp_path)
     for day in (3, 4):
         _log_day(store, tmp_path, day, x_mean=1.0)
-    alerts.refresh(store, "m")
+    alerts.refresh(store, model="m")
     with store.read() as r:
-        opened = alerts.list_alerts(r, get_model(r, "m"), open_only=True)
+        opened = alerts.list_alerts(r, model=get_model(r, name="m"), open_only=True)
     assert any((a["kind"], a["feature"]) == ("drift", "x") for a in opened)
     n = len(opened)
 
@@ -415,7 +415,7 @@ def test_the_overview_lists_no_alert_when_none_is_open(
     clean_days: Path, tmp_path: Path, open_page: Callable
 ) -> None:
     store = _copy(clean_days, tmp_path)
-    assert alerts.refresh(store, "m").opened == []
+    assert alerts.refresh(store, model="m").opened == []
 
     at = open_page(store.path, MANAGER, "overview")
 

@@ -42,11 +42,13 @@ def test_rows_with_a_future_or_unreadable_timestamp_count_among_their_own_files_
     backfilled: Store,
 ) -> None:
     with backfilled.read() as r:
-        model = get_model(r, "credit")
-        daily = data_quality.volume(r, model, "D")
-        weekly = data_quality.volume(r, model, "W")
-        why = data_quality.reasons(r, model, "D")
-        rates = data_quality.feature_rates(r, model, features_of(get_version(r, model)), "D")
+        model = get_model(r, name="credit")
+        daily = data_quality.volume(r, model=model, period="D")
+        weekly = data_quality.volume(r, model=model, period="W")
+        why = data_quality.reasons(r, model=model, period="D")
+        rates = data_quality.feature_rates(
+            r, model=model, features=features_of(get_version(r, model=model)), period="D"
+        )
 
     # Received at ingest time, months after the traffic; placed at Monday's last good request.
     assert [tuple(row) for row in daily.itertuples(index=False)] == [
@@ -65,9 +67,9 @@ def test_a_junk_timestamp_does_not_become_the_headline_or_turn_the_overview_ligh
     backfilled: Store,
 ) -> None:
     with backfilled.read() as r:
-        model = get_model(r, "credit")
-        head = data_quality.headline(r, model, "D")
-        lights = overview.lights(r, model, get_version(r, model))
+        model = get_model(r, name="credit")
+        head = data_quality.headline(r, model=model, period="D")
+        lights = overview.lights(r, model=model, version=get_version(r, model=model))
 
     assert head == data_quality.Headline(
         "2026-03-03", "All 10 requests on 2026-03-03 passed the checks.", "ok"
@@ -83,9 +85,9 @@ def test_a_file_of_only_junk_timestamps_lands_on_the_newest_real_request_not_aft
     ingest(backfilled, path, _with_junk_timestamps(late, junk))
 
     with backfilled.read() as r:
-        model = get_model(r, "credit")
-        daily = data_quality.volume(r, model, "D")
-        head = data_quality.headline(r, model, "D")
+        model = get_model(r, name="credit")
+        daily = data_quality.volume(r, model=model, period="D")
+        head = data_quality.headline(r, model=model, period="D")
 
     assert [tuple(row) for row in daily.itertuples(index=False)][-1] == (TUE, 12, 10, 2, 2 / 12)
     assert head.period == "2026-03-03"
@@ -104,9 +106,9 @@ def test_with_no_trustworthy_time_at_all_a_rejected_row_is_placed_when_it_arrive
     after = datetime.now(UTC).replace(tzinfo=None)
 
     with credit_store.read() as r:
-        model = get_model(r, "credit")
-        daily = data_quality.volume(r, model, "D")
-        weekly = data_quality.volume(r, model, "W")
+        model = get_model(r, name="credit")
+        daily = data_quality.volume(r, model=model, period="D")
+        weekly = data_quality.volume(r, model=model, period="W")
 
     arrived = {pd.Timestamp(before.date()), pd.Timestamp(after.date())}
     [(day, received, ingested, quarantined, share)] = daily.itertuples(index=False)

@@ -40,7 +40,7 @@ def _register(store: Store, folder: Path, seed: int = 0, n: int = 2000, missing:
     path = folder / f"reference-{seed}.parquet"
     reference.to_parquet(path)
     register_version(
-        store, RegistrationSpec(model="m", reference=path, target="target", prediction="score")
+        store, spec=RegistrationSpec(model="m", reference=path, target="target", prediction="score")
     )
 
 
@@ -59,8 +59,10 @@ def _logs(rng: np.random.Generator, stamps: pd.DatetimeIndex, x_mean: float = 0.
 
 def _drift(store: Store, spec: WindowSpec, **options: str) -> pd.DataFrame:
     with store.read() as r:
-        model = get_model(r, "m")
-        return drift_by_window(r, model, get_version(r, model), spec, **options)
+        model = get_model(r, name="m")
+        return drift_by_window(
+            r, model=model, version=get_version(r, model=model), spec=spec, **options
+        )
 
 
 def _windows(drift: pd.DataFrame) -> list[tuple[str, str, int]]:
@@ -178,8 +180,8 @@ def test_drift_and_performance_cut_the_same_windows(
     _ingest(store, tmp_path, _logs(np.random.default_rng(6), stamps), "ties")
 
     with store.read() as r:
-        model = get_model(r, "m")
-        perf = performance_by_window(r, model, get_version(r, model), spec)
+        model = get_model(r, name="m")
+        perf = performance_by_window(r, model=model, version=get_version(r, model=model), spec=spec)
 
     assert _windows(perf) == _windows(_drift(store, spec))
 

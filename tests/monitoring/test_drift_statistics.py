@@ -81,14 +81,16 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     logged.to_parquet(folder / "logs.parquet")
     store = Store(folder / "store.duckdb", lock_wait_seconds=10)
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="m", reference=folder / "reference.parquet", target="target", prediction="score",
     ))  # fmt: skip
     [result] = ingest_predictions(store, model="m", files=[folder / "logs.parquet"])
     assert result.rows_ingested == 2 * N_WINDOW
     with store.read() as r:
-        model = get_model(r, "m")
-        drift = drift_by_window(r, model, get_version(r, model), WindowSpec.parse("M"))
+        model = get_model(r, name="m")
+        drift = drift_by_window(
+            r, model=model, version=get_version(r, model=model), spec=WindowSpec.parse("M")
+        )
     return Scenario(reference, windows, drift, store)
 
 
@@ -128,8 +130,8 @@ class Bins:
 def _store_bins(s: Scenario, window: str, feature: str) -> Bins:
     """Fine-bin counts of the reference and one window, on the bins drift_by_window uses."""
     with s.store.read() as r:
-        model = get_model(r, "m")
-        column = {f.name: f.column for f in features_of(get_version(r, model))}.get(
+        model = get_model(r, name="m")
+        column = {f.name: f.column for f in features_of(get_version(r, model=model))}.get(
             feature, "score"
         )
         ref_src = f"(SELECT *, 0 AS w FROM {log_tables.ref_table(model.id)} WHERE version = 1)"
@@ -137,9 +139,19 @@ def _store_bins(s: Scenario, window: str, feature: str) -> Bins:
             f"(SELECT *, 0 AS w FROM {log_tables.pred_table(model.id)} "
             "WHERE strftime(ts, '%Y-%m') = ?)"
         )
-        bins = h.numeric_bins(r, ref_src, column, "TRUE", [])
-        ref = h.numeric_counts(r, ref_src, column, bins, "w", "TRUE", [])
-        cur = h.numeric_counts(r, win_src, column, bins, "w", "TRUE", [MONTHS[window]])
+        bins = h.numeric_bins(r, table=ref_src, column=column, where="TRUE", params=[])
+        ref = h.numeric_counts(
+            r, table=ref_src, column=column, bins=bins, window_sql="w", where="TRUE", params=[]
+        )
+        cur = h.numeric_counts(
+            r,
+            table=win_src,
+            column=column,
+            bins=bins,
+            window_sql="w",
+            where="TRUE",
+            params=[MONTHS[window]],
+        )
     ref_counts, ref_positions, _ = h.dense_numeric(ref, bins)
     cur_counts, cur_positions, _ = h.dense_numeric(cur, bins)
     return Bins(bins, ref_counts, ref_positions, cur_counts, cur_positions)

@@ -36,7 +36,7 @@ def _register(store: Store, folder: Path, name: str, reference: pd.DataFrame) ->
     reference.to_parquet(path)
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model=name, reference=path, target="target", prediction="score", task="binary"
         ),
     )
@@ -59,8 +59,8 @@ def _log(store: Store, folder: Path, name: str, days: list[tuple[str, pd.DataFra
 
 def _multivariate(store: Store, name: str, spec: WindowSpec = DAILY) -> pd.DataFrame:
     with store.read() as r:
-        model = get_model(r, name)
-        return reconstruction_drift(r, model, get_version(r, model), spec)
+        model = get_model(r, name=name)
+        return reconstruction_drift(r, model=model, version=get_version(r, model=model), spec=spec)
 
 
 def _centre(found: pd.DataFrame) -> float:
@@ -142,8 +142,8 @@ def test_a_reversed_correlation_with_unchanged_marginals_is_detected(pairs: Stor
 def test_the_univariate_checks_see_nothing_in_the_reversed_window(pairs: Store) -> None:
     """Same marginals: only the multivariate check can tell the windows apart."""
     with pairs.read() as r:
-        model = get_model(r, "pairs")
-        table = drift_by_window(r, model, get_version(r, model), DAILY)
+        model = get_model(r, name="pairs")
+        table = drift_by_window(r, model=model, version=get_version(r, model=model), spec=DAILY)
     day = table[(table["window_start"] == pd.Timestamp("2026-03-03")) & table["primary"]]
 
     assert sorted(day["feature"]) == ["prediction", "x1", "x2"]
@@ -250,8 +250,8 @@ def test_windows_with_missing_values_are_scored_and_more_gaps_than_usual_alert(
         [("2026-03-02", _with_gaps(rng, 1000, 0.1)), ("2026-03-03", _with_gaps(rng, 1000, 0.6))],
     )
     with store.read() as r:
-        model = get_model(r, "gaps")
-        column = {f.name: f.column for f in features_of(get_version(r, model))}
+        model = get_model(r, name="gaps")
+        column = {f.name: f.column for f in features_of(get_version(r, model=model))}
         blanks = r.rows(
             f"SELECT count(*) FILTER (WHERE {column['x1']} IS NULL), "
             f"count(*) FILTER (WHERE {column['c']} IS NULL) "

@@ -43,7 +43,7 @@ def _binary_model(store: Store, folder: Path, name: str, shift: float) -> pd.Dat
     """Register NAME and log five weeks; labels for every other row of weeks 1-3, 60 in week 4."""
     rng = np.random.default_rng(7)
     _calibrated(rng, 4000).to_parquet(folder / f"{name}-reference.parquet")
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model=name, reference=folder / f"{name}-reference.parquet", target="target",
         prediction="score", task="binary",
     ))  # fmt: skip
@@ -65,8 +65,10 @@ def _binary_model(store: Store, folder: Path, name: str, shift: float) -> pd.Dat
 
 def _performance(store: Store, name: str, period: str = "W") -> pd.DataFrame:
     with store.read() as r:
-        model = get_model(r, name)
-        return performance_by_window(r, model, get_version(r, model), WindowSpec.parse(period))
+        model = get_model(r, name=name)
+        return performance_by_window(
+            r, model=model, version=get_version(r, model=model), spec=WindowSpec.parse(period)
+        )
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,7 @@ def test_a_concept_change_shows_in_realized_calibration_but_not_in_the_estimate(
 def test_regression_errors_are_exact_on_the_labelled_rows(
     store: Store, regression_files: Case
 ) -> None:
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
     ))  # fmt: skip
     ingest_predictions(store, model="loss", files=[regression_files.logs])
@@ -262,7 +264,7 @@ def test_a_reference_without_outcomes_still_measures_production_labels(
     rng = np.random.default_rng(3)
     blank = _calibrated(rng, 500).astype({"target": "Int64"}).assign(target=pd.NA)
     blank.to_parquet(tmp_path / "blank-reference.parquet")
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="blank", reference=tmp_path / "blank-reference.parquet", target="target",
         prediction="score", task="binary",
     ))  # fmt: skip
@@ -319,7 +321,7 @@ def test_binary_bands_stay_between_zero_and_one(steady: Steady) -> None:
 
 
 def test_regression_error_bands_do_not_go_below_zero(store: Store, regression_files: Case) -> None:
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
     ))  # fmt: skip
     ingest_predictions(store, model="loss", files=[regression_files.logs])

@@ -23,7 +23,7 @@ from tests.ui_helpers import MAIN, PAGE_TITLES, switch_path
 
 
 def _register_loss_model(store: Store, files: Case) -> None:
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=files.reference, target="loss", prediction="predicted",
         model_file=files.model_file, created_by="erin",
     ))  # fmt: skip
@@ -44,7 +44,7 @@ def test_daily_traffic_without_latency_counts_every_day_and_leaves_latency_empty
     no_latency: Path, regression_files: Case
 ) -> None:
     with Store(no_latency).read() as r:
-        daily = traffic.daily_traffic(r, traffic.TrafficFilter(get_model(r, "loss").id))
+        daily = traffic.daily_traffic(r, flt=traffic.TrafficFilter(get_model(r, name="loss").id))
     logged = regression_files.frame.assign(
         day=pd.to_datetime(regression_files.frame["timestamp"]).dt.date
     )
@@ -62,7 +62,7 @@ def test_daily_traffic_reads_latency_percentiles_per_day(
 ) -> None:
     ingest_predictions(credit_store, model="credit", files=[binary_files.logs])
     with credit_store.read() as r:
-        daily = traffic.daily_traffic(r, traffic.TrafficFilter(get_model(r, "credit").id))
+        daily = traffic.daily_traffic(r, flt=traffic.TrafficFilter(get_model(r, name="credit").id))
     logged = binary_files.frame.assign(day=binary_files.frame["timestamp"].dt.date)
     per_day = logged.groupby("day")["latency_ms"]
     for column, q in (("latency_p50", 0.5), ("latency_p95", 0.95), ("latency_p99", 0.99)):
@@ -71,7 +71,7 @@ def test_daily_traffic_reads_latency_percentiles_per_day(
 
 def test_totals_without_latency_have_no_p95(no_latency: Path) -> None:
     with Store(no_latency).read() as r:
-        found = traffic.totals(r, traffic.TrafficFilter(get_model(r, "loss").id))
+        found = traffic.totals(r, flt=traffic.TrafficFilter(get_model(r, name="loss").id))
     assert (found["predictions"], found["latency_p95"], found["slow_share"]) == (200, None, None)
 
 

@@ -20,7 +20,7 @@ from tests.factories import Case
 def set_stage(store: Store, version: int, stage: str) -> None:
     """Put version VERSION of 'credit' in STAGE, as the workflow would have."""
     with store.write() as w:
-        found = get_version(w, get_model(w, "credit"), version)
+        found = get_version(w, model=get_model(w, name="credit"), version=version)
         found.stage = stage
         w.session.add(found)
 
@@ -29,7 +29,7 @@ def register(store: Store, case: Case, *, model_file: bool = True) -> None:
     """Register one more version of 'credit' (with the model file unless told not to)."""
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="credit",
             reference=case.reference,
             target="defaulted",
@@ -47,7 +47,7 @@ def test_the_pages_show_the_version_that_logged_traffic_until_the_newest_one_doe
     for _ in range(2):
         register_version(
             store,
-            RegistrationSpec(
+            spec=RegistrationSpec(
                 model="credit",
                 reference=binary_files.reference,
                 target="defaulted",
@@ -57,13 +57,13 @@ def test_the_pages_show_the_version_that_logged_traffic_until_the_newest_one_doe
     ingest_predictions(store, model="credit", version=1, files=[binary_files.logs])
 
     with store.read() as r:
-        before = opening_version(r, get_model(r, "credit"))
+        before = opening_version(r, model=get_model(r, name="credit"))
     logs_v2 = tmp_path / "v2.csv"
     frame = pd.read_parquet(binary_files.logs)
     frame.assign(request_id="v2-" + frame["request_id"]).head(50).to_csv(logs_v2, index=False)
     ingest_predictions(store, model="credit", version=2, files=[logs_v2])
     with store.read() as r:
-        after = opening_version(r, get_model(r, "credit"))
+        after = opening_version(r, model=get_model(r, name="credit"))
 
     assert (before.version.version, before.live) == (1, False)
     assert before.caption == (
@@ -85,7 +85,7 @@ def test_the_pages_open_on_the_live_version_once_it_has_logged_traffic(
     ingest_predictions(credit_store, model="credit", version=2, files=[binary_files.logs])
 
     with credit_store.read() as r:
-        opened = opening_version(r, get_model(r, "credit"))
+        opened = opening_version(r, model=get_model(r, name="credit"))
 
     assert (opened.version.version, opened.live) == (2, True)
     assert opened.caption == "Live version: v2 (production)"
@@ -100,7 +100,7 @@ def test_a_just_promoted_version_opens_on_the_one_that_logged_the_latest_traffic
     set_stage(credit_store, 2, "production")
 
     with credit_store.read() as r:
-        opened = opening_version(r, get_model(r, "credit"))
+        opened = opening_version(r, model=get_model(r, name="credit"))
 
     assert (opened.version.version, opened.live) == (1, False)
     assert opened.caption == (
@@ -122,9 +122,11 @@ def test_challengers_are_the_other_versions_with_a_model_file_still_in_play(
     set_stage(credit_store, 6, "in_review")
 
     with credit_store.read() as r:
-        model = get_model(r, "credit")
-        of_live = challenger_versions(r, model, get_version(r, model, 1))
-        of_v6 = challenger_versions(r, model, get_version(r, model, 6))
+        model = get_model(r, name="credit")
+        of_live = challenger_versions(
+            r, model=model, champion=get_version(r, model=model, version=1)
+        )
+        of_v6 = challenger_versions(r, model=model, champion=get_version(r, model=model, version=6))
 
     assert [v.version for v in of_live] == [6, 2]
     assert [v.version for v in of_v6] == [2, 1]

@@ -46,7 +46,7 @@ def _sha256(path: Path) -> str:
 def _register_credit(store: Store, reference: Path, **options: object) -> object:
     return register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="credit", reference=reference, target="defaulted", prediction="score", **options
         ),
     )
@@ -64,7 +64,7 @@ def _binary_pipeline(classifier: object) -> object:
 
 def _versions(store: Store, model: str) -> list[int]:
     with store.read() as r:
-        return [v.version for v in list_versions(r, get_model(r, model))]
+        return [v.version for v in list_versions(r, model=get_model(r, name=model))]
 
 
 # --- round trips ----------------------------------------------------------------------------
@@ -82,10 +82,10 @@ def test_registering_a_binary_model_from_csv_records_its_features_and_baseline(
     assert result.reference_rows == len(reference) == 1500
     assert result.warnings == []
     with store.read() as r:
-        model = get_model(r, "credit")
-        version = get_version(r, model)
+        model = get_model(r, name="credit")
+        version = get_version(r, model=model)
         features = {f.name: f for f in features_of(version)}
-        stored = reference_frame(r, model, version)
+        stored = reference_frame(r, model=model, version=version)
     assert (model.task, model.positive_label) == ("binary", "1")
     assert {name: f.kind for name, f in features.items()} == {
         "income": "numeric",
@@ -119,7 +119,7 @@ def test_the_logs_id_and_time_columns_need_not_be_in_the_reference_and_are_never
 
     assert without.features == with_them.features == FEATURES
     with store.read() as r:
-        version = get_version(r, get_model(r, "credit"), 1)
+        version = get_version(r, model=get_model(r, name="credit"), version=1)
     assert (version.timestamp_column, version.id_column) == ("Logged At", "Lot ID")
 
 
@@ -155,7 +155,7 @@ def test_registering_a_regression_model_from_parquet_records_its_metrics(
 
     result = register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="loss",
             reference=regression_files.reference,
             target="loss",
@@ -176,8 +176,8 @@ def test_registering_a_regression_model_from_parquet_records_its_metrics(
         rel=1e-9,
     )
     with store.read() as r:
-        model = get_model(r, "loss")
-        features = {f.name: f for f in features_of(get_version(r, model))}
+        model = get_model(r, name="loss")
+        features = {f.name: f for f in features_of(get_version(r, model=model))}
     assert model.positive_label is None
     assert features["debt ratio"].max == reference["debt ratio"].max()
     assert features["segment"].categories == sorted(reference["segment"].unique())
@@ -208,7 +208,7 @@ def test_a_version_records_its_lineage(store: Store, binary_files: Case) -> None
     )
 
     with store.read() as r:
-        version = get_version(r, get_model(r, "credit"))
+        version = get_version(r, model=get_model(r, name="credit"))
         events = [(e.action, e.actor, e.version) for e in _events(r)]
     assert version.data_sha256 == _sha256(binary_files.reference)
     assert version.data_rows == 1500
@@ -243,9 +243,9 @@ def test_registering_the_same_model_again_makes_version_2(
     assert second.version == 2
     assert _versions(credit_store, "credit") == [2, 1]
     with credit_store.read() as r:
-        model = get_model(r, "credit")
-        newest = get_version(r, model)
-        first = get_version(r, model, 1)
+        model = get_model(r, name="credit")
+        newest = get_version(r, model=model)
+        first = get_version(r, model=model, version=1)
         assert [m.name for m in list_models(r)] == ["credit"]
         assert audit.verify(r) == []
     assert (newest.version, newest.git_sha, first.git_sha) == (2, "def456", "abc123")
@@ -272,7 +272,7 @@ def test_a_model_file_that_disagrees_with_the_prediction_column_is_registered_wi
 
 def _catalogue(store: Store) -> list[tuple[str, list[int]]]:
     with store.read() as r:
-        return [(m.name, [v.version for v in list_versions(r, m)]) for m in list_models(r)]
+        return [(m.name, [v.version for v in list_versions(r, model=m)]) for m in list_models(r)]
 
 
 def _refused(store: Store, reference: Path, **options: object) -> str:
@@ -280,7 +280,7 @@ def _refused(store: Store, reference: Path, **options: object) -> str:
     before = _catalogue(store)
     with pytest.raises(InvalidInput) as refused:
         register_version(
-            store, RegistrationSpec(reference=reference, **{"model": "credit", **options})
+            store, spec=RegistrationSpec(reference=reference, **{"model": "credit", **options})
         )
     assert _catalogue(store) == before
     return str(refused.value)
@@ -351,7 +351,7 @@ def test_an_ambiguous_positive_label_is_refused_until_it_is_named(
     assert named.task == "binary"
     assert named.metrics["positive_rate"] == pytest.approx((frame["defaulted"] == "bad").mean())
     with store.read() as r:
-        assert get_model(r, "credit").positive_label == "bad"
+        assert get_model(r, name="credit").positive_label == "bad"
 
 
 def test_a_reference_of_another_task_is_refused_for_an_existing_model(
@@ -490,7 +490,7 @@ def test_a_joblib_file_changed_after_registration_is_refused(
     joblib.dump(binary_files.model, tmp_path / "model.joblib")
     _register_credit(store, binary_files.reference, model_file=tmp_path / "model.joblib")
     with store.read() as r:
-        version = get_version(r, get_model(r, "credit"))
+        version = get_version(r, model=get_model(r, name="credit"))
     artifact = Path(version.artifact_path)
     features = binary_files.frame[FEATURES]
 

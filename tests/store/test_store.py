@@ -285,7 +285,7 @@ def test_the_dashboard_and_a_pipeline_writer_share_the_store_without_lock_errors
     files = _log_parts(binary_files, tmp_path, 6)
     monkeypatch.setenv("MODELBRIDGE_DB", str(credit_store.path))
     with credit_store.read() as r:
-        table = log_tables.pred_table(get_model(r, "credit").id)
+        table = log_tables.pred_table(get_model(r, name="credit").id)
     reader = Store(credit_store.path, lock_wait_seconds=30)
     env = {k: v for k, v in os.environ.items() if k != "MODELBRIDGE_DB"}
     at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)

@@ -64,7 +64,7 @@ def _tables(store: Store) -> list[str]:
 def _contents(store: Store) -> dict[str, int]:
     """Row counts of the tables every schema version has."""
     with store.read() as r:
-        model = get_model(r, "credit")
+        model = get_model(r, name="credit")
         tables = [
             "model", "model_version", "app_user", "audit_event", "batch", "label", "quarantine",
             log_tables.pred_table(model.id), log_tables.ref_table(model.id),
@@ -92,7 +92,7 @@ def busy_template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) 
     """'credit' v1 with its logs and labels, and a user: data an upgrade must keep."""
     store = Store(tmp_path_factory.mktemp("upgrade") / "store.duckdb", lock_wait_seconds=30)
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
         model_file=binary_files.model_file, created_by="erin",
     ))  # fmt: skip
@@ -164,10 +164,10 @@ def test_the_tables_later_steps_added_work_after_the_upgrade(busy_store: Store) 
 
     assert (case.revision, case.values["threshold"]) == (1, 0.4)
     assert review.id == 1  # the recreated sequence starts afresh
-    live = workflow.production(upgraded, "credit")
+    live = workflow.production(upgraded, model="credit")
     assert (live["version"], live["approved_by"]) == (1, "olga")
     with upgraded.read() as r:
-        model_id = get_model(r, "credit").id
+        model_id = get_model(r, name="credit").id
         assert r.rows("SELECT model_id, version, promoted_by FROM production_version") == [
             (model_id, 1, "olga")
         ]
@@ -277,8 +277,8 @@ def test_register_uses_the_timestamp_id_and_ignored_columns_it_is_told(
     assert plain.json()["features"] == [*FEATURES, "case_ref", "decided_at", "branch", "notes"]
     assert told.json()["features"] == FEATURES
     with store.read() as r:
-        version = get_version(r, get_model(r, "credit"))
-        default = get_version(r, get_model(r, "plain"))
+        version = get_version(r, model=get_model(r, name="credit"))
+        default = get_version(r, model=get_model(r, name="plain"))
     assert (version.id_column, version.timestamp_column) == ("case_ref", "decided_at")
     assert version.feature_schema["ignored"] == ["branch", "notes"]
     assert (default.id_column, default.timestamp_column) == ("request_id", "timestamp")
@@ -310,7 +310,8 @@ def test_ingest_reads_ids_and_times_from_the_registered_columns(
     assert report["warnings"] == []  # the time came from decided_at, not the ingest clock
     with store.read() as r:
         stored = r.frame(
-            f"SELECT request_id, ts, extra FROM {log_tables.pred_table(get_model(r, 'credit').id)} "
+            "SELECT request_id, ts, extra FROM "
+            f"{log_tables.pred_table(get_model(r, name='credit').id)} "
             "ORDER BY request_id"
         )
     assert stored["request_id"].tolist() == sent["case_ref"].tolist()
@@ -337,7 +338,7 @@ def test_register_refuses_an_ignored_column_the_reference_lacks(
 
 def _stored_versions(store: Store) -> list[tuple[int, int]]:
     with store.read() as r:
-        table = log_tables.pred_table(get_model(r, "credit").id)
+        table = log_tables.pred_table(get_model(r, name="credit").id)
         return r.rows(f"SELECT version, count(*) FROM {table} GROUP BY ALL ORDER BY 1")
 
 

@@ -132,7 +132,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     store = Store(tmp_path_factory.mktemp("pages") / "store.duckdb", lock_wait_seconds=60)
     store.init()
     for version in (1, 2):
-        register_version(store, RegistrationSpec(
+        register_version(store, spec=RegistrationSpec(
             model="credit", reference=binary_files.reference, target="defaulted",
             prediction="score", model_file=binary_files.model_file, created_by="erin",
         ))  # fmt: skip
@@ -201,7 +201,7 @@ def test_a_product_owner_approves_and_promotes_and_the_overview_shows_it_live(
     assert not at.exception, at.exception
     assert texts(at.success)[0] == "Nothing is waiting for a decision."
     assert _stages(fresh) == {1: "archived", 2: "production"}
-    assert workflow.production(Store(fresh), "credit")["approved_by"] == "olga"
+    assert workflow.production(Store(fresh), model="credit")["approved_by"] == "olga"
     overview = open_as(fresh, OWNER, "overview")
     # v2 has served nothing yet: the overview keeps showing the traffic of v1 and says why
     # (a tester's manager saw "No decisions have been logged yet" next to v1's open alerts).
@@ -282,10 +282,10 @@ def test_rolling_back_on_the_page_needs_a_confirmation(fresh: Path, open_as: Ope
 def test_the_kpi_page_values_the_threshold_on_the_slider(fresh: Path, open_as: OpenAs) -> None:
     store = Store(fresh)
     with store.read() as r:
-        model = get_model(r, "credit")
-        version = get_version(r, model)
-        summary = kpi.summary(r, model, version)
-        pos, neg = kpi.curve_counts(r, model, version)
+        model = get_model(r, name="credit")
+        version = get_version(r, model=model)
+        summary = kpi.summary(r, model=model, version=version)
+        pos, neg = kpi.curve_counts(r, model=model, version=version)
         curve = kpi.threshold_curve(pos, neg, business_case.current(model))
     at = open_as(fresh, OWNER, "kpi")
     assert not at.exception, at.exception
@@ -317,7 +317,7 @@ def test_saving_the_business_case_form_makes_a_new_revision(fresh: Path, open_as
     assert not at.exception, at.exception
     assert "Saved as a new revision." in texts(at.success)
     with Store(fresh).read() as r:
-        case = business_case.current(get_model(r, "credit"))
+        case = business_case.current(get_model(r, name="credit"))
     assert case.revision == 2
     assert case["decision"] == "Send risky applications to manual review"
     assert case["value_fn"] == CASE["value_fn"]
@@ -345,7 +345,7 @@ def test_the_overview_of_a_model_never_promoted_says_no_version_is_live(
 ) -> None:
     store = Store(tmp_path / "store.duckdb", lock_wait_seconds=60)
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
         created_by="erin",
     ))  # fmt: skip
@@ -396,7 +396,7 @@ def test_the_explanations_page_of_a_store_without_model_files_says_how_to_regist
     store.init()
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="loss",
             reference=regression_files.reference,
             target="loss",
@@ -415,10 +415,10 @@ def test_the_explanations_page_of_a_store_without_model_files_says_how_to_regist
 
 def _review(db: Path, version: int) -> Review:
     with Store(db).read() as r:
-        return workflow.open_review(r, get_model(r, "credit"), version)
+        return workflow.open_review(r, model=get_model(r, name="credit"), version=version)
 
 
 def _stages(db: Path) -> dict[int, str]:
     with Store(db).read() as r:
-        model = get_model(r, "credit")
-        return {v: get_version(r, model, v).stage for v in (1, 2)}
+        model = get_model(r, name="credit")
+        return {v: get_version(r, model=model, version=v).stage for v in (1, 2)}

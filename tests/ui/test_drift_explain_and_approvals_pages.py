@@ -74,9 +74,9 @@ def days(values: list[str]) -> list[pd.Timestamp]:
 def truth(db: Path) -> tuple[Any, Any, pd.DataFrame]:
     """The live version of the demo model and core's weekly drift table for it."""
     with Store(db).read() as r:
-        entry = get_model(r, MODEL)
-        version = get_version(r, entry)
-        return entry, version, drift.drift_by_window(r, entry, version, WEEK)
+        entry = get_model(r, name=MODEL)
+        version = get_version(r, model=entry)
+        return entry, version, drift.drift_by_window(r, model=entry, version=version, spec=WEEK)
 
 
 def copy_with_artifacts(db: Path, target: Path) -> Path:
@@ -209,7 +209,9 @@ def test_picking_a_feature_and_window_shows_reference_vs_window_distributions(
     start = sorted(table["window_start"].unique())[index]
     label = f"{pd.Timestamp(start):%Y-%m-%d}"
     with Store(demo_db).read() as r:
-        dist = drift_report.distributions(r, entry, version, WEEK, feature, start)
+        dist = drift_report.distributions(
+            r, model=entry, version=version, spec=WEEK, feature=feature, window_start=start
+        )
     overlay = figures(at)[f"{feature}: reference vs {label}"]["data"]
     assert [t["name"] for t in overlay] == ["training (reference)", label]
     for trace, column in zip(overlay, ["reference", "window"], strict=True):
@@ -274,8 +276,8 @@ def test_prediction_multivariate_and_performance_charts_carry_cores_series(
     at = drift_page(app_as)
     entry, version, table = truth(demo_db)
     with Store(demo_db).read() as r:
-        multi = multivariate.reconstruction_drift(r, entry, version, WEEK)
-        perf = performance.performance_by_window(r, entry, version, WEEK)
+        multi = multivariate.reconstruction_drift(r, model=entry, version=version, spec=WEEK)
+        perf = performance.performance_by_window(r, model=entry, version=version, spec=WEEK)
     charts = figures(at)
 
     pred = table[table["primary"] & (table["feature"] == "prediction")]
@@ -319,10 +321,10 @@ def test_prediction_multivariate_and_performance_charts_carry_cores_series(
 def _new_traffic(db: Path, folder: Path, n: int = 40) -> Path:
     """A prediction-log file of N new decisions, copied from the latest logged ones."""
     with Store(db).read() as r:
-        entry = get_model(r, MODEL)
-        version = get_version(r, entry)
+        entry = get_model(r, name=MODEL)
+        version = get_version(r, model=entry)
         columns = {
-            f.name: log_tables.feature_column(r, entry.id, f.name, f.kind)
+            f.name: log_tables.feature_column(r, model_id=entry.id, name=f.name, kind=f.kind)
             for f in features_of(version)
         }
         select = ", ".join(f"{c} AS {name}" for name, c in columns.items())
@@ -345,9 +347,9 @@ def test_the_drift_page_computes_drift_once_per_store_revision(
     calls: list[tuple[str, int]] = []
     real = drift.drift_by_window
 
-    def spy(w: Any, model: Any, version: Any, spec: Any, **kwargs: Any) -> pd.DataFrame:
-        calls.append((model.name, version.version))
-        return real(w, model, version, spec, **kwargs)
+    def spy(w: Any, **kwargs: Any) -> pd.DataFrame:
+        calls.append((kwargs["model"].name, kwargs["version"].version))
+        return real(w, **kwargs)
 
     monkeypatch.setattr(drift, "drift_by_window", spy)
     before = Store(private_demo).revision()
@@ -376,7 +378,7 @@ def test_the_drift_page_computes_drift_once_per_store_revision(
 
 def threshold(db: Path) -> float:
     with Store(db).read() as r:
-        return float(get_model(r, MODEL).settings["business_case"]["threshold"])
+        return float(get_model(r, name=MODEL).settings["business_case"]["threshold"])
 
 
 def store_cases(
@@ -384,7 +386,7 @@ def store_cases(
 ) -> list[str]:
     """Request ids the browse table must list, newest first, straight from the store."""
     with Store(db).read() as r:
-        table = log_tables.pred_table(get_model(r, MODEL).id)
+        table = log_tables.pred_table(get_model(r, name=MODEL).id)
         side = {None: "TRUE", True: "score >= ?", False: "score < ?"}[flagged]
         params = [start, end, lo, hi] + ([threshold(db)] if flagged is not None else [])
         rows = r.rows(
@@ -440,7 +442,7 @@ def test_the_waterfall_shows_explain_case_contributions(app_as: AppAs, demo_db: 
     at.text_input(key="explain_request_id").input(request_id).run()
     assert not at.exception, at.exception
 
-    case = explain_case(Store(demo_db), MODEL, request_id)
+    case = explain_case(Store(demo_db), model=MODEL, request_id=request_id)
     contributions = case.explanation.contributions
     ranked = sorted(contributions.values(), key=lambda v: -abs(v))
     shown, rest = ranked[:8], ranked[8:]
@@ -494,7 +496,7 @@ def decide(at: AppTest, decision: str, comment: str) -> AppTest:
 
 def stage_of(db: Path, version: int) -> str:
     with Store(db).read() as r:
-        return get_version(r, get_model(r, MODEL), version).stage
+        return get_version(r, model=get_model(r, name=MODEL), version=version).stage
 
 
 def sign_off_events(db: Path) -> pd.DataFrame:
@@ -512,10 +514,14 @@ def test_the_gates_table_lists_every_gate_as_core_gates_judged_it(private_demo: 
     at = open_page(private_demo, OWNER, "approvals")
     assert f"{MODEL} v2 · in review" in texts(at.subheader)
     with Store(private_demo).read() as r:
-        entry = get_model(r, MODEL)
-        review = workflow.open_review(r, entry, 2)
+        entry = get_model(r, name=MODEL)
+        review = workflow.open_review(r, model=entry, version=2)
         fresh, _ = gates.evaluate(
-            Store(private_demo), r, entry, get_version(r, entry, 2), get_version(r, entry, 1)
+            Store(private_demo),
+            w=r,
+            model=entry,
+            candidate=get_version(r, model=entry, version=2),
+            live=get_version(r, model=entry, version=1),
         )
     frozen = [
         (g["name"], g["status"], g["blocking"], g["summary"]) for g in review.evidence["gates"]
@@ -560,7 +566,7 @@ def test_rejecting_on_the_page_records_the_decision_and_empties_the_queue(privat
         json.loads(event.after)["comment"] == "Drift on purpose is not explained; not going live."
     )
     with Store(private_demo).read() as r:
-        [review, *_] = workflow.history(r, get_model(r, MODEL), 2)
+        [review, *_] = workflow.history(r, model=get_model(r, name=MODEL), version=2)
     assert review["status"] == "rejected"
     assert [(s["user"], s["decision"]) for s in review["sign_offs"]] == [("owner", "reject")]
     assert texts(at.success) == ["Nothing is waiting for a decision."]

@@ -29,7 +29,7 @@ AppAs = Callable[[str | None], AppTest]
 def request_id(demo_db: Path) -> str:
     """A logged decision of the live version that the model sent to manual review."""
     with Store(demo_db).read() as r:
-        model = get_model(r, MODEL)
+        model = get_model(r, name=MODEL)
         threshold = model.settings["business_case"]["threshold"]
         return r.rows(
             f"SELECT request_id FROM {log_tables.pred_table(model.id)} "
@@ -42,7 +42,7 @@ def request_id(demo_db: Path) -> str:
 def other_request_id(demo_db: Path, request_id: str) -> str:
     """Another logged decision of the live version, one the model did not flag."""
     with Store(demo_db).read() as r:
-        model = get_model(r, MODEL)
+        model = get_model(r, name=MODEL)
         threshold = model.settings["business_case"]["threshold"]
         return r.rows(
             f"SELECT request_id FROM {log_tables.pred_table(model.id)} "
@@ -84,8 +84,8 @@ def what_if_shown(at: AppTest) -> dict[str, object]:
 def logged_inputs(demo_db: Path, case: CaseExplanation) -> dict[str, object]:
     """CASE's logged values under the labels the what-if panel gives them."""
     with Store(demo_db).read() as r:
-        model = get_model(r, MODEL)
-        target = get_version(r, model, case.version)
+        model = get_model(r, name=MODEL)
+        target = get_version(r, model=model, version=case.version)
         words, features = vocabulary(target, model.task), features_of(target)
     labels = {f.name: words.info(f.name) for f in features}
     return {
@@ -100,7 +100,7 @@ def test_a_case_found_by_request_id_shows_the_decision_and_its_reasons(
 ) -> None:
     at = explain_page(app_as, role, request_id)
 
-    case = explain_case(Store(demo_db), MODEL, request_id)
+    case = explain_case(Store(demo_db), model=MODEL, request_id=request_id)
     shown = markdown(at)
     assert case.flagged is True
     assert "### Decision: sent to manual review" in shown
@@ -137,7 +137,7 @@ def test_the_what_if_panel_rescores_the_case_with_the_changed_value(
     app_as: AppAs, demo_db: Path, request_id: str
 ) -> None:
     at = explain_page(app_as, "domain_expert", request_id)
-    case = explain_case(Store(demo_db), MODEL, request_id)
+    case = explain_case(Store(demo_db), model=MODEL, request_id=request_id)
     debt = case.explanation.values["debt_to_income"]
     key = what_if_key(MODEL, 1, request_id, "debt_to_income")
     assert at.number_input(key=key).value == pytest.approx(debt)
@@ -146,7 +146,10 @@ def test_the_what_if_panel_rescores_the_case_with_the_changed_value(
     at.number_input(key=key).set_value(5.0).run()
 
     changed = explain_values(
-        Store(demo_db), MODEL, {**case.explanation.values, "debt_to_income": 5.0}, version=1
+        Store(demo_db),
+        model=MODEL,
+        values={**case.explanation.values, "debt_to_income": 5.0},
+        version=1,
     )
     assert not at.exception
     assert "**With your changes**" in markdown(at)
@@ -159,8 +162,8 @@ def test_the_what_if_panel_rescores_the_case_with_the_changed_value(
 def test_the_next_case_starts_the_what_if_panel_from_its_own_values(
     app_as: AppAs, demo_db: Path, request_id: str, other_request_id: str
 ) -> None:
-    first = explain_case(Store(demo_db), MODEL, request_id)
-    second = explain_case(Store(demo_db), MODEL, other_request_id)
+    first = explain_case(Store(demo_db), model=MODEL, request_id=request_id)
+    second = explain_case(Store(demo_db), model=MODEL, request_id=other_request_id)
     at = explain_page(app_as, "domain_expert", request_id)
     changed = what_if_key(MODEL, 1, request_id, "debt_to_income")
     at.number_input(key=changed).set_value(5.0).run()
@@ -189,8 +192,12 @@ def test_a_what_if_value_outside_what_training_saw_is_called_a_guess(
 ) -> None:
     # A tester typed 22.38 %vol of alcohol into a wine model without a word from the page.
     with Store(demo_db).read() as r:
-        model = get_model(r, MODEL)
-        [debt] = [f for f in features_of(get_version(r, model, 1)) if f.name == "debt_to_income"]
+        model = get_model(r, name=MODEL)
+        [debt] = [
+            f
+            for f in features_of(get_version(r, model=model, version=1))
+            if f.name == "debt_to_income"
+        ]
     at = explain_page(app_as, "domain_expert", request_id)
     changed = what_if_key(MODEL, 1, request_id, "debt_to_income")
     warning = (
@@ -253,7 +260,7 @@ def test_words_saved_by_an_ml_engineer_are_used_in_the_reasons(
 
     assert [s.value for s in at.success] == ["Saved."]
     with Store(copy).read() as r:
-        version = get_version(r, get_model(r, MODEL), 1)
+        version = get_version(r, model=get_model(r, name=MODEL), version=1)
     assert version.feature_schema["metadata"]["outcome"] == "chance of default"
-    case = explain_case(Store(copy), MODEL, request_id)
+    case = explain_case(Store(copy), model=MODEL, request_id=request_id)
     assert all("chance of default by" in r.sentence for r in case.reasons)

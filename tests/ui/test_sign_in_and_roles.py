@@ -52,7 +52,7 @@ def table_with(at: AppTest, column: str) -> pd.DataFrame:
 def store_totals(db: Path, version: int | None = None) -> dict[str, object]:
     """What the traffic page's headline metrics must say, counted straight from the store."""
     with Store(db).read() as r:
-        table = log_tables.pred_table(registry.get_model(r, MODEL).id)
+        table = log_tables.pred_table(registry.get_model(r, name=MODEL).id)
         where, params = ("WHERE version = ?", [version]) if version is not None else ("", [])
         n, days, mean, p95 = r.rows(
             "SELECT count(*), count(DISTINCT ts::DATE), avg(score), "
@@ -70,7 +70,7 @@ def store_totals(db: Path, version: int | None = None) -> dict[str, object]:
 def store_counts(db: Path) -> tuple[int, int]:
     """Logged predictions and arrived labels of the demo model."""
     with Store(db).read() as r:
-        model = registry.get_model(r, MODEL)
+        model = registry.get_model(r, name=MODEL)
         [(predictions,)] = r.rows(f"SELECT count(*) FROM {log_tables.pred_table(model.id)}")
         [(labels,)] = r.rows("SELECT count(*) FROM label WHERE model_id = ?", [model.id])
     return predictions, labels
@@ -79,13 +79,16 @@ def store_counts(db: Path) -> tuple[int, int]:
 def store_stages(db: Path) -> dict[int, str]:
     """Stage of each version of the demo model."""
     with Store(db).read() as r:
-        return {v.version: v.stage for v in registry.list_versions(r, registry.get_model(r, MODEL))}
+        return {
+            v.version: v.stage
+            for v in registry.list_versions(r, model=registry.get_model(r, name=MODEL))
+        }
 
 
 def latest_requests(db: Path, n: int) -> list[tuple[str, float]]:
     """The N most recent (request id, score) pairs logged for the demo model."""
     with Store(db).read() as r:
-        table = log_tables.pred_table(registry.get_model(r, MODEL).id)
+        table = log_tables.pred_table(registry.get_model(r, name=MODEL).id)
         return r.rows(f"SELECT request_id, score FROM {table} ORDER BY ts DESC LIMIT ?", [n])
 
 
@@ -158,7 +161,7 @@ def check_drift(at: AppTest, db: Path, role: str) -> None:
     assert chart_titles(at)[0].startswith("Drift per feature and window")
     ranking = table_with(at, "windows past threshold (of 3)")
     with Store(db).read() as r:
-        version = registry.get_version(r, registry.get_model(r, MODEL))
+        version = registry.get_version(r, model=registry.get_model(r, name=MODEL))
         features = {f.name for f in registry.features_of(version)}
     assert set(ranking["feature"]) == features | {"prediction"}
     # The demo drifts exactly these inputs; the page must rank them first.

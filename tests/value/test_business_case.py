@@ -26,10 +26,10 @@ def cases(tmp_path_factory: pytest.TempPathFactory, binary_files: Case, regressi
     store = Store(tmp_path_factory.mktemp("business") / "store.duckdb", lock_wait_seconds=10)
     store.init()
     for name in ("credit", "untouched"):
-        register_version(store, RegistrationSpec(
+        register_version(store, spec=RegistrationSpec(
             model=name, reference=binary_files.reference, target="defaulted", prediction="score",
         ))  # fmt: skip
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
         task="regression",
     ))  # fmt: skip
@@ -38,7 +38,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory, binary_files: Case, regressi
 
 def _case(store: Store, model: str) -> business_case.BusinessCase:
     with store.read() as r:
-        return business_case.current(get_model(r, model))
+        return business_case.current(get_model(r, name=model))
 
 
 def _events(store: Store, model: str) -> list[AuditEvent]:
@@ -57,7 +57,7 @@ def test_a_model_without_a_saved_case_has_the_defaults_at_revision_0(cases: Stor
     assert fresh.revision == 0
     assert fresh.values == business_case.DEFAULTS
     with cases.read() as r:
-        assert business_case.history(r, get_model(r, "untouched")) == []
+        assert business_case.history(r, model=get_model(r, name="untouched")) == []
 
 
 def test_each_save_is_a_new_revision_kept_in_the_history(cases: Store) -> None:
@@ -73,7 +73,7 @@ def test_each_save_is_a_new_revision_kept_in_the_history(cases: Store) -> None:
     assert second["value_tp"] == 120.0
     assert _case(cases, "credit") == second
     with cases.read() as r:
-        history = business_case.history(r, get_model(r, "credit"))
+        history = business_case.history(r, model=get_model(r, name="credit"))
     assert [h.revision for h in history[:2]] == [start + 2, start + 1]
     assert [h.saved_by for h in history[:2]] == ["erin", "olga"]
     assert history[1].case["value_tp"] == first["value_tp"]

@@ -49,7 +49,7 @@ def _binary_model(
 ) -> None:
     """Register NAME on REFERENCE, log LOGGED (score, target, timestamp) and its labels."""
     reference.to_parquet(folder / f"{name}-reference.parquet")
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model=name, reference=folder / f"{name}-reference.parquet", target="target",
         prediction="score", task="binary",
     ))  # fmt: skip
@@ -93,7 +93,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
     )
     _binary_model(store, folder, "tiny", tiny, _reference(rng, 2000))
     _binary_model(store, folder, "uniform", _uniform_logs(rng, 20_000), _reference(rng, 4000))
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
         task="regression",
     ))  # fmt: skip
@@ -108,27 +108,29 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
 
 def _summary(store: Store, name: str) -> kpi.Summary:
     with store.read() as r:
-        model = get_model(r, name)
-        return kpi.summary(r, model, get_version(r, model))
+        model = get_model(r, name=name)
+        return kpi.summary(r, model=model, version=get_version(r, model=model))
 
 
 def _windows(store: Store, name: str, period: str) -> pd.DataFrame:
     with store.read() as r:
-        model = get_model(r, name)
-        return kpi.by_window(r, model, get_version(r, model), WindowSpec.parse(period))
+        model = get_model(r, name=name)
+        return kpi.by_window(
+            r, model=model, version=get_version(r, model=model), spec=WindowSpec.parse(period)
+        )
 
 
 def _curve(store: Store, name: str) -> pd.DataFrame:
     with store.read() as r:
-        model = get_model(r, name)
-        pos, neg = kpi.curve_counts(r, model, get_version(r, model))
+        model = get_model(r, name=name)
+        pos, neg = kpi.curve_counts(r, model=model, version=get_version(r, model=model))
         return kpi.threshold_curve(pos, neg, business_case.current(model))
 
 
 def _logged(store: Store, name: str) -> pd.DataFrame:
     """Every logged decision of NAME with its outcome (NaN while unlabelled)."""
     with store.read() as r:
-        model = get_model(r, name)
+        model = get_model(r, name=name)
         return r.frame(
             f"SELECT p.ts, p.score, l.y FROM pred_m{model.id} p LEFT JOIN label l "
             "ON l.model_id = ? AND l.request_id = p.request_id ORDER BY p.ts",
@@ -388,10 +390,10 @@ def _tolerance(row: object, sigmas: float) -> float:
 def test_estimated_and_realized_value_agree_on_the_demo_before_the_concept_change(demo: Store):
     concept = pd.Timestamp(json.loads(truth_path(demo).read_text())["concept_drift_date"])
     with demo.read() as r:
-        model = get_model(r, MODEL)
-        version = get_version(r, model)
-        weekly = kpi.by_window(r, model, version, WindowSpec.parse("W"))
-        monthly = kpi.by_window(r, model, version, WindowSpec.parse("M"))
+        model = get_model(r, name=MODEL)
+        version = get_version(r, model=model)
+        weekly = kpi.by_window(r, model=model, version=version, spec=WindowSpec.parse("W"))
+        monthly = kpi.by_window(r, model=model, version=version, spec=WindowSpec.parse("M"))
 
     before = weekly[(weekly["window_end"] <= concept) & (weekly["n_labeled"] >= 300)]
     assert len(before) >= 4
@@ -407,10 +409,10 @@ def test_estimated_and_realized_value_agree_on_the_demo_before_the_concept_chang
 
 def test_kpi_json_reports_the_summary_and_one_record_per_window(demo: Store):
     with demo.read() as r:
-        model = get_model(r, MODEL)
-        version = get_version(r, model)
-        summary = kpi.summary(r, model, version)
-        monthly = kpi.by_window(r, model, version, WindowSpec.parse("M"))
+        model = get_model(r, name=MODEL)
+        version = get_version(r, model=model)
+        summary = kpi.summary(r, model=model, version=version)
+        monthly = kpi.by_window(r, model=model, version=version, spec=WindowSpec.parse("M"))
 
     ran = run_cli("kpi", MODEL, "--json", db=demo.path)
 
@@ -479,7 +481,7 @@ def test_business_case_refuses_nonsense_in_one_line_with_exit_2(store: Store):
         assert ran.err.startswith(f"modelbridge: error: {message}")
     case = shown.result().json()
     with store.read() as r:
-        current = business_case.current(get_model(r, "tiny"))
+        current = business_case.current(get_model(r, name="tiny"))
     assert case == {"revision": current.revision, **current.values}
     assert _summary(store, "tiny") == before
 
@@ -487,8 +489,8 @@ def test_business_case_refuses_nonsense_in_one_line_with_exit_2(store: Store):
 def test_kpi_and_business_case_text_read_as_numbers_and_dashes(store: Store):
     """For people, not pipelines: no None, nan, -0.00 or 1.98e+06 in the text output."""
     with store.read() as r:
-        model = get_model(r, "loss")
-        summary = kpi.summary(r, model, get_version(r, model))
+        model = get_model(r, name="loss")
+        summary = kpi.summary(r, model=model, version=get_version(r, model=model))
 
     ran = run_cli("kpi", "loss", db=store.path)
     case = run_cli("business-case", "loss", db=store.path)

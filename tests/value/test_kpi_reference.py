@@ -68,18 +68,18 @@ def store(
     and 'blank' (binary, a reference without outcomes); olga may sign in."""
     store = Store(folder / "store.duckdb", lock_wait_seconds=60)
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="credit", reference=folder / "credit-reference.csv", target="defaulted",
         prediction="score", model_file=binary_files.model_file,
     ))  # fmt: skip
     ingest_predictions(store, model="credit", files=[binary_files.logs])
     ingest_labels(store, model="credit", files=[binary_files.labels])
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=folder / "loss-reference.parquet", target="loss",
         prediction="predicted", task="regression", model_file=regression_files.model_file,
     ))  # fmt: skip
     credit_reference.assign(defaulted=pd.NA).to_csv(folder / "blank.csv", index=False)
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="blank", reference=folder / "blank.csv", target="defaulted", prediction="score",
         task="binary",
     ))  # fmt: skip
@@ -89,13 +89,13 @@ def store(
 
 def _reference(store: Store, name: str) -> kpi.ReferenceValue:
     with store.read() as r:
-        model = get_model(r, name)
-        return kpi.on_reference(r, model, get_version(r, model))
+        model = get_model(r, name=name)
+        return kpi.on_reference(r, model=model, version=get_version(r, model=model))
 
 
 def _case(store: Store, name: str) -> business_case.BusinessCase:
     with store.read() as r:
-        return business_case.current(get_model(r, name))
+        return business_case.current(get_model(r, name=name))
 
 
 def _weeks(timestamps: pd.Series) -> pd.Series:
@@ -232,7 +232,7 @@ def test_kpi_text_says_first_when_no_business_case_was_set(
     # A tester read "decision threshold 0.5 (best 0)" and zeros, with no word of why.
     fresh = Store(tmp_path / "store.duckdb")
     fresh.init()
-    register_version(fresh, RegistrationSpec(
+    register_version(fresh, spec=RegistrationSpec(
         model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
     ))  # fmt: skip
 
@@ -311,8 +311,8 @@ def test_the_business_value_page_shows_the_value_on_the_reference(
     business_case.save(store, model="credit", changes=CREDIT_CASE, by=OWNER)
     credit, blank = _reference(store, "credit"), _reference(store, "blank")
     with store.read() as r:
-        model = get_model(r, "credit")
-        summary = kpi.summary(r, model, get_version(r, model))
+        model = get_model(r, name="credit")
+        summary = kpi.summary(r, model=model, version=get_version(r, model=model))
     monkeypatch.setenv("MODELBRIDGE_DB", str(store.path))
     st.cache_data.clear()
     st.cache_resource.clear()

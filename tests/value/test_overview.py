@@ -32,7 +32,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
     folder = tmp_path_factory.mktemp("health")
     store = Store(folder / "store.duckdb", lock_wait_seconds=30)
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
         task="regression",
     ))  # fmt: skip
@@ -45,7 +45,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
         pd.DataFrame(
             {"x": rng.normal(0, 1, 3000), "score": score, "target": rng.random(3000) < score}
         ).astype({"target": int}).to_parquet(folder / f"{name}-ref.parquet")
-        register_version(store, RegistrationSpec(
+        register_version(store, spec=RegistrationSpec(
             model=name, reference=folder / f"{name}-ref.parquet", target="target",
             prediction="score", task="binary",
         ))  # fmt: skip
@@ -72,8 +72,8 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
 
 def _earnings(store: Store, name: str) -> overview.Earnings:
     with store.read() as r:
-        model = get_model(r, name)
-        return overview.earnings(r, model, get_version(r, model))
+        model = get_model(r, name=name)
+        return overview.earnings(r, model=model, version=get_version(r, model=model))
 
 
 def test_without_a_business_case_the_overview_says_who_can_add_one(store: Store) -> None:
@@ -111,8 +111,10 @@ def test_a_regression_period_without_outcomes_is_not_valued(store: Store) -> Non
 def test_this_periods_earnings_are_estimated_until_outcomes_arrive(store: Store) -> None:
     found = _earnings(store, "m")
     with store.read() as r:
-        model = get_model(r, "m")
-        weekly = kpi.by_window(r, model, get_version(r, model), WindowSpec.parse("W"))
+        model = get_model(r, name="m")
+        weekly = kpi.by_window(
+            r, model=model, version=get_version(r, model=model), spec=WindowSpec.parse("W")
+        )
 
     last = weekly.iloc[-1]
     assert found.period_start == pd.Timestamp("2026-03-16") == last["window_start"]
@@ -157,8 +159,11 @@ def test_the_speed_light_compares_p95_latency_with_the_target(
 ) -> None:
     update_settings(store, model="m", changes={"latency_slo_ms": slo}, by=ENGINEER)
     with store.read() as r:
-        model = get_model(r, "m")
-        lights = {light.name: light for light in overview.lights(r, model, get_version(r, model))}
+        model = get_model(r, name="m")
+        lights = {
+            light.name: light
+            for light in overview.lights(r, model=model, version=get_version(r, model=model))
+        }
 
     assert list(lights) == ["Inputs", "Data quality", "Speed", "Accuracy"]
     assert (lights["Speed"].status, lights["Speed"].sentence) == (status, sentence)
@@ -168,8 +173,11 @@ def test_the_speed_light_compares_p95_latency_with_the_target(
 
 def _lights(store: Store, name: str) -> dict[str, overview.Light]:
     with store.read() as r:
-        model = get_model(r, name)
-        return {light.name: light for light in overview.lights(r, model, get_version(r, model))}
+        model = get_model(r, name=name)
+        return {
+            light.name: light
+            for light in overview.lights(r, model=model, version=get_version(r, model=model))
+        }
 
 
 def test_the_speed_light_is_unknown_not_fine_when_the_logs_carry_no_latency(
@@ -229,13 +237,13 @@ def test_accuracy_is_red_when_outcomes_confirm_a_drop_and_amber_on_estimates_onl
 
 def test_waiting_versions_are_listed_for_attention(store: Store) -> None:
     with store.read() as r:
-        before = overview.attention(r, get_model(r, "bare"))
+        before = overview.attention(r, model=get_model(r, name="bare"))
     assert before == ["Version 1 is registered and not yet in review."]
     with store.write() as w:
-        version = get_version(w, get_model(w, "bare"))
+        version = get_version(w, model=get_model(w, name="bare"))
         version.stage = "approved"
         w.session.add(version)
     with store.read() as r:
-        assert overview.attention(r, get_model(r, "bare")) == [
+        assert overview.attention(r, model=get_model(r, name="bare")) == [
             "Version 1 is approved and ready to go live."
         ]

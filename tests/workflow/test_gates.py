@@ -226,7 +226,7 @@ def rivals(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Stor
     folder = tmp_path_factory.mktemp("gates")
     store = Store(folder / "store.duckdb", lock_wait_seconds=30)
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
         model_file=binary_files.model_file,
     ))  # fmt: skip
@@ -238,7 +238,7 @@ def rivals(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Stor
     reference.assign(score=inverted.predict_proba(reference[FEATURES])[:, 1]).to_csv(
         folder / "inverted.csv", index=False
     )
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="credit", reference=folder / "inverted.csv", target="defaulted", prediction="score",
         model_file=folder / "inverted.skops",
     ))  # fmt: skip
@@ -248,12 +248,12 @@ def rivals(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Stor
 
 def _kpi_gate(store: Store, candidate: int, live: int | None) -> gates.Gate:
     with store.read() as r:
-        model = get_model(r, "credit")
+        model = get_model(r, name="credit")
         return gates.kpi_gate(
             store,
-            model,
-            get_version(r, model, candidate),
-            None if live is None else get_version(r, model, live),
+            model=model,
+            candidate=get_version(r, model=model, version=candidate),
+            live=None if live is None else get_version(r, model=model, version=live),
         )
 
 
@@ -292,7 +292,7 @@ def test_the_kpi_tolerance_forgives_a_smaller_loss(rivals: Store) -> None:
     loss = _kpi_gate(rivals, candidate=2, live=1).numbers
     share = (loss["live"] - loss["candidate"]) / abs(loss["live"])
     with rivals.write() as w:
-        model = get_model(w, "credit")
+        model = get_model(w, name="credit")
         model.settings = {**model.settings, "gates": {"kpi_tolerance": share * 1.01}}
         w.session.add(model)
 
@@ -312,13 +312,17 @@ def test_the_kpi_gate_passes_when_nothing_is_live_and_warns_without_labels(rival
 
 def test_evaluate_marks_exactly_the_configured_gates_as_blocking(rivals: Store) -> None:
     with rivals.write() as w:
-        model = get_model(w, "credit")
+        model = get_model(w, name="credit")
         model.settings = {**model.settings, "gates": {"blocking": ["drift", "explanations"]}}
         w.session.add(model)
     with rivals.read() as r:
-        model = get_model(r, "credit")
+        model = get_model(r, name="credit")
         found, samples = gates.evaluate(
-            rivals, r, model, get_version(r, model, 2), get_version(r, model, 1)
+            rivals,
+            w=r,
+            model=model,
+            candidate=get_version(r, model=model, version=2),
+            live=get_version(r, model=model, version=1),
         )
 
     assert [(g.name, g.blocking) for g in found] == [
@@ -333,14 +337,16 @@ def test_evaluate_marks_exactly_the_configured_gates_as_blocking(rivals: Store) 
     assert len(samples) == 3
     assert [g for g in found if g.name == "kpi"][0].status == "fail"
     with rivals.read() as r:
-        metrics = get_version(r, get_model(r, "credit"), 2).metrics
+        metrics = get_version(r, model=get_model(r, name="credit"), version=2).metrics
     assert gates.as_dict(found[0])["numbers"]["candidate"] == metrics
 
 
 def test_no_traffic_means_no_drift_to_block_on(rivals: Store) -> None:
     with rivals.read() as r:
-        model = get_model(r, "credit")
-        found = gates.drift_gate(r, model, get_version(r, model, 2), None)
+        model = get_model(r, name="credit")
+        found = gates.drift_gate(
+            r, model=model, candidate=get_version(r, model=model, version=2), live=None
+        )
     assert (found.status, found.summary) == ("pass", "No production traffic to compare with yet.")
 
 
@@ -350,13 +356,15 @@ def test_the_money_gate_of_a_regression_model_is_not_applicable_rather_than_pass
     # A tester read "pass kpi (blocking)" for a regression model the money check never ran on.
     store = Store(tmp_path / "store.duckdb")
     store.init()
-    register_version(store, RegistrationSpec(
+    register_version(store, spec=RegistrationSpec(
         model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
         model_file=regression_files.model_file,
     ))  # fmt: skip
     with store.read() as r:
-        model = get_model(r, "loss")
-        found, _ = gates.evaluate(store, r, model, get_version(r, model, 1), None)
+        model = get_model(r, name="loss")
+        found, _ = gates.evaluate(
+            store, w=r, model=model, candidate=get_version(r, model=model, version=1), live=None
+        )
 
     [kpi] = [g for g in found if g.name == "kpi"]
     assert (kpi.status, kpi.blocking) == ("n/a", True)

@@ -57,7 +57,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     for _ in (1, 2):
         register_version(
             store,
-            RegistrationSpec(
+            spec=RegistrationSpec(
                 model="credit",
                 reference=binary_files.reference,
                 target="defaulted",
@@ -68,7 +68,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
         )
     register_version(
         store,
-        RegistrationSpec(
+        spec=RegistrationSpec(
             model="credit",
             reference=_shifted_reference(binary_files, folder),
             target="defaulted",
@@ -125,7 +125,7 @@ def cli(fresh: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
 
 def _stage(store: Store, version: int) -> str:
     with store.read() as r:
-        return get_version(r, get_model(r, "credit"), version).stage
+        return get_version(r, model=get_model(r, name="credit"), version=version).stage
 
 
 def _gate(evidence: dict, name: str) -> dict:
@@ -135,9 +135,11 @@ def _gate(evidence: dict, name: str) -> dict:
 
 def _drift_gate(store: Store, version: int) -> gates.Gate:
     with store.read() as r:
-        model = get_model(r, "credit")
-        live = get_version(r, model, 1)
-        return gates.drift_gate(r, model, get_version(r, model, version), live)
+        model = get_model(r, name="credit")
+        live = get_version(r, model=model, version=1)
+        return gates.drift_gate(
+            r, model=model, candidate=get_version(r, model=model, version=version), live=live
+        )
 
 
 def test_a_candidate_trained_on_data_unlike_live_traffic_fails_the_drift_gate(
@@ -186,11 +188,13 @@ def test_a_blocking_drift_failure_stops_approval_through_the_cli(fresh: Store, c
 
 def test_the_explanations_gate_passes_with_a_model_file_and_warns_without(fresh: Store) -> None:
     with fresh.read() as r:
-        model = get_model(r, "credit")
-        review = workflow.open_review(r, model, 2)
-        no_file = get_version(r, model, 3)
+        model = get_model(r, name="credit")
+        review = workflow.open_review(r, model=model, version=2)
+        no_file = get_version(r, model=model, version=3)
         sample = pd.DataFrame({"income": [1.0], "debt ratio": [1.0], "segment": ["sme"]})
-        unexplained, none = gates.explanation_gate(fresh, model, no_file, sample)
+        unexplained, none = gates.explanation_gate(
+            fresh, model=model, candidate=no_file, sample=sample
+        )
 
     explained = _gate(review.evidence, "explanations")
     assert explained["status"] == "pass"

@@ -134,7 +134,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     store = Store(tmp_path_factory.mktemp("workflow") / "store.duckdb", lock_wait_seconds=60)
     store.init()
     for version in (1, 2, 3):
-        register_version(store, RegistrationSpec(
+        register_version(store, spec=RegistrationSpec(
             model="credit", reference=binary_files.reference, target="defaulted",
             prediction="score", model_file=binary_files.model_file, created_by="erin",
             git_sha=f"sha-{version}", description=DESCRIPTION if version == 1 else "",
@@ -181,7 +181,7 @@ def _events(store: Store) -> list[AuditEvent]:
 
 def _review(store: Store, version: int) -> Review:
     with store.read() as r:
-        return workflow.open_review(r, get_model(r, "credit"), version)
+        return workflow.open_review(r, model=get_model(r, name="credit"), version=version)
 
 
 def _sign_offs(store: Store) -> list[SignOff]:
@@ -252,7 +252,7 @@ def test_request_changes_sends_the_version_back_and_it_can_be_reviewed_again(fre
     with fresh.read() as r:
         assert r.session.get(Review, first.id).status == "changes_requested"
         with pytest.raises(NotFound, match="has no open review; request one first"):
-            workflow.open_review(r, get_model(r, "credit"), 2)
+            workflow.open_review(r, model=get_model(r, name="credit"), version=2)
 
     again = workflow.request_review(fresh, model="credit", version=2, by=ENGINEER)
 
@@ -374,7 +374,7 @@ def test_the_same_person_approving_twice_counts_once(fresh: Store) -> None:
 
 def _history(store: Store, version: int) -> list[dict[str, Any]]:
     with store.read() as r:
-        return workflow.history(r, get_model(r, "credit"), version)
+        return workflow.history(r, model=get_model(r, name="credit"), version=version)
 
 
 @pytest.mark.parametrize(
@@ -422,7 +422,7 @@ def test_an_ml_engineer_cannot_loosen_the_approval_policy(fresh: Store, key: str
 
 def _settings(store: Store) -> dict[str, Any]:
     with store.read() as r:
-        return get_model(r, "credit").settings
+        return get_model(r, name="credit").settings
 
 
 # --- gates and frozen evidence --------------------------------------------------------------
@@ -589,7 +589,7 @@ def test_every_stage_change_in_the_audit_trail_is_in_the_transition_table(fresh:
 
 
 def test_production_tells_a_serving_system_what_is_live(fresh: Store, binary_files: Case):
-    found = workflow.production(fresh, "credit")
+    found = workflow.production(fresh, model="credit")
 
     assert set(found) == {
         "model", "version", "artifact_path", "artifact_sha256", "approved_by", "approved_at",
@@ -605,11 +605,11 @@ def test_production_tells_a_serving_system_what_is_live(fresh: Store, binary_fil
 def test_production_of_a_model_with_nothing_live_is_not_found(
     fresh: Store, binary_files: Case
 ) -> None:
-    register_version(fresh, RegistrationSpec(
+    register_version(fresh, spec=RegistrationSpec(
         model="fresh", reference=binary_files.reference, target="defaulted", prediction="score",
     ))  # fmt: skip
     with pytest.raises(NotFound, match="fresh has no production version"):
-        workflow.production(fresh, "fresh")
+        workflow.production(fresh, model="fresh")
 
 
 def _two_approved(store: Store) -> None:
@@ -710,9 +710,9 @@ def test_the_model_card_shows_purpose_case_lineage_metrics_gates_and_sign_offs(f
         comment="<img src=x onerror=alert(1)> fine",
     )  # fmt: skip
     with fresh.read() as r:
-        version = get_version(r, get_model(r, "credit"), 2)
+        version = get_version(r, model=get_model(r, name="credit"), version=2)
 
-    page = model_card.render(fresh, "credit", 2)
+    page = model_card.render(fresh, model="credit", version=2)
 
     for heading in (
         "Purpose and business case",
@@ -743,6 +743,8 @@ def test_the_model_card_shows_purpose_case_lineage_metrics_gates_and_sign_offs(f
 
 def test_a_model_card_is_only_for_approved_versions(fresh: Store, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="v3 is registered; model cards are for approved"):
-        model_card.render(fresh, "credit", 3)
-    written = model_card.write(fresh, "credit", 1, tmp_path / "cards" / "v1.html")
+        model_card.render(fresh, model="credit", version=3)
+    written = model_card.write(
+        fresh, model="credit", version=1, target=tmp_path / "cards" / "v1.html"
+    )
     assert written.read_text(encoding="utf-8").startswith("<!doctype html>")
