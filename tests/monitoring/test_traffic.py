@@ -105,3 +105,20 @@ def test_the_traffic_page_of_a_model_without_latency_shows_dashes(
         "Latency p95": "–",
     }
     assert len(at.get("plotly_chart")) == 3
+
+
+def test_the_score_scale_is_zero_to_one_for_a_probability_and_the_reference_middle_otherwise(
+    no_latency: Path, regression_files: Case, store: Store, binary_files: Case
+) -> None:
+    predicted = pd.read_parquet(regression_files.reference)["predicted"].to_numpy()
+    register_version(store, spec=RegistrationSpec(
+        model="credit", reference=binary_files.reference, target="defaulted", prediction="score",
+    ))  # fmt: skip
+
+    with Store(no_latency).read() as r:
+        loss = traffic.score_range(r, model=get_model(r, name="loss"))
+    with store.read() as r:
+        credit = traffic.score_range(r, model=get_model(r, name="credit"))
+
+    assert loss == pytest.approx(tuple(np.quantile(predicted, [0.01, 0.99])))
+    assert credit == (0.0, 1.0)
