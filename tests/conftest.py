@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,33 @@ class Ran:
     def json(self) -> object:
         """stdout parsed as JSON."""
         return json.loads(self.out)
+
+
+def in_process_cli(
+    store: Store,
+    passwords: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., Ran]:
+    """`modelbridge ARGS --db STORE` in this process, signed in as USER (from PASSWORDS) when
+    given, as `python -m core` runs it."""
+    from core.cli import main
+
+    def run(*args: str, user: str | None = None) -> Ran:
+        argv = [*args, "--db", str(store.path)]
+        if user is not None:
+            monkeypatch.setenv("MODELBRIDGE_PASSWORD", passwords[user])
+            argv += ["--user", user]
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's own exit
+            code = int(exc.code or 0)
+        finally:
+            monkeypatch.delenv("MODELBRIDGE_PASSWORD", raising=False)
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run
 
 
 def run_cli(

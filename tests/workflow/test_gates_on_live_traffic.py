@@ -4,6 +4,7 @@ the CLI, which runs in this process (`core.cli.main`), as `python -m core` does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,12 @@ import pytest
 
 from core import auth, workflow
 from core.auth import Identity
-from core.cli import main
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
 from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store
 from core.workflow import gates
-from tests.conftest import Ran, copy_store
+from tests.conftest import Ran, copy_store, in_process_cli
 from tests.factories import Case
 
 ENGINEER = Identity("erin", "ml_engineer")
@@ -103,24 +103,11 @@ def fresh(template: Path, tmp_path: Path) -> Store:
 
 
 @pytest.fixture
-def cli(fresh: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def cli(
+    fresh: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Ran]:
     """`modelbridge ARGS --db FRESH` in this process, signed in as USER when given."""
-
-    def run(*args: str, user: str | None = None) -> Ran:
-        argv = [*args, "--db", str(fresh.path)]
-        if user is not None:
-            monkeypatch.setenv("MODELBRIDGE_PASSWORD", PASSWORDS[user])
-            argv += ["--user", user]
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse's own exit
-            code = int(exc.code or 0)
-        finally:
-            monkeypatch.delenv("MODELBRIDGE_PASSWORD", raising=False)
-        out, err = capsys.readouterr()
-        return Ran(code, out, err)
-
-    return run
+    return in_process_cli(fresh, PASSWORDS, capsys, monkeypatch)
 
 
 def _stage(store: Store, version: int) -> str:
