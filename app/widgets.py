@@ -37,12 +37,12 @@ def model_picker(
     explainable: bool = False,
     empty: str = NO_MODELS,
 ) -> Picked:
-    """The Model select box of every page (keys PREFIX_model, PREFIX_version), with a Version one.
+    """The Model select box of each one-model page, and a Version one when asked for.
 
-    VERSIONS "opening" opens the Version box on the version every page opens on
-    (core.registry.opening_version), "all" on "All versions". COLUMNS lays the boxes out in a
-    row of columns of these widths. EXPLAINABLE keeps models with a model file. Without any
-    model, the page says EMPTY and stops.
+    Their keys are PREFIX_model and PREFIX_version. VERSIONS "opening" opens the Version box on
+    the version every page opens on (core.registry.opening_version), "all" on "All versions".
+    COLUMNS lays the boxes out in a row of columns of these widths. EXPLAINABLE keeps models
+    with a model file. Without any model, the page says EMPTY and stops.
     """
     db, rev = str(store().path), revision()
     models = models_table(db, rev)
