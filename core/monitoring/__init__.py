@@ -9,6 +9,7 @@ __all__ = [
     "performance",
     "performance_statistics",
     "policy",
+    "regression_estimate",
     "traffic",
     "webhooks",
     "windows",

@@ -5,7 +5,8 @@ ones split by outcome), so ROC AUC, the confusion matrix at the threshold and ca
 come from small arrays (core.monitoring.performance_statistics). The estimate (confidence-based: the
 expected confusion matrix) maps each bin's mean score through an isotonic calibration fitted on the
 reference, so it is available for every window, labelled or not. Regression models get MAE,
-RMSE and MAPE.
+RMSE and MAPE, and MAE and RMSE are estimated from the inputs and predictions by error models
+fitted on the reference (core.monitoring.regression_estimate).
 The band is the reference value ± 3 standard errors at the window's sample size. Realized
 calibration error is the size of each group's miss, so label noise alone raises it on small
 windows: its band is centred where a window calibrated like the reference would land.
@@ -29,6 +30,7 @@ from core.monitoring.performance_statistics import (
     realized_binary,
     standard_error,
 )
+from core.monitoring.regression_estimate import estimated_errors, fit_error_models
 from core.monitoring.windows import WindowSpec
 from core.store import Model, ModelVersion, Work, log_tables
 
@@ -237,32 +239,35 @@ def _regression(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) 
         params,
     )
     per = wins.merge(errors(source, params, "__w"), on="w")
+    error_models = fit_error_models(w, model=model, version=version)
+    if error_models is not None:
+        found = estimated_errors(w, model=model, version=version, spec=spec, errors=error_models)
+        found = found.rename(columns={"mae": "est_mae", "rmse": "est_rmse"})
+        per = per.merge(found, on="w", how="left")
     spread = {"mae": ref["sd_abs"], "rmse": ref["sd_sq"], "mape": ref["sd_pct"]}
     rows = []
     for win in per.itertuples():
         enough = win.n_labeled >= MIN_LABELLED
+        # Judged on labels, the band is drawn for the labelled rows; judged on the estimate,
+        # for all of the window's rows, as for binary models.
+        measured_on = win.n_labeled if enough else win.n
         for metric in REGRESSION_METRICS:
             base = ref[metric]
-            sd = spread[metric] or 0.0
+            sd = math.nan if pd.isna(spread[metric]) else float(spread[metric])
             if metric == "rmse":  # delta method: sd of the mean square error, then the root
-                se = sd / max(math.sqrt(win.n_labeled), 1.0) / max(2 * base, 1e-12)
+                se = sd / max(math.sqrt(measured_on), 1.0) / max(2 * base, 1e-12)
             else:
-                se = sd / max(math.sqrt(win.n_labeled), 1.0)
+                se = sd / max(math.sqrt(measured_on), 1.0)
             realized = getattr(win, metric) if enough else None
-            realized = None if realized is None or pd.isna(realized) else float(realized)
-            lower, upper = band(metric, base, se)
+            estimated = getattr(win, f"est_{metric}", None)
             rows.append(
-                {
-                    "window_start": win.window_start,
-                    "window_end": win.window_end,
-                    "n": int(win.n),
-                    "n_labeled": int(win.n_labeled),
-                    "metric": metric,
-                    "estimated": None,
-                    "realized": realized,
-                    "lower": _clean(lower),
-                    "upper": _clean(upper),
-                    "alert": bool(realized is not None and realized > upper),
-                }
+                _row(
+                    win,
+                    metric,
+                    None if estimated is None or pd.isna(estimated) else float(estimated),
+                    None if realized is None or pd.isna(realized) else float(realized),
+                    float("nan") if pd.isna(base) else float(base),
+                    float("nan") if pd.isna(se) else float(se),
+                )
             )
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -252,7 +252,8 @@ def test_regression_errors_are_exact_on_the_labelled_rows(
         },
         rel=1e-9,
     )
-    assert perf["estimated"].isna().all()
+    # MAE and RMSE are estimated from the inputs too (tests/monitoring/test_regression_estimate.py).
+    assert perf["estimated"].notna().to_dict() == {"mae": True, "rmse": True, "mape": False}
     assert (perf["lower"] < perf["upper"]).all()
 
 
@@ -320,7 +321,9 @@ def test_binary_bands_stay_between_zero_and_one(steady: Steady) -> None:
         assert ((bounds >= 0) & (bounds <= 1)).all()
 
 
-def test_regression_error_bands_do_not_go_below_zero(store: Store, regression_files: Case) -> None:
+def test_without_labels_regression_bands_are_drawn_for_the_windows_rows_and_stay_above_zero(
+    store: Store, regression_files: Case
+) -> None:
     register_version(store, spec=RegistrationSpec(
         model="loss", reference=regression_files.reference, target="loss", prediction="predicted",
     ))  # fmt: skip
@@ -330,13 +333,15 @@ def test_regression_error_bands_do_not_go_below_zero(store: Store, regression_fi
 
     perf = _performance(store, "loss", period="W")
 
-    # No labels: the band is one reference standard deviation times 3 wide on each side.
+    # No labels: the estimate is judged, so the band is 3 standard errors at the window's rows.
     assert (perf["n_labeled"] == 0).all()
-    assert (perf["lower"] == 0.0).all()
     mae = perf[perf["metric"] == "mae"]
     assert mae["upper"].tolist() == pytest.approx(
-        [error.mean() + 3 * error.std()] * len(mae), rel=1e-9
+        (error.mean() + 3 * error.std() / np.sqrt(mae["n"])).tolist(), rel=1e-9
     )
+    # The smallest window's band would reach below zero unclipped.
+    assert mae["n"].min() < 10
+    assert (perf["lower"] >= 0.0).all() and (perf["lower"] == 0.0).any()
 
 
 def test_the_note_says_why_windows_have_no_realized_value(steady: Steady) -> None:
