@@ -114,7 +114,7 @@ tabs[2].plotly_chart(
     key="drift_performance",
 )
 tabs[2].caption(
-    "Estimated values need no labels: they come from the model's scores and the "
-    "calibration seen in training. Where labels have arrived, compare both lines to "
-    "see how good the estimate is."
+    "Estimated values need no labels: they come from the model's scores (and, for a "
+    "regression, its inputs) and the errors seen on the reference. Where labels have arrived, "
+    "compare both lines to see how good the estimate is."
 )
