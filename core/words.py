@@ -40,6 +40,10 @@ def quantity(value: Any, unit: str) -> str:
         return "not provided"
     if isinstance(value, float):
         text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+        if text in ("0", "-0"):
+            # Two decimals would say "0" for 0.003: give a small value its first two digits.
+            decimals = 1 - math.floor(math.log10(abs(value))) if value else 0
+            text = f"{value:.{decimals}f}".rstrip("0").rstrip(".") if value else "0"
     else:
         text = f"'{value}'"
     if not unit:

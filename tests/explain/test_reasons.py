@@ -70,6 +70,14 @@ def test_a_reason_names_the_feature_its_value_its_place_in_the_population_and_it
     )
 
 
+def test_a_small_value_keeps_its_first_digits_instead_of_reading_as_zero() -> None:
+    # A tester read "0 is lower than 74% of patients" for a lab value of 0.003.
+    assert say(DEBT, 0.003, -0.02) == (
+        "Debt-to-income of 0.003% is lower than 100% of applicants; it lowered default risk by "
+        "2 points."
+    )
+
+
 def test_a_low_value_that_lowered_the_risk_is_said_the_other_way_round() -> None:
     assert say(DEBT, 10.0, -0.034) == (
         "Debt-to-income of 10% is lower than 89% of applicants; it lowered default risk by "
