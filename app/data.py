@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
+from app.views import (
+    AlertEntry,
+    AuditView,
+    DriftView,
+    ImportanceView,
+    KpiView,
+    LiveVersion,
+    ModelEntry,
+    OverviewView,
+    QualityView,
+    TrafficSpan,
+    TrafficView,
+    VersionEntry,
+    VocabularyView,
+    WaitingVersion,
+)
 from core import registry
 from core.errors import ModelBridgeError
 from core.monitoring import traffic
@@ -18,11 +33,6 @@ from core.store import Store
 if TYPE_CHECKING:
     from core.explain.cases import CaseExplanation
     from core.monitoring.data_quality import Headline
-    from core.registry.feature_metadata import Vocabulary
-    from core.registry.features import Feature
-    from core.value.business_case import BusinessCase
-    from core.value.kpi import ReferenceValue, Summary
-    from core.value.overview import Earnings, Light
 
 
 @st.cache_resource(show_spinner=False)
@@ -40,37 +50,6 @@ def store() -> Store:
 def revision() -> tuple[int, int]:
     """Changes whenever another process commits a write."""
     return store().revision()
-
-
-@dataclass(frozen=True)
-class VersionEntry:
-    """One registered version with its stage, metrics and lineage."""
-
-    version: int
-    stage: str
-    metrics: dict[str, Any]
-    created_by: str
-    created_at: datetime
-    git_sha: str | None
-    data_sha256: str
-    data_rows: int
-    artifact_path: str | None
-    artifact_sha256: str | None
-    artifact_format: str | None
-    feature_schema: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One registered model with its versions, newest first."""
-
-    id: int
-    name: str
-    task: str
-    positive_label: str | None
-    owner: str
-    description: str
-    versions: tuple[VersionEntry, ...]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -117,31 +96,11 @@ def opening_version(db: str, rev: tuple[int, int], model: str) -> int:
         return registry.opening_version(r, model=registry.get_model(r, name=model)).version.version
 
 
-@dataclass(frozen=True)
-class TrafficSpan:
-    """First and last day with traffic, and the number of predictions logged."""
-
-    first: date | None
-    last: date | None
-    predictions: int
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def traffic_span(db: str, rev: tuple[int, int], model: str) -> TrafficSpan:
     """First and last day with traffic and the total predictions."""
     with _store_at(db).read() as r:
         return TrafficSpan(*traffic.span(r, model=registry.get_model(r, name=model)))
-
-
-@dataclass(frozen=True)
-class TrafficView:
-    """Daily traffic, the score distribution per day and the headline totals."""
-
-    daily: pd.DataFrame
-    scores: pd.DataFrame
-    predictions: int
-    mean_score: float | None
-    latency_p95: float | None
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -161,19 +120,6 @@ def traffic_view(
             totals["mean_score"],
             totals["latency_p95"],
         )
-
-
-@dataclass(frozen=True)
-class QualityView:
-    """Everything the data-quality page draws for one model and period."""
-
-    headline: Headline
-    volume: pd.DataFrame
-    reasons: pd.DataFrame
-    features: pd.DataFrame
-    latency: pd.DataFrame
-    batches: pd.DataFrame
-    slo_ms: float
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -211,19 +157,6 @@ def quality_headline(db: str, rev: tuple[int, int], model: str) -> Headline:
 
     with _store_at(db).read() as r:
         return data_quality.headline(r, model=registry.get_model(r, name=model), period="D")
-
-
-@dataclass(frozen=True)
-class DriftView:
-    """Drift per window, its scores and ranking, multivariate drift, performance and status."""
-
-    version: int
-    drift: pd.DataFrame
-    scores: pd.DataFrame
-    ranking: pd.DataFrame
-    multivariate: pd.DataFrame
-    performance: pd.DataFrame
-    status: str
 
 
 @st.cache_data(show_spinner="Comparing production with the training data…", max_entries=16)
@@ -284,17 +217,6 @@ def distribution_view(
         )
 
 
-@dataclass(frozen=True)
-class AlertEntry:
-    """One stored alert: how bad, why, and whether someone has seen it."""
-
-    id: int
-    severity: str
-    reason: str
-    status: str
-    acknowledged_by: str | None
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> list[AlertEntry]:
     """Stored alerts of a model, newest first."""
@@ -347,14 +269,6 @@ def cases_table(
     )
 
 
-@dataclass(frozen=True)
-class ImportanceView:
-    """Global importance (reference vs production) and each feature's rank per window."""
-
-    overall: pd.DataFrame
-    over_time: pd.DataFrame
-
-
 @st.cache_data(show_spinner="Measuring what drives the model…", max_entries=16)
 def importance_view(db: str, rev: tuple[int, int], model: str, version: int) -> ImportanceView:
     """Global importance (reference vs production) of a version and its ranking over time."""
@@ -365,15 +279,6 @@ def importance_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
         global_importance(store_, model=model, version=version),
         importance_over_time(store_, model=model, version=version),
     )
-
-
-@dataclass(frozen=True)
-class VocabularyView:
-    """A version's feature words, its features and its feature schema (for forms)."""
-
-    words: Vocabulary
-    features: list[Feature]
-    schema: dict[str, Any]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -387,16 +292,6 @@ def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> 
         return VocabularyView(
             vocabulary(target, entry.task), registry.features_of(target), target.feature_schema
         )
-
-
-@dataclass(frozen=True)
-class OverviewView:
-    """Earnings, health lights and the attention list; `caption` says which version they are of."""
-
-    caption: str
-    earnings: Earnings
-    lights: list[Light]
-    attention: list[str]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -414,21 +309,6 @@ def overview_view(db: str, rev: tuple[int, int], model: str) -> OverviewView:
             overview.lights(r, model=entry, version=shown.version),
             overview.attention(r, model=entry),
         )
-
-
-@dataclass(frozen=True)
-class KpiView:
-    """What the business-value page shows of one version; `curve` only for binary models."""
-
-    case: BusinessCase
-    task: str
-    version: int
-    caption: str
-    summary: Summary
-    reference: ReferenceValue
-    windows: pd.DataFrame
-    curve: pd.DataFrame | None
-    challengers: list[int]
 
 
 @st.cache_data(show_spinner="Putting a value on every decision…", max_entries=16)
@@ -470,22 +350,6 @@ def compare_view(
     return compare(_store_at(db), model=model, champion=champion, challenger=challenger)
 
 
-@dataclass(frozen=True)
-class WaitingVersion:
-    """A version waiting for a sign-off or a promotion, with its frozen evidence and history."""
-
-    model: str
-    version: int
-    stage: str
-    created_by: str
-    description: str
-    evidence: dict[str, Any] | None
-    evidence_sha256: str | None
-    history: list[dict[str, Any]]
-    live: int | None
-    required: dict[str, int]
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
     """Versions waiting for a sign-off or a promotion, with their frozen evidence and history."""
@@ -519,15 +383,6 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
     return out
 
 
-@dataclass(frozen=True)
-class LiveVersion:
-    """A model's production version and who approved it."""
-
-    model: str
-    version: int
-    approved_by: str | None
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
     """Each model's production version (for rollback)."""
@@ -542,14 +397,6 @@ def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
                 continue
             out.append(LiveVersion(live["model"], live["version"], live["approved_by"]))
     return out
-
-
-@dataclass(frozen=True)
-class AuditView:
-    """Audit events matching the filters, and what the hash-chain check found wrong."""
-
-    events: pd.DataFrame
-    problems: list[str]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

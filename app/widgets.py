@@ -9,7 +9,8 @@ from typing import Any, Literal
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from app.data import AlertEntry, models_table, opening_version, revision, store
+from app.data import models_table, opening_version, revision, store
+from app.views import AlertEntry
 from core import auth
 from core.errors import ModelBridgeError
 from core.monitoring import alerts, policy

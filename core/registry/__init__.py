@@ -1,15 +1,17 @@
 """Models and their versions: registration, reference baseline, feature schemas, model files."""
 
+from core.registry.lookups import (
+    features_of,
+    get_model,
+    get_version,
+    list_models,
+    list_versions,
+)
 from core.registry.opening import Opening, challenger_versions, opening_version
 from core.registry.registration import (
     Registration,
     RegistrationSpec,
-    features_of,
-    get_model,
-    get_version,
     label_to_y_sql,
-    list_models,
-    list_versions,
     reference_frame,
     register_version,
 )

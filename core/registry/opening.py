@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.registry.registration import list_versions
+from core.registry.lookups import list_versions
 from core.store import Model, ModelVersion, Work, log_tables
 
 

@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlmodel import col, select
+from sqlmodel import select
 
 from core import audit, auth
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.files.loading import load_file
 from core.files.sources import local_file, quote_ident, sha256_of
 from core.metrics import binary_metrics, regression_metrics
 from core.registry.artifacts import check_task_fits, load_model, positive_scores, store_artifact
 from core.registry.feature_metadata import parse_file as parse_metadata
-from core.registry.features import Feature, infer_kind, profile, schema_from_json
+from core.registry.features import Feature, infer_kind, profile
+from core.registry.lookups import features_of
 from core.store import Model, ModelVersion, Store, Work, log_tables
 from core.words import TASKS
 
@@ -59,54 +60,6 @@ class RegistrationSpec:
     created_by: str = ""
     ignore: tuple[str, ...] = ()
     feature_metadata: str | Path | None = None
-
-
-def get_model(w: Work, *, name: str) -> Model:
-    """The model called NAME, or a NotFound naming the models that exist."""
-    found = w.session.exec(select(Model).where(Model.name == name)).first()
-    if found is None:
-        known = [m.name for m in w.session.exec(select(Model).order_by(Model.name)).all()]
-        hint = f"known models: {', '.join(known)}" if known else "no models are registered yet"
-        raise NotFound(f"unknown model {name!r} ({hint})")
-    return found
-
-
-def get_version(w: Work, *, model: Model, version: int | None = None) -> ModelVersion:
-    """A given version, else the production version, else the newest one."""
-    query = select(ModelVersion).where(ModelVersion.model_id == model.id)
-    if version is not None:
-        found = w.session.exec(query.where(ModelVersion.version == version)).first()
-        if found is None:
-            raise NotFound(f"model {model.name!r} has no version {version}")
-        return found
-    live = w.session.exec(query.where(ModelVersion.stage == "production")).first()
-    if live:
-        return live
-    newest = w.session.exec(query.order_by(col(ModelVersion.version).desc())).first()
-    if newest is None:
-        raise NotFound(f"model {model.name!r} has no versions")
-    return newest
-
-
-def list_models(w: Work) -> list[Model]:
-    """All models by name."""
-    return list(w.session.exec(select(Model).order_by(Model.name)).all())
-
-
-def list_versions(w: Work, *, model: Model) -> list[ModelVersion]:
-    """A model's versions, newest first."""
-    return list(
-        w.session.exec(
-            select(ModelVersion)
-            .where(ModelVersion.model_id == model.id)
-            .order_by(col(ModelVersion.version).desc())
-        ).all()
-    )
-
-
-def features_of(version: ModelVersion) -> list[Feature]:
-    """A version's features in registered order."""
-    return schema_from_json(version.feature_schema)
 
 
 def register_version(
