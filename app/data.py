@@ -170,6 +170,7 @@ def drift_view(
 ) -> DriftView:
     """Drift, multivariate drift, performance and the status sentence for one window choice."""
     from core.monitoring import drift, drift_report, multivariate, performance
+    from core.monitoring.alerts import AlertSettings
     from core.monitoring.windows import WindowSpec
 
     spec = WindowSpec.parse(period, chunk_size)
@@ -178,6 +179,14 @@ def drift_view(
         target = registry.get_version(r, model=entry, version=version)
         table = drift.drift_by_window(r, model=entry, version=target, spec=spec)
         perf = performance.performance_by_window(r, model=entry, version=target, spec=spec)
+        # The status is judged on the windows alerts use, whatever window the page shows, so
+        # that it never calls a metric fine while an alert on it is open.
+        judged_on = WindowSpec.parse(AlertSettings.of(entry).period)
+        judged_perf = (
+            perf
+            if judged_on == spec
+            else performance.performance_by_window(r, model=entry, version=target, spec=judged_on)
+        )
         return DriftView(
             target.version,
             table,
@@ -185,7 +194,7 @@ def drift_view(
             drift_report.ranking(table) if len(table) else table,
             multivariate.reconstruction_drift(r, model=entry, version=target, spec=spec),
             perf,
-            drift_report.status(entry, target, table, perf),
+            drift_report.status(entry, target, table, judged_perf),
         )
 
 

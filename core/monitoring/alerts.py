@@ -24,15 +24,13 @@ from core.metrics import METRIC_WORDS
 from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.multivariate import reconstruction_drift
 from core.monitoring.performance import LOWER_IS_BETTER, performance_by_window
+from core.monitoring.performance_verdicts import INCOMPLETE_SHARE, judged
 from core.monitoring.windows import WindowSpec
 from core.registry import get_model, get_version
 from core.store import Alert, Model, ModelVersion, Store, Work, utcnow
 
 DEFAULT_CONSECUTIVE = 2
 WATCHED_METRICS = {"binary": ("roc_auc", "calibration_error"), "regression": ("mae", "rmse")}
-INCOMPLETE_SHARE = 0.25
-# A window with under a ninth of the usual labels has three times the usual standard error.
-THIN_LABELS_SHARE = 1 / 9
 
 
 @dataclass(frozen=True)
@@ -82,19 +80,15 @@ def signals(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -
     perf = perf[perf["metric"].isin(settings.metrics)].copy()
     if not perf.empty:
         # Labelled windows and label-less windows are separate signals: windows still waiting
-        # for labels must not "clear" a loss that the labels already confirmed. Nor may a window
-        # with only a few labels yet (typically the latest): too noisy to tell, it waits.
-        labelled = perf["realized"].notna()
-        thin = labelled & (
-            perf["n_labeled"] < THIN_LABELS_SHARE * perf.loc[labelled, "n_labeled"].median()
-        )
-        perf = perf[~thin]
-        measured = perf["realized"].notna()
+        # for labels must not "clear" a loss that the labels already confirmed. Windows too thin
+        # to judge neither open nor clear an alert (core.monitoring.performance_verdicts).
+        perf = judged(perf)
+        perf = perf[perf["judged"]].copy()
         perf["kind"] = "performance"
-        perf["past"] = perf["alert"]
-        perf["value"] = perf["realized"].where(measured, perf["estimated"])
-        perf["evidence"] = measured.map({True: "realized", False: "estimated"})
-        perf["subject"] = perf["metric"].where(measured, perf["metric"] + " (estimated)")
+        perf["evidence"] = perf["basis"]
+        perf["subject"] = perf["metric"].where(
+            perf["basis"] == "realized", perf["metric"] + " (estimated)"
+        )
         worse_up = perf["metric"].isin(sorted(LOWER_IS_BETTER))
         perf["threshold"] = perf["upper"].where(worse_up, perf["lower"])
         frames.append(perf)

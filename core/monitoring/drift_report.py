@@ -7,11 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.metrics import METRIC_WORDS
 from core.monitoring import histograms as h
 from core.monitoring.alerts import AlertSettings
 from core.monitoring.drift import PREDICTION
-from core.monitoring.performance import LOWER_IS_BETTER
+from core.monitoring.performance_verdicts import performance_sentence
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of
 from core.registry.features import Feature
@@ -89,64 +88,17 @@ def status(model: Model, version: ModelVersion, drift: pd.DataFrame, perf: pd.Da
     scored = scores[(scores["feature"] == PREDICTION)]
     if len(scored) and scored["alert"].tail(2).all():
         parts.append("The model's scores have shifted with them.")
-    parts.append(_performance_sentence(model, version, perf, AlertSettings.of(model).metrics))
-    return " ".join(p for p in parts if p)
-
-
-def _performance_sentence(
-    model: Model, version: ModelVersion, perf: pd.DataFrame, watched: tuple[str, ...]
-) -> str:
-    metric = "roc_auc" if model.task == "binary" else "mae"
-    reference = version.metrics.get(metric)
-    rows = perf[perf["metric"] == metric].sort_values("window_start")
-    if rows.empty or reference is None:
-        return ""
-    words = METRIC_WORDS[metric]
-    parts = []
-    estimated = rows["estimated"].dropna()
-    if len(estimated):
-        change = estimated.iloc[-1] - reference
-        if abs(change) < 0.005:
-            parts.append(f"Estimated {words} unchanged at {estimated.iloc[-1]:.2f}.")
-        else:
-            direction = "down" if change < 0 else "up"
-            parts.append(f"Estimated {words} {direction} {abs(change):.2f} against training.")
-    measured = rows.dropna(subset=["realized"])
-    if len(measured):
-        # What the labels measure comes first: an estimate from scores cannot see a change in
-        # how outcomes follow the inputs (concept drift), the labels can.
-        last = measured.iloc[-1]
-        sentence = (
-            f"Labels up to {pd.Timestamp(last['window_end']):%d %b} measure {words} "
-            f"{last['realized']:.2f} (training {reference:.2f})"
+    settings = AlertSettings.of(model)
+    parts.append(
+        performance_sentence(
+            perf,
+            task=model.task,
+            reference=version.metrics,
+            metrics=settings.metrics,
+            consecutive=settings.consecutive,
         )
-        if pd.notna(last["estimated"]) and abs(last["realized"] - last["estimated"]) >= 0.05:
-            sentence += (
-                f", not the {last['estimated']:.2f} the scores suggest: outcomes no longer "
-                "follow the inputs as they did in training"
-            )
-        parts.append(sentence + ".")
-    labelled = perf[perf["realized"].notna() & perf["metric"].isin(watched)]
-    if labelled.empty:
-        return " ".join([*parts, "Too few outcomes have arrived yet to confirm it."])
-    for name in sorted(labelled["metric"].unique(), key=lambda m: (m != metric, m)):
-        part = labelled[labelled["metric"] == name].sort_values("window_start")
-        flags = part["alert"].tolist()
-        run = next((i for i, f in enumerate(reversed(flags)) if not f), len(flags))
-        if run >= 2:
-            first = part.iloc[len(flags) - run]
-            side = "worse" if name in LOWER_IS_BETTER else "lower"
-            parts.append(
-                f"Labels confirm a {side} {METRIC_WORDS.get(name, name)} since "
-                f"{pd.Timestamp(first['window_start']):%d %b}."
-            )
-            return " ".join(parts)
-    if len(measured):
-        parts.append("Every measured metric is within its usual range.")
-    else:
-        last_labelled = pd.Timestamp(labelled["window_end"].max())
-        parts.append(f"Labels up to {last_labelled:%d %b} show performance within the usual range.")
-    return " ".join(parts)
+    )
+    return " ".join(p for p in parts if p)
 
 
 def distributions(

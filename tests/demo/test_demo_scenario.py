@@ -206,3 +206,24 @@ def test_retrain_evidence_gives_the_auc_change_of_the_latest_window(demo: Demo) 
     # The demo's concept change shows mostly in calibration (see the test above); the ranking
     # suffers a little: the latest window's AUC is below the reference's, not far below.
     assert -0.05 < change < 0
+
+
+def test_the_status_sentence_confirms_every_open_performance_alert_and_no_more(
+    demo: Demo,
+) -> None:
+    from core.monitoring.drift_report import status
+
+    with demo.store.read() as r:
+        entry = get_model(r, name=MODEL)
+        version = get_version(r, model=entry)
+        sentence = status(entry, version, demo.weekly, demo.performance)
+    confirmed = [
+        a
+        for a in demo.alerts
+        if a["kind"] == "performance" and a["status"] != "resolved" and a["severity"] == "high"
+    ]
+
+    assert confirmed
+    for alert in confirmed:
+        assert f"{METRIC_WORDS[alert['metric']]} since {_day(alert['since']):%d %b}" in sentence
+    assert "usual range" not in sentence
