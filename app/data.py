@@ -119,6 +119,7 @@ def traffic_view(
             totals["predictions"],
             totals["mean_score"],
             totals["latency_p95"],
+            entry.task,
         )
 
 

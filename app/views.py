@@ -66,6 +66,7 @@ class TrafficView:
     predictions: int
     mean_score: float | None
     latency_p95: float | None
+    task: str
 
 
 @dataclass(frozen=True)

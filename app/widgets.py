@@ -15,7 +15,7 @@ from core import auth
 from core.errors import ModelBridgeError
 from core.monitoring import alerts, policy
 from core.monitoring.data_quality import Headline
-from core.words import PERIODS, default_label
+from core.words import PERIODS, default_label, points, score
 
 NO_MODELS = "No models are registered yet. Register one with `modelbridge register`."
 
@@ -156,8 +156,8 @@ def case_summary(case: Any, words: Any, heading: str | None = None) -> None:
             charts.score_against_threshold(output, case.threshold), key=f"gauge_{heading or 'case'}"
         )
         st.caption(
-            f"Score {output * 100:.0f} out of 100; cases from {case.threshold * 100:.0f} "
-            f"up are {escape_markdown(positive)}."
+            f"Score {score(output, threshold=case.threshold)}; cases from "
+            f"{points(case.threshold)} up are {escape_markdown(positive)}."
         )
     else:
         st.markdown(f"### Prediction: {output:,.4g}")

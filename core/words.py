@@ -1,5 +1,6 @@
 """The one place for words and numbers as people read them: user roles, model tasks, period
-words, money, numbers with their units, plain feature values and feature names in plain words.
+words, money, scores, numbers with their units, plain feature values and feature names in
+plain words.
 Free of heavy imports so that the CLI's parser can offer the roles and tasks without loading
 pandas or SQLModel."""
 
@@ -49,6 +50,24 @@ def quantity(value: Any, unit: str) -> str:
     if not unit:
         return text
     return f"{text}{unit}" if unit in ("%", "‰") else f"{text} {unit}"
+
+
+def score(value: float | None, *, threshold: float | None = None) -> str:
+    """A binary model's score as people read it on every page and in every sentence: whole
+    points out of 100 ('31 / 100'). Beside a THRESHOLD, a score that whole points would put on
+    the wrong side of it (50.4 against 50.5, 49.96 against 50) keeps the decimals it needs."""
+    if value is None or math.isnan(value):
+        return "–"
+    for decimals in range(5):
+        text = f"{value * 100:.{decimals}f}"
+        if threshold is None or (value >= threshold) == (float(text) >= threshold * 100):
+            break
+    return f"{text} / 100"
+
+
+def points(value: float) -> str:
+    """A threshold on the score's scale, in points: 0.5 -> '50', 0.505 -> '50.5'."""
+    return f"{value * 100:.1f}".removesuffix(".0")
 
 
 def plain(value: Any) -> Any:

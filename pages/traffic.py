@@ -6,6 +6,7 @@ from app import charts
 from app.data import quality_headline, revision, store, traffic_span, traffic_view
 from app.session import guard
 from app.widgets import headline_box, model_picker
+from core.words import score
 
 guard("traffic")
 st.title("Traffic")
@@ -34,7 +35,10 @@ view = traffic_view(db, rev, model, version, start, end)
 a, b, c, d = st.columns(4)
 a.metric("Predictions", f"{view.predictions:,}")
 b.metric("Per day", f"{view.predictions / max(len(view.daily), 1):,.0f}")
-c.metric("Mean score", "–" if view.mean_score is None else f"{view.mean_score:.3f}")
+if view.task == "binary":
+    c.metric("Mean score", score(view.mean_score))
+else:
+    c.metric("Mean prediction", "–" if view.mean_score is None else f"{view.mean_score:,.4g}")
 d.metric(
     "Latency p95",
     "–" if view.latency_p95 is None else f"{view.latency_p95:.0f} ms",
@@ -42,5 +46,7 @@ d.metric(
 )
 
 st.plotly_chart(charts.daily_volume(view.daily), key="chart_volume")
-st.plotly_chart(charts.score_heatmap(view.scores), key="chart_scores")
+st.plotly_chart(
+    charts.score_heatmap(view.scores, as_points=view.task == "binary"), key="chart_scores"
+)
 st.plotly_chart(charts.latency_percentiles(view.daily), key="chart_latency")

@@ -107,3 +107,25 @@ def test_a_quantity_is_said_with_its_unit(value: object, unit: str, said: str) -
 )
 def test_a_feature_name_is_said_in_plain_words(name: str, said: str) -> None:
     assert words.default_label(name) == said
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold", "said"),
+    [
+        (0.1149, None, "11 / 100"),
+        (0.31, 0.5, "31 / 100"),
+        (0.504, 0.505, "50 / 100"),
+        (0.5052, 0.5051, "51 / 100"),
+        (0.5049, 0.5, "50 / 100"),
+        (0.4996, 0.5, "49.96 / 100"),  # whole points would put a case below 50 at or above it
+        (None, 0.5, "–"),
+    ],
+)
+def test_a_score_reads_in_points_out_of_100_on_the_right_side_of_its_threshold(
+    value: float | None, threshold: float | None, said: str
+) -> None:
+    assert words.score(value, threshold=threshold) == said
+
+
+def test_a_threshold_reads_in_points_with_a_decimal_only_where_it_has_one() -> None:
+    assert [words.points(t) for t in (0.5, 0.12, 0.505, 0.0)] == ["50", "12", "50.5", "0"]

@@ -52,21 +52,29 @@ def latency_percentiles(
     return fig
 
 
-def score_heatmap(dist: pd.DataFrame, title: str = "Prediction scores per day") -> go.Figure:
-    """Day × score-bin heatmap of the share of each day's predictions."""
+def score_heatmap(
+    dist: pd.DataFrame, title: str = "Prediction scores per day", *, as_points: bool = False
+) -> go.Figure:
+    """Day × score-bin heatmap of the share of each day's predictions; a binary model's scores
+    AS_POINTS out of 100, as every other page shows them."""
     table = dist.pivot_table(index="bin_start", columns="day", values="share", fill_value=0.0)
+    scale = 100 if as_points else 1
     fig = go.Figure(
         go.Heatmap(
             z=table.to_numpy(),
             x=list(table.columns),
-            y=[round(v, 3) for v in table.index],
+            y=[round(v * scale, 3) for v in table.index],
             colorscale="Blues",
             colorbar=dict(title="share", tickformat=".0%"),
             hovertemplate="day %{x}<br>score from %{y}<br>%{z:.1%} of the day<extra></extra>",
             **per_period("D"),
         )
     )
-    fig.update_layout(title=title, yaxis_title="score", **{**LAYOUT, "hovermode": "closest"})
+    fig.update_layout(
+        title=title,
+        yaxis_title="score (out of 100)" if as_points else "prediction",
+        **{**LAYOUT, "hovermode": "closest"},
+    )
     return fig
 
 

@@ -10,6 +10,7 @@ import argparse
 
 from core.cli.common import emit, store_of
 from core.explain.cases import explain_case
+from core.words import points, score
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -22,10 +23,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         units=args.units,
     )
     data = case.as_dict()
-    head = f"{args.model} v{case.version}, request {args.request_id}: {case.explanation.output:.4g}"
+    head = f"{args.model} v{case.version}, request {args.request_id}: "
     if case.threshold is not None:
         side = "at or above" if case.flagged else "below"
-        head += f" ({side} the threshold {case.threshold:g})"
+        output = score(case.explanation.output, threshold=case.threshold)
+        head += f"score {output} ({side} the threshold {points(case.threshold)})"
+    else:
+        head += f"{case.explanation.output:.4g}"
     lines = [head, *(f"  - {r}" for r in data["reasons"])]
     if case.counterfactual_text:
         lines.append(f"  What would change it: {case.counterfactual_text}")

@@ -21,7 +21,7 @@ from core.registry import features_of, get_model, get_version, reference_frame
 from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store, Work, log_tables
-from core.words import quantity
+from core.words import points, quantity, score
 
 SIMILAR = 50
 CACHED_CASES = 512
@@ -226,7 +226,8 @@ def decision_words(model: Model) -> tuple[str, str]:
 
 
 def hint_text(hint: counterfactuals.Counterfactual, words: Vocabulary, model: Model) -> str:
-    """'If Debt-to-income were 30% instead of 48%, the case would not be flagged (score 0.31).'"""
+    """'If Debt-to-income were 30% instead of 48%, the case would not be flagged (score
+    31 / 100, threshold 50).'"""
     parts = []
     for change in hint.changes:
         info = words.info(change.feature)
@@ -238,7 +239,8 @@ def hint_text(hint: counterfactuals.Counterfactual, words: Vocabulary, model: Mo
     outcome = negative if hint.score < hint.threshold else positive
     return (
         f"If {' and '.join(parts)}, the case would be {outcome} "
-        f"(score {hint.score:.2f} against the threshold {hint.threshold:.2f})."
+        f"(score {score(hint.score, threshold=hint.threshold)}, "
+        f"threshold {points(hint.threshold)})."
     )
 
 

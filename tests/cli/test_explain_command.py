@@ -136,7 +136,9 @@ def test_explain_without_json_prints_the_score_reasons_and_hint(
 
     lines = ran.out.splitlines()
     side = "at or above" if score >= 0.5 else "below"
-    assert lines[0] == f"credit v1, request {REQUEST}: {score:.4g} ({side} the threshold 0.5)"
+    assert lines[0] == (
+        f"credit v1, request {REQUEST}: score {score * 100:.0f} / 100 ({side} the threshold 50)"
+    )
     assert all(line.startswith("  - ") for line in lines[1:4])
 
 

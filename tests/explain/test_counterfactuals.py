@@ -190,7 +190,7 @@ def test_a_logged_case_gets_its_hint_in_words_with_the_verified_score(
     assert case.counterfactual_text == (
         f"If {label} were {_number(change.after)}{unit} instead of "
         f"{_number(change.before)}{unit}, the case would be {outcome} "
-        f"(score {rescored:.2f} against the threshold 0.50)."
+        f"(score {rescored * 100:.0f} / 100, threshold 50)."
     )
 
 

@@ -71,7 +71,7 @@ def markdown(at: AppTest) -> list[str]:
 
 
 def scores(at: AppTest) -> list[str]:
-    """The 'Score NN out of 100; ...' captions, in order."""
+    """The 'Score NN / 100; ...' captions, in order."""
     return [plain(c.value) for c in at.caption if c.value.startswith("Score ")]
 
 
@@ -105,7 +105,7 @@ def test_a_case_found_by_request_id_shows_the_decision_and_its_reasons(
     assert case.flagged is True
     assert "### Decision: sent to manual review" in shown
     assert scores(at) == [
-        f"Score {case.explanation.output * 100:.0f} out of 100; cases from 12 up are sent to "
+        f"Score {case.explanation.output * 100:.0f} / 100; cases from 12 up are sent to "
         "manual review."
     ]
     assert case.reasons
@@ -154,7 +154,7 @@ def test_the_what_if_panel_rescores_the_case_with_the_changed_value(
     assert not at.exception
     assert "**With your changes**" in markdown(at)
     assert changed.explanation.output < case.explanation.output
-    assert scores(at)[1].startswith(f"Score {changed.explanation.output * 100:.0f} out of 100")
+    assert scores(at)[1].startswith(f"Score {changed.explanation.output * 100:.0f} / 100")
     for reason in changed.reasons:
         assert f"- {reason.sentence}" in markdown(at)
 
@@ -177,7 +177,7 @@ def test_the_next_case_starts_the_what_if_panel_from_its_own_values(
     assert what_if_shown(at) != logged_inputs(demo_db, first)
     assert "**With your changes**" not in markdown(at)
     assert scores(at) == [
-        f"Score {second.explanation.output * 100:.0f} out of 100; cases from 12 up are sent to "
+        f"Score {second.explanation.output * 100:.0f} / 100; cases from 12 up are sent to "
         "manual review."
     ]
 

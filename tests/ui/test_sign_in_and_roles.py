@@ -62,7 +62,7 @@ def store_totals(db: Path, version: int | None = None) -> dict[str, object]:
     return {
         "Predictions": f"{n:,}",
         "Per day": f"{n / max(days, 1):,.0f}",
-        "Mean score": "–" if mean is None else f"{mean:.3f}",
+        "Mean score": "–" if mean is None else f"{mean * 100:.0f} / 100",
         "Latency p95": "–" if p95 is None else f"{p95:.0f} ms",
     }
 
@@ -262,7 +262,7 @@ def test_explanation_of_a_logged_decision(app_as: AppAs, demo_db: Path):
     assert not at.error
     assert "From a typical case to this one" in chart_titles(at)
     assert any(m.startswith("### Decision: ") for m in texts(at.markdown))
-    assert f"Score {score * 100:.0f} out of 100" in " ".join(texts(at.caption))
+    assert f"Score {score * 100:.0f} / 100" in " ".join(texts(at.caption))
 
 
 def test_explaining_an_unknown_request_shows_an_error(app_as: AppAs):
