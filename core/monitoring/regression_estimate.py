@@ -10,6 +10,7 @@ where the model errs more or less, never a change in how the outcome depends on 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,13 +79,39 @@ def _regressor(categorical: int, width: int) -> HistGradientBoostingRegressor:
     )
 
 
+# Fitted error models by the reference's content: a version's reference never changes, and the
+# fit is seeded, so a page, the alerts and the CLI in one process fit each reference once.
+_FITTED: OrderedDict[tuple, ErrorModels | None] = OrderedDict()
+_KEEP = 8
+
+
 def fit_error_models(w: Work, *, model: Model, version: ModelVersion) -> ErrorModels | None:
     """Error models fitted on the version's reference; None with too few reference outcomes."""
+    features = features_of(version)
+    key = (
+        version.data_sha256,
+        version.target_column,
+        version.prediction_column,
+        tuple((f.name, f.kind, f.column) for f in features),
+    )
+    if version.data_sha256 and key in _FITTED:
+        _FITTED.move_to_end(key)
+        return _FITTED[key]
+    fitted = _fit(w, model, version, features)
+    if version.data_sha256:
+        _FITTED[key] = fitted
+        while len(_FITTED) > _KEEP:
+            _FITTED.popitem(last=False)
+    return fitted
+
+
+def _fit(
+    w: Work, model: Model, version: ModelVersion, features: list[Feature]
+) -> ErrorModels | None:
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import OrdinalEncoder
 
     assert model.id is not None
-    features = features_of(version)
     ref = w.frame(
         f"SELECT y, {_select(features)} FROM {log_tables.ref_table(model.id)} "
         "WHERE version = ? AND y IS NOT NULL AND score IS NOT NULL",

@@ -165,7 +165,12 @@ def test_a_shift_into_noisier_inputs_raises_the_estimate_and_alerts_before_label
     assert _window(simulated.perf, WEEKS[-1])["realized"].isna().all()
 
 
-def test_the_estimate_is_the_same_when_computed_twice(simulated: Simulated) -> None:
+def test_the_estimate_is_the_same_when_the_error_models_are_fitted_again(
+    simulated: Simulated,
+) -> None:
+    from core.monitoring import regression_estimate
+
+    regression_estimate._FITTED.clear()  # as in a new process: the seeded fit must agree
     again = _performance(simulated.store, "amount")
 
     pd.testing.assert_frame_equal(again, simulated.perf)
@@ -185,3 +190,16 @@ def test_a_reference_without_outcomes_gives_no_estimate(store: Store, tmp_path: 
     assert perf["estimated"].isna().all()
     assert perf[["lower", "upper"]].isna().all().all()
     assert not perf["alert"].any()
+
+
+def test_a_reference_is_fitted_once_per_process(simulated: Simulated) -> None:
+    from core.monitoring import regression_estimate
+
+    with simulated.store.read() as r:
+        model = get_model(r, name="amount")
+        version = get_version(r, model=model)
+        first = regression_estimate.fit_error_models(r, model=model, version=version)
+        again = regression_estimate.fit_error_models(r, model=model, version=version)
+
+    assert first is not None
+    assert first is again
