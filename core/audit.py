@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlmodel import col, select
 
+from core.files.exports import write_csv
 from core.store import AuditEvent, Store, Work, utcnow
 
 
@@ -118,6 +119,5 @@ def export_csv(store: Store, *, target: Path) -> int:
         frame["prev_hash"] = r.frame("SELECT prev_hash FROM audit_event ORDER BY id")[
             "prev_hash"
         ].to_numpy()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(target, index=False)
+    write_csv(frame, target)
     return len(frame)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.data import audit_view, models_table, revision, store
 from app.session import guard
+from core.files.exports import csv_text
 
 guard("audit")
 st.title("Audit trail")
@@ -25,7 +26,7 @@ else:
 st.dataframe(view.events, hide_index=True, key="audit_events")
 st.download_button(
     "Export CSV",
-    view.events.to_csv(index=False).encode(),
+    csv_text(view.events).encode(),
     file_name="audit.csv",
     mime="text/csv",
     key="audit_export",

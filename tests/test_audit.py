@@ -105,6 +105,28 @@ def test_export_writes_the_whole_trail_oldest_first_with_its_hashes(
     assert {"occurred_at", "role", "action", "model", "version", "before"} <= set(frame)
 
 
+@pytest.mark.parametrize("formula", ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)"])
+def test_export_writes_a_formula_in_user_text_as_text_a_spreadsheet_will_not_run(
+    store: Store, tmp_path: Path, formula: str
+) -> None:
+    _record(store, 1, actor=formula)
+    target = tmp_path / "audit.csv"
+
+    audit.export_csv(store, target=target)
+
+    frame = pd.read_csv(target, keep_default_na=False, dtype=str)
+    assert frame["actor"].tolist() == ["'" + formula]
+    assert frame["version"].tolist() == ["1"]
+
+
+def test_a_negative_number_is_exported_as_a_number() -> None:
+    from core.files.exports import csv_text
+
+    text = csv_text(pd.DataFrame({"value": ["-12.5", "=1+2"], "n": [-3, 4]}))
+
+    assert text.splitlines() == ["value,n", "-12.5,-3", "'=1+2,4"]
+
+
 def test_events_are_listed_newest_first_and_filtered(store: Store) -> None:
     _record(store, 2, actor="olga", action="promote")
     _record(store, 1, actor="erin", action="request_review", model="loss")
