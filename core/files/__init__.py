@@ -1,5 +1,4 @@
-"""Users' files: reading CSV, Parquet, JSON Lines, gzip and standard input into DuckDB as
-received, and writing CSV exports that are safe to open in a spreadsheet."""
+"""Users' files: CSV, Parquet, JSON Lines, gzip and stdin read as received; safe CSV exports."""
 
 __all__ = [
     "exports",
