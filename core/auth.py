@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -75,6 +76,23 @@ class Identity:
     role: str
 
 
+def name_key(name: str) -> str:
+    """A person's name as compared: 'OWNER', 'Owner' and 'owner' are one person."""
+    return unicodedata.normalize("NFKC", name.strip()).casefold()
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """Whether two names (a username, a --created-by) name the same person, ignoring case."""
+    return a is not None and b is not None and name_key(a) == name_key(b)
+
+
+def _find_user(w: Work, username: str) -> User | None:
+    key = name_key(username)
+    return next(
+        (u for u in w.session.exec(select(User)).all() if name_key(u.username) == key), None
+    )
+
+
 def hash_password(password: str) -> str:
     """An argon2id hash of a password."""
     return _hasher.hash(password)
@@ -99,7 +117,11 @@ def add_user(store: Store, *, username: str, role: str, password: str, by: str =
         raise InvalidInput("the password is too short (at least 4 characters)")
     store.open()
     with store.write() as w:
-        found = w.session.exec(select(User).where(User.username == username)).first()
+        found = _find_user(w, username)
+        if found is not None and found.username != username:
+            raise InvalidInput(
+                f"a user {found.username!r} exists already; names are unique regardless of case"
+            )
         before = {"role": found.role} if found else {}
         if found is None:
             w.session.add(User(username=username, role=role, password_hash=hash_password(password)))
@@ -120,7 +142,7 @@ def add_user(store: Store, *, username: str, role: str, password: str, by: str =
 def authenticate(store: Store, *, username: str, password: str) -> Identity | None:
     """The identity when the password matches, else None (same cost either way)."""
     with store.read() as r:
-        found = r.session.exec(select(User).where(User.username == username.strip())).first()
+        found = _find_user(r, username)
     stored = found.password_hash if found else _dummy_hash()
     try:
         _hasher.verify(stored, password)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from core import audit
-from core.auth import Identity
+from core.auth import Identity, name_key, same_person
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.registry import get_model, get_version
 from core.store import Model, ModelVersion, Promotion, Review, SignOff, Store, Work, utcnow
@@ -138,7 +138,9 @@ def sign(
         candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, decision, by)
         review = open_review(w, model=entry, version=version)
-        if by.username in (candidate.created_by, review.requested_by):
+        if same_person(by.username, candidate.created_by) or same_person(
+            by.username, review.requested_by
+        ):
             raise PermissionDenied(
                 f"{by.username} registered this version or asked for its review and cannot "
                 "sign it off (four eyes)"
@@ -196,7 +198,7 @@ def _enough(w: Work, model: Model, review: Review) -> bool:
     ).all()
     counts: dict[str, set[str]] = {}
     for s in approvals:
-        counts.setdefault(s.role, set()).add(s.username)
+        counts.setdefault(s.role, set()).add(name_key(s.username))
     return all(len(counts.get(role, set())) >= n for role, n in required_signoffs(model).items())
 
 

@@ -306,6 +306,16 @@ def test_the_registrant_cannot_approve_even_as_a_product_owner(fresh: Store) -> 
     assert len(_sign_offs(fresh)) == 1  # v1's approval in the template
 
 
+@pytest.mark.parametrize("spelling", ["ERIN", "Erin", " erin "])
+def test_the_registrant_cannot_approve_under_another_spelling_of_the_name(
+    fresh: Store, spelling: str
+) -> None:
+    # v2 was registered as 'erin': a product owner signing in as 'ERIN' is the same person.
+    with pytest.raises(PermissionDenied, match=r"registered this version .*\(four eyes\)"):
+        _approve(fresh, 2, by=Identity(spelling, "product_owner"))
+    assert _stages(fresh)[2] == "in_review"
+
+
 def test_whoever_requested_the_review_cannot_approve_it(fresh: Store) -> None:
     workflow.request_review(fresh, model="credit", version=3, by=OWNER)
 
