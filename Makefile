@@ -3,13 +3,14 @@
 # make check: ruff lint, ruff format check and mypy, as CI runs them before the tests.
 # make test-fast: the suite without the browser tests (no Chromium needed).
 PORT ?= 8501
-MODELBRIDGE_DB ?= data/modelbridge.duckdb
+DEMO_DB := data/modelbridge.duckdb
+MODELBRIDGE_DB ?= $(DEMO_DB)
 export MODELBRIDGE_DB
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast check install browser demo bench
+.PHONY: run test test-fast check install browser demo store bench
 
 install: .venv/.installed
 
@@ -20,12 +21,20 @@ $(UV):
 	$(UV) sync --frozen --python python3
 	touch $@
 
-$(MODELBRIDGE_DB): | install
-	$(UV) run --frozen modelbridge demo --db $(MODELBRIDGE_DB)
+$(DEMO_DB): | install
+	$(UV) run --frozen modelbridge demo --db $(DEMO_DB)
 
-demo: $(MODELBRIDGE_DB)
+demo: $(DEMO_DB)
 
-run: install $(MODELBRIDGE_DB)
+# The demo is built at its own path only: a mistyped MODELBRIDGE_DB must not become a new store
+# whose users all have the password 'demo'.
+store: install
+	@if [ "$(MODELBRIDGE_DB)" = "$(DEMO_DB)" ]; then $(MAKE) --no-print-directory demo; \
+	elif [ ! -f "$(MODELBRIDGE_DB)" ]; then \
+	  echo "No store at $(MODELBRIDGE_DB): check the path, or create one with" \
+	    "'uv run modelbridge init --db $(MODELBRIDGE_DB)'."; exit 2; fi
+
+run: store
 	$(UV) run --frozen streamlit run app/main.py --server.port $(PORT)
 
 browser:

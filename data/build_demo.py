@@ -61,15 +61,22 @@ _DESCRIPTION = (
 def build_demo(
     store: Store, *, days: int = 120, seed: int = 7, per_day: int = 1700, quiet: bool = False
 ) -> dict[str, Any]:
-    """Create the demo store (refusing to touch a store that already holds models)."""
+    """Create the demo store (refusing to touch a store that already holds models or users:
+    the demo's users all have the password 'demo', which would replace a real one)."""
     if days < 14:
         raise InvalidInput("the demo needs at least 14 days of traffic (--days 14 or more)")
     store.init()
     with store.read() as r:
-        if list_models(r):
-            raise InvalidInput(
-                f"{store.path} already holds models; remove it or pass another --db for the demo"
-            )
+        held = [
+            what
+            for what, found in (("models", list_models(r)), ("users", auth.list_users(r)))
+            if found
+        ]
+    if held:
+        raise InvalidInput(
+            f"{store.path} already holds {' and '.join(held)}; the demo builds only a new store: "
+            "pass another --db for the demo"
+        )
     with tempfile.TemporaryDirectory(prefix="modelbridge-demo-") as folder:
         files = simulate(Path(folder), days=days, seed=seed, per_day=per_day)
         for username, role in DEMO_USERS.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -445,3 +446,38 @@ def test_demo_builds_a_store_with_a_champion_a_challenger_and_the_role_users(
     for username, role in roles.items():
         identity = authenticate(store, username=username, password="demo")
         assert (identity.username, identity.role) == (username, role)
+
+
+def test_demo_refuses_a_store_with_users_and_leaves_their_passwords_alone(tmp_path: Path) -> None:
+    from core import auth
+
+    db = tmp_path / "team.duckdb"
+    Store(db).init()
+    auth.add_user(Store(db), username="admin", role="admin", password="a strong passphrase")
+
+    ran = run_cli("demo", "--days", "14", "--per-day", "40", db=db)
+
+    assert ran.code == 2
+    assert ran.err.strip() == (
+        f"modelbridge: error: {db} already holds users; the demo builds only a new store: "
+        "pass another --db "
+        "for the demo"
+    )
+    assert authenticate(Store(db), username="admin", password="demo") is None
+    assert authenticate(Store(db), username="admin", password="a strong passphrase") is not None
+
+
+def test_make_run_builds_no_demo_at_a_path_other_than_the_demos(tmp_path: Path) -> None:
+    typo = tmp_path / "stroe.duckdb"
+
+    ran = subprocess.run(
+        ["make", "--no-print-directory", "store", f"MODELBRIDGE_DB={typo}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert ran.returncode == 2
+    assert f"No store at {typo}: check the path" in ran.stdout
+    assert not typo.exists()
