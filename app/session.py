@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from app.data import store
-from core import auth
-from core.errors import PermissionDenied
-
-_FAILURES = "sign_in_failures"
+from core import auth, users
+from core.errors import PermissionDenied, StoreBusy
 
 
 def current_identity() -> auth.Identity | None:
@@ -28,17 +24,27 @@ def sign_in_view() -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if not submitted:
         return
-    failures = st.session_state.get(_FAILURES, 0)
-    if failures >= 5:
-        time.sleep(min(2 ** (failures - 5), 8))  # slow down password guessing
-    identity = auth.authenticate(store(), username=username, password=password)
-    if identity is None:
-        st.session_state[_FAILURES] = failures + 1
-        st.error("Unknown username or wrong password.")
+    try:
+        identity = users.sign_in(store(), username=username, password=password, client=_client())
+    except PermissionDenied as exc:
+        st.error(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
         return
-    st.session_state[_FAILURES] = 0
+    except StoreBusy as exc:
+        st.error(str(exc))
+        return
     st.session_state["identity"] = identity
     st.rerun()
+
+
+def _client() -> str:
+    """The browser's address: the proxy's forwarded one when the request came through a proxy
+    on this machine (the server listens on 127.0.0.1 only), else the peer's own."""
+    peer = st.context.ip_address
+    peer = peer if isinstance(peer, str) and peer else "unknown"
+    forwarded = st.context.headers.get("X-Forwarded-For")
+    if isinstance(forwarded, str) and forwarded and peer in ("127.0.0.1", "::1"):
+        return "web:" + forwarded.split(",")[-1].strip()
+    return "web:" + peer
 
 
 def sign_out() -> None:

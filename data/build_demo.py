@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from core import auth, workflow
+from core import auth, users, workflow
 from core.errors import InvalidInput
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring import alerts
@@ -69,7 +69,7 @@ def build_demo(
     with store.read() as r:
         held = [
             what
-            for what, found in (("models", list_models(r)), ("users", auth.list_users(r)))
+            for what, found in (("models", list_models(r)), ("users", users.list_users(r)))
             if found
         ]
     if held:
@@ -79,8 +79,12 @@ def build_demo(
         )
     with tempfile.TemporaryDirectory(prefix="modelbridge-demo-") as folder:
         files = simulate(Path(folder), days=days, seed=seed, per_day=per_day)
+        admin = users.first_admin(store, username="admin", password=DEMO_PASSWORD)
         for username, role in DEMO_USERS.items():
-            auth.add_user(store, username=username, role=role, password=DEMO_PASSWORD, by="demo")
+            if username != admin.username:
+                users.add_user(
+                    store, username=username, role=role, password=DEMO_PASSWORD, by=admin
+                )
         words = Path(folder) / "feature_metadata.json"
         words.write_text(
             json.dumps(

@@ -14,6 +14,11 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from core import users
+from core.auth import Identity
+from core.errors import PermissionDenied
+from core.store import Store
+
 FEATURES = ["income", "debt ratio", "segment"]
 
 
@@ -122,3 +127,16 @@ def regression_case(folder: Path, *, n: int = 800, seed: int = 2) -> Case:
         model,
         logs,
     )
+
+
+# Core trusts the identity it is given (the CLI and the dashboard establish it by signing in):
+# fixtures that set up users act as this admin.
+ADMIN = Identity("root", "admin")
+
+
+def signs_in(store: Store, username: str, password: str) -> Identity | None:
+    """The identity USERNAME signs in as with PASSWORD, or None when refused."""
+    try:
+        return users.sign_in(store, username=username, password=password, client="test")
+    except PermissionDenied:
+        return None

@@ -182,6 +182,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("files", "store"),
     ("audit",),
     ("auth",),
+    ("users",),
     ("registry",),
     ("ingest",),
     ("monitoring",),  # data quality reads the quarantine

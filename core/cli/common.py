@@ -7,6 +7,7 @@ import getpass
 import json
 import math
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -33,24 +34,39 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
         print(text)
 
 
-def read_password(*, confirm: bool = True) -> str:
-    """The password from $MODELBRIDGE_PASSWORD, else from a prompt (twice when CONFIRM)."""
-    password = os.environ.get("MODELBRIDGE_PASSWORD")
+def read_password(
+    *, confirm: bool = True, variable: str = "MODELBRIDGE_PASSWORD", prompt: str = "Password"
+) -> str:
+    """The password from $VARIABLE, else from a prompt (twice when CONFIRM)."""
+    password = os.environ.get(variable)
     if password:
         return password
     if not sys.stdin.isatty():
-        raise InvalidInput("no password: set MODELBRIDGE_PASSWORD or run in a terminal")
-    first = getpass.getpass("Password: ")
+        raise InvalidInput(f"no password: set {variable} or run in a terminal")
+    first = getpass.getpass(f"{prompt}: ")
     if confirm and getpass.getpass("Repeat: ") != first:
         raise InvalidInput("the passwords differ")
     return first
 
 
+def cli_client() -> str:
+    """Who is signing in from the command line, as the audit trail records it."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        who = f"uid {os.getuid()}"
+    return f"cli:{who}@{socket.gethostname()}"
+
+
 def login(store: Store, *, args: argparse.Namespace) -> auth.Identity:
     """The --user signed in with the password from the environment or a prompt."""
+    from core import users
+
     if not args.user:
         raise InvalidInput("this action needs --user (and the password in MODELBRIDGE_PASSWORD)")
-    return auth.login(store, username=args.user, password=read_password(confirm=False))
+    return users.sign_in(
+        store, username=args.user, password=read_password(confirm=False), client=cli_client()
+    )
 
 
 def setting_changes(items: list[str]) -> dict[str, str]:

@@ -10,21 +10,23 @@ import argparse
 import sys
 from typing import Any
 
-from core import auth, registry
+from core import registry, users
 from core.cli.common import emit, login, progress_bar, read_password, report_batches, store_of
 from core.errors import FileProblem, InvalidInput, ModelBridgeError
 from core.metrics import KEY_METRICS
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Create an empty store."""
+    """Create an empty store, and its first admin when asked."""
     store = store_of(args)
     created = store.init()
-    emit(
-        args,
-        {"db": str(store.path), "created": created},
-        f"{'Created' if created else 'Already exists:'} {store.path}",
-    )
+    text = f"{'Created' if created else 'Already exists:'} {store.path}"
+    data: dict[str, Any] = {"db": str(store.path), "created": created}
+    if args.admin:
+        admin = users.first_admin(store, username=args.admin, password=read_password())
+        data["admin"] = admin.username
+        text += f"\n{admin.username} (admin) saved"
+    emit(args, data, text)
     return 0
 
 
@@ -162,9 +164,16 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    """Add a user."""
-    identity = auth.add_user(
-        store_of(args), username=args.username, role=args.role, password=read_password()
+    """Add a user or lift a lockout, as a signed-in admin."""
+    store = store_of(args)
+    by = login(store, args=args)
+    if args.user_command == "unlock":
+        users.unlock_user(store, username=args.username, by=by)
+        emit(args, {"username": args.username, "unlocked": True}, f"{args.username} unlocked")
+        return 0
+    password = read_password(variable="MODELBRIDGE_NEW_PASSWORD", prompt="New user's password")
+    identity = users.add_user(
+        store, username=args.username, role=args.role, password=password, by=by
     )
     emit(
         args,

@@ -4,6 +4,7 @@ from core.store.engine import (
     SCHEMA_VERSION,
     Store,
     Work,
+    retry_on_conflict,
 )
 from core.store.tables import (
     STAGES,
@@ -24,6 +25,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Work",
     "Store",
+    "retry_on_conflict",
     "STAGES",
     "utcnow",
     "Model",

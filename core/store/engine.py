@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import sqlalchemy as sa
@@ -24,6 +24,8 @@ from sqlmodel import Session, SQLModel
 from core.errors import InvalidInput, ModelBridgeError, NotFound, StoreBusy
 from core.settings import Settings
 from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+T = TypeVar("T")
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the _MIGRATIONS steps (column changes) in order.
@@ -294,3 +296,15 @@ class Store:
                 "(or `modelbridge demo` for the demo) or point --db / MODELBRIDGE_DB at it."
             )
         return self
+
+
+def retry_on_conflict(run: Callable[[], T], attempts: int = 5) -> T:
+    """Run a transaction again when it lost a race (a write-write conflict), then report it."""
+    for attempt in range(attempts):
+        try:
+            return run()
+        except (duckdb.TransactionException, sa.exc.DBAPIError) as exc:
+            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import Any
 
-import duckdb
-import sqlalchemy as sa
 from sqlmodel import col, select
 
 from core import audit
 from core.auth import Identity, name_key, same_person
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.registry import get_model, get_version
-from core.store import Model, ModelVersion, Promotion, Review, SignOff, Store, Work, utcnow
+from core.store import (
+    Model,
+    ModelVersion,
+    Promotion,
+    Review,
+    SignOff,
+    Store,
+    Work,
+    retry_on_conflict,
+    utcnow,
+)
 from core.workflow.rules import DECISIONS, check, required_signoffs
 
 
@@ -204,7 +211,7 @@ def _enough(w: Work, model: Model, review: Review) -> bool:
 
 def promote(store: Store, *, model: str, version: int, by: Identity) -> dict[str, Any]:
     """Make an approved version live and archive the previous one, in one transaction."""
-    return _retrying(lambda: _promote(store, model, version, by))
+    return retry_on_conflict(lambda: _promote(store, model, version, by))
 
 
 def _promote(store: Store, model: str, version: int, by: Identity) -> dict[str, Any]:
@@ -255,7 +262,7 @@ def _go_live(
 
 def rollback(store: Store, *, model: str, by: Identity) -> dict[str, Any]:
     """Put the version that was live before the current one back in production (one action)."""
-    return _retrying(lambda: _rollback(store, model, by))
+    return retry_on_conflict(lambda: _rollback(store, model, by))
 
 
 def _rollback(store: Store, model: str, by: Identity) -> dict[str, Any]:
@@ -291,18 +298,6 @@ def _rollback(store: Store, model: str, by: Identity) -> dict[str, Any]:
         _stage(w, entry, current, "archived", by, "rollback_archive")
         _go_live(w, entry, restored, current, by, "rollback")
     return {"model": model, "version": restored.version, "archived": current.version}
-
-
-def _retrying(run: Any, attempts: int = 5) -> Any:
-    """Retry a transaction that lost a race (DuckDB write-write conflict), then report it."""
-    for attempt in range(attempts):
-        try:
-            return run()
-        except (duckdb.TransactionException, sa.exc.DBAPIError) as exc:
-            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 def production(store: Store, *, model: str) -> dict[str, Any]:

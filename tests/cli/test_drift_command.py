@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import auth
+from core import users
 from core.ingest import ingest_labels, ingest_predictions
 from core.registry import RegistrationSpec, register_version
 from core.store import Store
 from tests.conftest import Ran, run_cli
+from tests.factories import ADMIN
 
 WEEKS = ["2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23"]
 PER_WEEK = 500
@@ -64,8 +65,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store.init()
     _model(store, folder, "credit", drifted_weeks=2)
     _model(store, folder, "calm", drifted_weeks=0)
-    auth.add_user(store, username="erin", role="ml_engineer", password=PASSWORD)
-    auth.add_user(store, username="dora", role="domain_expert", password=PASSWORD)
+    users.add_user(store, username="erin", role="ml_engineer", password=PASSWORD, by=ADMIN)
+    users.add_user(store, username="dora", role="domain_expert", password=PASSWORD, by=ADMIN)
     return store.path
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from core import auth
-from core.errors import PermissionDenied
+from core import users
+from core.auth import Identity
 from core.store import Store
 from tests.conftest import ROOT
+from tests.factories import ADMIN, signs_in
 
 SECRET = "correct horse battery staple"
 
@@ -25,7 +26,11 @@ class Terminal:
     """`python -m core ARGS` on a pseudo-terminal: answer prompts, read what it prints."""
 
     def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("MODELBRIDGE_PASSWORD",)}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("MODELBRIDGE_PASSWORD", "MODELBRIDGE_NEW_PASSWORD")
+        }
         env.pop("MODELBRIDGE_DB", None)
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: the pty is its controlling terminal
@@ -71,15 +76,20 @@ class Terminal:
         raise AssertionError(f"still running after {timeout} s; saw {self.seen!r}")
 
 
+ROOT_PASSWORD = "the admin's own passphrase"
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "store.duckdb"
     Store(path).init()
+    users.first_admin(Store(path), username="root", password=ROOT_PASSWORD)
     return path
 
 
-def test_user_add_asks_twice_without_echo_and_the_password_then_signs_in(db: Path) -> None:
-    term = Terminal("user", "add", "olga", "--role", "product_owner", "--db", str(db))
+def test_init_asks_twice_for_the_first_admins_password(tmp_path: Path) -> None:
+    path = tmp_path / "new.duckdb"
+    term = Terminal("init", "--admin", "root", "--db", str(path))
     term.read_until("Password: ")
     term.type(SECRET)
     term.read_until("Repeat: ")
@@ -87,16 +97,34 @@ def test_user_add_asks_twice_without_echo_and_the_password_then_signs_in(db: Pat
     code, printed = term.finish()
 
     assert code == 0, printed
+    assert "root (admin) saved" in printed
+    assert signs_in(Store(path), "root", SECRET) == Identity("root", "admin")
+
+
+def test_user_add_signs_the_admin_in_then_asks_twice_for_the_new_password(db: Path) -> None:
+    term = Terminal(
+        "user", "add", "olga", "--role", "product_owner", "--user", "root", "--db", str(db)
+    )
+    term.read_until("Password: ")
+    term.type(ROOT_PASSWORD)
+    term.read_until("New user's password: ")
+    term.type(SECRET)
+    term.read_until("Repeat: ")
+    term.type(SECRET)
+    code, printed = term.finish()
+
+    assert code == 0, printed
     assert "olga (product_owner) saved" in printed
-    assert SECRET not in printed  # getpass turned echo off
-    assert auth.login(Store(db), username="olga", password=SECRET).role == "product_owner"
-    with pytest.raises(PermissionDenied):
-        auth.login(Store(db), username="olga", password=SECRET + "!")
+    assert SECRET not in printed and ROOT_PASSWORD not in printed  # getpass turned echo off
+    assert signs_in(Store(db), "olga", SECRET) == Identity("olga", "product_owner")
+    assert signs_in(Store(db), "olga", SECRET + "!") is None
 
 
 def test_two_different_passwords_are_refused_and_no_user_is_saved(db: Path) -> None:
-    term = Terminal("user", "add", "olga", "--role", "manager", "--db", str(db))
+    term = Terminal("user", "add", "olga", "--role", "manager", "--user", "root", "--db", str(db))
     term.read_until("Password: ")
+    term.type(ROOT_PASSWORD)
+    term.read_until("New user's password: ")
     term.type(SECRET)
     term.read_until("Repeat: ")
     term.type("something else")
@@ -105,12 +133,11 @@ def test_two_different_passwords_are_refused_and_no_user_is_saved(db: Path) -> N
     assert code == 2, printed
     assert "the passwords differ" in printed
     assert "Traceback" not in printed
-    with pytest.raises(PermissionDenied):
-        auth.login(Store(db), username="olga", password=SECRET)
+    assert signs_in(Store(db), "olga", SECRET) is None
 
 
 def test_an_action_that_signs_in_asks_once_and_a_wrong_password_is_refused(db: Path) -> None:
-    auth.add_user(Store(db), username="olga", role="ml_engineer", password=SECRET)
+    users.add_user(Store(db), username="olga", role="ml_engineer", password=SECRET, by=ADMIN)
     change = ["configure", "nomodel", "--set", "alerts.consecutive=3", "--user", "olga"]
 
     term = Terminal(*change, "--db", str(db))

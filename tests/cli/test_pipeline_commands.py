@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sqlmodel import select
 
-from core.auth import authenticate
+from core import users
 from core.registry import RegistrationSpec, get_model, get_version, list_versions, register_version
 from core.store import SCHEMA_VERSION, Store, User, log_tables
 from tests.conftest import ROOT, Ran, run_cli
-from tests.factories import FEATURES, Case
+from tests.factories import FEATURES, Case, signs_in
 
 CREDIT = ("--target", "defaulted", "--prediction", "score")
 
@@ -244,16 +244,19 @@ def test_labels_reports_the_batch_as_json(credit_store: Store, binary_files: Cas
 
 
 def test_user_add_takes_the_password_from_the_environment(store: Store) -> None:
+    users.first_admin(store, username="root", password="root-pw")
+
     ran = run_cli(
-        "user", "add", "alice", "--role", "ml_engineer", "--json",
-        db=store.path, env={"MODELBRIDGE_PASSWORD": "s3cret-pw"}, stdin="",
+        "user", "add", "alice", "--role", "ml_engineer", "--user", "root", "--json",
+        db=store.path, env={"MODELBRIDGE_PASSWORD": "root-pw",
+                            "MODELBRIDGE_NEW_PASSWORD": "s3cret-pw"}, stdin="",
     )  # fmt: skip
 
     assert ran.code == 0, ran.err
     assert ran.json() == {"username": "alice", "role": "ml_engineer"}
-    identity = authenticate(store, username="alice", password="s3cret-pw")
+    identity = signs_in(store, "alice", "s3cret-pw")
     assert (identity.username, identity.role) == ("alice", "ml_engineer")
-    assert authenticate(store, username="alice", password="wrong") is None
+    assert signs_in(store, "alice", "wrong") is None
     with store.read() as r:
         stored = r.session.exec(select(User).where(User.username == "alice")).one()
     assert stored.password_hash.startswith("$argon2id$")
@@ -261,16 +264,19 @@ def test_user_add_takes_the_password_from_the_environment(store: Store) -> None:
 
 
 def test_user_add_without_a_password_or_terminal_exits_2(store: Store) -> None:
+    users.first_admin(store, username="root", password="root-pw")
+
     ran = run_cli(
-        "user", "add", "alice", "--role", "admin",
-        db=store.path, env={"MODELBRIDGE_PASSWORD": ""}, stdin="",
+        "user", "add", "alice", "--role", "admin", "--user", "root",
+        db=store.path, env={"MODELBRIDGE_PASSWORD": "root-pw", "MODELBRIDGE_NEW_PASSWORD": ""},
+        stdin="",
     )  # fmt: skip
 
     assert _one_line_error(ran) == (
-        "modelbridge: error: no password: set MODELBRIDGE_PASSWORD or run in a terminal"
+        "modelbridge: error: no password: set MODELBRIDGE_NEW_PASSWORD or run in a terminal"
     )
     with store.read() as r:
-        assert r.session.exec(select(User)).all() == []
+        assert [u.username for u in r.session.exec(select(User)).all()] == ["root"]
 
 
 # --- bad usage ------------------------------------------------------------------------------
@@ -371,7 +377,7 @@ def test_every_command_refuses_a_db_that_is_not_a_duckdb_store_and_leaves_it_unt
         "register": ("register", "credit", "--reference", binary_files.reference, *CREDIT),
         "ingest": ("ingest", "credit", binary_files.logs),
         "labels": ("labels", "credit", binary_files.labels),
-        "user": ("user", "add", "alice", "--role", "ml_engineer"),
+        "user": ("user", "add", "alice", "--role", "ml_engineer", "--user", "root"),
         "demo": ("demo", "--days", "14", "--per-day", "10"),
     }[command]
 
@@ -444,16 +450,14 @@ def test_demo_builds_a_store_with_a_champion_a_challenger_and_the_role_users(
     roles = {"manager": "manager", "expert": "domain_expert", "owner": "product_owner",
              "engineer": "ml_engineer", "admin": "admin"}  # fmt: skip
     for username, role in roles.items():
-        identity = authenticate(store, username=username, password="demo")
+        identity = signs_in(store, username, "demo")
         assert (identity.username, identity.role) == (username, role)
 
 
 def test_demo_refuses_a_store_with_users_and_leaves_their_passwords_alone(tmp_path: Path) -> None:
-    from core import auth
-
     db = tmp_path / "team.duckdb"
     Store(db).init()
-    auth.add_user(Store(db), username="admin", role="admin", password="a strong passphrase")
+    users.first_admin(Store(db), username="admin", password="a strong passphrase")
 
     ran = run_cli("demo", "--days", "14", "--per-day", "40", db=db)
 
@@ -463,8 +467,8 @@ def test_demo_refuses_a_store_with_users_and_leaves_their_passwords_alone(tmp_pa
         "pass another --db "
         "for the demo"
     )
-    assert authenticate(Store(db), username="admin", password="demo") is None
-    assert authenticate(Store(db), username="admin", password="a strong passphrase") is not None
+    assert signs_in(Store(db), "admin", "demo") is None
+    assert signs_in(Store(db), "admin", "a strong passphrase") is not None
 
 
 def test_make_run_builds_no_demo_at_a_path_other_than_the_demos(tmp_path: Path) -> None:

@@ -12,14 +12,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from core import audit, auth, workflow
+from core import audit, users, workflow
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
 from core.registry import RegistrationSpec, get_model, get_version, list_versions, register_version
 from core.store import Store
 from tests.conftest import Ran, copy_store, run_cli
-from tests.factories import Case
+from tests.factories import ADMIN, Case
 
 ENGINEER = Identity("erin", "ml_engineer")
 OWNER = Identity("olga", "product_owner")
@@ -34,7 +34,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     store = Store(tmp_path_factory.mktemp("workflow-cli") / "store.duckdb", lock_wait_seconds=60)
     store.init()
     for name, password in PASSWORDS.items():
-        auth.add_user(store, username=name, role=ROLES[name], password=password)
+        users.add_user(store, username=name, role=ROLES[name], password=password, by=ADMIN)
     for version in (1, 2, 3):
         register_version(store, spec=RegistrationSpec(
             model="credit", reference=binary_files.reference, target="defaulted",

@@ -95,7 +95,7 @@ def test_demo_user_opens_every_page_of_the_role(page: Page, username: str, role:
 
 def test_wrong_password_shows_an_error(page: Page):
     sign_in(page, "engineer", "wrong-password")
-    expect(page.get_by_text("Unknown username or wrong password.")).to_be_visible()
+    expect(page.get_by_text("Unknown user or wrong password.")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     expect(page.get_by_test_id("stMetric")).to_have_count(0)

@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from core import audit, auth, workflow
+from core import audit, users, workflow
 from core.auth import Identity
 from core.cli import main
 from core.ingest import ingest_labels, ingest_predictions
@@ -20,7 +20,7 @@ from core.store import SCHEMA_VERSION, Store, log_tables
 from core.store import engine as store_module
 from core.value import business_case
 from tests.conftest import Ran, copy_store
-from tests.factories import FEATURES, Case
+from tests.factories import ADMIN, FEATURES, Case
 
 CREDIT = ("--target", "defaulted", "--prediction", "score")
 # What each schema step added (core/store/engine.py _MIGRATIONS): tables, with their id sequences.
@@ -98,7 +98,7 @@ def busy_template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) 
     ))  # fmt: skip
     ingest_predictions(store, model="credit", files=[binary_files.logs])
     ingest_labels(store, model="credit", files=[binary_files.labels])
-    auth.add_user(store, username="olga", role="product_owner", password="olga-pw")
+    users.add_user(store, username="olga", role="product_owner", password="olga-pw", by=ADMIN)
     return store.path
 
 

@@ -296,7 +296,7 @@ def sign_in(at: AppTest, username: str, password: str) -> AppTest:
 def test_wrong_password_shows_an_error_and_stays_signed_out(app_as: AppAs):
     at = sign_in(app_as(None), "expert", "not-the-password")
     assert not at.exception
-    assert texts(at.error) == ["Unknown username or wrong password."]
+    assert texts(at.error) == ["Unknown user or wrong password."]
     assert "identity" not in at.session_state
     assert texts(at.title) == ["ModelBridge"]
     assert not at.metric
@@ -304,7 +304,7 @@ def test_wrong_password_shows_an_error_and_stays_signed_out(app_as: AppAs):
 
 def test_unknown_user_gets_the_same_error(app_as: AppAs):
     at = sign_in(app_as(None), "nobody", DEMO_PASSWORD)
-    assert texts(at.error) == ["Unknown username or wrong password."]
+    assert texts(at.error) == ["Unknown user or wrong password."]
     assert "identity" not in at.session_state
 
 

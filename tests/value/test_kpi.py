@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import auth
+from core import users
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.windows import WindowSpec
@@ -22,7 +22,7 @@ from core.store import Store
 from core.value import business_case, kpi
 from data.build_demo import BUSINESS_CASE, MODEL, build_demo, truth_path
 from tests.conftest import Ran, run_cli
-from tests.factories import Case
+from tests.factories import ADMIN, Case
 
 OWNER = Identity("olga", "product_owner")
 PASSWORD = "olga-secret"
@@ -102,7 +102,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, regression_files: Case) -> S
         folder / "loss-labels.csv", index=False
     )
     ingest_labels(store, model="loss", files=[folder / "loss-labels.csv"])
-    auth.add_user(store, username="olga", role="product_owner", password=PASSWORD)
+    users.add_user(store, username="olga", role="product_owner", password=PASSWORD, by=ADMIN)
     return store
 
 

@@ -15,7 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core import auth
+from core import users
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.registry import RegistrationSpec, get_model, get_version, register_version
@@ -23,7 +23,7 @@ from core.store import Store
 from core.value import business_case, kpi
 from core.words import money
 from tests.conftest import Ran, run_cli
-from tests.factories import Case
+from tests.factories import ADMIN, Case
 from tests.ui_helpers import MAIN, switch_path
 
 OWNER = Identity("olga", "product_owner")
@@ -83,7 +83,7 @@ def store(
         model="blank", reference=folder / "blank.csv", target="defaulted", prediction="score",
         task="binary",
     ))  # fmt: skip
-    auth.add_user(store, username="olga", role="product_owner", password=PASSWORD)
+    users.add_user(store, username="olga", role="product_owner", password=PASSWORD, by=ADMIN)
     return store
 
 

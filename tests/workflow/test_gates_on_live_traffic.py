@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import auth, workflow
+from core import users, workflow
 from core.auth import Identity
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
@@ -19,7 +19,7 @@ from core.registry import RegistrationSpec, get_model, get_version, register_ver
 from core.store import Store
 from core.workflow import gates
 from tests.conftest import Ran, copy_store, in_process_cli
-from tests.factories import Case
+from tests.factories import ADMIN, Case
 
 ENGINEER = Identity("erin", "ml_engineer")
 OWNER = Identity("olga", "product_owner")
@@ -53,7 +53,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, binary_files: Case) -> Pa
     store = Store(folder / "store.duckdb", lock_wait_seconds=60)
     store.init()
     for name, password in PASSWORDS.items():
-        auth.add_user(store, username=name, role=ROLES[name], password=password)
+        users.add_user(store, username=name, role=ROLES[name], password=password, by=ADMIN)
     for _ in (1, 2):
         register_version(
             store,

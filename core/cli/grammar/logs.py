@@ -14,7 +14,13 @@ RUN = "core.cli.logs"
 
 def declare(commands: Commands) -> None:
     """Declare init, register, versions, ingest, labels, user and quarantine."""
-    commands.add("init", f"{RUN}:cmd_init", help="create an empty store (no-op if it exists)")
+    p = commands.add("init", f"{RUN}:cmd_init", help="create an empty store (no-op if it exists)")
+    p.add_argument(
+        "--admin",
+        metavar="NAME",
+        help="also create the store's first admin (only while it has no users); password from "
+        "MODELBRIDGE_PASSWORD or a prompt",
+    )
 
     p = commands.add("register", f"{RUN}:cmd_register", help="register a new version of a model")
     _register(p)
@@ -47,9 +53,21 @@ def declare(commands: Commands) -> None:
 
     p = commands.add("user", f"{RUN}:cmd_user", help="manage users", shared=False)
     users = p.add_subparsers(dest="user_command", required=True, parser_class=Parser)
-    p = users.add_parser("add", parents=[commands.shared], help="add a user or reset a password")
+    admin = "the signed-in admin; password from MODELBRIDGE_PASSWORD or a prompt"
+    p = users.add_parser(
+        "add",
+        parents=[commands.shared],
+        help="add a user or reset a password (admins); the new password from "
+        "MODELBRIDGE_NEW_PASSWORD or a prompt",
+    )
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--user", required=True, help=admin)
+    p = users.add_parser(
+        "unlock", parents=[commands.shared], help="lift a sign-in lockout (admins)"
+    )
+    p.add_argument("username")
+    p.add_argument("--user", required=True, help=admin)
 
     p = commands.add(
         "quarantine",
