@@ -297,11 +297,16 @@ class Headline:
         return f"{self.figure.basis.when[:1].upper()}{self.figure.basis.when[1:]}, {kind}"
 
 
-def headline(w: Work, *, model: Model, version: ModelVersion) -> Headline:
+def headline(
+    w: Work, *, model: Model, version: ModelVersion, windows: pd.DataFrame | None = None
+) -> Headline:
     """The latest period's value with its basis; an estimate that missed in the latest
-    periods it could be checked in is not shown as fact (core.value.track_record)."""
+    periods it could be checked in is not shown as fact (core.value.track_record). WINDOWS:
+    kpi.by_window in the business case's period, when the caller already has them."""
     case = current(model)
-    windows = kpi.by_window(w, model=model, version=version, spec=WindowSpec.parse(case["period"]))
+    if windows is None:
+        spec = WindowSpec.parse(case["period"])
+        windows = kpi.by_window(w, model=model, version=version, spec=spec)
     periods = by_period(w, model=model, version=version, windows=windows)
     track = judge(model, version, windows, reference(w, model=model, version=version))
     if not periods:
@@ -322,3 +327,10 @@ def headline(w: Work, *, model: Model, version: ModelVersion) -> Headline:
             said = track.sentence()
         return Headline(None, last.estimated, track, False, said)
     return Headline(measured[-1], last.estimated, track, False, track.sentence())
+
+
+def track_record(w: Work, *, model: Model, version: ModelVersion) -> TrackRecord:
+    """How the version's label-free estimate fared in every period outcomes could check it."""
+    case = current(model)
+    windows = kpi.by_window(w, model=model, version=version, spec=WindowSpec.parse(case["period"]))
+    return judge(model, version, windows, reference(w, model=model, version=version))
