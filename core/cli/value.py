@@ -71,7 +71,6 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         "realized_value_per_decision",
         "estimated_value_per_decision",
         "value_per_period",
-        "measured",
     ]
     data = {
         "model": model.name,
@@ -83,7 +82,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         "value_per_decision_at_optimum": overall.value_per_decision_at_optimum,
         "n_labeled": overall.n_labeled,
         "reference": dataclasses.asdict(reference),
-        "windows": frame_records(windows[keep]) if len(windows) else [],
+        "windows": frame_records(windows[[*keep, "measured"]]) if len(windows) else [],
         "figures": {k: None if f is None else f.record() for k, f in money_figures.items()},
         "headline": {"label": headline.label, "sentence": headline.sentence},
         "track_record": {
@@ -126,16 +125,16 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         f"({reference.n_labeled} labelled reference rows)"
         + (f"; {reference.reason}" if reference.reason else "")
     )
+    if len(windows):
+        column = "value_" + per.replace(" ", "_")  # value_per_month
+        shown = windows[keep].rename(columns={"value_per_period": column})
+        text += "\n" + frame_text(shown, "")
     if headline.figure is not None:
         text += (
             f"\nheadline ({headline.label}): {headline.figure.per_period_words()}. "
             f"{headline.figure.basis.words()}"
         )
     text += f"\nestimate: {track.sentence()}"
-    if len(windows):
-        column = "value_" + per.replace(" ", "_")  # value_per_month
-        shown = windows[keep].rename(columns={"value_per_period": column})
-        text += "\n" + frame_text(shown, "")
     if not business_case.values_set(model, case):
         text = (
             "No business case yet: every decision is worth 0, so these values say nothing. Set "

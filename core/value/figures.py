@@ -313,20 +313,20 @@ def headline(
         return Headline(None, None, track, False, "No decisions have been logged yet.")
     last = periods[-1]
     measured = [p.realized for p in periods if p.realized is not None]
+    latest = measured[-1] if measured else None
     if last.realized is not None:
         return Headline(last.realized, last.estimated, track, True, "")
-    if last.estimated is not None and track.status != UNRELIABLE:
+    if last.estimated is None:
+        when = period_words(windows["window_start"].iloc[-1], None, case["period"])
+        said = f"The outcomes of {when} are not in yet; without them the value of " + (
+            "a regression model's decisions cannot be estimated."
+            if model.task == "regression"
+            else "its decisions cannot be estimated, as the reference has no outcomes."
+        )
+        return Headline(latest, None, track, False, said)
+    if track.status != UNRELIABLE:
         return Headline(last.estimated, last.estimated, track, True, track.sentence())
-    if not measured:
-        if last.estimated is None:
-            said = (
-                "The outcomes of this period are not in yet; without them the value of a "
-                "regression model's decisions cannot be estimated."
-            )
-        else:
-            said = track.sentence()
-        return Headline(None, last.estimated, track, False, said)
-    return Headline(measured[-1], last.estimated, track, False, track.sentence())
+    return Headline(latest, last.estimated, track, False, track.sentence())
 
 
 def track_record(w: Work, *, model: Model, version: ModelVersion) -> TrackRecord:

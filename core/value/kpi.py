@@ -29,7 +29,7 @@ Z = 2.0
 # A period's outcomes count (and can judge an estimate) from this many on, when their band is
 # at most ±JUDGE_SHARE of what separates the best from the worst decision.
 MIN_OUTCOMES = 100
-JUDGE_SHARE = 0.02
+JUDGE_SHARE = 0.05
 # Where the decisions per period come from.
 BUSINESS_CASE_VOLUME, LOGGED_AVERAGE = "business case", "production logs"
 
