@@ -122,8 +122,14 @@ for name, shown in (
     if shown is not None and shown.value_per_decision is not None:
         st.caption(f"{name}: {shown.per_period_words()}. {shown.basis.words()}")
 
+st.subheader("Latest period")
+if top.figure is None:
+    (st.warning if top.track.status == UNRELIABLE else st.info)(top.sentence)
+else:
+    st.metric(top.label, money(top.figure.value_per_period, unit), help=top.figure.basis.words())
+    st.caption(f"{top.figure.per_period_words()}. {top.figure.basis.words()}")
 if view.task == "binary":
-    st.subheader("Can the estimate be trusted?")
+    st.markdown("**Can the estimate be trusted?**")
     if top.track.status == UNRELIABLE:
         st.warning(top.track.sentence())
     else:
