@@ -153,4 +153,17 @@ else:
         "value_per_period": f"{unit} {per}",
     }
     shown = windows[list(names)].rename(columns=names)
-    st.dataframe(shown, hide_index=True, key="kpi_windows")
+    st.dataframe(
+        shown,
+        hide_index=True,
+        key="kpi_windows",
+        column_config={
+            names["window_start"]: st.column_config.DateColumn(format="D MMM YYYY"),
+            names["window_end"]: st.column_config.DateColumn(format="D MMM YYYY"),
+            names["n"]: st.column_config.NumberColumn(format="%,d"),
+            names["n_labeled"]: st.column_config.NumberColumn(format="%,d"),
+            names["realized_value_per_decision"]: st.column_config.NumberColumn(format="%,.2f"),
+            names["estimated_value_per_decision"]: st.column_config.NumberColumn(format="%,.2f"),
+            names["value_per_period"]: st.column_config.NumberColumn(format="%,.0f"),
+        },
+    )

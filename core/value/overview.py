@@ -89,8 +89,8 @@ def earnings(w: Work, *, model: Model, version: ModelVersion) -> Earnings:
     value = top.figure.value_per_period
     volume = top.figure.basis.decisions_per_period
     baseline = None if case["baseline_value"] is None else case["baseline_value"] * volume
-    words = f"{top.figure.per_period_words()} in {top.figure.basis.when}"
-    words = ("Estimated " if top.figure.basis.kind == figures.ESTIMATED else "Measured ") + words
+    kind = "Estimated" if top.figure.basis.kind == figures.ESTIMATED else "Measured"
+    words = f"{kind} in {top.figure.basis.when}: {top.figure.per_period_words()}"
     if case["target"] is not None:
         gap = value - case["target"]
         words += f", {money(abs(gap), unit)} {'above' if gap >= 0 else 'below'} the target"

@@ -128,7 +128,7 @@ def test_this_periods_earnings_are_estimated_until_outcomes_arrive(store: Store)
     assert found.label == "The week of 16 Mar 2026, estimated"
     gap, gain = found.value - 200_000, found.value - 20_000
     assert found.sentence == (
-        f"Estimated {found.figure.per_period_words()} in the week of 16 Mar 2026, "
+        f"Estimated in the week of 16 Mar 2026: {found.figure.per_period_words()}, "
         f"{overview.money(abs(gap), 'EUR')} {'above' if gap >= 0 else 'below'} the target; "
         f"{overview.money(abs(gain), 'EUR')} {'more' if gain >= 0 else 'less'} than "
         "every case reviewed by hand. Estimated from the scores of 697 decisions of v1 in the "
