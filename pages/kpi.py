@@ -108,7 +108,8 @@ columns[1].metric(
 )
 if view.task == "binary":
     columns[2].metric(
-        "Estimated in production, latest period",
+        "Estimated in production, latest period"
+        + (" (unreliable)" if top.track.status == UNRELIABLE else ""),
         money(None if top.estimate is None else top.estimate.value_per_decision, unit),
         help="Value per decision from the scores alone, before outcomes arrive.",
     )
@@ -117,7 +118,10 @@ if reference.value_per_decision is None:
 for name, shown in (
     ("On the reference", reference),
     ("Measured in production", view.overall),
-    ("Estimated, latest period", top.estimate),
+    (
+        "Estimated, latest period" + (" (unreliable)" if top.track.status == UNRELIABLE else ""),
+        top.estimate,
+    ),
 ):
     if shown is not None and shown.value_per_decision is not None:
         st.caption(f"{name}: {shown.per_period_words()}. {shown.basis.words()}")

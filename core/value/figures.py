@@ -160,16 +160,24 @@ class Figure:
         }
 
 
-def _basis(w: Work, model: Model, version: ModelVersion, kind: str, **fields: Any) -> Basis:
+def _basis(
+    w: Work,
+    model: Model,
+    version: ModelVersion,
+    kind: str,
+    volume: tuple[float | None, str | None] | None = None,
+    **fields: Any,
+) -> Basis:
+    """A basis of KIND; VOLUME: kpi.decisions_per_period when the caller already has it."""
     case = current(model)
-    volume, source = kpi.decisions_per_period(w, model=model)
+    count, source = volume or kpi.decisions_per_period(w, model=model)
     return Basis(
         model=model.name,
         version=version.version,
         kind=kind,
         unit=case["unit"],
         per=PERIODS[case["period"]],
-        decisions_per_period=volume,
+        decisions_per_period=count,
         decisions_per_period_from=source,
         **fields,
     )
@@ -250,6 +258,7 @@ def by_period(
     if windows is None:
         spec = WindowSpec.parse(case["period"])
         windows = kpi.by_window(w, model=model, version=version, spec=spec)
+    volume = kpi.decisions_per_period(w, model=model)
     out = []
     for row in windows.to_dict(orient="records"):
         fields = dict(
@@ -262,7 +271,7 @@ def by_period(
                 _number(row["realized_value_per_decision"]),
                 _number(row["realized_lower"]),
                 _number(row["realized_upper"]),
-                _basis(w, model, version, REALIZED, **fields),
+                _basis(w, model, version, REALIZED, volume, **fields),
             )
         estimated = None
         if _number(row["estimated_value_per_decision"]) is not None:
@@ -270,7 +279,7 @@ def by_period(
                 _number(row["estimated_value_per_decision"]),
                 _number(row["estimated_lower"]),
                 _number(row["estimated_upper"]),
-                _basis(w, model, version, ESTIMATED, **fields),
+                _basis(w, model, version, ESTIMATED, volume, **fields),
             )
         out.append(PeriodFigures(realized, estimated))
     return out

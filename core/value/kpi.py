@@ -50,8 +50,8 @@ class Summary:
 class ReferenceValue:
     """Value at the operating threshold on a version's reference (training/validation) rows.
 
-    Decisions per period come from the business case's volume, else from the average number of
-    decisions logged per period by the production version; `reason` says why a figure is None."""
+    Decisions per period come from decisions_per_period (the business case's volume, else the
+    average number logged per period); `reason` says why a figure is None."""
 
     threshold: float | None
     value_per_decision: float | None
@@ -160,7 +160,10 @@ def regression_cost_sql(case: BusinessCase) -> str:
 
 
 def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
-    """Per window: decisions, labelled ones, realized and estimated value per decision, bands."""
+    """Per window: decisions, labelled ones, realized and estimated value per decision with
+    bands, the estimate over the labelled decisions alone (checked_estimate_*, to hold it to
+    account), whether enough outcomes are in to count as measured, and the value per period
+    (measured if so, else estimated) at decisions_per_period."""
     assert model.id is not None
     case = current(model)
     if model.task == "regression":
