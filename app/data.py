@@ -33,6 +33,7 @@ from core.store import Store
 if TYPE_CHECKING:
     from core.explain.cases import CaseExplanation
     from core.monitoring.data_quality import Headline
+    from core.value.champion import Comparison
 
 
 @st.cache_resource(show_spinner=False)
@@ -326,7 +327,7 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
     """Business case, threshold curve, KPI summary, value on the reference, KPI per period and
     the challengers of the version the pages open on."""
     from core.monitoring.windows import WindowSpec
-    from core.value import business_case, kpi
+    from core.value import business_case, figures, kpi
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
@@ -337,6 +338,9 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
         if entry.task == "binary":
             pos, neg = kpi.curve_counts(r, model=entry, version=target)
             curve = kpi.threshold_curve(pos, neg, case)
+        windows = kpi.by_window(
+            r, model=entry, version=target, spec=WindowSpec.parse(case["period"])
+        )
         return KpiView(
             case,
             entry.task,
@@ -344,7 +348,10 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
             shown.caption,
             kpi.summary(r, model=entry, version=target),
             kpi.on_reference(r, model=entry, version=target),
-            kpi.by_window(r, model=entry, version=target, spec=WindowSpec.parse(case["period"])),
+            figures.reference(r, model=entry, version=target),
+            figures.realized_overall(r, model=entry, version=target),
+            figures.headline(r, model=entry, version=target, windows=windows),
+            windows,
             curve,
             [v.version for v in registry.challenger_versions(r, model=entry, champion=target)],
         )
@@ -353,7 +360,7 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
 @st.cache_data(show_spinner="Scoring the same decisions with both versions…", max_entries=16)
 def compare_view(
     db: str, rev: tuple[int, int], model: str, champion: int, challenger: int
-) -> pd.DataFrame:
+) -> Comparison:
     """Champion vs challenger in money on the same labelled decisions."""
     from core.value.champion import compare
 
@@ -364,6 +371,7 @@ def compare_view(
 def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
     """Versions waiting for a sign-off or a promotion, with their frozen evidence and history."""
     from core import workflow
+    from core.value import business_case
     from core.workflow import rules
 
     out = []
@@ -388,6 +396,7 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
                     history,
                     live.version if live else None,
                     rules.required_signoffs(model),
+                    business_case.current(model)["unit"],
                 )
             )
     return out

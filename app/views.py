@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from core.registry.feature_metadata import Vocabulary
     from core.registry.features import Feature
     from core.value.business_case import BusinessCase
+    from core.value.figures import Figure
+    from core.value.figures import Headline as MoneyHeadline
     from core.value.kpi import ReferenceValue, Summary
     from core.value.overview import Earnings, Light
 
@@ -143,6 +145,9 @@ class KpiView:
     caption: str
     summary: Summary
     reference: ReferenceValue
+    reference_figure: Figure
+    overall: Figure
+    headline: MoneyHeadline
     windows: pd.DataFrame
     curve: pd.DataFrame | None
     challengers: list[int]
@@ -150,7 +155,8 @@ class KpiView:
 
 @dataclass(frozen=True)
 class WaitingVersion:
-    """A version waiting for a sign-off or a promotion, with its frozen evidence and history."""
+    """A version waiting for a sign-off or a promotion, with its frozen evidence and history;
+    UNIT is the model's currency, for evidence frozen before gates recorded theirs."""
 
     model: str
     version: int
@@ -162,6 +168,7 @@ class WaitingVersion:
     history: list[dict[str, Any]]
     live: int | None
     required: dict[str, int]
+    unit: str
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,23 @@ def money(value: float | None, unit: str) -> str:
     return f"{sign}{size:,.0f} {unit}".strip()
 
 
+def day(when: Any) -> str:
+    """A date as people read it: '13 Jul 2026'."""
+    return f"{when.day} {when:%b %Y}"
+
+
+def period_words(start: Any, end: Any, period: str | None) -> str:
+    """A window in words, as 'in …' completes it: 'Jul 2026' for a month, 'the week of
+    13 Jul 2026', '13 Jul 2026' for a day; any other span as '1 May to 28 Aug 2026'."""
+    if period == "M":
+        return f"{start:%b %Y}"
+    if period == "W":
+        return f"the week of {day(start)}"
+    if period == "D":
+        return day(start)
+    return f"{day(start)} to {day(end)}"
+
+
 def exact_money(value: float | None) -> str:
     """A money amount to the cent for text a pipeline reads: 1,234.50, '-' when unknown."""
     if value is None:

@@ -39,15 +39,18 @@ for item in waiting:
             kpi = next((g for g in evidence["gates"] if g["name"] == "kpi"), None)
             numbers = (kpi or {}).get("numbers", {})
             if "live" in numbers:
+                unit, per = numbers.get("unit", item.unit), numbers.get("per", "per period")
                 a, b = st.columns(2)
-                a.metric(f"Live v{evidence['live_version']} per period", money(numbers["live"], ""))
+                a.metric(f"Live v{evidence['live_version']} {per}", money(numbers["live"], unit))
                 b.metric(
-                    f"Candidate v{version} per period",
-                    money(numbers["candidate"], ""),
-                    delta=money(numbers["candidate"] - numbers["live"], ""),
+                    f"Candidate v{version} {per}",
+                    money(numbers["candidate"], unit),
+                    delta=money(numbers["candidate"] - numbers["live"], unit),
                 )
             if kpi:
                 st.write(kpi["summary"])
+            if "table" in numbers and "basis" in numbers:
+                st.dataframe(pd.DataFrame(numbers["table"]), hide_index=True, key=f"kpi_{key}")
             gate_table(evidence["gates"])
             metrics = pd.DataFrame(
                 {

@@ -8,6 +8,7 @@ from app.session import guard
 from app.widgets import business_case_form, escape_markdown, model_picker
 from core.errors import ModelBridgeError
 from core.monitoring.windows import WindowSpec
+from core.value.track_record import UNRELIABLE
 from core.words import money
 
 identity = guard("kpi")
@@ -40,19 +41,19 @@ if view.task == "binary":
             key="kpi_threshold",
             help=f"Cases scoring at or above it are {case['positive_action']}.",
         )
-        at = curve.iloc[int(round(chosen * (len(curve) - 1)))]
+        at = curve.iloc[int(round(chosen * (len(curve) - 1)))]["value_per_decision"]
         now = curve.iloc[int(round(float(case["threshold"]) * (len(curve) - 1)))]
-        volume = case["volume_per_period"] or summary.n_labeled
+        change = at - now["value_per_decision"]
         a, b, c = st.columns(3)
         a.metric(
             "Value per decision at this threshold",
-            money(at["value_per_decision"], unit),
-            delta=money(at["value_per_decision"] - now["value_per_decision"], unit),
+            money(at, unit),
+            delta=money(change, unit),
         )
         b.metric(
-            "Per period",
-            money(at["value_per_decision"] * volume, unit),
-            delta=money((at["value_per_decision"] - now["value_per_decision"]) * volume, unit),
+            f"Per {view.overall.basis.per}",
+            money(view.overall.at(at).value_per_period, unit),
+            delta=money(view.overall.at(change).value_per_period, unit),
         )
         c.metric(
             "Best threshold",
@@ -62,9 +63,9 @@ if view.task == "binary":
         gain = summary.value_per_decision_at_optimum - summary.value_per_decision_at_threshold
         best = summary.optimal_threshold
         st.write(
-            f"Measured on {summary.n_labeled:,} decisions with known outcomes. Moving the "
-            f"threshold from {case['threshold']:.3f} to {best:.3f} would "
-            f"add about {money(gain * volume, unit)} per period."
+            f"Moving the threshold from {case['threshold']:.3f} to {best:.3f} would add about "
+            f"{money(view.overall.at(gain).value_per_period, unit)} per "
+            f"{view.overall.basis.per}. {view.overall.basis.words()}"
         )
         if best <= 0.005 or best >= 0.995:
             st.warning(
@@ -84,32 +85,16 @@ if view.task == "binary":
             "Challenger", view.challengers, format_func=lambda v: f"v{v}", key="kpi_challenger"
         )
         try:
-            table = compare_view(db, rev, model, view.version, challenger)
+            compared = compare_view(db, rev, model, view.version, challenger)
         except ModelBridgeError as exc:
             st.info(str(exc))
         else:
-            st.dataframe(
-                table,
-                hide_index=True,
-                key="kpi_compare",
-                column_config={
-                    c: st.column_config.NumberColumn(format="%,.2f")
-                    for c in table.columns
-                    if c.startswith("value")
-                },
-            )
-            diff = (
-                table.iloc[1]["value_per_period_at_threshold"]
-                - table.iloc[0]["value_per_period_at_threshold"]
-            )
-            st.write(
-                f"On the same {int(table.iloc[0]['decisions']):,} recent decisions, the "
-                f"challenger v{challenger} would earn {money(abs(diff), unit)} "
-                f"{'more' if diff >= 0 else 'less'} per period at the current threshold."
-            )
+            st.dataframe(compared.table(), hide_index=True, key="kpi_compare")
+            st.write(compared.sentence())
+            st.caption(compared.champion.basis.words())
 
 st.subheader("On the reference and in production")
-reference, windows = view.reference, view.windows
+reference, windows, top = view.reference_figure, view.windows, view.headline
 columns = st.columns(3 if view.task == "binary" else 2)
 columns[0].metric(
     "On the reference (training/validation data)",
@@ -117,38 +102,44 @@ columns[0].metric(
     help="Value per decision on the rows this version was validated on, before release.",
 )
 columns[1].metric(
-    "Realized in production",
-    money(summary.value_per_decision_at_threshold, unit),
-    help=f"Value per decision on {summary.n_labeled:,} logged decisions whose outcomes are in.",
+    "Measured in production",
+    money(view.overall.value_per_decision, unit),
+    help="Value per decision on every logged decision whose outcome is in.",
 )
 if view.task == "binary":
     columns[2].metric(
-        "Estimated in production, latest period",
-        money(None if windows.empty else windows.iloc[-1]["estimated_value_per_decision"], unit),
+        "Estimated in production, latest period"
+        + (" (unreliable)" if top.track.status == UNRELIABLE else ""),
+        money(None if top.estimate is None else top.estimate.value_per_decision, unit),
         help="Value per decision from the scores alone, before outcomes arrive.",
     )
 if reference.value_per_decision is None:
-    st.info(f"On the reference: {reference.reason}.")
+    st.info(f"On the reference: {view.reference.reason}.")
+for name, shown in (
+    ("On the reference", reference),
+    ("Measured in production", view.overall),
+    (
+        "Estimated, latest period" + (" (unreliable)" if top.track.status == UNRELIABLE else ""),
+        top.estimate,
+    ),
+):
+    if shown is not None and shown.value_per_decision is not None:
+        st.caption(f"{name}: {shown.per_period_words()}. {shown.basis.words()}")
+
+st.subheader("Latest period")
+if top.figure is None:
+    (st.warning if top.track.status == UNRELIABLE else st.info)(top.sentence)
 else:
-    said = (
-        f"On the reference, {reference.n_labeled:,} cases with known outcomes, each decision"
-        + ("" if reference.threshold is None else f" at the threshold {reference.threshold:.3f}")
-        + f" was worth {money(reference.value_per_decision, unit)} (likely between "
-        f"{money(reference.lower, unit)} and {money(reference.upper, unit)})"
-    )
-    if reference.value_per_period is None:
-        st.caption(f"{said}; {reference.reason}.")
+    st.metric(top.label, money(top.figure.value_per_period, unit), help=top.figure.basis.words())
+    st.caption(f"{top.figure.per_period_words()}. {top.figure.basis.words()}")
+if view.task == "binary":
+    st.markdown("**Can the estimate be trusted?**")
+    if top.track.status == UNRELIABLE:
+        st.warning(top.track.sentence())
     else:
-        source = (
-            "the business case's volume"
-            if reference.decisions_per_period_from == "business case"
-            else "the average logged in production"
-        )
-        per = WindowSpec.parse(reference.period).label()
-        st.caption(
-            f"{said}: {money(reference.value_per_period, unit)} {per} at "
-            f"{reference.decisions_per_period:,.0f} decisions {per} ({source})."
-        )
+        st.caption(top.track.sentence())
+    if top.track.checks:
+        st.dataframe(top.track.table(), hide_index=True, key="kpi_track_record")
 
 st.subheader("Over time")
 if windows.empty:
@@ -166,4 +157,17 @@ else:
         "value_per_period": f"{unit} {per}",
     }
     shown = windows[list(names)].rename(columns=names)
-    st.dataframe(shown, hide_index=True, key="kpi_windows")
+    st.dataframe(
+        shown,
+        hide_index=True,
+        key="kpi_windows",
+        column_config={
+            names["window_start"]: st.column_config.DateColumn(format="D MMM YYYY"),
+            names["window_end"]: st.column_config.DateColumn(format="D MMM YYYY"),
+            names["n"]: st.column_config.NumberColumn(format="%,d"),
+            names["n_labeled"]: st.column_config.NumberColumn(format="%,d"),
+            names["realized_value_per_decision"]: st.column_config.NumberColumn(format="%,.2f"),
+            names["estimated_value_per_decision"]: st.column_config.NumberColumn(format="%,.2f"),
+            names["value_per_period"]: st.column_config.NumberColumn(format="%,.0f"),
+        },
+    )

@@ -23,14 +23,14 @@ st.caption(view.caption)
 
 st.subheader("Is it earning what it should?")
 if earn.value is None:
-    st.info(earn.sentence)
+    (st.warning if earn.unreliable else st.info)(earn.sentence)
 else:
     a, b, c = st.columns(3)
     a.metric(
-        "This period" + (" (estimated)" if earn.estimated else ""),
+        earn.label,
         money(earn.value, earn.unit),
-        help="Value of this period's decisions: measured on outcomes where they have "
-        "arrived, estimated from the scores where they have not.",
+        help="Value of a period's decisions: measured on outcomes where enough have arrived, "
+        "estimated from the scores where they have not, unless the estimate has been missing.",
     )
     if earn.target is not None:
         b.metric(
@@ -45,6 +45,10 @@ else:
             delta=money(earn.value - earn.baseline, earn.unit),
         )
     st.write(earn.sentence)
+    if earn.unreliable:
+        st.warning(earn.caveat)
+    elif earn.caveat:
+        st.caption(earn.caveat)
     st.plotly_chart(charts.earnings_trend(earn.trend, earn.unit, earn.target), key="overview_trend")
 
 st.subheader("Is it healthy?")

@@ -21,9 +21,10 @@ def _spanning_periods(windows: pd.DataFrame) -> dict:
 
 
 def earnings_trend(windows: pd.DataFrame, unit: str, target: float | None) -> go.Figure:
-    """Value per period over time: measured on outcomes, or estimated where they are missing."""
+    """Value per period over time: measured on outcomes where enough are in (kpi.by_window's
+    `measured`), estimated where they are not."""
     fig = go.Figure()
-    realized = windows["realized_value_per_decision"].notna()
+    realized = windows["measured"].astype(bool)
     colors = ["#2E86AB" if r else "#9DB4CF" for r in realized]
     fig.add_trace(
         go.Bar(
@@ -44,7 +45,7 @@ def earnings_trend(windows: pd.DataFrame, unit: str, target: float | None) -> go
             annotation_text=f"target {target:,.0f} {unit}",
         )
     fig.update_layout(
-        title="Value per period (light bars: estimated, outcomes not in yet)",
+        title="Value per period (light bars: estimated, not enough outcomes in yet)",
         yaxis_title=unit,
         **LAYOUT,
     )

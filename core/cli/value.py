@@ -41,8 +41,8 @@ def cmd_business_case(args: argparse.Namespace) -> int:
 
 
 def cmd_kpi(args: argparse.Namespace) -> int:
-    """Value per decision overall and per window."""
-    from core.value import kpi
+    """Value per decision overall and per window, and the money figures with their basis."""
+    from core.value import figures, kpi
 
     spec = window_spec(args) if (args.period or args.chunk_size) else None
     with store_of(args).open().read() as r:
@@ -55,6 +55,14 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         overall = kpi.summary(r, model=model, version=version)
         reference = kpi.on_reference(r, model=model, version=version)
         windows = kpi.by_window(r, model=model, version=version, spec=spec)
+        headline = figures.headline(r, model=model, version=version)
+        money_figures = {
+            "reference": figures.reference(r, model=model, version=version),
+            "measured": figures.realized_overall(r, model=model, version=version),
+            "headline": headline.figure,
+            "estimate": headline.estimate,
+        }
+    track = headline.track
     keep = [
         "window_start",
         "window_end",
@@ -74,7 +82,27 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         "value_per_decision_at_optimum": overall.value_per_decision_at_optimum,
         "n_labeled": overall.n_labeled,
         "reference": dataclasses.asdict(reference),
-        "windows": frame_records(windows[keep]) if len(windows) else [],
+        "windows": frame_records(windows[[*keep, "measured"]]) if len(windows) else [],
+        "figures": {k: None if f is None else f.record() for k, f in money_figures.items()},
+        "headline": {"label": headline.label, "sentence": headline.sentence},
+        "track_record": {
+            "status": track.status,
+            "sentence": track.sentence(),
+            "periods": [
+                {
+                    "window_start": c.start.isoformat(),
+                    "window_end": c.end.isoformat(),
+                    "period": c.when,
+                    "decisions": c.decisions,
+                    "with_outcomes": c.with_outcomes,
+                    "estimated_value_per_decision": c.estimated,
+                    "realized_value_per_decision": c.measured,
+                    "tolerance": c.tolerance,
+                    "missed": c.missed,
+                }
+                for c in track.checks
+            ],
+        },
     }
     threshold = (
         f"decision threshold {text_cell(overall.threshold)} "
@@ -101,6 +129,12 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         column = "value_" + per.replace(" ", "_")  # value_per_month
         shown = windows[keep].rename(columns={"value_per_period": column})
         text += "\n" + frame_text(shown, "")
+    if headline.figure is not None:
+        text += (
+            f"\nheadline ({headline.label}): {headline.figure.per_period_words()}. "
+            f"{headline.figure.basis.words()}"
+        )
+    text += f"\nestimate: {track.sentence()}"
     if not business_case.values_set(model, case):
         text = (
             "No business case yet: every decision is worth 0, so these values say nothing. Set "

@@ -1,8 +1,10 @@
-"""Model metrics in money: business case, value per decision, champion vs challenger, overview."""
+"""Model metrics in money: business case, value per decision, champion vs challenger, figures."""
 
 __all__ = [
     "business_case",
     "champion",
+    "figures",
     "kpi",
     "overview",
+    "track_record",
 ]

@@ -21,12 +21,17 @@ import pandas as pd
 from core.monitoring.performance import bin_sql, binary_counts, labelled_logs
 from core.monitoring.performance_statistics import calibrator, dense
 from core.monitoring.windows import WindowSpec
-from core.registry import get_version
 from core.store import Model, ModelVersion, Work, log_tables
 from core.value.business_case import BusinessCase, current
 
 CURVE_BINS = 1000
 Z = 2.0
+# A period's outcomes count (and can judge an estimate) from this many on, when their band is
+# at most ±JUDGE_SHARE of what separates the best from the worst decision.
+MIN_OUTCOMES = 100
+JUDGE_SHARE = 0.05
+# Where the decisions per period come from.
+BUSINESS_CASE_VOLUME, LOGGED_AVERAGE = "business case", "production logs"
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,8 @@ class Summary:
 class ReferenceValue:
     """Value at the operating threshold on a version's reference (training/validation) rows.
 
-    Decisions per period come from the business case's volume, else from the average number of
-    decisions logged per period by the production version; `reason` says why a figure is None."""
+    Decisions per period come from decisions_per_period (the business case's volume, else the
+    average number logged per period); `reason` says why a figure is None."""
 
     threshold: float | None
     value_per_decision: float | None
@@ -61,7 +66,8 @@ class ReferenceValue:
     reason: str | None
 
 
-def _cell_values(case: BusinessCase) -> np.ndarray:
+def cell_values(case: BusinessCase) -> np.ndarray:
+    """What a true positive, false positive, true negative and false negative earn, in order."""
     return np.array(
         [case["value_tp"], case["value_fp"], case["value_tn"], case["value_fn"]], dtype=float
     )
@@ -91,7 +97,7 @@ def threshold_curve(pos: np.ndarray, neg: np.ndarray, case: BusinessCase) -> pd.
     tp = np.cumsum(pos[::-1])[::-1]
     fp = np.cumsum(neg[::-1])[::-1]
     fn, tn = pos.sum() - tp, neg.sum() - fp
-    v = _cell_values(case)
+    v = cell_values(case)
     value = (tp * v[0] + fp * v[1] + tn * v[2] + fn * v[3]) / n if n else np.full_like(tp, np.nan)
     return pd.DataFrame(
         {
@@ -117,7 +123,7 @@ def summary(w: Work, *, model: Model, version: ModelVersion) -> Summary:
     if model.task == "regression":
         source, params = labelled_logs(model, version, WindowSpec.parse("M"))
         n, cost = w.rows(
-            f"SELECT count(y), avg({_regression_cost_sql(case)}) FROM {source} WHERE y IS NOT NULL",
+            f"SELECT count(y), avg({regression_cost_sql(case)}) FROM {source} WHERE y IS NOT NULL",
             params,
         )[0]
         value = None if cost is None else -float(cost)
@@ -134,7 +140,7 @@ def summary(w: Work, *, model: Model, version: ModelVersion) -> Summary:
 def _value_at(w: Work, model: Model, version: ModelVersion, case: BusinessCase) -> float | None:
     """Exact value per decision at the case's threshold (no binning)."""
     source, params = labelled_logs(model, version, WindowSpec.parse("M"))
-    v = _cell_values(case)
+    v = cell_values(case)
     found = w.rows(
         "SELECT avg(CASE WHEN score >= ? THEN (CASE WHEN y = 1 THEN ? ELSE ? END) "
         f"ELSE (CASE WHEN y = 1 THEN ? ELSE ? END) END) FROM {source} WHERE y IS NOT NULL",
@@ -143,7 +149,8 @@ def _value_at(w: Work, model: Model, version: ModelVersion, case: BusinessCase) 
     return None if found is None else float(found)
 
 
-def _regression_cost_sql(case: BusinessCase) -> str:
+def regression_cost_sql(case: BusinessCase) -> str:
+    """SQL of a regression decision's cost from its score and outcome y (NULL without one)."""
     under, over = float(case["cost_under"]), float(case["cost_over"])
     # NULL until the outcome arrives: greatest() skips NULLs and would call the decision free.
     return (
@@ -153,7 +160,10 @@ def _regression_cost_sql(case: BusinessCase) -> str:
 
 
 def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
-    """Per window: decisions, labelled ones, realized and estimated value per decision, bands."""
+    """Per window: decisions, labelled ones, realized and estimated value per decision with
+    bands, the estimate over the labelled decisions alone (checked_estimate_*, to hold it to
+    account), whether enough outcomes are in to count as measured, and the value per period
+    (measured if so, else estimated) at decisions_per_period."""
     assert model.id is not None
     case = current(model)
     if model.task == "regression":
@@ -167,7 +177,8 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
     )
     cells = w.frame(
         f"SELECT __w AS w, score >= ? AS side, {bin_sql('score')} AS bin, count(*) AS n, "
-        f"sum(score) AS s, count(y) AS labelled, COALESCE(sum(y), 0) AS positives "
+        f"sum(score) AS s, count(y) AS labelled, COALESCE(sum(y), 0) AS positives, "
+        f"COALESCE(sum(CASE WHEN y IS NOT NULL THEN score END), 0) AS s_labelled "
         f"FROM {source} GROUP BY ALL",
         [float(case["threshold"]), *params],
     )
@@ -180,27 +191,51 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
         )
     )
     calibrate = calibrator(ref)  # None for a reference without outcomes: nothing to estimate
-    v = _cell_values(case)
+    v = cell_values(case)
+    volume, _ = decisions_per_period(w, model=model)
     rows = []
     for win in wins.itertuples():
         part = cells[cells["w"] == win.w]
         realized = _cells_realized(part) if win.n_labeled else None
-        expected = None if calibrate is None else _cells_expected(part, calibrate)
         row = {
             "window_start": win.window_start,
             "window_end": win.window_end,
             "n": int(win.n),
             "n_labeled": int(win.n_labeled),
         }
-        row.update(_band("realized", realized, v, win.n_labeled))
-        row.update(_band("estimated", expected, v, win.n))
-        best = row["realized_value_per_decision"]
+        row.update(value_band("realized", realized, v, win.n_labeled))
+        if calibrate is None:
+            row.update(value_band("estimated", None, v, win.n))
+            row.update(value_band("checked_estimate", None, v, win.n_labeled))
+        else:
+            row.update(
+                value_band("estimated", _cells_expected(part, calibrate, "n", "s"), v, win.n)
+            )
+            # The estimate over the very decisions whose outcomes are in, to hold it to account.
+            labelled = _cells_expected(part, calibrate, "labelled", "s_labelled")
+            row.update(value_band("checked_estimate", labelled, v, win.n_labeled))
+        row["measured"] = enough_outcomes(
+            model, win.n_labeled, row["realized_lower"], row["realized_upper"]
+        )
+        best = row["realized_value_per_decision"] if row["measured"] else None
         best = row["estimated_value_per_decision"] if best is None else best
-        volume = case["volume_per_period"] or win.n
-        row["value_per_period"] = None if best is None else best * volume
+        row["value_per_period"] = None if best is None or volume is None else best * volume
         row["value_in_window"] = None if best is None else best * win.n
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def enough_outcomes(model: Model, n_labeled: int, lower: float | None, upper: float | None) -> bool:
+    """Whether a period's outcomes measure its value closely enough to count and to judge an
+    estimate by: at least MIN_OUTCOMES of them and, for binary models, a band no wider than
+    ±JUDGE_SHARE of the spread between the best and the worst a decision can earn."""
+    if n_labeled < MIN_OUTCOMES or lower is None or upper is None or pd.isna(lower):
+        return False
+    if model.task == "regression":
+        return True
+    v = cell_values(current(model))
+    spread = float(v.max() - v.min())
+    return spread == 0 or (upper - lower) / 2 <= JUDGE_SHARE * spread
 
 
 def _cells_realized(part: pd.DataFrame) -> np.ndarray:
@@ -210,15 +245,18 @@ def _cells_realized(part: pd.DataFrame) -> np.ndarray:
     return np.array([tp, fp, tn, fn], dtype=float)
 
 
-def _cells_expected(part: pd.DataFrame, calibrate: Any) -> np.ndarray:
-    mean = (part["s"] / part["n"]).to_numpy(dtype=float)
-    p = calibrate(mean) * part["n"].to_numpy(dtype=float)
-    q = part["n"].to_numpy(dtype=float) - p
+def _cells_expected(part: pd.DataFrame, calibrate: Any, count: str, total: str) -> np.ndarray:
+    n = part[count].to_numpy(dtype=float)
+    mean = np.divide(part[total].to_numpy(dtype=float), n, out=np.zeros_like(n), where=n > 0)
+    p = calibrate(mean) * n
+    q = n - p
     up = part["side"].to_numpy(dtype=bool)
     return np.array([p[up].sum(), q[up].sum(), q[~up].sum(), p[~up].sum()], dtype=float)
 
 
-def _band(prefix: str, cells: np.ndarray | None, v: np.ndarray, n: float) -> dict[str, Any]:
+def value_band(prefix: str, cells: np.ndarray | None, v: np.ndarray, n: float) -> dict[str, Any]:
+    """Mean value per decision of confusion CELLS worth V each, with its ±Z standard-error band
+    over N decisions, as PREFIX_value_per_decision, PREFIX_lower and PREFIX_upper."""
     if cells is None or cells.sum() == 0:
         return {
             f"{prefix}_value_per_decision": None,
@@ -240,7 +278,7 @@ def _regression_windows(
 ) -> pd.DataFrame:
     source, params = labelled_logs(model, version, spec)
     start, end = spec.bounds_sql()
-    cost = _regression_cost_sql(case)
+    cost = regression_cost_sql(case)
     frame = w.frame(
         f"SELECT {start} AS window_start, {end} AS window_end, count(*) AS n, "
         f"count(y) AS n_labeled, -avg({cost}) AS realized_value_per_decision, "
@@ -253,8 +291,15 @@ def _regression_windows(
     frame["estimated_value_per_decision"] = None
     frame["estimated_lower"] = None
     frame["estimated_upper"] = None
-    volume = case["volume_per_period"]
-    frame["value_per_period"] = frame["realized_value_per_decision"] * (volume or frame["n"])
+    for name in ("checked_estimate_value_per_decision", "checked_estimate_lower",
+                 "checked_estimate_upper"):  # fmt: skip
+        frame[name] = None
+    frame["measured"] = [
+        enough_outcomes(model, int(r.n_labeled), r.realized_lower, r.realized_upper)
+        for r in frame.itertuples()
+    ]
+    volume, _ = decisions_per_period(w, model=model)
+    frame["value_per_period"] = frame["realized_value_per_decision"] * (volume or np.nan)
     frame["value_in_window"] = frame["realized_value_per_decision"] * frame["n"]
     return frame
 
@@ -269,7 +314,7 @@ def on_reference(w: Work, *, model: Model, version: ModelVersion) -> ReferenceVa
         "WHERE version = ? AND y IS NOT NULL)"
     )
     if model.task == "regression":
-        cost = _regression_cost_sql(case)
+        cost = regression_cost_sql(case)
         n, mean, sd = w.rows(
             f"SELECT count(*), -avg({cost}), stddev_samp({cost}) FROM {rows}", [version.version]
         )[0]
@@ -290,9 +335,11 @@ def on_reference(w: Work, *, model: Model, version: ModelVersion) -> ReferenceVa
             [threshold, version.version],
         )[0]
         n = tp + fp + tn + fn
-        found = _band("reference", np.array([tp, fp, tn, fn], dtype=float), _cell_values(case), n)
+        found = value_band(
+            "reference", np.array([tp, fp, tn, fn], dtype=float), cell_values(case), n
+        )
         band = {k.removeprefix("reference_"): v for k, v in found.items()}
-    volume, source = _decisions_per_period(w, model, case)
+    volume, source = decisions_per_period(w, model=model)
     value = band["value_per_decision"]
     if value is None:
         reason = (
@@ -321,19 +368,16 @@ def on_reference(w: Work, *, model: Model, version: ModelVersion) -> ReferenceVa
     )
 
 
-def _decisions_per_period(
-    w: Work, model: Model, case: BusinessCase
-) -> tuple[float | None, str | None]:
-    """The case's volume per period, else the production version's average logged decisions
-    per period (periods with traffic only), else (None, None)."""
+def decisions_per_period(w: Work, *, model: Model) -> tuple[float | None, str | None]:
+    """How many decisions a period holds, for every figure per period of every version: the
+    business case's volume, else the average logged per period (periods with traffic, all
+    versions: the volume is the business's, not a version's), else (None, None)."""
     assert model.id is not None
+    case = current(model)
     if case["volume_per_period"]:
-        return float(case["volume_per_period"]), "business case"
+        return float(case["volume_per_period"]), BUSINESS_CASE_VOLUME
     key = WindowSpec.parse(case["period"]).key_sql()
     found = w.rows(
-        f"SELECT count(*) / nullif(count(DISTINCT {key}), 0) "
-        f"FROM {log_tables.pred_table(model.id)} "
-        "WHERE version = ?",
-        [get_version(w, model=model).version],
+        f"SELECT count(*) / nullif(count(DISTINCT {key}), 0) FROM {log_tables.pred_table(model.id)}"
     )[0][0]
-    return (None, None) if found is None else (float(found), "production logs")
+    return (None, None) if found is None else (float(found), LOGGED_AVERAGE)

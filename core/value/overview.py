@@ -1,8 +1,8 @@
 """The manager's view of one model: is it earning, is it healthy, what needs attention.
 
 Built from cheap sources: stored alerts (re-checked when logs arrive), the data-quality
-headline, the latest latency and the KPI of the current period. Each light has a colour and
-one sentence in business words.
+headline, the latest latency and the headline money figure with its basis
+(core.value.figures). Each light has a colour and one sentence in business words.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from sqlmodel import col, select
 from core.monitoring import alerts, data_quality
 from core.monitoring.windows import WindowSpec
 from core.store import Model, ModelVersion, Work
-from core.value import kpi
+from core.value import figures, kpi
 from core.value.business_case import current, values_set
+from core.value.figures import Figure
+from core.value.track_record import UNRELIABLE, TrackRecord
 from core.words import money
 
 GREEN, AMBER, RED = "green", "amber", "red"
@@ -36,64 +38,59 @@ class Light:
 
 @dataclass(frozen=True)
 class Earnings:
-    """The KPI of the latest period against target and baseline, with the trend."""
+    """The headline figure against target and baseline, with the trend and the estimate's
+    track record (core.value.figures.headline): FIGURE is None when nothing can be shown;
+    CAVEAT says how far the estimate can be trusted."""
 
     unit: str
-    period_start: Any
-    value: float | None
-    estimated: bool
+    figure: Figure | None
+    estimate: Figure | None
+    track: TrackRecord | None
     target: float | None
     baseline: float | None
     trend: pd.DataFrame
+    label: str
     sentence: str
+    caveat: str = ""
+
+    @property
+    def value(self) -> float | None:
+        """The headline value per period."""
+        return None if self.figure is None else self.figure.value_per_period
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the headline is an estimate from the scores."""
+        return self.figure is not None and self.figure.basis.kind == figures.ESTIMATED
+
+    @property
+    def unreliable(self) -> bool:
+        """Whether the estimate missed in the latest periods outcomes could check it in."""
+        return self.track is not None and self.track.status == UNRELIABLE
 
 
 def earnings(w: Work, *, model: Model, version: ModelVersion) -> Earnings:
-    """Value earned in the latest period (realized where labelled, else estimated)."""
+    """The latest period's value per period with its basis: measured where enough outcomes are
+    in, else estimated, unless the estimate has been missing (then the latest measured one)."""
     case = current(model)
+    unit = case["unit"]
     if not values_set(model, case):
         return Earnings(
-            case["unit"],
-            None,
-            None,
-            False,
-            None,
-            None,
-            pd.DataFrame(),
+            unit, None, None, None, None, None, pd.DataFrame(), "",
             "No business case yet: a product owner can say what each decision is "
             "worth on the Business value page.",
-        )
+        )  # fmt: skip
     windows = kpi.by_window(w, model=model, version=version, spec=WindowSpec.parse(case["period"]))
-    if windows.empty:
+    top = figures.headline(w, model=model, version=version, windows=windows)
+    if top.figure is None or top.figure.value_per_period is None:
         return Earnings(
-            case["unit"],
-            None,
-            None,
-            False,
-            None,
-            None,
-            windows,
-            "No decisions have been logged yet.",
+            unit, None, top.estimate, top.track, case["target"], None, windows, "", top.sentence
         )
-    last = windows.iloc[-1]
-    estimated = pd.isna(last["realized_value_per_decision"])
-    value = last["value_per_period"]
-    if pd.isna(value):  # regression: no estimate without outcomes
-        return Earnings(
-            case["unit"],
-            last["window_start"],
-            None,
-            False,
-            case["target"],
-            None,
-            windows,
-            "The outcomes of this period are not in yet; without them the value of a "
-            "regression model's decisions cannot be estimated.",
-        )
-    volume = case["volume_per_period"] or last["n"]
+    value = top.figure.value_per_period
+    volume = top.figure.basis.decisions_per_period
     baseline = None if case["baseline_value"] is None else case["baseline_value"] * volume
-    unit = case["unit"]
-    words = f"{'Estimated ' if estimated else ''}{money(value, unit)} this period"
+    kind = "Estimated" if top.figure.basis.kind == figures.ESTIMATED else "Measured"
+    words = f"{kind} in {top.figure.basis.when}: {top.figure.per_period_words()}"
     if case["target"] is not None:
         gap = value - case["target"]
         words += f", {money(abs(gap), unit)} {'above' if gap >= 0 else 'below'} the target"
@@ -104,15 +101,9 @@ def earnings(w: Work, *, model: Model, version: ModelVersion) -> Earnings:
             f"{case['baseline'] or 'working without the model'}"
         )
     return Earnings(
-        unit,
-        last["window_start"],
-        value,
-        bool(estimated),
-        case["target"],
-        baseline,
-        windows,
-        words + ".",
-    )
+        unit, top.figure, top.estimate, top.track, case["target"], baseline, windows, top.label,
+        f"{words}. {top.figure.basis.words()}", top.sentence,
+    )  # fmt: skip
 
 
 def lights(w: Work, *, model: Model, version: ModelVersion) -> list[Light]:

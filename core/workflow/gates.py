@@ -24,7 +24,6 @@ from core.monitoring.windows import WindowSpec
 from core.registry import features_of, reference_frame
 from core.registry.artifacts import load_model, positive_scores
 from core.store import Model, ModelVersion, Store, Work
-from core.value import business_case
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 NOT_APPLICABLE = "n/a"  # the check means nothing for this model; never blocks
@@ -135,44 +134,36 @@ def compatibility_gate(candidate: ModelVersion, live: ModelVersion | None) -> Ga
 def kpi_gate(
     store: Store, *, model: Model, candidate: ModelVersion, live: ModelVersion | None
 ) -> Gate:
-    """Value per period against the live version on the same labelled decisions."""
+    """Value per period against the live version on the same labelled decisions, with the
+    comparison's basis in words (core.value.champion.compare)."""
     from core.value.champion import compare
 
     if live is None or live.version == candidate.version:
         return Gate("kpi", PASS, True, "Nothing is live yet to compare with.")
     try:
-        table = compare(
+        found = compare(
             store, model=model.name, champion=live.version, challenger=candidate.version
         )
     except ModelBridgeError as exc:
         return Gate("kpi", WARN, True, f"Not compared in money: {exc}")
-    champ, chall = table.iloc[0], table.iloc[1]
-    a, b = champ["value_per_period_at_threshold"], chall["value_per_period_at_threshold"]
+    champ, chall = found.champion, found.challenger
+    per_period = champ.value_per_period is not None
+    a = float((champ.value_per_period if per_period else champ.value_per_decision) or 0.0)
+    b = float((chall.value_per_period if per_period else chall.value_per_decision) or 0.0)
     tolerance = float(_settings(model).get("kpi_tolerance", 0.0))
-    unit = business_case.current(model)["unit"]
     numbers = {
-        "live": float(a),
-        "candidate": float(b),
-        "decisions": int(champ["decisions"]),
-        "table": table.to_dict(orient="records"),
+        "live": a,
+        "candidate": b,
+        "per": f"per {champ.basis.per}" if per_period else "per decision",
+        "unit": champ.basis.unit,
+        "decisions": champ.basis.decisions,
+        "basis": champ.basis.words(),
+        "live_figure": champ.record(),
+        "candidate_figure": chall.record(),
+        "table": found.table().to_dict(orient="records"),
     }
-    if b + tolerance * abs(a) < a:
-        return Gate(
-            "kpi",
-            FAIL,
-            True,
-            f"Would earn {a - b:,.0f} {unit} less per period than the live version on the same "
-            "decisions.",
-            numbers,
-        )
-    return Gate(
-        "kpi",
-        PASS,
-        True,
-        f"Would earn {b - a:,.0f} {unit} more per period than the live "
-        f"version on the same {int(champ['decisions']):,} decisions.",
-        numbers,
-    )
+    said = f"{found.sentence()} {champ.basis.words()}"
+    return Gate("kpi", FAIL if b + tolerance * abs(a) < a else PASS, True, said, numbers)
 
 
 def drift_gate(

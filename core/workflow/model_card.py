@@ -1,5 +1,6 @@
-"""Model card: one HTML page per approved version with purpose, business case, lineage,
-metrics, gates and sign-offs. Every value from the store is HTML-escaped. (No PDF: the
+"""Model card: one HTML page per approved version with purpose, business case, value in
+money (on the reference and in production, each with its basis), lineage, metrics, gates and
+sign-offs. Every value from the store is HTML-escaped. (No PDF: the
 well-kept HTML-to-PDF libraries need system libraries this project does not install; the
 page prints cleanly to PDF from any browser.)"""
 
@@ -14,8 +15,8 @@ from core import workflow
 from core.errors import InvalidInput
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, get_model, get_version
-from core.store import Store
-from core.value import business_case
+from core.store import Model, ModelVersion, Store, Work
+from core.value import business_case, figures
 from core.words import money
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#1f2937}
@@ -46,6 +47,28 @@ def _table(rows: list[tuple[Any, Any]]) -> str:
     return f"<table>{body}</table>"
 
 
+def _money_rows(w: Work, model: Model, version: ModelVersion) -> list[tuple[str, str]]:
+    """The reference figure and the latest production figure, each with its basis in words
+    (the same functions, core.value.figures, as the Overview and the Business value page)."""
+    if not business_case.values_set(model, business_case.current(model)):
+        return [("Value", "No business case yet: nothing says what a decision is worth.")]
+    reference = figures.reference(w, model=model, version=version)
+    top = figures.headline(w, model=model, version=version)
+    rows = []
+    if reference.value_per_decision is None:
+        rows.append(("On the reference", "Not measured: the reference has no outcomes."))
+    else:
+        rows.append(
+            ("On the reference", f"{reference.per_period_words()}. {reference.basis.words()}")
+        )
+    if top.figure is None:
+        rows.append(("In production", top.sentence or "No decisions logged yet."))
+    else:
+        said = f"{top.label}: {top.figure.per_period_words()}. {top.figure.basis.words()}"
+        rows.append(("In production", f"{said} {top.sentence}".strip()))
+    return rows
+
+
 def render(store: Store, *, model: str, version: int) -> str:
     """The card as an HTML document (approved, live or archived versions only)."""
     with store.open().read() as r:
@@ -58,6 +81,7 @@ def render(store: Store, *, model: str, version: int) -> str:
         reviews = workflow.history(r, model=entry, version=version)
         case = business_case.current(entry)
         features = features_of(target)
+        money_rows = _money_rows(r, entry, target)
     approved = next((rv for rv in reviews if rv["status"] == "approved"), None)
     per = WindowSpec.parse(case["period"]).label()  # "per month"
     sections = [
@@ -82,6 +106,8 @@ def render(store: Store, *, model: str, version: int) -> str:
                 ("Baseline (value per decision)", _baseline(case)),
             ]
         ),
+        "<h2>Value in money</h2>",
+        _table(money_rows),
         "<h2>Data lineage</h2>",
         _table(
             [

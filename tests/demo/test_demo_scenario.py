@@ -25,6 +25,7 @@ from core.monitoring.performance import performance_by_window
 from core.monitoring.windows import WindowSpec
 from core.registry import get_model, get_version
 from core.store import Store
+from core.value import figures, overview, track_record
 from data.build_demo import MODEL, build_demo
 
 WATCHED = ("calibration_error", "roc_auc")
@@ -227,3 +228,33 @@ def test_the_status_sentence_confirms_every_open_performance_alert_and_no_more(
     for alert in confirmed:
         assert f"{METRIC_WORDS[alert['metric']]} since {_day(alert['since']):%d %b}" in sentence
     assert "usual range" not in sentence
+
+
+def test_the_overview_does_not_lead_with_the_estimate_the_concept_change_proved_wrong(
+    demo: Demo,
+) -> None:
+    # Users read 72 EUR per decision estimated for July while outcomes measured 22 EUR.
+    with demo.store.read() as r:
+        entry = get_model(r, name=MODEL)
+        version = get_version(r, model=entry)
+        earned = overview.earnings(r, model=entry, version=version)
+
+    track = earned.track
+    assert track is not None and track.status == track_record.UNRELIABLE
+    checked = {c.when: c for c in track.checks}
+    assert list(checked) == ["May 2026", "Jun 2026", "Jul 2026"]
+    july = checked["Jul 2026"]
+    assert july.missed and july.estimated > 2 * july.measured > 0
+    assert track.misses[-1] is july
+    # The headline is July as measured, with its basis, and says the estimate is unreliable.
+    assert earned.figure is not None and earned.figure.basis.kind == figures.REALIZED
+    assert earned.label == "Jul 2026, measured"
+    assert earned.figure.value_per_decision == pytest.approx(july.measured)
+    assert earned.figure.basis.words().startswith(
+        f"Measured on {july.with_outcomes:,} of {july.decisions:,} decisions of v1 in Jul 2026 "
+        "with outcomes, EUR"
+    )
+    assert earned.unreliable and "in Jul 2026 it said" in earned.caveat
+    assert "(concept drift)" in earned.caveat
+    # August's estimate is still there, but not as the headline.
+    assert earned.estimate is not None and earned.estimate.basis.when == "Aug 2026"

@@ -85,10 +85,12 @@ def test_the_overview_of_the_demo_answers_the_managers_three_questions(app_as: A
         "What needs attention?",
     ]
     assert texts(at.caption)[0] == "Live version: v1 (production)"
-    # The small demo has no outcomes yet: this period's value is an estimate.
-    assert list(metrics(at)) == ["This period (estimated)", "Target", "Without the model"]
+    # The small demo's last month (June) has no outcomes yet: its value is an estimate.
+    assert list(metrics(at)) == ["Jun 2026, estimated", "Target", "Without the model"]
     assert metrics(at)["Target"] == money(BUSINESS_CASE["target"], "EUR")
-    assert chart_titles(at) == ["Value per period (light bars: estimated, outcomes not in yet)"]
+    assert chart_titles(at) == [
+        "Value per period (light bars: estimated, not enough outcomes in yet)"
+    ]
     lights = [m for m in texts(at.markdown) if m.startswith((":green", ":orange", ":red"))]
     assert [m.split("**")[1] for m in lights] == ["Inputs", "Data quality", "Speed", "Accuracy"]
     assert "- Version 2 is waiting for sign-off." in texts(at.markdown)
@@ -183,7 +185,8 @@ def test_a_product_owner_approves_and_promotes_and_the_overview_shows_it_live(
     at = open_as(fresh, OWNER, "approvals")
     assert not at.exception, at.exception
     assert "credit v2 · in review" in texts(at.subheader)
-    assert {"Live v1 per period", "Candidate v2 per period"} <= set(metrics(at))
+    assert {"Live v1 per week", "Candidate v2 per week"} <= set(metrics(at))
+    assert metrics(at)["Live v1 per week"].endswith(" EUR")
     review = _review(fresh, 2)
     assert any(review.evidence_sha256 in c for c in texts(at.caption))
 
@@ -235,7 +238,7 @@ def test_every_page_opens_on_the_version_that_logged_traffic_after_a_promotion(
     assert "Words used in explanations (v1)" in [e.label for e in explain.expander]
     # The money comparison takes the shown version as champion, and the live one challenges it.
     assert value.selectbox(key="kpi_challenger").options == ["v2"]
-    assert value.dataframe[0].value["version"].tolist() == [1, 2]  # the comparison comes first
+    assert value.dataframe[0].value["Version"].tolist() == ["v1", "v2"]  # the comparison first
 
 
 def test_a_sign_off_without_a_comment_is_refused_on_the_page(fresh: Path, open_as: OpenAs):
@@ -300,13 +303,13 @@ def test_the_kpi_page_values_the_threshold_on_the_slider(fresh: Path, open_as: O
     shown = {m.label: m for m in at.metric}
     assert shown["Value per decision at this threshold"].value == money(at_035, "EUR")
     assert shown["Value per decision at this threshold"].delta == money(at_035 - at_020, "EUR")
-    assert shown["Per period"].value == money(at_035 * 1000, "EUR")
+    assert shown["Per week"].value == money(at_035 * 1000, "EUR")
     assert chart_titles(at)[0] == "Value per decision by threshold"
     compared = at.dataframe[0].value  # the comparison comes first
-    assert compared["role"].tolist() == ["champion", "challenger"]
-    assert compared["version"].tolist() == [1, 2]
+    assert compared["Role"].tolist() == ["champion", "challenger"]
+    assert compared["Version"].tolist() == ["v1", "v2"]
     # The challenger is the same model file: it earns exactly what the champion earns.
-    assert compared["value_per_decision_at_threshold"].nunique() == 1
+    assert compared["Per week"].nunique() == 1 and compared["Per week"][0].endswith(" EUR")
 
 
 def test_saving_the_business_case_form_makes_a_new_revision(fresh: Path, open_as: OpenAs):

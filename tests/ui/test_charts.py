@@ -16,6 +16,7 @@ def _windows(starts: list[str], ends: list[str]) -> pd.DataFrame:
             "window_start": pd.to_datetime(starts),
             "window_end": pd.to_datetime(ends),
             "realized_value_per_decision": [1.0, None, None][: len(starts)],
+            "measured": [True, False, False][: len(starts)],
             "value_per_period": [1000.0, 1200.0, 900.0][: len(starts)],
         }
     )

@@ -194,8 +194,12 @@ def test_a_window_reports_realized_value_its_band_and_value_per_period(store: St
     assert window["realized_value_per_decision"] == pytest.approx(-0.625, abs=1e-12)
     assert window["realized_lower"] == pytest.approx(-0.625 - 2 * se)
     assert window["realized_upper"] == pytest.approx(-0.625 + 2 * se)
-    assert window["value_per_period"] == pytest.approx(-625.0)
-    assert window["value_in_window"] == pytest.approx(-6.25)
+    # Eight outcomes measure too little to count: the period shows its estimate.
+    assert not window["measured"]
+    assert window["value_per_period"] == pytest.approx(
+        window["estimated_value_per_decision"] * 1000
+    )
+    assert window["value_in_window"] == pytest.approx(window["estimated_value_per_decision"] * 10)
     assert window["estimated_lower"] < window["estimated_value_per_decision"]
 
 
@@ -436,6 +440,7 @@ def test_kpi_json_reports_the_summary_and_one_record_per_window(demo: Store):
             "realized_value_per_decision",
             "estimated_value_per_decision",
             "value_per_period",
+            "measured",
         }
     ] * len(monthly)
     assert [w["n"] for w in data["windows"]] == monthly["n"].tolist()

@@ -333,9 +333,9 @@ def test_the_business_value_page_shows_the_value_on_the_reference(
     assert "On the reference and in production" in [s.value for s in at.subheader]
     shown = {m.label: m.value for m in at.metric}
     assert shown[reference] == money(credit.value_per_decision, "EUR")
-    assert shown["Realized in production"] == money(summary.value_per_decision_at_threshold, "EUR")
+    assert shown["Measured in production"] == money(summary.value_per_decision_at_threshold, "EUR")
     assert "Estimated in production, latest period" in shown
     [said] = [c.value for c in at.caption if c.value.startswith("On the reference")]
-    assert f"{credit.n_labeled:,} cases with known outcomes" in said
-    assert f"{money(credit.value_per_period, 'EUR')} per week at 133 decisions per week" in said
-    assert said.endswith("(the average logged in production).")
+    assert said.startswith(f"On the reference: {money(credit.value_per_period, 'EUR')} per week")
+    assert f"Measured on the {credit.n_labeled:,} reference rows of v1 with outcomes" in said
+    assert said.endswith("per week at 133 decisions (the average logged per week).")

@@ -98,14 +98,16 @@ def test_a_regression_period_without_outcomes_is_not_valued(store: Store) -> Non
 
     found = _earnings(store, "loss")
 
-    # Regression value needs outcomes; the newest week (2026-03-09) has none yet.
-    assert found.value is None
-    assert found.period_start == pd.Timestamp("2026-03-09")
-    assert found.sentence == (
-        "The outcomes of this period are not in yet; without them the value of a "
+    # Regression value needs outcomes; the newest week (2026-03-09) has none yet: the headline
+    # is the latest week they measured, and says why.
+    assert found.trend["realized_value_per_decision"].notna().tolist() == [True, True, False]
+    assert found.figure is not None and found.figure.basis.kind == "realized"
+    assert found.figure.basis.start == pd.Timestamp("2026-03-02") == found.trend["window_start"][1]
+    assert found.label == "The week of 2 Mar 2026, measured"
+    assert found.caveat == (
+        "The outcomes of the week of 9 Mar 2026 are not in yet; without them the value of a "
         "regression model's decisions cannot be estimated."
     )
-    assert found.trend["realized_value_per_decision"].notna().tolist() == [True, True, False]
 
 
 def test_this_periods_earnings_are_estimated_until_outcomes_arrive(store: Store) -> None:
@@ -117,17 +119,25 @@ def test_this_periods_earnings_are_estimated_until_outcomes_arrive(store: Store)
         )
 
     last = weekly.iloc[-1]
-    assert found.period_start == pd.Timestamp("2026-03-16") == last["window_start"]
+    assert found.figure is not None
+    assert found.figure.basis.start == pd.Timestamp("2026-03-16") == last["window_start"]
     assert found.estimated is True and pd.isna(last["realized_value_per_decision"])
     assert found.value == pytest.approx(last["estimated_value_per_decision"] * 10_000)
     assert (found.target, found.baseline) == (200_000, 20_000)
     assert len(found.trend) == 3
+    assert found.label == "The week of 16 Mar 2026, estimated"
     gap, gain = found.value - 200_000, found.value - 20_000
     assert found.sentence == (
-        f"Estimated {overview.money(found.value, 'EUR')} this period, "
+        f"Estimated in the week of 16 Mar 2026: {found.figure.per_period_words()}, "
         f"{overview.money(abs(gap), 'EUR')} {'above' if gap >= 0 else 'below'} the target; "
         f"{overview.money(abs(gain), 'EUR')} {'more' if gain >= 0 else 'less'} than "
-        "every case reviewed by hand."
+        "every case reviewed by hand. Estimated from the scores of 697 decisions of v1 in the "
+        "week of 16 Mar 2026, no outcomes yet, EUR; per week at 10,000 decisions (the business "
+        "case's volume)."
+    )
+    # Calibrated scores: the estimate held in both weeks whose outcomes are in.
+    assert (
+        found.caveat == "The estimate held when outcomes last checked it (the week of 9 Mar 2026)."
     )
 
 

@@ -18,6 +18,7 @@ from core.registry import RegistrationSpec, get_model, get_version, register_ver
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store
 from core.value import business_case
+from core.words import money
 from core.workflow import gates
 from tests.factories import FEATURES, Case
 
@@ -283,8 +284,15 @@ def test_a_candidate_earning_less_than_the_live_version_fails(
     )
     assert found.numbers["candidate"] < found.numbers["live"]
     lost = found.numbers["live"] - found.numbers["candidate"]
-    assert found.summary == (
-        f"Would earn {lost:,.0f} EUR less per period than the live version on the same decisions."
+    assert (found.numbers["unit"], found.numbers["per"]) == ("EUR", "per month")
+    n = found.numbers["decisions"]
+    assert found.summary.startswith(
+        f"On the same {n:,} latest decisions with outcomes, v2 would earn {money(lost, 'EUR')} "
+        f"less per month than v1 at the current threshold. Measured on the {n:,} latest "
+        "decisions of v1 with outcomes, from "
+    )
+    assert found.summary.endswith(
+        ", EUR; per month at 1,000 decisions (the business case's volume)."
     )
 
 
