@@ -397,6 +397,7 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
                     live.version if live else None,
                     rules.required_signoffs(model),
                     business_case.current(model)["unit"],
+                    model.task,
                 )
             )
     return out

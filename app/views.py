@@ -169,6 +169,7 @@ class WaitingVersion:
     live: int | None
     required: dict[str, int]
     unit: str
+    task: str
 
 
 @dataclass(frozen=True)

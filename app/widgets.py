@@ -333,15 +333,17 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
             values["negative_action"] = e.text_input(
                 "Other cases are", case["negative_action"], disabled=not editable
             )
-            values["threshold"] = st.number_input(
-                "Threshold",
+            # In points out of 100, as every page shows scores; stored as a share of 1.
+            chosen = st.number_input(
+                "Threshold (score out of 100)",
                 0.0,
-                1.0,
-                float(case["threshold"]),
-                step=0.005,
-                format="%.3f",
+                100.0,
+                float(case["threshold"]) * 100,
+                step=0.5,
+                format="%.1f",
                 disabled=not editable,
             )
+            values["threshold"] = round(chosen / 100, 6)
             st.caption("What one decision is worth (gains positive, costs negative):")
             cols = st.columns(4)
             for col, key, label in zip(

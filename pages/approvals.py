@@ -8,7 +8,7 @@ from app.session import guard
 from app.widgets import gate_table
 from core import workflow
 from core.errors import ModelBridgeError
-from core.words import money
+from core.words import money, score
 
 identity = guard("approvals")
 st.title("Approvals")
@@ -62,8 +62,13 @@ for item in waiting:
                 st.dataframe(metrics, key=f"metrics_{key}")
                 st.json(evidence["lineage"], expanded=False)
                 for sample in evidence["sample_explanations"]:
-                    top = "; ".join(f"{n} {v:+.3f}" for n, v in sample["top"])
-                    st.markdown(f"- output {sample['output']:.3f}: {top}")
+                    if item.task == "binary":  # in points out of 100, as scores are everywhere
+                        top = "; ".join(f"{n} {v * 100:+.1f}" for n, v in sample["top"])
+                        said = f"score {score(sample['output'])}"
+                    else:
+                        top = "; ".join(f"{n} {v:+.3g}" for n, v in sample["top"])
+                        said = f"prediction {sample['output']:,.4g}"
+                    st.text(f"- {said}: {top}")
             st.caption(
                 f"Evidence sha256 `{item.evidence_sha256}` — a sign-off refers to it, "
                 "so what is approved cannot change afterwards."

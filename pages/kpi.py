@@ -9,7 +9,7 @@ from app.widgets import business_case_form, escape_markdown, model_picker
 from core.errors import ModelBridgeError
 from core.monitoring.windows import WindowSpec
 from core.value.track_record import UNRELIABLE
-from core.words import money
+from core.words import money, points
 
 identity = guard("kpi")
 st.title("Business value")
@@ -32,14 +32,19 @@ if view.task == "binary":
     if summary.n_labeled == 0:
         st.info("No outcomes have arrived yet, so the value of each threshold cannot be measured.")
     else:
-        chosen = st.slider(
-            "Threshold",
-            0.0,
-            1.0,
-            float(case["threshold"]),
-            step=0.005,
-            key="kpi_threshold",
-            help=f"Cases scoring at or above it are {case['positive_action']}.",
+        # Scores and thresholds read in points out of 100 on every page (core.words.score).
+        chosen = (
+            st.slider(
+                "Threshold",
+                0.0,
+                100.0,
+                float(case["threshold"]) * 100,
+                step=0.5,
+                format="%.1f",
+                key="kpi_threshold",
+                help=f"Cases scoring at or above it (out of 100) are {case['positive_action']}.",
+            )
+            / 100
         )
         at = curve.iloc[int(round(chosen * (len(curve) - 1)))]["value_per_decision"]
         now = curve.iloc[int(round(float(case["threshold"]) * (len(curve) - 1)))]
@@ -57,19 +62,19 @@ if view.task == "binary":
         )
         c.metric(
             "Best threshold",
-            f"{summary.optimal_threshold:.3f}",
+            points(summary.optimal_threshold),
             help=f"Worth {money(summary.value_per_decision_at_optimum, unit)} per decision.",
         )
         gain = summary.value_per_decision_at_optimum - summary.value_per_decision_at_threshold
         best = summary.optimal_threshold
         st.write(
-            f"Moving the threshold from {case['threshold']:.3f} to {best:.3f} would add about "
-            f"{money(view.overall.at(gain).value_per_period, unit)} per "
+            f"Moving the threshold from {points(case['threshold'])} to {points(best)} would add "
+            f"about {money(view.overall.at(gain).value_per_period, unit)} per "
             f"{view.overall.basis.per}. {view.overall.basis.words()}"
         )
         if best <= 0.005 or best >= 0.995:
             st.warning(
-                f"A threshold of {best:.3f} means "
+                f"A threshold of {points(best)} means "
                 f"{'every case is' if best <= 0.005 else 'no case is'} "
                 f"{escape_markdown(case['positive_action'])}: "
                 "on these outcomes the model's scores add no value over a blanket rule. Check "

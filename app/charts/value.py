@@ -53,11 +53,13 @@ def earnings_trend(windows: pd.DataFrame, unit: str, target: float | None) -> go
 
 
 def value_curve(curve: pd.DataFrame, threshold: float, chosen: float, unit: str) -> go.Figure:
-    """Value per decision for every threshold, the current one and the one being tried."""
+    """Value per decision for every threshold, the current one and the one being tried, with
+    thresholds in points out of 100 as every page shows scores."""
     best = curve.loc[curve["value_per_decision"].idxmax()]
+    threshold, chosen = threshold * 100, chosen * 100
     fig = go.Figure(
         go.Scatter(
-            x=curve["threshold"],
+            x=curve["threshold"] * 100,
             y=curve["value_per_decision"],
             mode="lines",
             name="value per decision",
@@ -74,7 +76,7 @@ def value_curve(curve: pd.DataFrame, threshold: float, chosen: float, unit: str)
     fig.add_vline(x=chosen, line_color="#E4572E", annotation_text="trying")
     fig.add_trace(
         go.Scatter(
-            x=[best["threshold"]],
+            x=[best["threshold"] * 100],
             y=[best["value_per_decision"]],
             mode="markers+text",
             marker=dict(size=12, color="#2CA02C"),
@@ -85,7 +87,7 @@ def value_curve(curve: pd.DataFrame, threshold: float, chosen: float, unit: str)
     )
     fig.update_layout(
         title="Value per decision by threshold",
-        xaxis_title="threshold",
+        xaxis_title="threshold (score out of 100)",
         yaxis_title=f"{unit} per decision",
         **{**LAYOUT, "hovermode": "x"},
     )

@@ -292,10 +292,10 @@ def test_the_kpi_page_values_the_threshold_on_the_slider(fresh: Path, open_as: O
         curve = kpi.threshold_curve(pos, neg, business_case.current(model))
     at = open_as(fresh, OWNER, "kpi")
     assert not at.exception, at.exception
-    assert at.slider(key="kpi_threshold").value == CASE["threshold"]
-    assert metrics(at)["Best threshold"] == f"{summary.optimal_threshold:.3f}"
+    assert at.slider(key="kpi_threshold").value == CASE["threshold"] * 100
+    assert metrics(at)["Best threshold"] == f"{summary.optimal_threshold * 100:g}"
 
-    at.slider(key="kpi_threshold").set_value(0.35).run()
+    at.slider(key="kpi_threshold").set_value(35.0).run()
 
     assert not at.exception, at.exception
     at_035 = curve.iloc[350]["value_per_decision"]
