@@ -7,6 +7,7 @@ pandas or SQLModel."""
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Any
 
 ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
@@ -85,6 +86,30 @@ def score(value: float | None, *, threshold: float | None = None) -> str:
 def points(value: float) -> str:
     """A threshold on the score's scale, in points: 0.5 -> '50', 0.505 -> '50.5'."""
     return f"{value * 100:.1f}".removesuffix(".0")
+
+
+# Control, format (zero-width, bidi overrides), separator, surrogate, private and unassigned
+# characters: invisible or reordering, they make look-alike names.
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def checked_name(text: str, *, what: str, limit: int) -> str:
+    """TEXT as a name people will read and type (NFC, trimmed), or ValueError saying why not:
+    empty, longer than LIMIT characters, or holding characters that cannot be seen."""
+    name = unicodedata.normalize("NFC", text).strip()
+    if not name:
+        raise ValueError(f"the {what} is empty")
+    if len(name) > limit:
+        raise ValueError(
+            f"the {what} is {len(name):,} characters long; at most {limit} are allowed"
+        )
+    hidden = sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) in _HIDDEN})
+    if hidden:
+        raise ValueError(
+            f"the {what} holds characters that cannot be seen ({', '.join(hidden)}); "
+            "use visible letters, digits and punctuation"
+        )
+    return name
 
 
 def plain(value: Any) -> Any:

@@ -10,10 +10,12 @@ from core.ingest.jobs import (
     label_job,
     prediction_job,
 )
+from core.ingest.validation import MAX_REQUEST_ID
 
 __all__ = [
     "BatchResult",
     "INGEST_BUDGETS",
+    "MAX_REQUEST_ID",
     "Progress",
     "prediction_job",
     "label_job",

@@ -14,7 +14,7 @@ from core.ingest.batches import (
     resolve_quarantined,
     split_off_rejected,
 )
-from core.ingest.validation import Check, numeric_sql, present_sql, text_sql
+from core.ingest.validation import MAX_REQUEST_ID, Check, numeric_sql, present_sql, text_sql
 from core.registry import label_to_y_sql
 from core.store import Model, ModelVersion, Work, log_tables
 
@@ -60,6 +60,7 @@ def append_labels(
     in_file = "__mb_rid_sent AND __mb_valid AND f.rid IS NOT NULL"
     checks = [
         Check("missing_request_id", "NOT __mb_rid_sent"),
+        Check("request_id_too_long", f"length(__mb_rid) > {MAX_REQUEST_ID}"),
         Check("missing_label", "NOT __mb_label_sent"),
         Check("bad_label", "__mb_label_sent AND NOT __mb_valid"),
         Check("conflicting_labels_in_file", f"{in_file} AND f.conflict"),

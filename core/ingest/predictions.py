@@ -16,6 +16,7 @@ from core.ingest.batches import (
 )
 from core.ingest.validation import (
     FUTURE_SLACK,
+    MAX_REQUEST_ID,
     Check,
     feature_checks,
     number_sent_sql,
@@ -141,6 +142,7 @@ def _prediction_checks(model: Model) -> list[Check]:
     score, lat = "__mb_score", "__mb_latency_ms"
     checks = [
         Check("missing_request_id", "NOT __mb_rid_sent"),
+        Check("request_id_too_long", f"length(__mb_request_id) > {MAX_REQUEST_ID}"),
         Check("duplicate_request_id_in_file", "t.__row > f.first_row"),
         Check("duplicate_request_id_in_store", "s.rid IS NOT NULL"),
         Check("missing_prediction", "NOT __mb_score_sent"),

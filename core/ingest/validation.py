@@ -28,6 +28,10 @@ TIMESTAMP_FORMATS = [
 ]
 
 
+# Longer request ids are not ids but pasted text or an attack on the tables that key on them.
+MAX_REQUEST_ID = 200
+
+
 @dataclass(frozen=True)
 class Check:
     """One named condition; `rejects` says whether it quarantines the row."""

@@ -14,6 +14,7 @@ from datetime import datetime
 import pandas as pd
 
 from core.files.sources import quote_literal
+from core.ingest import MAX_REQUEST_ID
 from core.ingest.quarantine import RETRY_PREFIX
 from core.registry.features import Feature
 from core.store import Model, Work, log_tables
@@ -264,6 +265,7 @@ _REASON_WORDS = {
 }
 _PLAIN = {
     "missing_request_id": "a missing request id",
+    "request_id_too_long": f"a request id longer than {MAX_REQUEST_ID} characters",
     "duplicate_request_id_in_file": "request ids repeated within a file",
     "duplicate_request_id_in_store": "request ids that were already logged",
     "missing_prediction": "a missing prediction",

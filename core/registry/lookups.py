@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlmodel import col, select
 
 from core.errors import NotFound
@@ -10,8 +12,10 @@ from core.store import Model, ModelVersion, Work
 
 
 def get_model(w: Work, *, name: str) -> Model:
-    """The model called NAME, or a NotFound naming the models that exist."""
-    found = w.session.exec(select(Model).where(Model.name == name)).first()
+    """The model called NAME (as registration stores names: NFC, trimmed), or a NotFound naming
+    the models that exist."""
+    stored = unicodedata.normalize("NFC", name).strip()
+    found = w.session.exec(select(Model).where(Model.name == stored)).first()
     if found is None:
         known = [m.name for m in w.session.exec(select(Model).order_by(Model.name)).all()]
         hint = f"known models: {', '.join(known)}" if known else "no models are registered yet"

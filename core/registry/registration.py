@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from core.registry.feature_metadata import parse_file as parse_metadata
 from core.registry.features import Feature, infer_kind, profile
 from core.registry.lookups import features_of
 from core.store import Model, ModelVersion, Store, Work, log_tables
-from core.words import TASKS
+from core.words import TASKS, checked_name
 
 _TRUE_WORDS = ("1", "1.0", "true", "yes", "y", "t")
 
@@ -35,6 +36,9 @@ class Registration:
     reference_rows: int
     metrics: dict[str, Any]
     warnings: list[str]
+
+
+MAX_MODEL_NAME = 100
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,8 +77,12 @@ def register_version(
     if by is not None:
         auth.require_action(by, "register_version")
         created_by = by.username
-    if not spec.model.strip():
-        raise InvalidInput("the model name is empty")
+    try:
+        name = checked_name(spec.model, what="model name", limit=MAX_MODEL_NAME)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    if name != spec.model:
+        spec = dataclasses.replace(spec, model=name)
     if spec.task is not None and spec.task not in TASKS:
         raise InvalidInput(f"unknown task {spec.task!r}; use one of {', '.join(TASKS)}")
     store.open()

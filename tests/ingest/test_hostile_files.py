@@ -354,6 +354,33 @@ def test_a_one_megabyte_field_is_kept_whole_in_the_log_and_in_the_quarantine(
     assert json.loads(raw)["income"] == "y" * 1_000_000
 
 
+def test_a_request_id_of_5000_characters_is_quarantined_with_its_reason(
+    seeded_store: Store, tmp_path: Path
+) -> None:
+    rows = hc.good_rows(3)
+    rows[1]["request_id"] = "r" * 5_000
+    rows[2]["request_id"] = "s" * 200  # the longest id kept
+
+    result = ingest(seeded_store, hc.write_csv(tmp_path / "ids.csv", rows))
+
+    assert counts(result) == (3, 2, 1)
+    assert result.reasons == {"request_id_too_long": 1}
+    [(line, reasons, raw)] = quarantined(seeded_store, result)
+    assert (line, reasons) == (2, ["request_id_too_long"])
+    assert json.loads(raw)["request_id"] == "r" * 5_000
+
+
+def test_a_label_with_an_overlong_request_id_is_quarantined_with_its_reason(
+    seeded_store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("request_id,defaulted\n" + "q" * 5_000 + ",1\n")
+
+    [result] = ingest_labels(seeded_store, model="credit", files=[path])
+
+    assert result.reasons == {"request_id_too_long": 1, "unknown_request_id": 1}
+
+
 def test_a_record_longer_than_the_reader_accepts_is_quarantined_not_fatal(
     seeded_store: Store, tmp_path: Path
 ) -> None:

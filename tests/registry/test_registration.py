@@ -506,3 +506,41 @@ def test_a_joblib_file_changed_after_registration_is_refused(
     with pytest.raises(InvalidInput) as unregistered:
         load_model(artifact, expected_sha256=None)
     assert "joblib files load only with a registered sha256" in str(unregistered.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("   ", "the model name is empty"),
+        ("m" * 100_000, "the model name is 100,000 characters long; at most 100 are allowed"),
+        ("cred\u200bit", "the model name holds characters that cannot be seen (U+200B)"),
+        ("credit\u202etluafed", "the model name holds characters that cannot be seen (U+202E)"),
+        ("credit\x07", "the model name holds characters that cannot be seen (U+0007)"),
+    ],
+)
+def test_a_model_name_people_could_not_read_or_tell_apart_is_refused(
+    store: Store, binary_files: Case, name: str, message: str
+) -> None:
+    found = _refused(
+        store, binary_files.reference, model=name, target="defaulted", prediction="score"
+    )
+
+    assert found.startswith(message)
+
+
+def test_a_model_name_is_stored_trimmed_and_composed(store: Store, binary_files: Case) -> None:
+    decomposed = "cre\u0301dit "  # 'e' + combining acute, and a trailing space
+
+    register_version(
+        store,
+        spec=RegistrationSpec(
+            model=decomposed,
+            reference=binary_files.reference,
+            target="defaulted",
+            prediction="score",
+        ),
+    )
+
+    with store.read() as r:
+        assert [m.name for m in list_models(r)] == ["cr\u00e9dit"]
+        assert get_model(r, name=decomposed).name == "cr\u00e9dit"
