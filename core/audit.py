@@ -1,9 +1,19 @@
-"""Append-only audit trail; each event's hash covers its content and the previous hash."""
+"""Append-only audit trail; each event's hash covers its content and the previous hash.
+
+With MODELBRIDGE_AUDIT_KEY set, each hash is an HMAC under that key ('hmac-sha256:…'), so only
+the key's holder can write a chain that verifies: someone with the store file alone can
+rewrite plain hashes, not keyed ones. `head` gives an anchor (the newest event's id and hash)
+to keep elsewhere; verifying against it catches a trail cut short or rewritten whole. Verify
+also checks that every version's stage and each model's production pointer are what the
+events say, so an UPDATE of those tables shows.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +23,10 @@ from sqlmodel import col, select
 from core.files.exports import write_csv
 from core.store import AuditEvent, Store, Work, utcnow
 
+KEYED = "hmac-sha256:"
 
-def _digest(event: AuditEvent) -> str:
+
+def _digest(event: AuditEvent, key: bytes | None = None) -> str:
     body = {
         "occurred_at": event.occurred_at.isoformat(),
         "actor": event.actor,
@@ -26,8 +38,10 @@ def _digest(event: AuditEvent) -> str:
         "after": event.after_state,
         "prev": event.prev_hash,
     }
-    text = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    text = json.dumps(body, sort_keys=True, default=str, separators=(",", ":")).encode()
+    if key is not None:
+        return KEYED + hmac.new(key, text, hashlib.sha256).hexdigest()
+    return hashlib.sha256(text).hexdigest()
 
 
 def record(
@@ -54,7 +68,7 @@ def record(
         after_state=after or {},
         prev_hash=last.hash if last else "",
     )
-    event.hash = _digest(event)
+    event.hash = _digest(event, w.audit_key)
     w.session.add(event)
     w.session.flush()
     # Two units of work in one process (two dashboard sessions) would both chain onto the same
@@ -64,23 +78,96 @@ def record(
     return event
 
 
-def verify(w: Work) -> list[str]:
-    """Problems in the chain (edited, deleted or reordered events); empty when intact."""
+def head(w: Work) -> str | None:
+    """The anchor to keep outside the store: 'ID:HASH' of the newest event (None when empty)."""
+    last = w.session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
+    return None if last is None else f"{last.id}:{last.hash}"
+
+
+def verify(w: Work, *, anchor: str | None = None) -> list[str]:
+    """Problems in the chain (edited, deleted, reordered or unsigned events, a trail that does
+    not reach ANCHOR) and in the state it records; empty when intact."""
     problems = []
-    prev, last_id = "", None
-    for event in w.session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all():
+    prev, last_id, unkeyable, unsigned = "", None, 0, 0
+    trail = w.session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
+    for event in trail:
         if event.prev_hash != prev:
             problems.append(
                 f"event {event.id}: does not follow the previous event (one was removed)"
             )
-        if _digest(event) != event.hash:
+        keyed = event.hash.startswith(KEYED)
+        if keyed and w.audit_key is None:
+            unkeyable += 1
+        elif _digest(event, w.audit_key if keyed else None) != event.hash:
             problems.append(f"event {event.id}: content changed after it was written")
+        elif w.audit_key is not None and not keyed:
+            unsigned += 1
         prev, last_id = event.hash, event.id
+    if unkeyable:
+        problems.append(
+            f"{unkeyable} event(s) are signed with a key: set MODELBRIDGE_AUDIT_KEY to check them"
+        )
+    if unsigned:
+        # Someone with the file but not the key can only write plain hashes.
+        problems.append(
+            f"{unsigned} event(s) are not signed with the key: written before "
+            "MODELBRIDGE_AUDIT_KEY was set, or rewritten without it"
+        )
     # The chain alone cannot show that its newest events were cut off; the recorded head can.
-    head = w.rows("SELECT value FROM store_meta WHERE key = 'audit_head'")
-    if head and head[0][0] != prev:
+    found = w.rows("SELECT value FROM store_meta WHERE key = 'audit_head'")
+    if found and found[0][0] != prev:
         where = f"after event {last_id}" if last_id is not None else "of the trail"
         problems.append(f"the newest event(s) {where} were removed")
+    if anchor is not None:
+        problems.extend(_against_anchor(trail, anchor))
+    problems.extend(_state_problems(w, trail))
+    return problems
+
+
+def _against_anchor(trail: Sequence[AuditEvent], anchor: str) -> list[str]:
+    number, _, digest = anchor.strip().partition(":")
+    if not number.isdigit() or not digest:
+        return [f"the anchor {anchor!r} is not ID:HASH as `modelbridge audit head` prints it"]
+    kept = next((e for e in trail if e.id == int(number)), None)
+    if kept is None:
+        return [f"the anchored event {number} is gone: the trail was cut short or replaced"]
+    if kept.hash != digest:
+        return [f"the anchored event {number} was rewritten: its hash is not the one kept"]
+    return []
+
+
+def _state_problems(w: Work, trail: Sequence[AuditEvent]) -> list[str]:
+    """Versions whose stage, and models whose production version, the events do not explain."""
+    from core.store import Model, ModelVersion
+
+    recorded: dict[tuple[str, int], str] = {}
+    registered = set()
+    for event in trail:
+        if event.model is None or event.version is None:
+            continue
+        key = (event.model, event.version)
+        if event.action == "register_version":
+            registered.add(key)
+            recorded[key] = "registered"
+        elif "stage" in event.after_state:
+            recorded[key] = str(event.after_state["stage"])
+    problems = []
+    names = {m.id: m.name for m in w.session.exec(select(Model)).all()}
+    for version in w.session.exec(select(ModelVersion)).all():
+        key = (names.get(version.model_id, "?"), version.version)
+        where = f"{key[0]} v{key[1]}"
+        if key not in registered:
+            problems.append(f"{where}: no event records its registration")
+        elif recorded.get(key) != version.stage:
+            problems.append(
+                f"{where} is {version.stage} but the events leave it "
+                f"{recorded.get(key, 'registered')}"
+            )
+    for model_id, version in w.rows("SELECT model_id, version FROM production_version"):
+        if recorded.get((names.get(model_id, "?"), version)) != "production":
+            problems.append(
+                f"{names.get(model_id, '?')} v{version} is marked live but no event put it there"
+            )
     return problems
 
 

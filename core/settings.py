@@ -20,6 +20,12 @@ class Settings:
     lock_wait_seconds: float = 30.0
     explain_budget_seconds: float = 2.0
 
+    @staticmethod
+    def audit_key_from_env() -> bytes | None:
+        """The audit trail's signing key, MODELBRIDGE_AUDIT_KEY (None when unset)."""
+        key = os.environ.get("MODELBRIDGE_AUDIT_KEY", "")
+        return key.encode() if key else None
+
     @classmethod
     def from_env(cls, db: str | os.PathLike[str] | None = None) -> Settings:
         """Settings from an explicit path, else MODELBRIDGE_DB, else data/modelbridge.duckdb."""

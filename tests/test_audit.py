@@ -9,9 +9,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from sqlmodel import col, select
 
 from core import audit
-from core.store import Store
+from core.store import AuditEvent, Store
 
 
 def _record(store: Store, n: int, **fields: object) -> None:
@@ -167,3 +168,127 @@ def test_two_writers_in_one_process_cannot_fork_the_chain(store: Store) -> None:
     with store.read() as r:
         assert r.rows("SELECT count(*) FROM audit_event")[0][0] == 1 + outcomes.count("ok")
     assert _verify(store) == []
+
+
+# --- keyed and anchored ----------------------------------------------------------------------
+
+KEY = b"kept by the operator, not in the store"
+
+
+def _keyed(path: Path) -> Store:
+    return Store(path, audit_key=KEY)
+
+
+def test_with_a_key_each_event_is_signed_and_verifies_only_with_that_key(store: Store) -> None:
+    keyed = _keyed(store.path)
+    _record(keyed, 3)
+
+    with keyed.read() as r:
+        assert audit.verify(r) == []
+        hashes = r.rows("SELECT hash FROM audit_event ORDER BY id")
+    assert all(h.startswith("hmac-sha256:") for (h,) in hashes)
+    with Store(store.path, audit_key=b"another key").read() as r:
+        assert audit.verify(r)[0] == "event 1: content changed after it was written"
+    with Store(store.path).read() as r:  # MODELBRIDGE_AUDIT_KEY unset
+        assert audit.verify(r) == [
+            "3 event(s) are signed with a key: set MODELBRIDGE_AUDIT_KEY to check them"
+        ]
+
+
+def test_a_keyed_chain_rewritten_with_plain_hashes_and_its_head_is_caught(store: Store) -> None:
+    # What someone with the file but not the key can do: rewrite an event, recompute every
+    # hash after it without the key, and update the head.
+    keyed = _keyed(store.path)
+    _record(keyed, 3)
+    with keyed.read() as r:
+        trail = r.session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
+    prev = ""
+    with duckdb.connect(str(store.path)) as con:
+        for event in trail:
+            event.actor = "mallory" if event.id == 2 else event.actor
+            event.prev_hash = prev
+            event.hash = audit._digest(event)  # no key
+            con.execute(
+                "UPDATE audit_event SET actor = ?, prev_hash = ?, hash = ? WHERE id = ?",
+                [event.actor, event.prev_hash, event.hash, event.id],
+            )
+            prev = event.hash
+        con.execute("UPDATE store_meta SET value = ? WHERE key = 'audit_head'", [prev])
+
+    with keyed.read() as r:
+        problems = audit.verify(r)
+    assert problems == [
+        "3 event(s) are not signed with the key: written before MODELBRIDGE_AUDIT_KEY was set, "
+        "or rewritten without it"
+    ]
+
+
+def test_an_anchor_catches_a_trail_cut_short_with_its_head_updated(trail: Store) -> None:
+    with trail.read() as r:
+        anchor = audit.head(r)
+    assert anchor is not None and anchor.startswith("5:")
+    _tamper(trail, "DELETE FROM audit_event WHERE id >= 4")
+    _tamper(
+        trail,
+        "UPDATE store_meta SET value = (SELECT hash FROM audit_event WHERE id = 3) "
+        "WHERE key = 'audit_head'",
+    )
+
+    with trail.read() as r:
+        assert audit.verify(r) == []  # the chain alone looks whole
+        assert audit.verify(r, anchor=anchor) == [
+            "the anchored event 5 is gone: the trail was cut short or replaced"
+        ]
+
+
+def test_an_anchor_catches_every_event_deleted(trail: Store) -> None:
+    with trail.read() as r:
+        anchor = audit.head(r)
+    _tamper(trail, "DELETE FROM audit_event")
+    _tamper(trail, "DELETE FROM store_meta WHERE key = 'audit_head'")
+
+    with trail.read() as r:
+        assert audit.verify(r, anchor=anchor) == [
+            "the anchored event 5 is gone: the trail was cut short or replaced"
+        ]
+
+
+def test_a_version_put_live_by_an_update_of_the_tables_is_caught(credit_store: Store) -> None:
+    with credit_store.read() as r:
+        assert audit.verify(r) == []
+        model_id = r.rows("SELECT id FROM model WHERE name = 'credit'")[0][0]
+    _tamper(credit_store, "UPDATE model_version SET stage = 'production' WHERE version = 1")
+    _tamper(
+        credit_store,
+        f"INSERT INTO production_version VALUES ({model_id}, 1, 'mallory', now())",
+    )
+
+    with credit_store.read() as r:
+        assert audit.verify(r) == [
+            "credit v1 is production but the events leave it registered",
+            "credit v1 is marked live but no event put it there",
+        ]
+
+
+def test_the_cli_prints_the_anchor_and_verifies_against_it(
+    trail: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import in_process_cli
+
+    cli = in_process_cli(trail, {}, capsys, monkeypatch)
+    anchor = cli("audit", "head").out.strip()
+    _tamper(trail, "DELETE FROM audit_event WHERE id = 5")
+    _tamper(
+        trail,
+        "UPDATE store_meta SET value = (SELECT hash FROM audit_event WHERE id = 4) "
+        "WHERE key = 'audit_head'",
+    )
+
+    plain, anchored = cli("audit", "verify"), cli("audit", "verify", "--anchor", anchor)
+
+    assert anchor.startswith("5:") and len(anchor) == 2 + 64
+    assert (plain.code, plain.out.strip()) == (0, "the audit trail is intact")
+    assert (anchored.code, anchored.out.strip()) == (
+        1,
+        "the anchored event 5 is gone: the trail was cut short or replaced",
+    )

@@ -148,9 +148,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from core import audit
 
     store = store_of(args).open()
+    if args.audit_command == "head":
+        with store.read() as r:
+            anchor = audit.head(r)
+        emit(args, {"anchor": anchor}, anchor or "the audit trail is empty")
+        return 0
     if args.audit_command == "verify":
         with store.read() as r:
-            problems = audit.verify(r)
+            problems = audit.verify(r, anchor=args.anchor)
         emit(
             args,
             {"ok": not problems, "problems": problems},

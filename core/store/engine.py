@@ -100,10 +100,12 @@ def _is_lock_conflict(exc: BaseException) -> bool:
 
 @dataclass
 class Work:
-    """One unit of work on the store: a SQLAlchemy connection, its raw DuckDB handle, a session."""
+    """One unit of work on the store: a SQLAlchemy connection, its raw DuckDB handle, a session,
+    and the key the audit trail is signed with (None: an unkeyed chain)."""
 
     conn: sa.Connection
     _session: Session | None = field(default=None, repr=False)
+    audit_key: bytes | None = field(default=None, repr=False)
 
     @property
     def db(self) -> Any:
@@ -133,9 +135,18 @@ class Work:
 class Store:
     """A ModelBridge store: one DuckDB file holding registry, logs, labels and audit."""
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_wait_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_wait_seconds: float = 30.0,
+        audit_key: bytes | None = None,
+    ) -> None:
         self.path = Path(path)
         self.lock_wait_seconds = lock_wait_seconds
+        # Kept outside the store by the operator, so that whoever holds the file cannot rewrite
+        # the audit trail and sign it again.
+        self.audit_key = audit_key if audit_key is not None else Settings.audit_key_from_env()
         self._engine = sa.create_engine(f"duckdb:///{self.path}", poolclass=NullPool)
         sa.event.listen(self._engine, "connect", _pin_utc)
         self._checked = False
@@ -210,7 +221,7 @@ class Store:
     def work(self, *, write: bool = False) -> Iterator[Work]:
         """Hold the store for one unit of work; write=True commits at the end, else rolls back."""
         conn = self._connect()
-        unit = Work(conn)
+        unit = Work(conn, audit_key=self.audit_key)
         try:
             # Begin now: raw `w.sql` statements would otherwise autocommit one by one.
             conn.begin()

@@ -184,6 +184,7 @@ def test_audit_verify_detects_tampering_and_export_writes_csv(
         "problems": [
             "event 2: content changed after it was written",
             "event 5: does not follow the previous event (one was removed)",
+            "credit v1: no event records its registration",  # event 4 was that record
         ],
     }
     assert (clean.code, clean.out) == (0, "the audit trail is intact\n")

@@ -58,8 +58,20 @@ def declare(commands: Commands) -> None:
     q.add_argument("--actor")
     q.add_argument("--action")
     q.add_argument("--limit", type=int, default=50)
+    q = actions.add_parser(
+        "verify",
+        parents=[commands.shared],
+        help="exit 1 when the hash chain is broken or the stages disagree with it",
+    )
+    q.add_argument(
+        "--anchor",
+        metavar="ID:HASH",
+        help="an anchor kept from `audit head`: also catch a trail cut short or rewritten",
+    )
     actions.add_parser(
-        "verify", parents=[commands.shared], help="exit 1 when the hash chain is broken"
+        "head",
+        parents=[commands.shared],
+        help="print the anchor (newest event's ID:HASH) to keep outside the store",
     )
     q = actions.add_parser("export", parents=[commands.shared], help="write the trail to CSV")
     q.add_argument("--out", required=True)
