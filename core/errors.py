@@ -27,3 +27,8 @@ class PermissionDenied(ModelBridgeError):
 
 class StoreBusy(ModelBridgeError):
     """Another process held the store for longer than we are willing to wait."""
+
+
+class StoreFault(ModelBridgeError):
+    """The store's file or disk failed (damaged file, full disk, read-only): the unit of work
+    was rolled back whole; the message says what to do."""

@@ -7,7 +7,9 @@ line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,3 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelbridge: interrupted; nothing was half-written", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`... | head`): not an error, and nothing more to print.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process ended by SIGPIPE
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"{ERROR_PREFIX}the disk is full ({exc.filename or exc}); free some space "
+              "and run it again", file=sys.stderr)  # fmt: skip
+        return 2

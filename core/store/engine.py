@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
-from core.errors import InvalidInput, ModelBridgeError, NotFound, StoreBusy
+from core.errors import InvalidInput, ModelBridgeError, NotFound, StoreBusy, StoreFault
 from core.settings import Settings
 from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
@@ -93,6 +93,35 @@ def _pin_utc(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("SET TimeZone = 'UTC'")
 
 
+# What DuckDB says when the file or its disk fails, and what a person can do about it.
+_FAULTS = (
+    (
+        ("Could not read enough bytes", "Corrupt", "checksum", "not a valid DuckDB database"),
+        "the store file {path} is damaged (truncated or corrupt); nothing was changed. Restore "
+        "it from a backup, or point --db / MODELBRIDGE_DB at another store",
+    ),
+    (
+        ("No space left on device", "Disk full", "out of disk space"),
+        "the disk holding {path} is full; the change was rolled back whole, so nothing is "
+        "half-written. Free some space and run it again",
+    ),
+    (
+        ("Read-only file system", "read-only mode"),
+        "the store {path} is on a read-only file system, so this cannot change it; reading "
+        "commands still work",
+    ),
+)
+
+
+def store_fault(exc: BaseException, path: Path) -> StoreFault | None:
+    """The plain account of a failed file or disk behind EXC, or None when it is something else."""
+    text = str(getattr(exc, "orig", None) or exc)
+    for needles, message in _FAULTS:
+        if any(n in text for n in needles):
+            return StoreFault(message.format(path=path))
+    return None
+
+
 def _is_lock_conflict(exc: BaseException) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
@@ -149,6 +178,7 @@ class Store:
         self.audit_key = audit_key if audit_key is not None else Settings.audit_key_from_env()
         self._engine = sa.create_engine(f"duckdb:///{self.path}", poolclass=NullPool)
         sa.event.listen(self._engine, "connect", _pin_utc)
+        self._read_only_engine: sa.Engine | None = None
         self._checked = False
 
     @classmethod
@@ -191,7 +221,22 @@ class Store:
         }[kind]
         raise InvalidInput(f"cannot open {self.path} as a ModelBridge store: {what}")
 
-    def _connect(self) -> sa.Connection:
+    def _read_only_connection(self, cause: BaseException) -> sa.Connection:
+        """A read-only connection, for reading a store on a read-only file system."""
+        if self._read_only_engine is None:
+            self._read_only_engine = sa.create_engine(
+                f"duckdb:///{self.path}",
+                poolclass=NullPool,
+                connect_args={"read_only": True},
+            )
+            sa.event.listen(self._read_only_engine, "connect", _pin_utc)
+        try:
+            return self._read_only_engine.connect()
+        except sa.exc.DBAPIError:
+            fault = store_fault(cause, self.path)
+            raise (fault or cause) from None
+
+    def _connect(self, *, write: bool = True) -> sa.Connection:
         self._refuse_what_is_not_a_store()
         deadline = time.monotonic() + self.lock_wait_seconds
         delay = 0.02
@@ -199,6 +244,11 @@ class Store:
             try:
                 return self._engine.connect()
             except sa.exc.DBAPIError as exc:
+                fault = store_fault(exc, self.path)
+                if fault is not None and not write:
+                    return self._read_only_connection(exc)
+                if fault is not None:
+                    raise fault from None
                 if isinstance(exc.orig, duckdb.IOException) and not _is_lock_conflict(exc):
                     # e.g. --db pointing at a CSV file: the user's mistake, not a bug
                     first = str(exc.orig).strip().splitlines()[0]
@@ -220,7 +270,7 @@ class Store:
     @contextmanager
     def work(self, *, write: bool = False) -> Iterator[Work]:
         """Hold the store for one unit of work; write=True commits at the end, else rolls back."""
-        conn = self._connect()
+        conn = self._connect(write=write)
         unit = Work(conn, audit_key=self.audit_key)
         try:
             # Begin now: raw `w.sql` statements would otherwise autocommit one by one.
@@ -232,6 +282,12 @@ class Store:
                 conn.commit()
             else:
                 conn.rollback()
+        except (duckdb.Error, sa.exc.DBAPIError, OSError) as exc:
+            conn.rollback()
+            fault = store_fault(exc, self.path)
+            if fault is None:
+                raise
+            raise fault from None
         except BaseException:
             conn.rollback()
             raise
