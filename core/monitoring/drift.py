@@ -44,9 +44,9 @@ from core.monitoring.drift_thresholds import (
 )
 from core.monitoring.histograms import NumericBins
 from core.monitoring.windows import WindowSpec
-from core.registry import features_of
+from core.registry import features_of, get_model, get_version
 from core.registry.features import Feature
-from core.store import Model, ModelVersion, Work, log_tables
+from core.store import Model, ModelVersion, Store, Work, log_tables
 
 PREDICTION = "prediction"
 COLUMNS = [
@@ -244,6 +244,19 @@ def calibrate(w: Work, *, model: Model, version: ModelVersion) -> Calibration:
     version.feature_schema = {**version.feature_schema, CALIBRATION_KEY: made.to_json()}
     w.session.add(version)
     return made
+
+
+def calibrate_version(store: Store, *, model: str, version: int) -> Calibration:
+    """Compute and store a registered version's drift calibration (run right after
+    registration; core.registry sits below monitoring and cannot call it itself)."""
+    with store.open().write() as w:
+        entry = get_model(w, name=model)
+        return calibrate(w, model=entry, version=get_version(w, model=entry, version=version))
+
+
+def is_calibrated(version: ModelVersion) -> bool:
+    """Whether VERSION's drift calibration is stored (in this release's recipe)."""
+    return Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY)) is not None
 
 
 def _checked(version: ModelVersion) -> list[Feature]:

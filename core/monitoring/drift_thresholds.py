@@ -123,7 +123,7 @@ def _band(values: np.ndarray) -> tuple[float, float]:
     if mean <= 0 or var <= 0:
         return mean, mean
     shape, scale = mean * mean / var, var / mean
-    low, high = stats.gamma.ppf([TAIL, 1 - TAIL], shape, scale=scale)
+    low, high = np.asarray(stats.gamma.ppf([TAIL, 1 - TAIL], shape, scale=scale), dtype=float)
     return float(low), float(high)
 
 
