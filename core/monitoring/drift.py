@@ -33,6 +33,7 @@ from core.monitoring.drift_statistics import (
     methods_for,
     psi_rows,
     wasserstein_normed_rows,
+    within_reach,
 )
 from core.monitoring.drift_thresholds import (
     Calibration,
@@ -378,7 +379,7 @@ def _numeric(
             "psi": psi_rows(ref_coarse, cur_coarse),
             "jensen_shannon": jensen_shannon_rows(ref_coarse, cur_coarse),
             "wasserstein": wasserstein_normed_rows(
-                ref.fine, ref.positions, cur, cur_pos, ref.scale
+                ref.fine, ref.positions, cur, within_reach(cur_pos, ref.bins), ref.scale
             ),
         }
     return out

@@ -17,6 +17,8 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
+from core.monitoring.histograms import NumericBins
+
 EPS = 1e-4
 COARSE_BINS = 10
 
@@ -178,6 +180,22 @@ def ks_pvalue_rows(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
         d = np.max(gap, axis=1)
         en = np.sqrt(n * m[ok] / (n + m[ok]))
         out[ok] = np.where(d > 0, stats.kstwobign.sf(d * en), 1.0)
+    return out
+
+
+# A window's values beyond the reference's binned range count at most this share of the range
+# beyond its edge in the Wasserstein distance: a handful of absurd values (an age of 150, a
+# typo of 1e9) would otherwise outweigh any real change; data quality reports them.
+TAIL_REACH = 0.1
+
+
+def within_reach(positions: np.ndarray, bins: NumericBins) -> np.ndarray:
+    """POSITIONS (rows of bin positions) with the two tail bins' moved no further than
+    TAIL_REACH of the binned range beyond its edges."""
+    reach = TAIL_REACH * (bins.hi - bins.lo)
+    out = positions.copy()
+    out[:, 0] = np.maximum(out[:, 0], bins.lo - reach)
+    out[:, -1] = np.minimum(out[:, -1], bins.hi + reach)
     return out
 
 
