@@ -129,9 +129,7 @@ def test_the_drift_heatmap_shows_cores_primary_drift_values(app_as: AppAs, demo_
         (feature, start): tuple(data)
         for feature, start, data in zip(heat["y"], days(heat["x"]), heat["customdata"], strict=True)
     }
-    expected = {
-        (row.feature, pd.Timestamp(row.window_start)): row for row in primary.itertuples()
-    }
+    expected = {(row.feature, pd.Timestamp(row.window_start)): row for row in primary.itertuples()}
     assert len(shown) == len(heat["y"]) == len(primary) > 0
     assert shown.keys() == expected.keys()
     # The hover gives the verdict and the rule that decided it, as core wrote them.
