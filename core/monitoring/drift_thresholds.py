@@ -150,10 +150,11 @@ def numeric_ranges(
     gaps = np.diff(positions[order])
     back = np.argsort(order, kind="stable")  # sorted cells back to bin order, for coarse groups
     out: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in CALIBRATED}
+    ref = _draws(rng, cells, n)  # one set of reference-sized draws serves every size
+    ref_coarse = _coarse(ref, back, edges)
     for size in SIZES:
-        ref, cur = _draws(rng, cells, n), _draws(rng, cells, size)
+        cur = _draws(rng, cells, size)
         values = {"wasserstein": _wasserstein(ref[:, :-1], cur[:, :-1], gaps, scale)}
-        ref_coarse = _coarse(ref, back, edges)
         cur_coarse = _coarse(cur, back, edges)
         values["psi"] = _psi(ref_coarse, cur_coarse)
         values["jensen_shannon"] = _jensen_shannon(ref_coarse, cur_coarse)
@@ -180,8 +181,9 @@ def categorical_ranges(
     out: dict[str, tuple[list[float], list[float]]] = {
         m: ([], []) for m in ("jensen_shannon", "psi")
     }
+    ref = _draws(rng, counts, n)
     for size in SIZES:
-        ref, cur = _draws(rng, counts, n), _draws(rng, counts, size)
+        cur = _draws(rng, counts, size)
         for method, got in (("psi", _psi(ref, cur)), ("jensen_shannon", _jensen_shannon(ref, cur))):
             low, high = _band(got)
             out[method][0].append(low)
