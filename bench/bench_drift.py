@@ -20,7 +20,8 @@ files); ModelBridge registers the reference, ingests the current file as one win
 all of its rows are on one day) and computes drift. Both time the computation alone (wall clock,
 imports and file loading reported apart), cold and warm, and report per-feature verdicts, which
 are compared for the shared methods (Wasserstein normed for numeric, Jensen-Shannon for
-categorical, both at 0.1).
+categorical): ModelBridge's verdict (calibrated threshold and minimum effect) against Evidently's
+(a fixed 0.1), and both values against that 0.1.
 
 With --base-tree PATH (a checkout of the code before, e.g. `git worktree add
 /work/wt/drift-base 1c505fc`), part 1 also times that tree's drift_by_window on the same store,
