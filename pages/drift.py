@@ -79,10 +79,6 @@ st.caption(
     "is the higher of the two. Values, range, threshold and rule are the latest window's."
 )
 table = ranked.assign(
-    usual=[
-        "–" if pd.isna(low) else f"{low:.2g}–{high:.2g}"
-        for low, high in zip(ranked["usual_low"], ranked["usual_high"], strict=True)
-    ],
     drifted_of=[
         f"{int(d)} of {int(n)}"
         for d, n in zip(ranked["drifted_windows"], ranked["windows"], strict=True)
@@ -90,13 +86,13 @@ table = ranked.assign(
 )
 st.dataframe(
     table[
-        ["feature", "method", "value", "usual", "threshold", "drifted_of", "score", "rule"]
+        ["feature", "method", "value", "usual_range", "threshold", "drifted_of", "score", "rule"]
     ].rename(
         columns={
             "feature": "input",
             "method": "measured by",
             "value": "latest value",
-            "usual": "usual range",
+            "usual_range": "usual range",
             "threshold": "threshold (latest window)",
             "drifted_of": "windows drifted",
             "score": "× threshold (average)",

@@ -11,6 +11,7 @@ from core.metrics import METRIC_WORDS
 from core.monitoring import histograms as h
 from core.monitoring.alerts import AlertSettings
 from core.monitoring.drift import PREDICTION
+from core.monitoring.drift_thresholds import number_text
 from core.monitoring.performance import LOWER_IS_BETTER
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of
@@ -50,8 +51,8 @@ RANKED_WINDOWS = 3
 
 def ranking(drift: pd.DataFrame, last: int = RANKED_WINDOWS) -> pd.DataFrame:
     """Features (and the prediction) ranked by drift over the last LAST windows: the average
-    score, the latest window's value, usual range, threshold and rule, and in how many of those
-    windows the feature drifted."""
+    score, the latest window's value, usual range (also as text, as the rule writes it),
+    threshold and rule, and in how many of those windows the feature drifted."""
     scores = drift_scores(drift)
     recent = sorted(scores["window_start"].unique())[-last:]
     part = scores[scores["window_start"].isin(recent)].sort_values("window_start")
@@ -67,6 +68,10 @@ def ranking(drift: pd.DataFrame, last: int = RANKED_WINDOWS) -> pd.DataFrame:
         windows=("drifted", "size"),
         rule=("rule", "last"),
     )
+    out["usual_range"] = [
+        "–" if pd.isna(low) else f"{number_text(low)}–{number_text(high)}"
+        for low, high in zip(out["usual_low"], out["usual_high"], strict=True)
+    ]
     return out.sort_values("score", ascending=False).reset_index(drop=True)
 
 

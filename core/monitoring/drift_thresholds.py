@@ -220,7 +220,8 @@ def bar(
     return Bar(np.fmax(high, effect), low, high, effect, None)
 
 
-def _n(x: float) -> str:
+def number_text(x: float) -> str:
+    """A drift value as the rules write it: 2 significant digits under 0.01, else 3 decimals."""
     return f"{x:.2g}" if abs(x) < 0.01 else f"{x:.3f}".rstrip("0").rstrip(".") or "0"
 
 
@@ -228,12 +229,12 @@ def rule_of_distance(name: str, value: float, b: Bar, i: int) -> str:
     """Why a distance decided its feature's verdict in window I, in words."""
     if np.isnan(value):
         return f"{name}: no rows to compare"
-    said = f"{name} {_n(value)}"
+    said = f"{name} {number_text(value)}"
     if b.fixed is not None:
         side = "above" if value > b.threshold[i] else "within"
-        return f"{said} {side} the fixed threshold {_n(b.threshold[i])} ({b.fixed})"
-    rng = f"its usual range {_n(b.low[i])}–{_n(b.high[i])}"
-    effect = f"the minimum effect {_n(b.minimum_effect)}"
+        return f"{said} {side} the fixed threshold {number_text(b.threshold[i])} ({b.fixed})"
+    rng = f"its usual range {number_text(b.low[i])}–{number_text(b.high[i])}"
+    effect = f"the minimum effect {number_text(b.minimum_effect)}"
     above_range, above_effect = value > b.high[i], value > b.minimum_effect
     if above_range and above_effect:
         return f"{said} above {rng} and above {effect}"
@@ -252,10 +253,9 @@ def rule_of_test(
         return f"{name}: no rows to compare"
     side = "below" if p_value < b.threshold[i] else "not below"
     where = f" ({b.fixed})" if b.fixed else ""
-    said = f"{name} p-value {p_value:.2g} {side} {_n(b.threshold[i])}{where}"
+    said = f"{name} p-value {p_value:.2g} {side} {number_text(b.threshold[i])}{where}"
     if np.isnan(effect):
         return f"{said}; {effect_name}: no rows to compare"
     size = "above" if effect > e.minimum_effect else "below"
-    return (
-        f"{said}, and {effect_name} {_n(effect)} {size} the minimum effect {_n(e.minimum_effect)}"
-    )
+    bar_text = f"the minimum effect {number_text(e.minimum_effect)}"
+    return f"{said}, and {effect_name} {number_text(effect)} {size} {bar_text}"

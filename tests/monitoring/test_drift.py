@@ -274,6 +274,16 @@ def test_a_feature_method_set_by_an_engineer_becomes_its_primary(shifted_store: 
 
     primary = drift[drift["primary"]].set_index("feature")["method"].to_dict()
     assert primary == {"x": "ks", "c": "chi_square", "prediction": "wasserstein"}
+    # A test decides with its significance level and its distance's minimum effect.
+    x = _x(drift)
+    assert x["drifted"].all()
+    assert re.fullmatch(
+        r"ks p-value \S+ below 0\.01, and wasserstein 0\.\d+ above the minimum effect 0\.05",
+        x.loc["ks", "rule"],
+    ), x.loc["ks", "rule"]
+    c = drift[drift["feature"] == "c"].set_index("method")
+    assert not c["drifted"].any()
+    assert c.loc["chi_square", "rule"].startswith("chi_square p-value ")
 
 
 def test_a_distance_past_its_minimum_effect_is_not_drift_on_a_window_too_small_to_tell(
