@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from core.auth import Identity
+from core.errors import InvalidInput
 from core.ingest import ingest_predictions
 from core.monitoring import alerts, drift_report
 from core.monitoring.drift import CALIBRATION_KEY, calibrate_version, drift_by_window
@@ -272,3 +273,20 @@ def test_the_cli_the_pages_ranking_and_the_alerts_give_the_same_verdicts(
     assert {a["subject"] for a in opened if a["kind"] in ("drift", "prediction_drift")} == (
         drifted_now
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("drift.thresholds.ks", "2", "drift.thresholds.ks must be a significance level between"),
+        ("drift.minimum_effect.wasserstein", "-1", "drift.minimum_effect.wasserstein must be a"),
+        ("drift.minimum_effect.ks", "0.1", "only a distance has a minimum effect; use one of psi"),
+    ],
+)
+def test_drift_settings_are_checked_before_they_are_stored(
+    store: Store, tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    _register(store, tmp_path, _population(np.random.default_rng(1), 500))
+
+    with pytest.raises(InvalidInput, match=f"^{message}"):
+        update_settings(store, model="m", changes={key: value}, by=ENGINEER)
