@@ -22,11 +22,15 @@ import pandas as pd
 
 from core.errors import InvalidInput
 from core.monitoring import bulk_histograms as h
+from core.monitoring.drift_reference import (
+    MISSING_VALUE,
+    calibration_of,
+    references,
+)
 from core.monitoring.drift_statistics import (
     DEFAULT_METHOD,
     METHODS,
     chi_square_pvalue_rows,
-    coarse_edges,
     coarsen,
     jensen_shannon_rows,
     ks_pvalue_rows,
@@ -35,15 +39,7 @@ from core.monitoring.drift_statistics import (
     wasserstein_normed_rows,
     within_reach,
 )
-from core.monitoring.drift_thresholds import (
-    Calibration,
-    bar,
-    categorical_ranges,
-    numeric_ranges,
-    rule_of_distance,
-    rule_of_test,
-)
-from core.monitoring.histograms import NumericBins
+from core.monitoring.drift_thresholds import Calibration, bar, rule_of_distance, rule_of_test
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, get_model, get_version
 from core.registry.features import Feature
@@ -152,10 +148,10 @@ def drift_by_window(
     if wins.empty:
         return pd.DataFrame(columns=COLUMNS)
     checked = _checked(version)
-    refs = _references(w, model, version, checked)
+    refs = references(w, model=model, version=version, checked=checked)
     calibration = Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY))
     if calibration is None:  # registered before calibration existed: the same draws, now
-        calibration = _calibrate(refs)
+        calibration = calibration_of(refs)
     with h.fast_grouping(w):
         results = {
             **_numeric(w, refs, [f for f in checked if f.kind == "numeric"], plan),
@@ -241,7 +237,7 @@ def calibrate(w: Work, *, model: Model, version: ModelVersion) -> Calibration:
     found = Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY))
     if found is not None:
         return found
-    made = _calibrate(_references(w, model, version, _checked(version)))
+    made = calibration_of(references(w, model=model, version=version, checked=_checked(version)))
     version.feature_schema = {**version.feature_schema, CALIBRATION_KEY: made.to_json()}
     w.session.add(version)
     return made
@@ -265,96 +261,6 @@ def _checked(version: ModelVersion) -> list[Feature]:
 
 
 Values = dict[str, Any]  # method -> one value per window
-
-
-@dataclass(frozen=True)
-class _NumericReference:
-    """A numeric feature's reference on its bins: fine counts, positions, missing rows."""
-
-    bins: NumericBins
-    scale: float
-    fine: np.ndarray
-    positions: np.ndarray
-    missing: float
-
-    @property
-    def edges(self) -> np.ndarray:
-        return coarse_edges(self.fine)
-
-
-def _references(
-    w: Work, model: Model, version: ModelVersion, checked: list[Feature]
-) -> dict[str, Any]:
-    """Each checked feature's reference: a _NumericReference, or counts per category value."""
-    assert model.id is not None
-    table, params = log_tables.ref_table(model.id), [version.version]
-    numeric = [f for f in checked if f.kind == "numeric"]
-    categorical = [f for f in checked if f.kind != "numeric"]
-    out: dict[str, Any] = {}
-    if numeric:
-        binned = h.numeric_bins_many(
-            w, table=table, columns=[f.column for f in numeric], where="version = ?", params=params
-        )
-        counts = h.numeric_counts_many(
-            w,
-            table=table,
-            binned={c: bins for c, (bins, _) in binned.items()},
-            where="version = ?",
-            params=params,
-        )
-        ref_f = counts["f"].to_numpy()
-        ref_bin, ref_n = counts["bin"].to_numpy(np.int64), counts["n"].to_numpy(float)
-        ref_total = counts["total"].to_numpy(float)
-        for i, f in enumerate(numeric):
-            bins, scale = binned[f.column]
-            mine = ref_f == i
-            fine, pos, missing = (
-                a[0]
-                for a in h.dense_numeric_rows(
-                    np.zeros(int(mine.sum()), dtype=np.int64),
-                    ref_bin[mine],
-                    ref_n[mine],
-                    ref_total[mine],
-                    1,
-                    bins,
-                )
-            )
-            out[f.name] = _NumericReference(bins, scale, fine, pos, float(missing))
-    if categorical:
-        counts = h.category_counts_many(
-            w,
-            table=table,
-            columns=[f.column for f in categorical],
-            where="version = ?",
-            params=params,
-        )
-        ref_f, ref_n = counts["f"].to_numpy(), counts["n"].to_numpy(float)
-        ref_all = counts["value"].fillna(MISSING_VALUE).to_numpy(object)
-        for i, f in enumerate(categorical):
-            mine = ref_f == i
-            out[f.name] = dict(zip(ref_all[mine].tolist(), ref_n[mine].tolist(), strict=True))
-    return out
-
-
-def _calibrate(refs: dict[str, Any]) -> Calibration:
-    ranges = {}
-    rows = 0
-    for name, ref in refs.items():
-        if isinstance(ref, _NumericReference):
-            ranges[name] = numeric_ranges(
-                name,
-                fine=ref.fine,
-                positions=ref.positions,
-                missing=ref.missing,
-                edges=ref.edges,
-                scale=ref.scale,
-            )
-            rows = max(rows, int(round(ref.fine.sum() + ref.missing)))
-        else:
-            counts = np.array([ref[v] for v in sorted(ref)], dtype=float)
-            ranges[name] = categorical_ranges(name, counts=counts)
-            rows = max(rows, int(round(counts.sum())))
-    return Calibration(rows, ranges)
 
 
 def _numeric(
@@ -383,9 +289,6 @@ def _numeric(
             ),
         }
     return out
-
-
-MISSING_VALUE = "\0missing"
 
 
 def _categorical(
