@@ -20,7 +20,13 @@ files); ModelBridge registers the reference, ingests the current file as one win
 all of its rows are on one day) and computes drift. Both time the computation alone (wall clock,
 imports and file loading reported apart), cold and warm, and report per-feature verdicts, which
 are compared for the shared methods (Wasserstein normed for numeric, Jensen-Shannon for
-categorical, both at 0.1).
+categorical): ModelBridge's verdict (calibrated threshold and minimum effect) against Evidently's
+(a fixed 0.1), and both values against that 0.1.
+
+With --base-tree PATH (a checkout of the code before, e.g. `git worktree add
+/work/wt/drift-base 1c505fc`), part 1 also times that tree's drift_by_window on the same store,
+in fresh processes taking turns with this code's, and reports the ratio (target <= 1.3x).
+Registration's extra step, the drift calibration of the reference, is timed apart.
 
 Every timed step runs in a fresh interpreter after waiting (up to --quiet-wait s) for the other
 processes on the machine to leave the cores idle; the machine's load is recorded beside each
@@ -53,6 +59,7 @@ N_NUMERIC = 14
 CAT_SIZES = (3, 5, 8, 12, 30, 100)
 SCALE_TARGET_S = 3.0
 RATIO_TARGET = 20.0
+BASE_RATIO_TARGET = 1.3
 EVIDENTLY_VENV = ROOT / "bench" / "work" / "evidently-venv"
 
 if str(ROOT) not in sys.path:
@@ -493,6 +500,15 @@ def _built(db: Path, data: dict[str, Any]) -> dict[str, Any] | None:
     return record if record.get("built_from") == data.get("folder", data.get("reference")) else None
 
 
+def _calibrate(store: Any, model: str, version: int) -> float:
+    """Seconds to compute and store the version's drift calibration, as registration does."""
+    from core.monitoring.drift import calibrate_version
+
+    t0 = time.perf_counter()
+    calibrate_version(store, model=model, version=version)
+    return round(time.perf_counter() - t0, 3)
+
+
 def step_build_scale(args: argparse.Namespace) -> dict[str, Any]:
     """Register the reference and ingest every log file (or reuse the store with --keep)."""
     data = gen_scale(args)
@@ -515,6 +531,7 @@ def step_build_scale(args: argparse.Namespace) -> dict[str, Any]:
         ),
     )
     register_s = time.perf_counter() - t0
+    calibrate_s = _calibrate(store, MODEL, reg.version)
     files = []
     for path in data["logs"]:
         t1 = time.perf_counter()
@@ -536,6 +553,7 @@ def step_build_scale(args: argparse.Namespace) -> dict[str, Any]:
     record = {
         "built_from": data["folder"],
         "register_s": round(register_s, 2),
+        "calibrate_s": calibrate_s,
         "reference_rows": reg.reference_rows,
         "features": reg.features,
         "ingest_s": round(sum(f["seconds"] for f in files), 2),
@@ -571,6 +589,7 @@ def step_build_pair(args: argparse.Namespace) -> dict[str, Any]:
         ),
     )
     register_s = time.perf_counter() - t0
+    calibrate_s = _calibrate(store, PAIR_MODEL, reg.version)
     t1 = time.perf_counter()
     (res,) = ingest_predictions(store, model=PAIR_MODEL, files=[data["current"]])
     ingest_s = time.perf_counter() - t1
@@ -580,6 +599,7 @@ def step_build_pair(args: argparse.Namespace) -> dict[str, Any]:
         "built_from": data["reference"],
         "imports_s": round(imports_s, 2),
         "register_s": round(register_s, 2),
+        "calibrate_s": calibrate_s,
         "ingest_s": round(ingest_s, 2),
         "reference_rows": reg.reference_rows,
         "rows": res.rows_ingested,
@@ -632,6 +652,7 @@ def step_time(args: argparse.Namespace) -> dict[str, Any]:
             drift.drift_by_window(r, model=model, version=version, spec=spec)
             same_conn.append(clock.read())
     result = {
+        "core_file": drift.__file__,
         "window": kind,
         "spec": {"period": spec.period, "chunk_size": spec.chunk_size},
         "rows": rows,
@@ -742,10 +763,12 @@ def step_pair_time(args: argparse.Namespace) -> dict[str, Any]:
         entry["methods"][row.method] = {
             "value": float(row.value),
             "threshold": float(row.threshold),
-            "alert": bool(row.alert),
+            "signal": bool(row.signal),
         }
         if row.primary:
             entry["primary"] = row.method
+            entry["drifted"] = bool(row.drifted)
+            entry["rule"] = str(row.rule)
     return {
         "imports_s": round(imports_s, 3),
         "first_open_s": round(open_s, 3),
@@ -834,14 +857,17 @@ def compare(mb: dict[str, Any], ev: dict[str, Any]) -> list[dict[str, Any]]:
                 "evidently_drifted": e["drifted"],
                 "modelbridge_primary": m["primary"] if m else None,
                 "modelbridge_primary_value": primary["value"] if primary else None,
-                "modelbridge_primary_alert": primary["alert"] if primary else None,
+                "modelbridge_primary_alert": m["drifted"] if m else None,
+                "modelbridge_rule": m["rule"] if m else None,
                 "modelbridge_value": same["value"] if same else None,
                 "modelbridge_threshold": same["threshold"] if same else None,
-                "modelbridge_alert": same["alert"] if same else None,
+                "modelbridge_alert": same["signal"] if same else None,
                 "modelbridge_over_threshold": (same["value"] > same["threshold"]) if same else None,
                 "shared_method": method if shared else None,
-                "agree": (same["alert"] == e["drifted"]) if shared else None,
-                "agree_on_value": ((same["value"] > same["threshold"]) == e["drifted"])
+                # The verdicts (ModelBridge: calibrated threshold and minimum effect; Evidently:
+                # a fixed 0.1), and the values read against Evidently's own threshold.
+                "agree": (m["drifted"] == e["drifted"]) if shared else None,
+                "agree_on_value": ((same["value"] > e["threshold"]) == e["drifted"])
                 if shared
                 else None,
             }
@@ -916,6 +942,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warm", type=int, default=3, help="warm calls (each kind, in one process)")
     p.add_argument("--evidently-runs", type=int, default=2, help="Report.run calls (1 cold)")
     p.add_argument("--evidently-venv", default=str(EVIDENTLY_VENV))
+    p.add_argument(
+        "--base-tree",
+        help="a checkout of the code to compare with (e.g. `git worktree add ../drift-base "
+        "1c505fc`): its drift_by_window is timed on the same store, in turns with this code's",
+    )
     p.add_argument("--skip-scale", action="store_true", help="leave out part 1")
     p.add_argument("--skip-pair", action="store_true", help="leave out part 2")
     p.add_argument(
@@ -938,6 +969,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=MODEL, help=argparse.SUPPRESS)
     p.add_argument("--window", choices=("period", "chunk"), help=argparse.SUPPRESS)
     p.add_argument("--dump", help=argparse.SUPPRESS)
+    p.add_argument("--tree", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -953,6 +985,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     if args.step:
+        if args.tree:  # time another checkout's code: its core wins the imports
+            sys.path.insert(0, str(Path(args.tree).resolve()))
         data = STEPS[args.step](args)
         Path(args.step_out).write_text(json.dumps(data, indent=1, default=str))
         return
@@ -1002,7 +1036,9 @@ def part_scale(args: argparse.Namespace) -> dict[str, Any]:
     build = run_step(args, "build-scale", quiet=False)
     verb = "reused" if build["reused"] else "built"
     print(
-        f"  store {verb} in {time.perf_counter() - t0:.0f} s: register {build['register_s']} s, "
+        f"  store {verb} in {time.perf_counter() - t0:.0f} s: register {build['register_s']} s "
+        f"(then the drift calibration of its {build['reference_rows']:,}-row reference "
+        f"{build.get('calibrate_s')} s), "
         f"ingest {build['rows']:,} rows in {build['ingest_s']} s "
         f"({build['rows'] / max(build['ingest_s'], 1e-9):,.0f} rows/s)",
         flush=True,
@@ -1010,21 +1046,13 @@ def part_scale(args: argparse.Namespace) -> dict[str, Any]:
     db = build["store"]
     out: dict[str, Any] = {"build": build, "timings": {}, "profile": {}}
     for window in ("period", "chunk"):
-        procs = [
-            run_step(
-                args,
-                "time",
-                "--db",
-                db,
-                "--model",
-                MODEL,
-                "--window",
-                window,
-                "--warm",
-                str(args.warm if i == 0 else 0),  # warm calls in the first process only
-            )
-            for i in range(args.cold_runs)
-        ]
+        procs, base = [], []
+        for i in range(args.cold_runs):  # this code and the base tree's, taking turns
+            timed = ["--db", db, "--model", MODEL, "--window", window]
+            warm = ["--warm", str(args.warm if i == 0 else 0)]  # warm calls in the first only
+            procs.append(run_step(args, "time", *timed, *warm))
+            if args.base_tree:
+                base.append(run_step(args, "time", *timed, *warm, "--tree", args.base_tree))
         cold = [p["cold"]["wall_s"] for p in procs]
         warm = [w["wall_s"] for p in procs for w in p["warm"]]
         same = [w["wall_s"] for p in procs for w in p["warm_same_connection"]]
@@ -1045,6 +1073,29 @@ def part_scale(args: argparse.Namespace) -> dict[str, Any]:
             "machine_before": [p["machine_before"] for p in procs],
             "processes": procs,
         }
+        if base:
+            base_cold = [p["cold"]["wall_s"] for p in base]
+            base_warm = [w["wall_s"] for p in base for w in p["warm"]]
+            summary["base"] = {
+                "tree": args.base_tree,
+                "core_file": base[0]["core_file"],
+                "cold_s": base_cold,
+                "cold_median_s": med(base_cold),
+                "warm_s": base_warm,
+                "warm_median_s": med(base_warm),
+                "processes": base,
+            }
+            ratio = summary["cold_median_s"] / summary["base"]["cold_median_s"]
+            warm_ratio = (summary["warm_median_s"] or 0) / (med(base_warm) or 1)
+            summary["ratio_to_base_cold"] = round(ratio, 3)
+            summary["ratio_to_base_warm"] = round(warm_ratio, 3)
+            print(
+                f"  {window:6} base {args.base_tree}: cold median {fmt_s(med(base_cold))} of "
+                f"{base_cold}, warm median {fmt_s(med(base_warm))}; this code / base: cold "
+                f"{ratio:.2f}x, warm {warm_ratio:.2f}x; target <= {BASE_RATIO_TARGET}x: "
+                + ("met" if max(ratio, warm_ratio) <= BASE_RATIO_TARGET else "MISSED"),
+                flush=True,
+            )
         out["timings"][window] = summary
         verdict = "met" if summary["cold_median_s"] < SCALE_TARGET_S else "MISSED"
         print(
@@ -1078,7 +1129,8 @@ def part_pair(args: argparse.Namespace) -> dict[str, Any]:
     )
     build = run_step(args, "build-pair", quiet=False)
     print(
-        f"  ModelBridge load: register reference {build['register_s']} s, ingest current "
+        f"  ModelBridge load: register reference {build['register_s']} s (calibration "
+        f"{build.get('calibrate_s')} s), ingest current "
         f"{build['ingest_s']} s{' (reused store)' if build['reused'] else ''}",
         flush=True,
     )

@@ -18,6 +18,7 @@ from core import auth, users, workflow
 from core.errors import InvalidInput
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring import alerts
+from core.monitoring.drift import calibrate_version
 from core.registry import RegistrationSpec, list_models, register_version
 from core.store import Store
 from core.value import business_case
@@ -138,7 +139,7 @@ def truth_path(store: Store) -> Path:
 def _register(
     store: Store, reference: Path, model_file: Path, git_sha: str, description: str, words: Path
 ) -> None:
-    register_version(
+    done = register_version(
         store,
         spec=RegistrationSpec(
             model=MODEL,
@@ -155,6 +156,7 @@ def _register(
             feature_metadata=words,
         ),
     )
+    calibrate_version(store, model=done.model, version=done.version)
 
 
 ENGINEER = auth.Identity("engineer", "ml_engineer")

@@ -72,22 +72,40 @@ st.plotly_chart(
 st.subheader("What changed most")
 recent = min(RANKED_WINDOWS, len(starts))
 st.caption(
-    f"Over the last {recent} windows: how far past its threshold each input was on average "
-    "(1 = at the threshold), its value and threshold in the latest window, and in how many "
-    "of those windows it was past the threshold."
+    f"Over the last {recent} windows, the method that decides each input's verdict. A window "
+    "counts as drifted when the value is above both its usual range (how much the value "
+    "varies between samples of the training data of that window's size) and the minimum "
+    "effect worth a look, or above a threshold fixed in the model's settings; the threshold "
+    "is the higher of the two. Values, range, threshold and rule are the latest window's."
+)
+table = ranked.assign(
+    drifted_of=[
+        f"{int(d)} of {int(n)}"
+        for d, n in zip(ranked["drifted_windows"], ranked["windows"], strict=True)
+    ],
 )
 st.dataframe(
-    ranked.rename(
+    table[
+        ["feature", "method", "value", "usual_range", "threshold", "drifted_of", "score", "rule"]
+    ].rename(
         columns={
-            "score": "× threshold (average)",
+            "feature": "input",
+            "method": "measured by",
             "value": "latest value",
-            "threshold": "threshold",
-            "alerts": f"windows past threshold (of {recent})",
+            "usual_range": "usual range",
+            "threshold": "threshold (latest window)",
+            "drifted_of": "windows drifted",
+            "score": "× threshold (average)",
+            "rule": "why (latest window)",
         }
     ),
     hide_index=True,
     key="drift_ranking",
-    column_config={"× threshold (average)": st.column_config.NumberColumn(format="%.2f")},
+    column_config={
+        "× threshold (average)": st.column_config.NumberColumn(format="%.2f"),
+        "latest value": st.column_config.NumberColumn(format="%.3g"),
+        "threshold (latest window)": st.column_config.NumberColumn(format="%.3g"),
+    },
 )
 
 tabs = st.tabs(["Model scores", "All inputs together", "Performance"])

@@ -33,14 +33,10 @@ def drift_heatmap(scores: pd.DataFrame) -> go.Figure:
                 line=dict(width=0),
             ),
             customdata=frame.assign(
-                note=np.where(
-                    frame["chance"],
-                    "<br>past the threshold, but within chance for this window's size",
-                    "",
-                )
-            )[["method", "value", "threshold", "note"]].to_numpy(),
-            hovertemplate="%{y} · %{x|%Y-%m-%d}<br>%{customdata[0]} %{customdata[1]:.3g}"
-            " (threshold %{customdata[2]:.3g})%{customdata[3]}<extra></extra>",
+                verdict=np.where(frame["drifted"].astype(bool), "drifted", "not drifted")
+            )[["verdict", "rule"]].to_numpy(),
+            hovertemplate="%{y} · %{x|%Y-%m-%d}: %{customdata[0]}<br>%{customdata[1]}"
+            "<extra></extra>",
         )
     )
     fig.update_layout(

@@ -57,6 +57,9 @@ def cmd_register(args: argparse.Namespace) -> int:
         )
     except FileProblem as exc:  # the reference is an argument here: bad input, exit 2
         raise InvalidInput(str(exc)) from None
+    from core.monitoring.drift import calibrate_version
+
+    calibrate_version(store, model=result.model, version=result.version)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     emit(

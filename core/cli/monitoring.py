@@ -22,7 +22,7 @@ from core.cli.common import (
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    """Drift per window, feature and method."""
+    """Drift per window, feature and method, with each feature's verdict and its rule."""
     from core.monitoring.drift import drift_by_window
 
     spec = window_spec(args)
@@ -30,7 +30,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         model = registry.get_model(r, name=args.model)
         version = registry.get_version(r, model=model, version=args.version)
         frame = drift_by_window(r, model=model, version=version, spec=spec, only_method=args.method)
-    frame = frame.drop(columns=["kind", "primary"])
+    frame = frame.drop(columns=["kind"])
     emit(args, frame_records(frame), frame_text(frame, "no logs yet"))
     return 0
 

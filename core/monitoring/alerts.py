@@ -21,6 +21,7 @@ from core import audit
 from core.auth import Identity, require_action
 from core.errors import InvalidInput, NotFound
 from core.metrics import METRIC_WORDS
+from core.monitoring import drift
 from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.multivariate import reconstruction_drift
 from core.monitoring.performance import LOWER_IS_BETTER, performance_by_window
@@ -53,7 +54,11 @@ class AlertSettings:
 
 
 def signals(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
-    """Every watched signal per window: kind, subject, past threshold or not, and its numbers."""
+    """Every watched signal per window: kind, subject, past threshold or not, and its numbers.
+
+    A drift signal is past when its feature's verdict is `drifted` (core.monitoring.drift), and
+    carries the verdict's rule.
+    """
     frames = []
     drift = drift_by_window(w, model=model, version=version, spec=spec)
     if not drift.empty:
@@ -62,7 +67,7 @@ def signals(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -
             lambda f: "prediction_drift" if f == PREDICTION else "drift"
         )
         primary["subject"] = primary["feature"]
-        primary["past"] = primary["alert"]
+        primary["past"] = primary["drifted"]
         primary["evidence"] = primary["method"]
         frames.append(primary)
     multi = reconstruction_drift(w, model=model, version=version, spec=spec)
@@ -95,7 +100,7 @@ def signals(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -
     if not frames:
         return pd.DataFrame()
     keep = ["kind", "subject", "window_start", "n", "past", "value", "threshold", "evidence"]
-    out = pd.concat([f[keep] for f in frames], ignore_index=True)
+    out = pd.concat([f.reindex(columns=[*keep, "rule"]) for f in frames], ignore_index=True)
     typical = out.groupby("window_start")["n"].max().median()
     return out[out["n"] >= INCOMPLETE_SHARE * typical].sort_values(
         ["kind", "subject", "window_start"]
@@ -121,6 +126,10 @@ def refresh(store: Store, *, model: str, version: int | None = None) -> Refresh:
         found = signals(r, model=entry, version=target, spec=WindowSpec.parse(settings.period))
     outcome = Refresh()
     with store.write() as w:
+        if not drift.is_calibrated(target):  # registered before calibration: store it now
+            drift.calibrate(
+                w, model=entry, version=get_version(w, model=entry, version=target.version)
+            )
         still = w.session.exec(
             select(Alert).where(
                 Alert.model_id == entry.id, col(Alert.status).in_(["open", "acknowledged"])
@@ -206,16 +215,6 @@ def _severity(kind: str, latest: pd.Series) -> str:
     return "medium" if value and threshold and value >= 2 * threshold else "low"
 
 
-_METHOD_WORDS = {
-    "wasserstein": "Wasserstein distance",
-    "jensen_shannon": "Jensen–Shannon distance",
-    "psi": "PSI",
-    "ks": "KS test p-value",
-    "chi_square": "chi-square p-value",
-    "pca_reconstruction": "reconstruction error",
-}
-
-
 def _reason(kind: str, subject: str, run: pd.DataFrame, settings: AlertSettings) -> str:
     last = run.iloc[-1]
     since = f"{pd.Timestamp(run.iloc[0]['window_start']):%Y-%m-%d}"
@@ -233,11 +232,9 @@ def _reason(kind: str, subject: str, run: pd.DataFrame, settings: AlertSettings)
             f"({numbers}) for {windows}."
         )
     if kind == "multivariate":
-        error = _METHOD_WORDS["pca_reconstruction"]
-        return f"The inputs' joint pattern changed ({error} {numbers}) for {windows}."
+        return f"The inputs' joint pattern changed (reconstruction error {numbers}) for {windows}."
     what = "The model's scores" if kind == "prediction_drift" else f"Input '{subject}'"
-    method = _METHOD_WORDS.get(str(last["evidence"]), str(last["evidence"]))
-    return f"{what} drifted from the reference ({method} {numbers}) for {windows}."
+    return f"{what} drifted from the reference ({last['rule']}) for {windows}."
 
 
 def _outbox(w: Work, event: str, model: Model, alert: Alert) -> None:

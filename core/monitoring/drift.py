@@ -4,9 +4,11 @@ The logs are read once per feature as binned counts per window (core.monitoring.
 GROUP BY per feature, rows keyed by day or by chunk without sorting whole rows; the reference in one
 statement per kind of feature); statistics run on those small arrays, all windows at once.
 The model's prediction score is checked like a numeric feature ("prediction drift"). Methods
-and thresholds come from core.monitoring.drift_statistics, overridable per model and feature
-through the model's settings: {"drift": {"methods": {"numeric": "psi"}, "thresholds": {"psi": 0.25},
-"features": {"income": {"method": "ks", "threshold": 0.001}}}}.
+come from core.monitoring.drift_statistics, thresholds are calibrated on the reference
+(core.monitoring.drift_thresholds); both are overridable per model and feature through the
+model's settings: {"drift": {"methods": {"numeric": "psi"}, "thresholds": {"psi": 0.25},
+"minimum_effect": {"wasserstein": 0.1}, "features": {"income": {"method": "ks",
+"threshold": 0.001}}}}. A fixed threshold replaces calibration for its method.
 """
 
 from __future__ import annotations
@@ -20,22 +22,28 @@ import pandas as pd
 
 from core.errors import InvalidInput
 from core.monitoring import bulk_histograms as h
+from core.monitoring.drift_reference import (
+    MISSING_VALUE,
+    calibration_of,
+    references,
+)
 from core.monitoring.drift_statistics import (
     DEFAULT_METHOD,
     METHODS,
     chi_square_pvalue_rows,
-    coarse_edges,
     coarsen,
     jensen_shannon_rows,
     ks_pvalue_rows,
     methods_for,
     psi_rows,
     wasserstein_normed_rows,
+    within_reach,
 )
+from core.monitoring.drift_thresholds import Calibration, bar, rule_of_distance, rule_of_test
 from core.monitoring.windows import WindowSpec
-from core.registry import features_of
+from core.registry import features_of, get_model, get_version
 from core.registry.features import Feature
-from core.store import Model, ModelVersion, Work, log_tables
+from core.store import Model, ModelVersion, Store, Work, log_tables
 
 PREDICTION = "prediction"
 COLUMNS = [
@@ -47,18 +55,25 @@ COLUMNS = [
     "method",
     "value",
     "threshold",
-    "alert",
+    "signal",
+    "usual_low",
+    "usual_high",
+    "minimum_effect",
     "primary",
+    "drifted",
+    "rule",
 ]
+CALIBRATION_KEY = "drift_calibration"
 
 
 @dataclass(frozen=True)
 class DriftSettings:
-    """Which method is primary per kind, thresholds per method, overrides per feature."""
+    """Which method is primary per kind; fixed thresholds and minimum effects; per feature."""
 
     methods: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_METHOD))
     thresholds: dict[str, float] = field(default_factory=dict)
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
+    minimum_effects: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: Model) -> DriftSettings:
@@ -68,18 +83,27 @@ class DriftSettings:
             {**DEFAULT_METHOD, **raw.get("methods", {})},
             dict(raw.get("thresholds", {})),
             dict(raw.get("features", {})),
+            dict(raw.get("minimum_effect", {})),
         )
 
     def primary(self, feature: str, kind: str) -> str:
-        """The method that decides alerts for this feature."""
+        """The method that decides this feature's verdict."""
         return self.features.get(feature, {}).get("method") or self.methods[kind]
 
-    def threshold(self, feature: str, kind: str, method: str) -> float:
-        """The threshold for this feature and method (a feature's own is for its primary)."""
+    def fixed(self, feature: str, kind: str, method: str) -> tuple[float, str] | None:
+        """A threshold fixed in the settings for this feature and method, and the setting's
+        name (a feature's own is for its primary); None where calibration decides."""
         own = self.features.get(feature, {}).get("threshold")
         if own is not None and method == self.primary(feature, kind):
-            return float(own)
-        return float(self.thresholds.get(method, METHODS[method].threshold))
+            return float(own), f"drift.features.{feature}.threshold"
+        if method in self.thresholds:
+            return float(self.thresholds[method]), f"drift.thresholds.{method}"
+        return None
+
+    def minimum_effect(self, method: str) -> float | None:
+        """The smallest value of a distance that can count as drift (None for tests)."""
+        found = self.minimum_effects.get(method, METHODS[method].minimum_effect)
+        return None if found is None else float(found)
 
 
 def _logs_filter(version: ModelVersion, logs_version: int | None, since: Any) -> list[Any]:
@@ -99,7 +123,10 @@ def drift_by_window(
     logs_version: int | None = None,
     since: Any = None,
 ) -> pd.DataFrame:
-    """One row per window, feature (and the prediction) and method: value, threshold, alert.
+    """One row per window, feature (and the prediction) and method: the method's value, its
+    threshold, whether it passed it (signal) and the usual range behind that threshold; and the
+    feature's verdict in that window (drifted, the same on all its rows) with the rule that
+    decided it, in words. The primary method decides, as core.monitoring.drift_thresholds says.
 
     The reference is VERSION's; the logs are VERSION's too unless LOGS_VERSION names another
     (to check a candidate's training data against the traffic the live version sees), and
@@ -120,154 +147,168 @@ def drift_by_window(
     wins = plan.windows
     if wins.empty:
         return pd.DataFrame(columns=COLUMNS)
-    checked = [*features_of(version), Feature(PREDICTION, "numeric", "score")]
-    ref = _Reference(log_tables.ref_table(model.id), version.version)
+    checked = _checked(version)
+    refs = references(w, model=model, version=version, checked=checked)
+    calibration = Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY))
+    if calibration is None:  # registered before calibration existed: the same draws, now
+        calibration = calibration_of(refs)
     with h.fast_grouping(w):
         results = {
-            **_numeric(w, ref, [f for f in checked if f.kind == "numeric"], plan),
-            **_categorical(w, ref, [f for f in checked if f.kind != "numeric"], plan),
+            **_numeric(w, refs, [f for f in checked if f.kind == "numeric"], plan),
+            **_categorical(w, refs, [f for f in checked if f.kind != "numeric"], plan),
         }
-    starts, ends = wins["window_start"].tolist(), wins["window_end"].tolist()
-    sizes = [int(n) for n in wins["n"]]
-    rows: list[dict[str, Any]] = []
+    sizes = wins["n"].to_numpy(float)
+    frames = []
     for feature in checked:
-        values, significance = results[feature.name]
-        primary = settings.primary(feature.name, feature.kind)
-        for method in methods_for(feature.kind):
-            if only_method and method.name != only_method:
-                continue
-            threshold = settings.threshold(feature.name, feature.kind, method.name)
-            p_values = significance.get(method.name, [0.0] * len(wins))
-            for start, end, n, value, p_value in zip(
-                starts, ends, sizes, values[method.name].tolist(), list(p_values), strict=True
-            ):
-                rows.append(
-                    {
-                        "window_start": start,
-                        "window_end": end,
-                        "n": n,
-                        "feature": feature.name,
-                        "kind": feature.kind,
-                        "method": method.name,
-                        "value": value,
-                        "threshold": threshold,
-                        "alert": method.alert(value, threshold, float(p_value)),
-                        "primary": method.name == primary,
-                    }
-                )
-    return pd.DataFrame(rows, columns=COLUMNS)
+        frame = _verdicts(feature, results[feature.name], settings, calibration, sizes)
+        frames.append(frame if only_method is None else frame[frame["method"] == only_method])
+    out = pd.concat(frames, ignore_index=True)
+    at = out.pop("w").to_numpy()
+    out.insert(0, "window_start", wins["window_start"].to_numpy()[at])
+    out.insert(1, "window_end", wins["window_end"].to_numpy()[at])
+    out.insert(2, "n", wins["n"].to_numpy(np.int64)[at])
+    return out[COLUMNS]
+
+
+def _verdicts(
+    feature: Feature,
+    values: Values,
+    settings: DriftSettings,
+    calibration: Calibration,
+    sizes: np.ndarray,
+) -> pd.DataFrame:
+    """Every method's rows for one feature, each window's verdict on all of them."""
+    methods = methods_for(feature.kind)
+    bars = {
+        m.name: bar(
+            m,
+            usual=calibration.usual(feature.name, m.name, sizes),
+            minimum_effect=settings.minimum_effect(m.name),
+            fixed=settings.fixed(feature.name, feature.kind, m.name),
+        )
+        for m in methods
+    }
+    signals = {m.name: m.passes(values[m.name], bars[m.name].threshold) for m in methods}
+    primary = METHODS[settings.primary(feature.name, feature.kind)]
+    k = len(sizes)
+    if primary.higher_is_drift:
+        drifted = signals[primary.name]
+        rules = [rule_of_distance(primary.name, values[primary.name][i], bars[primary.name], i)
+                 for i in range(k)]  # fmt: skip
+    else:
+        effect = str(primary.effect)
+        size = values[effect]
+        with np.errstate(invalid="ignore"):
+            drifted = signals[primary.name] & (size > bars[effect].minimum_effect)
+        rules = [
+            rule_of_test(
+                primary.name, values[primary.name][i], bars[primary.name], i, effect, size[i],
+                bars[effect],
+            )
+            for i in range(k)
+        ]  # fmt: skip
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "w": np.arange(k),
+                    "feature": feature.name,
+                    "kind": feature.kind,
+                    "method": m.name,
+                    "value": values[m.name],
+                    "threshold": bars[m.name].threshold,
+                    "signal": signals[m.name],
+                    "usual_low": bars[m.name].low,
+                    "usual_high": bars[m.name].high,
+                    "minimum_effect": bars[m.name].minimum_effect,
+                    "primary": m.name == primary.name,
+                    "drifted": drifted,
+                    "rule": rules,
+                }
+            )
+            for m in methods
+        ],
+        ignore_index=True,
+    )
+
+
+def calibrate(w: Work, *, model: Model, version: ModelVersion) -> Calibration:
+    """VERSION's drift calibration, stored in its feature_schema (computed once per version)."""
+    found = Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY))
+    if found is not None:
+        return found
+    made = calibration_of(references(w, model=model, version=version, checked=_checked(version)))
+    version.feature_schema = {**version.feature_schema, CALIBRATION_KEY: made.to_json()}
+    w.session.add(version)
+    return made
+
+
+def calibrate_version(store: Store, *, model: str, version: int) -> Calibration:
+    """Compute and store a registered version's drift calibration (run right after
+    registration; core.registry sits below monitoring and cannot call it itself)."""
+    with store.open().write() as w:
+        entry = get_model(w, name=model)
+        return calibrate(w, model=entry, version=get_version(w, model=entry, version=version))
+
+
+def is_calibrated(version: ModelVersion) -> bool:
+    """Whether VERSION's drift calibration is stored (in this release's recipe)."""
+    return Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY)) is not None
+
+
+def _checked(version: ModelVersion) -> list[Feature]:
+    return [*features_of(version), Feature(PREDICTION, "numeric", "score")]
 
 
 Values = dict[str, Any]  # method -> one value per window
 
 
-@dataclass(frozen=True)
-class _Reference:
-    """The version's reference rows."""
-
-    table: str
-    version: int
-
-    @property
-    def filter(self) -> str:
-        return "version = ?"
-
-    @property
-    def params(self) -> list[Any]:
-        return [self.version]
-
-
 def _numeric(
-    w: Work, ref: _Reference, features: list[Feature], plan: h.WindowPlan
-) -> dict[str, tuple[Values, Values]]:
-    """Per feature: each method's value per window, and the p-values gating each distance."""
-    if not features:
-        return {}
-    binned = h.numeric_bins_many(
-        w,
-        table=ref.table,
-        columns=[f.column for f in features],
-        where=ref.filter,
-        params=ref.params,
-    )
-    ref_counts = h.numeric_counts_many(
-        w,
-        table=ref.table,
-        binned={c: bins for c, (bins, _) in binned.items()},
-        where=ref.filter,
-        params=ref.params,
-    )
-    ref_f = ref_counts["f"].to_numpy()
-    ref_bin, ref_n = ref_counts["bin"].to_numpy(np.int64), ref_counts["n"].to_numpy(float)
-    ref_total = ref_counts["total"].to_numpy(float)
+    w: Work, refs: dict[str, Any], features: list[Feature], plan: h.WindowPlan
+) -> dict[str, Values]:
+    """Per feature: each method's value per window."""
     out = {}
-    for i, f in enumerate(features):
-        bins, scale = binned[f.column]
-        mine = ref_f == i
-        ref_fine, ref_pos, ref_missing = (
-            a[0]
-            for a in h.dense_numeric_rows(
-                np.zeros(int(mine.sum()), dtype=np.int64),
-                ref_bin[mine],
-                ref_n[mine],
-                ref_total[mine],
-                1,
-                bins,
-            )
-        )
+    for f in features:
+        ref = refs[f.name]
         cur, cur_pos, cur_missing = h.dense_numeric_rows(
-            *h.window_counts(w, plan=plan, column=f.column, bins=bins), len(plan.windows), bins
+            *h.window_counts(w, plan=plan, column=f.column, bins=ref.bins),
+            len(plan.windows),
+            ref.bins,
         )
-        edges = coarse_edges(ref_fine)
-        ref_coarse = np.append(coarsen(ref_fine, edges), ref_missing)
+        edges = ref.edges
+        ref_coarse = np.append(coarsen(ref.fine, edges), ref.missing)
         cur_coarse = np.concatenate(
             [np.add.reduceat(cur, edges[:-1], axis=1), cur_missing[:, None]], axis=1
         )
-        ks = ks_pvalue_rows(ref_fine, cur)
-        coarse_p = chi_square_pvalue_rows(ref_coarse, cur_coarse)
-        values = {
-            "ks": ks,
+        out[f.name] = {
+            "ks": ks_pvalue_rows(ref.fine, cur),
             "psi": psi_rows(ref_coarse, cur_coarse),
             "jensen_shannon": jensen_shannon_rows(ref_coarse, cur_coarse),
-            "wasserstein": wasserstein_normed_rows(ref_fine, ref_pos, cur, cur_pos, scale),
+            "wasserstein": wasserstein_normed_rows(
+                ref.fine, ref.positions, cur, within_reach(cur_pos, ref.bins), ref.scale
+            ),
         }
-        out[f.name] = (values, {"wasserstein": ks, "psi": coarse_p, "jensen_shannon": coarse_p})
     return out
 
 
-MISSING_VALUE = "\0missing"
-
-
 def _categorical(
-    w: Work, ref: _Reference, features: list[Feature], plan: h.WindowPlan
-) -> dict[str, tuple[Values, Values]]:
-    """Per feature: each method's value per window, and the p-values gating each distance."""
-    if not features:
-        return {}
-    ref_counts = h.category_counts_many(
-        w,
-        table=ref.table,
-        columns=[f.column for f in features],
-        where=ref.filter,
-        params=ref.params,
-    )
-    ref_f, ref_n = ref_counts["f"].to_numpy(), ref_counts["n"].to_numpy(float)
-    ref_all = ref_counts["value"].fillna(MISSING_VALUE).to_numpy(object)
+    w: Work, refs: dict[str, Any], features: list[Feature], plan: h.WindowPlan
+) -> dict[str, Values]:
+    """Per feature: each method's value per window."""
     out = {}
-    for i, f in enumerate(features):
-        mine = ref_f == i
+    for f in features:
+        ref = refs[f.name]
         per_window = w.frame(
             f"SELECT {plan.key_out} AS w, value, n FROM (SELECT {plan.key_sql} AS __k, "
             f"{f.column} AS value, count(*) AS n FROM {plan.source} WHERE {plan.filter} "
             "GROUP BY ALL)",
             plan.params,
         )
-        ref_values = ref_all[mine]
         cur_values = per_window["value"].fillna(MISSING_VALUE).to_numpy(object)
-        values = sorted(set(ref_values) | set(cur_values))
+        values = sorted(set(ref) | set(cur_values))
         index = {v: j for j, v in enumerate(values)}
         ref_dense = np.zeros(len(values))
-        np.add.at(ref_dense, [index[v] for v in ref_values], ref_n[mine])
+        ref_dense[[index[v] for v in ref]] = list(ref.values())
         cur = np.zeros((len(plan.windows), len(values)))
         # numpy documents a tuple of index arrays for a 2-D operand; its stubs allow one array.
         np.add.at(
@@ -275,11 +316,9 @@ def _categorical(
             (plan.locate(per_window["w"]), [index[v] for v in cur_values]),  # type: ignore[arg-type]
             per_window["n"].to_numpy(float),
         )
-        chi = chi_square_pvalue_rows(ref_dense, cur)
-        methods = {
+        out[f.name] = {
             "psi": psi_rows(ref_dense, cur),
             "jensen_shannon": jensen_shannon_rows(ref_dense, cur),
-            "chi_square": chi,
+            "chi_square": chi_square_pvalue_rows(ref_dense, cur),
         }
-        out[f.name] = (methods, {"psi": chi, "jensen_shannon": chi})
     return out

@@ -10,6 +10,7 @@ import pandas as pd
 from core.monitoring import histograms as h
 from core.monitoring.alerts import AlertSettings
 from core.monitoring.drift import PREDICTION
+from core.monitoring.drift_thresholds import number_text
 from core.monitoring.performance_verdicts import performance_sentence
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of
@@ -19,16 +20,17 @@ from core.store import Model, ModelVersion, Work, log_tables
 DISPLAY_BINS = 40
 
 
-# The score given to a value past its threshold that chance explains (no significant
-# difference on the window's counts): drawn as "almost at the threshold", never as drift.
+# The score given to a value past its threshold that its feature's verdict does not count (a
+# test's p-value below its level on a difference too small to matter): drawn as "almost at the
+# threshold", never as drift.
 WITHIN_CHANCE = 0.99
 
 
 def drift_scores(drift: pd.DataFrame) -> pd.DataFrame:
     """Primary-method rows with `score`: how far past its threshold each value is (1 = at it).
 
-    A value past its threshold that does not alert (a distance the window's size explains)
-    scores WITHIN_CHANCE, so that heatmap and ranking agree with the alerts.
+    A value past its threshold in a window its feature did not drift in scores WITHIN_CHANCE,
+    so that heatmap and ranking agree with the verdict.
     """
     primary = drift[drift["primary"]].copy()
     higher = primary["method"].isin(["psi", "jensen_shannon", "wasserstein"])
@@ -38,8 +40,8 @@ def drift_scores(drift: pd.DataFrame) -> pd.DataFrame:
         np.log10(primary["value"].clip(lower=1e-300)) / np.log10(primary["threshold"]),
     )
     score = np.nan_to_num(ratio.astype(float), nan=0.0)
-    primary["chance"] = (score > 1) & ~primary["alert"].astype(bool)
-    primary["score"] = np.where(primary["chance"], WITHIN_CHANCE, score)
+    drifted = primary["drifted"].astype(bool)
+    primary["score"] = np.where((score > 1) & ~drifted, WITHIN_CHANCE, score)
     return primary
 
 
@@ -47,17 +49,41 @@ RANKED_WINDOWS = 3
 
 
 def ranking(drift: pd.DataFrame, last: int = RANKED_WINDOWS) -> pd.DataFrame:
-    """Features (and the prediction) ranked by drift over the last LAST windows."""
+    """Features (and the prediction) ranked by drift over the last LAST windows: the average
+    score, the latest window's value, usual range (also as text, as the rule writes it),
+    threshold and rule, and in how many of those windows the feature drifted."""
     scores = drift_scores(drift)
     recent = sorted(scores["window_start"].unique())[-last:]
-    part = scores[scores["window_start"].isin(recent)]
+    part = scores[scores["window_start"].isin(recent)].sort_values("window_start")
     out = part.groupby(["feature", "method"], as_index=False).agg(
         score=("score", "mean"),
         value=("value", "last"),
+        usual_low=("usual_low", "last"),
+        usual_high=("usual_high", "last"),
+        minimum_effect=("minimum_effect", "last"),
         threshold=("threshold", "last"),
-        alerts=("alert", "sum"),
+        drifted=("drifted", "last"),
+        drifted_windows=("drifted", "sum"),
+        windows=("drifted", "size"),
+        rule=("rule", "last"),
     )
+    out["usual_range"] = [
+        "–" if pd.isna(low) else f"{number_text(low)}–{number_text(high)}"
+        for low, high in zip(out["usual_low"], out["usual_high"], strict=True)
+    ]
     return out.sort_values("score", ascending=False).reset_index(drop=True)
+
+
+def drifted_features(drift: pd.DataFrame, *, consecutive: int) -> pd.Series:
+    """Inputs whose verdict was `drifted` in CONSECUTIVE windows in a row, each with the first
+    window of its first such run (the alerts' rule), earliest first."""
+    primary = drift[drift["primary"] & (drift["feature"] != PREDICTION)]
+    ordered = primary.sort_values(["feature", "window_start"])
+    flags = ordered["drifted"].astype(bool)
+    run = flags.copy()
+    for ahead in range(1, consecutive):
+        run &= ordered.groupby("feature")["drifted"].shift(-ahead, fill_value=False).astype(bool)
+    return ordered[run].groupby("feature")["window_start"].min().sort_values()
 
 
 def status(model: Model, version: ModelVersion, drift: pd.DataFrame, perf: pd.DataFrame) -> str:
@@ -66,29 +92,24 @@ def status(model: Model, version: ModelVersion, drift: pd.DataFrame, perf: pd.Da
     features = [f.name for f in features_of(version)]
     if drift.empty:
         return "No traffic has been logged for this version yet."
-    scores = drift_scores(drift)
-    inputs = scores[scores["feature"] != PREDICTION]
-    # A feature counts as drifted when it was past its threshold in two windows in a row:
-    # one noisy window on a small sample is not news for a manager. Its drift dates from the
-    # first window of that pair, as its alert does.
-    ordered = inputs.sort_values(["feature", "window_start"])
-    pair_starts = ordered["alert"] & ordered.groupby("feature")["alert"].shift(-1, fill_value=False)
-    drifted = ordered[pair_starts]
-    if drifted.empty:
+    # A feature counts as drifted when its verdict held for as many windows in a row as an
+    # alert needs: one noisy window on a small sample is not news for a manager.
+    settings = AlertSettings.of(model)
+    consecutive = settings.consecutive
+    firsts = drifted_features(drift, consecutive=consecutive)
+    if firsts.empty:
         parts.append(
             f"No input drifted from the training data in any of the {len(features)} features."
         )
     else:
-        firsts = drifted.groupby("feature")["window_start"].min().sort_values()
         names = ", ".join(firsts.index[:4]) + (" and others" if len(firsts) > 4 else "")
         parts.append(
             f"Inputs drifted in {len(firsts)} of {len(features)} features since "
             f"{pd.Timestamp(firsts.iloc[0]):%d %b %Y} ({names})."
         )
-    scored = scores[(scores["feature"] == PREDICTION)]
-    if len(scored) and scored["alert"].tail(2).all():
+    scored = drift[drift["primary"] & (drift["feature"] == PREDICTION)].sort_values("window_start")
+    if len(scored) and scored["drifted"].tail(consecutive).all():
         parts.append("The model's scores have shifted with them.")
-    settings = AlertSettings.of(model)
     parts.append(
         performance_sentence(
             perf,

@@ -1,10 +1,11 @@
 """Drift statistics between a reference and a window, computed from binned counts.
 
-Each method is registered by name and feature kind with a default threshold and a direction:
-distances alert above their threshold, tests alert when their p-value falls below it. A distance
-alerts only when the window also differs significantly from the reference (the KS or chi-square
-test on the same counts, p below SIGNIFICANCE): on small windows, sampling noise and a handful of
-junk values alone push a distance past its threshold.
+Each method is registered by name and feature kind with a direction: a distance passes its
+threshold above it, a test when its p-value falls below it. A distance has no fixed default
+threshold (core.monitoring.drift_thresholds calibrates one on the reference) but a minimum
+effect: the smallest value that matters however large the window. A test has a fixed default
+significance level; a p-value says a difference is real, not that it matters, so a test that
+decides a feature's verdict also needs its EFFECT distance past that distance's minimum effect.
 """
 
 from __future__ import annotations
@@ -16,28 +17,33 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
+from core.monitoring.histograms import NumericBins
+
 EPS = 1e-4
 COARSE_BINS = 10
-SIGNIFICANCE = 0.01
 
 
 @dataclass(frozen=True)
 class Method:
-    """A drift statistic: how to compute it, its default threshold, and which side alerts."""
+    """A drift statistic: how to compute it, its direction, and its default bar.
+
+    A distance (higher_is_drift) has MINIMUM_EFFECT and a calibrated threshold; a test has a
+    fixed THRESHOLD (a significance level) and names the distance that measures its EFFECT.
+    """
 
     name: str
     kinds: tuple[str, ...]
-    threshold: float
     higher_is_drift: bool
     compute: Callable[..., float | tuple[float, float]]  # a test: (statistic, p-value)
+    threshold: float | None = None
+    minimum_effect: float | None = None
+    effect: str | None = None
 
-    def alert(self, value: float, threshold: float, p_value: float = 0.0) -> bool:
-        """Whether VALUE is past THRESHOLD on the drifting side (a distance: and P_VALUE low)."""
-        if np.isnan(value):
-            return False
-        if self.higher_is_drift:
-            return bool(value > threshold and p_value < SIGNIFICANCE)
-        return bool(value < threshold)
+    def passes(self, values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        """Whether each value is past its threshold on the drifting side (NaN never is)."""
+        with np.errstate(invalid="ignore"):
+            past = values > thresholds if self.higher_is_drift else values < thresholds
+        return past & ~np.isnan(values)
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:
@@ -105,14 +111,29 @@ def chi_square_pvalue(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     return float(stat), float(p)
 
 
+# Minimum effects, each about the smallest change worth a person's look whatever the window's
+# size. Wasserstein is in reference standard deviations: 0.05 is a mean shift of a twentieth of
+# one (a sustained shift of 0.085 must count). Jensen-Shannon 0.04 is a share moving about 5.7
+# points between two equal categories, or a tenth of a standard deviation's shift on a numeric
+# input (a categorical mix moving 3.8 points, JS 0.027, is trivia on a large window). PSI is
+# about 8 x JS squared for small changes: 0.02 matches JS 0.05.
 METHODS: dict[str, Method] = {
-    "ks": Method("ks", ("numeric",), 0.01, False, ks_pvalue),
-    "psi": Method("psi", ("numeric", "categorical"), 0.2, True, psi),
+    "ks": Method("ks", ("numeric",), False, ks_pvalue, threshold=0.01, effect="wasserstein"),
+    "psi": Method("psi", ("numeric", "categorical"), True, psi, minimum_effect=0.02),
     "jensen_shannon": Method(
-        "jensen_shannon", ("numeric", "categorical"), 0.1, True, jensen_shannon
+        "jensen_shannon", ("numeric", "categorical"), True, jensen_shannon, minimum_effect=0.04
     ),
-    "wasserstein": Method("wasserstein", ("numeric",), 0.1, True, wasserstein_normed),
-    "chi_square": Method("chi_square", ("categorical",), 0.01, False, chi_square_pvalue),
+    "wasserstein": Method(
+        "wasserstein", ("numeric",), True, wasserstein_normed, minimum_effect=0.05
+    ),
+    "chi_square": Method(
+        "chi_square",
+        ("categorical",),
+        False,
+        chi_square_pvalue,
+        threshold=0.01,
+        effect="jensen_shannon",
+    ),
 }
 DEFAULT_METHOD = {"numeric": "wasserstein", "categorical": "jensen_shannon"}
 
@@ -159,6 +180,22 @@ def ks_pvalue_rows(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
         d = np.max(gap, axis=1)
         en = np.sqrt(n * m[ok] / (n + m[ok]))
         out[ok] = np.where(d > 0, stats.kstwobign.sf(d * en), 1.0)
+    return out
+
+
+# A window's values beyond the reference's binned range count at most this share of the range
+# beyond its edge in the Wasserstein distance: a handful of absurd values (an age of 150, a
+# typo of 1e9) would otherwise outweigh any real change; data quality reports them.
+TAIL_REACH = 0.1
+
+
+def within_reach(positions: np.ndarray, bins: NumericBins) -> np.ndarray:
+    """POSITIONS (rows of bin positions) with the two tail bins' moved no further than
+    TAIL_REACH of the binned range beyond its edges."""
+    reach = TAIL_REACH * (bins.hi - bins.lo)
+    out = positions.copy()
+    out[:, 0] = np.maximum(out[:, 0], bins.lo - reach)
+    out[:, -1] = np.minimum(out[:, -1], bins.hi + reach)
     return out
 
 

@@ -80,6 +80,13 @@ def _any_method(value: str) -> str:
     return value
 
 
+def _p_value(value: str) -> float:
+    number = float(value)
+    if not 0 < number < 1:
+        raise ValueError
+    return number
+
+
 def _non_negative(value: str) -> float:
     number = float(value)
     if not number >= 0 or number == float("inf"):
@@ -158,7 +165,16 @@ def _rule(
             )
         return _number, "a number"
     if len(parts) == 3 and parts[:2] == ["drift", "thresholds"] and parts[2] in METHODS:
+        if not METHODS[parts[2]].higher_is_drift:
+            return _p_value, "a significance level between 0 and 1, e.g. 0.01"
         return _positive, "a positive number"
+    if len(parts) == 3 and parts[:2] == ["drift", "minimum_effect"]:
+        if parts[2] not in METHODS or not METHODS[parts[2]].higher_is_drift:
+            distances = [m for m, found in METHODS.items() if found.higher_is_drift]
+            raise InvalidInput(
+                f"only a distance has a minimum effect; use one of {', '.join(distances)}"
+            )
+        return _non_negative, "a number, 0 or more"
     if (
         len(parts) >= 4
         and parts[:2] == ["drift", "features"]
@@ -175,6 +191,7 @@ def _rule(
     known = [
         *FIXED,
         "drift.thresholds.<method>",
+        "drift.minimum_effect.<method>",
         "drift.features.<feature>.method|threshold",
         "gates.min.<metric>",
     ]

@@ -186,7 +186,7 @@ def drift_gate(
         since=last - timedelta(days=RECENT_DAYS),
     )
     primary = table[table["primary"] & (table["feature"] != PREDICTION)]
-    drifted = sorted(primary.loc[primary["alert"], "feature"].unique())
+    drifted = sorted(primary.loc[primary["drifted"].astype(bool), "feature"].unique())
     limit = int(_settings(model).get("max_drifted_features", DEFAULT_MAX_DRIFTED))
     numbers = {
         "drifted": drifted,

@@ -87,16 +87,28 @@ def test_drift_json_has_one_record_per_window_feature_and_method(db: Path) -> No
     records = _ok(run_cli("drift", "credit", "--json", db=db))
 
     assert {tuple(r) for r in records} == {
-        ("window_start", "window_end", "n", "feature", "method", "value", "threshold", "alert")
-    }
+        (
+            "window_start", "window_end", "n", "feature", "method", "value", "threshold",
+            "signal", "usual_low", "usual_high", "minimum_effect", "primary", "drifted", "rule",
+        )
+    }  # fmt: skip
     # 4 weeks x (x: 4 methods, c: 3, prediction: 4)
     assert len(records) == 4 * (4 + 3 + 4)
     assert sorted({r["window_start"] for r in records}) == [f"{w}T00:00:00" for w in WEEKS]
     assert {r["n"] for r in records} == {PER_WEEK}
     x = [r for r in records if (r["feature"], r["method"]) == ("x", "wasserstein")]
-    assert [r["alert"] for r in x] == [False, False, True, True]
+    assert [r["drifted"] for r in x] == [False, False, True, True]
+    assert [r["signal"] for r in x] == [False, False, True, True]
     assert x[-1]["window_end"] == "2026-03-30T00:00:00"
-    assert x[-1]["threshold"] == pytest.approx(0.1)
+    # Calibrated on the 2,000-row reference for 500-row windows, above the minimum effect.
+    assert x[-1]["minimum_effect"] == 0.05
+    assert x[-1]["threshold"] == x[-1]["usual_high"] > 0.05
+    assert x[-1]["rule"].startswith("wasserstein ")
+    assert "above its usual range" in x[-1]["rule"]
+    # One verdict per feature and window, on every method's record: 18 of 18 weeks of a
+    # chi-square p-value below 0.01 no longer read as drift.
+    c = [r for r in records if r["feature"] == "c"]
+    assert {r["drifted"] for r in c} == {False}
 
 
 def test_drift_method_option_keeps_only_that_method_in_chunks(db: Path) -> None:

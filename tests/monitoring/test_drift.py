@@ -146,7 +146,7 @@ def test_chunks_follow_timestamp_order_not_ingest_order_and_keep_the_last_partia
         ("2026-03-03 09:20", "2026-03-03 17:30", 50),
     ]
     x = drift[(drift["feature"] == "x") & (drift["method"] == "wasserstein")]
-    assert x["alert"].tolist() == [False, True, True]
+    assert x["drifted"].tolist() == [False, True, True]
     assert x["value"].iloc[0] < 0.5
     assert x["value"].iloc[1:].min() > 1.5
 
@@ -205,7 +205,7 @@ def test_a_version_without_logs_has_no_drift_rows(store: Store, tmp_path: Path) 
     drift = _drift(store, WindowSpec.parse("W"))
 
     assert drift.empty
-    assert "alert" in drift.columns
+    assert {"signal", "drifted", "rule"} <= set(drift.columns)
 
 
 @pytest.fixture
@@ -221,7 +221,7 @@ def _x(drift: pd.DataFrame) -> pd.DataFrame:
     return drift[drift["feature"] == "x"].set_index("method")
 
 
-def test_by_default_numbers_alert_on_wasserstein_and_categories_on_jensen_shannon(
+def test_by_default_numbers_are_judged_on_wasserstein_and_categories_on_jensen_shannon(
     shifted_store: Store,
 ) -> None:
     drift = _drift(shifted_store, WindowSpec.parse("W"))
@@ -230,11 +230,12 @@ def test_by_default_numbers_alert_on_wasserstein_and_categories_on_jensen_shanno
     assert primary == {"x": "wasserstein", "c": "jensen_shannon", "prediction": "wasserstein"}
     x = _x(drift)
     assert 0.2 < x.loc["wasserstein", "value"] < 0.4
-    assert x.loc["wasserstein", "alert"]
-    assert not drift.set_index("feature").loc["c", "alert"].any()
+    assert x.loc["wasserstein", "signal"]
+    assert x["drifted"].all()
+    assert not drift.set_index("feature").loc["c", "drifted"].any()
 
 
-def test_a_feature_threshold_set_by_an_engineer_decides_its_alert(shifted_store: Store) -> None:
+def test_a_feature_threshold_set_by_an_engineer_decides_its_verdict(shifted_store: Store) -> None:
     update_settings(
         shifted_store,
         model="m",
@@ -245,13 +246,20 @@ def test_a_feature_threshold_set_by_an_engineer_decides_its_alert(shifted_store:
     x = _x(_drift(shifted_store, WindowSpec.parse("W")))
 
     assert x.loc["wasserstein", "threshold"] == 0.5
-    assert not x.loc["wasserstein", "alert"]
-    # The feature's own threshold is for its primary method; the others keep theirs.
+    assert not x.loc["wasserstein", "signal"]
+    assert not x["drifted"].any()
+    assert x.loc["wasserstein", "rule"].endswith(
+        "within the fixed threshold 0.5 (drift.features.x.threshold)"
+    )
+    # The feature's own threshold is for its primary method; the others keep theirs: a fixed
+    # one for psi, the test's significance level, and calibration for Jensen-Shannon.
     assert x.loc["ks", "threshold"] == 0.01
-    assert x.loc["jensen_shannon", "threshold"] == 0.1
+    assert x.loc["jensen_shannon", "threshold"] == max(
+        x.loc["jensen_shannon", "usual_high"], x.loc["jensen_shannon", "minimum_effect"]
+    )
     assert x.loc["psi", "threshold"] == 0.01
     assert x.loc["psi", "value"] > 0.01
-    assert x.loc["psi", "alert"]
+    assert x.loc["psi", "signal"]
 
 
 def test_a_feature_method_set_by_an_engineer_becomes_its_primary(shifted_store: Store) -> None:
@@ -266,21 +274,34 @@ def test_a_feature_method_set_by_an_engineer_becomes_its_primary(shifted_store: 
 
     primary = drift[drift["primary"]].set_index("feature")["method"].to_dict()
     assert primary == {"x": "ks", "c": "chi_square", "prediction": "wasserstein"}
+    # A test decides with its significance level and its distance's minimum effect.
+    x = _x(drift)
+    assert x["drifted"].all()
+    assert re.fullmatch(
+        r"ks p-value \S+ below 0\.01, and wasserstein 0\.\d+ above the minimum effect 0\.05",
+        x.loc["ks", "rule"],
+    ), x.loc["ks", "rule"]
+    c = drift[drift["feature"] == "c"].set_index("method")
+    assert not c["drifted"].any()
+    assert c.loc["chi_square", "rule"].startswith("chi_square p-value ")
 
 
-def test_a_distance_past_its_threshold_does_not_alert_on_a_window_too_small_to_tell(
+def test_a_distance_past_its_minimum_effect_is_not_drift_on_a_window_too_small_to_tell(
     store: Store, tmp_path: Path
 ) -> None:
-    # 30 rows drawn exactly like the reference: the distance is noise, and the KS test says so.
+    # 30 rows drawn exactly like the reference: the distance is noise, and its usual range at
+    # 30 rows says so.
     _register(store, tmp_path)
     stamps = pd.date_range("2026-03-02", periods=30, freq="h", tz="UTC")
     _ingest(store, tmp_path, _logs(np.random.default_rng(11), stamps), "tiny")
 
     x = _x(_drift(store, WindowSpec.parse("W")))
 
-    assert x.loc["wasserstein", "value"] > x.loc["wasserstein", "threshold"]
-    assert x.loc["ks", "value"] > 0.01
-    assert not x.loc["wasserstein", "alert"]
+    wasserstein = x.loc["wasserstein"]
+    assert wasserstein["value"] > 0.1 > wasserstein["minimum_effect"]
+    assert wasserstein["threshold"] == wasserstein["usual_high"] > wasserstein["value"]
+    assert not wasserstein["signal"] and not wasserstein["drifted"]
+    assert "but within its usual range" in wasserstein["rule"]
 
 
 def test_missing_values_count_as_their_own_bucket_in_psi_and_jensen_shannon(
@@ -296,7 +317,7 @@ def test_missing_values_count_as_their_own_bucket_in_psi_and_jensen_shannon(
 
     # Ten deciles at about 6% against 9.5%, missing at 40% against 5%: PSI about 0.9.
     assert x.loc["psi", "value"] == pytest.approx(0.9, abs=0.1)
-    assert x.loc["psi", "alert"]
-    assert x.loc["jensen_shannon", "value"] > 0.3 and x.loc["jensen_shannon", "alert"]
+    assert x.loc["psi", "signal"]
+    assert x.loc["jensen_shannon", "value"] > 0.3 and x.loc["jensen_shannon", "signal"]
     # The values that did arrive are distributed like the reference.
     assert x.loc["wasserstein", "value"] < 0.1

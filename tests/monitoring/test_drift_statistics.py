@@ -239,8 +239,8 @@ def test_wasserstein_of_the_shifted_lognormal_is_far_past_its_threshold(
         (scenario.drift["feature"] == "y") & (scenario.drift["method"] == "wasserstein")
     ].set_index("window_start")
     assert shifted.loc[pd.Timestamp("2026-03-01"), "value"] > 0.35
-    assert shifted.loc[pd.Timestamp("2026-03-01"), "alert"]
-    assert not shifted.loc[pd.Timestamp("2026-04-01"), "alert"]
+    assert shifted.loc[pd.Timestamp("2026-03-01"), "drifted"]
+    assert not shifted.loc[pd.Timestamp("2026-04-01"), "drifted"]
 
 
 @pytest.mark.parametrize("window", MONTHS)
@@ -332,7 +332,7 @@ def test_psi_of_categories_matches_a_hand_computation_on_their_shares(
     assert _value(scenario, window, "c", "psi") == pytest.approx(expected, rel=1e-9)
 
 
-def test_every_result_carries_its_method_threshold_and_alert(scenario: Scenario) -> None:
+def test_every_result_carries_its_method_threshold_and_verdict(scenario: Scenario) -> None:
     methods = scenario.drift.groupby("feature")["method"].apply(sorted).to_dict()
 
     assert methods == {
@@ -342,14 +342,20 @@ def test_every_result_carries_its_method_threshold_and_alert(scenario: Scenario)
             for f in ("prediction", "x", "y")
         },
     }
-    thresholds = scenario.drift.groupby("method")["threshold"].unique().map(list).to_dict()
-    assert thresholds == {
-        "chi_square": [0.01],
-        "jensen_shannon": [0.1],
-        "ks": [0.01],
-        "psi": [0.2],
-        "wasserstein": [0.1],
+    # Tests keep their significance level; a distance's threshold is the top of its usual
+    # range or its minimum effect, whichever is higher.
+    tests = scenario.drift[scenario.drift["method"].isin(["ks", "chi_square"])]
+    assert tests["threshold"].unique().tolist() == [0.01]
+    distances = scenario.drift[~scenario.drift["method"].isin(["ks", "chi_square"])]
+    assert (
+        distances["threshold"] == np.fmax(distances["usual_high"], distances["minimum_effect"])
+    ).all()
+    assert distances.groupby("method")["minimum_effect"].unique().map(list).to_dict() == {
+        "jensen_shannon": [0.04],
+        "psi": [0.02],
+        "wasserstein": [0.05],
     }
+    assert (distances["signal"] == (distances["value"] > distances["threshold"])).all()
     primary = scenario.drift[scenario.drift["primary"]]
     assert primary.groupby("feature")["method"].unique().map(list).to_dict() == {
         "c": ["jensen_shannon"],

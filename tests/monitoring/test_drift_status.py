@@ -43,8 +43,9 @@ def _drift(radius_alerts: list[bool]) -> pd.DataFrame:
                     "method": "psi",
                     "value": 0.5 if alert else 0.01,
                     "threshold": 0.2,
-                    "alert": alert,
+                    "signal": alert,
                     "primary": True,
+                    "drifted": alert,
                 }
             )
     return pd.DataFrame(rows)

@@ -147,7 +147,7 @@ def test_the_univariate_checks_see_nothing_in_the_reversed_window(pairs: Store) 
     day = table[(table["window_start"] == pd.Timestamp("2026-03-03")) & table["primary"]]
 
     assert sorted(day["feature"]) == ["prediction", "x1", "x2"]
-    assert not day["alert"].any()
+    assert not day["drifted"].any()
 
 
 def test_the_band_narrows_with_the_square_root_of_the_window_size(pairs: Store) -> None:

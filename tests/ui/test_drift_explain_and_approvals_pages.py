@@ -129,43 +129,31 @@ def test_the_drift_heatmap_shows_cores_primary_drift_values(app_as: AppAs, demo_
         (feature, start): tuple(data)
         for feature, start, data in zip(heat["y"], days(heat["x"]), heat["customdata"], strict=True)
     }
-    expected = {
-        (row.feature, pd.Timestamp(row.window_start)): (
-            row.method,
-            row.value,
-            row.threshold,
-            row.alert,
-        )
-        for row in primary.itertuples()
-    }
+    expected = {(row.feature, pd.Timestamp(row.window_start)): row for row in primary.itertuples()}
     assert len(shown) == len(heat["y"]) == len(primary) > 0
     assert shown.keys() == expected.keys()
-    for cell, (method, value, threshold, _) in expected.items():
-        assert shown[cell][0] == method
-        assert shown[cell][1] == pytest.approx(value, rel=1e-9, abs=1e-12)
-        assert shown[cell][2] == pytest.approx(threshold)
+    # The hover gives the verdict and the rule that decided it, as core wrote them.
+    for cell, row in expected.items():
+        assert shown[cell] == ("drifted" if row.drifted else "not drifted", row.rule)
 
     # The colour is how far past the threshold the value is, capped at 3; for p-value tests
-    # smaller is worse, so the ratio is of their logarithms. A value past its threshold that
-    # raised no alert (chance explains it on this window's size) is drawn just below it, and
-    # its hover says why.
+    # smaller is worse, so the ratio is of their logarithms. A value past its threshold in a
+    # window whose verdict is not drifted is drawn just below it: squares past 1 are exactly
+    # the drifted ones.
     colours = dict(zip(shown, arr(heat["marker"]["color"]), strict=True))
-    chance = 0
-    for cell, (method, value, threshold, alert) in expected.items():
-        if method in ("psi", "jensen_shannon", "wasserstein"):
-            ratio = value / threshold
+    for cell, row in expected.items():
+        if row.method in ("psi", "jensen_shannon", "wasserstein"):
+            ratio = row.value / row.threshold
         else:
-            ratio = np.log10(max(value, 1e-300)) / np.log10(threshold)
+            ratio = np.log10(max(row.value, 1e-300)) / np.log10(row.threshold)
         ratio = np.nan_to_num(ratio, nan=0.0)
-        if ratio > 1 and not alert:
-            chance += 1
+        if ratio > 1 and not row.drifted:
             assert colours[cell] == 0.99
-            assert shown[cell][3].endswith("within chance for this window's size")
         else:
             assert colours[cell] == pytest.approx(min(ratio, 3.0), abs=1e-9)
-            assert shown[cell][3] == ""
+        assert (colours[cell] > 1) == bool(row.drifted)
     values = np.array(list(colours.values()))
-    assert chance > 0 and (values > 1).any() and (values < 1).any()
+    assert (values > 1).any() and (values < 1).any()
 
 
 def test_the_drift_status_sentence_counts_the_features_drifted_two_windows_in_a_row(
@@ -177,7 +165,7 @@ def test_the_drift_status_sentence_counts_the_features_drifted_two_windows_in_a_
     features = [f.name for f in features_of(version)]
     drifted = set()
     for feature, part in primary[primary["feature"] != "prediction"].groupby("feature"):
-        flags = part["alert"].tolist()
+        flags = part["drifted"].tolist()
         if any(a and b for a, b in zip(flags, flags[1:], strict=False)):
             drifted.add(feature)
 
@@ -188,8 +176,36 @@ def test_the_drift_status_sentence_counts_the_features_drifted_two_windows_in_a_
     assert (int(match[1]), int(match[2])) == (len(drifted), len(features))
     named = match[3].removesuffix(" and others").split(", ")
     assert set(named) == drifted if len(drifted) <= 4 else set(named) < drifted
-    prediction = primary[primary["feature"] == "prediction"]["alert"].tolist()
+    prediction = primary[primary["feature"] == "prediction"]["drifted"].tolist()
     assert ("The model's scores have shifted with them." in status) == all(prediction[-2:])
+
+
+def test_what_changed_most_explains_every_number_it_shows(app_as: AppAs, demo_db: Path):
+    at = drift_page(app_as)
+    _, _, table = truth(demo_db)
+    shown = next(d.value for d in at.dataframe if "windows drifted" in d.value.columns)
+
+    assert list(shown.columns) == [
+        "input", "measured by", "latest value", "usual range", "threshold (latest window)",
+        "windows drifted", "× threshold (average)", "why (latest window)",
+    ]  # fmt: skip
+    primary = table[table["primary"]]
+    recent = sorted(primary["window_start"].unique())[-3:]
+    latest = primary[primary["window_start"] == recent[-1]].set_index("feature")
+    for row in shown.itertuples(index=False):
+        core = latest.loc[row[0]]
+        value, threshold, drifted_of, rule = row[2], row[4], row[5], row[7]
+        assert (value, threshold, rule) == (core["value"], core["threshold"], core["rule"])
+        # The usual range reads as the rule writes it.
+        assert row[3] in rule or "fixed threshold" in rule or "p-value" in rule
+        drifted = primary[(primary["feature"] == row[0]) & primary["window_start"].isin(recent)]
+        assert drifted_of == f"{int(drifted['drifted'].sum())} of {len(recent)}"
+        # No value above its threshold beside a verdict that says otherwise.
+        assert (value > threshold) == bool(core["drifted"])
+        if core["drifted"]:
+            assert "above the minimum effect" in rule and not drifted_of.startswith("0 of")
+        else:
+            assert "within its usual range" in rule or "below the minimum effect" in rule
 
 
 @pytest.mark.parametrize(("feature", "pick"), [("income", 2), ("purpose", -1)])
@@ -242,10 +258,8 @@ def test_clicking_a_heatmap_square_picks_its_feature_and_window(app_as: AppAs):
     at = drift_page(app_as)
     starts = [f"{pd.Timestamp(t):%Y-%m-%d}" for t in at.selectbox(key="drift_window_start").options]
     # Before any click: the input that changed most, in the latest window.
-    ranking = next(
-        d.value for d in at.dataframe if "windows past threshold (of 3)" in d.value.columns
-    )
-    assert at.selectbox(key="drift_feature").value == ranking["feature"].iloc[0]
+    ranking = next(d.value for d in at.dataframe if "windows drifted" in d.value.columns)
+    assert at.selectbox(key="drift_feature").value == ranking["input"].iloc[0]
     assert at.selectbox(key="drift_window_start").value == pd.Timestamp(starts[-1])
     for feature, day in [("age", starts[1]), ("income", starts[2])]:
         click_square(at, feature, day)

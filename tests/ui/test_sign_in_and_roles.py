@@ -159,7 +159,7 @@ def check_drift(at: AppTest, db: Path, role: str) -> None:
     [status] = texts(at.info)
     assert "features" in status
     assert chart_titles(at)[0].startswith("Drift per feature and window")
-    ranking = table_with(at, "windows past threshold (of 3)")
+    ranking = table_with(at, "windows drifted").rename(columns={"input": "feature"})
     with Store(db).read() as r:
         version = registry.get_version(r, model=registry.get_model(r, name=MODEL))
         features = {f.name for f in registry.features_of(version)}
