@@ -362,12 +362,14 @@ def test_the_gain_of_moving_to_the_best_threshold_is_the_value_difference_times_
     assert summary.value_per_decision_at_optimum == pytest.approx(values[best])
 
     at = open_page(credit_store.path, OWNER, "kpi")
-    sentence = next(m.value for m in at.markdown if m.value.startswith("Measured on "))
-    assert sentence == (
-        f"Measured on {len(labelled):,} decisions with known outcomes. Moving the threshold "
-        f"from {CASE['threshold']:.3f} to {grid[best]:.3f} would add about "
-        f"{money(gain, 'EUR')} per period."
+    sentence = next(m.value for m in at.markdown if m.value.startswith("Moving the threshold"))
+    # Thresholds in points out of 100, as scores are on every page; the basis says what the
+    # figure stands on.
+    assert sentence.startswith(
+        f"Moving the threshold from {CASE['threshold'] * 100:g} to {grid[best] * 100:g} would "
+        f"add about {money(gain, 'EUR')} per week. Measured on {len(labelled):,} "
     )
+    assert sentence.endswith("; per week at 1,000 decisions (the business case's volume).")
 
 
 @pytest.fixture(scope="module")

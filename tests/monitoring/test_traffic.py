@@ -101,7 +101,7 @@ def test_the_traffic_page_of_a_model_without_latency_shows_dashes(
     assert {m.label: m.value for m in at.metric} == {
         "Predictions": "200",
         "Per day": f"{200 / days:,.0f}",
-        "Mean score": f"{logged['predicted'].mean():.3f}",
+        "Mean prediction": f"{logged['predicted'].mean():,.4g}",  # not a score out of 100
         "Latency p95": "–",
     }
     assert len(at.get("plotly_chart")) == 3
