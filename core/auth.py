@@ -43,6 +43,8 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "edit_business_case": ("product_owner", "ml_engineer", "admin"),
     # Users are managed by admins only; an empty store's first admin comes from `init --admin`.
     "manage_users": ("admin",),
+    # Store-wide rules, such as whether pickle model files (which run code) are accepted.
+    "manage_store_settings": ("admin",),
 }
 
 ROLE_LABELS = {

@@ -186,6 +186,27 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pickle_files(args: argparse.Namespace) -> int:
+    """Allow or refuse pickle model files for the store, or show which it is."""
+    from core.registry import pickle_files
+
+    store = store_of(args)
+    if args.decision != "show":
+        if not args.user:
+            raise InvalidInput("pickle-files allow/refuse needs --user ADMIN")
+        pickle_files.set_allowed(store, allow=args.decision == "allow", by=login(store, args=args))
+    with store.open().read() as r:
+        allowed = pickle_files.allowed(r)
+    text = (
+        "pickle/joblib model files: allowed from signed-in ML engineers and admins, converted "
+        "to skops in a separate process"
+        if allowed
+        else "pickle/joblib model files: refused; register skops files"
+    )
+    emit(args, {"pickle_files": "allowed" if allowed else "refused"}, text)
+    return 0
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """List, export or retry quarantined rows."""
     from core.ingest import quarantine

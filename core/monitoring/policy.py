@@ -126,7 +126,7 @@ def _signoffs(value: str) -> dict[str, int]:
     return out
 
 
-GATES = ("metrics", "compatibility", "kpi", "drift", "latency", "explanations")
+GATES = ("metrics", "reproduction", "compatibility", "kpi", "drift", "latency", "explanations")
 # Only product owners and admins sign off (core.workflow); an ML engineer must not be able to
 # configure their own role into the approval.
 SIGNING_ROLES = ("product_owner", "admin")

@@ -31,6 +31,7 @@ __all__ = [
     "label_to_y_sql",
     "reference_frame",
     "artifacts",
+    "pickle_files",
     "feature_metadata",
     "features",
 ]

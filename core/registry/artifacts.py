@@ -4,7 +4,8 @@ skops files are loaded with an explicit allow-list: classes from scikit-learn, N
 plain containers, NumPy ufuncs, and scikit-learn's metric and feature-selection statistics.
 Other functions are refused even from those libraries, because a model calls them at prediction
 time (FunctionTransformer, score_func): `builtins.exec` or `numpy.ravel` chained in a pipeline
-would run code. joblib/pickle files can execute code when loaded, so they are loaded only when
+would run code. joblib/pickle files can execute code when loaded: they are never loaded in this
+process (core.registry.pickle_files converts them to skops in a worker process), and only when
 their sha256 matches the one recorded at registration.
 """
 
@@ -149,9 +150,10 @@ def load_model(path: Path, *, expected_sha256: str | None, shown_as: str | None 
         return _loaded(name, fmt, lambda: sio.load(path, trusted=trusted))
     if expected_sha256 is None:
         raise InvalidInput(f"{name}: joblib files load only with a registered sha256")
-    import joblib
+    from core.registry.pickle_files import converted
 
-    return _loaded(name, fmt, lambda: joblib.load(path))
+    with converted(path, shown_as=name) as skops_file:
+        return load_model(skops_file, expected_sha256=None, shown_as=name)
 
 
 def _loaded(name: str, fmt: str, load: Any) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,17 @@ from core.errors import InvalidInput
 from core.files.loading import load_file
 from core.files.sources import local_file, quote_ident, sha256_of
 from core.metrics import binary_metrics, regression_metrics
-from core.registry.artifacts import check_task_fits, load_model, positive_scores, store_artifact
+from core.registry import pickle_files
+from core.registry.artifacts import (
+    artifact_format,
+    check_task_fits,
+    load_model,
+    store_artifact,
+)
 from core.registry.feature_metadata import parse_file as parse_metadata
 from core.registry.features import Feature, infer_kind, profile
 from core.registry.lookups import features_of
+from core.registry.reproduction import reproduce
 from core.store import Model, ModelVersion, Store, Work, log_tables
 from core.words import TASKS, checked_name
 
@@ -86,7 +95,11 @@ def register_version(
     if spec.task is not None and spec.task not in TASKS:
         raise InvalidInput(f"unknown task {spec.task!r}; use one of {', '.join(TASKS)}")
     store.open()
-    with local_file(spec.reference) as ref_path, store.write() as w:
+    with (
+        _model_file_to_keep(store, spec, by) as (model_file, converted_from),
+        local_file(spec.reference) as ref_path,
+        store.write() as w,
+    ):
         raw = load_file(w.db, ref_path, table="__ref_raw", source_name=str(spec.reference))
         # The id and time columns name the prediction logs' columns: a reference need not
         # carry them, and where it does they are not features.
@@ -138,8 +151,8 @@ def register_version(
             warnings.append(f"{unlabeled} reference row(s) have no target; left out of metrics")
         metrics = _reference_metrics(w, entry, number)
         artifact = None
-        if spec.model_file is not None:
-            artifact = store_artifact(Path(spec.model_file), store.artifacts_dir)
+        if model_file is not None:
+            artifact = store_artifact(model_file, store.artifacts_dir)
             try:
                 warnings += _check_artifact(
                     w, entry, number, features, artifact, str(spec.model_file)
@@ -148,6 +161,12 @@ def register_version(
                 if artifact.new:  # a refused file leaves no copy behind
                     artifact.path.unlink(missing_ok=True)
                 raise
+            if converted_from:
+                warnings.append(
+                    f"{spec.model_file} is a pickle file: it was loaded once, in a separate "
+                    f"process, and kept as skops (sha256 {artifact.sha256[:12]}…), which is what "
+                    "ModelBridge loads from now on"
+                )
         version = ModelVersion(
             model_id=entry.id,
             version=number,
@@ -180,9 +199,47 @@ def register_version(
             action="register_version",
             model=spec.model,
             version=number,
-            after={"data_sha256": version.data_sha256, "artifact_sha256": version.artifact_sha256},
+            after={
+                "data_sha256": version.data_sha256,
+                "artifact_sha256": version.artifact_sha256,
+                **({"converted_from": converted_from} if converted_from else {}),
+            },
         )
+        if converted_from:
+            audit.record(
+                w,
+                actor=created_by,
+                role=by.role if by else "",
+                action="pickle_file_converted",
+                model=spec.model,
+                version=number,
+                before={"format": "joblib", "sha256": converted_from["sha256"]},
+                after={"format": "skops", "sha256": version.artifact_sha256},
+            )
     return Registration(spec.model, number, task, feature_names, rows, metrics, warnings)
+
+
+@contextmanager
+def _model_file_to_keep(
+    store: Store, spec: RegistrationSpec, by: auth.Identity | None
+) -> Iterator[tuple[Path | None, dict[str, str] | None]]:
+    """The model file to store, and what it was converted from when it came as a pickle."""
+    if spec.model_file is None:
+        yield None, None
+        return
+    source = Path(spec.model_file)
+    if not source.is_file():
+        raise InvalidInput(f"{source}: model file not found")
+    if artifact_format(source) == "skops":
+        yield source, None
+        return
+    with store.read() as r:
+        pickle_files.check_may_register(r, by=by, shown_as=str(source))
+    with pickle_files.converted(source, shown_as=str(source)) as skops_file:
+        yield (
+            skops_file,
+            {"format": "joblib", "sha256": sha256_of(source), "by": by.username if by else ""},
+        )
 
 
 def _settle_task(
@@ -354,29 +411,12 @@ def _check_artifact(
     w: Work, model: Model, version: int, features: list[Feature], artifact: Any, source: str
 ) -> list[str]:
     """Load the model file safely and check it reproduces the reference predictions."""
-    assert model.id is not None
     estimator = load_model(artifact.path, expected_sha256=artifact.sha256, shown_as=source)
     check_task_fits(estimator, model.task, source)
-    cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)
-    sample = w.frame(
-        f"SELECT score, {cols} FROM {log_tables.ref_table(model.id)} "
-        "WHERE version = ? ORDER BY row_no LIMIT 500",
-        [version],
-    )
-    frame = sample[[f.name for f in features]]
-    try:
-        scores = positive_scores(estimator, frame, model.positive_label)
-    except InvalidInput:
-        raise
-    except Exception as exc:
-        raise InvalidInput(
-            f"the model file cannot score the reference's feature columns ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from None
-    gap = float(np.nanmax(np.abs(np.asarray(scores, dtype=float) - sample["score"].to_numpy())))
-    if gap > 1e-6:
-        return [
-            f"the model file's predictions differ from the reference's prediction column by up "
-            f"to {gap:.3g}; check --model-file and --prediction"
-        ]
-    return []
+    found = reproduce(w, model=model, version=version, features=features, estimator=estimator)
+    if found.holds:
+        return []
+    return [
+        f"{found.sentence()} Check --model-file and --prediction; the review's reproduction "
+        "gate fails until they match."
+    ]

@@ -23,11 +23,12 @@ from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, reference_frame
 from core.registry.artifacts import load_model, positive_scores
+from core.registry.reproduction import reproduce
 from core.store import Model, ModelVersion, Store, Work
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 NOT_APPLICABLE = "n/a"  # the check means nothing for this model; never blocks
-DEFAULT_BLOCKING = ("metrics", "compatibility", "kpi", "latency")
+DEFAULT_BLOCKING = ("metrics", "reproduction", "compatibility", "kpi", "latency")
 DEFAULT_LATENCY_BUDGET_MS = 200.0
 LATENCY_ROWS = 50  # one-row predictions timed per round
 LATENCY_WARMUP = 5  # calls before timing, not counted
@@ -89,6 +90,35 @@ def metrics_gate(model: Model, candidate: ModelVersion, live: ModelVersion | Non
         True,
         f"{key} {mine:.3f} on the evaluation data" if mine is not None else "metrics recorded",
         numbers,
+    )
+
+
+def reproduction_gate(w: Work, *, model: Model, candidate: ModelVersion) -> Gate:
+    """The model file gives the reference's scores, so the metrics gate judged this model."""
+    blocking = "reproduction" in blocking_names(model)
+    if not candidate.artifact_path:
+        return Gate(
+            "reproduction",
+            WARN,
+            blocking,
+            "No model file: the reference's scores, and the metrics computed from them, cannot "
+            "be checked against the model.",
+        )
+    try:
+        estimator = load_model(
+            Path(candidate.artifact_path), expected_sha256=candidate.artifact_sha256
+        )
+        found = reproduce(
+            w,
+            model=model,
+            version=candidate.version,
+            features=features_of(candidate),
+            estimator=estimator,
+        )
+    except ModelBridgeError as exc:
+        return Gate("reproduction", FAIL, blocking, f"The model file cannot be checked: {exc}")
+    return Gate(
+        "reproduction", PASS if found.holds else FAIL, blocking, found.sentence(), found.numbers()
     )
 
 
@@ -330,6 +360,7 @@ def evaluate(
     sample = reference_frame(w, model=model, version=candidate, limit=200)
     gates = [
         metrics_gate(model, candidate, live),
+        reproduction_gate(w, model=model, candidate=candidate),
         compatibility_gate(candidate, live),
         kpi_gate(store, model=model, candidate=candidate, live=live)
         if model.task == "binary"

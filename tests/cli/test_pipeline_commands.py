@@ -314,7 +314,7 @@ def test_registering_an_unreadable_reference_exits_2(store: Store, tmp_path: Pat
     ("name", "content", "expected"),
     [
         ("notamodel.joblib", b"\x80\x04\x95junk that is no pickle",
-         "cannot be loaded as a joblib model file ("),
+         "pickle/joblib files can run any code when loaded, and this store refuses them"),
         ("notamodel.skops", b"PK\x03\x04 not a zip", "not a readable skops file"),
     ],
     ids=["joblib", "skops"],

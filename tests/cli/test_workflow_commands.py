@@ -95,7 +95,7 @@ def test_a_pipeline_requests_review_a_product_owner_signs_promotes_and_rolls_bac
     assert review["evidence_sha256"] == stored.evidence_sha256
     assert review["gates"] == stored.evidence["gates"]
     assert [g["name"] for g in review["gates"]] == [
-        "metrics", "compatibility", "kpi", "drift", "latency", "explanations",
+        "metrics", "reproduction", "compatibility", "kpi", "drift", "latency", "explanations",
     ]  # fmt: skip
 
     signed = cli(

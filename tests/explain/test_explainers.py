@@ -23,17 +23,18 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from core.auth import Identity
 from core.errors import InvalidInput
 from core.explain import Explainer, build_explainer
 from core.explain.cases import explain_case
 from core.explain.global_importance import global_importance, importance_over_time
 from core.files.sources import sha256_of
 from core.ingest import ingest_predictions
-from core.registry import RegistrationSpec, register_version
+from core.registry import RegistrationSpec, get_model, get_version, pickle_files, register_version
 from core.registry.artifacts import load_model
 from core.registry.features import Feature
 from core.store import Store
-from tests.factories import Case, binary_case
+from tests.factories import ADMIN, Case, binary_case
 
 NAMES = ["income", "debt ratio", "segment"]
 FEATURES = [
@@ -369,8 +370,11 @@ def test_a_skops_file_holding_a_type_outside_the_allow_list_is_not_loaded(tmp_pa
 
 
 def _register_joblib(store: Store, files: Case, tmp_path: Path) -> Path:
+    """Register FILES' model from a joblib file, as an engineer where an admin allowed pickles;
+    return the stored (converted) file."""
     path = tmp_path / "model.joblib"
     joblib.dump(files.model, path)
+    pickle_files.set_allowed(store, allow=True, by=ADMIN)
     register_version(
         store,
         spec=RegistrationSpec(
@@ -380,23 +384,26 @@ def _register_joblib(store: Store, files: Case, tmp_path: Path) -> Path:
             prediction="score",
             model_file=path,
         ),
+        by=Identity("erin", "ml_engineer"),
     )
     ingest_predictions(store, model="credit", files=[files.logs])
-    return store.artifacts_dir / f"{sha256_of(path)}.joblib"
+    with store.read() as r:
+        return Path(get_version(r, model=get_model(r, name="credit")).artifact_path or "")
 
 
-def test_an_explanation_says_its_joblib_file_matched_the_registered_sha256(
+def test_a_model_registered_as_a_pickle_is_explained_from_its_skops_copy(
     store: Store, binary_files: Case, tmp_path: Path
 ) -> None:
-    _register_joblib(store, binary_files, tmp_path)
+    stored = _register_joblib(store, binary_files, tmp_path)
 
     case = explain_case(store, model="credit", request_id="req-00007")
 
-    assert case.loaded_with == "joblib, sha256 matches the registered file"
-    assert case.as_dict()["model_file"] == "joblib, sha256 matches the registered file"
+    assert stored.suffix == ".skops"
+    assert case.loaded_with == "skops, allow-listed types only"
+    assert case.as_dict()["model_file"] == "skops, allow-listed types only"
 
 
-def test_a_joblib_file_changed_after_registration_is_refused_when_explaining(
+def test_a_model_file_changed_after_registration_is_refused_when_explaining(
     store: Store, binary_files: Case, tmp_path: Path
 ) -> None:
     stored = _register_joblib(store, binary_files, tmp_path)
@@ -453,7 +460,7 @@ def _booster_store(base: Path) -> Path:
     reference.to_parquet(folder / "reference.parquet", index=False)
     logs = shifting_logs()
     logs.assign(score=model.predict_proba(logs[NAMES])[:, 1]).to_parquet(folder / "logs.parquet")
-    joblib.dump(model, folder / "model.joblib")
+    sio.dump(model, folder / "model.skops")
     store = Store(folder / "store.duckdb")
     store.init()
     register_version(
@@ -463,7 +470,7 @@ def _booster_store(base: Path) -> Path:
             reference=folder / "reference.parquet",
             target="defaulted",
             prediction="score",
-            model_file=folder / "model.joblib",
+            model_file=folder / "model.skops",
         ),
     )
     (result,) = ingest_predictions(store, model="booster", files=[folder / "logs.parquet"])

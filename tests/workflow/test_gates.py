@@ -13,13 +13,14 @@ import pytest
 import skops.io as sio
 
 from core.auth import Identity
+from core.errors import InvalidInput
 from core.ingest import ingest_labels, ingest_predictions
 from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store
 from core.value import business_case
 from core.words import money
-from core.workflow import gates
+from core.workflow import gates, lifecycle
 from tests.factories import FEATURES, Case
 
 OWNER = Identity("olga", "product_owner")
@@ -128,8 +129,10 @@ def test_the_same_inputs_are_compatible() -> None:
 # --- which gates block ----------------------------------------------------------------------
 
 
-def test_metrics_compatibility_kpi_and_latency_block_by_default() -> None:
-    assert gates.blocking_names(_model()) == ("metrics", "compatibility", "kpi", "latency")
+def test_metrics_reproduction_compatibility_kpi_and_latency_block_by_default() -> None:
+    assert gates.blocking_names(_model()) == (
+        "metrics", "reproduction", "compatibility", "kpi", "latency",
+    )  # fmt: skip
     assert gates.blocking_names(_model(blocking=["drift"])) == ("drift",)
 
 
@@ -335,6 +338,7 @@ def test_evaluate_marks_exactly_the_configured_gates_as_blocking(rivals: Store) 
 
     assert [(g.name, g.blocking) for g in found] == [
         ("metrics", False),
+        ("reproduction", False),
         ("compatibility", False),
         ("kpi", False),
         ("drift", True),
@@ -377,3 +381,81 @@ def test_the_money_gate_of_a_regression_model_is_not_applicable_rather_than_pass
     [kpi] = [g for g in found if g.name == "kpi"]
     assert (kpi.status, kpi.blocking) == ("n/a", True)
     assert kpi.summary.startswith("Not compared in money")
+
+
+# --- reproduction: the metrics are the model file's ---------------------------------------------
+
+
+def _registered_with_scores(store: Store, binary_files: Case, folder: Path, scores: Any) -> Any:
+    reference = pd.read_csv(binary_files.reference).assign(score=scores)
+    reference.to_csv(folder / "claimed.csv", index=False)
+    return register_version(store, spec=RegistrationSpec(
+        model="credit", reference=folder / "claimed.csv", target="defaulted", prediction="score",
+        model_file=binary_files.model_file,
+    ))  # fmt: skip
+
+
+def _reproduction(store: Store) -> gates.Gate:
+    with store.read() as r:
+        model = get_model(r, name="credit")
+        return gates.reproduction_gate(r, model=model, candidate=get_version(r, model=model))
+
+
+def test_invented_perfect_scores_fail_the_blocking_reproduction_gate(
+    store: Store, binary_files: Case, tmp_path: Path
+) -> None:
+    # A reference whose prediction column is the outcome itself: AUC 1.000 for any model file.
+    outcomes = pd.read_csv(binary_files.reference)["defaulted"].astype(float)
+
+    registered = _registered_with_scores(store, binary_files, tmp_path, outcomes)
+    found = _reproduction(store)
+
+    assert registered.metrics["roc_auc"] == 1.0
+    assert (found.name, found.status, found.blocking) == ("reproduction", "fail", True)
+    assert found.numbers["rows"] == len(outcomes)
+    assert found.numbers["differing"] > len(outcomes) // 2
+    assert found.summary.startswith(
+        f"The model file's scores differ from the reference's prediction column on "
+        f"{found.numbers['differing']:,} of {len(outcomes):,} rows, by up to 0."
+    )
+    assert found.summary.endswith("the version's metrics were not produced by this model file.")
+    assert registered.warnings == [
+        f"{found.summary} Check --model-file and --prediction; the review's reproduction gate "
+        "fails until they match."
+    ]
+    review = lifecycle.request_review(
+        store, model="credit", version=1, by=Identity("erin", "ml_engineer")
+    )
+    frozen = {g["name"]: g for g in review.evidence["gates"]}
+    assert frozen["metrics"]["status"] == "pass"
+    assert frozen["reproduction"]["summary"] == found.summary
+    with pytest.raises(InvalidInput) as refused:
+        lifecycle.sign(
+            store, model="credit", version=1, by=OWNER, decision="approve", comment="AUC 1.0!"
+        )
+    assert "blocking gates failed, so it cannot be approved: reproduction (" in str(refused.value)
+
+
+def test_the_model_files_own_scores_pass_the_reproduction_gate(
+    store: Store, binary_files: Case, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(binary_files.reference)
+    own = binary_files.model.predict_proba(frame[FEATURES])[:, 1]
+
+    registered = _registered_with_scores(store, binary_files, tmp_path, own)
+    found = _reproduction(store)
+
+    assert registered.warnings == []
+    assert (found.status, found.numbers["differing"]) == ("pass", 0)
+    assert found.numbers["max_gap"] < 1e-12
+    assert found.summary == (
+        f"The model file reproduces the reference's scores on {len(frame):,} rows, so the "
+        "version's metrics are this model's."
+    )
+
+
+def test_without_a_model_file_the_scores_cannot_be_checked_and_the_gate_warns() -> None:
+    found = gates.reproduction_gate(None, model=_model(), candidate=_version())  # type: ignore[arg-type]
+
+    assert (found.status, found.blocking) == ("warn", True)
+    assert found.summary.startswith("No model file: the reference's scores")

@@ -395,7 +395,7 @@ def _history(store: Store, version: int) -> list[dict[str, Any]]:
         ("workflow.admins_may_sign", "perhaps", "true or false"),
         ("gates.min.roc_auc", "high", "a number"),
         ("gates.min.happiness", "1", "model 'credit' records no metric 'happiness'"),
-        ("gates.blocking", "metrics,vibes", "a comma-separated list of metrics, compatibility"),
+        ("gates.blocking", "metrics,vibes", "a comma-separated list of metrics, reproduction,"),
         ("gates.max_drifted_features", "-1", "a whole number of inputs, 0 or more"),
         ("gates.kpi_tolerance", "-0.1", "a share of the live version's value"),
         ("gates.latency_budget_ms", "0", "a positive number of milliseconds"),
@@ -474,7 +474,7 @@ def test_the_evidence_hash_is_stored_and_every_sign_off_names_it(fresh: Store) -
     assert review.evidence_sha256 == workflow.evidence_hash(review.evidence)
     assert len(review.evidence_sha256) == 64
     assert {g["name"] for g in review.evidence["gates"]} == {
-        "metrics", "compatibility", "kpi", "drift", "latency", "explanations",
+        "metrics", "reproduction", "compatibility", "kpi", "drift", "latency", "explanations",
     }  # fmt: skip
     asked = [e for e in _events(fresh) if e.action == "request_review" and e.version == 2]
     assert asked[-1].after_state["evidence_sha256"] == review.evidence_sha256

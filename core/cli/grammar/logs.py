@@ -70,6 +70,19 @@ def declare(commands: Commands) -> None:
     p.add_argument("--user", required=True, help=admin)
 
     p = commands.add(
+        "pickle-files",
+        f"{RUN}:cmd_pickle_files",
+        help="allow or refuse pickle/joblib model files in this store (admins)",
+    )
+    p.add_argument(
+        "decision",
+        choices=("allow", "refuse", "show"),
+        help="allow: signed-in ML engineers may register pickle files, converted to skops in a "
+        "separate process; refuse (the default): only skops files",
+    )
+    p.add_argument("--user", help=admin + " (not needed for show)")
+
+    p = commands.add(
         "quarantine",
         f"{RUN}:cmd_quarantine",
         help="see, export and retry quarantined rows",
