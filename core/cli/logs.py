@@ -47,6 +47,7 @@ def cmd_register(args: argparse.Namespace) -> int:
                 task=args.task,
                 positive_label=args.positive_label,
                 model_file=args.model_file,
+                model_class=args.model_class,
                 git_sha=args.git_sha,
                 description=args.description,
                 created_by=args.created_by,

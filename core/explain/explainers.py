@@ -26,7 +26,7 @@ from sqlmodel import select
 from core.errors import InvalidInput, NotFound
 from core.explain.permutation import BACKGROUND_ROWS, Sampling, permutation_explain
 from core.files.sources import quote_ident
-from core.registry import features_of, reference_frame
+from core.registry import features_of, reference_frame, scoring_class
 from core.registry.artifacts import class_index, load_model
 from core.registry.features import Feature
 from core.settings import Settings, positive_seconds
@@ -279,7 +279,7 @@ def _cached_explainer(
         estimator,
         features_of(target),
         sample,
-        model.positive_label,
+        scoring_class(model, target),
         units,
         loaded,
         budget_seconds=budget_seconds,

@@ -6,6 +6,7 @@ from core.registry.lookups import (
     get_version,
     list_models,
     list_versions,
+    scoring_class,
 )
 from core.registry.opening import Opening, challenger_versions, opening_version
 from core.registry.registration import (
@@ -27,6 +28,7 @@ __all__ = [
     "opening_version",
     "challenger_versions",
     "features_of",
+    "scoring_class",
     "register_version",
     "label_to_y_sql",
     "reference_frame",

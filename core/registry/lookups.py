@@ -56,6 +56,13 @@ def list_versions(w: Work, *, model: Model) -> list[ModelVersion]:
     )
 
 
+def scoring_class(model: Model, version: ModelVersion) -> str | None:
+    """The model file's class whose probability is the score (None for a regression)."""
+    if model.positive_label is None:
+        return None
+    return version.positive_class or model.positive_label
+
+
 def features_of(version: ModelVersion) -> list[Feature]:
     """A version's features in registered order."""
     return schema_from_json(version.feature_schema)

@@ -21,6 +21,7 @@ from core.registry import pickle_files
 from core.registry.artifacts import (
     artifact_format,
     check_task_fits,
+    class_index,
     load_model,
     store_artifact,
 )
@@ -55,7 +56,8 @@ class RegistrationSpec:
     """What `register` records: the model, its reference rows and how to read them, lineage.
 
     TIMESTAMP and ID_COLUMN name the prediction logs' columns (default: timestamp, request_id);
-    TASK and POSITIVE_LABEL are inferred from the reference when left out; IGNORE lists the
+    TASK and POSITIVE_LABEL are inferred from the reference when left out; MODEL_CLASS names the
+    model file's class that means the positive label when the two differ; IGNORE lists the
     reference's other columns that are not features; CREATED_BY is recorded when no one signed in.
     """
 
@@ -68,6 +70,7 @@ class RegistrationSpec:
     task: str | None = None
     positive_label: str | None = None
     model_file: str | Path | None = None
+    model_class: str | None = None  # the model file's class meaning POSITIVE_LABEL, if other
     git_sha: str | None = None
     description: str = ""
     created_by: str = ""
@@ -94,6 +97,8 @@ def register_version(
         spec = dataclasses.replace(spec, model=name)
     if spec.task is not None and spec.task not in TASKS:
         raise InvalidInput(f"unknown task {spec.task!r}; use one of {', '.join(TASKS)}")
+    if spec.model_class is not None and spec.model_file is None:
+        raise InvalidInput("--model-class names a class of the model file; give --model-file too")
     store.open()
     with (
         _model_file_to_keep(store, spec, by) as (model_file, converted_from),
@@ -146,6 +151,8 @@ def register_version(
         rows, unlabeled = _copy_reference(
             w, entry, number, features, spec.target, score, positive_label
         )
+        if spec.model_class is not None and task != "binary":
+            raise InvalidInput("--model-class applies to binary models, and this is a regression")
         warnings = []
         if unlabeled:
             warnings.append(f"{unlabeled} reference row(s) have no target; left out of metrics")
@@ -155,7 +162,7 @@ def register_version(
             artifact = store_artifact(model_file, store.artifacts_dir)
             try:
                 warnings += _check_artifact(
-                    w, entry, number, features, artifact, str(spec.model_file)
+                    w, entry, number, features, artifact, str(spec.model_file), spec.model_class
                 )
             except InvalidInput:
                 if artifact.new:  # a refused file leaves no copy behind
@@ -176,6 +183,7 @@ def register_version(
             artifact_path=str(artifact.path) if artifact else None,
             artifact_sha256=artifact.sha256 if artifact else None,
             artifact_format=artifact.fmt if artifact else None,
+            positive_class=spec.model_class,
             data_sha256=sha256_of(ref_path),
             data_rows=rows,
             data_columns=dict(raw.columns),
@@ -408,15 +416,62 @@ def reference_frame(
 
 
 def _check_artifact(
-    w: Work, model: Model, version: int, features: list[Feature], artifact: Any, source: str
+    w: Work,
+    model: Model,
+    version: int,
+    features: list[Feature],
+    artifact: Any,
+    source: str,
+    model_class: str | None,
 ) -> list[str]:
     """Load the model file safely and check it reproduces the reference predictions."""
     estimator = load_model(artifact.path, expected_sha256=artifact.sha256, shown_as=source)
     check_task_fits(estimator, model.task, source)
-    found = reproduce(w, model=model, version=version, features=features, estimator=estimator)
+    scored = model_class or model.positive_label
+    if scored is not None:
+        _check_class(
+            w, estimator, scored, model, version, given=model_class is not None, source=source
+        )
+    found = reproduce(
+        w,
+        model=model,
+        version=version,
+        features=features,
+        estimator=estimator,
+        positive_class=scored,
+    )
     if found.holds:
         return []
     return [
         f"{found.sentence()} Check --model-file and --prediction; the review's reproduction "
         "gate fails until they match."
     ]
+
+
+def _check_class(
+    w: Work, estimator: Any, scored: str, model: Model, version: int, *, given: bool, source: str
+) -> None:
+    """Refuse a class the model file does not have, saying how to name the right one."""
+    classes = [str(c) for c in getattr(estimator, "classes_", [])]
+    try:
+        class_index(classes, scored)
+    except InvalidInput:
+        if given:
+            raise InvalidInput(
+                f"{source}: --model-class {scored!r} is not one of the model's classes {classes}"
+            ) from None
+        assert model.id is not None
+        outcomes = sorted(
+            r[0]
+            for r in w.rows(
+                f"SELECT DISTINCT target FROM {log_tables.ref_table(model.id)} "
+                "WHERE version = ? AND target IS NOT NULL LIMIT 3",
+                [version],
+            )
+        )
+        raise InvalidInput(
+            f"{source}: the model's classes are {classes} and the reference's outcomes are "
+            f"{outcomes}; say which of the model's classes means {model.positive_label!r} with "
+            f"--model-class (e.g. --positive-label {model.positive_label} --model-class "
+            f"{classes[-1] if classes else 1})"
+        ) from None

@@ -58,9 +58,11 @@ def reproduce(
     version: int,
     features: list[Feature],
     estimator: Any,
+    positive_class: str | None,
     rows: int = ROWS,
 ) -> Reproduction:
-    """Score the first ROWS reference rows of VERSION with ESTIMATOR and compare."""
+    """Score the first ROWS reference rows of VERSION with ESTIMATOR (the probability of
+    POSITIVE_CLASS, or the prediction when None) and compare."""
     assert model.id is not None
     cols = ", ".join(f"{f.column} AS {quote_ident(f.name)}" for f in features)
     sample = w.frame(
@@ -69,9 +71,7 @@ def reproduce(
         [version, int(rows)],
     )
     try:
-        scores = positive_scores(
-            estimator, sample[[f.name for f in features]], model.positive_label
-        )
+        scores = positive_scores(estimator, sample[[f.name for f in features]], positive_class)
     except InvalidInput:
         raise
     except Exception as exc:  # a model that cannot take the reference's columns

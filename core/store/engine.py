@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the _MIGRATIONS steps (column changes) in order.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _ANALYTIC_DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -61,6 +61,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     2: [],  # alerts and the webhook outbox: new tables only
     3: [],  # business case revisions: a new table only
     4: [],  # reviews, sign-offs and promotions: new tables only
+    5: ["ALTER TABLE model_version ADD COLUMN IF NOT EXISTS positive_class VARCHAR"],
 }
 
 

@@ -57,6 +57,9 @@ class ModelVersion(SQLModel, table=True):
     artifact_path: str | None = None
     artifact_sha256: str | None = None
     artifact_format: str | None = None
+    # The model file's class scored as positive, where it differs from the outcome label
+    # (a model trained on 0/1 for outcomes that read 'bad'/'good'); None: the positive label.
+    positive_class: str | None = None
     data_sha256: str = ""
     data_rows: int = 0
     data_columns: dict[str, Any] = _json_column()

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.errors import InvalidInput
 from core.files.sources import quote_ident
-from core.registry import features_of, get_model, get_version
+from core.registry import features_of, get_model, get_version, scoring_class
 from core.registry.artifacts import load_model, positive_scores
 from core.store import Model, ModelVersion, Store, Work, log_tables
 from core.value.business_case import BusinessCase, current
@@ -155,7 +155,8 @@ def compare(store: Store, *, model: str, champion: int | None, challenger: int) 
             raise InvalidInput(
                 f"v{version.version} needs inputs the logs lack: {', '.join(missing)}"
             )
-        scores = np.asarray(positive_scores(estimator, sample[names], entry.positive_label), float)
+        positive = scoring_class(entry, version)
+        scores = np.asarray(positive_scores(estimator, sample[names], positive), float)
         band, best = _value(scores, y, case)
         basis = Basis(
             model=entry.name,

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from core.errors import ModelBridgeError
 from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.windows import WindowSpec
-from core.registry import features_of, reference_frame
+from core.registry import features_of, reference_frame, scoring_class
 from core.registry.artifacts import load_model, positive_scores
 from core.registry.reproduction import reproduce
 from core.store import Model, ModelVersion, Store, Work
@@ -114,6 +114,7 @@ def reproduction_gate(w: Work, *, model: Model, candidate: ModelVersion) -> Gate
             version=candidate.version,
             features=features_of(candidate),
             estimator=estimator,
+            positive_class=scoring_class(model, candidate),
         )
     except ModelBridgeError as exc:
         return Gate("reproduction", FAIL, blocking, f"The model file cannot be checked: {exc}")
@@ -256,7 +257,7 @@ def latency_gate(model: Model, candidate: ModelVersion, sample: Any) -> Gate:
     if rows.empty:
         return Gate("latency", WARN, True, "No reference rows to time predictions on.")
     p95, timings, rounds = one_row_p95(
-        lambda row: positive_scores(estimator, row, model.positive_label), rows, budget
+        lambda row: positive_scores(estimator, row, scoring_class(model, candidate)), rows, budget
     )
     numbers = {
         "p95_ms": p95,

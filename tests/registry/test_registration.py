@@ -266,7 +266,10 @@ def test_a_model_file_that_disagrees_with_the_prediction_column_is_registered_wi
 
     assert result.version == 1
     assert len(result.warnings) == 1
-    assert "predictions differ from the reference's prediction column" in result.warnings[0]
+    assert (
+        "scores differ from the reference's prediction column on 1,500 of 1,500 rows"
+        in result.warnings[0]
+    )
 
 
 # --- refused inputs --------------------------------------------------------------------------

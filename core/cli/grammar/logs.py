@@ -115,6 +115,11 @@ def _register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=TASKS)
     p.add_argument("--positive-label", help="the target value that counts as positive (binary)")
     p.add_argument("--model-file", help="the fitted model: skops (safe) or joblib")
+    p.add_argument(
+        "--model-class",
+        help="the model file's class that means --positive-label, when they differ (a model "
+        "trained on 0/1 for outcomes that read bad/good: --positive-label bad --model-class 1)",
+    )
     p.add_argument("--git-sha")
     p.add_argument("--description", default="")
     p.add_argument(
