@@ -17,7 +17,7 @@ from sklearn.preprocessing import OneHotEncoder
 from core import users
 from core.auth import Identity
 from core.errors import PermissionDenied
-from core.store import Store
+from core.store import Store, Work
 
 FEATURES = ["income", "debt ratio", "segment"]
 
@@ -140,3 +140,13 @@ def signs_in(store: Store, username: str, password: str) -> Identity | None:
         return users.sign_in(store, username=username, password=password, client="test")
     except PermissionDenied:
         return None
+
+
+def drop_column(w: Work, table: str, column: str) -> None:
+    """DuckDB drops a column only from a table without indexes: drop them, then put them back."""
+    indexes = w.rows("SELECT index_name, sql FROM duckdb_indexes() WHERE table_name = ?", [table])
+    for name, _ in indexes:
+        w.sql(f"DROP INDEX {name}")
+    w.sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+    for _, sql in indexes:
+        w.sql(sql)

@@ -17,7 +17,7 @@ from core.registry import RegistrationSpec, get_model, get_version, register_ver
 from core.store import Store
 from core.workflow import gates
 from tests.conftest import run_cli
-from tests.factories import Case
+from tests.factories import Case, drop_column
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +106,8 @@ def test_scores_labels_metrics_gates_and_explanations_agree_on_the_positive_clas
 def test_the_cli_takes_model_class_and_an_old_store_gains_the_column(
     store: Store, worded: Path, binary_files: Case
 ) -> None:
-    with store.write() as w:  # a store as schema 4 left it (DuckDB drops a column only unindexed)
-        w.sql("DROP INDEX ix_model_version_model_id")
-        w.sql("ALTER TABLE model_version DROP COLUMN positive_class")
-        w.sql("CREATE INDEX ix_model_version_model_id ON model_version(model_id)")
+    with store.write() as w:  # a store as schema 4 left it
+        drop_column(w, "model_version", "positive_class")
         w.sql("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
 
     ran = run_cli(

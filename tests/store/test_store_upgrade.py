@@ -20,7 +20,7 @@ from core.store import SCHEMA_VERSION, Store, log_tables
 from core.store import engine as store_module
 from core.value import business_case
 from tests.conftest import Ran, copy_store
-from tests.factories import ADMIN, FEATURES, Case
+from tests.factories import ADMIN, FEATURES, Case, drop_column
 
 CREDIT = ("--target", "defaulted", "--prediction", "score")
 # What each schema step added (core/store/engine.py _MIGRATIONS): tables, with their id sequences.
@@ -31,7 +31,10 @@ ADDED_IN = {
         ["review", "sign_off", "promotion", "production_version"],
         ["review_id_seq", "sign_off_id_seq", "promotion_id_seq"],
     ),
+    5: ([], []),
 }
+# What each schema step added to existing tables: (table, column).
+COLUMNS_ADDED_IN = {5: [("model_version", "positive_class")]}
 
 
 def modelbridge(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Ran:
@@ -83,6 +86,8 @@ def _make_older(store: Store, version: int) -> list[str]:
             for sequence in sequences:
                 w.sql(f"DROP SEQUENCE {sequence}")
             dropped += tables
+            for table, column in COLUMNS_ADDED_IN.get(step, []):
+                drop_column(w, table, column)
         w.sql("UPDATE store_meta SET value = ? WHERE key = 'schema_version'", [str(version)])
     return dropped
 
