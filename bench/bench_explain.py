@@ -1,4 +1,6 @@
-"""Explanation benchmark (issue 5): how fast one logged decision is explained once the model is in.
+"""Explanation benchmark (issues 5 and 16): how fast one logged decision is explained.
+
+    uv run python bench/bench_explain.py --kinds         # per model kind, 30 inputs (issue 16)
 
     uv run python bench/bench_explain.py                 # demo store (120 days), 50 cases
     uv run python bench/bench_explain.py --keep          # reuse the store built by a previous run
@@ -30,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / "work" / "explain"
 TARGET_MS = 300.0
@@ -60,8 +64,135 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
+KINDS = ("logistic", "random_forest", "extra_trees", "gradient_boosting",
+         "hist_gradient_boosting", "svc", "k_neighbours", "mlp", "stacking")  # fmt: skip
+
+
+def _kind_store(kind: str) -> Path:
+    """A store with model KIND (tests/explain/test_model_matrix: breast cancer, 31 inputs) and
+    569 logged cases over 3 weeks."""
+    import skops.io as sio
+
+    from core.ingest import ingest_predictions
+    from core.registry import RegistrationSpec, register_version
+    from core.store import Store
+    from tests.explain.test_model_matrix import cancer, fit
+
+    folder = WORK / "kinds" / kind
+    if (folder / "store.duckdb").exists():
+        return folder / "store.duckdb"
+    folder.mkdir(parents=True, exist_ok=True)
+    model, x, _, _ = fit(kind)
+    y = cancer()[1]
+    score = model.predict_proba(x)[:, 1]
+    x.assign(target=y, score=score).to_parquet(folder / "reference.parquet", index=False)
+    logs = x.assign(
+        score=score,
+        request_id=[f"case-{i:04d}" for i in range(len(x))],
+        timestamp=pd.date_range("2026-03-01", periods=len(x), freq="53min", tz="UTC"),
+    )
+    logs.to_parquet(folder / "logs.parquet", index=False)
+    sio.dump(model, folder / "model.skops")
+    store = Store(folder / "store.duckdb")
+    store.init()
+    register_version(
+        store,
+        spec=RegistrationSpec(
+            model=kind,
+            reference=folder / "reference.parquet",
+            target="target",
+            prediction="score",
+            model_file=folder / "model.skops",
+        ),
+    )
+    ingest_predictions(store, model=kind, files=[folder / "logs.parquet"])
+    return store.path
+
+
+def _one_kind(kind: str, db: Path, cases_n: int) -> dict[str, Any]:
+    """In this (fresh) process: the page's first open, the first case, cold and cached cases."""
+    from core.explain import cases
+    from core.explain.global_importance import global_importance, importance_over_time
+    from core.store import Store
+
+    store = Store(db)
+    ids = [f"case-{i:04d}" for i in range(7, 569, 569 // (cases_n + 1))][: cases_n + 1]
+
+    def page_case(rid: str) -> None:  # the page explains in probability and log-odds
+        cases.explain_case(store, model=kind, request_id=rid)
+        cases.explain_case(store, model=kind, request_id=rid, units="log_odds")
+
+    start = time.perf_counter()
+    global_importance(store, model=kind)
+    importance_over_time(store, model=kind)
+    page_open = time.perf_counter() - start
+    _, first = _timed(page_case, ids[0])
+    cold = [_timed(page_case, rid)[1] for rid in ids[1:]]
+    cached = [_timed(page_case, rid)[1] for rid in ids[1:]]
+    case = cases.explain_case(store, model=kind, request_id=ids[0])
+    return {
+        "kind": kind,
+        "method": case.explanation.method,
+        "page_first_open_ms": _ms(page_open),
+        "first_case_ms": _ms(first),
+        "cold": _summary(cold),
+        "cached": _summary(cached),
+        "note": case.explanation.note,
+    }
+
+
+def kinds(cases_n: int) -> None:
+    """Each model kind in its own fresh process; a table of the figures."""
+    import subprocess
+
+    rows = []
+    load_at_start = round(os.getloadavg()[0], 2)
+    for kind in KINDS:
+        db = _kind_store(kind)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one-kind", kind, "--db", str(db), "--cases",
+             str(cases_n)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        ).stdout  # fmt: skip
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    results = {
+        "command": "uv run python bench/bench_explain.py --kinds",
+        "kinds": rows,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_1min_at_start": load_at_start,
+            "load_1min_at_end": round(os.getloadavg()[0], 2),
+        },
+    }
+    (WORK / "kinds.json").write_text(json.dumps(results, indent=2))
+    print(f"{'kind':24} {'method':12} {'page open':>10} {'first':>8} {'cold med':>9} "
+          f"{'cold p95':>9} {'cached':>8}")  # fmt: skip
+    for r in rows:
+        print(
+            f"{r['kind']:24} {r['method']:12} {r['page_first_open_ms']:>8.0f}ms "
+            f"{r['first_case_ms']:>6.0f}ms {r['cold']['median_ms']:>7.0f}ms "
+            f"{r['cold']['p95_ms']:>7.0f}ms {r['cached']['median_ms']:>6.1f}ms"
+        )
+    print(f"load average (1 min): {load_at_start} at start, "
+          f"{results['machine']['load_1min_at_end']} at end")  # fmt: skip
+
+
 def main() -> None:
     """Run the benchmark and print a summary."""
+    if "--kinds" in sys.argv or "--one-kind" in sys.argv:
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--kinds", action="store_true")
+        parser.add_argument("--one-kind")
+        parser.add_argument("--db", type=Path)
+        parser.add_argument("--cases", type=int, default=20)
+        args = parser.parse_args()
+        if args.one_kind:
+            print(json.dumps(_one_kind(args.one_kind, args.db, args.cases)))
+        else:
+            kinds(args.cases)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--per-day", type=int, default=1700)

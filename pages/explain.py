@@ -120,21 +120,23 @@ with decide:
             f"Model file loaded with **{case.loaded_with}**; "
             f"explainer: `{case.explanation.method}`."
         )
-        if case.explanation.note:  # how the permutation explainer sampled, within its budget
+        if case.explanation.note:  # the fixed sampling plan and its largest standard error
             st.caption(case.explanation.note)
+        names = list(case.explanation.contributions)
+        shap_table = pd.DataFrame(
+            {
+                "feature": names,
+                "value": [str(case.explanation.values[n]) for n in names],
+                "SHAP (probability)": list(case.explanation.contributions.values()),
+                "SHAP (log-odds)": [tech.explanation.contributions[n] for n in names],
+            }
+        )
+        if case.explanation.errors:
+            shap_table["standard error"] = [case.explanation.errors[n] for n in names]
+        if case.explanation.odds_ratios:
+            shap_table["odds ratio"] = [case.explanation.odds_ratios[n] for n in names]
         st.dataframe(
-            pd.DataFrame(
-                {
-                    "feature": list(case.explanation.contributions),
-                    "value": [
-                        str(case.explanation.values[n]) for n in case.explanation.contributions
-                    ],
-                    "SHAP (probability)": list(case.explanation.contributions.values()),
-                    "SHAP (log-odds)": [
-                        tech.explanation.contributions[n] for n in case.explanation.contributions
-                    ],
-                }
-            ),
+            shap_table,
             hide_index=True,
             key="explain_shap",
         )

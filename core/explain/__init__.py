@@ -6,7 +6,6 @@ from core.explain.explainers import (
     Explanation,
     build_explainer,
     explainer_for,
-    feature_groups,
     logged_case,
 )
 
@@ -14,7 +13,6 @@ __all__ = [
     "UNITS",
     "Explanation",
     "Explainer",
-    "feature_groups",
     "build_explainer",
     "explainer_for",
     "logged_case",

@@ -56,26 +56,27 @@ class CaseExplanation:
 
     def as_dict(self) -> dict[str, Any]:
         """The CLI's JSON shape."""
-        cf, sampling = self.counterfactual, self.explanation.sampling
+        cf, e = self.counterfactual, self.explanation
         return {
             "model": self.model,
             "version": self.version,
             "request_id": self.request_id,
-            "base_value": self.explanation.base_value,
-            "output": self.explanation.output,
-            "units": self.explanation.units,
-            "method": self.explanation.method,
+            "base_value": e.base_value,
+            "output": e.output,
+            "units": e.units,
+            "method": e.method,
             "sampling": None
-            if sampling is None
+            if e.plan is None
             else {
-                "permutations": sampling.permutations,
-                "background_rows": sampling.background_rows,
-                "reduced": sampling.reduced,
-                "over_budget": sampling.over_budget,
-                "budget_seconds": sampling.budget_seconds,
-                "estimated_seconds": sampling.estimated_seconds,
-                "note": sampling.note,
+                "exact": e.plan.exact,
+                "antithetic_pairs": e.plan.pairs,
+                "background_rows": e.plan.background_rows,
+                "scored_rows_per_case": e.plan.scored_rows,
+                "seed": e.plan.seed,
+                "note": e.note,
             },
+            "errors": e.errors,
+            "odds_ratios": e.odds_ratios,
             "contributions": self.explanation.contributions,
             "values": self.explanation.values,
             "threshold": self.threshold,

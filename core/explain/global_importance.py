@@ -11,11 +11,16 @@ from core.explain.cases import _context, _typed
 from core.registry import features_of, reference_frame
 from core.store import Model, ModelVersion, Store, Work, log_tables
 
+# Rows explained for the overview: enough for a ranking, few enough for the page to open fast.
+OVERVIEW_ROWS = 100
+OVER_TIME_ROWS = 300
+
 
 def global_importance(
-    store: Store, *, model: str, version: int | None = None, sample: int = 300
+    store: Store, *, model: str, version: int | None = None, sample: int = OVERVIEW_ROWS
 ) -> pd.DataFrame:
-    """Mean |contribution| per feature on recent production rows vs the reference."""
+    """Mean |contribution| per feature on recent production rows vs the reference (SAMPLE
+    rows of each, explained on the overview plan)."""
     with store.open().read() as r:
         entry, target = _context(r, model, version)
         reference = reference_frame(r, model=entry, version=target, limit=20000)
@@ -34,7 +39,7 @@ def global_importance(
 
 
 def _mean_abs(explainer: Explainer, frame: pd.DataFrame) -> list[float]:
-    explained = explainer.explain(_typed(frame, explainer.features))
+    explained = explainer.explain(_typed(frame, explainer.features), overview=True)
     table = pd.DataFrame([e.contributions for e in explained])
     return [float(table[n].abs().mean()) for n in explainer.names]
 
@@ -59,7 +64,8 @@ def importance_over_time(
     per_window: int = 100,
     period: str = "W",
 ) -> pd.DataFrame:
-    """Per window: mean |contribution| and rank of each feature (explanation drift)."""
+    """Per window: mean |contribution| and rank of each feature (explanation drift), on at most
+    PER_WINDOW rows a window and OVER_TIME_ROWS in all."""
     from core.monitoring.windows import WindowSpec
 
     spec = WindowSpec.parse(period)
@@ -71,6 +77,12 @@ def importance_over_time(
         )
         start, _ = spec.bounds_sql()
         assert entry.id is not None
+        starts = r.frame(
+            f"SELECT __w, {start} AS window_start FROM (SELECT ts, {spec.key_sql()} AS __w "
+            f"FROM {log_tables.pred_table(entry.id)} WHERE version = ?) GROUP BY __w",
+            [target.version],
+        )
+        per_window = min(per_window, max(10, OVER_TIME_ROWS // max(len(starts), 1)))
         rows = r.frame(
             f"SELECT {cols}, __w FROM (SELECT *, {spec.key_sql()} AS __w "
             f"FROM {log_tables.pred_table(entry.id)} WHERE version = ?) "
@@ -78,15 +90,10 @@ def importance_over_time(
             f"<= {int(per_window)}",
             [target.version],
         )
-        starts = r.frame(
-            f"SELECT __w, {start} AS window_start FROM (SELECT ts, {spec.key_sql()} AS __w "
-            f"FROM {log_tables.pred_table(entry.id)} WHERE version = ?) GROUP BY __w",
-            [target.version],
-        )
     if rows.empty:
         return pd.DataFrame(columns=["window_start", "feature", "importance", "rank"])
     explainer = explainer_for(store, model=entry, version=target)
-    explained = explainer.explain(_typed(rows, explainer.features))
+    explained = explainer.explain(_typed(rows, explainer.features), overview=True)
     table = pd.DataFrame([e.contributions for e in explained]).abs()
     table["__w"] = rows["__w"].to_numpy()
     tidy = (

@@ -1,206 +1,152 @@
-"""The model-agnostic explainer: Shapley values by antithetic permutation sampling, sized to a
-time budget per case.
+"""The model-agnostic explainer: Shapley values against background rows, on a fixed plan.
 
-A small timed model call (and a bigger one when that was cheap) estimates the cost of a scored
-row; then the background sample, and after it the number of feature orderings, shrink until the
-estimate fits the budget. Whatever is sampled, a case adds up exactly to the model's output.
-The explainer passed in is core.explain's Explainer (its names, features and predict).
+The plan depends on the number of input columns and background rows only, never on the clock:
+a case scores about SCORED_ROWS_PER_CASE rows. When every coalition of columns fits in that
+(8 columns against 100 rows: 256 x 100), all are scored and the values are exact. Otherwise
+feature orderings are drawn with a fixed seed in antithetic pairs (an ordering and its
+reverse), as many pairs as fit (at least MIN_PAIRS); each pair's estimate adds up exactly, and
+the spread of the pairs' estimates gives each contribution's standard error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from math import factorial
 
 import numpy as np
-import pandas as pd
 
 BACKGROUND_ROWS = 100
-MIN_BACKGROUND_ROWS = 10
-PERMUTATION_PAIRS = 4  # antithetic pairs of feature orderings at full settings
-# Background sizes a budget chooses from. A few steps, not any number: the plan comes from a
-# timed call, and a case explained twice (by the CLI and the page, or on a busier moment) must
-# not get other numbers because the machine was a little faster or slower.
-BACKGROUND_STEPS = (10, 15, 25, 40, 60, 100)
-PROBE_ROWS = 5
-PROBE_SHARE = 0.1  # of the budget, at most, spent timing a bigger batch before choosing
+SCORED_ROWS_PER_CASE = 25_600
+MIN_PAIRS = 2
+MAX_PAIRS = 64
+SEED = 0
+# The overview (global importance, importance over time) explains hundreds of rows: one pair
+# of orderings against a few background rows each, its error averaging out over the rows.
+OVERVIEW_BACKGROUND_ROWS = 5
+OVERVIEW_PAIRS = 1
+
+Score = Callable[[np.ndarray], np.ndarray]  # the model's output for (rows, background, columns)
 
 
 @dataclass(frozen=True)
-class Sampling:
-    """What the permutation explainer samples per case, chosen to fit a time budget."""
+class Plan:
+    """What a case scores: every coalition (pairs == 0) or PAIRS antithetic orderings."""
 
-    permutations: int
+    features: int
     background_rows: int
-    full_permutations: int
-    full_background_rows: int
-    budget_seconds: float
-    estimated_seconds: float
+    pairs: int
+    seed: int = SEED
 
     @property
-    def reduced(self) -> bool:
-        """Whether fewer orderings or background rows than the full settings are used."""
+    def exact(self) -> bool:
+        """Whether every coalition is scored (no sampling error)."""
+        return self.pairs == 0
+
+    @property
+    def coalitions(self) -> int:
+        """Coalitions scored per case, each against every background row."""
+        if self.exact:
+            return 2**self.features
+        return len(_orderings(self.features, self.pairs, self.seed)[1])
+
+    @property
+    def scored_rows(self) -> int:
+        """Rows the model scores per case."""
+        return self.coalitions * self.background_rows
+
+    def describe(self) -> str:
+        """The plan in plain words."""
+        rows = f"{self.background_rows} reference rows"
+        if self.exact:
+            return f"All {self.coalitions} coalitions of the {self.features} inputs against {rows}"
         return (
-            self.permutations < self.full_permutations
-            or self.background_rows < self.full_background_rows
+            f"{2 * self.pairs} feature orderings ({self.pairs} antithetic pairs, seed "
+            f"{self.seed}) against {rows}, fixed for {self.features} inputs"
         )
 
-    @property
-    def over_budget(self) -> bool:
-        """Whether a case is expected to take longer than the budget even so."""
-        return self.estimated_seconds > self.budget_seconds
 
-    @property
-    def note(self) -> str:
-        """The sampling in plain words, saying when and why the explanation is approximate."""
-        cut = []
-        if self.background_rows < self.full_background_rows:
-            cut.append(f"{self.background_rows} background rows (of {self.full_background_rows})")
-        if self.permutations < self.full_permutations:
-            cut.append(f"{self.permutations} feature orderings (of {self.full_permutations})")
-        budget = f"{self.budget_seconds:g} s"
-        if not cut:
-            head = (
-                f"Sampled {self.permutations} feature orderings against "
-                f"{self.background_rows} background rows"
-            )
-        elif self.over_budget:
-            head = f"Approximate: reduced to the minimum, {' and '.join(cut)}"
-        else:
-            return f"Approximate: reduced to {' and '.join(cut)} to answer within {budget}."
-        if self.over_budget:
-            return (
-                f"{head}; it still takes about {_seconds(self.estimated_seconds)} per case, "
-                f"longer than the {budget} budget."
-            )
-        return f"{head}."
+def plan_for(features: int, background_rows: int) -> Plan:
+    """The plan of a model with FEATURES inputs and BACKGROUND_ROWS rows to compare with."""
+    rows = min(background_rows, BACKGROUND_ROWS)
+    if 2**features * rows <= SCORED_ROWS_PER_CASE:
+        return Plan(features, rows, 0)
+    pairs = MIN_PAIRS
+    while pairs < MAX_PAIRS and _coalitions(features, pairs + 1) * rows <= SCORED_ROWS_PER_CASE:
+        pairs += 1
+    return Plan(features, rows, pairs)
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.1f} s" if value >= 1 else f"{value:.2g} s"
+def overview_plan(features: int, background_rows: int) -> Plan:
+    """The cheaper plan used when explaining many rows for the overview."""
+    rows = min(background_rows, OVERVIEW_BACKGROUND_ROWS)
+    if 2**features * rows <= SCORED_ROWS_PER_CASE // 20:
+        return Plan(features, rows, 0)
+    return Plan(features, rows, OVERVIEW_PAIRS)
 
 
-def permutation_explain(
-    explainer: Any,
-    background: pd.DataFrame,
-    budget_seconds: float,
-    clock: Callable[[], float],
-) -> tuple[Any, Sampling]:
-    """Shapley values by antithetic permutation sampling against the background rows.
-
-    Each ordering switches the row's values on one feature at a time, so its steps add up to
-    f(row) - mean f(background) exactly; averaging orderings keeps that sum, whatever the number
-    of orderings or background rows the budget allows. Written in NumPy: shap's permutation
-    explainer compiles numba code on first use (20 s or more per process).
-    """
-    names, p = explainer.names, len(explainer.names)
-    rows_b = background[names].to_numpy(dtype=object)
-    largest = len(_orderings(p, PERMUTATION_PAIRS)[1]) * min(len(rows_b), BACKGROUND_ROWS)
-    per_row = _seconds_per_row(explainer, rows_b, largest, budget_seconds, clock)
-    sampling = plan_sampling(p, len(rows_b), per_row, budget_seconds)
-    if sampling.background_rows < len(rows_b):
-        rows_b = (
-            background[names]
-            .sample(n=sampling.background_rows, random_state=0)
-            .to_numpy(dtype=object)
-        )
-    orders, masks, where = _orderings(p, sampling.permutations // 2)
-
-    def run(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        base, values = np.empty(len(frame)), np.zeros((len(frame), p))
-        for i, row in enumerate(frame[names].to_numpy(dtype=object)):
-            mixed = np.where(masks[:, None, :], row[None, None, :], rows_b[None, :, :])
-            scores = _score(explainer, mixed.reshape(-1, p))
-            means = scores.reshape(len(masks), len(rows_b)).mean(axis=1)
-            path = means[where.reshape(len(orders), p + 1)]
-            for k, order in enumerate(orders):
-                values[i, order] += np.diff(path[k])
-            values[i] /= len(orders)
-            base[i] = path[:, 0].mean()
-        return base, values
-
-    return run, sampling
+def _coalitions(features: int, pairs: int) -> int:
+    # An ordering passes features + 1 coalitions; all orderings share the empty and full ones.
+    return min(2**features, 2 * pairs * (features - 1) + 2)
 
 
-def _orderings(p: int, pairs: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """PAIRS random feature orderings and their reverses, the coalitions they pass through
-    (each once), and where each ordering's steps are among those coalitions."""
-    rng = np.random.default_rng(0)  # fewer pairs are a prefix of more: cutting keeps the rest
-    orders = [rng.permutation(p) for _ in range(pairs)]
-    orders += [order[::-1] for order in orders]
+def _orderings(p: int, pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PAIRS seeded orderings and their reverses (rows 2k and 2k+1), the distinct coalitions
+    they pass through, and where each ordering's steps are among those coalitions."""
+    rng = np.random.default_rng(seed)
+    orders = np.empty((2 * pairs, p), dtype=int)
+    for k in range(pairs):
+        orders[2 * k] = rng.permutation(p)
+        orders[2 * k + 1] = orders[2 * k][::-1]
     steps = np.zeros((len(orders), p + 1, p), dtype=bool)
     for k, order in enumerate(orders):
         for j, feature in enumerate(order):
             steps[k, j + 1 :, feature] = True
-    # The same coalition (all off, all on) recurs across orderings: score each one once.
     masks, where = np.unique(steps.reshape(-1, p), axis=0, return_inverse=True)
-    return orders, masks, where
+    return orders, masks, where.reshape(len(orders), p + 1)
 
 
-def _score(explainer: Any, rows: np.ndarray) -> np.ndarray:
-    """The model's output for ROWS of original feature values (an object array)."""
-    batch = pd.DataFrame(rows, columns=explainer.names)
-    for f in explainer.features:
-        if f.kind == "numeric":
-            batch[f.name] = pd.to_numeric(batch[f.name], errors="coerce").astype(float)
-    return explainer.predict(batch)
+def explain_rows(
+    score: Score, x: np.ndarray, background: np.ndarray, groups: np.ndarray, plan: Plan
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(base, contributions, standard errors) of rows X (model columns), per input column.
+
+    GROUPS gives each column's input column; a coalition takes its input columns' model
+    columns from the row and the others from a background row. SCORE maps a matrix of model
+    columns to the output explained."""
+    p, rows_b = plan.features, len(background)
+    if plan.exact:
+        masks = (np.arange(2**p)[:, None] >> np.arange(p)) & 1 == 1
+    else:
+        orders, masks, where = _orderings(p, plan.pairs, plan.seed)
+    columns = masks[:, groups]  # coalition -> model columns taken from the row
+    base = np.empty(len(x))
+    values, errors = np.zeros((len(x), p)), np.zeros((len(x), p))
+    for i, row in enumerate(x):
+        mixed = np.where(columns[:, None, :], row[None, None, :], background[None, :, :])
+        means = score(mixed.reshape(-1, x.shape[1])).reshape(len(masks), rows_b).mean(axis=1)
+        base[i] = means[0]  # np.unique and the bit order both put the empty coalition first
+        if plan.exact:
+            values[i] = _exact(means, masks)
+            continue
+        path = means[where]  # ordering, step
+        per_order = np.zeros((len(orders), p))
+        for k, order in enumerate(orders):
+            per_order[k, order] = np.diff(path[k])
+        per_pair = per_order.reshape(plan.pairs, 2, p).mean(axis=1)
+        values[i] = per_pair.mean(axis=0)
+        # One pair (the overview's) has no spread to measure: its error is unknown.
+        errors[i] = per_pair.std(axis=0, ddof=1) / np.sqrt(plan.pairs) if plan.pairs > 1 else np.nan
+    return base, values, errors
 
 
-def _seconds_per_row(
-    explainer: Any,
-    rows_b: np.ndarray,
-    largest: int,
-    budget_seconds: float,
-    clock: Callable[[], float],
-) -> float:
-    """Seconds a scored row costs, from one small timed call (and a bigger one if it was cheap).
-
-    A small call is mostly the model's fixed cost per call; when the estimate says a batch
-    nearer a case's LARGEST one fits in a tenth of the budget, that batch is timed instead,
-    so a fast model is not cut down for an overhead a real batch shares across its rows.
-    """
-
-    def timed(rows: np.ndarray) -> float:
-        start = clock()
-        _score(explainer, rows)
-        return max(clock() - start, 0.0) / len(rows)
-
-    small = min(len(rows_b), PROBE_ROWS)
-    per_row = timed(rows_b[:small])
-    bigger = min(largest, int(PROBE_SHARE * budget_seconds / max(per_row, 1e-12)))
-    if bigger >= 4 * small:
-        per_row = timed(rows_b[np.arange(bigger) % len(rows_b)])
-    return per_row
-
-
-def plan_sampling(
-    features: int, background_rows: int, seconds_per_row: float, budget_seconds: float
-) -> Sampling:
-    """The most orderings and background rows whose estimated time per case fits the budget.
-
-    Background rows go first (sampled down to MIN_BACKGROUND_ROWS), then pairs of orderings
-    (down to one); when even that does not fit, the minimum is used and the estimate says so.
-    """
-    full_rows = min(background_rows, BACKGROUND_ROWS)
-    least_rows = min(full_rows, MIN_BACKGROUND_ROWS)
-    affordable = budget_seconds / max(seconds_per_row, 1e-12)  # scored rows per case
-
-    def coalitions(pairs: int) -> int:
-        return len(_orderings(features, pairs)[1])
-
-    pairs = PERMUTATION_PAIRS
-    rows = int(min(full_rows, affordable // coalitions(pairs)))
-    steps = {least_rows, full_rows, *(s for s in BACKGROUND_STEPS if least_rows < s < full_rows)}
-    rows = max((s for s in steps if s <= rows), default=rows)
-    if rows < least_rows:
-        rows = least_rows
-        pairs = next((k for k in range(pairs, 0, -1) if coalitions(k) * rows <= affordable), 1)
-    return Sampling(
-        permutations=2 * pairs,
-        background_rows=rows,
-        full_permutations=2 * PERMUTATION_PAIRS,
-        full_background_rows=full_rows,
-        budget_seconds=budget_seconds,
-        estimated_seconds=coalitions(pairs) * rows * seconds_per_row,
-    )
+def _exact(means: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Shapley values from the value of every coalition (index = bit mask)."""
+    p = masks.shape[1]
+    sizes = masks.sum(axis=1)
+    weight = np.array([factorial(s) * factorial(p - s - 1) / factorial(p) for s in range(p)])
+    out = np.zeros(p)
+    for j in range(p):
+        without = np.flatnonzero(~masks[:, j])
+        out[j] = (weight[sizes[without]] * (means[without | (1 << j)] - means[without])).sum()
+    return out
