@@ -358,7 +358,8 @@ def _cached_explainer(db: str, model_id: int, version: int, sha: str, units: str
     loaded = (
         "skops, allow-listed types only"
         if target.artifact_format == "skops"
-        else "joblib, sha256 matches the registered file"
+        else "joblib registered before pickles were refused: sha256 matches, loaded in a "
+        "separate process and kept as skops"
     )
     sample = background.sample(n=min(len(background), BACKGROUND_ROWS), random_state=0)
     return build_explainer(
