@@ -116,13 +116,17 @@ _FAULTS = (
 def store_fault(exc: BaseException, path: Path) -> StoreFault | None:
     """The plain account of a failed file or disk behind EXC, or None when it is something else."""
     text = str(getattr(exc, "orig", None) or exc)
+    if _is_lock_conflict(text):
+        # The lock message may add "you would be able to open this database in read-only
+        # mode": another process holds the file, which is a wait, not a read-only disk.
+        return None
     for needles, message in _FAULTS:
         if any(n in text for n in needles):
             return StoreFault(message.format(path=path))
     return None
 
 
-def _is_lock_conflict(exc: BaseException) -> bool:
+def _is_lock_conflict(exc: BaseException | str) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
 
