@@ -8,6 +8,7 @@ process's commit away (core/store/turns.py). These tests hold ModelBridge's writ
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -18,10 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from core import audit
+from core import audit, registry, users
 from core.errors import StoreBusy
-from core.store import Store
+from core.store import Store, log_tables
+from tests import hostile_corpus as hc
 from tests.conftest import ROOT
+
+WORKERS = 4
+CYCLES = 3
+FILES_PER_CYCLE = 2  # per worker: each file ingested, then a sign-in (one audit event)
+ROWS_PER_FILE = 3
+PASSWORD = "stress-test-pw-1"
 
 HOLD_READ_ONLY = (
     "import sys, time, duckdb\n"
@@ -113,3 +121,158 @@ def test_a_writer_opening_while_the_previous_one_checkpoints_keeps_its_commit(
     # Before the fix: [(1, 'late')], and the chain still verified.
     assert trail == [(1, "first"), (2, "late")]
     assert problems == []
+
+
+# --- four processes ingesting and signing in while the dashboard reads -------------------
+
+# Each worker reads a cycle's files and sign-in clients as one JSON line, ingests each file and
+# signs in after it (every sign-in is audited), and answers with the batch ids it was given.
+WORKER = """
+import json, sys
+from core import users
+from core.ingest import ingest_predictions
+from core.store import Store
+
+store = Store(sys.argv[1], lock_wait_seconds=60)
+print("ready", flush=True)
+for line in sys.stdin:
+    done = {"batches": []}
+    try:
+        for source, client in json.loads(line):
+            [result] = ingest_predictions(store, model="credit", files=[source])
+            if result.error or result.duplicate_of:
+                raise RuntimeError(f"{source}: {result}")
+            done["batches"].append(result.batch_id)
+            users.sign_in(store, username="admin", password=sys.argv[2], client=client)
+    except Exception as exc:
+        done["error"] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(done), flush=True)
+"""
+
+# The dashboard's reads (the Traffic page's totals and days, the Audit page's events and chain
+# check), as app/data.py makes them, until the file STOP appears; then what it saw.
+READER = """
+import json, sys, time
+from pathlib import Path
+from core import audit, registry
+from core.errors import StoreBusy
+from core.monitoring import traffic
+from core.store import Store
+
+store, stop = Store(sys.argv[1], lock_wait_seconds=5), Path(sys.argv[2])
+seen = {"reads": 0, "busy": 0, "errors": [], "went_back": []}
+last = (0, 0)
+print("ready", flush=True)
+while not stop.exists():
+    try:
+        store.revision()
+        with store.read() as r:
+            entry = registry.get_model(r, name="credit")
+            flt = traffic.TrafficFilter(entry.id)
+            predictions = int(traffic.totals(r, flt=flt)["predictions"] or 0)
+            traffic.daily_traffic(r, flt=flt)
+            events = len(audit.events(r, limit=None))
+            problems = audit.verify(r)
+        if problems:
+            seen["errors"].append(f"chain: {problems}")
+        # A commit once seen and then gone is a lost commit.
+        if predictions < last[0] or events < last[1]:
+            seen["went_back"].append([last, [predictions, events]])
+        last = (predictions, events)
+        seen["reads"] += 1
+    except StoreBusy:
+        seen["busy"] += 1  # the documented path: the page says the store is busy
+    except Exception as exc:
+        seen["errors"].append(f"{type(exc).__name__}: {exc}")
+    time.sleep(0.2)  # a page open in a browser, re-run now and then, not a busy loop
+print(json.dumps(seen), flush=True)
+"""
+
+
+def _start(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def _answer(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line, f"process {process.pid} ended (code {process.wait()})"
+    return line
+
+
+def _stored(store: Store) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Request ids, prediction batch ids and sign-in clients in the store, and chain problems."""
+    with store.read() as r:
+        table = log_tables.pred_table(registry.get_model(r, name="credit").id or 0)
+        ids = [i for (i,) in r.rows(f"SELECT request_id FROM {table} ORDER BY 1")]
+        batches = [
+            b for (b,) in r.rows("SELECT batch_id FROM batch WHERE kind = 'prediction' ORDER BY 1")
+        ]
+        clients = [
+            c
+            for (c,) in r.rows(
+                "SELECT json_extract_string(after_state, '$.client') FROM audit_event "
+                "WHERE action = 'sign_in' ORDER BY 1"
+            )
+        ]
+        return ids, batches, clients, audit.verify(r)
+
+
+def test_four_processes_ingesting_and_signing_in_while_the_dashboard_reads_lose_nothing(
+    credit_store: Store, tmp_path: Path
+) -> None:
+    users.first_admin(credit_store, username="admin", password=PASSWORD)
+    ids, batches, clients, _ = _stored(credit_store)
+    before = len(batches)
+    stop = tmp_path / "stop-reading"
+    workers = [_start(WORKER, str(credit_store.path), PASSWORD) for _ in range(WORKERS)]
+    reader = _start(READER, str(credit_store.path), str(stop))
+    try:
+        for process in [reader, *workers]:
+            assert _answer(process).strip() == "ready"
+        for cycle in range(CYCLES):
+            for number, worker in enumerate(workers):
+                given = []
+                for k in range(FILES_PER_CYCLE):
+                    name = f"w{number}c{cycle}f{k}"
+                    rows = hc.good_rows(ROWS_PER_FILE, prefix=name)
+                    source = hc.write_csv(tmp_path / f"{name}.csv", rows)
+                    given.append((str(source), f"stress:{name}"))
+                    ids += [row["request_id"] for row in rows]
+                    clients.append(f"stress:{name}")
+                assert worker.stdin is not None
+                worker.stdin.write(json.dumps(given) + "\n")
+                worker.stdin.flush()
+            for worker in workers:
+                report = json.loads(_answer(worker))
+                assert report.get("error") is None
+                batches += report["batches"]
+
+            stored_ids, stored_batches, signed_in, problems = _stored(credit_store)
+            assert stored_ids == sorted(ids)  # every row once: none lost, none doubled
+            assert stored_batches == sorted(batches)  # every batch recorded once
+            assert signed_in == sorted(clients)  # every audit event there, once
+            assert problems == []  # and the chain verifies
+        stop.touch()
+        seen = json.loads(_answer(reader))
+    finally:
+        stop.touch()
+        for process in [reader, *workers]:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    assert len(batches) - before == WORKERS * CYCLES * FILES_PER_CYCLE
+    assert seen["errors"] == []
+    assert seen["went_back"] == []  # no reader ever saw a commit disappear
+    assert seen["reads"] > 0
