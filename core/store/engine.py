@@ -24,6 +24,7 @@ from sqlmodel import Session, SQLModel
 from core.errors import InvalidInput, ModelBridgeError, NotFound, StoreBusy, StoreFault
 from core.settings import Settings
 from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from core.store.turns import turn_for
 
 T = TypeVar("T")
 
@@ -117,13 +118,17 @@ _FAULTS = (
 def store_fault(exc: BaseException, path: Path) -> StoreFault | None:
     """The plain account of a failed file or disk behind EXC, or None when it is something else."""
     text = str(getattr(exc, "orig", None) or exc)
+    if _is_lock_conflict(text):
+        # The lock message may add "you would be able to open this database in read-only
+        # mode": another process holds the file, which is a wait, not a read-only disk.
+        return None
     for needles, message in _FAULTS:
         if any(n in text for n in needles):
             return StoreFault(message.format(path=path))
     return None
 
 
-def _is_lock_conflict(exc: BaseException) -> bool:
+def _is_lock_conflict(exc: BaseException | str) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
 
@@ -237,9 +242,14 @@ class Store:
             fault = store_fault(cause, self.path)
             raise (fault or cause) from None
 
-    def _connect(self, *, write: bool = True) -> sa.Connection:
-        self._refuse_what_is_not_a_store()
-        deadline = time.monotonic() + self.lock_wait_seconds
+    def _busy(self) -> StoreBusy:
+        return StoreBusy(
+            f"The store {self.path} is busy in another process (for example a long "
+            f"ingest) and stayed locked for {self.lock_wait_seconds:.0f} s; "
+            "try again when it finishes."
+        )
+
+    def _connect(self, *, write: bool, deadline: float) -> sa.Connection:
         delay = 0.02
         while True:
             try:
@@ -260,18 +270,28 @@ class Store:
                 if not _is_lock_conflict(exc):
                     raise
                 if time.monotonic() >= deadline:
-                    raise StoreBusy(
-                        f"The store {self.path} is busy in another process (for example a long "
-                        f"ingest) and stayed locked for {self.lock_wait_seconds:.0f} s; "
-                        "try again when it finishes."
-                    ) from None
+                    raise self._busy() from None
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
 
     @contextmanager
     def work(self, *, write: bool = False) -> Iterator[Work]:
         """Hold the store for one unit of work; write=True commits at the end, else rolls back."""
-        conn = self._connect(write=write)
+        self._refuse_what_is_not_a_store()
+        deadline = time.monotonic() + self.lock_wait_seconds
+        # The turn is held until DuckDB has closed the file (and checkpointed): see turns.py.
+        turn = turn_for(self.path)
+        if not turn.acquire(deadline):
+            raise self._busy()
+        try:
+            with self._unit(write=write, deadline=deadline) as unit:
+                yield unit
+        finally:
+            turn.release()
+
+    @contextmanager
+    def _unit(self, *, write: bool, deadline: float) -> Iterator[Work]:
+        conn = self._connect(write=write, deadline=deadline)
         unit = Work(conn, audit_key=self.audit_key)
         try:
             # Begin now: raw `w.sql` statements would otherwise autocommit one by one.
