@@ -8,7 +8,6 @@ through `escape_markdown`, and chart builders pass their labels through `escape_
 
 from __future__ import annotations
 
-import html
 import re
 
 # Characters that open (GitHub-flavoured) Markdown wherever they stand: escapes, code, emphasis,
@@ -23,6 +22,11 @@ _EMOJI = re.compile(r"(?=(:[\w+-]+:))")
 # What opens a block at the start of a line: a heading, a quote, a list item, a rule.
 _BLOCK = re.compile(r"^(?:#+(?=\s|$)|>|[-+](?=\s|$)|-(?=[-\s]*$)|\d+(?=[.)](?:\s|$)))")
 _WWW = re.compile(r"\b(www)\\?\.", re.IGNORECASE)
+# Plotly draws a few tags (<b>, <a href>, <br>, <span style>, ...) and decodes entities; text
+# that could be neither, such as '< 6,900', stays as it is.
+_PLOTLY_TAG = re.compile(r"<(?=[^<>]*>)")
+_PLOTLY_ENTITY = re.compile(r"&(?=#?\w+;)")
+_PLOTLY_ESCAPED = re.compile(r"&(lt|amp);")
 
 
 def escape_markdown(text: object) -> str:
@@ -59,9 +63,9 @@ def escape_markdown(text: object) -> str:
 def escape_plotly(text: object) -> str:
     """TEXT for a plotly title, axis, tick, legend, annotation or hover label: its tags and
     entities shown as typed instead of drawn."""
-    return html.escape(str(text), quote=False)
+    return _PLOTLY_TAG.sub("&lt;", _PLOTLY_ENTITY.sub("&amp;", str(text)))
 
 
 def unescape_plotly(label: str) -> str:
     """The text an `escape_plotly` label was made from (a clicked tick or point gives it)."""
-    return html.unescape(label)
+    return _PLOTLY_ESCAPED.sub(lambda m: "<" if m.group(1) == "lt" else "&", label)
