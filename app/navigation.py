@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.session import sign_out
+from app.text import escape_markdown
 from core import auth
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
@@ -37,7 +38,8 @@ def build_navigation(identity: auth.Identity) -> st.navigation:
     pages = [page(key) for key in PAGES if key in allowed]
     with st.sidebar:
         st.markdown(
-            f"**{identity.username}** · {auth.ROLE_LABELS.get(identity.role, identity.role)}"
+            f"**{escape_markdown(identity.username)}** · "
+            f"{auth.ROLE_LABELS.get(identity.role, identity.role)}"
         )
         if st.button("Sign out", key="sign_out"):
             sign_out()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.data import store
+from app.text import escape_markdown
 from core import auth, users
 from core.errors import PermissionDenied, StoreBusy
 
@@ -27,10 +28,10 @@ def sign_in_view() -> None:
     try:
         identity = users.sign_in(store(), username=username, password=password, client=_client())
     except PermissionDenied as exc:
-        st.error(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+        st.error(escape_markdown(f"{str(exc)[:1].upper()}{str(exc)[1:]}."))
         return
     except StoreBusy as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     st.session_state["identity"] = identity
     st.rerun()
@@ -58,6 +59,6 @@ def guard(page: str) -> auth.Identity:
     try:
         return auth.require_page(current_identity(), page)
     except PermissionDenied as exc:
-        st.error(f"Not allowed: {exc}.")
+        st.error(f"Not allowed: {escape_markdown(exc)}.")
         st.stop()
         raise

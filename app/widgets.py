@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from app.data import models_table, opening_version, revision, store
+from app.text import escape_markdown
 from app.views import AlertEntry
 from core import auth
 from core.errors import ModelBridgeError
@@ -70,7 +71,7 @@ def model_picker(
 def headline_box(headline: Headline) -> None:
     """A plain-language status, coloured by severity."""
     show = {"ok": st.success, "warning": st.warning, "error": st.error}[headline.severity]
-    show(headline.text)
+    show(escape_markdown(headline.text))
 
 
 def save_latency_slo(identity: auth.Identity, model: str, current: float) -> None:
@@ -92,7 +93,7 @@ def save_latency_slo(identity: auth.Identity, model: str, current: float) -> Non
                     store(), model=model, changes={"latency_slo_ms": value}, by=identity
                 )
             except ModelBridgeError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(exc))
             else:
                 st.success(f"Latency target set to {value:,.0f} ms.")
 
@@ -120,7 +121,7 @@ def alert_list(identity: auth.Identity, model: str, open_alerts: list[AlertEntry
                 try:
                     alerts.acknowledge(store(), model=model, alert_id=alert.id, by=identity)
                 except ModelBridgeError as exc:
-                    st.error(str(exc))
+                    st.error(escape_markdown(exc))
                 else:
                     st.rerun()
 
@@ -132,13 +133,6 @@ def spike_warnings(batches: Any) -> None:
         st.warning(
             f"Spike: **{source}** (batch {batch}). {escape_markdown(str(spike.spike_reason))}."
         )
-
-
-def escape_markdown(text: str) -> str:
-    """Neutralise Markdown in user- or data-supplied text."""
-    for ch in "\\`*_{}[]()#+-.!|<>":
-        text = text.replace(ch, "\\" + ch)
-    return text
 
 
 def case_summary(case: Any, words: Any, heading: str | None = None) -> None:
@@ -171,9 +165,9 @@ def case_summary(case: Any, words: Any, heading: str | None = None) -> None:
     for r in downs or []:
         right.markdown(f"- {escape_markdown(r.sentence)}")
     if case.counterfactual_text:
-        st.info(f"What would change the decision: {case.counterfactual_text}")
+        st.info(f"What would change the decision: {escape_markdown(case.counterfactual_text)}")
     if case.similar.get("text"):
-        st.caption(case.similar["text"])
+        st.caption(escape_markdown(case.similar["text"]))
 
 
 def what_if_key(model: str, version: int, request_id: str, feature: str) -> str:
@@ -189,7 +183,8 @@ def what_if_inputs(case: Any, features: list, schema: dict, words: Any) -> dict:
     profile = {f["name"]: f for f in schema.get("features", [])}
     for i, feature in enumerate(features):
         info = words.info(feature.name)
-        label = info.label + (f" ({info.unit})" if info.unit else "")
+        label = escape_markdown(info.label + (f" ({info.unit})" if info.unit else ""))
+        help_text = escape_markdown(info.description) or None
         slot = columns[i % 3]
         current = values.get(feature.name)
         key = what_if_key(case.model, case.version, case.request_id, feature.name)
@@ -197,7 +192,7 @@ def what_if_inputs(case: Any, features: list, schema: dict, words: Any) -> dict:
             out[feature.name] = slot.number_input(
                 label,
                 value=None if current is None else float(current),
-                help=info.description or None,
+                help=help_text,
                 key=key,
             )
             edited = out[feature.name]
@@ -217,7 +212,7 @@ def what_if_inputs(case: Any, features: list, schema: dict, words: Any) -> dict:
                 options,
                 index=options.index(current),
                 format_func=lambda v: "(not provided)" if v is None else str(v),
-                help=info.description or None,
+                help=help_text,
                 key=key,
             )
     return out
@@ -277,7 +272,7 @@ def metadata_editor(
                     store(), model=model, version=version, meta=new, by=identity
                 )
             except ModelBridgeError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(exc))
             else:
                 st.success("Saved.")
 
@@ -386,7 +381,7 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
             try:
                 business_case.save(store(), model=model, changes=values, by=identity)
             except ModelBridgeError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(exc))
             else:
                 st.success("Saved as a new revision.")
     if not editable:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.data import approvals_view, live_versions, revision, store
 from app.session import guard
+from app.text import escape_markdown
 from app.widgets import gate_table
 from core import workflow
 from core.errors import ModelBridgeError
@@ -20,7 +21,7 @@ def _act(done: str, run, **kwargs) -> None:
     try:
         run(store(), by=identity, **kwargs)
     except ModelBridgeError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
     else:
         st.success(done)
         st.rerun()
@@ -32,8 +33,10 @@ for item in waiting:
     name, version = item.model, item.version
     key = f"{name}_{version}"
     with st.container(border=True):
-        st.subheader(f"{name} v{version} · {item.stage.replace('_', ' ')}")
-        st.caption(f"Registered by {item.created_by}. {item.description}")
+        st.subheader(f"{escape_markdown(name)} v{version} · {item.stage.replace('_', ' ')}")
+        st.caption(
+            f"Registered by {escape_markdown(item.created_by)}. {escape_markdown(item.description)}"
+        )
         evidence = item.evidence
         if evidence:
             kpi = next((g for g in evidence["gates"] if g["name"] == "kpi"), None)
@@ -41,14 +44,18 @@ for item in waiting:
             if "live" in numbers:
                 unit, per = numbers.get("unit", item.unit), numbers.get("per", "per period")
                 a, b = st.columns(2)
-                a.metric(f"Live v{evidence['live_version']} {per}", money(numbers["live"], unit))
+                per = escape_markdown(per)
+                a.metric(
+                    f"Live v{evidence['live_version']} {per}",
+                    escape_markdown(money(numbers["live"], unit)),
+                )
                 b.metric(
                     f"Candidate v{version} {per}",
-                    money(numbers["candidate"], unit),
-                    delta=money(numbers["candidate"] - numbers["live"], unit),
+                    escape_markdown(money(numbers["candidate"], unit)),
+                    delta=escape_markdown(money(numbers["candidate"] - numbers["live"], unit)),
                 )
             if kpi:
-                st.write(kpi["summary"])
+                st.write(escape_markdown(kpi["summary"]))
             if "table" in numbers and "basis" in numbers:
                 st.dataframe(pd.DataFrame(numbers["table"]), hide_index=True, key=f"kpi_{key}")
             gate_table(evidence["gates"])
@@ -108,18 +115,23 @@ for item in waiting:
             with st.expander("History"):
                 for review in item.history:
                     st.markdown(
-                        f"Review {review['review']} asked by {review['requested_by']} "
+                        f"Review {review['review']} asked by "
+                        f"{escape_markdown(review['requested_by'])} "
                         f"({review['status'].replace('_', ' ')})"
                     )
                     for s in review["sign_offs"]:
                         st.markdown(
-                            f"- {s['user']} ({s['role']}): {s['decision']} — {s['comment']}"
+                            f"- {escape_markdown(s['user'])} ({s['role']}): {s['decision']} — "
+                            f"{escape_markdown(s['comment'])}"
                         )
 
 st.subheader("Live versions")
 for live in live_versions(db, rev):
     with st.container(border=True):
-        st.markdown(f"**{live.model} v{live.version}**, approved by {live.approved_by or '—'}")
+        st.markdown(
+            f"**{escape_markdown(live.model)} v{live.version}**, "
+            f"approved by {escape_markdown(live.approved_by or '—')}"
+        )
         sure = st.checkbox(
             "I confirm rolling back to the previous version",
             key=f"confirm_rollback_{live.model}",

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.data import audit_view, models_table, revision, store
 from app.session import guard
+from app.text import escape_markdown
 from core.files.exports import csv_text
 
 guard("audit")
@@ -20,7 +21,9 @@ actor = b.text_input("Who", key="audit_actor").strip() or None
 action = c.text_input("Action", key="audit_action", placeholder="e.g. promote").strip() or None
 view = audit_view(db, rev, model, actor, action)
 if view.problems:
-    st.error("The audit trail was tampered with: " + "; ".join(view.problems))
+    st.error(
+        "The audit trail was tampered with: " + "; ".join(escape_markdown(p) for p in view.problems)
+    )
 else:
     st.success("The hash chain is intact: no event was edited or removed.")
 st.dataframe(view.events, hide_index=True, key="audit_events")

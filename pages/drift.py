@@ -6,6 +6,7 @@ import streamlit as st
 from app import charts
 from app.data import alerts_view, distribution_view, drift_view, revision, store
 from app.session import guard
+from app.text import escape_markdown, unescape_plotly
 from app.widgets import alert_list, model_picker
 from core.metrics import METRIC_WORDS
 from core.monitoring.drift_report import RANKED_WINDOWS
@@ -26,7 +27,7 @@ view = drift_view(db, rev, model, version, period, chunk)
 if view.drift.empty:
     st.info("No predictions logged for this version yet.")
     st.stop()
-st.info(view.status)
+st.info(escape_markdown(view.status))
 
 alert_list(identity, model, alerts_view(db, rev, model, True))
 
@@ -48,8 +49,9 @@ ranked = view.ranking
 # Keyed select boxes keep their own state and ignore a changed `index`, so a click is written
 # into that state; a choice no longer offered falls back to the top feature and latest window.
 clicked = st.session_state.pop("drift_clicked", None)
-if clicked and clicked.get("y") in features and pd.Timestamp(clicked.get("x")) in starts:
-    st.session_state["drift_feature"] = clicked["y"]
+clicked_feature = unescape_plotly(str(clicked.get("y"))) if clicked else None
+if clicked and clicked_feature in features and pd.Timestamp(clicked.get("x")) in starts:
+    st.session_state["drift_feature"] = clicked_feature
     st.session_state["drift_window_start"] = pd.Timestamp(clicked["x"])
 if st.session_state.get("drift_feature") not in features:
     st.session_state["drift_feature"] = ranked.iloc[0]["feature"]

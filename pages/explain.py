@@ -18,6 +18,7 @@ from app.data import (
     what_if_view,
 )
 from app.session import guard
+from app.text import escape_markdown
 from app.widgets import case_summary, metadata_editor, model_picker, what_if_inputs
 from core.errors import ModelBridgeError
 
@@ -86,7 +87,7 @@ with decide:
     try:
         case = case_view(db, rev, model, request_id, "probability")
     except ModelBridgeError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         st.stop()
     vocabulary = vocabulary_view(db, rev, model, case.version)
     words = vocabulary.words
@@ -117,11 +118,11 @@ with decide:
             else case
         )
         st.markdown(
-            f"Model file loaded with **{case.loaded_with}**; "
+            f"Model file loaded with **{escape_markdown(case.loaded_with)}**; "
             f"explainer: `{case.explanation.method}`."
         )
         if case.explanation.note:  # the fixed sampling plan and its largest standard error
-            st.caption(case.explanation.note)
+            st.caption(escape_markdown(case.explanation.note))
         names = list(case.explanation.contributions)
         shap_table = pd.DataFrame(
             {

@@ -5,7 +5,8 @@ import streamlit as st
 from app import charts
 from app.data import compare_view, kpi_view, revision, store
 from app.session import guard
-from app.widgets import business_case_form, escape_markdown, model_picker
+from app.text import escape_markdown
+from app.widgets import business_case_form, model_picker
 from core.errors import ModelBridgeError
 from core.monitoring.windows import WindowSpec
 from core.value.track_record import UNRELIABLE
@@ -18,7 +19,7 @@ model = model_picker("kpi", empty="No models are registered yet.").model
 view = kpi_view(db, rev, model)
 case, summary = view.case, view.summary
 unit = case["unit"]
-st.caption(view.caption)
+st.caption(escape_markdown(view.caption))
 
 with st.expander(
     "Business case" + (f" (revision {case.revision})" if case.revision else ""),
@@ -42,7 +43,8 @@ if view.task == "binary":
                 step=0.5,
                 format="%.1f",
                 key="kpi_threshold",
-                help=f"Cases scoring at or above it (out of 100) are {case['positive_action']}.",
+                help="Cases scoring at or above it (out of 100) are "
+                f"{escape_markdown(case['positive_action'])}.",
             )
             / 100
         )
@@ -52,25 +54,29 @@ if view.task == "binary":
         a, b, c = st.columns(3)
         a.metric(
             "Value per decision at this threshold",
-            money(at, unit),
-            delta=money(change, unit),
+            escape_markdown(money(at, unit)),
+            delta=escape_markdown(money(change, unit)),
         )
         b.metric(
-            f"Per {view.overall.basis.per}",
-            money(view.overall.at(at).value_per_period, unit),
-            delta=money(view.overall.at(change).value_per_period, unit),
+            f"Per {escape_markdown(view.overall.basis.per)}",
+            escape_markdown(money(view.overall.at(at).value_per_period, unit)),
+            delta=escape_markdown(money(view.overall.at(change).value_per_period, unit)),
         )
         c.metric(
             "Best threshold",
             points(summary.optimal_threshold),
-            help=f"Worth {money(summary.value_per_decision_at_optimum, unit)} per decision.",
+            help=escape_markdown(
+                f"Worth {money(summary.value_per_decision_at_optimum, unit)} per decision."
+            ),
         )
         gain = summary.value_per_decision_at_optimum - summary.value_per_decision_at_threshold
         best = summary.optimal_threshold
         st.write(
-            f"Moving the threshold from {points(case['threshold'])} to {points(best)} would add "
-            f"about {money(view.overall.at(gain).value_per_period, unit)} per "
-            f"{view.overall.basis.per}. {view.overall.basis.words()}"
+            escape_markdown(
+                f"Moving the threshold from {points(case['threshold'])} to {points(best)} would "
+                f"add about {money(view.overall.at(gain).value_per_period, unit)} per "
+                f"{view.overall.basis.per}. {view.overall.basis.words()}"
+            )
         )
         if best <= 0.005 or best >= 0.995:
             st.warning(
@@ -92,34 +98,36 @@ if view.task == "binary":
         try:
             compared = compare_view(db, rev, model, view.version, challenger)
         except ModelBridgeError as exc:
-            st.info(str(exc))
+            st.info(escape_markdown(exc))
         else:
             st.dataframe(compared.table(), hide_index=True, key="kpi_compare")
-            st.write(compared.sentence())
-            st.caption(compared.champion.basis.words())
+            st.write(escape_markdown(compared.sentence()))
+            st.caption(escape_markdown(compared.champion.basis.words()))
 
 st.subheader("On the reference and in production")
 reference, windows, top = view.reference_figure, view.windows, view.headline
 columns = st.columns(3 if view.task == "binary" else 2)
 columns[0].metric(
     "On the reference (training/validation data)",
-    money(reference.value_per_decision, unit),
+    escape_markdown(money(reference.value_per_decision, unit)),
     help="Value per decision on the rows this version was validated on, before release.",
 )
 columns[1].metric(
     "Measured in production",
-    money(view.overall.value_per_decision, unit),
+    escape_markdown(money(view.overall.value_per_decision, unit)),
     help="Value per decision on every logged decision whose outcome is in.",
 )
 if view.task == "binary":
     columns[2].metric(
         "Estimated in production, latest period"
         + (" (unreliable)" if top.track.status == UNRELIABLE else ""),
-        money(None if top.estimate is None else top.estimate.value_per_decision, unit),
+        escape_markdown(
+            money(None if top.estimate is None else top.estimate.value_per_decision, unit)
+        ),
         help="Value per decision from the scores alone, before outcomes arrive.",
     )
 if reference.value_per_decision is None:
-    st.info(f"On the reference: {view.reference.reason}.")
+    st.info(f"On the reference: {escape_markdown(view.reference.reason)}.")
 for name, shown in (
     ("On the reference", reference),
     ("Measured in production", view.overall),
@@ -129,20 +137,30 @@ for name, shown in (
     ),
 ):
     if shown is not None and shown.value_per_decision is not None:
-        st.caption(f"{name}: {shown.per_period_words()}. {shown.basis.words()}")
+        st.caption(
+            f"{name}: {escape_markdown(shown.per_period_words())}. "
+            f"{escape_markdown(shown.basis.words())}"
+        )
 
 st.subheader("Latest period")
 if top.figure is None:
-    (st.warning if top.track.status == UNRELIABLE else st.info)(top.sentence)
+    (st.warning if top.track.status == UNRELIABLE else st.info)(escape_markdown(top.sentence))
 else:
-    st.metric(top.label, money(top.figure.value_per_period, unit), help=top.figure.basis.words())
-    st.caption(f"{top.figure.per_period_words()}. {top.figure.basis.words()}")
+    st.metric(
+        escape_markdown(top.label),
+        escape_markdown(money(top.figure.value_per_period, unit)),
+        help=escape_markdown(top.figure.basis.words()),
+    )
+    st.caption(
+        f"{escape_markdown(top.figure.per_period_words())}. "
+        f"{escape_markdown(top.figure.basis.words())}"
+    )
 if view.task == "binary":
     st.markdown("**Can the estimate be trusted?**")
     if top.track.status == UNRELIABLE:
-        st.warning(top.track.sentence())
+        st.warning(escape_markdown(top.track.sentence()))
     else:
-        st.caption(top.track.sentence())
+        st.caption(escape_markdown(top.track.sentence()))
     if top.track.checks:
         st.dataframe(top.track.table(), hide_index=True, key="kpi_track_record")
 

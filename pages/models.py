@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.data import models_table, revision, store
 from app.session import guard
+from app.text import escape_markdown
 from core.metrics import KEY_METRICS
 
 guard("models")
@@ -15,11 +16,15 @@ if not models:
     st.stop()
 
 for model in models:
-    st.subheader(model.name)
+    st.subheader(escape_markdown(model.name))
     st.caption(
         f"{model.task} model"
-        + (f", positive label `{model.positive_label}`" if model.positive_label else "")
-        + (f" · owner {model.owner}" if model.owner else "")
+        + (
+            f", positive label {escape_markdown(model.positive_label)}"
+            if model.positive_label
+            else ""
+        )
+        + (f" · owner {escape_markdown(model.owner)}" if model.owner else "")
     )
     if model.description:
         st.text(model.description)
@@ -43,10 +48,10 @@ for model in models:
         with st.expander(f"v{v.version} lineage and feature schema"):
             st.markdown(
                 f"- training data fingerprint: `{v.data_sha256}` ({v.data_rows:,} rows)\n"
-                f"- git commit: `{v.git_sha or 'not given'}`\n"
+                f"- git commit: {escape_markdown(v.git_sha or 'not given')}\n"
                 f"- model file: `{v.artifact_sha256 or 'not registered'}` "
                 f"({v.artifact_format or '–'})\n"
-                f"- registered by {v.created_by or 'unknown'} "
+                f"- registered by {escape_markdown(v.created_by or 'unknown')} "
                 f"at {v.created_at:%Y-%m-%d %H:%M} UTC"
             )
             features = pd.DataFrame(v.feature_schema.get("features", []))

@@ -5,6 +5,7 @@ import streamlit as st
 from app import charts
 from app.data import quality_headline, revision, store, traffic_span, traffic_view
 from app.session import guard
+from app.text import escape_markdown
 from app.widgets import headline_box, model_picker
 from core.words import score
 
@@ -18,7 +19,8 @@ span = traffic_span(db, rev, model)
 first, last = span.first, span.last
 if not span.predictions:
     st.info(
-        f"No predictions logged for {model} yet. Send some with `modelbridge ingest {model} FILE`."
+        f"No predictions logged for {escape_markdown(model)} yet. Send some with "
+        "`modelbridge ingest MODEL FILE`."
     )
     st.stop()
 days = right.date_input(

@@ -181,3 +181,186 @@ def seed_store(folder: Path, reference: Path) -> Path:
     )
     assert ingest_labels(store, model="credit", files=[labels])[0].rows_ingested == 5
     return store.path
+
+
+# --- a store whose every user- or data-given text carries markup --------------------------------
+
+# Nothing listens on port 9: a browser that fetched an image of the markup below shows up as a
+# request to this host, whether or not it got an answer.
+MARKUP_HOST = "127.0.0.1:9"
+MARKUP_PASSWORD = "Markup-store-password-1"
+# Usernames allow letters, digits, '.', '_' and '-' only: enough for Markdown's __bold__.
+MARKUP_USERS = {
+    "__manager__": "manager",
+    "__expert__": "domain_expert",
+    "__owner__": "product_owner",
+    "__engineer__": "ml_engineer",
+    "__admin__": "admin",
+}
+MARKUP_USER_OF_ROLE = {role: name for name, role in MARKUP_USERS.items()}
+
+
+def markup(tag: str) -> str:
+    """Text for the field TAG holding Markdown bold, an image, a link, an HTML image, a colour
+    directive and LaTeX; each image names TAG, so a fetch tells which field leaked."""
+    return (
+        f"{tag} **bold** ![x](http://{MARKUP_HOST}/{tag}.png) "
+        f"<img src=http://{MARKUP_HOST}/{tag}-html> [link](http://{MARKUP_HOST}) "
+        ":red[alarm] $x^2$"
+    )
+
+
+# The model name has at most 100 characters: the markup without its link.
+MARKUP_MODEL = (
+    f"m **bold** ![x](http://{MARKUP_HOST}/m.png) <img src=http://{MARKUP_HOST}/m-html> "
+    ":red[alarm] $x^2$"
+)
+MARKUP_NUMERIC = markup("income")
+MARKUP_CATEGORICAL = markup("segment")
+MARKUP_CATEGORY = markup("category")
+MARKUP_REQUEST_ID = markup("request")
+MARKUP_COMMENT = markup("comment")
+MARKUP_UNIT = markup("unit")
+MARKUP_FILE = "**bold** :red[alarm] $x^2$ <b>file.csv"  # a file name holds no '/'
+
+
+def markup_store(folder: Path) -> Path:
+    """A store where names, descriptions, lineage, feature names, a category, a request id, a
+    file name, a sign-off comment, feature words and the business case all carry markup(); its
+    users are MARKUP_USERS. MARKUP_MODEL v1 is live with drifted traffic, outcomes, alerts and a
+    quarantined batch; v2 is in review again after a request for changes. Returns its path."""
+    import numpy as np
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from core import users, workflow
+    from core.auth import Identity
+    from core.ingest import ingest_labels, ingest_predictions
+    from core.monitoring import alerts
+    from core.registry import RegistrationSpec, register_version
+    from core.store import Store
+    from core.value import business_case
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    n, n_logs = 1200, 400
+    frame = pd.DataFrame(
+        {
+            MARKUP_NUMERIC: rng.lognormal(10, 0.4, n + n_logs).round(2),
+            "debt ratio": rng.uniform(0, 60, n + n_logs).round(1),
+            MARKUP_CATEGORICAL: rng.choice(["retail", MARKUP_CATEGORY], n + n_logs, p=[0.7, 0.3]),
+        }
+    )
+    frame.loc[n:, MARKUP_NUMERIC] *= 1.8  # production drifts away from the reference
+    logit = -2 + 0.05 * frame["debt ratio"] + (frame[MARKUP_CATEGORICAL] == MARKUP_CATEGORY)
+    y = (rng.uniform(size=len(frame)) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    model = make_pipeline(
+        make_column_transformer(
+            (SimpleImputer(strategy="median"), [MARKUP_NUMERIC, "debt ratio"]),
+            (OneHotEncoder(handle_unknown="ignore"), [MARKUP_CATEGORICAL]),
+        ),
+        LogisticRegression(max_iter=500),
+    ).fit(frame.iloc[:n], y[:n])
+    scores = model.predict_proba(frame)[:, 1]
+    reference = folder / "reference.csv"
+    frame.iloc[:n].assign(defaulted=y[:n], score=scores[:n]).to_csv(reference, index=False)
+    model_file = folder / "model.skops"
+    sio.dump(model, model_file)
+    words = folder / "words.json"
+    words.write_text(
+        json.dumps(
+            {
+                "outcome": markup("outcome")[:80],
+                "population": markup("population")[:80],
+                "positive_outcome": markup("positive")[:80],
+                "features": {
+                    MARKUP_NUMERIC: {
+                        "label": f"**bold** ![x](http://{MARKUP_HOST}/label.png)",
+                        "unit": f"![x](//{MARKUP_HOST})",
+                        "description": markup("description"),
+                        "actionable": True,
+                    }
+                },
+            }
+        )
+    )
+    ids = [f"m-{i:05d}" for i in range(n_logs)]
+    ids[-1] = MARKUP_REQUEST_ID
+    logs = (
+        frame.iloc[n:]
+        .reset_index(drop=True)
+        .assign(
+            request_id=ids,
+            timestamp=pd.date_range("2026-03-01", periods=n_logs, freq="97min", tz="UTC"),
+            score=scores[n:],
+            latency_ms=rng.gamma(2.0, 20.0, n_logs).round(2),
+        )
+    )
+    logs.to_csv(folder / "logs.csv", index=False)
+    pd.DataFrame({"request_id": ids, "defaulted": y[n:]}).to_csv(folder / "labels.csv", index=False)
+    junk = logs.head(40).assign(request_id=[f"junk-{i}" for i in range(40)])
+    junk.loc[:9, MARKUP_CATEGORICAL] = markup("unknown")
+    junk.loc[10:19, "score"] = 2.0  # quarantined: a score is a probability
+    junk.to_csv(folder / MARKUP_FILE, index=False)
+
+    store = Store(folder / "markup.duckdb", lock_wait_seconds=60)
+    store.init()
+    admin = users.first_admin(store, username="__admin__", password=MARKUP_PASSWORD)
+    for name, role in MARKUP_USERS.items():
+        if name != admin.username:
+            users.add_user(store, username=name, role=role, password=MARKUP_PASSWORD, by=admin)
+    owner = Identity("__owner__", "product_owner")
+    engineer = Identity("__engineer__", "ml_engineer")
+    for _ in (1, 2):
+        register_version(
+            store,
+            spec=RegistrationSpec(
+                model=MARKUP_MODEL,
+                reference=reference,
+                target="defaulted",
+                prediction="score",
+                model_file=model_file,
+                description=markup("description"),
+                created_by=markup("creator"),
+                git_sha=markup("sha"),
+                feature_metadata=words,
+            ),
+        )
+    case = {
+        "unit": MARKUP_UNIT,
+        "decision": markup("decision"),
+        "positive_action": markup("flagged"),
+        "negative_action": markup("passed"),
+        "baseline": markup("baseline"),
+        "value_tp": -150,
+        "value_fp": 60,
+        "value_tn": 300,
+        "value_fn": -2500,
+        "target": 100_000,
+        "baseline_value": 20,
+    }
+    business_case.save(store, model=MARKUP_MODEL, changes=case, by=owner)
+    workflow.request_review(store, model=MARKUP_MODEL, version=1, by=engineer)
+    workflow.sign(
+        store, model=MARKUP_MODEL, version=1, by=owner, decision="approve", comment=MARKUP_COMMENT
+    )
+    workflow.promote(store, model=MARKUP_MODEL, version=1, by=owner)
+    ingest_predictions(store, model=MARKUP_MODEL, files=[folder / "logs.csv", folder / MARKUP_FILE])
+    ingest_labels(store, model=MARKUP_MODEL, files=[folder / "labels.csv"])
+    alerts.refresh(store, model=MARKUP_MODEL)
+    workflow.request_review(store, model=MARKUP_MODEL, version=2, by=engineer)
+    workflow.sign(
+        store,
+        model=MARKUP_MODEL,
+        version=2,
+        by=owner,
+        decision="request_changes",
+        comment=MARKUP_COMMENT,
+    )
+    workflow.request_review(store, model=MARKUP_MODEL, version=2, by=engineer)
+    return store.path

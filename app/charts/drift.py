@@ -7,15 +7,21 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.charts.layout import LAYOUT, add_band
+from app.text import escape_plotly
 from core.monitoring import performance
 
 
 def drift_heatmap(scores: pd.DataFrame) -> go.Figure:
     """Features × windows as squares coloured by how far past its threshold each value is.
 
-    Drawn as a scatter of square markers so that a click selects one cell.
+    Drawn as a scatter of square markers so that a click selects one cell; a clicked cell's y is
+    its feature's escaped name (app.text.unescape_plotly gives the name back).
     """
-    frame = scores.assign(capped=scores["score"].clip(upper=3.0))
+    frame = scores.assign(
+        capped=scores["score"].clip(upper=3.0),
+        feature=scores["feature"].map(escape_plotly),
+        rule=scores["rule"].map(escape_plotly),
+    )
     features = list(dict.fromkeys(frame.sort_values("feature")["feature"]))
     fig = go.Figure(
         go.Scatter(
@@ -52,7 +58,7 @@ def distribution_overlay(dist: pd.DataFrame, feature: str, window_label: str) ->
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
-            x=dist["bucket"],
+            x=dist["bucket"].map(escape_plotly),
             y=dist["reference"],
             name="training (reference)",
             marker_color="#9DB4CF",
@@ -60,15 +66,15 @@ def distribution_overlay(dist: pd.DataFrame, feature: str, window_label: str) ->
     )
     fig.add_trace(
         go.Bar(
-            x=dist["bucket"],
+            x=dist["bucket"].map(escape_plotly),
             y=dist["window"],
-            name=window_label,
+            name=escape_plotly(window_label),
             marker_color="#E4572E",
             opacity=0.8,
         )
     )
     fig.update_layout(
-        title=f"{feature}: reference vs {window_label}",
+        title=f"{escape_plotly(feature)}: reference vs {escape_plotly(window_label)}",
         barmode="group",
         yaxis_tickformat=".0%",
         **{**LAYOUT, "hovermode": "x"},
@@ -115,7 +121,7 @@ def realized_vs_estimated(perf: pd.DataFrame, metric: str, label: str) -> go.Fig
     """Realized (labels) and estimated (no labels needed) metric per window, with the band; a
     subtitle says why windows with too few labels have no realized value."""
     part = perf[perf["metric"] == metric]
-    title = f"{label}: measured on labels vs estimated"
+    title = f"{escape_plotly(label)}: measured on labels vs estimated"
     fig = signal_over_time(part, "estimated", title, lower="lower", upper="upper")
     fig.update_traces(
         selector=dict(name="estimated"),
@@ -125,7 +131,9 @@ def realized_vs_estimated(perf: pd.DataFrame, metric: str, label: str) -> go.Fig
     )
     note = performance.realized_note(part)
     if note:
-        fig.update_layout(title=dict(text=title, subtitle=dict(text=note)), margin=dict(t=70))
+        fig.update_layout(
+            title=dict(text=title, subtitle=dict(text=escape_plotly(note))), margin=dict(t=70)
+        )
     fig.add_trace(
         go.Scatter(
             x=part["window_start"],

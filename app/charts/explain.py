@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.charts.layout import LAYOUT
+from app.text import escape_plotly
 
 
 def contribution_waterfall(
@@ -20,7 +21,7 @@ def contribution_waterfall(
     ranked = sorted(contributions.items(), key=lambda kv: -abs(kv[1]))
     shown, rest = ranked[:top], ranked[top:]
     scale = 100.0 if as_points else 1.0
-    names = [labels.get(n, n) for n, _ in shown]
+    names = [escape_plotly(labels.get(n, n)) for n, _ in shown]
     values = [v * scale for _, v in shown]
     if rest:
         names.append(f"{len(rest)} other input{'s' if len(rest) > 1 else ''}")
@@ -69,7 +70,9 @@ def score_against_threshold(score: float, threshold: float) -> go.Figure:
 
 def importance_bars(importance: pd.DataFrame, labels: dict[str, str]) -> go.Figure:
     """Average influence of each input in training data and in recent production."""
-    frame = importance.assign(label=importance["feature"].map(lambda n: labels.get(n, n)))
+    frame = importance.assign(
+        label=importance["feature"].map(lambda n: escape_plotly(labels.get(n, n)))
+    )
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
@@ -110,7 +113,7 @@ def rank_over_time(ranks: pd.DataFrame, labels: dict[str, str]) -> go.Figure:
                 x=part["window_start"],
                 y=part["rank"],
                 mode="lines+markers",
-                name=labels.get(feature, feature),
+                name=escape_plotly(labels.get(feature, feature)),
             )
         )
     fig.update_layout(

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.charts.layout import LAYOUT, per_period
+from app.text import escape_plotly
 
 
 def daily_volume(daily: pd.DataFrame) -> go.Figure:
@@ -122,7 +123,9 @@ def rejection_reasons(reasons: pd.DataFrame, period: str = "D", top: int = 8) ->
     fig = go.Figure()
     for reason, part in frame.groupby("reason"):
         fig.add_trace(
-            go.Bar(x=part["period"], y=part["share"], name=str(reason), **per_period(period))
+            go.Bar(
+                x=part["period"], y=part["share"], name=escape_plotly(reason), **per_period(period)
+            )
         )
     fig.update_layout(
         title="Why requests were rejected (share of requests)",
@@ -141,7 +144,7 @@ def feature_heatmap(rates: pd.DataFrame, problem: str, title: str, period: str =
         go.Heatmap(
             z=table.to_numpy(),
             x=list(table.columns),
-            y=list(table.index),
+            y=[escape_plotly(feature) for feature in table.index],
             colorscale="Reds",
             zmin=0,
             colorbar=dict(title="rate", tickformat=".1%"),

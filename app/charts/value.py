@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.charts.layout import LAYOUT, add_band
+from app.text import escape_plotly
 
 
 def _spanning_periods(windows: pd.DataFrame) -> dict:
@@ -23,6 +24,7 @@ def _spanning_periods(windows: pd.DataFrame) -> dict:
 def earnings_trend(windows: pd.DataFrame, unit: str, target: float | None) -> go.Figure:
     """Value per period over time: measured on outcomes where enough are in (kpi.by_window's
     `measured`), estimated where they are not."""
+    unit = escape_plotly(unit)
     fig = go.Figure()
     realized = windows["measured"].astype(bool)
     colors = ["#2E86AB" if r else "#9DB4CF" for r in realized]
@@ -33,8 +35,10 @@ def earnings_trend(windows: pd.DataFrame, unit: str, target: float | None) -> go
             marker_color=colors,
             marker_line=dict(color="white", width=1),
             name="value per period",
-            customdata=["measured" if r else "estimated" for r in realized],
-            hovertemplate="%{x|%Y-%m-%d}: %{y:,.0f} " + unit + " (%{customdata})<extra></extra>",
+            # The unit goes in as data: in the template, a '%{' of it would be read as a field.
+            customdata=[["measured" if r else "estimated", unit] for r in realized],
+            hovertemplate="%{x|%Y-%m-%d}: %{y:,.0f} %{customdata[1]} (%{customdata[0]})"
+            "<extra></extra>",
         )
     )
     if target is not None:
@@ -55,6 +59,7 @@ def earnings_trend(windows: pd.DataFrame, unit: str, target: float | None) -> go
 def value_curve(curve: pd.DataFrame, threshold: float, chosen: float, unit: str) -> go.Figure:
     """Value per decision for every threshold, the current one and the one being tried, with
     thresholds in points out of 100 as every page shows scores."""
+    unit = escape_plotly(unit)
     best = curve.loc[curve["value_per_decision"].idxmax()]
     threshold, chosen = threshold * 100, chosen * 100
     fig = go.Figure(
@@ -96,6 +101,7 @@ def value_curve(curve: pd.DataFrame, threshold: float, chosen: float, unit: str)
 
 def kpi_over_time(windows: pd.DataFrame, unit: str) -> go.Figure:
     """Realized and estimated value per decision per period, with the estimate's band."""
+    unit = escape_plotly(unit)
     fig = go.Figure()
     add_band(
         fig,

@@ -364,8 +364,8 @@ def test_the_overview_of_a_model_never_promoted_says_no_version_is_live(
     # The logs carry no latency_ms: speed is unknown, not fine.
     [speed] = [m for m in texts(at.markdown) if "**Speed**" in m]
     assert speed == (
-        r":gray[● unknown] **Speed** — No latency measured on 2026\-03\-09: log latency\_ms "
-        r"with the predictions to watch speed\."
+        ":gray[● unknown] **Speed** — No latency measured on 2026-03-09: log latency_ms "
+        "with the predictions to watch speed."
     )
     assert "- Version 1 is registered and not yet in review." in texts(at.markdown)
 
