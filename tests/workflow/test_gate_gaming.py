@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from core import users, workflow
 from core.auth import Identity
-from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.errors import InvalidInput, PermissionDenied
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
 from core.registry import RegistrationSpec, get_model, get_version, register_version
@@ -370,8 +370,11 @@ def test_an_owners_change_during_review_sends_it_back_with_the_change_shown(
         "reason": "olga changed what its gates read while it was in review; ask for review "
         "again to compute fresh evidence",
     }
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidInput) as approving:
         _approve(fresh, GOOD)
+    assert str(approving.value) == (
+        "v4 is registered: 'approve' is not possible from there (possible: request review)"
+    )
     again = workflow.request_review(fresh, model="credit", version=GOOD, by=ENGINEER)
     assert again.evidence["settings"]["business_case"]["value_fn"] == -3000
     _approve(fresh, GOOD)
