@@ -1,5 +1,6 @@
-"""The settings release gates read (gates.*, drift.*, the business case) and the rule that keeps
-anyone from turning a failing blocking gate of their own candidate into a pass (issue 15).
+"""The settings release gates read (gates.*, drift.*, the business case's numbers and period) and
+the rule that keeps anyone from turning a failing blocking gate of their own candidate into a
+pass (issue 15).
 
 - Frozen: a review's evidence holds a snapshot of them; approval is refused when they no longer
   match it (core.workflow.lifecycle.sign).
@@ -29,6 +30,10 @@ from core.errors import PermissionDenied
 from core.store import AuditEvent, Model, ModelVersion, Review, Work
 
 READ_BY_GATES = ("gates", "drift", "business_case")
+# What the KPI gate values decisions with; the case's words (decision, unit, actions) decide no
+# verdict and stay open to edit.
+CASE_READ = ("threshold", "value_tp", "value_fp", "value_tn", "value_fn", "volume_per_period",
+             "period")  # fmt: skip
 WRITERS = ("business_case", "model_settings")  # audit actions that change them
 
 
@@ -78,7 +83,13 @@ def _flat(tree: Any, prefix: str) -> dict[str, Any]:
 
 def flat(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings gates read in a settings tree (or a snapshot), by dotted key."""
-    return {k: v for s in READ_BY_GATES for k, v in _flat(settings.get(s, {}), s).items()}
+    found: dict[str, Any] = {}
+    for section in READ_BY_GATES:
+        tree = settings.get(section, {})
+        if section == "business_case":
+            tree = {k: v for k, v in tree.items() if k in CASE_READ}
+        found.update(_flat(tree, section))
+    return found
 
 
 def differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

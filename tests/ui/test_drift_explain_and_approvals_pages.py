@@ -576,7 +576,8 @@ def test_the_settings_the_gates_read_are_shown_as_frozen_with_who_changed_them(
     rows = dict(zip(frozen["setting"], frozen["value"], strict=True))
     case = review.evidence["settings"]["business_case"]
     assert rows["business_case.value_fn"] == f"{case['value_fn']:g}"
-    assert rows["business_case.unit"] == case["unit"]
+    assert rows["business_case.threshold"] == f"{case['threshold']:g}"
+    assert "business_case.unit" not in rows  # words decide no verdict
     assert list(changes.columns) == ["at", "by", "key", "before", "after"]
     assert len(changes) == len(review.evidence["settings_changes"]) == 0
 

@@ -14,7 +14,7 @@ import pytest
 import skops.io as sio
 from sqlmodel import col, select
 
-from core import users, workflow
+from core import audit, users, workflow
 from core.auth import Identity
 from core.errors import InvalidInput, PermissionDenied
 from core.ingest import ingest_labels, ingest_predictions
@@ -381,6 +381,7 @@ def test_an_owners_change_during_review_sends_it_back_with_the_change_shown(
     assert _stage(fresh, GOOD) == "approved"
     with fresh.read() as r:
         assert workflow.history(r, model=model, version=GOOD)[1]["status"] == "stale"
+        assert audit.verify(r) == []  # the trail explains every stage it went through
 
 
 def test_approval_is_refused_when_the_settings_differ_from_the_frozen_ones(fresh: Store) -> None:
