@@ -117,7 +117,7 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
         entry = get_model(w, name=model)
         candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, "request_review", by)
-        if gate_settings.snapshot(entry) != frozen:
+        if gate_settings.differences(frozen, gate_settings.snapshot(entry)):
             raise InvalidInput(
                 "the settings its gates read changed while its evidence was computed; "
                 "ask for review again"
