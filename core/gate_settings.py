@@ -32,8 +32,15 @@ from core.store import AuditEvent, Model, ModelVersion, Review, Work
 READ_BY_GATES = ("gates", "drift", "business_case")
 # What the KPI gate values decisions with; the case's words (decision, unit, actions) decide no
 # verdict and stay open to edit.
-CASE_READ = ("threshold", "value_tp", "value_fp", "value_tn", "value_fn", "volume_per_period",
-             "period")  # fmt: skip
+CASE_READ = (
+    "threshold",
+    "value_tp",
+    "value_fp",
+    "value_tn",
+    "value_fn",
+    "volume_per_period",
+    "period",
+)
 WRITERS = ("business_case", "model_settings")  # audit actions that change them
 
 
