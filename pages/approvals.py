@@ -7,10 +7,11 @@ from app.data import approvals_view, live_versions, revision, store
 from app.session import guard
 from app.text import escape_markdown
 from app.widgets import gate_table
-from core import workflow
+from core import gate_settings, workflow
 from core.errors import ModelBridgeError
 from core.words import money, score
 
+CHANGE_COLUMNS = ["at", "by", "key", "before", "after"]
 identity = guard("approvals")
 st.title("Approvals")
 db, rev = str(store().path), revision()
@@ -76,6 +77,24 @@ for item in waiting:
                         top = "; ".join(f"{n} {v:+.3g}" for n, v in sample["top"])
                         said = f"prediction {sample['output']:,.4g}"
                     st.text(f"- {said}: {top}")
+            if "settings" in evidence:
+                with st.expander("Settings the gates read, frozen, and who changed them"):
+                    frozen = gate_settings.flat(evidence["settings"])
+                    st.dataframe(
+                        pd.DataFrame(
+                            {
+                                "setting": list(frozen),
+                                "value": [gate_settings.shown(v) for v in frozen.values()],
+                            }
+                        ),
+                        hide_index=True,
+                        key=f"settings_{key}",
+                    )
+                    changes = pd.DataFrame(evidence["settings_changes"], columns=CHANGE_COLUMNS)
+                    for column in ("before", "after"):
+                        changes[column] = changes[column].map(gate_settings.shown)
+                    st.caption("Changes since this version was registered")
+                    st.dataframe(changes, hide_index=True, key=f"settings_changes_{key}")
             st.caption(
                 f"Evidence sha256 `{item.evidence_sha256}` — a sign-off refers to it, "
                 "so what is approved cannot change afterwards."

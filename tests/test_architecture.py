@@ -184,6 +184,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("auth",),
     ("users",),
     ("registry",),
+    ("gate_settings",),  # what release gates read, guarded for monitoring and value alike
     ("ingest",),
     ("monitoring",),  # data quality reads the quarantine
     ("explain", "value"),  # both read realized performance

@@ -3,7 +3,8 @@
 Keys are dotted paths into the model's settings, e.g. `drift.features.income.threshold=0.2`;
 every value is checked before anything is written, and each change is audited. Release gates
 (`gates.*`) and sign-off rules (`workflow.*`) are read by core.workflow.gates and
-core.workflow.rules.
+core.workflow.rules; what the gates read (`gates.*`, `drift.*`) is guarded while a version is in
+review (core.gate_settings).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core import audit
+from core import audit, gate_settings
 from core.auth import Identity, require_action
 from core.errors import InvalidInput
 from core.monitoring.drift_statistics import METHODS
@@ -246,6 +247,7 @@ def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Id
             before=before,
             after=after,
         )
+        gate_settings.guard_change(w, model=entry, before=before, after=after, by=by)
     return entry
 
 

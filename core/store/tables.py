@@ -153,7 +153,7 @@ class Review(SQLModel, table=True):
     requested_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     evidence: dict[str, Any] = _json_column()
     evidence_sha256: str
-    status: str = "open"  # "open" | "approved" | "rejected" | "changes_requested"
+    status: str = "open"  # "open" | "approved" | "rejected" | "changes_requested" | "stale"
 
 
 class SignOff(SQLModel, table=True):

@@ -1,8 +1,9 @@
 """A model's business case: the decision it drives and what each outcome is worth.
 
 Versioned (every save is a numbered revision), audited, and editable by product owners and ML
-engineers. The current case is mirrored in the model's settings so every calculation reads it
-from one place. Positive values are gains, negative values costs, per decision.
+engineers, except by the registrant or requester of a version in review (core.gate_settings: the
+KPI gate reads the case). The current case is mirrored in the model's settings so every
+calculation reads it from one place. Positive values are gains, negative values costs, per decision.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from core import audit
+from core import audit, gate_settings
 from core.auth import Identity, require_action
 from core.errors import InvalidInput
 from core.registry import get_model
@@ -150,6 +151,13 @@ def save(store: Store, *, model: str, changes: dict[str, Any], by: Identity) -> 
             model=model,
             before=before.values,
             after=after,
+        )
+        gate_settings.guard_change(
+            w,
+            model=entry,
+            before={"business_case": before.values},
+            after={"business_case": after},
+            by=by,
         )
     return BusinessCase(after, revision)
 

@@ -1,6 +1,9 @@
 """Version lifecycle: request review, sign off on frozen evidence, promote, roll back.
 
 Every move is first checked against the rules in core.workflow.rules (stages, actions, roles).
+The evidence freezes the settings the gates read with the gates' verdicts; its blocking
+"settings" gate fails while a change to them by the candidate's registrant or requester stands,
+and approval is refused once they differ from the frozen ones (core.gate_settings).
 At most one production version per model: `production_version` has the model as primary key,
 so two racing promotions cannot both commit.
 """
@@ -9,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from typing import Any
 
 from sqlmodel import col, select
 
-from core import audit
+from core import audit, gate_settings
 from core.auth import Identity, name_key, same_person
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.registry import get_model, get_version
@@ -80,6 +84,16 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
         check(entry, candidate, "request_review", by)
         live = live_version(r, model=entry)
         found, samples = gates.evaluate(store, w=r, model=entry, candidate=candidate, live=live)
+        frozen = gate_settings.snapshot(entry)
+        changes = gate_settings.changes_since_registration(r, model=entry, version=candidate)
+    found.append(
+        gates.Gate(
+            "settings",
+            *_settings_verdict(
+                changes, version=version, people=(candidate.created_by, by.username)
+            ),
+        )
+    )
     evidence = {
         "model": model,
         "version": version,
@@ -95,12 +109,19 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
             "created_by": candidate.created_by,
         },
         "sample_explanations": samples,
+        "settings": frozen,
+        "settings_changes": [asdict(c) for c in changes],
     }
     digest = evidence_hash(evidence)
     with store.write() as w:
         entry = get_model(w, name=model)
         candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, "request_review", by)
+        if gate_settings.differences(frozen, gate_settings.snapshot(entry)):
+            raise InvalidInput(
+                "the settings its gates read changed while its evidence was computed; "
+                "ask for review again"
+            )
         assert entry.id is not None
         review = Review(
             model_id=entry.id,
@@ -113,6 +134,32 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
         _stage(w, entry, candidate, "in_review", by, "request_review", {"evidence_sha256": digest})
         w.session.flush()
     return review
+
+
+def _settings_verdict(
+    changes: list[gate_settings.Change], *, version: int, people: tuple[str | None, ...]
+) -> tuple[str, bool, str, dict[str, Any]]:
+    """The "settings" gate, always blocking: fails while a change by PEOPLE (the candidate's
+    registrant and requester) to what the gates read since its registration stands."""
+    theirs = gate_settings.standing(changes, people=people)
+    numbers = {"changes": len(changes), "standing": [asdict(c) for c in theirs]}
+    if theirs:
+        return (
+            "fail",
+            True,
+            f"Changed since v{version} was registered, by its registrant or requester: "
+            f"{', '.join(c.words() for c in theirs)}. Put them back, or have someone who did "
+            "not register it or ask for its review make them.",
+            numbers,
+        )
+    if changes:
+        said = (
+            f"{len(changes)} change(s) to the settings its gates read since v{version} was "
+            "registered; none made by its registrant or requester stands."
+        )
+    else:
+        said = f"No change to the settings its gates read since v{version} was registered."
+    return "pass", True, said, numbers
 
 
 def open_review(w: Work, *, model: Model, version: int) -> Review:
@@ -154,6 +201,8 @@ def sign(
             )
         if evidence_hash(review.evidence) != review.evidence_sha256:
             raise InvalidInput("the evidence changed after it was frozen; request a new review")
+        if decision == "approve":
+            _check_frozen_settings(entry, review)
         failures = blocking_failures(review)
         if decision == "approve" and failures:
             names = ", ".join(f"{g['name']} ({g['summary']})" for g in failures)
@@ -197,6 +246,21 @@ def sign(
             )
         w.session.add(review)
     return signed
+
+
+def _check_frozen_settings(model: Model, review: Review) -> None:
+    """Refuse to approve on evidence whose gates read other settings than the model has now."""
+    frozen = review.evidence.get("settings")
+    if frozen is None:
+        raise InvalidInput(
+            "its evidence was frozen without the settings its gates read; ask for review again"
+        )
+    changed = gate_settings.differences(frozen, gate_settings.snapshot(model))
+    if changed:
+        raise InvalidInput(
+            "the settings its gates read are not the ones frozen with the evidence "
+            f"({gate_settings.in_words(changed)}); ask for review again"
+        )
 
 
 def _enough(w: Work, model: Model, review: Review) -> bool:

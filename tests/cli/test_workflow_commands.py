@@ -96,6 +96,7 @@ def test_a_pipeline_requests_review_a_product_owner_signs_promotes_and_rolls_bac
     assert review["gates"] == stored.evidence["gates"]
     assert [g["name"] for g in review["gates"]] == [
         "metrics", "reproduction", "compatibility", "kpi", "drift", "latency", "explanations",
+        "settings",
     ]  # fmt: skip
 
     signed = cli(
@@ -134,15 +135,16 @@ def test_a_pipeline_requests_review_a_product_owner_signs_promotes_and_rolls_bac
 
 def test_the_cli_refuses_what_the_rules_refuse_in_one_line_with_exit_2(fresh: Store) -> None:
     workflow.request_review(fresh, model="credit", version=2, by=ENGINEER)
+    passing = cli(fresh, "gate", "credit", "2")
+    # A gate setting changed while v2 is in review sends v2 back (core.gate_settings).
     update_settings(fresh, model="credit", changes={"gates.min.roc_auc": "0.99"}, by=OWNER)
     workflow.request_review(fresh, model="credit", version=3, by=ENGINEER)
 
     # The rules themselves are tested in-process (test_workflow); here, that the CLI obeys them.
-    passing, failing, manager, wrong = side_by_side(
-        (fresh, "gate", "credit", "2"),
+    failing, manager, wrong = side_by_side(
         (fresh, "gate", "credit", "3", "--json"),
-        (fresh, "approve", "credit", "2", "--comment", "ok", {"user": "max"}),
-        (fresh, "approve", "credit", "2", "--comment", "ok", {"user": "olga", "password": "x"}),
+        (fresh, "approve", "credit", "3", "--comment", "ok", {"user": "max"}),
+        (fresh, "approve", "credit", "3", "--comment", "ok", {"user": "olga", "password": "x"}),
     )
 
     assert (passing.code, passing.out) == (0, "all blocking gates pass\n")
@@ -157,7 +159,7 @@ def test_the_cli_refuses_what_the_rules_refuse_in_one_line_with_exit_2(fresh: St
         assert ran.code == 2, (what, ran.err)
         assert ran.out == "" and ran.err.count("\n") == 1, (what, ran.err)
         assert ran.err.startswith(f"modelbridge: error: {message}"), (what, ran.err)
-    assert (_stage(fresh, 2), _stage(fresh, 3)) == ("in_review", "in_review")
+    assert (_stage(fresh, 2), _stage(fresh, 3)) == ("registered", "in_review")
 
 
 def test_audit_verify_detects_tampering_and_export_writes_csv(

@@ -326,6 +326,25 @@ def test_saving_the_business_case_form_makes_a_new_revision(fresh: Path, open_as
     assert case["value_fn"] == CASE["value_fn"]
 
 
+def test_the_registrant_of_a_version_in_review_cannot_change_what_its_kpi_gate_reads(
+    fresh: Path, open_as: OpenAs
+):
+    at = open_as(fresh, ENGINEER, "kpi")
+    [worth] = [n for n in at.number_input if n.label == "not flagged, but it was a real case"]
+    worth.set_value(0.0)
+    click(at, "Save business case")
+
+    assert not at.exception, at.exception
+    assert texts(at.error) == [
+        "erin registered credit v2 or asked for its review, which is open: they cannot change "
+        "the settings its gates read (business_case.value_fn) until it is decided"
+    ]
+    with Store(fresh).read() as r:
+        case = business_case.current(get_model(r, name="credit"))
+        assert get_version(r, model=get_model(r, name="credit"), version=2).stage == "in_review"
+    assert (case.revision, case["value_fn"]) == (1, CASE["value_fn"])
+
+
 def test_a_manager_sees_the_business_case_but_cannot_save_it(fresh: Path, open_as: OpenAs):
     at = open_as(fresh, Identity("max", "manager"), "kpi")
     assert not at.exception, at.exception

@@ -548,12 +548,38 @@ def test_the_gates_table_lists_every_gate_as_core_gates_judged_it(private_demo: 
         "drift",
         "latency",
         "explanations",
+        "settings",
     }
-    # Recomputed now, core.workflow.gates judges the candidate the same (latency depends on timing).
+    assert frozen[-1] == (
+        "settings",
+        "pass",
+        True,
+        "No change to the settings its gates read since v2 was registered.",
+    )
+    # Recomputed now, core.workflow.gates judges the candidate the same (latency depends on timing;
+    # the settings gate is judged by core.workflow.lifecycle from the audit trail).
     assert [(g.name, g.status, g.blocking) for g in fresh if g.name != "latency"] == [
-        (n, s, b) for n, s, b, _ in frozen if n != "latency"
+        (n, s, b) for n, s, b, _ in frozen if n not in ("latency", "settings")
     ]
     assert history_lines(at) == ["Review 2 asked by engineer (open)"]
+
+
+def test_the_settings_the_gates_read_are_shown_as_frozen_with_who_changed_them(
+    private_demo: Path,
+):
+    with Store(private_demo).read() as r:
+        review = workflow.open_review(r, model=get_model(r, name=MODEL), version=2)
+    at = open_page(private_demo, OWNER, "approvals")
+
+    [shown] = [e for e in at.expander if e.label.startswith("Settings the gates read")]
+    frozen, changes = (d.value for d in shown.dataframe)
+    rows = dict(zip(frozen["setting"], frozen["value"], strict=True))
+    case = review.evidence["settings"]["business_case"]
+    assert rows["business_case.value_fn"] == f"{case['value_fn']:g}"
+    assert rows["business_case.threshold"] == f"{case['threshold']:g}"
+    assert "business_case.unit" not in rows  # words decide no verdict
+    assert list(changes.columns) == ["at", "by", "key", "before", "after"]
+    assert len(changes) == len(review.evidence["settings_changes"]) == 0
 
 
 @pytest.mark.parametrize("decision", ["reject", "request_changes"])

@@ -475,6 +475,7 @@ def test_the_evidence_hash_is_stored_and_every_sign_off_names_it(fresh: Store) -
     assert len(review.evidence_sha256) == 64
     assert {g["name"] for g in review.evidence["gates"]} == {
         "metrics", "reproduction", "compatibility", "kpi", "drift", "latency", "explanations",
+        "settings",
     }  # fmt: skip
     asked = [e for e in _events(fresh) if e.action == "request_review" and e.version == 2]
     assert asked[-1].after_state["evidence_sha256"] == review.evidence_sha256
@@ -714,6 +715,9 @@ def test_the_model_card_shows_purpose_case_lineage_metrics_gates_and_sign_offs(f
         changes={"decision": "Send <b>risky</b> applications to review", "value_fn": "-2500"},
         by=OWNER,
     )
+    # The KPI gate reads the case: changing it sent v2's review back, to be asked for again.
+    assert _stages(fresh)[2] == "registered"
+    workflow.request_review(fresh, model="credit", version=2, by=ENGINEER)
     review = _review(fresh, 2)
     workflow.sign(
         fresh, model="credit", version=2, by=OWNER, decision="approve",
