@@ -6,7 +6,8 @@ pass (issue 15).
   match it (core.workflow.lifecycle.sign).
 - Counted: every change to them since a version was registered is listed in its evidence; a
   change by its registrant or requester that still stands (not put back, not made again by
-  someone else) fails its blocking "settings" gate (core.workflow.lifecycle.request_review).
+  someone else) since a version of the model was last approved, before the registration too,
+  fails its blocking "settings" gate (core.workflow.lifecycle.request_review).
 - Guarded: while a version is in review, its registrant or requester may not change them at all;
   a change by anyone else sends the review back (status "stale", the version registered again,
   the change audited before → after), so fresh evidence is computed on a new request.
@@ -124,11 +125,29 @@ def changes_since_registration(w: Work, *, model: Model, version: ModelVersion) 
             AuditEvent.action == "register_version",
         )
     ).first()
+    return every_change(w, model=model, after_event=registered)
+
+
+def changes_since_approval(w: Work, *, model: Model) -> list[Change]:
+    """Every change to what MODEL's gates read since one of its versions was last approved: an
+    approval vouched for the settings frozen in its evidence (approval is refused when they
+    differ), so only later changes can still be someone's own."""
+    approved = w.session.exec(
+        select(AuditEvent.id)
+        .where(AuditEvent.model == model.name, AuditEvent.action == "approve")
+        .order_by(col(AuditEvent.id).desc())
+    ).first()
+    return every_change(w, model=model, after_event=approved)
+
+
+def every_change(w: Work, *, model: Model, after_event: int | None = None) -> list[Change]:
+    """Every change to the settings MODEL's gates read (after audit event AFTER_EVENT), oldest
+    first."""
     query = select(AuditEvent).where(
         AuditEvent.model == model.name, col(AuditEvent.action).in_(WRITERS)
     )
-    if registered is not None:
-        query = query.where(col(AuditEvent.id) > registered)
+    if after_event is not None:
+        query = query.where(col(AuditEvent.id) > after_event)
     found = []
     for event in w.session.exec(query.order_by(col(AuditEvent.id))).all():
         changed = differences(

@@ -86,11 +86,12 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
         found, samples = gates.evaluate(store, w=r, model=entry, candidate=candidate, live=live)
         frozen = gate_settings.snapshot(entry)
         changes = gate_settings.changes_since_registration(r, model=entry, version=candidate)
+        history = gate_settings.changes_since_approval(r, model=entry)
     found.append(
         gates.Gate(
             "settings",
             *_settings_verdict(
-                changes, version=version, people=(candidate.created_by, by.username)
+                changes, history, version=version, people=(candidate.created_by, by.username)
             ),
         )
     )
@@ -137,17 +138,24 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
 
 
 def _settings_verdict(
-    changes: list[gate_settings.Change], *, version: int, people: tuple[str | None, ...]
+    changes: list[gate_settings.Change],
+    history: list[gate_settings.Change],
+    *,
+    version: int,
+    people: tuple[str | None, ...],
 ) -> tuple[str, bool, str, dict[str, Any]]:
     """The "settings" gate, always blocking: fails while a change by PEOPLE (the candidate's
-    registrant and requester) to what the gates read since its registration stands."""
-    theirs = gate_settings.standing(changes, people=people)
+    registrant and requester) to what the gates read stands, made before its registration too
+    (HISTORY: since a version of the model was last approved, which vouched for the settings
+    then frozen); CHANGES, those since its registration, are counted in its numbers."""
+    theirs = gate_settings.standing(history, people=people)
     numbers = {"changes": len(changes), "standing": [asdict(c) for c in theirs]}
     if theirs:
         return (
             "fail",
             True,
-            f"Changed since v{version} was registered, by its registrant or requester: "
+            f"Set by v{version}'s registrant or requester since the model's last approval, and "
+            f"not set again by anyone else: "
             f"{', '.join(c.words() for c in theirs)}. Put them back, or have someone who did "
             "not register it or ask for its review make them.",
             numbers,

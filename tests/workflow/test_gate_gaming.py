@@ -45,6 +45,7 @@ ZEROED = (
     "business_case.value_tp -150 → 0 (erin), business_case.value_fp 60 → 0 (erin), "
     "business_case.value_tn 300 → 0 (erin), business_case.value_fn -2500 → 0 (erin)"
 )
+SINCE = "since the model's last approval, and not set again by anyone else"
 ADVICE = "Put them back, or have someone who did not register it or ask for its review make them."
 
 
@@ -176,7 +177,7 @@ def test_zeroing_the_business_case_does_not_pass_the_kpi_gate_of_ones_own_candid
         ["settings"],
     )
     assert settings["summary"] == (
-        f"Changed since v2 was registered, by its registrant or requester: {ZEROED}. {ADVICE}"
+        f"Set by v2's registrant or requester {SINCE}: {ZEROED}. {ADVICE}"
     )
     assert review.evidence["settings"]["business_case"]["value_tp"] == 0
     assert str(put_back.value) == (
@@ -185,7 +186,7 @@ def test_zeroing_the_business_case_does_not_pass_the_kpi_gate_of_ones_own_candid
         "business_case.value_tn, business_case.value_fn) until it is decided"
     )
     assert str(approving.value).startswith(
-        "blocking gates failed, so it cannot be approved: settings (Changed since v2"
+        "blocking gates failed, so it cannot be approved: settings (Set by v2's registrant"
     )
     assert (_stage(fresh, INVERTED), _case(fresh)["value_tp"]) == ("in_review", 0)
 
@@ -213,8 +214,8 @@ def test_zeroing_the_business_case_through_the_cli_does_not_pass_the_kpi_gate(
     )
     assert (refused.code, refused.out) == (2, "")
     assert refused.err == (
-        "modelbridge: error: blocking gates failed, so it cannot be approved: settings (Changed "
-        f"since v2 was registered, by its registrant or requester: {ZEROED}. {ADVICE})\n"
+        "modelbridge: error: blocking gates failed, so it cannot be approved: settings (Set by "
+        f"v2's registrant or requester {SINCE}: {ZEROED}. {ADVICE})\n"
     )
     assert gate.code == 1
     assert _stage(fresh, INVERTED) == "in_review"
@@ -235,7 +236,7 @@ def test_drift_thresholds_of_1000_set_by_the_registrant_do_not_pass_the_drift_ga
     assert _gate(review.evidence, "drift")["status"] == "pass"  # nothing counts as drift now
     assert _failed(review.evidence) == ["settings"]
     assert _gate(review.evidence, "settings")["summary"] == (
-        "Changed since v3 was registered, by its registrant or requester: "
+        f"Set by v3's registrant or requester {SINCE}: "
         "drift.thresholds.wasserstein unset → 1000 (erin), "
         f"drift.thresholds.jensen_shannon unset → 1000 (erin). {ADVICE}"
     )
@@ -244,6 +245,22 @@ def test_drift_thresholds_of_1000_set_by_the_registrant_do_not_pass_the_drift_ga
     }
     assert "(drift.thresholds.wasserstein)" in str(put_back.value)
     assert _stage(fresh, SHIFTED) == "in_review"
+
+
+def test_drift_thresholds_set_by_the_registrant_before_registering_still_fail_the_settings_gate(
+    fresh: Store, binary_files: Case, tmp_path: Path
+) -> None:
+    update_settings(fresh, model="credit", changes=SILENT_DRIFT, by=ENGINEER)
+    _register(fresh, _shifted(binary_files, tmp_path), None)  # v5, registered after the change
+    review = workflow.request_review(fresh, model="credit", version=5, by=OTHER_OWNER)
+
+    assert _gate(review.evidence, "drift")["status"] == "pass"
+    assert _failed(review.evidence) == ["settings"]
+    assert _gate(review.evidence, "settings")["summary"].startswith(
+        f"Set by v5's registrant or requester {SINCE}: "
+        "drift.thresholds.wasserstein unset → 1000 (erin)"
+    )
+    assert review.evidence["settings_changes"] == []  # none since v5 was registered
 
 
 def test_a_requester_who_made_the_kpi_gate_non_blocking_does_not_pass_the_settings_gate(
@@ -263,7 +280,7 @@ def test_a_requester_who_made_the_kpi_gate_non_blocking_does_not_pass_the_settin
     assert (kpi["status"], kpi["blocking"]) == ("fail", False)
     assert _failed(review.evidence) == ["settings"]
     assert _gate(review.evidence, "settings")["summary"] == (
-        "Changed since v2 was registered, by its registrant or requester: "
+        f"Set by v2's registrant or requester {SINCE}: "
         "gates.blocking metrics, compatibility, kpi, latency, drift → metrics, compatibility, "
         f"latency (otto), gates.min.roc_auc unset → 0.1 (otto). {ADVICE}"
     )
