@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,12 +45,9 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float 
     raise RuntimeError(f"streamlit did not answer within {timeout:.0f} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def app_url(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of the dashboard, served from its own copy of the demo store."""
-    folder = tmp_path_factory.mktemp("e2e")
-    shutil.copytree(demo_db.parent, folder / "store")
-    log = folder / "streamlit.log"
+@contextmanager
+def serving(db: Path, log: Path) -> Iterator[str]:
+    """A `streamlit run` server on a free port over the store DB, its output in LOG; its URL."""
     port = _free_port()
     command = [
         sys.executable, "-m", "streamlit", "run", str(MAIN),
@@ -59,7 +57,7 @@ def app_url(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "--browser.gatherUsageStats", "false",
         "--client.showErrorDetails", "full",
     ]  # fmt: skip
-    env = {**os.environ, "MODELBRIDGE_DB": str(folder / "store" / demo_db.name)}
+    env = {**os.environ, "MODELBRIDGE_DB": str(db)}
     with log.open("w") as out:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -73,6 +71,15 @@ def app_url(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def app_url(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of the dashboard, served from its own copy of the demo store."""
+    folder = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(demo_db.parent, folder / "store")
+    with serving(folder / "store" / demo_db.name, folder / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,7 @@ These change the store, so they get a server of their own over a fresh copy of t
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +17,8 @@ from core import workflow
 from core.monitoring import policy
 from core.store import Store
 from data.build_demo import DEMO_PASSWORD, ENGINEER, MODEL, OWNER
-from tests.e2e.conftest import _free_port, _wait_healthy
+from tests.e2e.conftest import serving
 from tests.e2e.test_browser import expect_page, follow_link, settle, sign_in
-from tests.ui_helpers import MAIN, ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -58,26 +53,8 @@ def flow_store(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def flow_url(flow_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A dashboard server over the private store."""
-    log = tmp_path_factory.mktemp("flows-log") / "streamlit.log"
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "full",
-    ]  # fmt: skip
-    env = {**os.environ, "MODELBRIDGE_DB": str(flow_store)}
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, server, log)
+    with serving(flow_store, tmp_path_factory.mktemp("flows-log") / "streamlit.log") as url:
         yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _open(page: Page, url: str, username: str) -> None:

@@ -3,18 +3,14 @@ draws the bold, links and colours (headless Chromium, on tests.hostile_corpus's 
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from core import auth
-from tests.e2e.conftest import _free_port, _wait_healthy
+from tests.e2e.conftest import serving
 from tests.e2e.test_browser import expect_page, settle
 from tests.hostile_corpus import (
     MARKUP_HOST,
@@ -23,7 +19,7 @@ from tests.hostile_corpus import (
     MARKUP_USER_OF_ROLE,
     markup_store,
 )
-from tests.ui_helpers import MAIN, PAGE_TITLES, ROOT
+from tests.ui_helpers import PAGE_TITLES
 
 pytestmark = pytest.mark.e2e
 # Pages that show no text of the store but the model's name in the picker's input box (the audit
@@ -35,30 +31,8 @@ NO_TEXT_SHOWN = {"traffic", "audit"}
 def markup_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a dashboard serving its own markup store."""
     folder = tmp_path_factory.mktemp("markup-e2e")
-    db = markup_store(folder / "store")
-    log = folder / "streamlit.log"
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(MAIN),
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    env = {**os.environ, "MODELBRIDGE_DB": str(db)}
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, server, log)
+    with serving(markup_store(folder / "store"), folder / "streamlit.log") as url:
         yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def open_everything(page: Page) -> None:
