@@ -7,6 +7,10 @@ DEMO_DB := data/modelbridge.duckdb
 MODELBRIDGE_DB ?= $(DEMO_DB)
 export MODELBRIDGE_DB
 export UV_PYTHON_DOWNLOADS := never
+# Compile every installed module once, at install: where PYTHONDONTWRITEBYTECODE is set (this
+# machine sets it), Python otherwise compiles scikit-learn and the rest from source in every
+# process, 3-5 s before any command or page can answer.
+export UV_COMPILE_BYTECODE := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 CHROMIUM := /usr/bin/chromium
 
@@ -17,7 +21,7 @@ install: .venv/.installed
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
-.venv/.installed: pyproject.toml uv.lock | $(UV)
+.venv/.installed: pyproject.toml uv.lock Makefile | $(UV)
 	$(UV) sync --frozen --python python3
 	touch $@
 

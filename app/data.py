@@ -415,7 +415,15 @@ def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
                 live = workflow.production(_store_at(db), model=model.name)
             except ModelBridgeError:
                 continue
-            out.append(LiveVersion(live["model"], live["version"], live["approved_by"]))
+            out.append(
+                LiveVersion(
+                    live["model"],
+                    live["version"],
+                    live["approved_by"],
+                    live["rollback_to"],
+                    live["no_rollback_because"],
+                )
+            )
     return out
 
 

@@ -179,6 +179,8 @@ class LiveVersion:
     model: str
     version: int
     approved_by: str | None
+    rollback_to: int | None  # the version a rollback would restore
+    no_rollback_because: str | None
 
 
 @dataclass(frozen=True)

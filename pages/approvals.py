@@ -107,10 +107,14 @@ for item in waiting:
                     ["approve", "request_changes", "reject"],
                     format_func=lambda d: d.replace("_", " "),
                     horizontal=True,
+                    index=None,  # a decision is made, never pre-selected
                     key=f"decision_{key}",
                 )
                 comment = st.text_area("Comment (required)", key=f"comment_{key}")
-                if st.form_submit_button("Record decision"):
+                submitted = st.form_submit_button("Record decision")
+                if submitted and decision is None:
+                    st.error("Choose a decision: approve, request changes or reject.")
+                elif submitted:
                     _act(
                         f"Recorded: {decision.replace('_', ' ')}.",
                         workflow.sign,
@@ -151,8 +155,11 @@ for live in live_versions(db, rev):
             f"**{escape_markdown(live.model)} v{live.version}**, "
             f"approved by {escape_markdown(live.approved_by or '—')}"
         )
+        if live.rollback_to is None:
+            st.caption(escape_markdown(f"No rollback: {live.no_rollback_because}."))
+            continue
         sure = st.checkbox(
-            "I confirm rolling back to the previous version",
+            f"I confirm rolling back to v{live.rollback_to}",
             key=f"confirm_rollback_{live.model}",
         )
         if st.button("Roll back", key=f"rollback_{live.model}", disabled=not sure):

@@ -74,9 +74,20 @@ def cmd_register(args: argparse.Namespace) -> int:
             "metrics": result.metrics,
             "warnings": result.warnings,
         },
-        str(result.version),
+        _registered_words(result),
     )
     return 0
+
+
+def _registered_words(result: registry.Registration) -> str:
+    """'credit v2 registered: a binary model, 1,500 reference rows, 3 features (…)'."""
+    shown = ", ".join(result.features[:6])
+    if len(result.features) > 6:
+        shown += f" and {len(result.features) - 6} more"
+    return (
+        f"{result.model} v{result.version} registered: a {result.task} model, "
+        f"{result.reference_rows:,} reference rows, {len(result.features)} features ({shown})"
+    )
 
 
 def cmd_versions(args: argparse.Namespace) -> int:

@@ -96,13 +96,15 @@ def test_register_reports_the_new_version_as_json(store: Store, binary_files: Ca
     assert version.artifact_format == "skops"
 
 
-def test_register_prints_just_the_version_number_for_people(
-    credit_store: Store, binary_files: Case
-) -> None:
+def test_register_says_what_it_registered(credit_store: Store, binary_files: Case) -> None:
     ran = run_cli("register", "credit", "--reference", binary_files.reference, *CREDIT,
                   db=credit_store.path)  # fmt: skip
 
-    assert (ran.code, ran.out, ran.err) == (0, "2\n", "")
+    assert (ran.code, ran.err) == (0, "")
+    assert ran.out == (
+        "credit v2 registered: a binary model, 1,500 reference rows, 3 features (income, "
+        "debt ratio, segment)\n"
+    )
 
 
 def test_versions_lists_each_version_with_stage_and_key_metrics_as_json(

@@ -120,8 +120,10 @@ def test_a_pipeline_requests_review_a_product_owner_signs_promotes_and_rolls_bac
     found = live.json()
     assert set(found) == {
         "model", "version", "artifact_path", "artifact_sha256", "approved_by", "approved_at",
+        "rollback_to", "no_rollback_because",
     }  # fmt: skip
     assert (found["model"], found["version"], found["approved_by"]) == ("credit", 2, "olga")
+    assert (found["rollback_to"], found["no_rollback_because"]) == (1, None)
     digest = hashlib.sha256(binary_files.model_file.read_bytes()).hexdigest()
     assert found["artifact_sha256"] == digest
     assert hashlib.sha256(Path(found["artifact_path"]).read_bytes()).hexdigest() == digest
@@ -216,7 +218,7 @@ def test_a_signed_in_registration_is_recorded_under_the_user_and_needs_an_engine
         "or Administrator\n",
     )
     assert (wrong.code, wrong.err) == (2, "modelbridge: error: unknown user or wrong password\n")
-    assert (engineer.code, engineer.out) == (0, "4\n")
+    assert (engineer.code, engineer.out.split(":")[0]) == (0, "credit v4 registered")
     with fresh.read() as r:
         model = get_model(r, name="credit")
         assert sorted(v.version for v in list_versions(r, model=model)) == [1, 2, 3, 4]

@@ -105,6 +105,7 @@ def test_owner_approves_and_promotes_the_challenger_and_the_overview_shows_it_li
     expect(page.get_by_text("Live version: v1 (production)")).to_be_visible()
     follow_link(page, "/approvals")
     expect_page(page, "Approvals")
+    page.get_by_text("approve", exact=True).click()
     page.get_by_label("Comment (required)").fill("Earns more on the same decisions; gates pass.")
     page.get_by_role("button", name="Record decision").click()
     expect(page.get_by_text("credit-default v2 · approved")).to_be_visible()

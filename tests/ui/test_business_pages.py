@@ -252,6 +252,7 @@ def test_a_sign_off_without_a_comment_is_refused_on_the_page(fresh: Path, open_a
 
 def test_the_registrant_cannot_sign_on_the_page_either(fresh: Path, open_as: OpenAs):
     at = open_as(fresh, Identity("erin", "product_owner"), "approvals")
+    at.radio(key="decision_credit_2").set_value("approve")
     at.text_area(key="comment_credit_2").input("looks good to me")
     click(at, "Record decision")
 
@@ -262,10 +263,36 @@ def test_the_registrant_cannot_sign_on_the_page_either(fresh: Path, open_as: Ope
 
 def test_an_admin_sees_the_queue_but_signs_only_where_configured(fresh: Path, open_as: OpenAs):
     at = open_as(fresh, Identity("ada", "admin"), "approvals")
+    at.radio(key="decision_credit_2").set_value("approve")
     at.text_area(key="comment_credit_2").input("ok")
     click(at, "Record decision")
 
     assert texts(at.error) == ["ada (Administrator) may not approve; that needs Product owner"]
+
+
+def test_no_decision_is_pre_selected_and_none_is_recorded_without_one(
+    fresh: Path, open_as: OpenAs
+) -> None:
+    at = open_as(fresh, OWNER, "approvals")
+    assert at.radio(key="decision_credit_2").value is None
+    at.text_area(key="comment_credit_2").input("fine")
+
+    click(at, "Record decision")
+
+    assert texts(at.error) == ["Choose a decision: approve, request changes or reject."]
+    assert _stages(fresh)[2] == "in_review"
+
+
+def test_a_live_version_that_replaced_nothing_offers_no_rollback(
+    fresh: Path, open_as: OpenAs
+) -> None:
+    at = open_as(fresh, OWNER, "approvals")
+
+    assert not [b for b in at.button if b.key == "rollback_credit"]
+    assert (
+        "No rollback: v1 replaced nothing when it was promoted; there is no version to roll "
+        "back to." in [c.value.replace("\\", "") for c in at.caption]
+    )
 
 
 def test_rolling_back_on_the_page_needs_a_confirmation(fresh: Path, open_as: OpenAs) -> None:
@@ -274,6 +301,7 @@ def test_rolling_back_on_the_page_needs_a_confirmation(fresh: Path, open_as: Ope
     workflow.promote(Store(fresh), model="credit", version=2, by=OWNER)
     at = open_as(fresh, OWNER, "approvals")
     assert at.button(key="rollback_credit").disabled
+    assert at.checkbox(key="confirm_rollback_credit").label == "I confirm rolling back to v1"
 
     at.checkbox(key="confirm_rollback_credit").check().run()
     at.button(key="rollback_credit").click().run()

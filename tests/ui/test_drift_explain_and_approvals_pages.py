@@ -543,6 +543,7 @@ def test_the_gates_table_lists_every_gate_as_core_gates_judged_it(private_demo: 
     assert gate_rows(at) == frozen
     assert {name for name, *_ in frozen} == {
         "metrics",
+        "reproduction",
         "compatibility",
         "kpi",
         "drift",

@@ -604,8 +604,13 @@ def test_production_tells_a_serving_system_what_is_live(fresh: Store, binary_fil
 
     assert set(found) == {
         "model", "version", "artifact_path", "artifact_sha256", "approved_by", "approved_at",
+        "rollback_to", "no_rollback_because",
     }  # fmt: skip
     assert (found["model"], found["version"], found["approved_by"]) == ("credit", 1, "olga")
+    assert (found["rollback_to"], found["no_rollback_because"]) == (
+        None,
+        "v1 replaced nothing when it was promoted; there is no version to roll back to",
+    )
     artifact = Path(found["artifact_path"])
     digest = hashlib.sha256(binary_files.model_file.read_bytes()).hexdigest()
     assert hashlib.sha256(artifact.read_bytes()).hexdigest() == found["artifact_sha256"] == digest
