@@ -34,6 +34,7 @@ __all__ = [
     "reference_frame",
     "artifacts",
     "pickle_files",
+    "reproduction",
     "feature_metadata",
     "features",
 ]
