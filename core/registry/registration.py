@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,18 +15,11 @@ from core.errors import InvalidInput
 from core.files.loading import load_file
 from core.files.sources import local_file, quote_ident, sha256_of
 from core.metrics import binary_metrics, regression_metrics
-from core.registry import pickle_files
-from core.registry.artifacts import (
-    artifact_format,
-    check_task_fits,
-    class_index,
-    load_model,
-    store_artifact,
-)
+from core.registry.artifacts import store_artifact
 from core.registry.feature_metadata import parse_file as parse_metadata
 from core.registry.features import Feature, infer_kind, profile
 from core.registry.lookups import features_of
-from core.registry.reproduction import reproduce
+from core.registry.model_files import check_artifact, model_file_to_keep
 from core.store import Model, ModelVersion, Store, Work, log_tables
 from core.words import TASKS, checked_name
 
@@ -101,7 +92,10 @@ def register_version(
         raise InvalidInput("--model-class names a class of the model file; give --model-file too")
     store.open()
     with (
-        _model_file_to_keep(store, spec, by) as (model_file, converted_from),
+        model_file_to_keep(store, model_file=spec.model_file, by=by) as (
+            model_file,
+            converted_from,
+        ),
         local_file(spec.reference) as ref_path,
         store.write() as w,
     ):
@@ -161,8 +155,14 @@ def register_version(
         if model_file is not None:
             artifact = store_artifact(model_file, store.artifacts_dir)
             try:
-                warnings += _check_artifact(
-                    w, entry, number, features, artifact, str(spec.model_file), spec.model_class
+                warnings += check_artifact(
+                    w,
+                    model=entry,
+                    version=number,
+                    features=features,
+                    artifact=artifact,
+                    source=str(spec.model_file),
+                    model_class=spec.model_class,
                 )
             except InvalidInput:
                 if artifact.new:  # a refused file leaves no copy behind
@@ -225,29 +225,6 @@ def register_version(
                 after={"format": "skops", "sha256": version.artifact_sha256},
             )
     return Registration(spec.model, number, task, feature_names, rows, metrics, warnings)
-
-
-@contextmanager
-def _model_file_to_keep(
-    store: Store, spec: RegistrationSpec, by: auth.Identity | None
-) -> Iterator[tuple[Path | None, dict[str, str] | None]]:
-    """The model file to store, and what it was converted from when it came as a pickle."""
-    if spec.model_file is None:
-        yield None, None
-        return
-    source = Path(spec.model_file)
-    if not source.is_file():
-        raise InvalidInput(f"{source}: model file not found")
-    if artifact_format(source) == "skops":
-        yield source, None
-        return
-    with store.read() as r:
-        pickle_files.check_may_register(r, by=by, shown_as=str(source))
-    with pickle_files.converted(source, shown_as=str(source)) as skops_file:
-        yield (
-            skops_file,
-            {"format": "joblib", "sha256": sha256_of(source), "by": by.username if by else ""},
-        )
 
 
 def _settle_task(
@@ -413,65 +390,3 @@ def reference_frame(
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return w.frame(sql, [version.version])
-
-
-def _check_artifact(
-    w: Work,
-    model: Model,
-    version: int,
-    features: list[Feature],
-    artifact: Any,
-    source: str,
-    model_class: str | None,
-) -> list[str]:
-    """Load the model file safely and check it reproduces the reference predictions."""
-    estimator = load_model(artifact.path, expected_sha256=artifact.sha256, shown_as=source)
-    check_task_fits(estimator, model.task, source)
-    scored = model_class or model.positive_label
-    if scored is not None:
-        _check_class(
-            w, estimator, scored, model, version, given=model_class is not None, source=source
-        )
-    found = reproduce(
-        w,
-        model=model,
-        version=version,
-        features=features,
-        estimator=estimator,
-        positive_class=scored,
-    )
-    if found.holds:
-        return []
-    return [
-        f"{found.sentence()} Check --model-file and --prediction; the review's reproduction "
-        "gate fails until they match."
-    ]
-
-
-def _check_class(
-    w: Work, estimator: Any, scored: str, model: Model, version: int, *, given: bool, source: str
-) -> None:
-    """Refuse a class the model file does not have, saying how to name the right one."""
-    classes = [str(c) for c in getattr(estimator, "classes_", [])]
-    try:
-        class_index(classes, scored)
-    except InvalidInput:
-        if given:
-            raise InvalidInput(
-                f"{source}: --model-class {scored!r} is not one of the model's classes {classes}"
-            ) from None
-        assert model.id is not None
-        outcomes = sorted(
-            r[0]
-            for r in w.rows(
-                f"SELECT DISTINCT target FROM {log_tables.ref_table(model.id)} "
-                "WHERE version = ? AND target IS NOT NULL LIMIT 3",
-                [version],
-            )
-        )
-        raise InvalidInput(
-            f"{source}: the model's classes are {classes} and the reference's outcomes are "
-            f"{outcomes}; say which of the model's classes means {model.positive_label!r} with "
-            f"--model-class (e.g. --positive-label {model.positive_label} --model-class "
-            f"{classes[-1] if classes else 1})"
-        ) from None
