@@ -20,7 +20,7 @@ CLI and the dashboard obey the same rule. The audit trail is the record of who c
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlmodel import col, select
@@ -235,3 +235,36 @@ def guard_change(
                 "ask for review again to compute fresh evidence",
             },
         )
+
+
+def verdict(
+    changes: list[Change],
+    history: list[Change],
+    *,
+    version: int,
+    people: tuple[str | None, ...],
+) -> tuple[str, bool, str, dict[str, Any]]:
+    """The "settings" gate, always blocking: fails while a change by PEOPLE (the candidate's
+    registrant and requester) to what the gates read stands, made before its registration too
+    (HISTORY: since a version of the model was last approved, which vouched for the settings
+    then frozen); CHANGES, those since its registration, are counted in its numbers."""
+    theirs = standing(history, people=people)
+    numbers = {"changes": len(changes), "standing": [asdict(c) for c in theirs]}
+    if theirs:
+        return (
+            "fail",
+            True,
+            f"Set by v{version}'s registrant or requester since the model's last approval, and "
+            f"not set again by anyone else: "
+            f"{', '.join(c.words() for c in theirs)}. Put them back, or have someone who did "
+            "not register it or ask for its review make them.",
+            numbers,
+        )
+    if changes:
+        said = (
+            f"{len(changes)} change(s) to the settings its gates read since v{version} was "
+            "registered; none made by its registrant or requester stands."
+        )
+    else:
+        said = f"No change to the settings its gates read since v{version} was registered."
+    return "pass", True, said, numbers

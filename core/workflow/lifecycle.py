@@ -90,7 +90,7 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
     found.append(
         gates.Gate(
             "settings",
-            *_settings_verdict(
+            *gate_settings.verdict(
                 changes, history, version=version, people=(candidate.created_by, by.username)
             ),
         )
@@ -135,39 +135,6 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
         _stage(w, entry, candidate, "in_review", by, "request_review", {"evidence_sha256": digest})
         w.session.flush()
     return review
-
-
-def _settings_verdict(
-    changes: list[gate_settings.Change],
-    history: list[gate_settings.Change],
-    *,
-    version: int,
-    people: tuple[str | None, ...],
-) -> tuple[str, bool, str, dict[str, Any]]:
-    """The "settings" gate, always blocking: fails while a change by PEOPLE (the candidate's
-    registrant and requester) to what the gates read stands, made before its registration too
-    (HISTORY: since a version of the model was last approved, which vouched for the settings
-    then frozen); CHANGES, those since its registration, are counted in its numbers."""
-    theirs = gate_settings.standing(history, people=people)
-    numbers = {"changes": len(changes), "standing": [asdict(c) for c in theirs]}
-    if theirs:
-        return (
-            "fail",
-            True,
-            f"Set by v{version}'s registrant or requester since the model's last approval, and "
-            f"not set again by anyone else: "
-            f"{', '.join(c.words() for c in theirs)}. Put them back, or have someone who did "
-            "not register it or ask for its review make them.",
-            numbers,
-        )
-    if changes:
-        said = (
-            f"{len(changes)} change(s) to the settings its gates read since v{version} was "
-            "registered; none made by its registrant or requester stands."
-        )
-    else:
-        said = f"No change to the settings its gates read since v{version} was registered."
-    return "pass", True, said, numbers
 
 
 def open_review(w: Work, *, model: Model, version: int) -> Review:
