@@ -21,7 +21,7 @@ import pandas as pd
 from sqlmodel import col, select
 
 from core.files.exports import write_csv
-from core.store import AuditEvent, Store, Work, utcnow
+from core.store import AuditEvent, Store, Work, get_meta, put_meta, utcnow
 
 KEYED = "hmac-sha256:"
 
@@ -56,6 +56,8 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event in the caller's unit of work."""
+    # Reading the last event and chaining onto it must not interleave with another writer's.
+    w.serialise("audit_chain")
     last = w.session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
     event = AuditEvent(
         occurred_at=utcnow(),
@@ -73,8 +75,9 @@ def record(
     w.session.flush()
     # Two units of work in one process (two dashboard sessions) would both chain onto the same
     # last event and fork the chain. Both also rewrite this one row, so DuckDB refuses to commit
-    # the second (a write-write conflict the caller may retry) instead of forking silently.
-    w.sql("INSERT OR REPLACE INTO store_meta VALUES ('audit_head', ?)", [event.hash])
+    # the second (a write-write conflict the caller may retry) instead of forking silently; on
+    # PostgreSQL the lock taken above keeps them apart.
+    put_meta(w, key="audit_head", value=event.hash)
     return event
 
 
@@ -114,8 +117,8 @@ def verify(w: Work, *, anchor: str | None = None) -> list[str]:
             "MODELBRIDGE_AUDIT_KEY was set, or rewritten without it"
         )
     # The chain alone cannot show that its newest events were cut off; the recorded head can.
-    found = w.rows("SELECT value FROM store_meta WHERE key = 'audit_head'")
-    if found and found[0][0] != prev:
+    found = get_meta(w, key="audit_head")
+    if found is not None and found != prev:
         where = f"after event {last_id}" if last_id is not None else "of the trail"
         problems.append(f"the newest event(s) {where} were removed")
     if anchor is not None:
@@ -163,7 +166,7 @@ def _state_problems(w: Work, trail: Sequence[AuditEvent]) -> list[str]:
                 f"{where} is {version.stage} but the events leave it "
                 f"{recorded.get(key, 'registered')}"
             )
-    for model_id, version in w.rows("SELECT model_id, version FROM production_version"):
+    for model_id, version in w.catalog("SELECT model_id, version FROM production_version"):
         if recorded.get((names.get(model_id, "?"), version)) != "production":
             problems.append(
                 f"{names.get(model_id, '?')} v{version} is marked live but no event put it there"
@@ -181,14 +184,15 @@ def events(
     limit: int | None = 200,
 ) -> pd.DataFrame:
     """Audit events matching the filters, newest first, before/after as JSON text."""
-    clauses, params = ["TRUE"], []
+    clauses: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     for column, value in (("model", model), ("actor", actor), ("action", action)):
         if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
+            clauses.append(f"{column} = :{column}")
+            params[column] = value
     if since is not None:
-        clauses.append("occurred_at >= ?")
-        params.append(since)
+        clauses.append("occurred_at >= :since")
+        params["since"] = since
     sql = (
         "SELECT id, occurred_at, actor, role, action, model, version, "
         "CAST(before_state AS VARCHAR) AS before, CAST(after_state AS VARCHAR) AS after, hash "
@@ -196,14 +200,14 @@ def events(
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return w.frame(sql, params)
+    return w.catalog_frame(sql, params)
 
 
 def export_csv(store: Store, *, target: Path) -> int:
     """Write the whole trail, oldest first, with hashes, to a CSV file; return the row count."""
     with store.read() as r:
         frame = events(r, limit=None).sort_values("id", ignore_index=True)
-        frame["prev_hash"] = r.frame("SELECT prev_hash FROM audit_event ORDER BY id")[
+        frame["prev_hash"] = r.catalog_frame("SELECT prev_hash FROM audit_event ORDER BY id")[
             "prev_hash"
         ].to_numpy()
     write_csv(frame, target)

@@ -69,6 +69,7 @@ def add_user(store: Store, *, username: str, role: str, password: str, by: Ident
     check_role(role)
     username = _checked(username, password)
     with store.open().write() as w:
+        w.serialise("users")
         found = _find_user(w, username)
         if found is not None and found.username != username:
             raise InvalidInput(
@@ -82,6 +83,7 @@ def first_admin(store: Store, *, username: str, password: str) -> Identity:
     """The first admin of a store that has no users yet (`modelbridge init --admin`)."""
     username = _checked(username, password)
     with store.open().write() as w:
+        w.serialise("users")
         if list_users(w):
             raise PermissionDenied(
                 "this store has users already; an admin adds more with `modelbridge user add`"

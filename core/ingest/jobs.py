@@ -52,11 +52,15 @@ def _new_batch_id() -> str:
 
 
 def _already_ingested(w: Work, model_id: int, kind: str, digest: str) -> str | None:
-    found = w.rows(
-        "SELECT batch_id FROM batch WHERE model_id = ? AND kind = ? AND content_sha256 = ? LIMIT 1",
-        [model_id, kind, digest],
-    )
-    return found[0][0] if found else None
+    # One file's content is ingested once: the check and the batch's record must not interleave
+    # with another worker's (on the embedded store, whole units of work already do not).
+    w.serialise(f"batches:{model_id}:{kind}")
+    found = w.catalog(
+        "SELECT batch_id FROM batch WHERE model_id = :model AND kind = :kind "
+        "AND content_sha256 = :digest LIMIT 1",
+        {"model": model_id, "kind": kind, "digest": digest},
+    ).first()
+    return str(found[0]) if found else None
 
 
 def prediction_job(
@@ -238,18 +242,23 @@ def _reset_settings(w: Work) -> None:
 def _record_batch(
     w: Work, model_id: int, kind: str, digest: str, result: BatchResult, version: int | None
 ) -> None:
-    w.sql(
-        "INSERT INTO batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC')",
-        [
-            result.batch_id,
-            model_id,
-            version,
-            kind,
-            result.source,
-            digest,
-            result.rows_read,
-            result.rows_ingested,
-            result.rows_quarantined,
-            json.dumps({**result.reasons, **{f"flag:{k}": v for k, v in result.flags.items()}}),
-        ],
+    w.catalog(
+        "INSERT INTO batch (batch_id, model_id, version, kind, source, content_sha256, "
+        "rows_read, rows_ingested, rows_quarantined, reasons, created_at) VALUES (:batch_id, "
+        ":model_id, :version, :kind, :source, :digest, :rows_read, :rows_ingested, "
+        ":rows_quarantined, :reasons, now() AT TIME ZONE 'UTC')",
+        {
+            "batch_id": result.batch_id,
+            "model_id": model_id,
+            "version": version,
+            "kind": kind,
+            "source": result.source,
+            "digest": digest,
+            "rows_read": result.rows_read,
+            "rows_ingested": result.rows_ingested,
+            "rows_quarantined": result.rows_quarantined,
+            "reasons": json.dumps(
+                {**result.reasons, **{f"flag:{k}": v for k, v in result.flags.items()}}
+            ),
+        },
     )

@@ -244,10 +244,10 @@ def _outbox(w: Work, event: str, model: Model, alert: Alert) -> None:
         "alert": _record(alert),
         "sent_at": datetime.now(UTC).isoformat(),
     }
-    w.sql(
+    w.catalog(
         "INSERT INTO webhook_outbox (id, created_at, payload) "
-        "VALUES (?, now() AT TIME ZONE 'UTC', ?)",
-        [uuid.uuid4().hex, json.dumps(payload, default=str)],
+        "VALUES (:id, now() AT TIME ZONE 'UTC', :payload)",
+        {"id": uuid.uuid4().hex, "payload": json.dumps(payload, default=str)},
     )
 
 

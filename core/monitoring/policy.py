@@ -223,6 +223,7 @@ def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Id
         require_action(by, action)
     with store.open().write() as w:
         entry = get_model(w, name=model)
+        w.serialise(f"model:{entry.name}")
         version = get_version(w, model=entry)
         names = {f.name for f in features_of(version)}
         clean = {}
@@ -262,6 +263,7 @@ def update_feature_metadata(
     require_action(by, "edit_model_settings")
     with store.open().write() as w:
         entry = get_model(w, name=model)
+        w.serialise(f"model:{entry.name}")
         target = get_version(w, model=entry, version=version)
         tidy = feature_metadata.clean(meta, [f.name for f in features_of(target)])
         before = target.feature_schema.get("metadata", {})

@@ -53,11 +53,11 @@ def deliver(store: Store, *, budget_s: float = 5.0, url: str | None = None) -> D
     """Send pending events in order until done or out of time; record each attempt."""
     url = url or webhook_url()
     with store.read() as r:
-        pending = r.rows(
+        pending = r.catalog(
             "SELECT id, payload FROM webhook_outbox WHERE delivered_at IS NULL "
-            "AND attempts < ? ORDER BY created_at, id",
-            [MAX_ATTEMPTS],
-        )
+            "AND attempts < :most ORDER BY created_at, id",
+            {"most": MAX_ATTEMPTS},
+        ).all()
     if not url or not pending:
         return Delivery(0, 0, len(pending))
     deadline = time.monotonic() + budget_s
@@ -73,17 +73,17 @@ def deliver(store: Store, *, budget_s: float = 5.0, url: str | None = None) -> D
             error = str(exc)[:300]
         with store.write() as w:
             if error is None:
-                w.sql(
+                w.catalog(
                     "UPDATE webhook_outbox SET delivered_at = now() AT TIME ZONE 'UTC', "
-                    "attempts = attempts + 1 WHERE id = ?",
-                    [event_id],
+                    "attempts = attempts + 1 WHERE id = :id",
+                    {"id": event_id},
                 )
                 delivered += 1
             else:
-                w.sql(
-                    "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ? "
-                    "WHERE id = ?",
-                    [error, event_id],
+                w.catalog(
+                    "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = :error "
+                    "WHERE id = :id",
+                    {"error": error, "id": event_id},
                 )
                 failed += 1
         if error is not None:

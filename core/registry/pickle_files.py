@@ -21,7 +21,7 @@ from pathlib import Path
 from core import audit
 from core.auth import Identity, require_action
 from core.errors import InvalidInput, PermissionDenied
-from core.store import Store, Work
+from core.store import Store, Work, get_meta, put_meta
 
 SETTING = "pickle_files"  # a store_meta key: 'allowed' or 'refused' (the default)
 WORKER_TIMEOUT_SECONDS = 600.0
@@ -36,8 +36,7 @@ HOW_TO_SAVE_WITH_SKOPS = (
 
 def allowed(w: Work) -> bool:
     """Whether an admin allowed pickle files for this store."""
-    found = w.rows("SELECT value FROM store_meta WHERE key = ?", [SETTING])
-    return bool(found) and found[0][0] == "allowed"
+    return get_meta(w, key=SETTING) == "allowed"
 
 
 def set_allowed(store: Store, *, allow: bool, by: Identity) -> None:
@@ -45,10 +44,7 @@ def set_allowed(store: Store, *, allow: bool, by: Identity) -> None:
     require_action(by, "manage_store_settings")
     with store.open().write() as w:
         before = allowed(w)
-        w.sql(
-            "INSERT OR REPLACE INTO store_meta VALUES (?, ?)",
-            [SETTING, "allowed" if allow else "refused"],
-        )
+        put_meta(w, key=SETTING, value="allowed" if allow else "refused")
         audit.record(
             w,
             actor=by.username,

@@ -99,6 +99,7 @@ def register_version(
         local_file(spec.reference) as ref_path,
         store.write() as w,
     ):
+        w.serialise(f"model:{spec.model}")  # the next version number is taken once
         raw = load_file(w.db, ref_path, table="__ref_raw", source_name=str(spec.reference))
         # The id and time columns name the prediction logs' columns: a reference need not
         # carry them, and where it does they are not features.
@@ -327,7 +328,9 @@ def _get_or_create_model(
 
 
 def _next_version(w: Work, model: Model) -> int:
-    latest = w.rows("SELECT max(version) FROM model_version WHERE model_id = ?", [model.id])[0][0]
+    latest = w.catalog(
+        "SELECT max(version) FROM model_version WHERE model_id = :model", {"model": model.id}
+    ).scalar()
     return int(latest or 0) + 1
 
 

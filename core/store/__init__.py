@@ -1,11 +1,11 @@
 """The store: connections and units of work (Store, Work), catalog tables, per-model log tables."""
 
 from core.store.engine import (
-    SCHEMA_VERSION,
     Store,
     Work,
     retry_on_conflict,
 )
+from core.store.schema import SCHEMA_VERSION, get_meta, put_meta
 from core.store.tables import (
     STAGES,
     Alert,
@@ -26,6 +26,8 @@ __all__ = [
     "Work",
     "Store",
     "retry_on_conflict",
+    "get_meta",
+    "put_meta",
     "STAGES",
     "utcnow",
     "Model",

@@ -19,52 +19,14 @@ from typing import Any, TypeVar
 import duckdb
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
-from core.errors import InvalidInput, ModelBridgeError, NotFound, StoreBusy, StoreFault
+from core.errors import InvalidInput, NotFound, StoreBusy, StoreFault
 from core.settings import Settings
-from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from core.store.schema import SCHEMA_VERSION, create_or_upgrade, get_meta
 from core.store.turns import turn_for
 
 T = TypeVar("T")
-
-# Bump whenever a table or column is added: opening an older store then creates the missing
-# tables and runs the _MIGRATIONS steps (column changes) in order.
-SCHEMA_VERSION = 5
-
-_ANALYTIC_DDL = [
-    """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS batch (
-        batch_id VARCHAR NOT NULL, model_id INTEGER NOT NULL, version INTEGER,
-        kind VARCHAR NOT NULL, source VARCHAR NOT NULL, content_sha256 VARCHAR NOT NULL,
-        rows_read BIGINT NOT NULL, rows_ingested BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
-        reasons VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS label (
-        model_id INTEGER NOT NULL, request_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
-        y DOUBLE NOT NULL, arrived_at TIMESTAMP NOT NULL, batch_id VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS quarantine (
-        model_id INTEGER NOT NULL, batch_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
-        source VARCHAR NOT NULL, line BIGINT NOT NULL, reasons VARCHAR[] NOT NULL,
-        raw VARCHAR NOT NULL, quarantined_at TIMESTAMP NOT NULL,
-        retried_in VARCHAR, ts TIMESTAMP)""",
-    # Webhook events written with the change that caused them, delivered after commit.
-    """CREATE TABLE IF NOT EXISTS webhook_outbox (
-        id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, payload VARCHAR NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0, delivered_at TIMESTAMP, last_error VARCHAR)""",
-    # One row per model: the primary key is what makes "one production version" hold.
-    """CREATE TABLE IF NOT EXISTS production_version (
-        model_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, promoted_by VARCHAR NOT NULL,
-        promoted_at TIMESTAMP NOT NULL)""",
-]
-
-# Each step upgrades a store from the previous schema version; never edit a released step.
-_MIGRATIONS: dict[int, list[str]] = {
-    2: [],  # alerts and the webhook outbox: new tables only
-    3: [],  # business case revisions: a new table only
-    4: [],  # reviews, sign-offs and promotions: new tables only
-    5: ["ALTER TABLE model_version ADD COLUMN IF NOT EXISTS positive_class VARCHAR"],
-}
-
 
 # Every DuckDB database file carries these bytes at offset 8 (checked on files written by
 # DuckDB 2.0). DuckDB 2.0 opens some other files, a CSV for one, as an empty in-memory
@@ -135,17 +97,30 @@ def _is_lock_conflict(exc: BaseException | str) -> bool:
 
 @dataclass
 class Work:
-    """One unit of work on the store: a SQLAlchemy connection, its raw DuckDB handle, a session,
-    and the key the audit trail is signed with (None: an unkeyed chain)."""
+    """One unit of work: a SQLAlchemy connection to the catalog, a session on it, the DuckDB
+    connection that holds the logs, and the key the audit trail is signed with (None: an
+    unkeyed chain).
+
+    On the embedded store the catalog and the logs are one DuckDB file and one transaction.
+    On a team catalog (PostgreSQL) `logs` is a separate DuckDB connection.
+    """
 
     conn: sa.Connection
     _session: Session | None = field(default=None, repr=False)
     audit_key: bytes | None = field(default=None, repr=False)
+    logs: Any = field(default=None, repr=False)
 
     @property
     def db(self) -> Any:
-        """The raw DuckDB connection (same transaction as the session)."""
+        """The DuckDB connection of the logs (on the embedded store, the catalog's own)."""
+        if self.logs is not None:
+            return self.logs
         return self.conn.connection.driver_connection
+
+    @property
+    def dialect(self) -> str:
+        """The catalog's engine: 'duckdb' or 'postgresql'."""
+        return str(self.conn.dialect.name)
 
     @property
     def session(self) -> Session:
@@ -154,16 +129,35 @@ class Work:
             self._session = Session(bind=self.conn, expire_on_commit=False)
         return self._session
 
+    def catalog(self, query: str, params: dict[str, Any] | None = None) -> Any:
+        """Run portable SQL (named :params) on the catalog; the SQLAlchemy result."""
+        if self._session is not None:
+            self._session.flush()
+        return self.conn.execute(sa.text(query), params or {})
+
+    def catalog_frame(self, query: str, params: dict[str, Any] | None = None) -> Any:
+        """Fetch portable SQL on the catalog as a pandas DataFrame."""
+        import pandas as pd
+
+        result = self.catalog(query, params)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def serialise(self, name: str) -> None:
+        """Hold NAME until this unit of work ends, so read-then-write steps on it run one at a
+        time across processes (on the embedded store, whole units of work already do)."""
+        if self.dialect == "postgresql":
+            self.catalog("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": name})
+
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
-        """Run parameterised SQL on the raw connection and return the DuckDB result."""
+        """Run parameterised SQL on the logs' DuckDB connection and return the DuckDB result."""
         return self.db.execute(query, params or [])
 
     def rows(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple]:
-        """Fetch all rows of a parameterised query."""
+        """Fetch all rows of a parameterised query on the logs."""
         return self.db.execute(query, params or []).fetchall()
 
     def frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
-        """Fetch a parameterised query as a pandas DataFrame."""
+        """Fetch a parameterised query on the logs as a pandas DataFrame."""
         return self.db.execute(query, params or []).df()
 
 
@@ -338,32 +332,16 @@ class Store:
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.write() as w:
-            for ddl in _ANALYTIC_DDL:
-                w.sql(ddl)
-            SQLModel.metadata.create_all(w.conn)
-            found = w.rows("SELECT value FROM store_meta WHERE key = 'schema_version'")
-            current = int(found[0][0]) if found else SCHEMA_VERSION
-            if current > SCHEMA_VERSION:
-                raise ModelBridgeError(
-                    f"This store was written by a newer ModelBridge (schema {current}, this "
-                    f"release reads up to {SCHEMA_VERSION}); upgrade modelbridge to open it."
-                )
-            for step in range(current + 1, SCHEMA_VERSION + 1):
-                for ddl in _MIGRATIONS.get(step, []):
-                    w.sql(ddl)
-            w.sql(
-                "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)",
-                [str(SCHEMA_VERSION)],
-            )
+            create_or_upgrade(w, with_logs=True)
         return created
 
     def _schema_version(self) -> int | None:
         with self.read() as r:
             try:
-                found = r.rows("SELECT value FROM store_meta WHERE key = 'schema_version'")
-            except duckdb.CatalogException:
+                found = get_meta(r, key="schema_version")
+            except sa.exc.DBAPIError:
                 return None
-        return int(found[0][0]) if found else None
+        return int(found) if found else None
 
     def open(self) -> Store:
         """Check the store exists and is on this release's schema (upgrading it if older).

@@ -127,6 +127,7 @@ def save(store: Store, *, model: str, changes: dict[str, Any], by: Identity) -> 
     require_action(by, "edit_business_case")
     with store.open().write() as w:
         entry = get_model(w, name=model)
+        w.serialise(f"model:{entry.name}")
         clean = {k: _parse(entry, k, v) for k, v in changes.items()}
         before = current(entry)
         after = {**before.values, **clean}

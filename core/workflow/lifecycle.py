@@ -116,6 +116,7 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
     digest = evidence_hash(evidence)
     with store.write() as w:
         entry = get_model(w, name=model)
+        w.serialise(f"model:{entry.name}")
         candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, "request_review", by)
         if gate_settings.differences(frozen, gate_settings.snapshot(entry)):
@@ -164,6 +165,7 @@ def sign(
         raise InvalidInput("a sign-off needs a comment saying why")
     with store.open().write() as w:
         entry = get_model(w, name=model)
+        w.serialise(f"model:{entry.name}")
         candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, decision, by)
         review = open_review(w, model=entry, version=version)
@@ -256,6 +258,7 @@ def promote(store: Store, *, model: str, version: int, by: Identity) -> dict[str
 def _promote(store: Store, model: str, version: int, by: Identity) -> dict[str, Any]:
     with store.open().write() as w:
         entry = get_model(w, name=model)
+        w.serialise(f"model:{entry.name}")
         candidate = get_version(w, model=entry, version=version)
         check(entry, candidate, "promote", by)
         previous = live_version(w, model=entry)
@@ -275,10 +278,14 @@ def _go_live(
 ) -> None:
     assert model.id is not None
     now = utcnow()
-    w.sql(
-        "INSERT OR REPLACE INTO production_version VALUES (?, ?, ?, ?)",
-        [model.id, version.version, by.username, now.replace(tzinfo=None)],
-    )
+    w.catalog(
+        "INSERT INTO production_version (model_id, version, promoted_by, promoted_at) "
+        "VALUES (:model, :version, :by, :at) ON CONFLICT (model_id) DO UPDATE SET "
+        "version = excluded.version, promoted_by = excluded.promoted_by, "
+        "promoted_at = excluded.promoted_at",
+        {"model": model.id, "version": version.version, "by": by.username,
+         "at": now.replace(tzinfo=None)},
+    )  # fmt: skip
     w.session.add(
         Promotion(
             model_id=model.id,
@@ -307,6 +314,7 @@ def rollback(store: Store, *, model: str, by: Identity) -> dict[str, Any]:
 def _rollback(store: Store, model: str, by: Identity) -> dict[str, Any]:
     with store.open().write() as w:
         entry = get_model(w, name=model)
+        w.serialise(f"model:{entry.name}")
         current = live_version(w, model=entry)
         if current is None:
             raise InvalidInput(f"{model} has no production version to roll back")

@@ -1,0 +1,94 @@
+"""The store's tables and their upgrades, on either catalog (DuckDB file or PostgreSQL).
+
+Catalog tables are SQLModel classes (core.store.tables) plus the few below, written in SQL both
+engines read alike. Log tables (labels here, per-model logs in core.store.log_tables) live in
+the embedded DuckDB database.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlmodel import SQLModel
+
+from core.errors import ModelBridgeError
+from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+if TYPE_CHECKING:
+    from core.store.engine import Work
+
+# Bump whenever a table or column is added: opening an older store then creates the missing
+# tables and runs the MIGRATIONS steps (column changes) in order.
+SCHEMA_VERSION = 5
+
+CATALOG_DDL = [
+    """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS batch (
+        batch_id VARCHAR NOT NULL, model_id INTEGER NOT NULL, version INTEGER,
+        kind VARCHAR NOT NULL, source VARCHAR NOT NULL, content_sha256 VARCHAR NOT NULL,
+        rows_read BIGINT NOT NULL, rows_ingested BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
+        reasons VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        model_id INTEGER NOT NULL, batch_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+        source VARCHAR NOT NULL, line BIGINT NOT NULL, reasons VARCHAR[] NOT NULL,
+        raw VARCHAR NOT NULL, quarantined_at TIMESTAMP NOT NULL,
+        retried_in VARCHAR, ts TIMESTAMP)""",
+    # Webhook events written with the change that caused them, delivered after commit.
+    """CREATE TABLE IF NOT EXISTS webhook_outbox (
+        id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, payload VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, delivered_at TIMESTAMP, last_error VARCHAR)""",
+    # One row per model: the primary key is what makes "one production version" hold.
+    """CREATE TABLE IF NOT EXISTS production_version (
+        model_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, promoted_by VARCHAR NOT NULL,
+        promoted_at TIMESTAMP NOT NULL)""",
+]
+
+LOG_DDL = [
+    """CREATE TABLE IF NOT EXISTS label (
+        model_id INTEGER NOT NULL, request_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
+        y DOUBLE NOT NULL, arrived_at TIMESTAMP NOT NULL, batch_id VARCHAR NOT NULL)""",
+]
+
+# Each step upgrades a store from the previous schema version; never edit a released step.
+MIGRATIONS: dict[int, list[str]] = {
+    2: [],  # alerts and the webhook outbox: new tables only
+    3: [],  # business case revisions: a new table only
+    4: [],  # reviews, sign-offs and promotions: new tables only
+    5: ["ALTER TABLE model_version ADD COLUMN IF NOT EXISTS positive_class VARCHAR"],
+}
+
+
+def put_meta(w: Work, *, key: str, value: str) -> None:
+    """Set a store_meta value (an upsert both catalogs accept)."""
+    w.catalog(
+        "INSERT INTO store_meta (key, value) VALUES (:key, :value) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        {"key": key, "value": value},
+    )
+
+
+def get_meta(w: Work, *, key: str) -> str | None:
+    """A store_meta value, None when unset."""
+    found = w.catalog("SELECT value FROM store_meta WHERE key = :key", {"key": key}).first()
+    return None if found is None else str(found[0])
+
+
+def create_or_upgrade(w: Work, *, with_logs: bool) -> None:
+    """Create the missing tables and run the upgrade steps from the store's schema version."""
+    for ddl in CATALOG_DDL:
+        w.catalog(ddl)
+    if with_logs:
+        for ddl in LOG_DDL:
+            w.sql(ddl)
+    SQLModel.metadata.create_all(w.conn)
+    found = get_meta(w, key="schema_version")
+    current = int(found) if found else SCHEMA_VERSION
+    if current > SCHEMA_VERSION:
+        raise ModelBridgeError(
+            f"This store was written by a newer ModelBridge (schema {current}, this "
+            f"release reads up to {SCHEMA_VERSION}); upgrade modelbridge to open it."
+        )
+    for step in range(current + 1, SCHEMA_VERSION + 1):
+        for ddl in MIGRATIONS.get(step, []):
+            w.catalog(ddl)
+    put_meta(w, key="schema_version", value=str(SCHEMA_VERSION))
