@@ -14,7 +14,7 @@ export UV_COMPILE_BYTECODE := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast check install browser demo store bench
+.PHONY: run test test-fast check install browser postgres demo store bench
 
 install: .venv/.installed
 
@@ -46,10 +46,16 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: install browser
+# The team-catalog tests start their own PostgreSQL server: Debian's package where it is missing.
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
+
+test: install browser postgres
 	$(UV) run --frozen pytest
 
-test-fast: install
+test-fast: install postgres
 	$(UV) run --frozen pytest -m "not e2e"
 
 check: install

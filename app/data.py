@@ -38,14 +38,14 @@ if TYPE_CHECKING:
 
 @st.cache_resource(show_spinner=False)
 def _store_at(path: str) -> Store:
-    found = Store(path, lock_wait_seconds=Settings.from_env(path).lock_wait_seconds)
+    found = Store.from_settings(Settings.from_env(path))
     # A store written by an older release is upgraded once, when the app first opens it.
     return found.open() if found.exists() else found
 
 
 def store() -> Store:
     """The store named by MODELBRIDGE_DB (or the default path)."""
-    return _store_at(str(Settings.from_env().db_path))
+    return _store_at(Settings.from_env().db)
 
 
 def revision() -> tuple[int, int]:

@@ -7,13 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DB = Path("data") / "modelbridge.duckdb"
+CATALOG_URL_PREFIXES = ("postgresql://", "postgresql+psycopg://")
+
+
+def is_catalog_url(target: str | os.PathLike[str]) -> bool:
+    """Whether TARGET names a team catalog (a PostgreSQL URL) rather than a DuckDB file."""
+    return str(target).startswith(CATALOG_URL_PREFIXES)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings, read from the environment once."""
 
-    db_path: Path
+    db: str
     lock_wait_seconds: float = 30.0
 
     @staticmethod
@@ -24,7 +30,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, db: str | os.PathLike[str] | None = None) -> Settings:
-        """Settings from an explicit path, else MODELBRIDGE_DB, else data/modelbridge.duckdb."""
-        path = db or os.environ.get("MODELBRIDGE_DB") or DEFAULT_DB
+        """Settings from an explicit store (a DuckDB file or a PostgreSQL URL), else
+        MODELBRIDGE_DB, else data/modelbridge.duckdb."""
+        target = str(db or os.environ.get("MODELBRIDGE_DB") or DEFAULT_DB)
+        if not is_catalog_url(target):
+            target = str(Path(target).expanduser())
         wait = float(os.environ.get("MODELBRIDGE_LOCK_WAIT", "30"))
-        return cls(db_path=Path(path).expanduser(), lock_wait_seconds=wait)
+        return cls(db=target, lock_wait_seconds=wait)

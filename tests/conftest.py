@@ -7,14 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from core.registry import RegistrationSpec, register_version
-from core.store import Store
+from core.store import Store, TeamStore
+from tests import postgres
 from tests.factories import Case, binary_case, regression_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,21 @@ def store(tmp_path: Path) -> Store:
     """An empty, initialised store in a temporary folder."""
     s = Store(tmp_path / "store.duckdb", lock_wait_seconds=10)
     s.init()
+    return s
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.Server]:
+    """One PostgreSQL server for the test session (started on first use, stopped at the end)."""
+    with postgres.server() as running:
+        yield running
+
+
+@pytest.fixture
+def team_store(postgres_server: postgres.Server, tmp_path: Path) -> TeamStore:
+    """An empty, initialised team catalog (a new PostgreSQL database) with its log location."""
+    s = TeamStore(postgres_server.create(), lock_wait_seconds=10)
+    s.init(logs=tmp_path / "logs")
     return s
 
 

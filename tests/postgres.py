@@ -17,20 +17,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
-
 
 def _binary(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
-    candidate = DEBIAN_BIN / name
-    return str(candidate) if candidate.exists() else None
-
-
-def available() -> bool:
-    """Whether this machine has the server binaries (initdb, pg_ctl)."""
-    return bool(_binary("initdb") and _binary("pg_ctl"))
+    # Debian's package keeps the server binaries off the PATH, one folder per major version.
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
 
 
 def _free_port() -> int:

@@ -19,9 +19,9 @@ from core.metrics import KEY_METRICS
 def cmd_init(args: argparse.Namespace) -> int:
     """Create an empty store, and its first admin when asked."""
     store = store_of(args)
-    created = store.init()
-    text = f"{'Created' if created else 'Already exists:'} {store.path}"
-    data: dict[str, Any] = {"db": str(store.path), "created": created}
+    created = store.init(logs=args.logs)
+    text = f"{'Created' if created else 'Already exists:'} {store.location}"
+    data: dict[str, Any] = {"db": store.location, "created": created}
     if args.admin:
         admin = users.first_admin(store, username=args.admin, password=read_password())
         data["admin"] = admin.username

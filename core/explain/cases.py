@@ -20,7 +20,7 @@ from core.monitoring.performance import threshold_of
 from core.registry import features_of, get_model, get_version, reference_frame
 from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.registry.features import Feature
-from core.store import Model, ModelVersion, Store, Work, log_tables
+from core.store import Model, ModelVersion, Store, Work, log_tables, open_store
 from core.words import points, quantity, score
 
 SIMILAR = 50
@@ -120,7 +120,7 @@ def explain_case(
             [target.feature_schema.get("metadata"), entry.settings], sort_keys=True, default=str
         )
         key = (
-            str(store.path),
+            store.target,
             entry.id,
             target.version,
             target.artifact_sha256,
@@ -199,12 +199,12 @@ def _explain_frame(
 
 def _reference(store: Store, model: Model, version: ModelVersion) -> pd.DataFrame:
     """The version's reference rows (at most REFERENCE_ROWS), cached per version."""
-    return _cached_reference(str(store.path), model.id, version.version, version.data_sha256)
+    return _cached_reference(store.target, model.id, version.version, version.data_sha256)
 
 
 @lru_cache(maxsize=8)
 def _cached_reference(db: str, model_id: int, version: int, data_sha: str) -> pd.DataFrame:
-    with Store(db).read() as r:
+    with open_store(db).read() as r:
         entry = r.session.get(Model, model_id)
         target = get_version(r, model=entry, version=version)
         return reference_frame(r, model=entry, version=target, limit=REFERENCE_ROWS)

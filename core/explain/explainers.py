@@ -42,7 +42,7 @@ from core.files.sources import quote_ident
 from core.registry import features_of, reference_frame, scoring_class
 from core.registry.artifacts import class_index, load_model
 from core.registry.features import Feature
-from core.store import Model, ModelVersion, Store, Work, log_tables
+from core.store import Model, ModelVersion, Store, Work, log_tables, open_store
 from core.words import plain
 
 UNITS = ("probability", "log_odds")
@@ -345,7 +345,7 @@ def _permutation_route(
 
 @lru_cache(maxsize=8)
 def _cached_explainer(db: str, model_id: int, version: int, sha: str, units: str) -> Explainer:
-    store = Store(db)
+    store = open_store(db)
     with store.read() as r:
         model = r.session.get(Model, model_id)
         target = r.session.exec(
@@ -386,7 +386,7 @@ def explainer_for(
             "to get explanations"
         )
     return _cached_explainer(
-        str(store.path),
+        store.target,
         model.id,
         version.version,
         version.artifact_sha256 or "",

@@ -20,11 +20,14 @@ from core.store.tables import (
     User,
     utcnow,
 )
+from core.store.team import TeamStore, open_store
 
 __all__ = [
     "SCHEMA_VERSION",
     "Work",
     "Store",
+    "TeamStore",
+    "open_store",
     "retry_on_conflict",
     "get_meta",
     "put_meta",

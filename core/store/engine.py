@@ -23,7 +23,8 @@ from sqlmodel import Session
 
 from core.errors import InvalidInput, NotFound, StoreBusy, StoreFault
 from core.settings import Settings
-from core.store.schema import SCHEMA_VERSION, create_or_upgrade, get_meta
+from core.store import schema
+from core.store.schema import create_or_upgrade, get_meta
 from core.store.turns import turn_for
 
 T = TypeVar("T")
@@ -172,6 +173,8 @@ class Store:
         audit_key: bytes | None = None,
     ) -> None:
         self.path = Path(path)
+        self.location = str(self.path)  # how messages name the store
+        self.target = str(self.path)  # what opens it again (open_store), a cache key
         self.lock_wait_seconds = lock_wait_seconds
         # Kept outside the store by the operator, so that whoever holds the file cannot rewrite
         # the audit trail and sign it again.
@@ -183,8 +186,11 @@ class Store:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
-        """Open the store named by the settings (without creating it)."""
-        return cls(settings.db_path, lock_wait_seconds=settings.lock_wait_seconds)
+        """Open the store named by the settings (without creating it): a DuckDB file, or a
+        team catalog for a PostgreSQL URL."""
+        from core.store.team import open_store
+
+        return open_store(settings.db, lock_wait_seconds=settings.lock_wait_seconds)
 
     @property
     def artifacts_dir(self) -> Path:
@@ -319,8 +325,13 @@ class Store:
         """A unit of work committed at the end, or rolled back whole on any error."""
         return self.work(write=True)
 
-    def init(self) -> bool:
+    def init(self, *, logs: str | os.PathLike[str] | None = None) -> bool:
         """Create or upgrade the store's tables; return True when the file was new."""
+        if logs is not None:
+            raise InvalidInput(
+                "--logs names the shared log location of a team catalog (a PostgreSQL URL in "
+                "--db / MODELBRIDGE_DB); an embedded store keeps its logs in its own file"
+            )
         if _file_kind(self.path) == "empty":
             # Nothing to lose (e.g. a path made by mktemp), and DuckDB 2.0 cannot open it.
             self.path.unlink()
@@ -328,7 +339,7 @@ class Store:
 
     def _create_or_upgrade(self) -> bool:
         created = not self.path.exists()
-        if not created and self._schema_version() == SCHEMA_VERSION:
+        if not created and self._schema_version() == schema.SCHEMA_VERSION:
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.write() as w:

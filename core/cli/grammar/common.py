@@ -18,7 +18,9 @@ def shared_options() -> Parser:
     """--db and --json, the options of every command that touches the store."""
     shared = Parser(add_help=False)
     shared.add_argument(
-        "--db", help="store file (default: $MODELBRIDGE_DB or data/modelbridge.duckdb)"
+        "--db",
+        help="store: a DuckDB file, or a team catalog postgresql://... (default: "
+        "$MODELBRIDGE_DB or data/modelbridge.duckdb)",
     )
     shared.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     return shared

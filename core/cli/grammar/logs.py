@@ -21,6 +21,12 @@ def declare(commands: Commands) -> None:
         help="also create the store's first admin (only while it has no users); password from "
         "MODELBRIDGE_PASSWORD or a prompt",
     )
+    p.add_argument(
+        "--logs",
+        metavar="PATH",
+        help="for a team catalog (--db postgresql://...): the folder shared by every machine "
+        "where model files and logs are kept",
+    )
 
     p = commands.add("register", f"{RUN}:cmd_register", help="register a new version of a model")
     _register(p)

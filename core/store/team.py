@@ -1,0 +1,196 @@
+"""A team's store: the catalog on PostgreSQL, shared by pipeline workers and dashboard replicas
+on any machine, with model files and logs under a shared log location.
+
+PostgreSQL gives no file lock to take turns on: units of work run side by side, read-then-write
+steps hold `Work.serialise` locks, and one production version per model is a primary key. Every
+write bumps a revision counter in the catalog, the cache key of every replica.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import sqlalchemy as sa
+
+from core.errors import InvalidInput, NotFound, StoreFault
+from core.settings import Settings, is_catalog_url
+from core.store import schema
+from core.store.engine import Store, Work
+from core.store.schema import create_or_upgrade, get_meta, put_meta
+
+LOG_LOCATION = "log_location"  # store_meta key: the folder holding model files and logs
+REVISION = "revision"  # store_meta key: bumped by every committed write
+
+
+def _engine_url(url: str) -> str:
+    # psycopg 3 is the driver installed with ModelBridge; plain postgresql:// means it too.
+    return "postgresql+psycopg://" + url.removeprefix("postgresql+psycopg://").removeprefix(
+        "postgresql://"
+    )
+
+
+class TeamStore(Store):
+    """A ModelBridge store whose catalog is a PostgreSQL database named by URL."""
+
+    def __init__(
+        self, url: str, *, lock_wait_seconds: float = 30.0, audit_key: bytes | None = None
+    ) -> None:
+        self.url = _engine_url(url)
+        self.target = self.url
+        self.location = sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        self.lock_wait_seconds = lock_wait_seconds
+        self.audit_key = audit_key if audit_key is not None else Settings.audit_key_from_env()
+        self._engine = sa.create_engine(
+            self.url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": max(1, int(lock_wait_seconds))},
+        )
+        self._checked = False
+        self._log_location: Path | None = None
+
+    @property
+    def path(self) -> Path:  # type: ignore[override]
+        """A team store is not a file: ask for its `location` or `log_location` instead."""
+        raise InvalidInput(f"{self.location} is a team catalog, not a store file")
+
+    @property
+    def log_location(self) -> Path:
+        """The shared folder holding the store's model files and logs."""
+        if self._log_location is None:
+            with self.read() as r:
+                found = get_meta(r, key=LOG_LOCATION)
+            if found is None:
+                raise NotFound(
+                    f"the team catalog {self.location} has no log location; set it with "
+                    "`modelbridge init --db URL --logs PATH`"
+                )
+            self._log_location = Path(found)
+        return self._log_location
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Folder under the log location where registered model files are kept."""
+        return self.log_location / "artifacts"
+
+    def _unreachable(self, exc: BaseException) -> StoreFault | NotFound:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if "does not exist" in first:
+            return NotFound(
+                f"cannot open the team catalog {self.location}: {first}; create the database "
+                "(e.g. `createdb`) and then run `modelbridge init --db URL --logs PATH`"
+            )
+        return StoreFault(
+            f"cannot reach the team catalog {self.location} ({first}); check that PostgreSQL "
+            "is running and the URL, user and password are right"
+        )
+
+    def _connect_catalog(self) -> sa.Connection:
+        try:
+            return self._engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise self._unreachable(exc) from None
+
+    def exists(self) -> bool:
+        """Whether the catalog has been initialised (`modelbridge init`)."""
+        return self._schema_version() is not None
+
+    def _schema_version(self) -> int | None:
+        with self._connect_catalog() as conn:
+            try:
+                found = conn.execute(
+                    sa.text("SELECT value FROM store_meta WHERE key = 'schema_version'")
+                ).first()
+            except sa.exc.ProgrammingError:
+                return None
+        return int(found[0]) if found else None
+
+    def revision(self) -> tuple[int, int]:
+        """The catalog's write counter: the same value on every replica."""
+        with self._connect_catalog() as conn:
+            found = conn.execute(
+                sa.text("SELECT value FROM store_meta WHERE key = :key"), {"key": REVISION}
+            ).first()
+        return (int(found[0]) if found else 0, 0)
+
+    @contextmanager
+    def work(self, *, write: bool = False) -> Iterator[Work]:
+        """One unit of work: a catalog transaction and an in-memory DuckDB for the logs."""
+        conn = self._connect_catalog()
+        logs = duckdb.connect()
+        logs.execute("SET TimeZone = 'UTC'")
+        unit = Work(conn, audit_key=self.audit_key, logs=logs)
+        try:
+            conn.begin()
+            yield unit
+            if unit._session is not None:
+                unit._session.flush()
+            if write:
+                unit.catalog(
+                    "UPDATE store_meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+                    "WHERE key = :key",
+                    {"key": REVISION},
+                )
+                conn.commit()
+            else:
+                conn.rollback()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            if unit._session is not None:
+                unit._session.close()
+            conn.close()
+            logs.close()
+
+    def init(self, *, logs: str | os.PathLike[str] | None = None) -> bool:
+        """Create or upgrade the catalog's tables and set its log location; True when new."""
+        created = self._schema_version() is None
+        if logs is None and created:
+            raise InvalidInput(
+                f"a team catalog needs a log location shared by every machine: "
+                f"`modelbridge init --db {self.location} --logs PATH`"
+            )
+        with self.write() as w:
+            w.serialise("schema")
+            create_or_upgrade(w, with_logs=False)
+            if get_meta(w, key=REVISION) is None:
+                put_meta(w, key=REVISION, value="0")
+            if logs is not None:
+                folder = Path(logs).expanduser().resolve()
+                folder.mkdir(parents=True, exist_ok=True)
+                put_meta(w, key=LOG_LOCATION, value=str(folder))
+        self._log_location = None
+        return created
+
+    def _create_or_upgrade(self) -> bool:
+        if self._schema_version() == schema.SCHEMA_VERSION:
+            return False
+        with self.write() as w:
+            w.serialise("schema")
+            create_or_upgrade(w, with_logs=False)
+        return False
+
+    def require(self) -> TeamStore:
+        """Fail with a clear message when the catalog has not been initialised."""
+        if not self.exists():
+            raise NotFound(
+                f"the team catalog {self.location} has no ModelBridge tables yet; run "
+                "`modelbridge init --db URL --logs PATH` first"
+            )
+        return self
+
+
+def open_store(
+    target: str | os.PathLike[str],
+    *,
+    lock_wait_seconds: float = 30.0,
+    audit_key: bytes | None = None,
+) -> Store:
+    """The store at TARGET: a DuckDB file (embedded) or a PostgreSQL URL (a team catalog)."""
+    if is_catalog_url(target):
+        return TeamStore(str(target), lock_wait_seconds=lock_wait_seconds, audit_key=audit_key)
+    return Store(target, lock_wait_seconds=lock_wait_seconds, audit_key=audit_key)
