@@ -182,6 +182,7 @@ def test_help_and_usage_errors_answer_without_loading_the_data_libraries(argv: l
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("words", "settings", "metrics"),
+    ("logfiles",),  # below store: the catalog registers its LogFile table
     ("files", "store"),
     ("audit",),
     ("auth",),
