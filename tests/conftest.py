@@ -21,9 +21,25 @@ from tests.factories import Case, binary_case, regression_case
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--catalog",
+        choices=("duckdb", "postgresql"),
+        default="duckdb",
+        help="the store the `store` fixture gives: an embedded DuckDB file, or a team catalog "
+        "on a PostgreSQL server the tests start (logs as Parquet under a temporary folder)",
+    )
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """An empty, initialised store in a temporary folder."""
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """An empty, initialised store: a DuckDB file in a temporary folder, or with
+    --catalog postgresql a team catalog (a new database) with its log location."""
+    if request.config.getoption("--catalog") == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        team = TeamStore(server.create(), lock_wait_seconds=10)
+        team.init(logs=tmp_path / "logs")
+        return team
     s = Store(tmp_path / "store.duckdb", lock_wait_seconds=10)
     s.init()
     return s
@@ -98,7 +114,7 @@ def in_process_cli(
     from core.cli import main
 
     def run(*args: str, user: str | None = None) -> Ran:
-        argv = [*args, "--db", str(store.path)]
+        argv = [*args, "--db", store.target]
         if user is not None:
             monkeypatch.setenv("MODELBRIDGE_PASSWORD", passwords[user])
             argv += ["--user", user]
@@ -116,7 +132,7 @@ def in_process_cli(
 
 def run_cli(
     *args: str | Path,
-    db: Path | None = None,
+    db: Path | str | None = None,
     env: dict[str, str] | None = None,
     stdin: str | None = None,
 ) -> Ran:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import skops.io as sio
+import sqlalchemy as sa
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -17,7 +20,7 @@ from sklearn.preprocessing import OneHotEncoder
 from core import users
 from core.auth import Identity
 from core.errors import PermissionDenied
-from core.store import Store, Work
+from core.store import Store, TeamStore, Work
 
 FEATURES = ["income", "debt ratio", "segment"]
 
@@ -142,8 +145,21 @@ def signs_in(store: Store, username: str, password: str) -> Identity | None:
         return None
 
 
+def tamper(store: Store, sql: str, params: dict[str, object] | None = None) -> None:
+    """Change the catalog outside ModelBridge, as someone with the file or the database would."""
+    if isinstance(store, TeamStore):
+        with sa.create_engine(store.url).begin() as conn:
+            conn.execute(sa.text(sql), params or {})
+        return
+    with duckdb.connect(str(store.path)) as con:
+        con.execute(re.sub(r":(\w+)", r"$\1", sql) if params else sql, params or {})
+
+
 def drop_column(w: Work, table: str, column: str) -> None:
     """DuckDB drops a column only from a table without indexes: drop them, then put them back."""
+    if w.dialect == "postgresql":
+        w.catalog(f"ALTER TABLE {table} DROP COLUMN {column}")
+        return
     indexes = w.rows("SELECT index_name, sql FROM duckdb_indexes() WHERE table_name = ?", [table])
     for name, _ in indexes:
         w.sql(f"DROP INDEX {name}")

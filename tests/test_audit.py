@@ -6,13 +6,13 @@ import json
 import threading
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 from sqlmodel import col, select
 
 from core import audit
-from core.store import AuditEvent, Store
+from core.store import AuditEvent, Store, open_store
+from tests.factories import tamper
 
 
 def _record(store: Store, n: int, **fields: object) -> None:
@@ -35,12 +35,6 @@ def _verify(store: Store) -> list[str]:
         return audit.verify(r)
 
 
-def _tamper(store: Store, sql: str) -> None:
-    """Change the store file outside ModelBridge, as someone with the file would."""
-    with duckdb.connect(str(store.path)) as con:
-        con.execute(sql)
-
-
 @pytest.fixture
 def trail(store: Store) -> Store:
     """A store with five chained events (ids 1-5)."""
@@ -50,7 +44,7 @@ def trail(store: Store) -> Store:
 
 def test_each_event_chains_onto_the_previous_one(trail: Store) -> None:
     with trail.read() as r:
-        rows = r.rows("SELECT id, prev_hash, hash FROM audit_event ORDER BY id")
+        rows = r.catalog("SELECT id, prev_hash, hash FROM audit_event ORDER BY id").all()
     assert [row[0] for row in rows] == [1, 2, 3, 4, 5]
     assert rows[0][1] == ""
     assert [row[1] for row in rows[1:]] == [row[2] for row in rows[:-1]]
@@ -63,17 +57,17 @@ def test_each_event_chains_onto_the_previous_one(trail: Store) -> None:
     [
         "UPDATE audit_event SET actor = 'mallory' WHERE id = 3",
         'UPDATE audit_event SET after_state = \'{"stage": "archived"}\' WHERE id = 3',
-        "UPDATE audit_event SET occurred_at = occurred_at - INTERVAL 1 DAY WHERE id = 3",
+        "UPDATE audit_event SET occurred_at = occurred_at - INTERVAL '1 day' WHERE id = 3",
         "UPDATE audit_event SET version = 42 WHERE id = 3",
     ],
 )
 def test_an_edited_event_is_detected(trail: Store, change: str) -> None:
-    _tamper(trail, change)
+    tamper(trail, change)
     assert _verify(trail) == ["event 3: content changed after it was written"]
 
 
 def test_an_edited_event_with_a_recomputed_hash_breaks_the_next_link(trail: Store) -> None:
-    _tamper(trail, "UPDATE audit_event SET actor = 'mallory', hash = 'forged' WHERE id = 3")
+    tamper(trail, "UPDATE audit_event SET actor = 'mallory', hash = 'forged' WHERE id = 3")
     assert _verify(trail) == [
         "event 3: content changed after it was written",
         "event 4: does not follow the previous event (one was removed)",
@@ -81,12 +75,12 @@ def test_an_edited_event_with_a_recomputed_hash_breaks_the_next_link(trail: Stor
 
 
 def test_a_deleted_event_is_detected(trail: Store) -> None:
-    _tamper(trail, "DELETE FROM audit_event WHERE id = 2")
+    tamper(trail, "DELETE FROM audit_event WHERE id = 2")
     assert _verify(trail) == ["event 3: does not follow the previous event (one was removed)"]
 
 
 def test_deleting_the_newest_event_is_detected(trail: Store) -> None:
-    _tamper(trail, "DELETE FROM audit_event WHERE id = 5")
+    tamper(trail, "DELETE FROM audit_event WHERE id = 5")
     assert _verify(trail) == ["the newest event(s) after event 4 were removed"]
 
 
@@ -166,7 +160,7 @@ def test_two_writers_in_one_process_cannot_fork_the_chain(store: Store) -> None:
 
     assert sorted(outcomes)[-1] == "ok"
     with store.read() as r:
-        assert r.rows("SELECT count(*) FROM audit_event")[0][0] == 1 + outcomes.count("ok")
+        assert r.catalog("SELECT count(*) FROM audit_event").scalar() == 1 + outcomes.count("ok")
     assert _verify(store) == []
 
 
@@ -175,21 +169,21 @@ def test_two_writers_in_one_process_cannot_fork_the_chain(store: Store) -> None:
 KEY = b"kept by the operator, not in the store"
 
 
-def _keyed(path: Path) -> Store:
-    return Store(path, audit_key=KEY)
+def _keyed(store: Store) -> Store:
+    return open_store(store.target, audit_key=KEY)
 
 
 def test_with_a_key_each_event_is_signed_and_verifies_only_with_that_key(store: Store) -> None:
-    keyed = _keyed(store.path)
+    keyed = _keyed(store)
     _record(keyed, 3)
 
     with keyed.read() as r:
         assert audit.verify(r) == []
-        hashes = r.rows("SELECT hash FROM audit_event ORDER BY id")
+        hashes = r.catalog("SELECT hash FROM audit_event ORDER BY id").all()
     assert all(h.startswith("hmac-sha256:") for (h,) in hashes)
-    with Store(store.path, audit_key=b"another key").read() as r:
+    with open_store(store.target, audit_key=b"another key").read() as r:
         assert audit.verify(r)[0] == "event 1: content changed after it was written"
-    with Store(store.path).read() as r:  # MODELBRIDGE_AUDIT_KEY unset
+    with open_store(store.target).read() as r:  # MODELBRIDGE_AUDIT_KEY unset
         assert audit.verify(r) == [
             "3 event(s) are signed with a key: set MODELBRIDGE_AUDIT_KEY to check them"
         ]
@@ -198,22 +192,22 @@ def test_with_a_key_each_event_is_signed_and_verifies_only_with_that_key(store: 
 def test_a_keyed_chain_rewritten_with_plain_hashes_and_its_head_is_caught(store: Store) -> None:
     # What someone with the file but not the key can do: rewrite an event, recompute every
     # hash after it without the key, and update the head.
-    keyed = _keyed(store.path)
+    keyed = _keyed(store)
     _record(keyed, 3)
     with keyed.read() as r:
         trail = r.session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
     prev = ""
-    with duckdb.connect(str(store.path)) as con:
-        for event in trail:
-            event.actor = "mallory" if event.id == 2 else event.actor
-            event.prev_hash = prev
-            event.hash = audit._digest(event)  # no key
-            con.execute(
-                "UPDATE audit_event SET actor = ?, prev_hash = ?, hash = ? WHERE id = ?",
-                [event.actor, event.prev_hash, event.hash, event.id],
-            )
-            prev = event.hash
-        con.execute("UPDATE store_meta SET value = ? WHERE key = 'audit_head'", [prev])
+    for event in trail:
+        event.actor = "mallory" if event.id == 2 else event.actor
+        event.prev_hash = prev
+        event.hash = audit._digest(event)  # no key
+        tamper(
+            store,
+            "UPDATE audit_event SET actor = :actor, prev_hash = :prev, hash = :hash WHERE id = :id",
+            {"actor": event.actor, "prev": event.prev_hash, "hash": event.hash, "id": event.id},
+        )
+        prev = event.hash
+    tamper(store, "UPDATE store_meta SET value = :head WHERE key = 'audit_head'", {"head": prev})
 
     with keyed.read() as r:
         problems = audit.verify(r)
@@ -227,8 +221,8 @@ def test_an_anchor_catches_a_trail_cut_short_with_its_head_updated(trail: Store)
     with trail.read() as r:
         anchor = audit.head(r)
     assert anchor is not None and anchor.startswith("5:")
-    _tamper(trail, "DELETE FROM audit_event WHERE id >= 4")
-    _tamper(
+    tamper(trail, "DELETE FROM audit_event WHERE id >= 4")
+    tamper(
         trail,
         "UPDATE store_meta SET value = (SELECT hash FROM audit_event WHERE id = 3) "
         "WHERE key = 'audit_head'",
@@ -244,8 +238,8 @@ def test_an_anchor_catches_a_trail_cut_short_with_its_head_updated(trail: Store)
 def test_an_anchor_catches_every_event_deleted(trail: Store) -> None:
     with trail.read() as r:
         anchor = audit.head(r)
-    _tamper(trail, "DELETE FROM audit_event")
-    _tamper(trail, "DELETE FROM store_meta WHERE key = 'audit_head'")
+    tamper(trail, "DELETE FROM audit_event")
+    tamper(trail, "DELETE FROM store_meta WHERE key = 'audit_head'")
 
     with trail.read() as r:
         assert audit.verify(r, anchor=anchor) == [
@@ -256,9 +250,9 @@ def test_an_anchor_catches_every_event_deleted(trail: Store) -> None:
 def test_a_version_put_live_by_an_update_of_the_tables_is_caught(credit_store: Store) -> None:
     with credit_store.read() as r:
         assert audit.verify(r) == []
-        model_id = r.rows("SELECT id FROM model WHERE name = 'credit'")[0][0]
-    _tamper(credit_store, "UPDATE model_version SET stage = 'production' WHERE version = 1")
-    _tamper(
+        model_id = r.catalog("SELECT id FROM model WHERE name = 'credit'").scalar()
+    tamper(credit_store, "UPDATE model_version SET stage = 'production' WHERE version = 1")
+    tamper(
         credit_store,
         f"INSERT INTO production_version VALUES ({model_id}, 1, 'mallory', now())",
     )
@@ -277,8 +271,8 @@ def test_the_cli_prints_the_anchor_and_verifies_against_it(
 
     cli = in_process_cli(trail, {}, capsys, monkeypatch)
     anchor = cli("audit", "head").out.strip()
-    _tamper(trail, "DELETE FROM audit_event WHERE id = 5")
-    _tamper(
+    tamper(trail, "DELETE FROM audit_event WHERE id = 5")
+    tamper(
         trail,
         "UPDATE store_meta SET value = (SELECT hash FROM audit_event WHERE id = 4) "
         "WHERE key = 'audit_head'",

@@ -12,7 +12,7 @@ from typing import Any
 from core.errors import FileProblem
 from core.files.loading import RawTable
 from core.ingest.validation import Check, any_sql, reasons_sql
-from core.store import Work
+from core.store import Work, log_tables
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ def append_accepted(
     selected = ", ".join(["?"] * len(constants) + list(values.values()))
     return int(
         w.rows(
-            f"INSERT INTO {table} ({', '.join(names)}) SELECT {selected} FROM {raw.table} r "
+            f"INSERT INTO {log_tables.insert_target(w, table=table)} ({', '.join(names)}) "
+            f"SELECT {selected} FROM {raw.table} r "
             "ANTI JOIN __bad b ON r.__row = b.__row",
             [*constants.values(), *(params or [])],
         )[0][0]

@@ -348,7 +348,7 @@ def _copy_reference(
     columns = ", ".join(f.column for f in features)
     values = ", ".join(f"TRY_CAST({quote_ident(f.name)} AS {f.sql_type})" for f in features)
     w.sql(
-        f"INSERT INTO {log_tables.ref_table(model.id)} "
+        f"INSERT INTO {log_tables.insert_target(w, table=log_tables.ref_table(model.id))} "
         f"(version, row_no, target, y, score, {columns}) "
         f"SELECT ?, __row, CAST({quote_ident(target)} AS VARCHAR), {y_sql}, {score}, {values} "
         "FROM __ref_raw",

@@ -110,6 +110,8 @@ class Work:
     _session: Session | None = field(default=None, repr=False)
     audit_key: bytes | None = field(default=None, repr=False)
     logs: Any = field(default=None, repr=False)
+    # A team store's logs (core.store.team_logs.TeamLogs); None on the embedded store.
+    space: Any = field(default=None, repr=False)
 
     @property
     def db(self) -> Any:
@@ -130,8 +132,11 @@ class Work:
             self._session = Session(bind=self.conn, expire_on_commit=False)
         return self._session
 
-    def catalog(self, query: str, params: dict[str, Any] | None = None) -> Any:
-        """Run portable SQL (named :params) on the catalog; the SQLAlchemy result."""
+    def catalog(
+        self, query: str, params: dict[str, Any] | list[dict[str, Any]] | None = None
+    ) -> Any:
+        """Run portable SQL (named :params; a list of them runs it once per item) on the
+        catalog; the SQLAlchemy result."""
         if self._session is not None:
             self._session.flush()
         return self.conn.execute(sa.text(query), params or {})
@@ -151,15 +156,17 @@ class Work:
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Run parameterised SQL on the logs' DuckDB connection and return the DuckDB result."""
+        if self.space is not None:
+            self.space.before(query)
         return self.db.execute(query, params or [])
 
     def rows(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> list[tuple]:
         """Fetch all rows of a parameterised query on the logs."""
-        return self.db.execute(query, params or []).fetchall()
+        return self.sql(query, params).fetchall()
 
     def frame(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Fetch a parameterised query on the logs as a pandas DataFrame."""
-        return self.db.execute(query, params or []).df()
+        return self.sql(query, params).df()
 
 
 class Store:

@@ -22,8 +22,16 @@ def ref_table(model_id: int) -> str:
     return f"ref_m{int(model_id)}"
 
 
+def insert_target(w: Work, *, table: str) -> str:
+    """The table that rows appended to log table TABLE are inserted into in this unit of work."""
+    return table if w.space is None else w.space.insert_target(table)
+
+
 def ensure_tables(w: Work, *, model_id: int) -> None:
     """Create a model's log and reference tables if they are missing."""
+    if w.space is not None:  # a team store's log tables are views over its files
+        w.space.before(f"{pred_table(model_id)} {ref_table(model_id)}")
+        return
     w.sql(
         f"CREATE TABLE IF NOT EXISTS {pred_table(model_id)} ("
         "request_id VARCHAR NOT NULL, version INTEGER NOT NULL, ts TIMESTAMP NOT NULL, "
@@ -51,7 +59,10 @@ def feature_column(w: Work, *, model_id: int, name: str, kind: str) -> str:
     column = f"f{len(taken) + 1}"
     sql_type = "DOUBLE" if kind == "numeric" else "VARCHAR"
     for table in (pred_table(model_id), ref_table(model_id)):
-        w.sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+        if w.space is not None:
+            w.space.add_column(table=table, column=column, sql_type=sql_type)
+        else:
+            w.sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
     w.session.add(FeatureColumn(model_id=model_id, name=name, kind=kind, column=column))
     w.session.flush()
     return column

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import SQLModel
 
 from core.errors import ModelBridgeError
+from core.logfiles import LogFile  # noqa: F401  (registers the table on SQLModel.metadata)
 from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the MIGRATIONS steps (column changes) in order.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 CATALOG_DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -55,6 +56,7 @@ MIGRATIONS: dict[int, list[str]] = {
     3: [],  # business case revisions: a new table only
     4: [],  # reviews, sign-offs and promotions: new tables only
     5: ["ALTER TABLE model_version ADD COLUMN IF NOT EXISTS positive_class VARCHAR"],
+    6: [],  # log files of a team store: a new table only
 }
 
 

@@ -12,15 +12,19 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import sqlalchemy as sa
+from sqlmodel import select
 
 from core.errors import InvalidInput, NotFound, StoreFault
+from core.logfiles import DEFAULT_GRACE_SECONDS, LogFile, LogLocation, clean_orphans
 from core.settings import Settings, is_catalog_url
 from core.store import schema
 from core.store.engine import Store, Work
 from core.store.schema import create_or_upgrade, get_meta, put_meta
+from core.store.team_logs import TeamLogs
 
 LOG_LOCATION = "log_location"  # store_meta key: the folder holding model files and logs
 REVISION = "revision"  # store_meta key: bumped by every committed write
@@ -116,16 +120,29 @@ class TeamStore(Store):
             ).first()
         return (int(found[0]) if found else 0, 0)
 
-    @contextmanager
-    def work(self, *, write: bool = False) -> Iterator[Work]:
+    def work(self, *, write: bool = False) -> Any:
         """One unit of work: a catalog transaction and an in-memory DuckDB for the logs."""
+        return self._team_unit(write=write, with_logs=True)
+
+    @contextmanager
+    def _team_unit(self, *, write: bool, with_logs: bool) -> Iterator[Work]:
         conn = self._connect_catalog()
         logs = duckdb.connect()
         logs.execute("SET TimeZone = 'UTC'")
         unit = Work(conn, audit_key=self.audit_key, logs=logs)
         try:
             conn.begin()
+            if with_logs and self._log_location is None:
+                found = get_meta(unit, key=LOG_LOCATION)
+                self._log_location = Path(found) if found else None
+            if with_logs and self._log_location is not None:
+                unit.space = TeamLogs(
+                    logs, catalog=unit.catalog, location=LogLocation(self._log_location)
+                )
+                unit.space.bind(unit.session)
             yield unit
+            if write and unit.space is not None:
+                unit.space.flush()
             if unit._session is not None:
                 unit._session.flush()
             if write:
@@ -154,25 +171,33 @@ class TeamStore(Store):
                 f"a team catalog needs a log location shared by every machine: "
                 f"`modelbridge init --db {self.location} --logs PATH`"
             )
-        with self.write() as w:
+        with self._team_unit(write=True, with_logs=False) as w:
             w.serialise("schema")
             create_or_upgrade(w, with_logs=False)
             if get_meta(w, key=REVISION) is None:
                 put_meta(w, key=REVISION, value="0")
             if logs is not None:
-                folder = Path(logs).expanduser().resolve()
-                folder.mkdir(parents=True, exist_ok=True)
-                put_meta(w, key=LOG_LOCATION, value=str(folder))
+                location = LogLocation.parse(str(logs), create=True)
+                put_meta(w, key=LOG_LOCATION, value=str(location.root))
         self._log_location = None
         return created
 
     def _create_or_upgrade(self) -> bool:
         if self._schema_version() == schema.SCHEMA_VERSION:
             return False
-        with self.write() as w:
+        with self._team_unit(write=True, with_logs=False) as w:
             w.serialise("schema")
             create_or_upgrade(w, with_logs=False)
         return False
+
+    def clean_log_files(self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> list[str]:
+        """Remove the log files no batch committed (a worker crashed before its catalog commit)
+        once they are older than GRACE_SECONDS; the paths removed."""
+        with self.read() as r:
+            committed = r.session.exec(select(LogFile.path)).all()
+        return clean_orphans(
+            LogLocation(self.log_location), committed_paths=committed, grace_seconds=grace_seconds
+        )
 
     def require(self) -> TeamStore:
         """Fail with a clear message when the catalog has not been initialised."""

@@ -108,12 +108,12 @@ def test_the_cli_takes_model_class_and_an_old_store_gains_the_column(
 ) -> None:
     with store.write() as w:  # a store as schema 4 left it
         drop_column(w, "model_version", "positive_class")
-        w.sql("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
+        w.catalog("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
 
     ran = run_cli(
         "register", "credit", "--reference", worded / "reference.csv", "--target", "defaulted",
         "--prediction", "score", "--model-file", binary_files.model_file,
-        "--positive-label", "bad", "--model-class", "1", "--json", db=store.path,
+        "--positive-label", "bad", "--model-class", "1", "--json", db=store.target,
     )  # fmt: skip
 
     assert ran.code == 0, ran.err

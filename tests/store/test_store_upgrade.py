@@ -23,7 +23,7 @@ from tests.conftest import Ran, copy_store
 from tests.factories import ADMIN, FEATURES, Case, drop_column
 
 CREDIT = ("--target", "defaulted", "--prediction", "score")
-# What each schema step added (core/store/engine.py _MIGRATIONS): tables, with their id sequences.
+# What each schema step added (core/store/schema.py MIGRATIONS): tables, with their id sequences.
 ADDED_IN = {
     2: (["alert", "webhook_outbox"], ["alert_id_seq"]),
     3: (["business_case_revision"], ["business_case_revision_id_seq"]),
@@ -32,6 +32,7 @@ ADDED_IN = {
         ["review_id_seq", "sign_off_id_seq", "promotion_id_seq"],
     ),
     5: ([], []),
+    6: (["log_file"], []),
 }
 # What each schema step added to existing tables: (table, column).
 COLUMNS_ADDED_IN = {5: [("model_version", "positive_class")]}

@@ -15,11 +15,15 @@ from sqlmodel import select
 from core import audit, users
 from core.auth import Identity
 from core.errors import InvalidInput, NotFound, StoreFault
+from core.ingest import BatchResult, ingest_predictions
+from core.registry import RegistrationSpec, register_version
 from core.settings import Settings
 from core.store import Model, ModelVersion, Store, TeamStore, open_store
+from core.store.team_logs import TeamLogs
 from core.workflow import promote
 from tests import postgres
 from tests.conftest import ROOT
+from tests.factories import Case
 
 ADMIN = Identity("ada", "admin")
 
@@ -186,3 +190,71 @@ def test_the_cli_creates_a_team_catalog_and_its_first_admin(
     assert again.returncode == 0 and "Already exists" in again.stdout
     assert users.sign_in(TeamStore(url), username="ada", password="a long password",
                          client="t").role == "admin"  # fmt: skip
+
+
+# --- logs as Parquet files, committed with their batch ---------------------------------------
+
+
+def _registered(store: TeamStore, case: Case) -> None:
+    register_version(
+        store,
+        spec=RegistrationSpec(
+            model="credit", reference=case.reference, target="defaulted", prediction="score",
+            model_file=case.model_file, created_by="ci",
+        ),
+    )  # fmt: skip
+
+
+def _logged(store: TeamStore) -> tuple[int, int]:
+    with store.read() as r:
+        rows = r.rows("SELECT count(*) FROM pred_m1")[0][0]
+        batches = r.catalog("SELECT count(*) FROM batch WHERE kind = 'prediction'").scalar()
+    return int(rows), int(batches)
+
+
+def test_one_file_sent_by_two_workers_at_once_is_stored_once(
+    team_store: TeamStore, binary_files: Case
+) -> None:
+    _registered(team_store, binary_files)
+    start = threading.Barrier(2)
+    results: list[list[BatchResult]] = []
+
+    def worker() -> None:  # each its own store object, as on two machines
+        mine = TeamStore(team_store.url)
+        start.wait()
+        results.append(ingest_predictions(mine, model="credit", files=[binary_files.logs]))
+
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=120)
+
+    outcomes = sorted((r.rows_ingested, r.duplicate_of is not None) for [r] in results)
+    assert outcomes == [(0, True), (400, False)]
+    assert _logged(team_store) == (400, 1)
+
+
+def test_a_batch_whose_commit_fails_leaves_only_files_no_one_reads_and_they_are_cleaned(
+    team_store: TeamStore, binary_files: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _registered(team_store, binary_files)
+    written = TeamLogs.flush
+
+    def flush_then_fail(self: TeamLogs) -> None:
+        written(self)  # the files are on disk, the catalog commit never comes
+        raise OSError("the worker's machine lost power")
+
+    monkeypatch.setattr(TeamLogs, "flush", flush_then_fail)
+    with pytest.raises(OSError):
+        ingest_predictions(team_store, model="credit", files=[binary_files.logs])
+    monkeypatch.undo()
+
+    on_disk = sorted(team_store.log_location.glob("kind=prediction/**/*.parquet"))
+    assert len(on_disk) == 11  # one per day of the file
+    assert _logged(team_store) == (0, 0)
+    assert team_store.clean_log_files(grace_seconds=3600) == []  # too young: may be in flight
+    removed = team_store.clean_log_files(grace_seconds=0)
+    assert len(removed) == 11 and not any(p.exists() for p in on_disk)
+    [retry] = ingest_predictions(team_store, model="credit", files=[binary_files.logs])
+    assert retry.rows_ingested == 400 and _logged(team_store) == (400, 1)
