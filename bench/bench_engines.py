@@ -8,7 +8,7 @@ Parquet logs, timed, with peak memory, and checked equal.
 
 The logs (two versions, 30 numeric + 2 categorical features with NaN, infinities and NULLs,
 labels for 60% of requests) are written to bench/work/engines/ as
-predictions/model=1/version=<v>/day=<d>/*.parquet and labels/model=1/day=<d>/*.parquet.
+kind=prediction/model=1/version=<v>/day=<d>/*.parquet and kind=label/model=1/day=<d>/*.parquet.
 Each engine then runs in a fresh process: DuckDB in-process (all cores), Spark in local mode
 (local[2], the shared session of core.aggregates). Every aggregate of core.aggregates runs over
 all the days: numeric bins of every feature (the drift case), category counts, score bins x
@@ -72,7 +72,7 @@ def write_logs(root: Path, *, rows: int, days: int, numeric: int) -> None:
             cols[f"c{j + 1}"] = pa.array(picked, mask=rng.random(n) < 0.01)
         table = pa.table({"version": version, **cols})
         for v in (1, 2):
-            folder = root / "predictions" / "model=1" / f"version={v}" / f"day={day}"
+            folder = root / "kind=prediction" / "model=1" / f"version={v}" / f"day={day}"
             folder.mkdir(parents=True, exist_ok=True)
             pq.write_table(table.filter(pa.array(version == v)), folder / "part-0.parquet")
         labelled = rng.random(n) < 0.6
@@ -80,7 +80,7 @@ def write_logs(root: Path, *, rows: int, days: int, numeric: int) -> None:
             "request_id": ids.filter(pa.array(labelled)),
             "y": (rng.random(labelled.sum()) < score[labelled]).astype(float),
         })  # fmt: skip
-        folder = root / "labels" / "model=1" / f"day={day + timedelta(days=2)}"
+        folder = root / "kind=label" / "model=1" / f"day={day + timedelta(days=2)}"
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(labels, folder / "part-0.parquet")
 

@@ -2,9 +2,9 @@
 
 An Engine is an Ibis backend plus a log location: the per-model tables of a DuckDB store
 (`pred_m{id}`, `label`), or plain Parquet folders partitioned
-`predictions/model=<id>/version=<v>/day=<YYYY-MM-DD>/*.parquet` (labels under
-`labels/model=<id>/`), which DuckDB and Spark both read without plugins. The aggregates are
-written once in Ibis and compiled to each engine's SQL.
+`kind=prediction/model=<id>/version=<v>/day=<YYYY-MM-DD>/*.parquet` (labels under
+`kind=label/model=<id>/`), the layout of core.logfiles, which DuckDB and Spark both read
+without plugins. The aggregates are written once in Ibis and compiled to each engine's SQL.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 
 from core.store import log_tables
 
-PREDICTIONS, LABELS = "predictions", "labels"
+PREDICTIONS, LABELS = "kind=prediction", "kind=label"
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def write_parquet(logs: Logs, root: Path, *, late_column: str | None = None) -> 
             part = preds.filter(pa.array((version == v) & (day == d)))
             if late_column and v == 1 and d == day.min():
                 part = part.drop_columns([late_column])
-            folder = root / "predictions" / f"model={MODEL_ID}" / f"version={v}" / f"day={d}"
+            folder = root / "kind=prediction" / f"model={MODEL_ID}" / f"version={v}" / f"day={d}"
             folder.mkdir(parents=True, exist_ok=True)
             half = part.num_rows // 2  # two files per folder, as appends make
             pq.write_table(part.slice(0, half), folder / "part-0.parquet")
@@ -133,7 +133,7 @@ def write_parquet(logs: Logs, root: Path, *, late_column: str | None = None) -> 
     labels = logs.labels
     arrived = pc.cast(labels["arrived_at"], pa.date32()).to_numpy(zero_copy_only=False)
     for d in np.unique(arrived):
-        folder = root / "labels" / f"model={MODEL_ID}" / f"day={d}"
+        folder = root / "kind=label" / f"model={MODEL_ID}" / f"day={d}"
         folder.mkdir(parents=True, exist_ok=True)
         part = labels.filter(pa.array(arrived == d)).select(["request_id", "y"])
         pq.write_table(part, folder / "part-0.parquet")
