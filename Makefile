@@ -1,7 +1,7 @@
 # make run: install, build the demo store if missing, serve the dashboard.
-# make test: install (Chromium included) and run the whole suite.
+# make test: install (Chromium and Java included) and run the whole suite.
 # make check: ruff lint, ruff format check and mypy, as CI runs them before the tests.
-# make test-fast: the suite without the browser tests (no Chromium needed).
+# make test-fast: the suite without the browser and Spark tests (no Chromium or Java needed).
 PORT ?= 8501
 DEMO_DB := data/modelbridge.duckdb
 MODELBRIDGE_DB ?= $(DEMO_DB)
@@ -14,7 +14,7 @@ export UV_COMPILE_BYTECODE := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast check install browser postgres demo store bench
+.PHONY: run test test-fast check install browser postgres java demo store bench
 
 install: .venv/.installed
 
@@ -52,11 +52,19 @@ postgres:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
 
-test: install browser postgres
+# PySpark runs its engine in a Java 17 JVM.
+java:
+	@command -v java >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
+
+test: install browser postgres java
 	$(UV) run --frozen pytest
 
+# The Spark tests add a JVM start and about a minute and a half on two cores.
 test-fast: install postgres
-	$(UV) run --frozen pytest -m "not e2e"
+	$(UV) run --frozen pytest -m "not e2e and not spark"
 
 check: install
 	$(UV) run --frozen ruff check .

@@ -191,6 +191,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gate_settings",),  # what release gates read, guarded for monitoring and value alike
     ("ingest",),
     ("monitoring",),  # data quality reads the quarantine
+    ("aggregates",),  # per-day counts on DuckDB or Spark, with monitoring's bins
     ("explain", "value"),  # both read realized performance
     ("workflow",),
     ("data",),  # the demo builder drives the whole workflow

@@ -7,6 +7,7 @@ __all__ = [
     "drift_reference",
     "drift_report",
     "drift_thresholds",
+    "histograms",
     "multivariate",
     "performance",
     "performance_statistics",
