@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,21 +104,44 @@ def write_files(
     keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
     con.execute("SET preserve_insertion_order = true")
     try:
-        return [
-            _write_partition(
-                con,
-                location=location,
-                folder=partition_folder(kind, model_id=model_id, version=version, day=day),
-                batch_id=batch_id,
-                select=f"SELECT * FROM {source} WHERE {keys[0]} IS NOT DISTINCT FROM ? "
-                f"AND {keys[1]} IS NOT DISTINCT FROM ?",
-                params=[*params, version, day],
-                describe=(kind, model_id, version, day),
+        written = []
+        for version, day, _ in partitions:
+            where, values = _partition_filter(version_column, version, day_column, day)
+            written.append(
+                _write_partition(
+                    con,
+                    location=location,
+                    folder=partition_folder(kind, model_id=model_id, version=version, day=day),
+                    batch_id=batch_id,
+                    select=f"SELECT * FROM {source} WHERE {where}",
+                    params=[*params, *values],
+                    describe=(kind, model_id, version, day),
+                )
             )
-            for version, day, _ in partitions
-        ]
+        return written
     finally:
         con.execute(f"SET preserve_insertion_order = {'true' if keep_order[0][0] else 'false'}")
+
+
+def _partition_filter(
+    version_column: str | None, version: int | None, day_column: str | None, day: date | None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause and values selecting one partition's rows.
+
+    The day is a range on the timestamp itself, not a cast to a date: the scan can then skip
+    blocks by their min and max. 2M rows over 7 days took 4.3-4.8 CPU s to write this way, 6.0-6.5
+    s with the cast, and 4.0-4.2 s as one file (bench/RESULTS.md, issue 17).
+    """
+    conditions: list[str] = ["true"]
+    values: list[Any] = []
+    if version_column is not None:
+        conditions.append(f"{_ident(version_column)} = ?")
+        values.append(version)
+    if day_column is not None and day is not None:
+        conditions.append(f"{_ident(day_column)} >= ? AND {_ident(day_column)} < ?")
+        start = datetime.combine(day, datetime.min.time())
+        values += [start, start + timedelta(days=1)]
+    return " AND ".join(conditions), values
 
 
 def _write_partition(
