@@ -255,3 +255,16 @@ def test_the_catalog_table_is_created_with_the_store(store: Store) -> None:
         "path", "batch_id", "kind", "model_id", "version", "day", "rows", "bytes", "sha256",
         "committed_at",
     ]  # fmt: skip
+
+
+def test_the_catalog_holds_files_over_2_gib(store: Store) -> None:
+    big = LogFile(
+        path="kind=prediction/model=1/version=1/day=2026-03-01/b-big.parquet", batch_id="b-big",
+        kind="prediction", model_id=1, version=1, day=date(2026, 3, 1), rows=3_000_000_000,
+        bytes=5_000_000_000, sha256="0" * 64,
+    )  # fmt: skip
+    with store.write() as w:
+        w.session.add(big)
+
+    with store.read() as r:
+        assert r.rows("SELECT rows, bytes FROM log_file") == [(3_000_000_000, 5_000_000_000)]
