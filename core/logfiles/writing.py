@@ -33,7 +33,7 @@ PARTITIONS: dict[str, tuple[str | None, str | None]] = {
     "reference": ("version", None),
 }
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-TEMPORARY_SUFFIX = ".tmp"
+_TEMPORARY_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)
@@ -107,17 +107,16 @@ def write_files(
         written = []
         for version, day, _ in partitions:
             where, values = _partition_filter(version_column, version, day_column, day)
-            written.append(
-                _write_partition(
-                    con,
-                    location=location,
-                    folder=partition_folder(kind, model_id=model_id, version=version, day=day),
-                    batch_id=batch_id,
-                    select=f"SELECT * FROM {source} WHERE {where}",
-                    params=[*params, *values],
-                    describe=(kind, model_id, version, day),
-                )
+            folder = partition_folder(kind, model_id=model_id, version=version, day=day)
+            relative = f"{folder}/{batch_id}.parquet"
+            rows, size, sha256 = _write_file(
+                con,
+                final=location.path_of(relative),
+                select=f"SELECT * FROM {source} WHERE {where}",
+                params=[*params, *values],
             )
+            _flush_folders(location.path_of(folder), up_to=location.root)
+            written.append(WrittenFile(relative, kind, model_id, version, day, rows, size, sha256))
         return written
     finally:
         con.execute(f"SET preserve_insertion_order = {'true' if keep_order[0][0] else 'false'}")
@@ -129,35 +128,25 @@ def _partition_filter(
     """The WHERE clause and values selecting one partition's rows.
 
     The day is a range on the timestamp itself, not a cast to a date: the scan can then skip
-    blocks by their min and max. 2M rows over 7 days took 4.3-4.8 CPU s to write this way, 6.0-6.5
-    s with the cast, and 4.0-4.2 s as one file (bench/RESULTS.md, issue 17).
+    blocks by their min and max. 2M rows over 7 days took 4.3-4.8 CPU s to write this way,
+    6.0-6.5 s with the cast, and 4.0-4.2 s as one file (bench/RESULTS.md, issue 17).
     """
     conditions: list[str] = ["true"]
     values: list[Any] = []
-    if version_column is not None:
+    if version_column:
         conditions.append(f"{_ident(version_column)} = ?")
         values.append(version)
-    if day_column is not None and day is not None:
+    if day_column and day is not None:
         conditions.append(f"{_ident(day_column)} >= ? AND {_ident(day_column)} < ?")
         start = datetime.combine(day, datetime.min.time())
         values += [start, start + timedelta(days=1)]
     return " AND ".join(conditions), values
 
 
-def _write_partition(
-    con: Any,
-    *,
-    location: LogLocation,
-    folder: str,
-    batch_id: str,
-    select: str,
-    params: list[Any],
-    describe: tuple[str, int, int | None, date | None],
-) -> WrittenFile:
-    relative = f"{folder}/{batch_id}.parquet"
-    final = location.path_of(relative)
+def _write_file(con: Any, *, final: Path, select: str, params: list[Any]) -> tuple[int, int, str]:
+    """Rows, size and SHA-256 of the file SELECT wrote at FINAL (via a temporary name)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{batch_id}.parquet.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}")
+    temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}{_TEMPORARY_SUFFIX}")
     try:
         rows = con.execute(
             f"COPY ({select}) TO {_literal(str(temporary))} (FORMAT parquet, COMPRESSION snappy)",
@@ -168,9 +157,7 @@ def _write_partition(
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _flush_folders(final.parent, up_to=location.root)
-    kind, model_id, version, day = describe
-    return WrittenFile(relative, kind, model_id, version, day, int(rows), size, sha256)
+    return int(rows), size, sha256
 
 
 def _stored(name: str, sql_type: str) -> str:
