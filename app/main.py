@@ -13,7 +13,7 @@ st.set_page_config(page_title="ModelBridge", page_icon=":material/hub:", layout=
 if not store().exists():
     st.title("ModelBridge")
     st.error(
-        f"No ModelBridge store at `{store().path}`. Build the demo with `modelbridge demo` "
+        f"No ModelBridge store at `{store().location}`. Build the demo with `modelbridge demo` "
         "(or `make run`), or point MODELBRIDGE_DB at your store."
     )
     st.stop()

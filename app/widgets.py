@@ -46,7 +46,7 @@ def model_picker(
     COLUMNS lays the boxes out in a row of columns of these widths. EXPLAINABLE keeps models
     with a model file. Without any model, the page says EMPTY and stops.
     """
-    db, rev = str(store().path), revision()
+    db, rev = store().target, revision()
     models = models_table(db, rev)
     if explainable:
         models = [m for m in models if any(v.artifact_path for v in m.versions)]

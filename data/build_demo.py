@@ -20,7 +20,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring import alerts
 from core.monitoring.drift import calibrate_version
 from core.registry import RegistrationSpec, list_models, register_version
-from core.store import Store
+from core.store import Store, TeamStore
 from core.value import business_case
 from data.simulator import simulate
 
@@ -75,8 +75,8 @@ def build_demo(
         ]
     if held:
         raise InvalidInput(
-            f"{store.path} already holds {' and '.join(held)}; the demo builds only a new store: "
-            "pass another --db for the demo"
+            f"{store.location} already holds {' and '.join(held)}; the demo builds only a new "
+            "store: pass another --db for the demo"
         )
     with tempfile.TemporaryDirectory(prefix="modelbridge-demo-") as folder:
         files = simulate(Path(folder), days=days, seed=seed, per_day=per_day)
@@ -122,7 +122,7 @@ def build_demo(
         truth_file = truth_path(store)
         truth_file.write_text(files.truth.read_text())
     return {
-        "db": str(store.path),
+        "db": store.location,
         "model": MODEL,
         "predictions": predictions,
         "labels": labels,
@@ -133,6 +133,8 @@ def build_demo(
 
 def truth_path(store: Store) -> Path:
     """Where the demo records what the simulator injected (drift dates, features, dirt)."""
+    if isinstance(store, TeamStore):
+        return store.log_location / "demo.truth.json"
     return store.path.with_name(store.path.stem + ".truth.json")
 
 

@@ -14,7 +14,7 @@ from core.words import money, score
 CHANGE_COLUMNS = ["at", "by", "key", "before", "after"]
 identity = guard("approvals")
 st.title("Approvals")
-db, rev = str(store().path), revision()
+db, rev = store().target, revision()
 waiting = approvals_view(db, rev)
 
 

@@ -9,7 +9,7 @@ from core.files.exports import csv_text
 
 guard("audit")
 st.title("Audit trail")
-db, rev = str(store().path), revision()
+db, rev = store().target, revision()
 a, b, c = st.columns(3)
 model = a.selectbox(
     "Model",

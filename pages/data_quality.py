@@ -12,7 +12,7 @@ from core.words import PERIODS
 identity = guard("data_quality")
 st.title("Data quality")
 
-db, rev = str(store().path), revision()
+db, rev = store().target, revision()
 picked = model_picker("dq", columns=[3, 1])
 model, [right] = picked.model, picked.beside
 period = (

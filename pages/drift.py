@@ -14,7 +14,7 @@ from core.words import PERIODS
 
 identity = guard("drift")
 st.title("Drift")
-db, rev = str(store().path), revision()
+db, rev = store().target, revision()
 picked = model_picker("drift", columns=[2, 1, 2], versions="opening")
 model, version, [right] = picked.model, picked.version, picked.beside
 windows = {PERIODS[p]: (p, None) for p in ("W", "D", "M")} | {

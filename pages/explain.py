@@ -24,7 +24,7 @@ from core.errors import ModelBridgeError
 
 identity = guard("explain")
 st.title("Explanations")
-db, rev = str(store().path), revision()
+db, rev = store().target, revision()
 model = model_picker(
     "explain",
     explainable=True,

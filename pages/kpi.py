@@ -14,7 +14,7 @@ from core.words import money, points
 
 identity = guard("kpi")
 st.title("Business value")
-db, rev = str(store().path), revision()
+db, rev = store().target, revision()
 model = model_picker("kpi", empty="No models are registered yet.").model
 view = kpi_view(db, rev, model)
 case, summary = view.case, view.summary

@@ -10,7 +10,7 @@ from core.metrics import KEY_METRICS
 
 guard("models")
 st.title("Models")
-models = models_table(str(store().path), revision())
+models = models_table(store().target, revision())
 if not models:
     st.info("No models are registered yet. Register one with `modelbridge register`.")
     st.stop()

@@ -13,7 +13,7 @@ from core.words import money
 
 identity = guard("overview")
 st.title("Overview")
-db, rev = str(store().path), revision()
+db, rev = store().target, revision()
 model = model_picker(
     "overview",
     empty="No models are registered yet. An ML engineer registers one with `modelbridge register`.",

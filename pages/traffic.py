@@ -12,7 +12,7 @@ from core.words import score
 guard("traffic")
 st.title("Traffic")
 
-db, rev = str(store().path), revision()
+db, rev = store().target, revision()
 picked = model_picker("traffic", columns=[2, 1, 2], versions="all")
 model, version, [right] = picked.model, picked.version, picked.beside
 span = traffic_span(db, rev, model)

@@ -14,6 +14,7 @@ from core import registry, users
 from core.cli.common import emit, login, progress_bar, read_password, report_batches, store_of
 from core.errors import FileProblem, InvalidInput, ModelBridgeError
 from core.metrics import KEY_METRICS
+from core.store import TeamStore
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -216,6 +217,22 @@ def cmd_pickle_files(args: argparse.Namespace) -> int:
         else "pickle/joblib model files: refused; register skops files"
     )
     emit(args, {"pickle_files": "allowed" if allowed else "refused"}, text)
+    return 0
+
+
+def cmd_clean_logs(args: argparse.Namespace) -> int:
+    """Remove the log files of a team store that no batch committed."""
+    store = store_of(args)
+    if not isinstance(store, TeamStore):
+        raise InvalidInput(
+            f"{store.location} is an embedded store: its logs are inside the file and a failed "
+            "write leaves nothing behind, so there is nothing to clean"
+        )
+    if args.grace_hours < 1:
+        raise InvalidInput("--grace-hours must be at least 1: a running worker's files would go")
+    store.open()
+    removed = store.clean_log_files(grace_seconds=args.grace_hours * 3600)
+    emit(args, {"removed": removed}, f"{len(removed)} uncommitted log file(s) removed")
     return 0
 
 

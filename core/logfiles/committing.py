@@ -29,8 +29,9 @@ class LogFile(SQLModel, table=True):
     model_id: int = Field(index=True)
     version: int | None = None
     day: date | None = None
-    rows: int
-    bytes: int
+    # 64-bit: a backfill's file can pass 2 GiB, the limit of SQL INTEGER on both catalogs.
+    rows: int = Field(sa_type=sa.BigInteger)
+    bytes: int = Field(sa_type=sa.BigInteger)
     sha256: str
     committed_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC), sa_type=sa.DateTime(timezone=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from core.errors import StoreFault
 from core.logfiles.location import LogLocation
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -24,7 +26,8 @@ def committed_view(
 
     FILES are catalog paths relative to LOCATION; nothing else under the location is read. A
     column missing from a file (a feature added after it was written) reads as NULL, columns
-    not asked for are left out, and no files give an empty view with the same columns.
+    not asked for are left out, and no files give an empty view with the same columns. A
+    listed file that is not there is a damaged store (StoreFault), not a bug.
     """
     if not _NAME.match(name):
         raise ValueError(f"view name {name!r} is not a plain identifier")
@@ -34,6 +37,13 @@ def committed_view(
     typed = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in columns.items())
     empty = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in columns.items())
     paths = sorted({str(location.path_of(f)) for f in files})
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise StoreFault(
+            f"{len(missing)} committed log file(s) are missing under {location.root}, "
+            f"{missing[0]} first; check the log location is the right folder, or restore the "
+            "files from a backup"
+        )
     body = f"SELECT {empty} WHERE false"
     if paths:
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)

@@ -46,8 +46,9 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float 
 
 
 @contextmanager
-def serving(db: Path, log: Path) -> Iterator[str]:
-    """A `streamlit run` server on a free port over the store DB, its output in LOG; its URL."""
+def serving(db: Path | str, log: Path) -> Iterator[str]:
+    """A `streamlit run` server on a free port over the store DB (a file or a team catalog
+    URL), its output in LOG; its URL."""
     port = _free_port()
     command = [
         sys.executable, "-m", "streamlit", "run", str(MAIN),

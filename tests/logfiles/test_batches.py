@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,27 @@ def test_a_batch_becomes_visible_only_with_its_catalog_commit(
     assert [(f.path, f.batch_id, f.rows, f.bytes, f.sha256) for f in rows] == [
         (f.path, "b-one", f.rows, f.bytes, f.sha256) for f in files
     ]
+
+
+def test_a_worker_writes_and_commits_inside_one_unit_of_work_on_the_store(
+    location: LogLocation, store: Store
+) -> None:
+    # Today's embedded set-up: the connection that validated the file writes its files, and the
+    # same transaction records them.
+    with store.write() as w:
+        w.sql(
+            "CREATE TEMP TABLE accepted AS SELECT 'w-' || i AS request_id, 1 AS version, "
+            "TIMESTAMP '2026-03-01' + to_minutes(i) AS ts, i / 10 AS f1 FROM range(3000) t(i)"
+        )
+        files = write_files(
+            w.db, location=location, kind="prediction", model_id=1, batch_id="b-w",
+            select_sql="SELECT * FROM accepted WHERE f1 >= ?", params=[100],
+        )  # fmt: skip
+        w.session.add_all(commit_rows(files, batch_id="b-w", location=location))
+
+    assert [(f.day, f.rows) for f in files] == [(date(2026, 3, 1), 440), (date(2026, 3, 2), 1440),
+                                                (date(2026, 3, 3), 120)]  # fmt: skip
+    assert visible(store, location) == [("w", 2000, 2000)]
 
 
 def test_a_crashed_batch_leaves_nothing_visible_and_is_cleaned_after_the_grace_period(
@@ -233,3 +255,16 @@ def test_the_catalog_table_is_created_with_the_store(store: Store) -> None:
         "path", "batch_id", "kind", "model_id", "version", "day", "rows", "bytes", "sha256",
         "committed_at",
     ]  # fmt: skip
+
+
+def test_the_catalog_holds_files_over_2_gib(store: Store) -> None:
+    big = LogFile(
+        path="kind=prediction/model=1/version=1/day=2026-03-01/b-big.parquet", batch_id="b-big",
+        kind="prediction", model_id=1, version=1, day=date(2026, 3, 1), rows=3_000_000_000,
+        bytes=5_000_000_000, sha256="0" * 64,
+    )  # fmt: skip
+    with store.write() as w:
+        w.session.add(big)
+
+    with store.read() as r:
+        assert r.rows("SELECT rows, bytes FROM log_file") == [(3_000_000_000, 5_000_000_000)]

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import pytest
 
+from core.errors import StoreFault
 from core.logfiles import LogLocation, committed_view, write_files
 from tests.logfiles.conftest import make_predictions
 
@@ -121,3 +123,15 @@ def test_no_committed_files_give_an_empty_view_with_typed_columns(
     assert con.execute("SELECT max(ts) + INTERVAL 1 DAY, sum(score) FROM pred").fetchall() == [
         (None, None)
     ]
+
+
+def test_a_committed_file_that_is_gone_is_reported_as_a_damaged_store(
+    con: Any, location: LogLocation
+) -> None:
+    make_predictions(con, "accepted", rows=100, days=2)
+    paths = write(con, location, "b-lost", "accepted")
+    location.path_of(paths[1]).unlink()
+
+    message = r"1 committed log file\(s\) are missing under .*day=2026-03-02/b-lost.parquet first"
+    with pytest.raises(StoreFault, match=message):
+        committed_view(con, location=location, name="pred", files=paths, columns=PRED_COLUMNS)

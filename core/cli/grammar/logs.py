@@ -89,6 +89,19 @@ def declare(commands: Commands) -> None:
     p.add_argument("--user", help=admin + " (not needed for show)")
 
     p = commands.add(
+        "clean-logs",
+        f"{RUN}:cmd_clean_logs",
+        help="remove log files of a team store that no batch committed (a worker crashed)",
+    )
+    p.add_argument(
+        "--grace-hours",
+        type=float,
+        default=6.0,
+        help="keep uncommitted files younger than this: a running worker's files are "
+        "uncommitted until its batch commits (default 6)",
+    )
+
+    p = commands.add(
         "quarantine",
         f"{RUN}:cmd_quarantine",
         help="see, export and retry quarantined rows",

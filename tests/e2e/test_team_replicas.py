@@ -1,0 +1,91 @@
+"""Two dashboard replicas on one team catalog (PostgreSQL, logs as Parquet): every page opens,
+both show the same numbers, and a sign-off made on one is seen on the other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from core import auth
+from core.store import TeamStore
+from data.build_demo import DEMO_PASSWORD, DEMO_USERS, build_demo
+from tests import postgres
+from tests.e2e.conftest import serving
+from tests.e2e.test_browser import expect_page, follow_link, settle, sign_in
+from tests.ui_helpers import PAGE_TITLES
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def team_demo(postgres_server: postgres.Server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small demo (30 days) built into a team catalog; its URL."""
+    url = postgres_server.create("demo")
+    store = TeamStore(url)
+    store.init(logs=tmp_path_factory.mktemp("team-logs"))
+    build_demo(store, days=30, per_day=300, quiet=True)
+    return url
+
+
+@pytest.fixture(scope="module")
+def replicas(team_demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """Two dashboard servers on different ports over the same catalog."""
+    logs = tmp_path_factory.mktemp("replica-logs")
+    with serving(team_demo, logs / "a.log") as a, serving(team_demo, logs / "b.log") as b:
+        yield [a, b]
+
+
+def _open(page: Page, url: str, username: str) -> None:
+    page.goto(url)
+    sign_in(page, username, DEMO_PASSWORD)
+    expect_page(page, "Overview")
+
+
+def _main_text(page: Page) -> str:
+    settle(page)
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+@pytest.mark.parametrize(("username", "role"), DEMO_USERS.items())
+def test_every_page_of_every_role_opens_on_a_team_catalog(
+    page: Page, replicas: list[str], username: str, role: str
+) -> None:
+    _open(page, replicas[0], username)
+    for key in auth.pages_for(role):
+        follow_link(page, f"/{key}")
+        expect_page(page, PAGE_TITLES[key])
+
+
+def test_both_replicas_show_the_same_numbers_and_each_others_sign_offs(
+    page: Page, replicas: list[str]
+) -> None:
+    a, b = replicas
+    seen = []
+    for url in (a, b):
+        _open(page, url, "manager")
+        seen.append(_main_text(page))
+    assert seen[0] == seen[1] and "credit-default" in seen[0]
+
+    _open(page, b, "owner")
+    follow_link(page, "/approvals")
+    expect_page(page, "Approvals")
+    expect(page.get_by_text("Nothing is waiting for a decision.")).to_have_count(0)
+
+    _open(page, a, "owner")
+    follow_link(page, "/approvals")
+    expect_page(page, "Approvals")
+    page.get_by_text("request changes", exact=True).click()
+    page.get_by_label("Comment (required)").fill("Wait for the outcomes after the change.")
+    page.get_by_role("button", name="Record decision").click()
+    expect(page.get_by_text("Nothing is waiting for a decision.")).to_be_visible()
+
+    _open(page, b, "owner")
+    follow_link(page, "/approvals")
+    expect_page(page, "Approvals")
+    expect(page.get_by_text("Nothing is waiting for a decision.")).to_be_visible()
+    _open(page, b, "admin")
+    follow_link(page, "/audit")
+    expect_page(page, PAGE_TITLES["audit"])
+    expect(page.get_by_text("Wait for the outcomes after the change.").first).to_be_visible()
