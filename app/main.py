@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from app.data import store
 from app.navigation import build_navigation
 from app.session import current_identity, sign_in_view
+from app.warm_up import start_warm_up
 
 st.set_page_config(page_title="ModelBridge", page_icon=":material/hub:", layout="wide")
 
@@ -17,6 +20,10 @@ if not store().exists():
         "(or `make run`), or point MODELBRIDGE_DB at your store."
     )
     st.stop()
+
+# While the first visitor reads the sign-in form, the server loads what the pages need.
+if os.environ.get("MODELBRIDGE_WARM_UP", "on") != "off":
+    start_warm_up(str(store().path))
 
 identity = current_identity()
 if identity is None:
