@@ -18,7 +18,7 @@ Steps:
                its heading shows, the script run has finished and every chart is drawn.
 3. cli       - the server is stopped; each command runs --runs times as its own process
                (`.venv/bin/modelbridge ... --json` in the clone, as a serving system calls it)
-               and the median wall time is reported.
+               and the median wall time and CPU seconds (user + system) are reported.
 
 The 1-minute load average is printed before each step: on a shared machine a time is only
 meaningful when it is low. Results: a table on stdout and JSON in bench/work/first-hour.json.
@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -210,15 +211,19 @@ def cli_times(clone: Path, runs: int) -> list[dict[str, Any]]:
             full = [str(clone / ".venv" / "bin" / "modelbridge"), *argv]
             if argv != ["--help"]:
                 full += ["--db", str(db), "--json"]
-            times, codes = [], set()
+            times, cpu, codes = [], [], set()
             for _ in range(runs):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 started = time.monotonic()
                 done = subprocess.run(full, capture_output=True, text=True, cwd=clone)
                 times.append(time.monotonic() - started)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
                 codes.add(done.returncode)
             rows.append({"kind": kind, "command": " ".join(argv),
                          "median": round(statistics.median(times), 2),
                          "min": round(min(times), 2), "max": round(max(times), 2),
+                         "cpu_median": round(statistics.median(cpu), 2),
                          "exit": sorted(codes), "load": load()})  # fmt: skip
     return rows
 
@@ -263,8 +268,9 @@ def main() -> None:
     results["cli"] = cli_times(clone, args.runs)
     for row in results["cli"]:
         print(
-            f"{row['kind']:<6} {row['command']:<38} median {row['median']:5.2f} s "
-            f"(min {row['min']}, max {row['max']}, exit {row['exit']})  load {row['load']}"
+            f"{row['kind']:<6} {row['command']:<44} median {row['median']:5.2f} s "
+            f"(min {row['min']}, max {row['max']}; CPU {row['cpu_median']} s; "
+            f"exit {row['exit']})  load {row['load']}"
         )
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
