@@ -8,7 +8,6 @@ files, weekly label files); this module registers, ingests and promotes them exa
 from __future__ import annotations
 
 import json
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,8 +77,10 @@ def build_demo(
             f"{store.path} already holds {' and '.join(held)}; the demo builds only a new store: "
             "pass another --db for the demo"
         )
+    # The scenario's files are kept beside the store, so that the README's examples (register,
+    # ingest, labels) have real files to run on.
+    folder = files_path(store)
     with (
-        tempfile.TemporaryDirectory(prefix="modelbridge-demo-") as folder,
         DemoProgress(quiet=quiet) as progress,
         ThreadPoolExecutor(max_workers=1) as background,
     ):
@@ -87,10 +88,10 @@ def build_demo(
         # file: the users are created while the scenario is simulated.
         created = background.submit(_add_users, store)
         with progress.step(f"Simulating {days} days of credit applications"):
-            files = simulate(Path(folder), days=days, seed=seed, per_day=per_day)
+            files = simulate(folder, days=days, seed=seed, per_day=per_day)
         with progress.step(f"Creating the demo users ({', '.join(DEMO_USERS)})"):
             created.result()
-        words = Path(folder) / "feature_metadata.json"
+        words = folder / "words.json"
         words.write_text(
             json.dumps(
                 {
@@ -146,7 +147,14 @@ def build_demo(
         "labels": labels,
         "users": list(DEMO_USERS),
         "truth": str(truth_file),
+        "files": str(folder),
     }
+
+
+def files_path(store: Store) -> Path:
+    """Where the demo keeps the files it registered and ingested (reference sets, model files,
+    daily logs, weekly labels)."""
+    return store.path.with_name(store.path.stem + ".demo-files")
 
 
 def truth_path(store: Store) -> Path:
