@@ -26,6 +26,7 @@ def _safe(value: Any) -> Any:
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """FRAME with every text cell that could run as a formula neutralised."""
     import pandas as pd
+
     out = frame.copy()
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
