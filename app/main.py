@@ -21,13 +21,14 @@ if not store().exists():
     )
     st.stop()
 
-# While the first visitor reads the sign-in form, the server loads what the pages need.
-if os.environ.get("MODELBRIDGE_WARM_UP", "on") != "off":
-    start_warm_up(str(store().path))
-
 identity = current_identity()
 if identity is None:
     navigation = st.navigation([st.Page(sign_in_view, title="Sign in", url_path="sign-in")])
 else:
     navigation = build_navigation(identity)
 navigation.run()
+
+# Started once the page is drawn, so that the sign-in form does not wait for it: while the
+# first visitor signs in, the server loads what the pages need.
+if os.environ.get("MODELBRIDGE_WARM_UP", "on") != "off":
+    start_warm_up(str(store().path))
