@@ -69,6 +69,9 @@ class DemoProgress:
         done = {"files": 0, "rows": 0}
         started = time.monotonic()
         self._line(f"Loading {len(paths)} {what} ...")
+        if not paths:  # a short demo ends before any outcome arrives: say so, and move on
+            self._bar.update(task, detail="none")
+            self._line(f"Loading {what}: 0/0 files, 0 rows in 0.0 s")
 
         def report(name: str, rows: int | None) -> None:
             if rows is None:
