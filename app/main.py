@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from app.data import store
 from app.navigation import build_navigation
 from app.session import current_identity, sign_in_view
+from app.warm_up import start_warm_up
 
 st.set_page_config(page_title="ModelBridge", page_icon=":material/hub:", layout="wide")
 
@@ -24,3 +27,8 @@ if identity is None:
 else:
     navigation = build_navigation(identity)
 navigation.run()
+
+# Started once the page is drawn, so that the sign-in form does not wait for it: while the
+# first visitor signs in, the server loads what the pages need.
+if os.environ.get("MODELBRIDGE_WARM_UP", "on") != "off":
+    start_warm_up(store().target)

@@ -15,13 +15,15 @@ import hmac
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlmodel import col, select
 
 from core.files.exports import write_csv
 from core.store import AuditEvent, Store, Work, get_meta, put_meta, utcnow
+
+if TYPE_CHECKING:  # only for a type: `production` and `audit verify` run without pandas
+    import pandas as pd
 
 KEYED = "hmac-sha256:"
 

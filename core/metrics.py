@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 
 def binary_metrics(y: Any, score: Any, threshold: float = 0.5) -> dict[str, float | None]:
     """ROC AUC, accuracy, precision, recall, F1, Brier score and positive rate."""
+    import numpy as np  # imported on use, as scikit-learn: `versions` reads only KEY_METRICS
     from sklearn import metrics as skm  # imported on use: it costs seconds at CLI start-up
 
     y = np.asarray(y, dtype=float)
@@ -31,6 +30,7 @@ def binary_metrics(y: Any, score: Any, threshold: float = 0.5) -> dict[str, floa
 
 def regression_metrics(y: Any, prediction: Any) -> dict[str, float | None]:
     """MAE, RMSE, MAPE (over non-zero targets) and R²."""
+    import numpy as np
     from sklearn import metrics as skm
 
     y = np.asarray(y, dtype=float)

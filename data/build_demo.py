@@ -8,11 +8,9 @@ files, weekly label files); this module registers, ingests and promotes them exa
 from __future__ import annotations
 
 import json
-import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-from rich.progress import Progress
 
 from core import auth, users, workflow
 from core.errors import InvalidInput
@@ -22,6 +20,7 @@ from core.monitoring.drift import calibrate_version
 from core.registry import RegistrationSpec, list_models, register_version
 from core.store import Store, TeamStore
 from core.value import business_case
+from data.demo_progress import DemoProgress, FileProgress
 from data.simulator import simulate
 
 MODEL = "credit-default"
@@ -78,15 +77,21 @@ def build_demo(
             f"{store.location} already holds {' and '.join(held)}; the demo builds only a new "
             "store: pass another --db for the demo"
         )
-    with tempfile.TemporaryDirectory(prefix="modelbridge-demo-") as folder:
-        files = simulate(Path(folder), days=days, seed=seed, per_day=per_day)
-        admin = users.first_admin(store, username="admin", password=DEMO_PASSWORD)
-        for username, role in DEMO_USERS.items():
-            if username != admin.username:
-                users.add_user(
-                    store, username=username, role=role, password=DEMO_PASSWORD, by=admin
-                )
-        words = Path(folder) / "feature_metadata.json"
+    # The scenario's files are kept beside the store, so that the README's examples (register,
+    # ingest, labels) have real files to run on.
+    folder = files_path(store)
+    with (
+        DemoProgress(quiet=quiet) as progress,
+        ThreadPoolExecutor(max_workers=1) as background,
+    ):
+        # Password hashing is slow on purpose (argon2, ~0.5 s a user) and needs no scenario
+        # file: the users are created while the scenario is simulated.
+        created = background.submit(_add_users, store)
+        with progress.step(f"Simulating {days} days of credit applications"):
+            files = simulate(folder, days=days, seed=seed, per_day=per_day)
+        with progress.step(f"Creating the demo users ({', '.join(DEMO_USERS)})"):
+            created.result()
+        words = folder / "words.json"
         words.write_text(
             json.dumps(
                 {
@@ -97,28 +102,42 @@ def build_demo(
                 }
             )
         )
-        _register(
+        with progress.step("Registering the champion (v1) and promoting it"):
+            _register(
+                store,
+                files.champion_reference,
+                files.champion_model,
+                "demo-champion-v1",
+                _DESCRIPTION,
+                words,
+            )
+            _promote(store, 1)
+            business_case.save(store, model=MODEL, changes=BUSINESS_CASE, by=OWNER)
+        predictions = _load(
             store,
-            files.champion_reference,
-            files.champion_model,
-            "demo-champion-v1",
-            _DESCRIPTION,
-            words,
+            files.log_files,
+            ingest_predictions,
+            progress.files("prediction logs", files.log_files),
         )
-        _promote(store, 1)
-        business_case.save(store, model=MODEL, changes=BUSINESS_CASE, by=OWNER)
-        predictions = _load(store, files.log_files, ingest_predictions, "predictions", quiet)
-        labels = _load(store, files.label_files, ingest_labels, "labels", quiet)
-        _register(
+        labels = _load(
             store,
-            files.challenger_reference,
-            files.challenger_model,
-            "demo-challenger-v2",
-            "Retrained on recent applications, after the shift",
-            words,
+            files.label_files,
+            ingest_labels,
+            progress.files("label files", files.label_files),
         )
-        alerts.refresh(store, model=MODEL)
-        workflow.request_review(store, model=MODEL, version=2, by=ENGINEER)
+        with progress.step("Registering the challenger (v2)"):
+            _register(
+                store,
+                files.challenger_reference,
+                files.challenger_model,
+                "demo-challenger-v2",
+                "Retrained on recent applications, after the shift",
+                words,
+            )
+        with progress.step("Checking drift and performance alerts"):
+            alerts.refresh(store, model=MODEL)
+        with progress.step("Putting the challenger in review (release gates)"):
+            workflow.request_review(store, model=MODEL, version=2, by=ENGINEER)
         truth_file = truth_path(store)
         truth_file.write_text(files.truth.read_text())
     return {
@@ -128,7 +147,16 @@ def build_demo(
         "labels": labels,
         "users": list(DEMO_USERS),
         "truth": str(truth_file),
+        "files": str(folder),
     }
+
+
+def files_path(store: Store) -> Path:
+    """Where the demo keeps the files it registered and ingested (reference sets, model files,
+    daily logs, weekly labels)."""
+    if isinstance(store, TeamStore):
+        return store.log_location / "demo-files"
+    return store.path.with_name(store.path.stem + ".demo-files")
 
 
 def truth_path(store: Store) -> Path:
@@ -178,14 +206,17 @@ def _promote(store: Store, version: int) -> None:
     workflow.promote(store, model=MODEL, version=version, by=OWNER)
 
 
-def _load(store: Store, paths: list[Path], ingest: Any, what: str, quiet: bool) -> int:
-    total = 0
-    with Progress(disable=quiet, transient=True) as bar:
-        task = bar.add_task(f"Loading {what}", total=len(paths))
-        for path in paths:
-            for result in ingest(store, model=MODEL, files=[path]):
-                if result.error:
-                    raise RuntimeError(f"demo file rejected: {result.error}")
-                total += result.rows_ingested
-            bar.advance(task)
-    return total
+def _add_users(store: Store) -> None:
+    admin = users.first_admin(store, username="admin", password=DEMO_PASSWORD)
+    for username, role in DEMO_USERS.items():
+        if username != admin.username:
+            users.add_user(store, username=username, role=role, password=DEMO_PASSWORD, by=admin)
+
+
+def _load(store: Store, paths: list[Path], ingest: Any, progress: FileProgress) -> int:
+    # One call for all files: one ingest job, so the model is looked up once, not per file.
+    results = ingest(store, model=MODEL, files=paths, progress=progress)
+    for result in results:
+        if result.error:
+            raise RuntimeError(f"demo file rejected: {result.error}")
+    return sum(result.rows_ingested for result in results)

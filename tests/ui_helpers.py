@@ -66,6 +66,8 @@ def app_as_fixture(
 ) -> Callable[[str | None], AppTest]:
     """Factory: the app after its first run, signed in with the demo user of a role (or not)."""
     monkeypatch.setenv("MODELBRIDGE_DB", str(demo_db))
+    # Each test clears the caches, which would start a warm-up thread per test in this process.
+    monkeypatch.setenv("MODELBRIDGE_WARM_UP", "off")
 
     def make(role: str | None) -> AppTest:
         st.cache_data.clear()

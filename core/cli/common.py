@@ -12,8 +12,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
-
 from core import auth
 from core.cli import ERROR_PREFIX
 from core.errors import InvalidInput
@@ -107,6 +105,8 @@ def frame_text(frame: Any, empty: str) -> str:
 
 def text_cell(value: Any) -> str:
     """One value as a person reads it: '-' when missing, numbers rounded."""
+    import pandas as pd  # here, not at the top: light commands print without pandas
+
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "-"
     if isinstance(value, float):

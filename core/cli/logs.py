@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from core import registry, users
+from core import registry
 from core.cli.common import emit, login, progress_bar, read_password, report_batches, store_of
 from core.errors import FileProblem, InvalidInput, ModelBridgeError
 from core.metrics import KEY_METRICS
@@ -24,6 +24,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     text = f"{'Created' if created else 'Already exists:'} {store.location}"
     data: dict[str, Any] = {"db": store.location, "created": created}
     if args.admin:
+        from core import users  # argon2, only for the commands that set passwords
+
         admin = users.first_admin(store, username=args.admin, password=read_password())
         data["admin"] = admin.username
         text += f"\n{admin.username} (admin) saved"
@@ -181,6 +183,8 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 def cmd_user(args: argparse.Namespace) -> int:
     """Add a user or lift a lockout, as a signed-in admin."""
+    from core import users
+
     store = store_of(args)
     by = login(store, args=args)
     if args.user_command == "unlock":

@@ -5,9 +5,10 @@ spreadsheets show as text. Numbers, negative ones included, are written as they 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: `audit verify` and other light commands skip pandas
+    import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -24,6 +25,8 @@ def _safe(value: Any) -> Any:
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """FRAME with every text cell that could run as a formula neutralised."""
+    import pandas as pd
+
     out = frame.copy()
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):

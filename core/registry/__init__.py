@@ -1,5 +1,8 @@
 """Models and their versions: registration, reference baseline, feature schemas, model files."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from core.registry.lookups import (
     features_of,
     get_model,
@@ -9,13 +12,38 @@ from core.registry.lookups import (
     scoring_class,
 )
 from core.registry.opening import Opening, challenger_versions, opening_version
-from core.registry.registration import (
-    Registration,
-    RegistrationSpec,
-    label_to_y_sql,
-    reference_frame,
-    register_version,
-)
+
+if TYPE_CHECKING:
+    from core.registry.registration import (
+        Registration,
+        RegistrationSpec,
+        label_to_y_sql,
+        reference_frame,
+        register_version,
+    )
+
+# Registration reads files with numpy, pandas and scikit-learn; the lookups need none of them.
+# Its names are imported on first use, so `production` or `versions` load only the lookups.
+_ON_FIRST_USE = {
+    name: "core.registry.registration"
+    for name in (
+        "Registration",
+        "RegistrationSpec",
+        "label_to_y_sql",
+        "reference_frame",
+        "register_version",
+    )
+}
+
+
+def __getattr__(name: str) -> Any:
+    """An exported name whose module is imported on first use."""
+    if name not in _ON_FIRST_USE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Registration",

@@ -1,0 +1,74 @@
+"""The commands a serving system or a pipeline polls answer from the catalog alone: they import
+no data library (pandas, numpy, scikit-learn, scipy) and no password hasher, which cost seconds
+before the first line of output on a two-core machine (issue 18)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core import workflow
+from core.auth import Identity
+from core.monitoring.policy import update_settings
+from core.store import Store
+from tests.conftest import ROOT
+
+HEAVY = ("pandas", "numpy", "sklearn", "scipy", "shap", "skops", "plotly", "argon2", "pyarrow")
+
+
+def _libraries_loaded_by(argv: list[str]) -> tuple[object, list[str]]:
+    """Run `modelbridge ARGV` in a fresh interpreter; its exit code and the heavy libraries
+    it imported."""
+    check = (
+        "import json, sys\nfrom core.cli import main\n"
+        f"code = main({argv!r})\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})\n"
+        "print(json.dumps([code, heavy]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    code, heavy = json.loads(done.stdout.splitlines()[-1])
+    return code, heavy
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected_code"),
+    [
+        (["versions", "credit"], 0),
+        (["production", "credit"], 2),  # nothing promoted yet: a one-line error, still light
+        (["gate", "credit", "1"], 2),  # no review open yet
+        (["audit", "verify"], 0),
+        (["audit", "head"], 0),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else str(value),
+)
+def test_polled_commands_import_no_data_library(
+    credit_store: Store, argv: list[str], expected_code: int
+) -> None:
+    code, heavy = _libraries_loaded_by([*argv, "--db", str(credit_store.path), "--json"])
+
+    assert code == expected_code
+    assert heavy == []
+
+
+def test_production_of_a_live_model_answers_without_a_data_library(credit_store: Store) -> None:
+    engineer, owner = Identity("engineer", "ml_engineer"), Identity("owner", "product_owner")
+    update_settings(
+        credit_store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=owner
+    )
+    workflow.request_review(credit_store, model="credit", version=1, by=engineer)
+    workflow.sign(
+        credit_store, model="credit", version=1, by=owner, decision="approve", comment="ok"
+    )
+    workflow.promote(credit_store, model="credit", version=1, by=owner)
+
+    code, heavy = _libraries_loaded_by(
+        ["production", "credit", "--db", str(credit_store.path), "--json"]
+    )
+
+    assert (code, heavy) == (0, [])
