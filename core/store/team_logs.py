@@ -15,7 +15,6 @@ import re
 import uuid
 from typing import Any
 
-import pandas as pd
 from sqlmodel import select
 
 from core.logfiles import LogFile, LogLocation, commit_rows, committed_view, write_files
@@ -140,6 +139,8 @@ class TeamLogs:
         columns = MIRRORED[name]
         listed = ", ".join(f"{c} {t}" for c, t in columns.items())
         self.duck.execute(f"CREATE TEMP TABLE {name} ({listed})")
+        import pandas as pd  # here: a light command that names no copied table never needs it
+
         result = self.catalog(f"SELECT {', '.join(columns)} FROM {name}")
         found = pd.DataFrame(result.fetchall(), columns=list(columns))
         if len(found):
@@ -208,6 +209,8 @@ class TeamLogs:
 
 
 def _missing(value: Any) -> bool:
+    import pandas as pd
+
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
