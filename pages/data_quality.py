@@ -5,6 +5,7 @@ import streamlit as st
 from app import charts
 from app.data import quality_view, quarantine_samples, revision, store
 from app.session import guard
+from app.tables import Column, table
 from app.widgets import headline_box, model_picker, save_latency_slo, spike_warnings
 from core.monitoring.data_quality import QUALITY_PERIODS
 from core.words import PERIODS
@@ -57,15 +58,18 @@ if batches.empty:
     st.success("No batch had rejected rows.")
     st.stop()
 spike_warnings(batches)
-st.dataframe(
-    batches.drop(columns=["reasons"]),
-    hide_index=True,
-    column_order=["spike", *(c for c in batches.columns if c not in ("spike", "reasons"))],
-    column_config={
-        "spike": st.column_config.CheckboxColumn("spike", help="This batch caused a spike."),
-        "quarantined_share": st.column_config.ProgressColumn(
-            "share rejected", format="percent", min_value=0.0, max_value=1.0
-        ),
+table(
+    batches,
+    {
+        "spike": Column("Spike", "flag", help="This batch caused a spike."),
+        "source": Column("File"),
+        "created_at": Column("Received (UTC)", "time"),
+        "rows_read": Column("Rows read", "count"),
+        "rows_ingested": Column("Kept", "count"),
+        "rows_quarantined": Column("Rejected", "count"),
+        "quarantined_share": Column("Share rejected", "percent"),
+        "spike_reason": Column("Why a spike"),
+        "batch_id": Column("Batch"),
     },
     key="dq_batches",
 )
@@ -75,4 +79,12 @@ batch = st.selectbox(
     format_func=lambda b: f"{batches.set_index('batch_id').loc[b, 'source']} ({b})",
     key="dq_batch",
 )
-st.dataframe(quarantine_samples(db, rev, model, batch), hide_index=True, key="dq_samples")
+table(
+    quarantine_samples(db, rev, model, batch),
+    {
+        "line": Column("Line", "count"),
+        "reasons": Column("Why rejected"),
+        "raw": Column("Row as received"),
+    },
+    key="dq_samples",
+)
