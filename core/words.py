@@ -177,11 +177,17 @@ METRIC_MEANINGS = {
 }
 
 
-def quality(task: str, metrics: dict[str, Any]) -> str:
-    """How good a version was on its validation data, in a plain sentence."""
+def quality(task: str, metrics: dict[str, Any], *, clause: bool = False) -> str:
+    """How good a version was on its validation data, in a plain sentence ('Scores a real case
+    above one that is not 82 times in 100.'), or as a CLAUSE to follow 'it'."""
     if task == "binary" and metrics.get("roc_auc") is not None:
         times = round(float(metrics["roc_auc"]) * 100)
-        return f"Scores a real case above one that is not {times} times in 100."
-    if task == "regression" and metrics.get("mae") is not None:
-        return f"Off by {number(float(metrics['mae']))} on average."
-    return "Not measured: the reference had no outcomes."
+        said = f"scores a real case above one that is not {times} times in 100"
+    elif task == "regression" and metrics.get("mae") is not None:
+        said = f"is off by {number(float(metrics['mae']))} on average"
+    else:
+        said = "was not measured: the reference had no outcomes"
+    if clause:
+        return said
+    said = said.removeprefix("is ").removeprefix("was ")
+    return f"{said[:1].upper()}{said[1:]}."

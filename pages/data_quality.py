@@ -33,14 +33,29 @@ if not view.reasons.empty:
 
 st.subheader("Inputs per feature")
 tabs = st.tabs(["Missing values", "Outside the reference range", "Unknown categories"])
-for tab, problem, title in zip(
+when = {"D": "these days", "W": "these weeks"}[period]
+for tab, problem, title, none_had, none_can in zip(
     tabs,
     ("missing", "out_of_range", "unknown_category"),
     ("Missing values", "Values outside the range seen in the reference", "Unknown categories"),
+    (
+        f"no input was missing in {when}",
+        f"no value left the range seen in the reference in {when}",
+        f"no input held a category unseen in the reference in {when}",
+    ),
+    ("", "no input has a range to leave", "no input has a fixed list of categories"),
     strict=True,
 ):
+    possible = (view.features["problem"] == problem).any()
     tab.plotly_chart(
-        charts.feature_heatmap(view.features, problem, title, period), key=f"dq_{problem}"
+        charts.feature_heatmap(
+            view.features,
+            problem,
+            title,
+            period,
+            empty=f"Nothing to show: {none_had if possible else none_can}.",
+        ),
+        key=f"dq_{problem}",
     )
 
 st.subheader("Latency")

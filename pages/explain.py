@@ -58,7 +58,19 @@ with overall:
     labels = {f.name: vocabulary.words.info(f.name).label for f in vocabulary.features}
     st.plotly_chart(charts.importance_bars(importance.overall, labels), key="explain_importance")
     if len(importance.over_time):
-        st.plotly_chart(charts.rank_over_time(importance.over_time, labels), key="explain_ranks")
+        ranked = charts.by_latest_rank(importance.over_time)
+        shown = ranked
+        if len(ranked) > charts.MAX_SERIES:
+            shown = st.multiselect(
+                f"Inputs drawn (the {charts.MAX_SERIES} strongest lately; add or remove any)",
+                ranked,
+                default=ranked[: charts.MAX_SERIES],
+                format_func=lambda n: labels.get(n, n),
+                key="explain_rank_inputs",
+            )
+        st.plotly_chart(
+            charts.rank_over_time(importance.over_time, labels, shown), key="explain_ranks"
+        )
     metadata_editor(identity, model, opened, vocabulary.schema, vocabulary.features)
 
 with decide:

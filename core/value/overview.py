@@ -20,7 +20,7 @@ from core.value import figures, kpi
 from core.value.business_case import current, values_set
 from core.value.figures import Figure
 from core.value.track_record import UNRELIABLE, TrackRecord
-from core.words import money
+from core.words import money, quality
 
 GREEN, AMBER, RED = "green", "amber", "red"
 # Nothing measured to judge by: neither fine nor a problem.
@@ -183,10 +183,14 @@ def _performance_light(
             AMBER,
             "Estimates suggest the model got worse; outcomes are not in yet to confirm it.",
         )
-    key = "roc_auc" if model.task == "binary" else "mae"
-    reference = version.metrics.get(key)
-    detail = f" (AUC {reference:.2f} in training)" if key == "roc_auc" and reference else ""
-    return Light("Accuracy", GREEN, f"Performance is in line with training{detail}.")
+    if not any(version.metrics.get(k) is not None for k in ("roc_auc", "mae")):
+        return Light("Accuracy", GREEN, "Performance is in line with training.")
+    return Light(
+        "Accuracy",
+        GREEN,
+        "Performance is in line with training, where it "
+        f"{quality(model.task, version.metrics, clause=True)}.",
+    )
 
 
 def attention(w: Work, *, model: Model) -> list[str]:
@@ -213,6 +217,7 @@ def attention(w: Work, *, model: Model) -> list[str]:
         items.append(
             f"{_count(len(open_alerts), 'open alert')}, {len(unseen)} not yet acknowledged."
         )
+        items += alerts.plain_reasons(w, model=model, found=open_alerts)
     return items
 
 

@@ -92,8 +92,13 @@ def test_feature_rates_count_exactly_the_bad_values_written_into_the_logs(
             for p, f, k, n, rate in frame.itertuples(index=False)
         }
 
-    problems = ("missing", "out_of_range", "unknown_category")
-    names = ("income", "debt ratio", "segment")
+    # Only the problems each input can have: a number has no unknown category, a category no
+    # range to leave.
+    can_have = {
+        "income": ("missing", "out_of_range"),
+        "debt ratio": ("missing", "out_of_range"),
+        "segment": ("missing", "unknown_category"),
+    }
     bad = {
         ("2026-03-02", "income", "missing"): 2,
         ("2026-03-02", "debt ratio", "out_of_range"): 3,
@@ -105,12 +110,12 @@ def test_feature_rates_count_exactly_the_bad_values_written_into_the_logs(
     expected_daily = {
         (day, f, k): (bad.get((day, f, k), 0), round(bad.get((day, f, k), 0) / total, 12))
         for day, total in received.items()
-        for f in names
+        for f, problems in can_have.items()
         for k in problems
     }
     assert table(daily) == expected_daily
     # Both days fall in the ISO week of Monday 2026-03-02: 30 rows received.
-    week = {(f, k): 0 for f in names for k in problems}
+    week = {(f, k): 0 for f, problems in can_have.items() for k in problems}
     for (_, f, k), n in bad.items():
         week[f, k] += n
     assert table(weekly) == {
