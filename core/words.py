@@ -154,6 +154,14 @@ def plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def in_sentence(label: str) -> str:
+    """A label as it reads inside a sentence: 'Annual income' -> 'annual income'; an acronym
+    ('DTI ratio') keeps its capitals."""
+    if label[1:2].isupper():
+        return label
+    return label[:1].lower() + label[1:]
+
+
 def default_label(name: str) -> str:
     """A feature's name in plain words: 'debt_to_income' -> 'Debt to income'."""
     words = name.replace("_", " ").replace("-", " ").strip()

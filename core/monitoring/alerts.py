@@ -30,7 +30,7 @@ from core.monitoring.windows import WindowSpec
 from core.registry import get_model, get_version
 from core.registry.feature_metadata import vocabulary
 from core.store import Alert, Model, ModelVersion, Store, Work, utcnow
-from core.words import day, default_label
+from core.words import day, default_label, in_sentence
 
 DEFAULT_CONSECUTIVE = 2
 WATCHED_METRICS = {"binary": ("roc_auc", "calibration_error"), "regression": ("mae", "rmse")}
@@ -250,7 +250,7 @@ def in_words(alert: dict[str, Any], *, label: str | None = None) -> str:
         name = label or default_label(alert["subject"])
         amount = "noticeably" if alert["severity"] == "low" else "a lot"
         return (
-            f"Since {since}, {name[:1].lower() + name[1:]} values differ {amount} from those the "
+            f"Since {since}, {in_sentence(name)} values differ {amount} from those the "
             "model was trained on."
         )
     if kind == "prediction_drift":

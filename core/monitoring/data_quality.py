@@ -18,7 +18,7 @@ from core.ingest import MAX_REQUEST_ID
 from core.ingest.quarantine import RETRY_PREFIX
 from core.registry.features import Feature
 from core.store import Model, Work, log_tables
-from core.words import PERIODS
+from core.words import PERIODS, day
 
 # Data quality is read per calendar day or ISO week.
 QUALITY_PERIODS = ("D", "W")
@@ -248,7 +248,7 @@ def headline(w: Work, *, model: Model, period: str = "D") -> Headline:
     if vol.empty:
         return Headline(None, "No traffic has been logged yet.", "ok")
     last = vol.iloc[-1]
-    when = f"{'on' if period == 'D' else 'in the week of'} {last['period']:%Y-%m-%d}"
+    when = f"{'on' if period == 'D' else 'in the week of'} {day(last['period'])}"
     share = float(last["quarantined_share"])
     if last["quarantined"] == 0:
         text = f"All {int(last['received']):,} requests {when} passed the checks."
