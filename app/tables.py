@@ -8,6 +8,7 @@ the spec are not shown.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,8 @@ class Column:
     """How one column reads: its LABEL, its KIND and, for money, its UNIT; HELP shows on hover
     over the header. Kinds: text (as stored: names, ids), term (a code word: 'request_review'
     reads 'request review'), money, percent (a share of 1), count, date, time, score (out of
-    100), points, number (rounded), version, stage, flag (yes/no)."""
+    100), points, number (rounded), version, stage, flag (yes/no), record (a JSON object as
+    'key: value; ...')."""
 
     label: str
     kind: str = "text"
@@ -58,7 +60,20 @@ _FORMATS: dict[str, Callable[[Any, Column], str]] = {
     "version": lambda v, c: f"v{int(v)}",
     "stage": lambda v, c: STAGES.get(str(v), str(v).replace("_", " ")),
     "flag": lambda v, c: "yes" if v else "no",
+    "record": lambda v, c: _record(v),
 }
+
+
+def _record(value: Any) -> str:
+    """A JSON object (or its text) as 'stage: in review; previous: –', keys in words."""
+    found = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(found, dict):
+        return json.dumps(found, ensure_ascii=False)
+    return "; ".join(
+        f"{key.replace('_', ' ')}: "
+        + (MISSING if item is None else _record(item) if isinstance(item, dict) else str(item))
+        for key, item in found.items()
+    ) or MISSING
 
 
 def cell(value: Any, column: Column) -> str:
