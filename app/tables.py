@@ -28,8 +28,8 @@ class Column:
     """How one column reads: its LABEL, its KIND and, for money, its UNIT; HELP shows on hover
     over the header. Kinds: text (as stored: names, ids), term (a code word: 'request_review'
     reads 'request review'), money, percent (a share of 1), count, date, time, score (out of
-    100), points, number (rounded), version, stage, flag (yes/no), record (a JSON object as
-    'key: value; ...')."""
+    100), points, number (rounded), value (a number rounded, anything else as text), version,
+    stage, flag (yes/no), record (a JSON object as 'key: value; ...')."""
 
     label: str
     kind: str = "text"
@@ -57,6 +57,7 @@ _FORMATS: dict[str, Callable[[Any, Column], str]] = {
     "score": lambda v, c: score(float(v)),
     "points": lambda v, c: points(float(v)),
     "number": lambda v, c: number(float(v)),
+    "value": lambda v, c: number(float(v)) if isinstance(v, int | float) else str(v),
     "version": lambda v, c: f"v{int(v)}",
     "stage": lambda v, c: STAGES.get(str(v), str(v).replace("_", " ")),
     "flag": lambda v, c: "yes" if v else "no",
@@ -69,11 +70,14 @@ def _record(value: Any) -> str:
     found = json.loads(value) if isinstance(value, str) else value
     if not isinstance(found, dict):
         return json.dumps(found, ensure_ascii=False)
-    return "; ".join(
-        f"{key.replace('_', ' ')}: "
-        + (MISSING if item is None else _record(item) if isinstance(item, dict) else str(item))
-        for key, item in found.items()
-    ) or MISSING
+    return (
+        "; ".join(
+            f"{key.replace('_', ' ')}: "
+            + (MISSING if item is None else _record(item) if isinstance(item, dict) else str(item))
+            for key, item in found.items()
+        )
+        or MISSING
+    )
 
 
 def cell(value: Any, column: Column) -> str:

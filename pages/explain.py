@@ -165,7 +165,7 @@ with decide:
         tables.table(
             shap_table,
             {
-                name: tables.Column(name, "text" if name in ("feature", "value") else "number")
+                name: tables.Column(name, {"feature": "text", "value": "value"}.get(name, "number"))
                 for name in shap_table.columns
             },
             key="explain_shap",
