@@ -368,7 +368,7 @@ class FirstVersion:
             )
         top = self.latest
         if top.figure is None:
-            return f"{said} In production: {top.sentence or 'no decisions logged yet.'}"
+            return f"{said} {top.sentence or 'It has logged no decisions yet.'}"
         return (
             f"{said} {top.label}: {top.figure.per_period_words()}. {top.figure.basis.words()}"
             + (f" {top.sentence}" if top.sentence else "")
