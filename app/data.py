@@ -231,12 +231,12 @@ def distribution_view(
 @st.cache_data(show_spinner=False, max_entries=32)
 def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> list[AlertEntry]:
     """Stored alerts of a model, newest first, each in plain words and with its statistic."""
-    from core.monitoring import alerts
+    from core.monitoring import alert_words, alerts
 
     with _store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
         found = alerts.list_alerts(r, model=entry, open_only=open_only)
-        plain = alerts.plain_reasons(r, model=entry, found=found)
+        plain = alert_words.plain_reasons(r, model=entry, found=found)
     return [
         AlertEntry(a["id"], a["severity"], said, a["reason"], a["status"], a["acknowledged_by"])
         for a, said in zip(found, plain, strict=True)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlmodel import col, select
 
-from core.monitoring import alerts, data_quality
+from core.monitoring import alert_words, alerts, data_quality
 from core.monitoring.windows import WindowSpec
 from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.store import Model, ModelVersion, Work
@@ -220,7 +220,7 @@ def attention(w: Work, *, model: Model) -> list[str]:
         items.append(
             f"{_count(len(open_alerts), 'open alert')}, {len(unseen)} not yet acknowledged."
         )
-        items += alerts.plain_reasons(w, model=model, found=open_alerts)
+        items += alert_words.plain_reasons(w, model=model, found=open_alerts)
     return items
 
 
