@@ -230,14 +230,16 @@ def distribution_view(
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> list[AlertEntry]:
-    """Stored alerts of a model, newest first."""
-    from core.monitoring import alerts
+    """Stored alerts of a model, newest first, each in plain words and with its statistic."""
+    from core.monitoring import alert_words, alerts
 
     with _store_at(db).read() as r:
-        found = alerts.list_alerts(r, model=registry.get_model(r, name=model), open_only=open_only)
+        entry = registry.get_model(r, name=model)
+        found = alerts.list_alerts(r, model=entry, open_only=open_only)
+        plain = alert_words.plain_reasons(r, model=entry, found=found)
     return [
-        AlertEntry(a["id"], a["severity"], a["reason"], a["status"], a["acknowledged_by"])
-        for a in found
+        AlertEntry(a["id"], a["severity"], said, a["reason"], a["status"], a["acknowledged_by"])
+        for a, said in zip(found, plain, strict=True)
     ]
 
 
@@ -377,9 +379,7 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
     out = []
     with _store_at(db).read() as r:
         for model, version in workflow.queue(r):
-            review = None
-            if version.stage == "in_review":
-                review = workflow.open_review(r, model=model, version=version.version)
+            review = workflow.judged_review(r, model=model, version=version.version)
             history = workflow.history(r, model=model, version=version.version)
             live = next(
                 (v for v in registry.list_versions(r, model=model) if v.stage == "production"), None
@@ -405,8 +405,9 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
-    """Each model's production version (for rollback)."""
+    """Each model's production version, the evidence it was approved on, and its rollback."""
     from core import workflow
+    from core.value import business_case
 
     out = []
     with _store_at(db).read() as r:
@@ -415,6 +416,7 @@ def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
                 live = workflow.production(_store_at(db), model=model.name)
             except ModelBridgeError:
                 continue
+            review = workflow.judged_review(r, model=model, version=live["version"])
             out.append(
                 LiveVersion(
                     live["model"],
@@ -422,6 +424,10 @@ def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
                     live["approved_by"],
                     live["rollback_to"],
                     live["no_rollback_because"],
+                    review.evidence if review else None,
+                    review.evidence_sha256 if review else None,
+                    business_case.current(model)["unit"],
+                    model.task,
                 )
             )
     return out

@@ -9,6 +9,9 @@ from app.text import escape_markdown
 from core import auth, users
 from core.errors import PermissionDenied, StoreBusy
 
+# Roles that open the technical pages (drift, data quality) and read their terms.
+TECHNICAL_ROLES = ("ml_engineer", "admin")
+
 
 def current_identity() -> auth.Identity | None:
     """The signed-in user of this browser session, if any."""
@@ -62,3 +65,8 @@ def guard(page: str) -> auth.Identity:
         st.error(f"Not allowed: {escape_markdown(exc)}.")
         st.stop()
         raise
+
+
+def technical(identity: auth.Identity) -> bool:
+    """Whether the role reads the technical views (ML terms, statistics, hashes)."""
+    return identity.role in TECHNICAL_ROLES

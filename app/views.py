@@ -99,10 +99,12 @@ class DriftView:
 
 @dataclass(frozen=True)
 class AlertEntry:
-    """One stored alert: how bad, why, and whether someone has seen it."""
+    """One stored alert: how bad, why in plain words (WORDS) and with its statistic (REASON),
+    and whether someone has seen it."""
 
     id: int
     severity: str
+    words: str
     reason: str
     status: str
     acknowledged_by: str | None
@@ -155,7 +157,8 @@ class KpiView:
 
 @dataclass(frozen=True)
 class WaitingVersion:
-    """A version waiting for a sign-off or a promotion, with its frozen evidence and history;
+    """A version waiting for a sign-off or a promotion, with the frozen evidence it is judged
+    on (its open review's, or the one that approved it) and its history;
     UNIT is the model's currency, for evidence frozen before gates recorded theirs."""
 
     model: str
@@ -174,13 +177,18 @@ class WaitingVersion:
 
 @dataclass(frozen=True)
 class LiveVersion:
-    """A model's production version and who approved it."""
+    """A model's production version, who approved it and on what evidence; UNIT and TASK as
+    in WaitingVersion."""
 
     model: str
     version: int
     approved_by: str | None
     rollback_to: int | None  # the version a rollback would restore
     no_rollback_because: str | None
+    evidence: dict[str, Any] | None  # what it was approved on
+    evidence_sha256: str | None
+    unit: str
+    task: str
 
 
 @dataclass(frozen=True)

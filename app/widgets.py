@@ -99,7 +99,8 @@ def save_latency_slo(identity: auth.Identity, model: str, current: float) -> Non
 
 
 def alert_list(identity: auth.Identity, model: str, open_alerts: list[AlertEntry]) -> None:
-    """Open alerts with their reason; roles that may acknowledge get a button per alert."""
+    """Open alerts in plain words with their statistic below (alerts show on technical pages
+    only); roles that may acknowledge get a button per alert."""
     if not open_alerts:
         st.success("No open alerts.")
         return
@@ -109,13 +110,14 @@ def alert_list(identity: auth.Identity, model: str, open_alerts: list[AlertEntry
             text, action = st.columns([6, 1])
             text.markdown(
                 f"{icons.get(alert.severity, '')} **{alert.severity}** · "
-                f"{escape_markdown(alert.reason)}"
+                f"{escape_markdown(alert.words)}"
                 + (
                     f" · seen by {escape_markdown(alert.acknowledged_by)}"
                     if alert.acknowledged_by
                     else ""
                 )
             )
+            text.caption(f"Technical: {escape_markdown(alert.reason)}")
             may_ack = alert.status == "open" and auth.may(identity, "acknowledge_alert")
             if may_ack and action.button("Seen", key=f"ack_{alert.id}", help="Acknowledge"):
                 try:
@@ -386,19 +388,3 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
                 st.success("Saved as a new revision.")
     if not editable:
         st.caption("Product owners and ML engineers can change the business case.")
-
-
-def gate_table(gates: list[dict]) -> None:
-    """Release gates with their verdict, whether they block, and the finding."""
-    icons = {
-        "pass": ":green[pass]",
-        "warn": ":orange[warn]",
-        "fail": ":red[fail]",
-        "n/a": ":gray[n/a]",
-    }
-    for gate in gates:
-        blocking = " · blocking" if gate["blocking"] else ""
-        st.markdown(
-            f"{icons.get(gate['status'], gate['status'])} **{escape_markdown(gate['name'])}**"
-            f"{blocking} — {escape_markdown(gate['summary'])}"
-        )

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from datetime import UTC
 from typing import Any
 
 ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
 TASKS = ("binary", "regression")
 # Calendar periods by their letter, named as people and date_trunc both name them.
 PERIODS = {"D": "day", "W": "week", "M": "month"}
+# A version's stage as people say it.
+STAGES = {
+    "registered": "registered",
+    "in_review": "in review",
+    "approved": "approved",
+    "production": "live",
+    "archived": "archived",
+    "rejected": "rejected",
+}
 
 
 def money(value: float | None, unit: str) -> str:
@@ -32,6 +42,31 @@ def money(value: float | None, unit: str) -> str:
 def day(when: Any) -> str:
     """A date as people read it: '13 Jul 2026'."""
     return f"{when.day} {when:%b %Y}"
+
+
+def moment(when: Any) -> str:
+    """A time as people read it, in UTC: '13 Jul 2026 14:05'; midnight reads as the day."""
+    if getattr(when, "tzinfo", None) is not None:
+        when = when.astimezone(UTC)
+    if (when.hour, when.minute, when.second) == (0, 0, 0):
+        return day(when)
+    return f"{day(when)} {when:%H:%M}"
+
+
+def number(value: float | None) -> str:
+    """A measured number rounded for reading: '3,423,544', '12.35', '0.00423'; '–' when unknown."""
+    if value is None or math.isnan(value):
+        return "–"
+    size = abs(value)
+    if size >= 100:
+        return f"{value:,.0f}"
+    if size >= 1:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if size == 0:
+        return "0"
+    # Three significant digits, however small: 0.004231 -> 0.00423.
+    decimals = 2 - math.floor(math.log10(size))
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def period_words(start: Any, end: Any, period: str | None) -> str:
@@ -119,7 +154,48 @@ def plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def in_sentence(label: str) -> str:
+    """A label as it reads inside a sentence: 'Annual income' -> 'annual income'; an acronym
+    ('DTI ratio') keeps its capitals."""
+    if label[1:2].isupper():
+        return label
+    return label[:1].lower() + label[1:]
+
+
 def default_label(name: str) -> str:
     """A feature's name in plain words: 'debt_to_income' -> 'Debt to income'."""
     words = name.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:] if words else name
+
+
+# What each model metric tells a person, beside its technical name.
+METRIC_MEANINGS = {
+    "roc_auc": "how often a real case scores above one that is not (0.5 is chance, 1 perfect)",
+    "f1": "the balance of catching real cases and not flagging others (1 is perfect)",
+    "brier": "how far scores are from what happened (0 is perfect)",
+    "precision": "the share of flagged cases that were real",
+    "recall": "the share of real cases that were flagged",
+    "accuracy": "the share of decisions that were right",
+    "positive_rate": "the share of real cases in the data",
+    "calibration_error": "how far scores are from the share of cases that turn out real",
+    "mae": "the average size of an error",
+    "rmse": "the typical size of an error, large ones weighing more",
+    "mape": "the average error as a share of the true value",
+    "r2": "the share of the variation the model explains (1 is perfect)",
+}
+
+
+def quality(task: str, metrics: dict[str, Any], *, clause: bool = False) -> str:
+    """How good a version was on its validation data, in a plain sentence ('Scores a real case
+    above one that is not 82 times in 100.'), or as a CLAUSE to follow 'it'."""
+    if task == "binary" and metrics.get("roc_auc") is not None:
+        times = round(float(metrics["roc_auc"]) * 100)
+        said = f"scores a real case above one that is not {times} times in 100"
+    elif task == "regression" and metrics.get("mae") is not None:
+        said = f"is off by {number(float(metrics['mae']))} on average"
+    else:
+        said = "was not measured: the reference had no outcomes"
+    if clause:
+        return said
+    said = said.removeprefix("is ").removeprefix("was ")
+    return f"{said[:1].upper()}{said[1:]}."

@@ -1,17 +1,14 @@
 """Approvals: versions waiting for sign-off, judged on frozen evidence, then promoted."""
 
-import pandas as pd
 import streamlit as st
 
 from app.data import approvals_view, live_versions, revision, store
+from app.evidence import evidence_card
 from app.session import guard
 from app.text import escape_markdown
-from app.widgets import gate_table
-from core import gate_settings, workflow
+from core import workflow
 from core.errors import ModelBridgeError
-from core.words import money, score
 
-CHANGE_COLUMNS = ["at", "by", "key", "before", "after"]
 identity = guard("approvals")
 st.title("Approvals")
 db, rev = store().target, revision()
@@ -38,67 +35,16 @@ for item in waiting:
         st.caption(
             f"Registered by {escape_markdown(item.created_by)}. {escape_markdown(item.description)}"
         )
-        evidence = item.evidence
-        if evidence:
-            kpi = next((g for g in evidence["gates"] if g["name"] == "kpi"), None)
-            numbers = (kpi or {}).get("numbers", {})
-            if "live" in numbers:
-                unit, per = numbers.get("unit", item.unit), numbers.get("per", "per period")
-                a, b = st.columns(2)
-                per = escape_markdown(per)
-                a.metric(
-                    f"Live v{evidence['live_version']} {per}",
-                    escape_markdown(money(numbers["live"], unit)),
-                )
-                b.metric(
-                    f"Candidate v{version} {per}",
-                    escape_markdown(money(numbers["candidate"], unit)),
-                    delta=escape_markdown(money(numbers["candidate"] - numbers["live"], unit)),
-                )
-            if kpi:
-                st.write(escape_markdown(kpi["summary"]))
-            if "table" in numbers and "basis" in numbers:
-                st.dataframe(pd.DataFrame(numbers["table"]), hide_index=True, key=f"kpi_{key}")
-            gate_table(evidence["gates"])
-            metrics = pd.DataFrame(
-                {
-                    "candidate": evidence["metrics"]["candidate"],
-                    "live": evidence["metrics"]["live"] or {},
-                }
+        if item.evidence:
+            evidence_card(
+                item.evidence,
+                version=version,
+                unit=item.unit,
+                task=item.task,
+                sha256=item.evidence_sha256,
+                key=key,
             )
-            with st.expander("Metrics, drift, lineage and sample explanations"):
-                st.dataframe(metrics, key=f"metrics_{key}")
-                st.json(evidence["lineage"], expanded=False)
-                for sample in evidence["sample_explanations"]:
-                    if item.task == "binary":  # in points out of 100, as scores are everywhere
-                        top = "; ".join(f"{n} {v * 100:+.1f}" for n, v in sample["top"])
-                        said = f"score {score(sample['output'])}"
-                    else:
-                        top = "; ".join(f"{n} {v:+.3g}" for n, v in sample["top"])
-                        said = f"prediction {sample['output']:,.4g}"
-                    st.text(f"- {said}: {top}")
-            if "settings" in evidence:
-                with st.expander("Settings the gates read, frozen, and who changed them"):
-                    frozen = gate_settings.flat(evidence["settings"])
-                    st.dataframe(
-                        pd.DataFrame(
-                            {
-                                "setting": list(frozen),
-                                "value": [gate_settings.shown(v) for v in frozen.values()],
-                            }
-                        ),
-                        hide_index=True,
-                        key=f"settings_{key}",
-                    )
-                    changes = pd.DataFrame(evidence["settings_changes"], columns=CHANGE_COLUMNS)
-                    for column in ("before", "after"):
-                        changes[column] = changes[column].map(gate_settings.shown)
-                    st.caption("Changes since this version was registered")
-                    st.dataframe(changes, hide_index=True, key=f"settings_changes_{key}")
-            st.caption(
-                f"Evidence sha256 `{item.evidence_sha256}` — a sign-off refers to it, "
-                "so what is approved cannot change afterwards."
-            )
+        if item.stage == "in_review":
             needed = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in item.required.items())
             with st.form(f"sign_{key}"):
                 st.markdown(f"**Your decision** (needs: {needed})")
@@ -155,6 +101,16 @@ for live in live_versions(db, rev):
             f"**{escape_markdown(live.model)} v{live.version}**, "
             f"approved by {escape_markdown(live.approved_by or '—')}"
         )
+        if live.evidence:
+            st.caption(f"The evidence v{live.version} was approved on:")
+            evidence_card(
+                live.evidence,
+                version=live.version,
+                unit=live.unit,
+                task=live.task,
+                sha256=live.evidence_sha256,
+                key=f"live_{live.model}",
+            )
         if live.rollback_to is None:
             st.caption(escape_markdown(f"No rollback: {live.no_rollback_because}."))
             continue

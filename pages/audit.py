@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.data import audit_view, models_table, revision, store
 from app.session import guard
+from app.tables import Column, table
 from app.text import escape_markdown
 from core.files.exports import csv_text
 
@@ -26,7 +27,21 @@ if view.problems:
     )
 else:
     st.success("The hash chain is intact: no event was edited or removed.")
-st.dataframe(view.events, hide_index=True, key="audit_events")
+table(
+    view.events,
+    {
+        "occurred_at": Column("When (UTC)", "time"),
+        "actor": Column("Who"),
+        "role": Column("Role", "term"),
+        "action": Column("Action", "term"),
+        "model": Column("Model"),
+        "version": Column("Version", "version"),
+        "before": Column("Before", "record"),
+        "after": Column("After", "record"),
+        "id": Column("Event", "count"),
+    },
+    key="audit_events",
+)
 st.download_button(
     "Export CSV",
     csv_text(view.events).encode(),

@@ -5,6 +5,7 @@ import streamlit as st
 from app import charts
 from app.data import quality_view, quarantine_samples, revision, store
 from app.session import guard
+from app.tables import Column, table
 from app.widgets import headline_box, model_picker, save_latency_slo, spike_warnings
 from core.monitoring.data_quality import QUALITY_PERIODS
 from core.words import PERIODS
@@ -32,14 +33,29 @@ if not view.reasons.empty:
 
 st.subheader("Inputs per feature")
 tabs = st.tabs(["Missing values", "Outside the reference range", "Unknown categories"])
-for tab, problem, title in zip(
+when = {"D": "these days", "W": "these weeks"}[period]
+for tab, problem, title, none_had, none_can in zip(
     tabs,
     ("missing", "out_of_range", "unknown_category"),
     ("Missing values", "Values outside the range seen in the reference", "Unknown categories"),
+    (
+        f"no input was missing in {when}",
+        f"no value left the range seen in the reference in {when}",
+        f"no input held a category unseen in the reference in {when}",
+    ),
+    ("", "no input has a range to leave", "no input has a fixed list of categories"),
     strict=True,
 ):
+    possible = (view.features["problem"] == problem).any()
     tab.plotly_chart(
-        charts.feature_heatmap(view.features, problem, title, period), key=f"dq_{problem}"
+        charts.feature_heatmap(
+            view.features,
+            problem,
+            title,
+            period,
+            empty=f"Nothing to show: {none_had if possible else none_can}.",
+        ),
+        key=f"dq_{problem}",
     )
 
 st.subheader("Latency")
@@ -57,15 +73,18 @@ if batches.empty:
     st.success("No batch had rejected rows.")
     st.stop()
 spike_warnings(batches)
-st.dataframe(
-    batches.drop(columns=["reasons"]),
-    hide_index=True,
-    column_order=["spike", *(c for c in batches.columns if c not in ("spike", "reasons"))],
-    column_config={
-        "spike": st.column_config.CheckboxColumn("spike", help="This batch caused a spike."),
-        "quarantined_share": st.column_config.ProgressColumn(
-            "share rejected", format="percent", min_value=0.0, max_value=1.0
-        ),
+table(
+    batches,
+    {
+        "spike": Column("Spike", "flag", help="This batch caused a spike."),
+        "source": Column("File"),
+        "created_at": Column("Received (UTC)", "time"),
+        "rows_read": Column("Rows read", "count"),
+        "rows_ingested": Column("Kept", "count"),
+        "rows_quarantined": Column("Rejected", "count"),
+        "quarantined_share": Column("Share rejected", "percent"),
+        "spike_reason": Column("Why a spike"),
+        "batch_id": Column("Batch"),
     },
     key="dq_batches",
 )
@@ -75,4 +94,12 @@ batch = st.selectbox(
     format_func=lambda b: f"{batches.set_index('batch_id').loc[b, 'source']} ({b})",
     key="dq_batch",
 )
-st.dataframe(quarantine_samples(db, rev, model, batch), hide_index=True, key="dq_samples")
+table(
+    quarantine_samples(db, rev, model, batch),
+    {
+        "line": Column("Line", "count"),
+        "reasons": Column("Why rejected"),
+        "raw": Column("Row as received"),
+    },
+    key="dq_samples",
+)

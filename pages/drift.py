@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app import charts
+from app import charts, tables
 from app.data import alerts_view, distribution_view, drift_view, revision, store
 from app.session import guard
 from app.text import escape_markdown, unescape_plotly
@@ -86,28 +86,19 @@ table = ranked.assign(
         for d, n in zip(ranked["drifted_windows"], ranked["windows"], strict=True)
     ],
 )
-st.dataframe(
-    table[
-        ["feature", "method", "value", "usual_range", "threshold", "drifted_of", "score", "rule"]
-    ].rename(
-        columns={
-            "feature": "input",
-            "method": "measured by",
-            "value": "latest value",
-            "usual_range": "usual range",
-            "threshold": "threshold (latest window)",
-            "drifted_of": "windows drifted",
-            "score": "× threshold (average)",
-            "rule": "why (latest window)",
-        }
-    ),
-    hide_index=True,
-    key="drift_ranking",
-    column_config={
-        "× threshold (average)": st.column_config.NumberColumn(format="%.2f"),
-        "latest value": st.column_config.NumberColumn(format="%.3g"),
-        "threshold (latest window)": st.column_config.NumberColumn(format="%.3g"),
+tables.table(
+    table,
+    {
+        "feature": tables.Column("Input"),
+        "method": tables.Column("Measured by", "term"),
+        "value": tables.Column("Latest value", "number"),
+        "usual_range": tables.Column("Usual range"),
+        "threshold": tables.Column("Threshold (latest window)", "number"),
+        "drifted_of": tables.Column("Windows drifted"),
+        "score": tables.Column("× threshold (average)", "number"),
+        "rule": tables.Column("Why (latest window)"),
     },
+    key="drift_ranking",
 )
 
 tabs = st.tabs(["Model scores", "All inputs together", "Performance"])

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from app import charts
+from app import charts, tables
 from app.data import (
     case_view,
     cases_table,
@@ -21,6 +21,21 @@ from app.session import guard
 from app.text import escape_markdown
 from app.widgets import case_summary, metadata_editor, model_picker, what_if_inputs
 from core.errors import ModelBridgeError
+from core.words import number
+
+CASES = {
+    "request_id": tables.Column("Request id"),
+    "ts": tables.Column("When (UTC)", "time"),
+    "version": tables.Column("Version", "version"),
+    "score": tables.Column("Score", "score"),
+    "decision": tables.Column("Decision"),
+}
+PREDICTIONS = {
+    "request_id": tables.Column("Request id"),
+    "ts": tables.Column("When (UTC)", "time"),
+    "version": tables.Column("Version", "version"),
+    "score": tables.Column("Prediction", "number"),
+}
 
 identity = guard("explain")
 st.title("Explanations")
@@ -43,7 +58,19 @@ with overall:
     labels = {f.name: vocabulary.words.info(f.name).label for f in vocabulary.features}
     st.plotly_chart(charts.importance_bars(importance.overall, labels), key="explain_importance")
     if len(importance.over_time):
-        st.plotly_chart(charts.rank_over_time(importance.over_time, labels), key="explain_ranks")
+        ranked = charts.by_latest_rank(importance.over_time)
+        shown = ranked
+        if len(ranked) > charts.MAX_SERIES:
+            shown = st.multiselect(
+                f"Inputs drawn (the {charts.MAX_SERIES} strongest lately; add or remove any)",
+                ranked,
+                default=ranked[: charts.MAX_SERIES],
+                format_func=lambda n: labels.get(n, n),
+                key="explain_rank_inputs",
+            )
+        st.plotly_chart(
+            charts.rank_over_time(importance.over_time, labels, shown), key="explain_ranks"
+        )
     metadata_editor(identity, model, opened, vocabulary.schema, vocabulary.features)
 
 with decide:
@@ -69,13 +96,12 @@ with decide:
             start, end = (days[0], days[-1]) if isinstance(days, tuple) and days else (first, last)
             flagged = {"all": None, "flagged": True, "not flagged": False}[outcome]
             table = cases_table(db, rev, model, start, end, lo, hi, flagged)
-            picked = st.dataframe(
+            picked = tables.table(
                 table,
-                hide_index=True,
+                CASES if "decision" in table else PREDICTIONS,
                 on_select="rerun",
                 selection_mode="single-row",
                 key="explain_cases",
-                column_config={"score": st.column_config.NumberColumn(format="%.3f")},
             )
             rows = (picked or {}).get("selection", {}).get("rows", [])
     else:
@@ -127,7 +153,7 @@ with decide:
         shap_table = pd.DataFrame(
             {
                 "feature": names,
-                "value": [str(case.explanation.values[n]) for n in names],
+                "value": [case.explanation.values[n] for n in names],
                 "SHAP (probability)": list(case.explanation.contributions.values()),
                 "SHAP (log-odds)": [tech.explanation.contributions[n] for n in names],
             }
@@ -136,13 +162,16 @@ with decide:
             shap_table["standard error"] = [case.explanation.errors[n] for n in names]
         if case.explanation.odds_ratios:
             shap_table["odds ratio"] = [case.explanation.odds_ratios[n] for n in names]
-        st.dataframe(
+        tables.table(
             shap_table,
-            hide_index=True,
+            {
+                name: tables.Column(name, {"feature": "text", "value": "value"}.get(name, "number"))
+                for name in shap_table.columns
+            },
             key="explain_shap",
         )
         st.caption(
             f"Base value {case.explanation.base_value:.4f} + contributions = output "
             f"{case.explanation.output:.4f}; logged score "
-            f"{case.logged_score if case.logged_score is not None else '–'}."
+            f"{number(case.logged_score)}."
         )

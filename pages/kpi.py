@@ -5,12 +5,13 @@ import streamlit as st
 from app import charts
 from app.data import compare_view, kpi_view, revision, store
 from app.session import guard
+from app.tables import Column, table
 from app.text import escape_markdown
 from app.widgets import business_case_form, model_picker
 from core.errors import ModelBridgeError
 from core.monitoring.windows import WindowSpec
 from core.value.track_record import UNRELIABLE
-from core.words import money, points
+from core.words import PERIODS, money, period_words, points
 
 identity = guard("kpi")
 st.title("Business value")
@@ -100,7 +101,7 @@ if view.task == "binary":
         except ModelBridgeError as exc:
             st.info(escape_markdown(exc))
         else:
-            st.dataframe(compared.table(), hide_index=True, key="kpi_compare")
+            table(compared.table(), key="kpi_compare")
             st.write(escape_markdown(compared.sentence()))
             st.caption(escape_markdown(compared.champion.basis.words()))
 
@@ -162,7 +163,7 @@ if view.task == "binary":
     else:
         st.caption(escape_markdown(top.track.sentence()))
     if top.track.checks:
-        st.dataframe(top.track.table(), hide_index=True, key="kpi_track_record")
+        table(top.track.table(), key="kpi_track_record")
 
 st.subheader("Over time")
 if windows.empty:
@@ -170,27 +171,20 @@ if windows.empty:
 else:
     st.plotly_chart(charts.kpi_over_time(windows, unit), key="kpi_time")
     per = WindowSpec.parse(case["period"]).label()
-    names = {
-        "window_start": "from",
-        "window_end": "to",
-        "n": "decisions",
-        "n_labeled": "with outcomes",
-        "realized_value_per_decision": f"measured {unit} per decision",
-        "estimated_value_per_decision": f"estimated {unit} per decision",
-        "value_per_period": f"{unit} {per}",
-    }
-    shown = windows[list(names)].rename(columns=names)
-    st.dataframe(
-        shown,
-        hide_index=True,
-        key="kpi_windows",
-        column_config={
-            names["window_start"]: st.column_config.DateColumn(format="D MMM YYYY"),
-            names["window_end"]: st.column_config.DateColumn(format="D MMM YYYY"),
-            names["n"]: st.column_config.NumberColumn(format="%,d"),
-            names["n_labeled"]: st.column_config.NumberColumn(format="%,d"),
-            names["realized_value_per_decision"]: st.column_config.NumberColumn(format="%,.2f"),
-            names["estimated_value_per_decision"]: st.column_config.NumberColumn(format="%,.2f"),
-            names["value_per_period"]: st.column_config.NumberColumn(format="%,.0f"),
+    table(
+        windows.assign(
+            period=[
+                period_words(start, end, case["period"])
+                for start, end in zip(windows["window_start"], windows["window_end"], strict=True)
+            ]
+        ),
+        {
+            "period": Column(PERIODS[case["period"]].capitalize()),
+            "n": Column("Decisions", "count"),
+            "n_labeled": Column("With outcomes", "count"),
+            "realized_value_per_decision": Column("Measured per decision", "money", unit),
+            "estimated_value_per_decision": Column("Estimated per decision", "money", unit),
+            "value_per_period": Column(f"Value {per}", "money", unit),
         },
+        key="kpi_windows",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -129,3 +130,47 @@ def test_a_score_reads_in_points_out_of_100_on_the_right_side_of_its_threshold(
 
 def test_a_threshold_reads_in_points_with_a_decimal_only_where_it_has_one() -> None:
     assert [words.points(t) for t in (0.5, 0.12, 0.505, 0.0)] == ["50", "12", "50.5", "0"]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (3_423_543.6893, "3,423,544"),
+        (12.3456, "12.35"),
+        (2.0, "2"),
+        (0.5449, "0.545"),
+        (0.0042317, "0.00423"),
+        (-0.25, "-0.25"),
+        (0.0, "0"),
+        (None, "–"),
+        (float("nan"), "–"),
+    ],
+)
+def test_a_measured_number_is_rounded_for_reading(value: float | None, said: str) -> None:
+    assert words.number(value) == said
+
+
+def test_a_moment_reads_as_a_day_and_minutes_in_utc_and_midnight_as_the_day() -> None:
+    assert words.moment(datetime(2026, 5, 1)) == "1 May 2026"
+    assert words.moment(datetime(2026, 5, 1, 14, 5, 59)) == "1 May 2026 14:05"
+    paris = timezone(timedelta(hours=2))
+    assert words.moment(datetime(2026, 5, 1, 16, 5, tzinfo=paris)) == "1 May 2026 14:05"
+    assert words.moment(datetime(2026, 5, 1, tzinfo=UTC)) == "1 May 2026"
+
+
+def test_quality_says_what_a_metric_means_without_naming_it() -> None:
+    assert words.quality("binary", {"roc_auc": 0.8234, "f1": 0.4}) == (
+        "Scores a real case above one that is not 82 times in 100."
+    )
+    assert words.quality("regression", {"mae": 1234.5}) == "Off by 1,234 on average."
+    assert words.quality("regression", {"mae": 1234.5}, clause=True) == (
+        "is off by 1,234 on average"
+    )
+    assert words.quality("binary", {}) == "Not measured: the reference had no outcomes."
+
+
+@pytest.mark.parametrize(
+    ("label", "said"), [("Annual income", "annual income"), ("DTI ratio", "DTI ratio"), ("x", "x")]
+)
+def test_a_label_inside_a_sentence_keeps_an_acronym(label: str, said: str) -> None:
+    assert words.in_sentence(label) == said

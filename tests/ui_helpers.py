@@ -12,9 +12,14 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.navigation import PAGES, PAGES_DIR
-from core import auth
+from core import auth, workflow
+from core.ingest import ingest_labels, ingest_predictions
+from core.monitoring.policy import update_settings
+from core.registry import RegistrationSpec, register_version
 from core.store import Store
+from core.value import business_case
 from data.build_demo import DEMO_USERS, build_demo
+from tests.factories import Case
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "app" / "main.py"
@@ -58,6 +63,29 @@ def _small_demo(base: Path) -> Path:
 def demo_db_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo store built once per session (read-only for tests)."""
     return _small_demo(tmp_path_factory.getbasetemp())
+
+
+FIRST_CASE = {"threshold": 0.2, "value_tp": -150, "value_fp": 60, "value_tn": 300,
+              "value_fn": -2500, "volume_per_period": 1000, "period": "W",
+              "unit": "EUR"}  # fmt: skip
+
+
+def first_version_store(folder: Path, case: Case) -> Path:
+    """A store where 'credit' v1, never promoted, has a business case (FIRST_CASE), its own
+    logged decisions and their outcomes, and is in review (asked for by erin)."""
+    owner, engineer = auth.Identity("olga", "product_owner"), auth.Identity("erin", "ml_engineer")
+    store = Store(folder / "store.duckdb", lock_wait_seconds=60)
+    store.init()
+    register_version(store, spec=RegistrationSpec(
+        model="credit", reference=case.reference, target="defaulted", prediction="score",
+        model_file=case.model_file, created_by="erin",
+    ))  # fmt: skip
+    update_settings(store, model="credit", changes={"gates.latency_budget_ms": 10_000}, by=owner)
+    business_case.save(store, model="credit", changes=FIRST_CASE, by=owner)
+    ingest_predictions(store, model="credit", files=[case.logs])
+    ingest_labels(store, model="credit", files=[case.labels])
+    workflow.request_review(store, model="credit", version=1, by=engineer)
+    return store.path
 
 
 @pytest.fixture(name="app_as")

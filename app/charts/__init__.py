@@ -10,6 +10,8 @@ from app.charts.drift import (
     signal_over_time,
 )
 from app.charts.explain import (
+    MAX_SERIES,
+    by_latest_rank,
     contribution_waterfall,
     importance_bars,
     rank_over_time,
@@ -26,6 +28,8 @@ from app.charts.traffic import (
 from app.charts.value import earnings_trend, kpi_over_time, value_curve
 
 __all__ = [
+    "MAX_SERIES",
+    "by_latest_rank",
     "contribution_waterfall",
     "daily_volume",
     "distribution_overlay",

@@ -104,10 +104,26 @@ def importance_bars(importance: pd.DataFrame, labels: dict[str, str]) -> go.Figu
     return fig
 
 
-def rank_over_time(ranks: pd.DataFrame, labels: dict[str, str]) -> go.Figure:
-    """Each input's rank of influence per window (1 = most influential)."""
+# More lines than this on one chart make a tangle: draw the strongest, offer the rest.
+MAX_SERIES = 8
+
+
+def by_latest_rank(ranks: pd.DataFrame) -> list[str]:
+    """The inputs of RANKS (importance_over_time), strongest in the latest window first."""
+    latest = ranks[ranks["window_start"] == ranks["window_start"].max()]
+    order = latest.sort_values(["rank", "feature"])["feature"].tolist()
+    return order + sorted(set(ranks["feature"]) - set(order))
+
+
+def rank_over_time(
+    ranks: pd.DataFrame, labels: dict[str, str], shown: list[str] | None = None
+) -> go.Figure:
+    """Each input's rank of influence per window (1 = most influential), for the inputs SHOWN
+    (by default the MAX_SERIES strongest in the latest window), strongest first."""
+    shown = by_latest_rank(ranks)[:MAX_SERIES] if shown is None else shown
     fig = go.Figure()
-    for feature, part in ranks.groupby("feature"):
+    for feature in shown:
+        part = ranks[ranks["feature"] == feature]
         fig.add_trace(
             go.Scatter(
                 x=part["window_start"],

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from app.charts.layout import LAYOUT, per_period
 from app.text import escape_plotly
+from core.monitoring.data_quality import describe_reason
 
 
 def daily_volume(daily: pd.DataFrame) -> go.Figure:
@@ -116,15 +117,33 @@ def received_vs_quarantined(volume: pd.DataFrame, period: str = "D") -> go.Figur
 
 
 def rejection_reasons(reasons: pd.DataFrame, period: str = "D", top: int = 8) -> go.Figure:
-    """Share of requests rejected per period, stacked by the most common reasons."""
-    leading = reasons.groupby("reason")["rows"].sum().nlargest(top).index
-    frame = reasons.assign(reason=reasons["reason"].where(reasons["reason"].isin(leading), "other"))
+    """Share of requests rejected per period, stacked by reason in words: the latest period's
+    largest reason (the one the headline names) and the largest overall, TOP in all, each
+    named; the rest together as one grey 'other reasons' series on top."""
+    totals = reasons.groupby("reason")["rows"].sum().sort_values(ascending=False, kind="stable")
+    last = reasons[reasons["period"] == reasons["period"].max()]
+    # Largest first, ties by name: the order core.monitoring.data_quality.reasons gives.
+    latest = last.sort_values(["rows", "reason"], ascending=[False, True])["reason"][:1].tolist()
+    named = list(dict.fromkeys([*latest, *totals.index]))[:top]
+    rest = [r for r in totals.index if r not in named]
+    label = {r: _reason_label(r) for r in named} | {
+        r: f"{len(rest)} other reason{'s' if len(rest) > 1 else ''}" for r in rest
+    }
+    frame = reasons.assign(reason=reasons["reason"].map(label))
     frame = frame.groupby(["period", "reason"], as_index=False)["share"].sum()
     fig = go.Figure()
-    for reason, part in frame.groupby("reason"):
+    for name in [label[r] for r in sorted(named, key=lambda r: -totals[r])] + (
+        [label[rest[0]]] if rest else []
+    ):
+        part = frame[frame["reason"] == name]
+        grey = dict(marker_color="#B0B7C3") if rest and name == label[rest[0]] else {}
         fig.add_trace(
             go.Bar(
-                x=part["period"], y=part["share"], name=escape_plotly(reason), **per_period(period)
+                x=part["period"],
+                y=part["share"],
+                name=escape_plotly(name),
+                **grey,
+                **per_period(period),
             )
         )
     fig.update_layout(
@@ -136,9 +155,21 @@ def rejection_reasons(reasons: pd.DataFrame, period: str = "D", top: int = 8) ->
     return fig
 
 
-def feature_heatmap(rates: pd.DataFrame, problem: str, title: str, period: str = "D") -> go.Figure:
-    """Feature × period heatmap of one problem's rate."""
+def _reason_label(reason: str) -> str:
+    """'missing:age' -> "Missing 'age'": the headline's words without their article."""
+    words = describe_reason(reason).removeprefix("a ").removeprefix("an ")
+    return words[:1].upper() + words[1:]
+
+
+def feature_heatmap(
+    rates: pd.DataFrame, problem: str, title: str, period: str = "D", *, empty: str = ""
+) -> go.Figure:
+    """Feature × period heatmap of one problem's rate, for the features that can have it
+    (core.monitoring.data_quality.feature_rates); with no such row above zero, no colour scale
+    but the sentence EMPTY ('Nothing to show: ...')."""
     part = rates[rates["problem"] == problem]
+    if not (part["rate"] > 0).any():
+        return nothing_to_show(title, empty or "Nothing to show: no request had this problem.")
     table = part.pivot_table(index="feature", columns="period", values="rate", fill_value=0.0)
     fig = go.Figure(
         go.Heatmap(
@@ -155,5 +186,26 @@ def feature_heatmap(rates: pd.DataFrame, problem: str, title: str, period: str =
     fig.update_layout(
         title=title,
         **{**LAYOUT, "hovermode": "closest", "height": max(260, 26 * len(table) + 120)},
+    )
+    return fig
+
+
+def nothing_to_show(title: str, sentence: str) -> go.Figure:
+    """A figure with no axes and no colour scale, only SENTENCE saying why it is empty."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=escape_plotly(sentence),
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font=dict(size=15, color="#4C566A"),
+    )
+    fig.update_layout(
+        title=title,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        **{**LAYOUT, "height": 160},
     )
     return fig

@@ -18,7 +18,7 @@ from core.ingest import MAX_REQUEST_ID
 from core.ingest.quarantine import RETRY_PREFIX
 from core.registry.features import Feature
 from core.store import Model, Work, log_tables
-from core.words import PERIODS
+from core.words import PERIODS, day
 
 # Data quality is read per calendar day or ISO week.
 QUALITY_PERIODS = ("D", "W")
@@ -99,12 +99,13 @@ def volume(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH)
 
 
 def reasons(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
-    """Per period and reason: quarantined rows and their share of all rows received."""
+    """Per period and reason: quarantined rows and their share of all rows received; within a
+    period the largest reason first (ties by name), the one the headline names."""
     held = _bucket(period, "placed")
     frame = w.frame(
         f"SELECT {held} AS period, reason, count(*) AS rows FROM (SELECT placed, "
         f"unnest(reasons) AS reason FROM {_held(model)} WHERE placed >= ?) "
-        "GROUP BY ALL ORDER BY period, rows DESC",
+        "GROUP BY ALL ORDER BY period, rows DESC, reason",
         [model.id, since],
     )
     totals = volume(w, model=model, period=period, since=since).set_index("period")["received"]
@@ -112,10 +113,26 @@ def reasons(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH
     return frame
 
 
+def can_have(feature: Feature, problem: str) -> bool:
+    """Whether FEATURE can show PROBLEM: any input can be missing, only a numeric one with a
+    reference range can leave it, only a categorical one with a closed list can hold an unknown
+    category."""
+    if problem == "out_of_range":
+        return feature.kind == "numeric" and None not in (feature.min, feature.max)
+    if problem == "unknown_category":
+        return (
+            feature.kind == "categorical"
+            and bool(feature.categories)
+            and not feature.open_categories
+        )
+    return True
+
+
 def feature_rates(
     w: Work, *, model: Model, features: list[Feature], period: str = "D"
 ) -> pd.DataFrame:
-    """Per period and feature: missing, out-of-range and unknown-category rates of rows received.
+    """Per period and feature: missing, out-of-range and unknown-category rates of rows received,
+    for the problems each feature can have (`can_have`).
 
     Kept rows are measured from their typed columns against the version's reference profile;
     quarantined rows add through their reasons, so a rejected missing value still counts.
@@ -125,17 +142,13 @@ def feature_rates(
     parts = []
     for i, f in enumerate(features):
         parts.append(f"count(*) FILTER (WHERE {f.column} IS NULL) AS m{i}")
-        if f.kind == "numeric" and f.min is not None and f.max is not None:
+        if can_have(f, "out_of_range"):
             parts.append(
                 f"count(*) FILTER (WHERE {f.column} < {f.min!r} OR {f.column} > {f.max!r}) AS o{i}"
             )
-        else:
-            parts.append(f"0 AS o{i}")
-        if f.kind == "categorical" and f.categories and not f.open_categories:
+        if can_have(f, "unknown_category"):
             listed = ", ".join(quote_literal(c) for c in f.categories)
             parts.append(f"count(*) FILTER (WHERE {f.column} NOT IN ({listed})) AS u{i}")
-        else:
-            parts.append(f"0 AS u{i}")
     wide = w.frame(
         f"SELECT {kept} AS period, {', '.join(parts)} FROM {log_tables.pred_table(model.id)} "
         "GROUP BY 1 ORDER BY 1"
@@ -150,6 +163,8 @@ def feature_rates(
     rows = []
     for i, f in enumerate(features):
         for kind, prefix in (("missing", "m"), ("out_of_range", "o"), ("unknown_category", "u")):
+            if not can_have(f, kind):
+                continue
             counts = (
                 wide.set_index("period")[f"{prefix}{i}"] if len(wide) else pd.Series(dtype=float)
             )
@@ -233,7 +248,7 @@ def headline(w: Work, *, model: Model, period: str = "D") -> Headline:
     if vol.empty:
         return Headline(None, "No traffic has been logged yet.", "ok")
     last = vol.iloc[-1]
-    when = f"{'on' if period == 'D' else 'in the week of'} {last['period']:%Y-%m-%d}"
+    when = f"{'on' if period == 'D' else 'in the week of'} {day(last['period'])}"
     share = float(last["quarantined_share"])
     if last["quarantined"] == 0:
         text = f"All {int(last['received']):,} requests {when} passed the checks."

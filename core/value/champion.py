@@ -28,7 +28,7 @@ from core.value.kpi import (
     threshold_curve,
     value_band,
 )
-from core.words import PERIODS, money
+from core.words import PERIODS, money, points
 
 SAMPLE = 20_000
 _TS = "__logged_at"
@@ -99,7 +99,7 @@ class Comparison:
                     "Version": f"v{figure.basis.version}",
                     "Per decision": money(figure.value_per_decision, unit),
                     f"Per {per}": money(figure.value_per_period, unit),
-                    "Best threshold": f"{best_t:.3f}",
+                    "Best threshold": points(best_t),
                     f"Per {per} at the best threshold": money(
                         figure.at(best_v).value_per_period, unit
                     ),

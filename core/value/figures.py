@@ -20,7 +20,7 @@ from core.monitoring.performance import labelled_logs
 from core.monitoring.windows import WindowSpec
 from core.store import Model, ModelVersion, Work
 from core.value import kpi
-from core.value.business_case import current
+from core.value.business_case import current, values_set
 from core.value.track_record import UNRELIABLE, TrackRecord, judge
 from core.words import PERIODS, money, period_words
 
@@ -343,3 +343,56 @@ def track_record(w: Work, *, model: Model, version: ModelVersion) -> TrackRecord
     case = current(model)
     windows = kpi.by_window(w, model=model, version=version, spec=WindowSpec.parse(case["period"]))
     return judge(model, version, windows, reference(w, model=model, version=version))
+
+
+@dataclass(frozen=True)
+class FirstVersion:
+    """What a version earns with nothing live to set it against: its REFERENCE figure and the
+    HEADLINE of the decisions it has logged itself (no figure when it has logged none); both
+    None when no business case says what a decision is worth."""
+
+    reference: Figure | None
+    latest: Headline | None
+
+    def sentence(self) -> str:
+        """Both figures with their bases in words, for the release gate and the card."""
+        said = "Nothing is live yet to compare with"
+        if self.reference is None or self.latest is None:
+            return f"{said}, and no business case says what a decision is worth."
+        if self.reference.value_per_decision is None:
+            said += ". On its reference: not measured, the reference has no outcomes."
+        else:
+            said += (
+                f". On its reference: {self.reference.per_period_words()}. "
+                f"{self.reference.basis.words()}"
+            )
+        top = self.latest
+        if top.figure is None:
+            return f"{said} {top.sentence or 'It has logged no decisions yet.'}"
+        return (
+            f"{said} {top.label}: {top.figure.per_period_words()}. {top.figure.basis.words()}"
+            + (f" {top.sentence}" if top.sentence else "")
+        )
+
+    def numbers(self) -> dict[str, Any]:
+        """Both figures as plain values for the frozen evidence (empty when not priced)."""
+        if self.reference is None or self.latest is None:
+            return {}
+        latest = self.latest.figure
+        return {
+            "unit": self.reference.basis.unit,
+            "per": f"per {self.reference.basis.per}",
+            "reference_figure": self.reference.record(),
+            "latest_figure": None if latest is None else latest.record(),
+            "latest_label": self.latest.label,
+        }
+
+
+def first_version(w: Work, *, model: Model, version: ModelVersion) -> FirstVersion:
+    """A version with nothing live to compare with, priced by the business case on its
+    reference rows and on the latest period of its own logged decisions."""
+    if not values_set(model, current(model)):
+        return FirstVersion(None, None)
+    return FirstVersion(
+        reference(w, model=model, version=version), headline(w, model=model, version=version)
+    )

@@ -8,19 +8,21 @@ headline, the latest latency and the headline money figure with its basis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from sqlmodel import col, select
 
-from core.monitoring import alerts, data_quality
+from core.monitoring import alert_words, alerts, data_quality
 from core.monitoring.windows import WindowSpec
+from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.store import Model, ModelVersion, Work
 from core.value import figures, kpi
 from core.value.business_case import current, values_set
 from core.value.figures import Figure
 from core.value.track_record import UNRELIABLE, TrackRecord
-from core.words import money
+from core.words import day, in_sentence, money, quality
 
 GREEN, AMBER, RED = "green", "amber", "red"
 # Nothing measured to judge by: neither fine nor a problem.
@@ -110,20 +112,21 @@ def lights(w: Work, *, model: Model, version: ModelVersion) -> list[Light]:
     """Drift, data quality, latency and performance as traffic lights with a reason each."""
     open_alerts = alerts.list_alerts(w, model=model, open_only=True)
     return [
-        _drift_light(open_alerts),
+        _drift_light(open_alerts, vocabulary(version, model.task)),
         _quality_light(w, model),
         _latency_light(w, model),
         _performance_light(open_alerts, version, model),
     ]
 
 
-def _drift_light(open_alerts: list[dict[str, Any]]) -> Light:
+def _drift_light(open_alerts: list[dict[str, Any]], words: Vocabulary) -> Light:
     inputs = [a for a in open_alerts if a["kind"] == "drift"]
     scores = [a for a in open_alerts if a["kind"] in ("prediction_drift", "multivariate")]
     if not inputs and not scores:
         return Light("Inputs", GREEN, "Production inputs look like the training data.")
-    names = ", ".join(sorted(a["subject"] for a in inputs)[:4]) or "their joint pattern"
-    since = min(a["since"] for a in inputs + scores)[:10]
+    labels = sorted(in_sentence(words.info(a["subject"]).label) for a in inputs)
+    names = ", ".join(labels[:4]) or "their joint pattern"
+    since = day(datetime.fromisoformat(min(a["since"] for a in inputs + scores)))
     status = RED if any(a["kind"] == "prediction_drift" for a in scores) else AMBER
     tail = " and the model's scores moved with them" if status == RED else ""
     return Light("Inputs", status, f"Inputs changed since {since} ({names}){tail}.")
@@ -151,7 +154,7 @@ def _latency_light(w: Work, model: Model) -> Light:
         return Light(
             "Speed",
             UNKNOWN,
-            f"No latency measured on {lat.iloc[-1]['period']:%Y-%m-%d}: log latency_ms with "
+            f"No latency measured on {day(lat.iloc[-1]['period'])}: log latency_ms with "
             "the predictions to watch speed.",
         )
     p95, slo = float(lat.iloc[-1]["latency_p95"]), data_quality.latency_slo(model)
@@ -175,7 +178,7 @@ def _performance_light(
             "Accuracy",
             RED,
             f"Outcomes confirm the model got worse since "
-            f"{confirmed[0]['since'][:10]}; retraining is recommended.",
+            f"{day(datetime.fromisoformat(confirmed[0]['since']))}; retraining is recommended.",
         )
     if perf:
         return Light(
@@ -183,10 +186,14 @@ def _performance_light(
             AMBER,
             "Estimates suggest the model got worse; outcomes are not in yet to confirm it.",
         )
-    key = "roc_auc" if model.task == "binary" else "mae"
-    reference = version.metrics.get(key)
-    detail = f" (AUC {reference:.2f} in training)" if key == "roc_auc" and reference else ""
-    return Light("Accuracy", GREEN, f"Performance is in line with training{detail}.")
+    if not any(version.metrics.get(k) is not None for k in ("roc_auc", "mae")):
+        return Light("Accuracy", GREEN, "Performance is in line with training.")
+    return Light(
+        "Accuracy",
+        GREEN,
+        "Performance is in line with training, where it "
+        f"{quality(model.task, version.metrics, clause=True)}.",
+    )
 
 
 def attention(w: Work, *, model: Model) -> list[str]:
@@ -213,6 +220,7 @@ def attention(w: Work, *, model: Model) -> list[str]:
         items.append(
             f"{_count(len(open_alerts), 'open alert')}, {len(unseen)} not yet acknowledged."
         )
+        items += alert_words.plain_reasons(w, model=model, found=open_alerts)
     return items
 
 

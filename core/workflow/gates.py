@@ -166,11 +166,17 @@ def kpi_gate(
     store: Store, *, model: Model, candidate: ModelVersion, live: ModelVersion | None
 ) -> Gate:
     """Value per period against the live version on the same labelled decisions, with the
-    comparison's basis in words (core.value.champion.compare)."""
+    comparison's basis in words (core.value.champion.compare); with nothing live, the
+    candidate's value on its reference and its own decisions (core.value.figures)."""
     from core.value.champion import compare
 
     if live is None or live.version == candidate.version:
-        return Gate("kpi", PASS, True, "Nothing is live yet to compare with.")
+        # Nothing to set it against: priced on its own, it passes, as nothing is at stake.
+        from core.value.figures import first_version
+
+        with store.open().read() as r:
+            alone = first_version(r, model=model, version=candidate)
+        return Gate("kpi", PASS, True, alone.sentence(), alone.numbers())
     try:
         found = compare(
             store, model=model.name, champion=live.version, challenger=candidate.version

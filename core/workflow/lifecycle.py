@@ -150,6 +150,20 @@ def open_review(w: Work, *, model: Model, version: int) -> Review:
     return found
 
 
+def judged_review(w: Work, *, model: Model, version: int) -> Review | None:
+    """The review a version is judged on: its open one, else the one that approved it (an
+    approved or live version keeps its evidence in view); None when neither exists."""
+    return w.session.exec(
+        select(Review)
+        .where(
+            Review.model_id == model.id,
+            Review.version == version,
+            col(Review.status).in_(["open", "approved"]),
+        )
+        .order_by(col(Review.id).desc())
+    ).first()
+
+
 def blocking_failures(review: Review) -> list[dict[str, Any]]:
     """Blocking gates that failed in the frozen evidence."""
     return [g for g in review.evidence.get("gates", []) if g["blocking"] and g["status"] == "fail"]

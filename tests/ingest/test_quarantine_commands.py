@@ -525,7 +525,7 @@ def test_the_headline_names_the_share_rejected_its_main_cause_and_the_p95(
 
     assert daily == data_quality.Headline(
         "2026-03-03",
-        "50.0% of the 6 requests on 2026-03-03 were rejected, mostly a score outside 0–1 "
+        "50.0% of the 6 requests on 3 Mar 2026 were rejected, mostly a score outside 0–1 "
         "(2 rows). Latency p95 was 290 ms, over the 250 ms target.",
         "error",
     )
@@ -533,7 +533,7 @@ def test_the_headline_names_the_share_rejected_its_main_cause_and_the_p95(
     assert week_p95 == pytest.approx(370.0)
     assert weekly == data_quality.Headline(
         "2026-03-02",
-        "30.0% of the 10 requests in the week of 2026-03-02 were rejected, mostly a score "
+        "30.0% of the 10 requests in the week of 2 Mar 2026 were rejected, mostly a score "
         "outside 0–1 (2 rows). Latency p95 was 370 ms, over the 250 ms target.",
         "error",
     )
@@ -570,7 +570,7 @@ def test_a_clean_day_reads_as_passed_and_a_slow_one_as_a_warning(
     p95 = _quantile([100.0, 900.0, 1000.0], 0.95)
     assert slow == data_quality.Headline(
         "2026-03-02",
-        f"All 3 requests on 2026-03-02 passed the checks. Latency p95 was {p95:,.0f} ms, over "
+        f"All 3 requests on 2 Mar 2026 passed the checks. Latency p95 was {p95:,.0f} ms, over "
         "the 250 ms target.",
         "warning",
     )

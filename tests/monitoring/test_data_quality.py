@@ -92,8 +92,13 @@ def test_feature_rates_count_exactly_the_bad_values_written_into_the_logs(
             for p, f, k, n, rate in frame.itertuples(index=False)
         }
 
-    problems = ("missing", "out_of_range", "unknown_category")
-    names = ("income", "debt ratio", "segment")
+    # Only the problems each input can have: a number has no unknown category, a category no
+    # range to leave.
+    can_have = {
+        "income": ("missing", "out_of_range"),
+        "debt ratio": ("missing", "out_of_range"),
+        "segment": ("missing", "unknown_category"),
+    }
     bad = {
         ("2026-03-02", "income", "missing"): 2,
         ("2026-03-02", "debt ratio", "out_of_range"): 3,
@@ -105,12 +110,12 @@ def test_feature_rates_count_exactly_the_bad_values_written_into_the_logs(
     expected_daily = {
         (day, f, k): (bad.get((day, f, k), 0), round(bad.get((day, f, k), 0) / total, 12))
         for day, total in received.items()
-        for f in names
+        for f, problems in can_have.items()
         for k in problems
     }
     assert table(daily) == expected_daily
     # Both days fall in the ISO week of Monday 2026-03-02: 30 rows received.
-    week = {(f, k): 0 for f in names for k in problems}
+    week = {(f, k): 0 for f, problems in can_have.items() for k in problems}
     for (_, f, k), n in bad.items():
         week[f, k] += n
     assert table(weekly) == {
@@ -249,10 +254,13 @@ def test_the_data_quality_page_puts_the_spike_batch_first_and_says_why(
         f"Spike: **{escape_markdown(bad_file)}** (batch {escape_markdown(ids['bad'])}). "
         f"{escape_markdown(reason)}."
     ]
-    table = table_with(at, "spike")
-    assert list(table["batch_id"]) == [ids["bad"], ids["mild"]]
-    assert list(table["spike"]) == [True, False]
-    assert list(table["rows_quarantined"]) == [12, 1]
+    table = table_with(at, "Spike")
+    assert list(table["Batch"]) == [ids["bad"], ids["mild"]]
+    assert list(table["Spike"]) == ["yes", "no"]
+    assert list(table["Rejected"]) == ["12", "1"]
+    assert list(table["Share rejected"]) == ["30.0%", "2.5%"]
+    # Only the spike has a reason; the other batch reads a dash, never None.
+    assert list(table["Why a spike"]) == [reason, "–"]
 
 
 def test_choosing_a_batch_shows_its_rejected_rows_with_their_reasons(
@@ -263,10 +271,12 @@ def test_choosing_a_batch_shows_its_rejected_rows_with_their_reasons(
     assert at.selectbox(key="dq_batch").value == ids["bad"]  # the spike, shown first
 
     def shown() -> dict[str, tuple[int, str]]:
-        rows = table_with(at, "raw")
+        rows = table_with(at, "Row as received")
         return {
-            json.loads(raw)["request_id"]: (line, reasons)
-            for line, reasons, raw in rows[["line", "reasons", "raw"]].itertuples(index=False)
+            json.loads(raw)["request_id"]: (int(line), reasons)
+            for line, reasons, raw in rows[["Line", "Why rejected", "Row as received"]].itertuples(
+                index=False
+            )
         }
 
     bad = shown()
@@ -280,7 +290,7 @@ def test_choosing_a_batch_shows_its_rejected_rows_with_their_reasons(
 
     assert not at.exception, at.exception
     assert shown() == {"mild-7": (8, "missing:income")}
-    [raw] = table_with(at, "raw")["raw"]
+    [raw] = table_with(at, "Row as received")["Row as received"]
     assert json.loads(raw)["income"] is None
 
 
@@ -407,10 +417,16 @@ def test_the_overview_lists_an_open_alert_under_what_needs_attention(
 
     at = open_page(store.path, MANAGER, "overview")
 
-    assert _attention(at) == [
+    assert _attention(at)[:2] == [
         "- Version 1 is registered and not yet in review.",
         f"- {n} open alert{'' if n == 1 else 's'}, {n} not yet acknowledged.",
     ]
+    # Each alert in plain words for the manager, no statistic.
+    assert "- Since 5 Mar 2026, x values differ a lot from those the model was trained on." in (
+        _attention(at)
+    )
+    assert len(_attention(at)) == 2 + n
+    assert not any("wasserstein" in m.lower() for m in _attention(at))
 
 
 def test_the_overview_lists_no_alert_when_none_is_open(

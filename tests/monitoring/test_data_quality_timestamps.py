@@ -72,7 +72,7 @@ def test_a_junk_timestamp_does_not_become_the_headline_or_turn_the_overview_ligh
         lights = overview.lights(r, model=model, version=get_version(r, model=model))
 
     assert head == data_quality.Headline(
-        "2026-03-03", "All 10 requests on 2026-03-03 passed the checks.", "ok"
+        "2026-03-03", "All 10 requests on 3 Mar 2026 passed the checks.", "ok"
     )
     assert {light.name: light.status for light in lights}["Data quality"] == overview.GREEN
 
@@ -92,7 +92,7 @@ def test_a_file_of_only_junk_timestamps_lands_on_the_newest_real_request_not_aft
     assert [tuple(row) for row in daily.itertuples(index=False)][-1] == (TUE, 12, 10, 2, 2 / 12)
     assert head.period == "2026-03-03"
     assert head.text == (
-        "16.7% of the 12 requests on 2026-03-03 were rejected, mostly a timestamp in the "
+        "16.7% of the 12 requests on 3 Mar 2026 were rejected, mostly a timestamp in the "
         "future (2 rows)."
     )
 

@@ -115,12 +115,12 @@ def test_the_audit_page_of_the_demo_shows_an_intact_chain_and_filters(app_as: Ap
     at = app_as("product_owner").switch_page(switch_path("audit")).run()
     assert texts(at.success) == ["The hash chain is intact: no event was edited or removed."]
     everything = at.dataframe[0].value
-    assert {"promote", "business_case", "request_review"} <= set(everything["action"])
+    assert {"promote", "business case", "request review"} <= set(everything["Action"])
 
     at.text_input(key="audit_actor").input("owner").run()
 
     mine = at.dataframe[0].value
-    assert set(mine["actor"]) == {"owner"} and len(mine) < len(everything)
+    assert set(mine["Who"]) == {"owner"} and len(mine) < len(everything)
     assert at.get("download_button")[0].proto.label == "Export CSV"
 
 
@@ -411,7 +411,7 @@ def test_the_overview_of_a_model_never_promoted_says_no_version_is_live(
     # The logs carry no latency_ms: speed is unknown, not fine.
     [speed] = [m for m in texts(at.markdown) if "**Speed**" in m]
     assert speed == (
-        ":gray[● unknown] **Speed** — No latency measured on 2026-03-09: log latency_ms "
+        ":gray[● unknown] **Speed** — No latency measured on 9 Mar 2026: log latency_ms "
         "with the predictions to watch speed."
     )
     assert "- Version 1 is registered and not yet in review." in texts(at.markdown)

@@ -172,3 +172,72 @@ def test_importance_without_logged_decisions_draws_training_data_only() -> None:
     assert list(fig.data[0].y) == ["Alcohol", "ash"]
     assert fig.layout.title.text.endswith("training data only, no decisions logged yet")
     assert [t.name for t in logged.data] == ["training data", "recent decisions"]
+
+
+# --- charts that mean something at a glance (issue 18) ---------------------------------------
+
+
+def test_a_heatmap_with_nothing_above_zero_says_so_instead_of_drawing_a_colour_scale() -> None:
+    # A model with no missing values: every rate is 0 (a tester saw solid red blocks on a
+    # -40%..+40% scale).
+    rates = pd.DataFrame(
+        {
+            "feature": ["income", "income", "age", "age"],
+            "period": pd.to_datetime(["2026-11-02", "2026-11-03"] * 2),
+            "problem": "missing",
+            "rate": 0.0,
+        }
+    )
+
+    fig = charts.feature_heatmap(rates, "missing", "Missing values", empty="Nothing to show.")
+    none_can = charts.feature_heatmap(rates, "unknown_category", "Unknown categories")
+
+    for drawn in (fig, none_can):
+        assert not drawn.data  # no heatmap, so no colour scale
+        [note] = drawn.layout.annotations
+        assert note.text.startswith("Nothing to show")
+    assert fig.layout.annotations[0].text == "Nothing to show."
+
+
+def _many_reasons() -> pd.DataFrame:
+    """Twelve reasons of 5 rows on Monday; on Tuesday, the headline's reason, 'wrong_type:age',
+    has 3 rows: fewer than any of Monday's in total."""
+    monday = [("2026-11-02", f"missing:f{i:02d}", 5) for i in range(12)]
+    tuesday = [("2026-11-03", "wrong_type:age", 3), ("2026-11-03", "missing:f00", 1)]
+    frame = pd.DataFrame(monday + tuesday, columns=["period", "reason", "rows"])
+    return frame.assign(period=pd.to_datetime(frame["period"]), share=frame["rows"] / 100)
+
+
+def test_the_latest_periods_largest_rejection_reason_is_named_never_lumped_into_other() -> None:
+    fig = charts.rejection_reasons(_many_reasons())
+
+    names = [t.name for t in fig.data]
+    assert len(names) == 9  # eight reasons named, the rest as one series
+    assert "Unreadable 'age'" in names  # the reason the headline names, in its words
+    assert names[-1] == "5 other reasons"
+    assert sum(n.startswith("Missing 'f") for n in names) == 7
+    tuesday = {t.name: list(t.y) for t in fig.data if pd.Timestamp("2026-11-03") in list(t.x)}
+    assert max(tuesday, key=lambda n: tuesday[n][-1]) == "Unreadable 'age'"
+
+
+def _ranks(features: int, weeks: int = 3) -> pd.DataFrame:
+    starts = pd.date_range("2026-11-02", periods=weeks, freq="W-MON")
+    rows = [
+        # Feature f00 is strongest in the last week, f29 weakest; earlier weeks reversed.
+        (start, f"f{i:02d}", (i + 1) if w == weeks - 1 else features - i)
+        for w, start in enumerate(starts)
+        for i in range(features)
+    ]
+    return pd.DataFrame(rows, columns=["window_start", "feature", "rank"])
+
+
+def test_the_rank_chart_of_30_inputs_draws_the_8_strongest_lately_or_those_picked() -> None:
+    ranks = _ranks(30)
+
+    drawn = charts.rank_over_time(ranks, {"f00": "Income"})
+    picked = charts.rank_over_time(ranks, {}, ["f29", "f03"])
+
+    assert charts.MAX_SERIES == 8
+    assert [t.name for t in drawn.data] == ["Income", *(f"f{i:02d}" for i in range(1, 8))]
+    assert [t.name for t in picked.data] == ["f29", "f03"]
+    assert charts.by_latest_rank(ranks)[:3] == ["f00", "f01", "f02"]

@@ -30,6 +30,7 @@ from core.monitoring import drift, drift_report, multivariate, performance
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, get_model, get_version
 from core.store import Store, log_tables
+from core.words import number, score
 from core.workflow import gates
 from data.build_demo import MODEL
 from tests.ui_helpers import (  # noqa: F401  (fixtures)
@@ -183,11 +184,11 @@ def test_the_drift_status_sentence_counts_the_features_drifted_two_windows_in_a_
 def test_what_changed_most_explains_every_number_it_shows(app_as: AppAs, demo_db: Path):
     at = drift_page(app_as)
     _, _, table = truth(demo_db)
-    shown = next(d.value for d in at.dataframe if "windows drifted" in d.value.columns)
+    shown = next(d.value for d in at.dataframe if "Windows drifted" in d.value.columns)
 
     assert list(shown.columns) == [
-        "input", "measured by", "latest value", "usual range", "threshold (latest window)",
-        "windows drifted", "× threshold (average)", "why (latest window)",
+        "Input", "Measured by", "Latest value", "Usual range", "Threshold (latest window)",
+        "Windows drifted", "× threshold (average)", "Why (latest window)",
     ]  # fmt: skip
     primary = table[table["primary"]]
     recent = sorted(primary["window_start"].unique())[-3:]
@@ -195,7 +196,12 @@ def test_what_changed_most_explains_every_number_it_shows(app_as: AppAs, demo_db
     for row in shown.itertuples(index=False):
         core = latest.loc[row[0]]
         value, threshold, drifted_of, rule = row[2], row[4], row[5], row[7]
-        assert (value, threshold, rule) == (core["value"], core["threshold"], core["rule"])
+        # Rounded for reading, as the rule words them.
+        assert (value, threshold, rule) == (
+            number(core["value"]),
+            number(core["threshold"]),
+            core["rule"],
+        )
         # The usual range reads as the rule writes it.
         assert row[3] in rule or "fixed threshold" in rule or "p-value" in rule
         drifted = primary[(primary["feature"] == row[0]) & primary["window_start"].isin(recent)]
@@ -258,8 +264,8 @@ def test_clicking_a_heatmap_square_picks_its_feature_and_window(app_as: AppAs):
     at = drift_page(app_as)
     starts = [f"{pd.Timestamp(t):%Y-%m-%d}" for t in at.selectbox(key="drift_window_start").options]
     # Before any click: the input that changed most, in the latest window.
-    ranking = next(d.value for d in at.dataframe if "windows drifted" in d.value.columns)
-    assert at.selectbox(key="drift_feature").value == ranking["input"].iloc[0]
+    ranking = next(d.value for d in at.dataframe if "Windows drifted" in d.value.columns)
+    assert at.selectbox(key="drift_feature").value == ranking["Input"].iloc[0]
     assert at.selectbox(key="drift_window_start").value == pd.Timestamp(starts[-1])
     for feature, day in [("age", starts[1]), ("income", starts[2])]:
         click_square(at, feature, day)
@@ -397,18 +403,19 @@ def threshold(db: Path) -> float:
 
 def store_cases(
     db: Path, start: Any, end: Any, lo: float, hi: float, flagged: bool | None
-) -> list[str]:
-    """Request ids the browse table must list, newest first, straight from the store."""
+) -> list[tuple[str, Any, float]]:
+    """(request id, time, score) of each decision the browse table must list, newest first,
+    straight from the store."""
     with Store(db).read() as r:
         table = log_tables.pred_table(get_model(r, name=MODEL).id)
         side = {None: "TRUE", True: "score >= ?", False: "score < ?"}[flagged]
         params = [start, end, lo, hi] + ([threshold(db)] if flagged is not None else [])
         rows = r.rows(
-            f"SELECT request_id FROM {table} WHERE ts::DATE BETWEEN ? AND ? "
+            f"SELECT request_id, ts, score FROM {table} WHERE ts::DATE BETWEEN ? AND ? "
             f"AND score BETWEEN ? AND ? AND {side} ORDER BY ts DESC, request_id",
             params,
         )
-    return [row[0] for row in rows]
+    return [tuple(row) for row in rows]
 
 
 @pytest.mark.parametrize(
@@ -440,19 +447,25 @@ def test_browse_filters_list_exactly_the_matching_decisions(
     listed = at.dataframe(key="explain_cases").value
     expected = store_cases(demo_db, start, last, *band, flagged)
     assert 0 < len(expected) < 200, "the filters must not hit the table's 200-row limit"
-    assert list(listed["request_id"]) == expected
-    assert listed["score"].between(*band).all()
-    assert (listed["ts"].dt.date >= start).all() and (listed["ts"].dt.date <= last).all()
+    assert list(listed["Request id"]) == [request_id for request_id, _, _ in expected]
+    assert all(band[0] <= s <= band[1] for _, _, s in expected)
+    assert all(start <= ts.date() <= last for _, ts, _ in expected)
+    # Scores out of 100 and times to the minute, as people read them.
+    assert list(listed["Score"]) == [score(s) for _, _, s in expected]
+    assert list(listed["When (UTC)"]) == [
+        f"{ts.day} {ts:%b %Y %H:%M}" if ts.time() != ts.min.time() else f"{ts.day} {ts:%b %Y}"
+        for _, ts, _ in expected
+    ]
     words = {True: "sent to manual review", False: "approved automatically"}
-    assert list(listed["decision"]) == [words[s >= threshold(demo_db)] for s in listed["score"]]
+    assert list(listed["Decision"]) == [words[s >= threshold(demo_db)] for _, _, s in expected]
     if flagged is not None:
-        assert set(listed["decision"]) == {words[flagged]}
+        assert set(listed["Decision"]) == {words[flagged]}
 
 
 def test_the_waterfall_shows_explain_case_contributions(app_as: AppAs, demo_db: Path):
     at = app_as("domain_expert").switch_page(switch_path("explain")).run()
     at.selectbox(key="explain_outcome").set_value("flagged").run()
-    request_id = at.dataframe(key="explain_cases").value["request_id"].iloc[0]
+    request_id = at.dataframe(key="explain_cases").value["Request id"].iloc[0]
     at.text_input(key="explain_request_id").input(request_id).run()
     assert not at.exception, at.exception
 
@@ -478,9 +491,9 @@ def test_the_waterfall_shows_explain_case_contributions(app_as: AppAs, demo_db: 
 
     # Read-only tables carry no key in AppTest: find the technical view's by its column.
     shap = next(d.value for d in at.dataframe if "SHAP (probability)" in d.value.columns)
-    assert dict(zip(shap["feature"], shap["SHAP (probability)"], strict=True)) == pytest.approx(
-        contributions
-    )
+    assert dict(zip(shap["feature"], shap["SHAP (probability)"], strict=True)) == {
+        name: number(value) for name, value in contributions.items()
+    }
 
 
 # --- 4. approvals page -----------------------------------------------------------------------
@@ -540,7 +553,8 @@ def test_the_gates_table_lists_every_gate_as_core_gates_judged_it(private_demo: 
     frozen = [
         (g["name"], g["status"], g["blocking"], g["summary"]) for g in review.evidence["gates"]
     ]
-    assert gate_rows(at) == frozen
+    # The candidate's card first; then the live v1's, with the evidence it was approved on.
+    assert gate_rows(at)[: len(frozen)] == frozen
     assert {name for name, *_ in frozen} == {
         "metrics",
         "reproduction",
@@ -572,14 +586,14 @@ def test_the_settings_the_gates_read_are_shown_as_frozen_with_who_changed_them(
         review = workflow.open_review(r, model=get_model(r, name=MODEL), version=2)
     at = open_page(private_demo, OWNER, "approvals")
 
-    [shown] = [e for e in at.expander if e.label.startswith("Settings the gates read")]
+    shown = next(e for e in at.expander if e.label.startswith("Settings the gates read"))
     frozen, changes = (d.value for d in shown.dataframe)
-    rows = dict(zip(frozen["setting"], frozen["value"], strict=True))
+    rows = dict(zip(frozen["Setting"], frozen["Value"], strict=True))
     case = review.evidence["settings"]["business_case"]
     assert rows["business_case.value_fn"] == f"{case['value_fn']:g}"
     assert rows["business_case.threshold"] == f"{case['threshold']:g}"
     assert "business_case.unit" not in rows  # words decide no verdict
-    assert list(changes.columns) == ["at", "by", "key", "before", "after"]
+    assert list(changes.columns) == ["When (UTC)", "By", "Setting", "Before", "After"]
     assert len(changes) == len(review.evidence["settings_changes"]) == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from streamlit.testing.v1 import AppTest
 from app.navigation import PAGES
 from core import auth, registry
 from core.store import Store, log_tables
+from core.words import STAGES
+from core.words import score as score_words
 from data.build_demo import DEMO_PASSWORD, DEMO_USERS, MODEL, truth_path
 from tests.ui_helpers import (  # noqa: F401  (fixtures)
     ALLOWED,
@@ -116,10 +119,15 @@ def check_overview(at: AppTest, db: Path, role: str) -> None:
 
 def check_kpi(at: AppTest, db: Path, role: str) -> None:
     assert {"Where to set the threshold", "Over time"} <= set(texts(at.subheader))
-    windows = table_with(at, "with outcomes")
+    windows = table_with(at, "With outcomes")
     predictions, labels = store_counts(db)
-    assert (windows["decisions"].sum(), windows["with outcomes"].sum()) == (predictions, labels)
-    assert "EUR per month" in windows.columns and "value_per_period" not in windows.columns
+    counted = [
+        windows[c].str.replace(",", "").astype(int).sum() for c in ("Decisions", "With outcomes")
+    ]
+    assert counted == [predictions, labels]
+    assert "Value per month" in windows.columns and "value_per_period" not in windows.columns
+    assert windows["Month"].tolist()[:2] == ["May 2026", "Jun 2026"]
+    assert windows["Value per month"].str.endswith(" EUR").all()
     assert labels > 0, "the demo store should have outcomes for the threshold curve"
     assert "Value per decision by threshold" in chart_titles(at)
 
@@ -137,14 +145,24 @@ def check_traffic(at: AppTest, db: Path, role: str) -> None:
 def check_models(at: AppTest, db: Path, role: str) -> None:
     assert MODEL in texts(at.subheader)
     versions = at.dataframe[0].value
-    shown = dict(zip(versions["version"], versions["stage"], strict=True))
-    assert shown == store_stages(db)
-    assert shown[1] == "production" and set(shown) == {1, 2}
-    assert versions["data sha256"].str.len().eq(12).all()
+    shown = dict(zip(versions["Version"], versions["Stage"], strict=True))
+    assert shown == {f"v{v}": STAGES[s] for v, s in store_stages(db).items()}
+    assert shown["v1"] == "live" and set(shown) == {"v1", "v2"}
+    # How good, in a sentence; metrics and fingerprints only in the technical view.
+    assert (
+        versions["How good, on its validation data"]
+        .str.match(r"^Scores a real case above one that is not \d+ times in 100\.$")
+        .all()
+    )
+    assert not any("sha256" in c or "auc" in c.lower() for c in versions.columns)
+    technical = role in ("ml_engineer", "admin")
     assert [e.label for e in at.expander] == [
-        "v2 lineage and feature schema",
-        "v1 lineage and feature schema",
+        *(["Technical view: metrics on the validation data"] if technical else []),
+        "v2 inputs" + (" and lineage" if technical else ""),
+        "v1 inputs" + (" and lineage" if technical else ""),
     ]
+    lineage = [m for m in texts(at.markdown) if "training data fingerprint" in m]
+    assert len(lineage) == (2 if technical else 0)
 
 
 def check_data_quality(at: AppTest, db: Path, role: str) -> None:
@@ -159,7 +177,7 @@ def check_drift(at: AppTest, db: Path, role: str) -> None:
     [status] = texts(at.info)
     assert "features" in status
     assert chart_titles(at)[0].startswith("Drift per feature and window")
-    ranking = table_with(at, "windows drifted").rename(columns={"input": "feature"})
+    ranking = table_with(at, "Windows drifted").rename(columns={"Input": "feature"})
     with Store(db).read() as r:
         version = registry.get_version(r, model=registry.get_model(r, name=MODEL))
         features = {f.name for f in registry.features_of(version)}
@@ -172,9 +190,9 @@ def check_drift(at: AppTest, db: Path, role: str) -> None:
 def check_explain(at: AppTest, db: Path, role: str) -> None:
     assert [t.label for t in at.tabs] == ["A decision", "How the model decides"]
     cases = at.dataframe(key="explain_cases").value
-    assert list(zip(cases["request_id"], cases["score"], strict=True)) == latest_requests(
-        db, len(cases)
-    )
+    assert list(zip(cases["Request id"], cases["Score"], strict=True)) == [
+        (request_id, score_words(value)) for request_id, value in latest_requests(db, len(cases))
+    ]
     # "How the model decides" is drawn even before a decision is picked.
     assert chart_titles(at)[0] == "How much each input moves the score (average, in points)"
 
@@ -191,11 +209,12 @@ def check_approvals(at: AppTest, db: Path, role: str) -> None:
 
 def check_audit(at: AppTest, db: Path, role: str) -> None:
     assert texts(at.success) == ["The hash chain is intact: no event was edited or removed."]
-    events = table_with(at, "action")
-    added = events.loc[events["action"] == "user_added", "after"]
-    users = {(a if isinstance(a, dict) else json.loads(a))["username"] for a in added}
+    events = table_with(at, "Action")
+    added = events.loc[events["Action"] == "user added", "After"]
+    users = {re.search(r"username: ([^;]+)", a)[1] for a in added}
     assert users == set(DEMO_USERS)
-    assert "register_version" in set(events["action"])
+    assert "register version" in set(events["Action"])
+    assert events["Version"].isin(["v1", "v2", "–"]).all()
 
 
 # Real content each page must show; a new page without an entry here fails the test below.
@@ -227,6 +246,35 @@ def test_role_sees_page_with_its_content(app_as: AppAs, demo_db: Path, role: str
     assert texts(at.title) == [PAGE_TITLES[key]]
     assert not [e for e in at.error if e.value.startswith("Not allowed")]
     CONTENT_CHECKS[key](at, demo_db, role)
+    check_tables_read_like_a_report(at, role)
+
+
+# Statistics a manager, domain expert or product owner never reads in a table. (The audit trail
+# names evidence hashes, which sign-offs refer to; the Models page shows none, see above.)
+TECHNICAL_TERMS = re.compile(r"wasserstein|jensen|reconstruction|p-value", re.IGNORECASE)
+# Data shown exactly as it arrived, not as a figure: the rejected row itself.
+VERBATIM = {"Row as received"}
+RAW = re.compile(r"\bNone\b|\bnan\b|\bNaT\b|00:00:00|\d\.\d{5,}|^\d{4}-\d\d-\d\d")
+
+
+def check_tables_read_like_a_report(at: AppTest, role: str) -> None:
+    """Every table: headers in words, every cell text with no None, NaN, midnight stamps or
+    long decimals; for business roles no statistic's name, and ML metric names only beside
+    what they measure."""
+    for shown in at.dataframe:
+        if shown.editing_mode != "read_only":  # a form to edit words, not a report
+            continue
+        frame = shown.value
+        assert not [c for c in frame.columns if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", str(c))]
+        assert all(isinstance(c, str) for c in frame.to_numpy().ravel()), frame.dtypes
+        cells = [str(c) for c in frame.drop(columns=[*VERBATIM & set(frame)]).to_numpy().ravel()]
+        assert not [c for c in cells if RAW.search(c)], [c for c in cells if RAW.search(c)][:5]
+        if role in ("ml_engineer", "admin"):
+            continue
+        words = [*map(str, frame.columns), *cells]
+        assert not [w for w in words if TECHNICAL_TERMS.search(w)], frame.columns
+        if any(re.search(r"\bAUC\b|\bF1\b", w) for w in words):
+            assert "What it measures" in frame.columns
 
 
 def version_label(version: int, stage: str) -> str:

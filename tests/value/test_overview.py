@@ -11,6 +11,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring.policy import update_settings
 from core.monitoring.windows import WindowSpec
 from core.registry import RegistrationSpec, get_model, get_version, register_version
+from core.registry.feature_metadata import FeatureInfo, Vocabulary
 from core.store import Model, ModelVersion, Store
 from core.value import business_case, kpi, overview
 from tests.factories import Case
@@ -170,6 +171,7 @@ def test_the_speed_light_compares_p95_latency_with_the_target(
     update_settings(store, model="m", changes={"latency_slo_ms": slo}, by=ENGINEER)
     with store.read() as r:
         model = get_model(r, name="m")
+        auc = get_version(r, model=model).metrics["roc_auc"]
         lights = {
             light.name: light
             for light in overview.lights(r, model=model, version=get_version(r, model=model))
@@ -178,7 +180,11 @@ def test_the_speed_light_compares_p95_latency_with_the_target(
     assert list(lights) == ["Inputs", "Data quality", "Speed", "Accuracy"]
     assert (lights["Speed"].status, lights["Speed"].sentence) == (status, sentence)
     assert lights["Inputs"].status == "green"
-    assert lights["Accuracy"].sentence.startswith("Performance is in line with training (AUC ")
+    # No "AUC" for a manager: what it means, in words, from the version's own metric.
+    assert lights["Accuracy"].sentence == (
+        "Performance is in line with training, where it scores a real case above one that is "
+        f"not {round(auc * 100)} times in 100."
+    )
 
 
 def _lights(store: Store, name: str) -> dict[str, overview.Light]:
@@ -196,7 +202,7 @@ def test_the_speed_light_is_unknown_not_fine_when_the_logs_carry_no_latency(
     speed = _lights(store, "loss")["Speed"]
     assert (speed.status, speed.sentence) == (
         overview.UNKNOWN,
-        "No latency measured on 2026-03-09: log latency_ms with the predictions to watch speed.",
+        "No latency measured on 9 Mar 2026: log latency_ms with the predictions to watch speed.",
     )
 
 
@@ -221,15 +227,21 @@ def test_input_drift_is_amber_and_red_once_the_scores_move_too() -> None:
         _alert("drift", "income", "2026-03-10T00:00:00"),
         _alert("drift", "age", "2026-03-12T00:00:00"),
     ]
-    amber = overview._drift_light(drifted)
-    red = overview._drift_light([*drifted, _alert("prediction_drift", "score", "2026-03-11")])
+    words = Vocabulary(
+        {"income": FeatureInfo("Annual income"), "age": FeatureInfo("Age")}, "", "", ""
+    )
+    amber = overview._drift_light(drifted, words)
+    red = overview._drift_light(
+        [*drifted, _alert("prediction_drift", "score", "2026-03-11")], words
+    )
 
+    # Dates and inputs as people read them, the inputs by their registered words.
     assert (amber.status, amber.sentence) == (
         "amber",
-        "Inputs changed since 2026-03-10 (age, income).",
+        "Inputs changed since 10 Mar 2026 (age, annual income).",
     )
     assert red.status == "red"
-    assert red.sentence.endswith("(age, income) and the model's scores moved with them.")
+    assert red.sentence.endswith("(age, annual income) and the model's scores moved with them.")
 
 
 def test_accuracy_is_red_when_outcomes_confirm_a_drop_and_amber_on_estimates_only() -> None:
@@ -242,7 +254,7 @@ def test_accuracy_is_red_when_outcomes_confirm_a_drop_and_amber_on_estimates_onl
         [_alert("performance", "roc_auc", "2026-03-09T00:00:00")], version, model
     )
     assert (confirmed.status, estimated.status) == ("red", "amber")
-    assert "worse since 2026-03-09; retraining is recommended" in confirmed.sentence
+    assert "worse since 9 Mar 2026; retraining is recommended" in confirmed.sentence
 
 
 def test_waiting_versions_are_listed_for_attention(store: Store) -> None:

@@ -18,7 +18,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store
-from core.value import business_case
+from core.value import business_case, figures
 from core.words import money
 from core.workflow import gates, lifecycle
 from tests.factories import FEATURES, Case
@@ -312,10 +312,20 @@ def test_the_kpi_tolerance_forgives_a_smaller_loss(rivals: Store) -> None:
 
 def test_the_kpi_gate_passes_when_nothing_is_live_and_warns_without_labels(rivals: Store):
     nothing_live = _kpi_gate(rivals, candidate=2, live=None)
+    with rivals.read() as r:
+        model = get_model(r, name="credit")
+        reference = figures.reference(
+            r, model=model, version=get_version(r, model=model, version=2)
+        )
+    # Nothing to compare with, yet priced by the business case on its reference (issue 18).
     assert (nothing_live.status, nothing_live.summary) == (
         "pass",
-        "Nothing is live yet to compare with.",
+        f"Nothing is live yet to compare with. On its reference: "
+        f"{reference.per_period_words()}. {reference.basis.words()} No decisions have been "
+        "logged yet.",
     )
+    assert nothing_live.numbers["reference_figure"] == reference.record()
+    assert nothing_live.numbers["latest_figure"] is None
     found = _kpi_gate(rivals, candidate=1, live=2)  # v2 has logged nothing
     assert found.status == "warn"
     assert found.summary == "Not compared in money: no labelled production decisions for v2 yet"
