@@ -111,8 +111,9 @@ def build_demo(
                 _DESCRIPTION,
                 words,
             )
-            _promote(store, 1)
+            # Priced before its review, so v1's frozen evidence says what it earns.
             business_case.save(store, model=MODEL, changes=BUSINESS_CASE, by=OWNER)
+            _promote(store, 1)
         predictions = _load(
             store,
             files.log_files,

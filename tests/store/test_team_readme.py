@@ -1,0 +1,63 @@
+"""README's "Run it for a team" commands run as written against a real PostgreSQL catalog."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from core.store import TeamStore
+from tests import postgres
+from tests.conftest import ROOT
+from tests.factories import Case
+
+SECTION = "## Run it for a team"
+
+
+def team_commands(readme: str) -> list[str]:
+    """The commands of the section's shell block, without comments and the export line."""
+    section = readme[readme.index(SECTION) :]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block, "the team section has no shell block"
+    lines = [line.strip() for line in block.group(1).splitlines()]
+    return [line for line in lines if line and not line.startswith(("#", "export "))]
+
+
+def test_the_team_commands_run_as_written(
+    postgres_server: postgres.Server, binary_files: Case, tmp_path: Path
+) -> None:
+    commands = team_commands((ROOT / "README.md").read_text())
+    assert [c.split()[1] for c in commands] == [
+        "init", "register", "ingest", "labels", "clean-logs",
+    ]  # fmt: skip
+    shutil.copy(binary_files.reference, tmp_path / "reference.csv")
+    shutil.copy(binary_files.model_file, tmp_path / "model.skops")
+    shutil.copy(binary_files.labels, tmp_path / "labels.csv")
+    pd.read_parquet(binary_files.logs).to_csv(tmp_path / "predictions.csv", index=False)
+    url = postgres_server.create()
+    env = {
+        **os.environ,
+        "MODELBRIDGE_DB": url,
+        "MODELBRIDGE_PASSWORD": "a long password",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    shared = tmp_path / "shared"
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", command.replace("/mnt/shared/modelbridge", str(shared))],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+    store = TeamStore(url)
+    with store.read() as r:
+        assert r.rows("SELECT count(*) FROM pred_m1")[0][0] == 400
+        assert r.rows("SELECT count(*) FROM label")[0][0] == 200
+    assert store.log_location == shared.resolve()
+    assert len(list(shared.glob("kind=prediction/model=1/version=1/day=*/*.parquet"))) == 11
+    assert done.stdout.strip() == "0 uncommitted log file(s) removed"
