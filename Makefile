@@ -1,5 +1,5 @@
 # make run: install, build the demo store if missing, serve the dashboard.
-# make test: install (Chromium and Java included) and run the whole suite.
+# make test: install (Chromium, Java and PostgreSQL included) and run the whole suite.
 # make check: ruff lint, ruff format check and mypy, as CI runs them before the tests.
 # make test-fast: the suite without the browser and Spark tests (no Chromium or Java needed).
 PORT ?= 8501
