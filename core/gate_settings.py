@@ -20,6 +20,7 @@ CLI and the dashboard obey the same rule. The audit trail is the record of who c
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -63,7 +64,8 @@ class Change:
 
 def shown(value: Any) -> str:
     """A setting's value in words ('unset' when it has none)."""
-    if value is None:
+    # NaN: a table column that mixes numbers with unset values holds them as NaN.
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "unset"
     if isinstance(value, bool):
         return str(value).lower()
