@@ -7,13 +7,11 @@ from core.workflow.lifecycle import (
     judged_review,
     live_version,
     open_review,
-    production,
-    promote,
     queue,
     request_review,
-    rollback,
     sign,
 )
+from core.workflow.promotion import production, promote, rollback
 
 __all__ = [
     "evidence_hash",
@@ -31,4 +29,5 @@ __all__ = [
     "gates",
     "model_card",
     "rules",
+    "promotion",
 ]

@@ -32,7 +32,7 @@ from core.store import (
 )
 from core.value import business_case
 from core.words import ROLES
-from core.workflow import lifecycle, model_card, rules
+from core.workflow import model_card, promotion, rules
 from tests.conftest import ROOT, copy_store
 from tests.factories import Case
 
@@ -234,7 +234,7 @@ def test_a_promotion_that_fails_half_way_changes_nothing(
         raise RuntimeError("the disk is full")
 
     # v1 is archived first, then _go_live fails: the archive must be rolled back with it.
-    monkeypatch.setattr(lifecycle, "_go_live", broken)
+    monkeypatch.setattr(promotion, "_go_live", broken)
     with pytest.raises(RuntimeError, match="the disk is full"):
         workflow.promote(fresh, model="credit", version=2, by=OWNER)
 
