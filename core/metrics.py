@@ -51,6 +51,34 @@ def regression_metrics(y: Any, prediction: Any) -> dict[str, float | None]:
     }
 
 
+def multiclass_metrics(confusion: Any, loss: float, classes: list[str]) -> dict[str, float | None]:
+    """Accuracy, macro and weighted F1, log loss and each class's precision and recall, from the
+    confusion matrix CONFUSION (actual x predicted counts) and the rows' summed log loss LOSS."""
+    import numpy as np
+
+    matrix = np.asarray(confusion, dtype=float)
+    n = matrix.sum()
+    if n == 0:
+        return {}
+    hits = np.diag(matrix)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    # A class never predicted (or never seen) scores 0, as scikit-learn's zero_division=0.
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
+    out: dict[str, float | None] = {
+        "accuracy": float(hits.sum() / n),
+        "macro_f1": float(f1.mean()),
+        "weighted_f1": float((f1 * actual).sum() / n),
+        "log_loss": float(loss / n) if math.isfinite(loss) else None,
+    }
+    for i, name in enumerate(classes):
+        out[f"precision:{name}"] = float(precision[i])
+        out[f"recall:{name}"] = float(recall[i])
+    return out
+
+
 # Metric names as people read them.
 METRIC_WORDS = {
     "roc_auc": "AUC",
@@ -62,6 +90,13 @@ METRIC_WORDS = {
     "mae": "mean absolute error",
     "rmse": "RMSE",
     "mape": "MAPE",
+    "macro_f1": "macro F1",
+    "weighted_f1": "weighted F1",
+    "log_loss": "log loss",
 }
 
-KEY_METRICS = {"binary": ("roc_auc", "f1", "brier"), "regression": ("mae", "rmse", "r2")}
+KEY_METRICS = {
+    "binary": ("roc_auc", "f1", "brier"),
+    "regression": ("mae", "rmse", "r2"),
+    "multiclass": ("accuracy", "macro_f1", "log_loss"),
+}

@@ -12,7 +12,7 @@ from datetime import UTC
 from typing import Any
 
 ROLES = ("manager", "domain_expert", "product_owner", "ml_engineer", "admin")
-TASKS = ("binary", "regression")
+TASKS = ("binary", "regression", "multiclass")
 # Calendar periods by their letter, named as people and date_trunc both name them.
 PERIODS = {"D": "day", "W": "week", "M": "month"}
 # A version's stage as people say it.

@@ -48,6 +48,7 @@ def cmd_register(args: argparse.Namespace) -> int:
                 timestamp=args.timestamp,
                 id_column=args.id_column,
                 task=args.task,
+                proba_prefix=args.proba_prefix,
                 positive_label=args.positive_label,
                 model_file=args.model_file,
                 model_class=args.model_class,

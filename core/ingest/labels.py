@@ -19,6 +19,8 @@ from core.registry import label_to_y_sql
 from core.store import Model, ModelVersion, Work, log_tables
 
 PLAIN_BINARY_LABELS = ("0", "1", "false", "true", "f", "t", "no", "yes")
+# A multiclass label that reads but names no class of the model says so.
+_BAD_LABEL = {False: "bad_label", True: "unknown_class"}
 
 
 def append_labels(
@@ -30,7 +32,7 @@ def append_labels(
     require_columns(raw, {id_col: "request id", target: "target"}, "label")
     rid = quote_ident(id_col), raw.columns[id_col]
     label = quote_ident(target), raw.columns[target]
-    y_sql, y_params = label_to_y_sql(label[0], model.positive_label)
+    y_sql, y_params = label_to_y_sql(label[0], model.positive_label, classes=model.classes)
     valid = f"COALESCE({present_sql(*label)} AND ({_label_valid_sql(w, model, label)}), false)"
     typed = {
         "__mb_rid": text_sql(*rid),
@@ -62,7 +64,7 @@ def append_labels(
         Check("missing_request_id", "NOT __mb_rid_sent"),
         Check("request_id_too_long", f"length(__mb_rid) > {MAX_REQUEST_ID}"),
         Check("missing_label", "NOT __mb_label_sent"),
-        Check("bad_label", "__mb_label_sent AND NOT __mb_valid"),
+        Check(_BAD_LABEL[model.task == "multiclass"], "__mb_label_sent AND NOT __mb_valid"),
         Check("conflicting_labels_in_file", f"{in_file} AND f.conflict"),
         Check("duplicate_label_in_file", f"{in_file} AND NOT f.conflict AND t.__row > f.first_row"),
         Check("unknown_request_id", "__mb_rid_sent AND k.rid IS NULL"),
@@ -109,6 +111,9 @@ def _label_valid_sql(w: Work, model: Model, label: tuple[str, str]) -> str:
     assert model.id is not None
     if model.task == "regression":
         return f"isfinite({numeric_sql(*label)})"
+    if model.classes is not None:
+        y_sql, _ = label_to_y_sql(label[0], None, classes=model.classes)
+        return f"({y_sql}) IS NOT NULL"
     classes = [
         r[0]
         for r in w.rows(

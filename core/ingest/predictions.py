@@ -14,6 +14,7 @@ from core.ingest.batches import (
     resolve_quarantined,
     split_off_rejected,
 )
+from core.ingest.class_predictions import class_columns
 from core.ingest.validation import (
     FUTURE_SLACK,
     MAX_REQUEST_ID,
@@ -25,7 +26,7 @@ from core.ingest.validation import (
     text_sql,
     timestamp_sql,
 )
-from core.registry import features_of
+from core.registry import classes, features_of
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Work, log_tables
 
@@ -38,6 +39,7 @@ def append_predictions(
     """Check the loaded prediction rows, append the good ones, quarantine the rest."""
     assert model.id is not None
     features = features_of(version)
+    outputs = classes.class_outputs(version)
     id_col, score_col, ts_col = (
         version.id_column,
         version.prediction_column,
@@ -47,9 +49,12 @@ def append_predictions(
     # up on one day and drift windows would mean nothing. A misnamed column is refused whole.
     needed = {id_col: "request id", score_col: "prediction", ts_col: "timestamp"}
     needed.update({f.name: "feature" for f in features})
+    if outputs is not None:
+        needed[score_col] = "predicted class"
+        needed.update({f.name: "class probability" for f in outputs.probabilities.values()})
     require_columns(raw, needed, "model's")
     has_latency = LATENCY_COLUMN in raw.columns
-    known = {id_col, score_col, ts_col, LATENCY_COLUMN, *(f.name for f in features)}
+    known = {id_col, score_col, ts_col, LATENCY_COLUMN, *needed}
     extra = [c for c in raw.columns if c not in known]
 
     def col(name: str) -> tuple[str, str]:
@@ -68,6 +73,11 @@ def append_predictions(
         "__mb_latency_sent": number_sent_sql(*col(LATENCY_COLUMN)) if has_latency else "false",
     }
     checks = _prediction_checks(model)
+    if outputs is not None:
+        more, more_sent, class_checks = class_columns(outputs, col=col, tolerance=tolerance)
+        stored |= more
+        sent |= more_sent
+        checks += class_checks
     for feature in features:
         value, given = f"__mb_{feature.column}", f"__mb_{feature.column}_sent"
         if feature.kind == "numeric":
@@ -145,9 +155,14 @@ def _prediction_checks(model: Model) -> list[Check]:
         Check("request_id_too_long", f"length(__mb_request_id) > {MAX_REQUEST_ID}"),
         Check("duplicate_request_id_in_file", "t.__row > f.first_row"),
         Check("duplicate_request_id_in_store", "s.rid IS NOT NULL"),
-        Check("missing_prediction", "NOT __mb_score_sent"),
-        Check("bad_prediction", f"__mb_score_sent AND ({score} IS NULL OR NOT isfinite({score}))"),
     ]
+    if model.task != "multiclass":  # a multiclass score is checked as a class and probabilities
+        checks.append(Check("missing_prediction", "NOT __mb_score_sent"))
+        checks.append(
+            Check(
+                "bad_prediction", f"__mb_score_sent AND ({score} IS NULL OR NOT isfinite({score}))"
+            )
+        )
     if model.task == "binary":
         checks.append(
             Check("prediction_outside_0_1", f"isfinite({score}) AND ({score} < 0 OR {score} > 1)")

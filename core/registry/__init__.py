@@ -17,22 +17,19 @@ if TYPE_CHECKING:
     from core.registry.registration import (
         Registration,
         RegistrationSpec,
-        label_to_y_sql,
         reference_frame,
         register_version,
     )
+    from core.registry.targets import label_to_y_sql
 
 # Registration reads files with numpy, pandas and scikit-learn; the lookups need none of them.
 # Its names are imported on first use, so `production` or `versions` load only the lookups.
 _ON_FIRST_USE = {
-    name: "core.registry.registration"
-    for name in (
-        "Registration",
-        "RegistrationSpec",
-        "label_to_y_sql",
-        "reference_frame",
-        "register_version",
-    )
+    **{
+        name: "core.registry.registration"
+        for name in ("Registration", "RegistrationSpec", "reference_frame", "register_version")
+    },
+    "label_to_y_sql": "core.registry.targets",
 }
 
 
@@ -65,4 +62,6 @@ __all__ = [
     "reproduction",
     "feature_metadata",
     "features",
+    "classes",
+    "targets",
 ]

@@ -201,19 +201,27 @@ def _same_number(a: str, b: str) -> bool:
 
 
 def check_task_fits(estimator: Any, task: str, source: str) -> None:
-    """Refuse a classifier of more than two classes, or one registered as a regression model.
+    """Refuse a model file that does not fit TASK: a multiclass model that is no classifier, a
+    classifier of more than two classes not registered as multiclass, or a classifier
+    registered as a regression model.
 
     Without this a 3-class model whose reference holds predicted classes 0, 1, 2 passes as a
     regression, and its explanations speak of raising "the prediction" by 0.7 of a class.
     """
     classes = getattr(estimator, "classes_", None)
+    if task == "multiclass":
+        if classes is None:
+            raise InvalidInput(
+                f"{source}: not a classifier (no classes); --task multiclass needs one"
+            )
+        return
     if classes is None:
         return
     shown = ", ".join(str(c) for c in list(classes)[:5])
     if len(classes) > 2:
         raise InvalidInput(
-            f"{source}: a classifier of {len(classes)} classes ({shown}); ModelBridge monitors "
-            "binary classifiers (the probability of one class) and regressors only"
+            f"{source}: a classifier of {len(classes)} classes ({shown}); register it with "
+            "--task multiclass and one probability column per class (--proba-prefix)"
         )
     if task == "regression":
         raise InvalidInput(

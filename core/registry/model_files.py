@@ -11,6 +11,7 @@ from typing import Any
 from core.auth import Identity
 from core.errors import InvalidInput
 from core.files.sources import sha256_of
+from core.registry import classes as multiclass
 from core.registry import pickle_files
 from core.registry.artifacts import artifact_format, check_task_fits, class_index, load_model
 from core.registry.features import Feature
@@ -50,12 +51,22 @@ def check_artifact(
     artifact: Any,
     source: str,
     model_class: str | None,
+    outputs: multiclass.ClassOutputs | None = None,
+    prefix: str = multiclass.DEFAULT_PREFIX,
 ) -> list[str]:
-    """Load the model file safely and check it reproduces the reference predictions."""
+    """Load the model file safely and check it reproduces the reference predictions (each class's
+    probability, for a multiclass model with OUTPUTS)."""
     estimator = load_model(artifact.path, expected_sha256=artifact.sha256, shown_as=source)
     check_task_fits(estimator, model.task, source)
     scored = model_class or model.positive_label
-    if scored is not None:
+    if outputs is not None:
+        multiclass.check_model_classes(
+            estimator, classes=list(outputs.probabilities), prefix=prefix, source=source
+        )
+        found = multiclass.reproduce_probabilities(
+            w, model=model, version=version, features=features, outputs=outputs, estimator=estimator
+        )
+    elif scored is not None:
         check_class(
             w,
             estimator=estimator,
@@ -65,14 +76,15 @@ def check_artifact(
             given=model_class is not None,
             source=source,
         )
-    found = reproduce(
-        w,
-        model=model,
-        version=version,
-        features=features,
-        estimator=estimator,
-        positive_class=scored,
-    )
+    if outputs is None:
+        found = reproduce(
+            w,
+            model=model,
+            version=version,
+            features=features,
+            estimator=estimator,
+            positive_class=scored,
+        )
     if found.holds:
         return []
     return [

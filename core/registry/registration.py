@@ -15,15 +15,15 @@ from core.errors import InvalidInput
 from core.files.loading import load_file
 from core.files.sources import local_file, quote_ident, sha256_of
 from core.metrics import binary_metrics, regression_metrics
+from core.registry import classes as multiclass
 from core.registry.artifacts import store_artifact
 from core.registry.feature_metadata import parse_file as parse_metadata
 from core.registry.features import Feature, infer_kind, profile
 from core.registry.lookups import features_of
 from core.registry.model_files import check_artifact, model_file_to_keep
+from core.registry.targets import is_label, label_to_y_sql, settle_task
 from core.store import Model, ModelVersion, Store, Work, log_tables
 from core.words import TASKS, checked_name
-
-_TRUE_WORDS = ("1", "1.0", "true", "yes", "y", "t")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class RegistrationSpec:
     TASK and POSITIVE_LABEL are inferred from the reference when left out; MODEL_CLASS names the
     model file's class that means the positive label when the two differ; IGNORE lists the
     reference's other columns that are not features; CREATED_BY is recorded when no one signed in.
+    A multiclass model (TASK multiclass, never inferred) has its predicted class in PREDICTION
+    and one probability column per class named PROBA_PREFIX + class, in the reference and logs.
     """
 
     model: str
@@ -67,6 +69,7 @@ class RegistrationSpec:
     created_by: str = ""
     ignore: tuple[str, ...] = ()
     feature_metadata: str | Path | None = None
+    proba_prefix: str | None = None
 
 
 def register_version(
@@ -88,6 +91,8 @@ def register_version(
         spec = dataclasses.replace(spec, model=name)
     if spec.task is not None and spec.task not in TASKS:
         raise InvalidInput(f"unknown task {spec.task!r}; use one of {', '.join(TASKS)}")
+    if spec.proba_prefix is not None and spec.task != "multiclass":
+        raise InvalidInput("--proba-prefix names the class probabilities; add --task multiclass")
     if spec.model_class is not None and spec.model_file is None:
         raise InvalidInput("--model-class names a class of the model file; give --model-file too")
     store.open()
@@ -104,7 +109,14 @@ def register_version(
         # The id and time columns name the prediction logs' columns: a reference need not
         # carry them, and where it does they are not features.
         special = {spec.target, spec.prediction, *spec.ignore}
+        prefix = spec.proba_prefix or multiclass.DEFAULT_PREFIX
+        probabilities = (
+            multiclass.probability_columns(list(raw.columns), prefix)
+            if spec.task == "multiclass"
+            else {}
+        )
         missing = [c for c in special if c not in raw.columns]
+        special |= set(probabilities.values())
         special |= {c for c in (spec.timestamp, spec.id_column) if c in raw.columns}
         if missing:
             raise InvalidInput(
@@ -123,6 +135,20 @@ def register_version(
                 f"{spec.reference}: no feature columns left besides {sorted(special)}"
             )
         score = f"TRY_CAST({quote_ident(spec.prediction)} AS DOUBLE)"
+        if spec.task == "multiclass":
+            multiclass.check_reference(
+                w,
+                table="__ref_raw",
+                target=spec.target,
+                prediction=spec.prediction,
+                columns=probabilities,
+                prefix=prefix,
+                source=str(spec.reference),
+            )
+            score = multiclass.predicted_probability_sql(
+                quote_ident(spec.prediction),
+                {c: f"TRY_CAST({quote_ident(n)} AS DOUBLE)" for c, n in probabilities.items()},
+            )
         bad_scores = w.rows(
             f"SELECT count(*) FROM __ref_raw WHERE {score} IS NULL OR NOT isfinite({score})"
         )[0][0]
@@ -131,9 +157,11 @@ def register_version(
                 f"{spec.reference}: {bad_scores} row(s) with a missing or non-numeric "
                 f"prediction in column {spec.prediction!r}"
             )
-        task, positive_label = _settle_task(w, spec.target, score, spec.task, spec.positive_label)
+        task, positive_label = settle_task(
+            w, target=spec.target, score=score, task=spec.task, positive_label=spec.positive_label
+        )
         entry = _get_or_create_model(
-            w, spec.model, task, positive_label, spec.description, created_by
+            w, spec.model, task, positive_label, spec.description, created_by, list(probabilities)
         )
         number = _next_version(w, entry)
         assert entry.id is not None
@@ -143,15 +171,24 @@ def register_version(
             kind = infer_kind(w.db, "__ref_raw", name, raw.columns[name])
             column = log_tables.feature_column(w, model_id=entry.id, name=name, kind=kind)
             features.append(profile(w.db, "__ref_raw", name, kind, column))
+        outputs = None
+        if probabilities:
+            outputs = multiclass.map_outputs(
+                w, model=entry, prediction=spec.prediction, columns=probabilities
+            )
         rows, unlabeled = _copy_reference(
-            w, entry, number, features, spec.target, score, positive_label
+            w, entry, number, features, spec.target, score, positive_label, outputs
         )
         if spec.model_class is not None and task != "binary":
             raise InvalidInput("--model-class applies to binary models, and this is a regression")
         warnings = []
         if unlabeled:
             warnings.append(f"{unlabeled} reference row(s) have no target; left out of metrics")
-        metrics = _reference_metrics(w, entry, number)
+        metrics = (
+            multiclass.reference_metrics(w, model=entry, version=number, outputs=outputs)
+            if outputs
+            else _reference_metrics(w, entry, number)
+        )
         artifact = None
         if model_file is not None:
             artifact = store_artifact(model_file, store.artifacts_dir)
@@ -164,6 +201,8 @@ def register_version(
                     artifact=artifact,
                     source=str(spec.model_file),
                     model_class=spec.model_class,
+                    outputs=outputs,
+                    prefix=prefix,
                 )
             except InvalidInput:
                 if artifact.new:  # a refused file leaves no copy behind
@@ -198,6 +237,7 @@ def register_version(
                 "metadata": parse_metadata(Path(spec.feature_metadata), feature_names)
                 if spec.feature_metadata
                 else {},
+                **({"outputs": outputs.to_json()} if outputs else {}),
             },
             metrics=metrics,
         )
@@ -228,79 +268,14 @@ def register_version(
     return Registration(spec.model, number, task, feature_names, rows, metrics, warnings)
 
 
-def _settle_task(
-    w: Work, target: str, score: str, task: str | None, positive_label: str | None
-) -> tuple[str, str | None]:
-    t = quote_ident(target)
-    distinct = [
-        r[0]
-        for r in w.rows(
-            f"SELECT DISTINCT CAST({t} AS VARCHAR) FROM __ref_raw WHERE {t} IS NOT NULL LIMIT 3"
-        )
-    ]
-    # Every score is finite by now; the filter keeps DuckDB from answering min/max out of
-    # Parquet statistics, which say NaN when read with can_have_nan.
-    finite = f"FILTER (WHERE isfinite({score}))"
-    lo, hi = w.rows(f"SELECT min({score}) {finite}, max({score}) {finite} FROM __ref_raw")[0]
-    if task is None:
-        task = "binary" if len(distinct) <= 2 and lo >= 0 and hi <= 1 else "regression"
-    if task == "regression":
-        bad = w.rows(
-            f"SELECT count(*) FROM __ref_raw "
-            f"WHERE {t} IS NOT NULL AND TRY_CAST({t} AS DOUBLE) IS NULL"
-        )[0][0]
-        if bad:
-            raise InvalidInput(f"target {target!r} has {bad} non-numeric value(s); not regression")
-        return task, None
-    if len(distinct) > 2:
-        raise InvalidInput(
-            f"target {target!r} has more than two values ({', '.join(distinct)}, ...); "
-            "a binary model needs two, or use --task regression"
-        )
-    if not (lo >= 0 and hi <= 1):
-        raise InvalidInput(
-            f"binary predictions must be probabilities of the positive label in [0, 1]; "
-            f"found {lo:g} to {hi:g}"
-        )
-    if positive_label is None:
-        truthy = [d for d in distinct if d.strip().lower() in _TRUE_WORDS]
-        if len(truthy) != 1 and len(distinct) == 2:
-            raise InvalidInput(
-                f"cannot tell the positive label among {distinct}; pass --positive-label"
-            )
-        positive_label = truthy[0] if truthy else "1"
-    elif distinct and not any(_is_label(d, positive_label) for d in distinct):
-        raise InvalidInput(
-            f"positive label {positive_label!r} is not among target values {distinct}"
-        )
-    return task, positive_label
-
-
-def _is_label(value: str, positive: str) -> bool:
-    if value.strip().lower() == positive.strip().lower():
-        return True
-    try:
-        return float(value) == float(positive)
-    except ValueError:
-        return False
-
-
-def label_to_y_sql(expr: str, positive_label: str | None) -> tuple[str, list[Any]]:
-    """SQL turning a raw label into y (1/0 for binary, the number for regression), with params."""
-    if positive_label is None:
-        return f"TRY_CAST({expr} AS DOUBLE)", []
-    text = f"lower(trim(CAST({expr} AS VARCHAR)))"
-    sql = (
-        f"CASE WHEN {expr} IS NULL THEN NULL "
-        f"WHEN {text} = lower(trim(?)) OR TRY_CAST({text} AS DOUBLE) = TRY_CAST(? AS DOUBLE) "
-        f"OR ({text} IN ('true', 't', 'yes') AND lower(trim(?)) IN ('1', 'true', 't', 'yes')) "
-        "THEN 1.0 ELSE 0.0 END"
-    )
-    return sql, [positive_label, positive_label, positive_label]
-
-
 def _get_or_create_model(
-    w: Work, name: str, task: str, positive_label: str | None, description: str, owner: str
+    w: Work,
+    name: str,
+    task: str,
+    positive_label: str | None,
+    description: str,
+    owner: str,
+    classes: list[str],
 ) -> Model:
     found = w.session.exec(select(Model).where(Model.name == name)).first()
     if found is None:
@@ -308,6 +283,7 @@ def _get_or_create_model(
             name=name,
             task=task,
             positive_label=positive_label,
+            classes=classes or None,
             description=description,
             owner=owner,
         )
@@ -316,10 +292,15 @@ def _get_or_create_model(
         return found
     if found.task != task:
         raise InvalidInput(f"model {name!r} is a {found.task} model; this reference looks {task}")
+    if task == "multiclass" and found.classes != classes:
+        raise InvalidInput(
+            f"model {name!r} has classes {found.classes}; this reference's probability columns "
+            f"name {classes}"
+        )
     if (
         task == "binary"
         and positive_label is not None
-        and not _is_label(positive_label, found.positive_label or "1")
+        and not is_label(positive_label, found.positive_label or "1")
     ):
         raise InvalidInput(
             f"model {name!r} has positive label {found.positive_label!r}, not {positive_label!r}"
@@ -342,11 +323,20 @@ def _copy_reference(
     target: str,
     score: str,
     positive_label: str | None,
+    outputs: multiclass.ClassOutputs | None,
 ) -> tuple[int, int]:
     assert model.id is not None
-    y_sql, params = label_to_y_sql(quote_ident(target), model.positive_label or positive_label)
-    columns = ", ".join(f.column for f in features)
-    values = ", ".join(f"TRY_CAST({quote_ident(f.name)} AS {f.sql_type})" for f in features)
+    y_sql, params = label_to_y_sql(
+        quote_ident(target), model.positive_label or positive_label, classes=model.classes
+    )
+    typed = {f.column: f"TRY_CAST({quote_ident(f.name)} AS {f.sql_type})" for f in features}
+    if outputs is not None:
+        typed |= {f.column: f"TRY_CAST({quote_ident(f.name)} AS DOUBLE)"
+                  for f in outputs.probabilities.values()}  # fmt: skip
+        typed[outputs.predicted.column] = multiclass.canonical_class_sql(
+            quote_ident(outputs.predicted.name), list(outputs.probabilities)
+        )
+    columns, values = ", ".join(typed), ", ".join(typed.values())
     w.sql(
         f"INSERT INTO {log_tables.insert_target(w, table=log_tables.ref_table(model.id))} "
         f"(version, row_no, target, y, score, {columns}) "

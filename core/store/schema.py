@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the MIGRATIONS steps (column changes) in order.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 CATALOG_DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -57,6 +57,7 @@ MIGRATIONS: dict[int, list[str]] = {
     4: [],  # reviews, sign-offs and promotions: new tables only
     5: ["ALTER TABLE model_version ADD COLUMN IF NOT EXISTS positive_class VARCHAR"],
     6: [],  # log files of a team store: a new table only
+    8: ["ALTER TABLE model ADD COLUMN IF NOT EXISTS classes JSON"],  # multiclass models
 }
 
 

@@ -36,6 +36,8 @@ class Model(SQLModel, table=True):
     name: str = Field(sa_column=sa.Column(sa.String, unique=True, nullable=False))
     task: str
     positive_label: str | None = None
+    # A multiclass model's classes as the model file names them; y of its rows is an index here.
+    classes: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     description: str = ""
     owner: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

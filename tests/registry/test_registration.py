@@ -322,7 +322,7 @@ def test_a_binary_model_with_three_target_classes_is_refused(
     )
 
     assert "has more than two values" in message
-    assert "--task regression" in message
+    assert "use --task multiclass or regression" in message
 
 
 def test_binary_scores_outside_0_1_are_refused(
@@ -444,8 +444,8 @@ def test_a_classifier_of_three_classes_is_refused_though_its_reference_looks_lik
     )
 
     assert message == (
-        f"{tmp_path / 'iris.skops'}: a classifier of 3 classes (0, 1, 2); ModelBridge monitors "
-        "binary classifiers (the probability of one class) and regressors only"
+        f"{tmp_path / 'iris.skops'}: a classifier of 3 classes (0, 1, 2); register it with "
+        "--task multiclass and one probability column per class (--proba-prefix)"
     )
 
 

@@ -33,9 +33,11 @@ ADDED_IN = {
     ),
     5: ([], []),
     6: (["log_file"], []),
+    7: ([], []),
+    8: ([], []),
 }
 # What each schema step added to existing tables: (table, column).
-COLUMNS_ADDED_IN = {5: [("model_version", "positive_class")]}
+COLUMNS_ADDED_IN = {5: [("model_version", "positive_class")], 8: [("model", "classes")]}
 
 
 def modelbridge(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Ran:

@@ -132,6 +132,11 @@ def _register(p: argparse.ArgumentParser) -> None:
         "never a feature. Other id columns of the reference: --ignore",
     )
     p.add_argument("--task", choices=TASKS)
+    p.add_argument(
+        "--proba-prefix",
+        help="multiclass: the class probability columns are this prefix + the class "
+        "(default p_: p_setosa, p_versicolor, ...); --prediction names the predicted class",
+    )
     p.add_argument("--positive-label", help="the target value that counts as positive (binary)")
     p.add_argument("--model-file", help="the fitted model: skops (safe) or joblib")
     p.add_argument(

@@ -1,0 +1,88 @@
+"""Multiclass models for tests: scikit-learn's bundled data sets with real fitted models, and
+simulated data with a known shift (written to a temporary folder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from sklearn import datasets
+from sklearn.linear_model import LogisticRegression
+
+LOADERS = {"iris": datasets.load_iris, "wine": datasets.load_wine, "digits": datasets.load_digits}
+
+
+@dataclass(frozen=True)
+class MulticlassCase:
+    """Files of one multiclass model: reference, model file, logs and labels (target 'kind',
+    predicted class 'predicted', probabilities 'p_<class>')."""
+
+    reference: Path
+    model_file: Path
+    logs: Path
+    labels: Path
+    model: object
+    classes: list[str]
+    logs_frame: pd.DataFrame  # the logged rows, with their true class in 'kind'
+
+
+def _frames(model: object, x: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    proba = model.predict_proba(x)  # type: ignore[attr-defined]
+    names = [str(c) for c in model.classes_]  # type: ignore[attr-defined]
+    out = x.assign(kind=y, predicted=model.predict(x))  # type: ignore[attr-defined]
+    return out.assign(**{f"p_{c}": proba[:, i] for i, c in enumerate(names)})
+
+
+def write_case(
+    folder: Path,
+    *,
+    model: object,
+    reference: pd.DataFrame,
+    logs: pd.DataFrame,
+    start: str = "2026-03-01",
+    days: int = 6,
+) -> MulticlassCase:
+    """Fit MODEL on REFERENCE's features and 'kind', and write its files with LOGS as traffic
+    spread evenly over DAYS days."""
+    folder.mkdir(parents=True, exist_ok=True)
+    features = [c for c in reference.columns if c != "kind"]
+    model.fit(reference[features], reference["kind"])  # type: ignore[attr-defined]
+    _frames(model, reference[features], reference["kind"].to_numpy()).to_csv(
+        folder / "reference.csv", index=False
+    )
+    sio.dump(model, folder / "model.skops")
+    n = len(logs)
+    scored = _frames(model, logs[features].reset_index(drop=True), logs["kind"].to_numpy())
+    scored.insert(0, "request_id", [f"r-{i:05d}" for i in range(n)])
+    seconds = np.linspace(0, days * 86400 - 1, n).astype(int)
+    scored.insert(1, "timestamp", pd.Timestamp(start, tz="UTC") + pd.to_timedelta(seconds, "s"))
+    scored.drop(columns=["kind"]).to_parquet(folder / "logs.parquet", index=False)
+    scored[["request_id", "kind"]].to_csv(folder / "labels.csv", index=False)
+    return MulticlassCase(
+        folder / "reference.csv",
+        folder / "model.skops",
+        folder / "logs.parquet",
+        folder / "labels.csv",
+        model,
+        [str(c) for c in model.classes_],  # type: ignore[attr-defined]
+        scored,
+    )
+
+
+def bundled_case(folder: Path, *, data: str, model: object, seed: int = 0) -> MulticlassCase:
+    """One of scikit-learn's bundled data sets, shuffled: half the reference, half the logs.
+    Classes are named as the data set names them (digits keeps its numbers 0-9)."""
+    bunch = LOADERS[data]()
+    x = pd.DataFrame(bunch.data, columns=[str(c) for c in bunch.feature_names])
+    names = np.asarray(bunch.target_names)
+    frame = x.assign(kind=names[bunch.target]).sample(frac=1.0, random_state=seed)
+    half = len(frame) // 2
+    return write_case(folder, model=model, reference=frame.iloc[:half], logs=frame.iloc[half:])
+
+
+def iris_case(folder: Path) -> MulticlassCase:
+    """A logistic-regression iris model (classes setosa, versicolor, virginica)."""
+    return bundled_case(folder, data="iris", model=LogisticRegression(max_iter=1000))
