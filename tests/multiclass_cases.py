@@ -86,3 +86,46 @@ def bundled_case(folder: Path, *, data: str, model: object, seed: int = 0) -> Mu
 def iris_case(folder: Path) -> MulticlassCase:
     """A logistic-regression iris model (classes setosa, versicolor, virginica)."""
     return bundled_case(folder, data="iris", model=LogisticRegression(max_iter=1000))
+
+
+def simulated_case(
+    folder: Path,
+    *,
+    shift: float,
+    concept_drift: bool,
+    windows: int = 20,
+    per_window: int = 400,
+    seed: int = 7,
+) -> MulticlassCase:
+    """Three classes from a known multinomial logistic model of two inputs, so a logistic
+    regression fitted on the reference gives calibrated probabilities. The logs' inputs move by
+    up to SHIFT (covariate shift); with CONCEPT_DRIFT the true classes of the second half of the
+    windows follow other coefficients, which the model does not know. One window per day."""
+    rng = np.random.default_rng(seed)
+    weights = np.array([[1.5, 0.0], [-1.0, 1.2], [-0.5, -1.2]])
+    drifted = np.array([[-1.5, 0.0], [1.0, 1.2], [0.5, -1.2]])  # the first class's sign flips
+    names = np.array(["low", "mid", "high"])
+
+    def draw(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        logits = x @ w.T
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return names[[rng.choice(3, p=row) for row in p]]
+
+    def frame(x: np.ndarray, kind: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "kind": kind})
+
+    ref_x = rng.normal(0, 1, (4000, 2))
+    reference = frame(ref_x, draw(ref_x, weights))
+    logs = []
+    for t in range(windows):
+        x = rng.normal([shift * t / (windows - 1), 0.0], 1, (per_window, 2))
+        changed = concept_drift and t >= windows // 2
+        logs.append(frame(x, draw(x, drifted if changed else weights)))
+    return write_case(
+        folder,
+        model=LogisticRegression(max_iter=1000),
+        reference=reference,
+        logs=pd.concat(logs, ignore_index=True),
+        days=windows,
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.monitoring import class_performance
 from core.monitoring.performance_statistics import (
     SCORE_BINS,
     calibration_band,
@@ -98,6 +99,8 @@ def performance_by_window(
     assert model.id is not None
     if model.task == "regression":
         return _regression(w, model, version, spec)
+    if model.task == "multiclass":
+        return class_performance.performance_by_window(w, model=model, version=version, spec=spec)
     threshold = threshold_of(model)
     ref_frame = binary_counts(
         w,

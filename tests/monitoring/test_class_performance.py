@@ -1,0 +1,146 @@
+"""Multiclass performance per window: realized metrics equal scikit-learn's on its bundled data
+sets with real models, and the estimate from the probabilities holds within its band under
+covariate shift but not under concept drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from core.ingest import ingest_labels, ingest_predictions
+from core.monitoring import class_performance
+from core.monitoring.performance import performance_by_window
+from core.monitoring.windows import WindowSpec
+from core.registry import RegistrationSpec, get_model, get_version, register_version
+from core.store import Store
+from tests.multiclass_cases import MulticlassCase, bundled_case, simulated_case
+
+DAILY = WindowSpec.parse("D")
+
+
+def _monitored(store: Store, case: MulticlassCase, *, labels: pd.DataFrame | None = None) -> None:
+    register_version(
+        store,
+        spec=RegistrationSpec(
+            model="m", reference=case.reference, target="kind", prediction="predicted",
+            task="multiclass", model_file=case.model_file,
+        ),
+    )  # fmt: skip
+    ingest_predictions(store, model="m", files=[case.logs])
+    ingest_labels(store, model="m", files=[case.labels] if labels is None else [labels])
+
+
+def _read(store: Store, query: object) -> pd.DataFrame:
+    with store.read() as r:
+        model = get_model(r, name="m")
+        version = get_version(r, model=model, version=1)
+        return query(r, model=model, version=version, spec=DAILY)  # type: ignore[operator]
+
+
+CASES = [
+    ("iris", LogisticRegression(max_iter=1000)),
+    ("iris", RandomForestClassifier(n_estimators=30, random_state=0)),
+    ("wine", RandomForestClassifier(n_estimators=30, random_state=0)),
+    ("wine", LogisticRegression(max_iter=5000)),
+    ("digits", LogisticRegression(max_iter=2000)),
+    ("digits", RandomForestClassifier(n_estimators=30, random_state=0)),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "model"), CASES, ids=[f"{d}-{type(m).__name__}" for d, m in CASES]
+)
+def test_realized_metrics_and_confusion_per_window_equal_scikit_learns(
+    store: Store, tmp_path: Path, data: str, model: object
+) -> None:
+    case = bundled_case(tmp_path / data, data=data, model=model)
+    labelled = case.logs_frame.iloc[[i for i in range(len(case.logs_frame)) if i % 4]]
+    labelled[["request_id", "kind"]].to_csv(tmp_path / "some_labels.csv", index=False)
+    _monitored(store, case, labels=tmp_path / "some_labels.csv")  # type: ignore[arg-type]
+
+    realized = _read(store, class_performance.realized_by_window)
+    confusion = _read(store, class_performance.confusion_by_window)
+
+    classes = case.classes
+    days = labelled["timestamp"].dt.tz_localize(None).dt.floor("D")
+    assert realized["window_start"].nunique() == days.nunique() == 6
+    for day, rows in labelled.groupby(days):
+        got = realized[realized["window_start"] == day].set_index("metric")["realized"]
+        y, predicted = rows["kind"].astype(str), rows["predicted"].astype(str)
+        proba = rows[[f"p_{c}" for c in classes]].to_numpy()
+        precision, recall, _, _ = skm.precision_recall_fscore_support(
+            y, predicted, labels=classes, zero_division=0
+        )
+        expected = {
+            "accuracy": skm.accuracy_score(y, predicted),
+            "macro_f1": skm.f1_score(
+                y, predicted, labels=classes, average="macro", zero_division=0
+            ),
+            "weighted_f1": skm.f1_score(
+                y, predicted, labels=classes, average="weighted", zero_division=0
+            ),
+            "log_loss": skm.log_loss(y, proba, labels=classes),
+            **{f"precision:{c}": p for c, p in zip(classes, precision, strict=True)},
+            **{f"recall:{c}": r for c, r in zip(classes, recall, strict=True)},
+        }
+        assert got.to_dict() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        window = confusion[confusion["window_start"] == day]
+        matrix = window.pivot(index="actual", columns="predicted", values="realized")
+        assert (
+            matrix.loc[classes, classes].to_numpy().tolist()
+            == skm.confusion_matrix(y, predicted, labels=classes).tolist()
+        )
+        # Expected: each class's probability summed over all the window's rows predicted so.
+        logged = case.logs_frame[
+            case.logs_frame["timestamp"].dt.tz_localize(None).dt.floor("D") == day
+        ]
+        sums = logged.groupby(logged["predicted"].astype(str))[[f"p_{c}" for c in classes]].sum()
+        exp = window.pivot(index="predicted", columns="actual", values="expected")
+        sums = sums.reindex(classes, fill_value=0.0)
+        np.testing.assert_allclose(exp.loc[classes, classes].to_numpy(), sums.to_numpy(), atol=1e-9)
+
+
+def _accuracy(store: Store) -> pd.DataFrame:
+    found = _read(store, performance_by_window)
+    return found[found["metric"] == "accuracy"].reset_index(drop=True)
+
+
+def _inside(rows: pd.DataFrame) -> pd.Series:
+    return (rows["realized"] >= rows["estimated_lower"]) & (
+        rows["realized"] <= rows["estimated_upper"]
+    )
+
+
+def test_under_covariate_shift_realized_accuracy_lies_within_the_estimates_band(
+    store: Store, tmp_path: Path
+) -> None:
+    _monitored(store, simulated_case(tmp_path, shift=2.5, concept_drift=False))
+
+    accuracy = _accuracy(store)
+
+    assert len(accuracy) == 20 and (accuracy["n_labeled"] == 400).all()
+    assert _inside(accuracy).mean() >= 0.9
+    # The shift moved accuracy itself, so the estimate had something to follow.
+    assert abs(accuracy["realized"].iloc[-3:].mean() - accuracy["realized"].iloc[:3].mean()) > 0.05
+    width = accuracy["estimated_upper"] - accuracy["estimated_lower"]
+    assert width.between(0.03, 0.15).all()  # about 4 sd of a 400-row mean
+
+
+def test_under_concept_drift_realized_accuracy_leaves_the_band_and_raises_the_alert(
+    store: Store, tmp_path: Path
+) -> None:
+    _monitored(store, simulated_case(tmp_path, shift=0.0, concept_drift=True))
+
+    accuracy = _accuracy(store)
+
+    before, after = accuracy.iloc[:10], accuracy.iloc[10:]
+    assert _inside(before).mean() >= 0.9
+    assert not _inside(after).any()
+    assert (after["realized"] < after["estimated_lower"]).all()
+    assert after["alert"].all() and not before["alert"].any()
