@@ -31,7 +31,11 @@ from core.registry import get_model, get_version
 from core.store import Alert, Model, ModelVersion, Store, Work, utcnow
 
 DEFAULT_CONSECUTIVE = 2
-WATCHED_METRICS = {"binary": ("roc_auc", "calibration_error"), "regression": ("mae", "rmse")}
+WATCHED_METRICS = {
+    "binary": ("roc_auc", "calibration_error"),
+    "regression": ("mae", "rmse"),
+    "multiclass": ("accuracy", "macro_f1"),
+}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from core.monitoring.drift_statistics import (
 from core.monitoring.drift_thresholds import Calibration, bar, rule_of_distance, rule_of_test
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, get_model, get_version
+from core.registry.classes import class_outputs
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store, Work, log_tables
 
@@ -257,7 +258,9 @@ def is_calibrated(version: ModelVersion) -> bool:
 
 
 def _checked(version: ModelVersion) -> list[Feature]:
-    return [*features_of(version), Feature(PREDICTION, "numeric", "score")]
+    outputs = class_outputs(version)  # a multiclass model's predicted class and probabilities
+    extra = outputs.features() if outputs is not None else []
+    return [*features_of(version), *extra, Feature(PREDICTION, "numeric", "score")]
 
 
 Values = dict[str, Any]  # method -> one value per window

@@ -25,7 +25,17 @@ THIN_LABELS_SHARE = 1 / 9
 # The smallest change each metric must be able to show: a window whose band is wider than this
 # on either side could not tell a real loss from chance.
 DETECTABLE = dict.fromkeys(
-    ("roc_auc", "precision", "recall", "f1", "accuracy", "calibration_error"), 0.1
+    (
+        "roc_auc",
+        "precision",
+        "recall",
+        "f1",
+        "accuracy",
+        "calibration_error",
+        "macro_f1",
+        "weighted_f1",
+    ),
+    0.1,
 )
 # Error metrics of regression models: a share of the reference's own error.
 DETECTABLE_SHARE = 0.5
