@@ -28,6 +28,8 @@ from core.words import exact_money
 def cmd_business_case(args: argparse.Namespace) -> int:
     """Show or change a model's business case."""
     store = store_of(args).open()
+    with store.read() as r:
+        registry.refuse_multiclass(registry.get_model(r, name=args.model), what="business cases")
     if args.set:
         case = business_case.save(
             store, model=args.model, changes=setting_changes(args.set), by=login(store, args=args)
@@ -47,6 +49,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     spec = window_spec(args) if (args.period or args.chunk_size) else None
     with store_of(args).open().read() as r:
         model = registry.get_model(r, name=args.model)
+        registry.refuse_multiclass(model, what="value figures")
         version = registry.get_version(r, model=model, version=args.version)
         case = business_case.current(model)
         periods = WindowSpec.parse(case["period"])  # the business case's own

@@ -17,7 +17,7 @@ from core.errors import InvalidInput
 from core.explain import Explanation, counterfactuals, explainer_for, logged_case
 from core.explain.reasons import Reason, reasons
 from core.monitoring.performance import threshold_of
-from core.registry import features_of, get_model, get_version, reference_frame
+from core.registry import features_of, get_model, get_version, reference_frame, refuse_multiclass
 from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store, Work, log_tables, open_store
@@ -112,6 +112,7 @@ def explain_case(
     """Explain a logged decision (by request id), with reasons and a counterfactual hint."""
     with store.open().read() as r:
         entry = get_model(r, name=model)
+        refuse_multiclass(entry, what="explanations")
         frame, record = logged_case(r, model=entry, request_id=request_id)
         target = get_version(
             r, model=entry, version=version if version is not None else int(record["version"])
@@ -158,6 +159,7 @@ def explain_values(
     """Explain a case given as feature values (the what-if panel)."""
     with store.open().read() as r:
         entry, target = _context(r, model, version)
+        refuse_multiclass(entry, what="explanations")
         names = [f.name for f in features_of(target)]
         frame = pd.DataFrame([{n: values.get(n) for n in names}])
         return _explain_frame(store, r, entry, target, frame, units)

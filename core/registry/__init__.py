@@ -9,6 +9,7 @@ from core.registry.lookups import (
     get_version,
     list_models,
     list_versions,
+    refuse_multiclass,
     scoring_class,
 )
 from core.registry.opening import Opening, challenger_versions, opening_version
@@ -54,6 +55,7 @@ __all__ = [
     "challenger_versions",
     "features_of",
     "scoring_class",
+    "refuse_multiclass",
     "register_version",
     "label_to_y_sql",
     "reference_frame",

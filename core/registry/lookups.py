@@ -6,7 +6,7 @@ import unicodedata
 
 from sqlmodel import col, select
 
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from core.registry.features import Feature, schema_from_json
 from core.store import Model, ModelVersion, Work
 
@@ -66,3 +66,13 @@ def scoring_class(model: Model, version: ModelVersion) -> str | None:
 def features_of(version: ModelVersion) -> list[Feature]:
     """A version's features in registered order."""
     return schema_from_json(version.feature_schema)
+
+
+def refuse_multiclass(model: Model, *, what: str) -> None:
+    """Refuse WHAT for a multiclass model, which it does not handle yet: its answers would treat
+    the predicted class's probability as a binary score."""
+    if model.task == "multiclass":
+        raise InvalidInput(
+            f"{what} are not available for multiclass models yet ({model.name!r} has "
+            f"{len(model.classes or [])} classes); its drift, performance and alerts are"
+        )

@@ -109,8 +109,8 @@ def test_register_refuses_a_class_without_its_probability_column_in_one_line(
     ran = _register(tmp_path / "s.duckdb", case, tmp_path / "no_high.csv", "--task", "multiclass")
 
     assert _one_line_error(ran) == (
-        f"modelbridge: error: {case.model_file}: the model has class 'high' but the reference has no "
-        "p_high column"
+        f"modelbridge: error: {case.model_file}: the model has class 'high' but the reference "
+        "has no p_high column"
     )
 
 
@@ -123,4 +123,23 @@ def test_register_refuses_a_probability_prefix_for_another_task_in_one_line(
 
     assert _one_line_error(ran) == (
         "modelbridge: error: --proba-prefix names the class probabilities; add --task multiclass"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (("explain", "levels", "--id", "r-00001"), "explanations"),
+        (("kpi", "levels"), "value figures"),
+        (("business-case", "levels"), "business cases"),
+    ],
+)
+def test_what_multiclass_models_do_not_have_yet_is_refused_in_one_line(
+    db: Path, command: tuple[str, ...], what: str
+) -> None:
+    ran = run_cli(*command, "--json", db=db)
+
+    assert _one_line_error(ran) == (
+        f"modelbridge: error: {what} are not available for multiclass models yet ('levels' has "
+        "3 classes); its drift, performance and alerts are"
     )
