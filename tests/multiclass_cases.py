@@ -30,9 +30,9 @@ class MulticlassCase:
 
 
 def _frames(model: object, x: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
-    proba = model.predict_proba(x)  # type: ignore[attr-defined]
-    names = [str(c) for c in model.classes_]  # type: ignore[attr-defined]
-    out = x.assign(kind=y, predicted=model.predict(x))  # type: ignore[attr-defined]
+    proba = model.predict_proba(x)
+    names = [str(c) for c in model.classes_]
+    out = x.assign(kind=y, predicted=model.predict(x))
     return out.assign(**{f"p_{c}": proba[:, i] for i, c in enumerate(names)})
 
 
@@ -49,7 +49,7 @@ def write_case(
     spread evenly over DAYS days."""
     folder.mkdir(parents=True, exist_ok=True)
     features = [c for c in reference.columns if c != "kind"]
-    model.fit(reference[features], reference["kind"])  # type: ignore[attr-defined]
+    model.fit(reference[features], reference["kind"])
     _frames(model, reference[features], reference["kind"].to_numpy()).to_csv(
         folder / "reference.csv", index=False
     )
@@ -67,7 +67,7 @@ def write_case(
         folder / "logs.parquet",
         folder / "labels.csv",
         model,
-        [str(c) for c in model.classes_],  # type: ignore[attr-defined]
+        [str(c) for c in model.classes_],
         scored,
     )
 

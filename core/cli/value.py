@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import Any
 
 from core import registry
 from core.cli.common import (
@@ -28,8 +29,6 @@ from core.words import exact_money
 def cmd_business_case(args: argparse.Namespace) -> int:
     """Show or change a model's business case."""
     store = store_of(args).open()
-    with store.read() as r:
-        registry.refuse_multiclass(registry.get_model(r, name=args.model), what="business cases")
     if args.set:
         case = business_case.save(
             store, model=args.model, changes=setting_changes(args.set), by=login(store, args=args)
@@ -49,8 +48,9 @@ def cmd_kpi(args: argparse.Namespace) -> int:
     spec = window_spec(args) if (args.period or args.chunk_size) else None
     with store_of(args).open().read() as r:
         model = registry.get_model(r, name=args.model)
-        registry.refuse_multiclass(model, what="value figures")
         version = registry.get_version(r, model=model, version=args.version)
+        if model.task == "multiclass":
+            return _class_kpi(args, r, model, version, spec)
         case = business_case.current(model)
         periods = WindowSpec.parse(case["period"])  # the business case's own
         per = periods.label()  # "per month"
@@ -142,6 +142,47 @@ def cmd_kpi(args: argparse.Namespace) -> int:
         text = (
             "No business case yet: every decision is worth 0, so these values say nothing. Set "
             f"what each outcome is worth with `modelbridge business-case {model.name} --set ...`."
+            "\n" + text
+        )
+    emit(args, data, text)
+    return 0
+
+
+def _class_kpi(args: argparse.Namespace, r: Any, model: Any, version: Any, spec: Any) -> int:
+    """A multiclass model's value per decision: its value matrix, the reference, all logs and
+    each window, realized and estimated with its band."""
+    from core.value import class_value
+
+    case = business_case.current(model)
+    spec = spec or WindowSpec.parse(case["period"])
+    matrix = business_case.value_matrix(model, case)
+    names = model.classes or []
+    reference = class_value.on_reference(r, model=model, version=version)
+    overall = class_value.overall(r, model=model, version=version)
+    windows = class_value.by_window(r, model=model, version=version, spec=spec)
+    data = {
+        "model": model.name,
+        "version": version.version,
+        "unit": overall.unit,
+        "value_matrix": {
+            a: dict(zip(names, row, strict=True)) for a, row in zip(names, matrix, strict=True)
+        },
+        "reference": dataclasses.asdict(reference),
+        "overall": dataclasses.asdict(overall),
+        "windows": frame_records(windows),
+    }
+    text = (
+        f"value per decision {exact_money(overall.realized)} {overall.unit} realized "
+        f"({overall.n_labeled} labelled decisions), {exact_money(overall.estimated)} estimated "
+        f"({exact_money(overall.lower)} to {exact_money(overall.upper)}, {overall.n} decisions); "
+        f"on the reference {exact_money(reference.realized)}"
+    )
+    if len(windows):
+        text += "\n" + frame_text(windows, "")
+    if not business_case.values_set(model, case):
+        text = (
+            "No value matrix yet: every decision is worth 0. Set what each decision is worth "
+            f"with `modelbridge business-case {model.name} --set value:<actual>:<predicted>=...`."
             "\n" + text
         )
     emit(args, data, text)

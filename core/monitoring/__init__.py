@@ -3,6 +3,7 @@
 __all__ = [
     "alert_words",
     "alerts",
+    "class_performance",
     "data_quality",
     "drift",
     "drift_reference",

@@ -63,7 +63,9 @@ def _outputs(version: ModelVersion) -> multiclass.ClassOutputs:
     return found
 
 
-def _source(model: Model, version: ModelVersion, spec: WindowSpec) -> tuple[str, list[Any]]:
+def labelled_class_logs(
+    model: Model, version: ModelVersion, spec: WindowSpec
+) -> tuple[str, list[Any]]:
     """SQL of the version's logs with their window key and label (NULL until it arrives)."""
     assert model.id is not None
     return (
@@ -119,7 +121,7 @@ def confusion_by_window(
     the actual class's probability over all rows predicted so (expected)."""
     outputs = _outputs(version)
     names = list(outputs.probabilities)
-    source, params = _source(model, version, spec)
+    source, params = labelled_class_logs(model, version, spec)
     wins = _windows(w, source, params, spec)
     realized = multiclass.class_counts(
         w, source=source, params=params, group="__w", outputs=outputs
@@ -153,7 +155,7 @@ def realized_by_window(
     metric with the labelled rows it was measured on."""
     outputs = _outputs(version)
     names = list(outputs.probabilities)
-    source, params = _source(model, version, spec)
+    source, params = labelled_class_logs(model, version, spec)
     wins = _windows(w, source, params, spec)
     realized = multiclass.class_counts(
         w, source=source, params=params, group="__w", outputs=outputs
@@ -233,7 +235,7 @@ def performance_by_window(
     MIN_LABELLED labels), the reference's normal range and the alert."""
     outputs = _outputs(version)
     names = list(outputs.probabilities)
-    source, params = _source(model, version, spec)
+    source, params = labelled_class_logs(model, version, spec)
     wins = _windows(w, source, params, spec)
     realized = multiclass.class_counts(
         w, source=source, params=params, group="__w", outputs=outputs

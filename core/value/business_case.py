@@ -42,6 +42,8 @@ BINARY_ONLY = (
     "negative_action",
 )
 REGRESSION_ONLY = ("cost_under", "cost_over")
+# A multiclass model's value matrix: one key per (actual, predicted) pair of classes.
+CELL_PREFIX = "value:"
 DEFAULTS: dict[str, Any] = {
     "threshold": 0.5,
     "value_tp": 0.0,
@@ -79,8 +81,21 @@ def current(model: Model) -> BusinessCase:
     return BusinessCase({**DEFAULTS, **saved}, int(model.settings.get("business_case_revision", 0)))
 
 
+def cell_key(actual: str, predicted: str) -> str:
+    """The business-case key of what a decision predicting PREDICTED is worth when ACTUAL holds."""
+    return f"{CELL_PREFIX}{actual}:{predicted}"
+
+
+def value_matrix(model: Model, case: BusinessCase) -> list[list[float]]:
+    """A multiclass model's k x k value matrix (actual x predicted, 0 where nothing was said)."""
+    names = model.classes or []
+    return [[float(case.values.get(cell_key(a, p)) or 0.0) for p in names] for a in names]
+
+
 def values_set(model: Model, case: BusinessCase) -> bool:
     """Whether anyone has said what the model's decisions are worth (else every value is 0)."""
+    if model.task == "multiclass":
+        return any(v for row in value_matrix(model, case) for v in row)
     keys = (
         REGRESSION_ONLY
         if model.task == "regression"
@@ -90,9 +105,22 @@ def values_set(model: Model, case: BusinessCase) -> bool:
 
 
 def _parse(model: Model, key: str, raw: Any) -> Any:
-    if key not in NUMBERS and key not in TEXTS:
+    names = model.classes or []
+    cells = {cell_key(a, p) for a in names for p in names}
+    if key.startswith(CELL_PREFIX) and key not in cells:
+        example = cell_key(names[0], names[-1]) if names else "value:<actual>:<predicted>"
+        raise InvalidInput(
+            f"{key} is no cell of {model.name}'s value matrix; name two of its classes "
+            f"({', '.join(names) or 'it has none'}) as in {example}"
+        )
+    if key not in cells and key not in NUMBERS and key not in TEXTS:
         raise InvalidInput(
             f"unknown business-case key {key!r}; known: {', '.join(NUMBERS + TEXTS)}"
+        )
+    if model.task == "multiclass" and key in BINARY_ONLY + REGRESSION_ONLY:
+        raise InvalidInput(
+            f"{key} applies to binary or regression models; {model.name} is multiclass: say what "
+            f"each decision is worth with {CELL_PREFIX}<actual>:<predicted>"
         )
     if model.task == "binary" and key in REGRESSION_ONLY:
         raise InvalidInput(f"{key} applies to regression models; {model.name} is binary")

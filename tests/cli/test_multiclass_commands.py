@@ -130,8 +130,6 @@ def test_register_refuses_a_probability_prefix_for_another_task_in_one_line(
     ("command", "what"),
     [
         (("explain", "levels", "--id", "r-00001"), "explanations"),
-        (("kpi", "levels"), "value figures"),
-        (("business-case", "levels"), "business cases"),
     ],
 )
 def test_what_multiclass_models_do_not_have_yet_is_refused_in_one_line(

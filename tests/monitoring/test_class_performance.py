@@ -5,6 +5,7 @@ covariate shift but not under concept drift."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from tests.multiclass_cases import MulticlassCase, bundled_case, simulated_case
 DAILY = WindowSpec.parse("D")
 
 
-def _monitored(store: Store, case: MulticlassCase, *, labels: pd.DataFrame | None = None) -> None:
+def _monitored(store: Store, case: MulticlassCase, *, labels: Path | None = None) -> None:
     register_version(
         store,
         spec=RegistrationSpec(
@@ -36,11 +37,11 @@ def _monitored(store: Store, case: MulticlassCase, *, labels: pd.DataFrame | Non
     ingest_labels(store, model="m", files=[case.labels] if labels is None else [labels])
 
 
-def _read(store: Store, query: object) -> pd.DataFrame:
+def _read(store: Store, query: Any) -> pd.DataFrame:
     with store.read() as r:
         model = get_model(r, name="m")
         version = get_version(r, model=model, version=1)
-        return query(r, model=model, version=version, spec=DAILY)  # type: ignore[operator]
+        return query(r, model=model, version=version, spec=DAILY)
 
 
 CASES = [
@@ -62,7 +63,7 @@ def test_realized_metrics_and_confusion_per_window_equal_scikit_learns(
     case = bundled_case(tmp_path / data, data=data, model=model)
     labelled = case.logs_frame.iloc[[i for i in range(len(case.logs_frame)) if i % 4]]
     labelled[["request_id", "kind"]].to_csv(tmp_path / "some_labels.csv", index=False)
-    _monitored(store, case, labels=tmp_path / "some_labels.csv")  # type: ignore[arg-type]
+    _monitored(store, case, labels=tmp_path / "some_labels.csv")
 
     realized = _read(store, class_performance.realized_by_window)
     confusion = _read(store, class_performance.confusion_by_window)

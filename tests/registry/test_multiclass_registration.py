@@ -31,7 +31,7 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> MulticlassCase:
 
 def _spec(reference: Path, **options: object) -> RegistrationSpec:
     given: dict[str, object] = {"task": "multiclass", "model": "iris", **options}
-    return RegistrationSpec(reference=reference, target="kind", prediction="predicted", **given)  # type: ignore[arg-type]
+    return RegistrationSpec(reference=reference, target="kind", prediction="predicted", **given)
 
 
 def _refused(store: Store, reference: Path, **options: object) -> str:

@@ -1,0 +1,144 @@
+"""Value per decision of a multiclass model, from its k x k value matrix (what a decision
+predicting class i is worth when class j holds; core.value.business_case.value_matrix).
+
+Realized: the mean of V[actual, predicted] over labelled rows. Estimated, for every row whether
+labelled or not: the mean over rows of sum_j p_j V[j, predicted], the value expected when the
+logged probabilities are calibrated. Its band is ± 2 sd of that mean, each row's value varying as
+its actual class does: var = sum_j p_j V[j, predicted]² - (sum_j p_j V[j, predicted])².
+DuckDB computes the sums per window; the matrix's entries are numbers the business case has
+validated, written into the SQL as literals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from core.monitoring.class_performance import ESTIMATE_Z, labelled_class_logs
+from core.monitoring.windows import WindowSpec
+from core.registry import classes as multiclass
+from core.store import Model, ModelVersion, Work, log_tables
+from core.value.business_case import current, value_matrix
+
+COLUMNS = [
+    "window_start",
+    "window_end",
+    "n",
+    "n_labeled",
+    "realized_value_per_decision",
+    "estimated_value_per_decision",
+    "estimated_lower",
+    "estimated_upper",
+]
+
+
+@dataclass(frozen=True)
+class ClassValue:
+    """Value per decision over some rows: realized on the labelled ones, estimated on all."""
+
+    n: int
+    n_labeled: int
+    realized: float | None
+    estimated: float | None
+    lower: float | None
+    upper: float | None
+    unit: str
+
+
+def _sums_sql(outputs: multiclass.ClassOutputs, matrix: list[list[float]]) -> str:
+    """SQL of one group's rows, labelled rows, and sums of realized value, expected value and
+    the variance of each row's value, over a source with the log columns and y."""
+    names = list(outputs.probabilities)
+    probs = [f.column for f in outputs.probabilities.values()]
+    predicted = multiclass.class_position_sql(outputs.predicted.column, names)
+
+    def per_predicted(term: Any) -> str:
+        cases = " ".join(f"WHEN {i} THEN {term(i)}" for i in range(len(names)))
+        return f"CASE {predicted} {cases} END"
+
+    def expected(i: int, power: int) -> str:
+        return " + ".join(f"{p} * {matrix[j][i] ** power!r}" for j, p in enumerate(probs))
+
+    def realized(i: int) -> str:
+        cells = " ".join(f"WHEN {j} THEN {matrix[j][i]!r}" for j in range(len(names)))
+        return f"CASE CAST(y AS INTEGER) {cells} END"
+
+    mean = per_predicted(lambda i: expected(i, 1))
+    second = per_predicted(lambda i: expected(i, 2))
+    return (
+        "count(*) AS n, count(y) AS n_labeled, sum(realized) AS realized, "
+        "sum(mean) AS expected, sum(second - mean * mean) AS variance "
+        f"FROM (SELECT *, {per_predicted(realized)} AS realized, {mean} AS mean, "
+        f"{second} AS second FROM {{source}})"
+    )
+
+
+def _figure(row: Any, unit: str) -> ClassValue:
+    n, labelled = int(row["n"]), int(row["n_labeled"])
+    if not n:
+        return ClassValue(0, 0, None, None, None, None, unit)
+    estimated = float(row["expected"]) / n
+    sd = math.sqrt(max(float(row["variance"]), 0.0)) / n
+    return ClassValue(
+        n,
+        labelled,
+        float(row["realized"]) / labelled if labelled else None,
+        estimated,
+        estimated - ESTIMATE_Z * sd,
+        estimated + ESTIMATE_Z * sd,
+        unit,
+    )
+
+
+def _prepared(model: Model, version: ModelVersion) -> tuple[str, str]:
+    outputs = multiclass.class_outputs(version)
+    if outputs is None:
+        raise ValueError(f"version {version.version} is not a multiclass version")
+    case = current(model)
+    return _sums_sql(outputs, value_matrix(model, case)), str(case["unit"])
+
+
+def on_reference(w: Work, *, model: Model, version: ModelVersion) -> ClassValue:
+    """Value per decision on VERSION's reference rows."""
+    assert model.id is not None
+    sums, unit = _prepared(model, version)
+    source = f"(SELECT * FROM {log_tables.ref_table(model.id)} WHERE version = ?)"
+    return _figure(w.frame(f"SELECT {sums.format(source=source)}", [version.version]).iloc[0], unit)
+
+
+def overall(w: Work, *, model: Model, version: ModelVersion) -> ClassValue:
+    """Value per decision over all of VERSION's logs."""
+    sums, unit = _prepared(model, version)
+    source, params = labelled_class_logs(model, version, WindowSpec.parse("D"))
+    return _figure(w.frame(f"SELECT {sums.format(source=source)}", params).iloc[0], unit)
+
+
+def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
+    """Value per decision per window: realized, and estimated with its band."""
+    sums, unit = _prepared(model, version)
+    source, params = labelled_class_logs(model, version, spec)
+    start, end = spec.bounds_sql()
+    found = w.frame(
+        f"SELECT {start} AS window_start, {end} AS window_end, {sums.format(source=source)} "
+        "GROUP BY __w ORDER BY __w",
+        params,
+    )
+    rows = []
+    for row in found.to_dict("records"):
+        figure = _figure(row, unit)
+        rows.append(
+            [
+                row["window_start"],
+                row["window_end"],
+                figure.n,
+                figure.n_labeled,
+                figure.realized,
+                figure.estimated,
+                figure.lower,
+                figure.upper,
+            ]
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
