@@ -60,22 +60,34 @@ def multiclass_metrics(confusion: Any, loss: float, classes: list[str]) -> dict[
     n = matrix.sum()
     if n == 0:
         return {}
-    hits = np.diag(matrix)
-    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    rates = multiclass_rates(matrix[None], classes)
+    out: dict[str, float | None] = {m: float(v[0]) for m, v in rates.items()}
+    out["log_loss"] = float(loss / n) if math.isfinite(loss) else None
+    return out
+
+
+def multiclass_rates(confusions: Any, classes: list[str]) -> dict[str, Any]:
+    """multiclass_metrics but log loss, as arrays over a stack of confusion matrices
+    (matrix, actual, predicted), each holding at least one row."""
+    import numpy as np
+
+    matrices = np.asarray(confusions, dtype=float)
+    n = matrices.sum(axis=(1, 2))
+    hits = np.einsum("mii->mi", matrices)
+    predicted, actual = matrices.sum(axis=1), matrices.sum(axis=2)
     # A class never predicted (or never seen) scores 0, as scikit-learn's zero_division=0.
     precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
     recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
     both = precision + recall
     f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
-    out: dict[str, float | None] = {
-        "accuracy": float(hits.sum() / n),
-        "macro_f1": float(f1.mean()),
-        "weighted_f1": float((f1 * actual).sum() / n),
-        "log_loss": float(loss / n) if math.isfinite(loss) else None,
+    out = {
+        "accuracy": hits.sum(axis=1) / n,
+        "macro_f1": f1.mean(axis=1),
+        "weighted_f1": (f1 * actual).sum(axis=1) / n,
     }
     for i, name in enumerate(classes):
-        out[f"precision:{name}"] = float(precision[i])
-        out[f"recall:{name}"] = float(recall[i])
+        out[f"precision:{name}"] = precision[:, i]
+        out[f"recall:{name}"] = recall[:, i]
     return out
 
 

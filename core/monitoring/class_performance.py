@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.metrics import multiclass_metrics
+from core.metrics import multiclass_metrics, multiclass_rates
 from core.monitoring.windows import WindowSpec
 from core.registry import classes as multiclass
 from core.store import Model, ModelVersion, Work, log_tables
@@ -221,11 +221,7 @@ def _drawn_metrics(matrix: np.ndarray, names: list[str]) -> dict[str, np.ndarray
     drawn = np.stack(
         [rng.multinomial(int(round(rows[i])), shares[:, i], size=DRAWS) for i in range(k)], axis=2
     )  # draw, actual, predicted
-    found: dict[str, list[float]] = {}
-    for one in drawn:
-        for metric, value in multiclass_metrics(one, 0.0, names).items():
-            found.setdefault(metric, []).append(math.nan if value is None else value)
-    return {m: np.asarray(v) for m, v in found.items()}
+    return multiclass_rates(drawn, names)
 
 
 def performance_by_window(
