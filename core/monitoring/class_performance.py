@@ -68,11 +68,13 @@ def labelled_class_logs(
 ) -> tuple[str, list[Any]]:
     """SQL of the version's logs with their window key and label (NULL until it arrives)."""
     assert model.id is not None
+    # The window key is computed before the join: chunks of rows number them by ts and
+    # request_id, which the label table has too.
     return (
-        f"(SELECT p.*, {spec.key_sql()} AS __w, l.y FROM {log_tables.pred_table(model.id)} p "
-        "LEFT JOIN label l ON l.model_id = ? AND l.request_id = p.request_id "
-        "WHERE p.version = ?)",
-        [model.id, version.version],
+        f"(SELECT q.*, l.y FROM (SELECT *, {spec.key_sql()} AS __w "
+        f"FROM {log_tables.pred_table(model.id)} WHERE version = ?) q "
+        "LEFT JOIN label l ON l.model_id = ? AND l.request_id = q.request_id)",
+        [version.version, model.id],
     )
 
 

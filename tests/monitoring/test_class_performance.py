@@ -145,3 +145,25 @@ def test_under_concept_drift_realized_accuracy_leaves_the_band_and_raises_the_al
     assert not _inside(after).any()
     assert (after["realized"] < after["estimated_lower"]).all()
     assert after["alert"].all() and not before["alert"].any()
+
+
+def test_windows_of_a_fixed_number_of_rows_are_measured_like_calendar_ones(
+    store: Store, tmp_path: Path
+) -> None:
+    case = bundled_case(tmp_path / "iris", data="iris", model=LogisticRegression(max_iter=1000))
+    _monitored(store, case)
+
+    with store.read() as r:
+        model = get_model(r, name="m")
+        version = get_version(r, model=model, version=1)
+        realized = class_performance.realized_by_window(
+            r, model=model, version=version, spec=WindowSpec.parse(chunk_size=30)
+        )
+
+    accuracy = realized[realized["metric"] == "accuracy"]
+    logged = case.logs_frame  # in time order
+    right = (logged["kind"] == logged["predicted"]).to_numpy()
+    assert accuracy["n_labeled"].tolist() == [30, 30, 15]
+    assert accuracy["realized"].tolist() == pytest.approx(
+        [right[:30].mean(), right[30:60].mean(), right[60:].mean()]
+    )
