@@ -14,6 +14,7 @@ __all__ = [
     "performance_statistics",
     "policy",
     "regression_estimate",
+    "stored_days",
     "traffic",
     "webhooks",
     "windows",

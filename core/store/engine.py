@@ -172,6 +172,10 @@ class Work:
 class Store:
     """A ModelBridge store: one DuckDB file holding registry, logs, labels and audit."""
 
+    # Whether figures read per-day counts kept in the catalog (core.aggregates.day_counts)
+    # rather than the logs: a team store's replicas must not scan its logs.
+    keeps_day_counts = False
+
     def __init__(
         self,
         path: str | os.PathLike[str],
