@@ -197,3 +197,21 @@ def test_a_version_without_logs_has_no_windows(team_store: TeamStore, binary_fil
     _registered(team_store, binary_files)
     drift, perf = _figures(team_store, "W")
     assert drift.empty and perf.empty
+
+
+def test_a_team_store_from_before_the_counts_lists_every_logged_day_on_upgrade(
+    team_store: TeamStore, binary_files: Case
+) -> None:
+    _filled(team_store, binary_files)
+    with team_store.write() as w:  # as schema 6 left it: files listed, nothing counted
+        w.catalog("DELETE FROM day_stale")
+        w.catalog("UPDATE store_meta SET value = '6' WHERE key = 'schema_version'")
+    with team_store.read() as r:
+        days = r.rows("SELECT count(DISTINCT (version, ts::DATE)) FROM pred_m1")[0][0]
+
+    reopened = TeamStore(team_store.url)
+    reopened.open()
+
+    assert len(_stale(reopened)) == days > 1
+    refresh_day_counts(reopened)
+    assert _stored(reopened, "day_score")["labelled"].sum() == 200
