@@ -33,6 +33,7 @@ ADDED_IN = {
     ),
     5: ([], []),
     6: (["log_file"], []),
+    7: (["day_stale", "day_numeric", "day_category", "day_score"], []),
 }
 # What each schema step added to existing tables: (table, column).
 COLUMNS_ADDED_IN = {5: [("model_version", "positive_class")]}
