@@ -1,4 +1,5 @@
-"""The only st.cache_* wrappers around core. Cache keys are small values plus the store revision."""
+"""The st.cache_* wrappers around core (with app.explain_data). Cache keys are small values plus
+the store revision."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from app.views import (
     AlertEntry,
     AuditView,
     DriftView,
-    ImportanceView,
     KpiView,
     LiveVersion,
     ModelEntry,
@@ -21,7 +21,6 @@ from app.views import (
     TrafficSpan,
     TrafficView,
     VersionEntry,
-    VocabularyView,
     WaitingVersion,
 )
 from core import registry
@@ -31,13 +30,13 @@ from core.settings import Settings
 from core.store import Store
 
 if TYPE_CHECKING:
-    from core.explain.cases import CaseExplanation
     from core.monitoring.data_quality import Headline
     from core.value.champion import Comparison
 
 
 @st.cache_resource(show_spinner=False)
-def _store_at(path: str) -> Store:
+def store_at(path: str) -> Store:
+    """The store at PATH (a file or a team catalog URL), opened once per server process."""
     found = Store.from_settings(Settings.from_env(path))
     # A store written by an older release is upgraded once, when the app first opens it.
     return found.open() if found.exists() else found
@@ -45,7 +44,7 @@ def _store_at(path: str) -> Store:
 
 def store() -> Store:
     """The store named by MODELBRIDGE_DB (or the default path)."""
-    return _store_at(Settings.from_env().db)
+    return store_at(Settings.from_env().db)
 
 
 def revision() -> tuple[int, int]:
@@ -57,7 +56,7 @@ def revision() -> tuple[int, int]:
 def models_table(db: str, rev: tuple[int, int]) -> list[ModelEntry]:
     """Every model with its versions, by name."""
     out = []
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         for model in registry.list_models(r):
             versions = tuple(
                 VersionEntry(
@@ -93,14 +92,14 @@ def models_table(db: str, rev: tuple[int, int]) -> list[ModelEntry]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def opening_version(db: str, rev: tuple[int, int], model: str) -> int:
     """The version every page opens on (core.registry.opening_version)."""
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         return registry.opening_version(r, model=registry.get_model(r, name=model)).version.version
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def traffic_span(db: str, rev: tuple[int, int], model: str) -> TrafficSpan:
     """First and last day with traffic and the total predictions."""
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         return TrafficSpan(*traffic.span(r, model=registry.get_model(r, name=model)))
 
 
@@ -109,7 +108,7 @@ def traffic_view(
     db: str, rev: tuple[int, int], model: str, version: int | None, start: date, end: date
 ) -> TrafficView:
     """Daily traffic, score distribution per day and headline totals for the traffic page."""
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
         flt = traffic.TrafficFilter(entry.id, version, start, end)
         lo, hi = traffic.score_range(r, model=entry)
@@ -129,7 +128,7 @@ def quality_view(db: str, rev: tuple[int, int], model: str, period: str) -> Qual
     """Everything the data-quality page draws, aggregated in DuckDB."""
     from core.monitoring import data_quality
 
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
         features = registry.features_of(registry.get_version(r, model=entry))
         return QualityView(
@@ -148,7 +147,7 @@ def quarantine_samples(db: str, rev: tuple[int, int], model: str, batch_id: str)
     """Quarantined rows of one batch for the drill-down."""
     from core.monitoring import data_quality
 
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         return data_quality.samples(r, model=registry.get_model(r, name=model), batch_id=batch_id)
 
 
@@ -157,7 +156,7 @@ def quality_headline(db: str, rev: tuple[int, int], model: str) -> Headline:
     """The data-quality headline of the latest day, for the overview."""
     from core.monitoring import data_quality
 
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         return data_quality.headline(r, model=registry.get_model(r, name=model), period="D")
 
 
@@ -176,7 +175,7 @@ def drift_view(
     from core.monitoring.windows import WindowSpec
 
     spec = WindowSpec.parse(period, chunk_size)
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
         target = registry.get_version(r, model=entry, version=version)
         table = drift.drift_by_window(r, model=entry, version=target, spec=spec)
@@ -215,7 +214,7 @@ def distribution_view(
     from core.monitoring import drift_report
     from core.monitoring.windows import WindowSpec
 
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
         target = registry.get_version(r, model=entry, version=version)
         return drift_report.distributions(
@@ -233,7 +232,7 @@ def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> l
     """Stored alerts of a model, newest first, each in plain words and with its statistic."""
     from core.monitoring import alert_words, alerts
 
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
         found = alerts.list_alerts(r, model=entry, open_only=open_only)
         plain = alert_words.plain_reasons(r, model=entry, found=found)
@@ -243,77 +242,13 @@ def alerts_view(db: str, rev: tuple[int, int], model: str, open_only: bool) -> l
     ]
 
 
-@st.cache_data(show_spinner="Explaining the decision…", max_entries=256)
-def case_view(
-    db: str, rev: tuple[int, int], model: str, request_id: str, units: str
-) -> CaseExplanation:
-    """A logged case explained (reasons, counterfactual, similar cases)."""
-    from core.explain.cases import explain_case
-
-    return explain_case(_store_at(db), model=model, request_id=request_id, units=units)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def what_if_view(
-    db: str, rev: tuple[int, int], model: str, version: int, values: tuple[tuple[str, Any], ...]
-) -> CaseExplanation:
-    """A case given as feature values, explained."""
-    from core.explain.cases import explain_values
-
-    return explain_values(_store_at(db), model=model, values=dict(values), version=version)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def cases_table(
-    db: str,
-    rev: tuple[int, int],
-    model: str,
-    start: date,
-    end: date,
-    lo: float,
-    hi: float,
-    flagged: bool | None,
-) -> pd.DataFrame:
-    """Recent decisions for browsing."""
-    from core.explain.cases import recent_cases
-
-    return recent_cases(
-        _store_at(db), model=model, start=start, end=end, score_range=(lo, hi), flagged=flagged
-    )
-
-
-@st.cache_data(show_spinner="Measuring what drives the model…", max_entries=16)
-def importance_view(db: str, rev: tuple[int, int], model: str, version: int) -> ImportanceView:
-    """Global importance (reference vs production) of a version and its ranking over time."""
-    from core.explain.global_importance import global_importance, importance_over_time
-
-    store_ = _store_at(db)
-    return ImportanceView(
-        global_importance(store_, model=model, version=version),
-        importance_over_time(store_, model=model, version=version),
-    )
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def vocabulary_view(db: str, rev: tuple[int, int], model: str, version: int) -> VocabularyView:
-    """Feature words and reference categories/ranges of a version (for forms)."""
-    from core.registry.feature_metadata import vocabulary
-
-    with _store_at(db).read() as r:
-        entry = registry.get_model(r, name=model)
-        target = registry.get_version(r, model=entry, version=version)
-        return VocabularyView(
-            vocabulary(target, entry.task), registry.features_of(target), target.feature_schema
-        )
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def overview_view(db: str, rev: tuple[int, int], model: str) -> OverviewView:
     """Earnings, health lights and the attention list of the version the pages open on;
     `caption` says which it is."""
     from core.value import overview
 
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
         shown = registry.opening_version(r, model=entry)
         return OverviewView(
@@ -331,7 +266,7 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
     from core.monitoring.windows import WindowSpec
     from core.value import business_case, figures, kpi
 
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         entry = registry.get_model(r, name=model)
         shown = registry.opening_version(r, model=entry)
         target = shown.version
@@ -366,7 +301,7 @@ def compare_view(
     """Champion vs challenger in money on the same labelled decisions."""
     from core.value.champion import compare
 
-    return compare(_store_at(db), model=model, champion=champion, challenger=challenger)
+    return compare(store_at(db), model=model, champion=champion, challenger=challenger)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -377,7 +312,7 @@ def approvals_view(db: str, rev: tuple[int, int]) -> list[WaitingVersion]:
     from core.workflow import rules
 
     out = []
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         for model, version in workflow.queue(r):
             review = workflow.judged_review(r, model=model, version=version.version)
             history = workflow.history(r, model=model, version=version.version)
@@ -410,10 +345,10 @@ def live_versions(db: str, rev: tuple[int, int]) -> list[LiveVersion]:
     from core.value import business_case
 
     out = []
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         for model in registry.list_models(r):
             try:
-                live = workflow.production(_store_at(db), model=model.name)
+                live = workflow.production(store_at(db), model=model.name)
             except ModelBridgeError:
                 continue
             review = workflow.judged_review(r, model=model, version=live["version"])
@@ -440,7 +375,7 @@ def audit_view(
     """Audit events matching the filters and the chain check's problems."""
     from core import audit
 
-    with _store_at(db).read() as r:
+    with store_at(db).read() as r:
         return AuditView(
             audit.events(r, model=model, actor=actor, action=action, limit=5000), audit.verify(r)
         )

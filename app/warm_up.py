@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import data
+from app import data, explain_data
 
 _log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _warm_model(db: str, rev: tuple[int, int], model: str) -> None:
     _quietly("kpi", data.kpi_view, db, rev, model)
     opened = _quietly("opening version", data.opening_version, db, rev, model)
     if opened is not None:
-        _quietly("importance", data.importance_view, db, rev, model, opened)
+        _quietly("importance", explain_data.importance_view, db, rev, model, opened)
         _quietly("drift", data.drift_view, db, rev, model, opened, "W", None)
     _quietly("alerts", data.alerts_view, db, rev, model, True)
     span = _quietly("traffic span", data.traffic_span, db, rev, model)

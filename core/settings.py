@@ -21,6 +21,8 @@ class Settings:
 
     db: str
     lock_wait_seconds: float = 30.0
+    # What counts a team store's days (core.aggregates.day_counts): "duckdb" or "spark".
+    engine: str = "duckdb"
 
     @staticmethod
     def audit_key_from_env() -> bytes | None:
@@ -36,4 +38,5 @@ class Settings:
         if not is_catalog_url(target):
             target = str(Path(target).expanduser())
         wait = float(os.environ.get("MODELBRIDGE_LOCK_WAIT", "30"))
-        return cls(db=target, lock_wait_seconds=wait)
+        engine = os.environ.get("MODELBRIDGE_ENGINE") or "duckdb"
+        return cls(db=target, lock_wait_seconds=wait, engine=engine)

@@ -135,6 +135,11 @@ def build_demo(
                 "Retrained on recent applications, after the shift",
                 words,
             )
+        if store.keeps_day_counts:
+            from core.aggregates import refresh_day_counts  # Ibis: a team store's only
+
+            with progress.step("Counting each day's logs for the dashboard (team store)"):
+                refresh_day_counts(store, model=MODEL)
         with progress.step("Checking drift and performance alerts"):
             alerts.refresh(store, model=MODEL)
         with progress.step("Putting the challenger in review (release gates)"):

@@ -6,17 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, tables
-from app.data import (
-    case_view,
-    cases_table,
-    importance_view,
-    opening_version,
-    revision,
-    store,
-    traffic_span,
-    vocabulary_view,
-    what_if_view,
-)
+from app.data import opening_version, revision, store, traffic_span
+from app.explain_data import case_view, cases_table, importance_view, vocabulary_view, what_if_view
 from app.session import guard
 from app.text import escape_markdown
 from app.widgets import case_summary, metadata_editor, model_picker, what_if_inputs

@@ -31,6 +31,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def _no_warm_up_thread(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AppTest run of app/main.py starts the server's warm-up thread, which would outlive
+    the test and could still be inside DuckDB when the test process exits (an abort). Browser
+    tests keep it: they run real servers, as a user meets them."""
+    if "e2e" not in request.node.path.parts:
+        monkeypatch.setenv("MODELBRIDGE_WARM_UP", "off")
+
+
 @pytest.fixture
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     """An empty, initialised store: a DuckDB file in a temporary folder, or with

@@ -93,9 +93,7 @@ def app_as_fixture(
     demo_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[str | None], AppTest]:
     """Factory: the app after its first run, signed in with the demo user of a role (or not)."""
-    monkeypatch.setenv("MODELBRIDGE_DB", str(demo_db))
-    # Each test clears the caches, which would start a warm-up thread per test in this process.
-    monkeypatch.setenv("MODELBRIDGE_WARM_UP", "off")
+    monkeypatch.setenv("MODELBRIDGE_DB", str(demo_db))  # (no warm-up thread: tests/conftest.py)
 
     def make(role: str | None) -> AppTest:
         st.cache_data.clear()

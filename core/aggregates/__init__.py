@@ -1,5 +1,6 @@
 """Per-day counts over prediction logs, defined once and run on embedded DuckDB or on Spark."""
 
+from core.aggregates.day_counts import ENGINES, Refreshed, refresh_day_counts
 from core.aggregates.engines import Engine, ParquetLogs, StoreTables, duckdb_engine, spark_engine
 from core.aggregates.feature_counts import (
     NEG_INF,
@@ -18,6 +19,9 @@ from core.aggregates.traffic_counts import (
 )
 
 __all__ = [
+    "ENGINES",
+    "Refreshed",
+    "refresh_day_counts",
     "Engine",
     "ParquetLogs",
     "StoreTables",

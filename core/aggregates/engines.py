@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import ibis
 import ibis.expr.types as ir
@@ -56,7 +56,18 @@ class ParquetLogs:
         return sorted(str(p) for p in folder.rglob("*.parquet"))
 
 
-LogLocation = StoreTables | ParquetLogs
+class FileListing(Protocol):
+    """Which Parquet files hold a model's logs: a folder's layout (ParquetLogs) or the files
+    a team catalog lists (core.aggregates.day_counts.CatalogFiles)."""
+
+    def prediction_files(
+        self, *, model_id: int, version: int | None, days: Sequence[date]
+    ) -> list[str]: ...
+
+    def label_files(self, *, model_id: int) -> list[str]: ...
+
+
+LogLocation = StoreTables | FileListing
 
 
 @dataclass
@@ -143,6 +154,6 @@ def duckdb_engine(con: Any, *, logs: LogLocation) -> Engine:
     return Engine(ibis.duckdb.from_connection(con.cursor()), logs)
 
 
-def spark_engine(session: Any, *, logs: ParquetLogs) -> Engine:
+def spark_engine(session: Any, *, logs: FileListing) -> Engine:
     """Aggregates on Spark over Parquet logs."""
     return Engine(ibis.pyspark.connect(session), logs)

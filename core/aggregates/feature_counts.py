@@ -21,9 +21,9 @@ import pandas as pd
 
 from core.aggregates.engines import Engine
 from core.aggregates.frames import DAY, tidy
-from core.monitoring.histograms import FINE_BINS, MISSING, NumericBins
+from core.monitoring.histograms import FINE_BINS, MISSING, NEG_INF_BIN, POS_INF_BIN, NumericBins
 
-NEG_INF, POS_INF = -2, FINE_BINS + 2
+NEG_INF, POS_INF = NEG_INF_BIN, POS_INF_BIN
 NUMERIC_COLUMNS = {
     "version": "int64", "day": DAY, "feature": "str", "bin": "int64", "n": "int64",
     "total": "float64",

@@ -32,3 +32,21 @@ def local_spark_session(*, cores: int = 2, driver_memory: str = "2g") -> Any:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def team_spark_session() -> Any:
+    """The Spark session a team store's counts run on: the active one (under spark-submit),
+    else one on the cluster MODELBRIDGE_SPARK_MASTER names (e.g. spark://host:7077), else
+    local mode. Days are UTC days whichever it is."""
+    import os
+
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    master = os.environ.get("MODELBRIDGE_SPARK_MASTER")
+    if session is None and master:
+        session = SparkSession.builder.master(master).appName("modelbridge").getOrCreate()
+    if session is None:
+        session = local_spark_session()
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    return session

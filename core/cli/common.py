@@ -24,6 +24,11 @@ def store_of(args: argparse.Namespace) -> Store:
     return Store.from_settings(Settings.from_env(args.db))
 
 
+def engine_of(args: argparse.Namespace) -> str:
+    """What counts a team store's days: --engine, $MODELBRIDGE_ENGINE or embedded DuckDB."""
+    return str(args.engine or Settings.from_env(args.db).engine)
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     """Print DATA as JSON with --json, else TEXT."""
     if args.json:

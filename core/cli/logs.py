@@ -11,7 +11,15 @@ import sys
 from typing import Any
 
 from core import registry
-from core.cli.common import emit, login, progress_bar, read_password, report_batches, store_of
+from core.cli.common import (
+    emit,
+    engine_of,
+    login,
+    progress_bar,
+    read_password,
+    report_batches,
+    store_of,
+)
 from core.errors import FileProblem, InvalidInput, ModelBridgeError
 from core.metrics import KEY_METRICS
 from core.store import TeamStore
@@ -147,8 +155,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         progress=progress_bar(args),
     )
     code = report_batches(args, results)
+    _count_days(args, results)
     _recheck_alerts(args, results)
     return code
+
+
+def _count_days(args: argparse.Namespace, results: list[Any]) -> None:
+    """On a team store, count the days the new rows changed, so the dashboard sees them; the
+    rows are committed whatever happens (`modelbridge aggregate` counts what is left)."""
+    store = store_of(args)
+    if not store.keeps_day_counts or not any(r.rows_ingested for r in results):
+        return
+    from core.aggregates import refresh_day_counts
+
+    try:
+        refresh_day_counts(store, engine=engine_of(args), model=args.model)
+    except ModelBridgeError as exc:
+        print(f"warning: the new days were not counted yet: {exc}", file=sys.stderr)
 
 
 def _recheck_alerts(args: argparse.Namespace, results: list[Any]) -> None:
@@ -178,8 +201,32 @@ def cmd_labels(args: argparse.Namespace) -> int:
         progress=progress_bar(args),
     )
     code = report_batches(args, results)
+    _count_days(args, results)
     _recheck_alerts(args, results)
     return code
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    """Count again the days of a team store that new logs or labels changed."""
+    from core.aggregates import refresh_day_counts
+
+    store = store_of(args)
+    if not store.keeps_day_counts:
+        raise InvalidInput(
+            f"{store.location} is an embedded store: its figures are read from its own logs, "
+            "so there are no counts to keep"
+        )
+    store.open()
+    done = refresh_day_counts(store, engine=engine_of(args), model=args.model)
+    counted = sum(done.days.values())
+    text = (
+        f"{counted} day(s) counted: "
+        + ", ".join(f"{name} {n}" for name, n in sorted(done.days.items()))
+        if counted
+        else "nothing to count: every day is up to date"
+    )
+    emit(args, {"days": done.days, "rows": dict(done.rows)}, text)
+    return 0
 
 
 def cmd_user(args: argparse.Namespace) -> int:

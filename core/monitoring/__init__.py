@@ -15,6 +15,7 @@ __all__ = [
     "performance_statistics",
     "policy",
     "regression_estimate",
+    "stored_days",
     "traffic",
     "webhooks",
     "windows",

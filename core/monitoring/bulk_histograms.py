@@ -88,6 +88,29 @@ def window_counts(
     return plan.locate(got["w"]), bin_, got["n"].to_numpy(float), total
 
 
+@dataclass(frozen=True)
+class LoggedWindows:
+    """Binned counts per window of a plan, read from the logs it names."""
+
+    plan: WindowPlan
+
+    def numeric(
+        self, w: Work, *, column: str, bins: NumericBins
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per window and bin of a numeric column: window, bin, rows, sum of finite values."""
+        return window_counts(w, plan=self.plan, column=column, bins=bins)
+
+    def category(self, w: Work, *, column: str) -> pd.DataFrame:
+        """Per window (w: a key for plan.locate) and value (None: missing) of a column: rows."""
+        plan = self.plan
+        return w.frame(
+            f"SELECT {plan.key_out} AS w, value, n FROM (SELECT {plan.key_sql} AS __k, "
+            f"{column} AS value, count(*) AS n FROM {plan.source} WHERE {plan.filter} "
+            "GROUP BY ALL)",
+            plan.params,
+        )
+
+
 def numeric_bins_many(
     w: Work, *, table: str, columns: list[str], where: str, params: list
 ) -> dict[str, tuple[NumericBins, float]]:
@@ -204,6 +227,25 @@ def plan_windows(w: Work, *, table: str, where: str, params: list, spec: WindowS
         f"min(ts) AS ts FROM {table} WHERE {where} GROUP BY ALL",
         params,
     )
+    return _plan_of_days(w, table, where, params, spec)
+
+
+def plan_counted_days(w: Work, *, days: pd.DataFrame, spec: WindowSpec) -> WindowPlan:
+    """Window rows counted per day (DAYS: day and n, as a team store keeps them) as SPEC
+    says; the plan's keys are the days, as plan_windows keys log rows."""
+    w.db.register("__counted_days", days[["day", "n"]])
+    try:
+        w.sql(
+            "CREATE OR REPLACE TEMP TABLE __drift_days AS SELECT day::DATE AS day, "
+            "n::BIGINT AS n, day::TIMESTAMP AS ts FROM __counted_days"
+        )
+    finally:
+        w.db.unregister("__counted_days")
+    return _plan_of_days(w, "__drift_days", "FALSE", [], spec)
+
+
+def _plan_of_days(w: Work, table: str, where: str, params: list, spec: WindowSpec) -> WindowPlan:
+    """The plan of __drift_days (day, n, first ts): each day in the window of its first row."""
     start, end = spec.bounds_sql()
     wins = w.frame(
         f"SELECT w, {start} AS window_start, {end} AS window_end, sum(n)::BIGINT AS n "

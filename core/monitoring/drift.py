@@ -40,6 +40,7 @@ from core.monitoring.drift_statistics import (
     within_reach,
 )
 from core.monitoring.drift_thresholds import Calibration, bar, rule_of_distance, rule_of_test
+from core.monitoring.stored_days import CountedWindows, counted
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, get_model, get_version
 from core.registry.classes import class_outputs
@@ -137,26 +138,21 @@ def drift_by_window(
     if only_method is not None and only_method not in METHODS:
         raise InvalidInput(f"unknown method {only_method!r}; use one of {', '.join(METHODS)}")
     settings = DriftSettings.of(model)
-    filters = _logs_filter(version, logs_version, since)
-    plan = h.plan_windows(
-        w,
-        table=log_tables.pred_table(model.id),
-        where="version = ? AND ts >= ?",
-        params=filters,
-        spec=spec,
-    )
+    windows = _windows(w, model=model, version=version, spec=spec, logs_version=logs_version,
+                       since=since)  # fmt: skip
+    plan = windows.plan
     wins = plan.windows
     if wins.empty:
         return pd.DataFrame(columns=COLUMNS)
-    checked = _checked(version)
+    checked = checked_features(version)
     refs = references(w, model=model, version=version, checked=checked)
     calibration = Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY))
     if calibration is None:  # registered before calibration existed: the same draws, now
         calibration = calibration_of(refs)
     with h.fast_grouping(w):
         results = {
-            **_numeric(w, refs, [f for f in checked if f.kind == "numeric"], plan),
-            **_categorical(w, refs, [f for f in checked if f.kind != "numeric"], plan),
+            **_numeric(w, refs, [f for f in checked if f.kind == "numeric"], windows),
+            **_categorical(w, refs, [f for f in checked if f.kind != "numeric"], windows),
         }
     sizes = wins["n"].to_numpy(float)
     frames = []
@@ -169,6 +165,33 @@ def drift_by_window(
     out.insert(1, "window_end", wins["window_end"].to_numpy()[at])
     out.insert(2, "n", wins["n"].to_numpy(np.int64)[at])
     return out[COLUMNS]
+
+
+Windows = h.LoggedWindows | CountedWindows
+
+
+def _windows(
+    w: Work,
+    *,
+    model: Model,
+    version: ModelVersion,
+    spec: WindowSpec,
+    logs_version: int | None,
+    since: Any,
+) -> Windows:
+    """Where the windows' counts come from: a team store's day counts, else the logs."""
+    assert model.id is not None
+    if counted(w, model_id=model.id, version=version.version, spec=spec, since=since,
+               logs_version=logs_version):  # fmt: skip
+        return CountedWindows.of(w, model_id=model.id, version=version.version, spec=spec)
+    plan = h.plan_windows(
+        w,
+        table=log_tables.pred_table(model.id),
+        where="version = ? AND ts >= ?",
+        params=_logs_filter(version, logs_version, since),
+        spec=spec,
+    )
+    return h.LoggedWindows(plan)
 
 
 def _verdicts(
@@ -238,7 +261,9 @@ def calibrate(w: Work, *, model: Model, version: ModelVersion) -> Calibration:
     found = Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY))
     if found is not None:
         return found
-    made = calibration_of(references(w, model=model, version=version, checked=_checked(version)))
+    made = calibration_of(
+        references(w, model=model, version=version, checked=checked_features(version))
+    )
     version.feature_schema = {**version.feature_schema, CALIBRATION_KEY: made.to_json()}
     w.session.add(version)
     return made
@@ -257,8 +282,10 @@ def is_calibrated(version: ModelVersion) -> bool:
     return Calibration.from_json(version.feature_schema.get(CALIBRATION_KEY)) is not None
 
 
-def _checked(version: ModelVersion) -> list[Feature]:
-    outputs = class_outputs(version)  # a multiclass model's predicted class and probabilities
+def checked_features(version: ModelVersion) -> list[Feature]:
+    """What drift checks for VERSION: its input features, a multiclass model's predicted class
+    and class probabilities, and the prediction (its score)."""
+    outputs = class_outputs(version)
     extra = outputs.features() if outputs is not None else []
     return [*features_of(version), *extra, Feature(PREDICTION, "numeric", "score")]
 
@@ -267,15 +294,15 @@ Values = dict[str, Any]  # method -> one value per window
 
 
 def _numeric(
-    w: Work, refs: dict[str, Any], features: list[Feature], plan: h.WindowPlan
+    w: Work, refs: dict[str, Any], features: list[Feature], windows: Windows
 ) -> dict[str, Values]:
     """Per feature: each method's value per window."""
     out = {}
     for f in features:
         ref = refs[f.name]
         cur, cur_pos, cur_missing = h.dense_numeric_rows(
-            *h.window_counts(w, plan=plan, column=f.column, bins=ref.bins),
-            len(plan.windows),
+            *windows.numeric(w, column=f.column, bins=ref.bins),
+            len(windows.plan.windows),
             ref.bins,
         )
         edges = ref.edges
@@ -295,18 +322,14 @@ def _numeric(
 
 
 def _categorical(
-    w: Work, refs: dict[str, Any], features: list[Feature], plan: h.WindowPlan
+    w: Work, refs: dict[str, Any], features: list[Feature], windows: Windows
 ) -> dict[str, Values]:
     """Per feature: each method's value per window."""
     out = {}
+    plan = windows.plan
     for f in features:
         ref = refs[f.name]
-        per_window = w.frame(
-            f"SELECT {plan.key_out} AS w, value, n FROM (SELECT {plan.key_sql} AS __k, "
-            f"{f.column} AS value, count(*) AS n FROM {plan.source} WHERE {plan.filter} "
-            "GROUP BY ALL)",
-            plan.params,
-        )
+        per_window = windows.category(w, column=f.column)
         cur_values = per_window["value"].fillna(MISSING_VALUE).to_numpy(object)
         values = sorted(set(ref) | set(cur_values))
         index = {v: j for j, v in enumerate(values)}

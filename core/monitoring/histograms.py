@@ -18,6 +18,9 @@ from core.store import Work
 
 FINE_BINS = 400
 MISSING = -1
+# Where counts keep infinities apart from the tails they are read into (core.aggregates, a
+# team store's day counts): a -inf is counted in bin 0 and a +inf in bin FINE_BINS + 1.
+NEG_INF_BIN, POS_INF_BIN = -2, FINE_BINS + 2
 
 
 @dataclass(frozen=True)

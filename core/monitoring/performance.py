@@ -32,6 +32,7 @@ from core.monitoring.performance_statistics import (
     standard_error,
 )
 from core.monitoring.regression_estimate import estimated_errors, fit_error_models
+from core.monitoring.stored_days import CountedWindows, counted
 from core.monitoring.windows import WindowSpec
 from core.store import Model, ModelVersion, Work, log_tables
 
@@ -121,14 +122,7 @@ def performance_by_window(
     )
     prevalence = ref.positives.sum() / max(ref.labelled.sum(), 1)
     flagged = ref.n[np.arange(SCORE_BINS) / SCORE_BINS >= threshold - 1e-12].sum() / ref.n.sum()
-    start, end = spec.bounds_sql()
-    source, params = labelled_logs(model, version, spec)
-    wins = w.frame(
-        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n, "
-        f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
-        params,
-    )
-    per_bin = binary_counts(w, source=source, params=params, group="__w")
+    wins, per_bin = _window_counts(w, model, version, spec)
     grouped = dict(tuple(per_bin.groupby("g")))
     rows = []
     for win in wins.itertuples():
@@ -161,6 +155,30 @@ def performance_by_window(
                 )
             )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _window_counts(
+    w: Work, model: Model, version: ModelVersion, spec: WindowSpec
+) -> tuple[Any, pd.DataFrame]:
+    """The windows (w, bounds, n, n_labeled) and their score bins (binary_counts' columns),
+    from a team store's day counts where it keeps them, else from the logs."""
+    assert model.id is not None
+    if counted(w, model_id=model.id, version=version.version, spec=spec):
+        windows = CountedWindows.of(w, model_id=model.id, version=version.version, spec=spec)
+        per_bin = windows.scores(w)
+        labelled = per_bin.groupby("g")["labelled"].sum()
+        wins = windows.plan.windows.assign(
+            n_labeled=lambda f: f["w"].map(labelled).fillna(0).astype("int64")
+        )
+        return wins, per_bin
+    start, end = spec.bounds_sql()
+    source, params = labelled_logs(model, version, spec)
+    wins = w.frame(
+        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n, "
+        f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
+        params,
+    )
+    return wins, binary_counts(w, source=source, params=params, group="__w")
 
 
 def _row(

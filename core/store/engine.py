@@ -146,7 +146,9 @@ class Work:
         import pandas as pd
 
         result = self.catalog(query, params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        # Plain tuples: pandas probes each SQLAlchemy Row for attributes, 10x slower.
+        rows = [tuple(row) for row in result.fetchall()]
+        return pd.DataFrame.from_records(rows, columns=list(result.keys()))
 
     def serialise(self, name: str) -> None:
         """Hold NAME until this unit of work ends, so read-then-write steps on it run one at a
@@ -171,6 +173,10 @@ class Work:
 
 class Store:
     """A ModelBridge store: one DuckDB file holding registry, logs, labels and audit."""
+
+    # Whether figures read per-day counts kept in the catalog (core.aggregates.day_counts)
+    # rather than the logs: a team store's replicas must not scan its logs.
+    keeps_day_counts = False
 
     def __init__(
         self,

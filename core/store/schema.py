@@ -42,6 +42,28 @@ CATALOG_DDL = [
     """CREATE TABLE IF NOT EXISTS production_version (
         model_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, promoted_by VARCHAR NOT NULL,
         promoted_at TIMESTAMP NOT NULL)""",
+    # A team store's per-day counts (core.aggregates.day_counts): the dashboard reads these
+    # instead of the logs. A day whose logs or labels changed is listed in day_stale until it is
+    # counted again; its generation changes with every change, so a count taken meanwhile does
+    # not clear it.
+    """CREATE TABLE IF NOT EXISTS day_stale (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        generation BIGINT NOT NULL, PRIMARY KEY (model_id, version, day))""",
+    """CREATE TABLE IF NOT EXISTS day_numeric (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        feature VARCHAR NOT NULL, bin INTEGER NOT NULL, n BIGINT NOT NULL,
+        total DOUBLE PRECISION)""",
+    """CREATE TABLE IF NOT EXISTS day_category (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        feature VARCHAR NOT NULL, value VARCHAR, n BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS day_score (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        bin INTEGER NOT NULL, n BIGINT NOT NULL, score_sum DOUBLE PRECISION NOT NULL,
+        labelled BIGINT NOT NULL, positives DOUBLE PRECISION NOT NULL)""",
+    *(
+        f"CREATE INDEX IF NOT EXISTS {t}_day ON {t} (model_id, version, day)"
+        for t in ("day_numeric", "day_category", "day_score")
+    ),
 ]
 
 LOG_DDL = [
@@ -57,6 +79,12 @@ MIGRATIONS: dict[int, list[str]] = {
     4: [],  # reviews, sign-offs and promotions: new tables only
     5: ["ALTER TABLE model_version ADD COLUMN IF NOT EXISTS positive_class VARCHAR"],
     6: [],  # log files of a team store: a new table only
+    # A team store's per-day counts: new tables, and every day logged so far waits to be counted.
+    7: [
+        "INSERT INTO day_stale (model_id, version, day, generation) SELECT DISTINCT model_id, "
+        "version, day, 1 FROM log_file WHERE kind = 'prediction' AND version IS NOT NULL "
+        "AND day IS NOT NULL ON CONFLICT DO NOTHING"
+    ],
     8: ["ALTER TABLE model ADD COLUMN IF NOT EXISTS classes JSON"],  # multiclass models
 }
 

@@ -40,6 +40,8 @@ def _engine_url(url: str) -> str:
 class TeamStore(Store):
     """A ModelBridge store whose catalog is a PostgreSQL database named by URL."""
 
+    keeps_day_counts = True
+
     def __init__(
         self, url: str, *, lock_wait_seconds: float = 30.0, audit_key: bytes | None = None
     ) -> None:

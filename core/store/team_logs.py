@@ -176,8 +176,33 @@ class TeamLogs:
                 )  # fmt: skip
                 for row in commit_rows(files, batch_id=unit, location=self.location):
                     self._session.add(row)
+                self._mark_stale(table, model_id)
         if "quarantine" in self._ready:
             self._write_back_quarantine()
+
+    def _mark_stale(self, table: str, model_id: int) -> None:
+        """List the days whose counts the staged rows of TABLE change (core.aggregates.day_counts
+        counts them again): a prediction's own day, or the day of the prediction a label is for."""
+        if table.startswith("ref_"):
+            return  # a reference has no days; drift reads it whole
+        if table == "label":
+            self._model("pred", model_id)
+            days = self.duck.execute(
+                f"SELECT DISTINCT p.version, p.ts::DATE FROM label__staged l "
+                f"JOIN pred_m{model_id} p ON p.request_id = l.request_id WHERE l.model_id = ?",
+                [model_id],
+            ).fetchall()
+        else:
+            days = self.duck.execute(
+                f"SELECT DISTINCT version, ts::DATE FROM {table}__staged"
+            ).fetchall()
+        if days:
+            self.catalog(
+                "INSERT INTO day_stale (model_id, version, day, generation) "
+                "VALUES (:model, :version, :day, 1) ON CONFLICT (model_id, version, day) "
+                "DO UPDATE SET generation = day_stale.generation + 1",
+                [{"model": model_id, "version": v, "day": d} for v, d in days],
+            )
 
     def _write_back_quarantine(self) -> None:
         keys = " AND ".join(f"q.{k} = b.{k}" for k in _QUARANTINE_KEY)

@@ -19,12 +19,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from core.errors import ModelBridgeError
+from core.metrics import METRIC_WORDS
 from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, reference_frame, scoring_class
 from core.registry.artifacts import load_model, positive_scores
 from core.registry.reproduction import reproduce
 from core.store import Model, ModelVersion, Store, Work
+from core.words import METRIC_MEANINGS, number
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 NOT_APPLICABLE = "n/a"  # the check means nothing for this model; never blocks
@@ -59,19 +61,27 @@ def blocking_names(model: Model) -> tuple[str, ...]:
 
 
 def metrics_gate(model: Model, candidate: ModelVersion, live: ModelVersion | None) -> Gate:
-    """Evaluation metrics against configured minimums, else against the live version's."""
+    """Evaluation metrics against configured minimums, else against the live version's; the
+    summary says it in words, the metric's name and value beside them."""
     minimums = _settings(model).get("min", {})
     numbers = {"candidate": candidate.metrics, "live": live.metrics if live else None}
     failed = [
-        f"{k} {candidate.metrics.get(k)} < {v}"
+        _below(k, candidate.metrics.get(k), float(v))
         for k, v in minimums.items()
         if candidate.metrics.get(k) is None or candidate.metrics[k] < float(v)
     ]
     if failed:
-        return Gate("metrics", FAIL, True, "Below the minimum: " + "; ".join(failed), numbers)
+        return Gate(
+            "metrics",
+            FAIL,
+            True,
+            "Below the minimum set for release: " + "; ".join(failed) + ".",
+            numbers,
+        )
     key, better_high = ("roc_auc", True) if model.task == "binary" else ("rmse", False)
     mine = candidate.metrics.get(key)
     theirs = live.metrics.get(key) if live else None
+    name = METRIC_WORDS.get(key, key)
     if mine is not None and theirs is not None:
         worse = (theirs - mine) if better_high else (mine - theirs)
         numbers["difference"] = -worse
@@ -80,17 +90,36 @@ def metrics_gate(model: Model, candidate: ModelVersion, live: ModelVersion | Non
                 "metrics",
                 WARN,
                 True,
-                f"{key} {mine:.3f} on its own evaluation data is "
-                f"below the live version's {theirs:.3f} on its own.",
+                f"On its own evaluation data it {_how_good(key, mine)}; the live version "
+                f"{_how_good(key, theirs)} on its own ({name} {mine:.3f} against {theirs:.3f}).",
                 numbers,
             )
     return Gate(
         "metrics",
         PASS,
         True,
-        f"{key} {mine:.3f} on the evaluation data" if mine is not None else "metrics recorded",
+        f"On its evaluation data it {_how_good(key, mine)} ({name} {mine:.3f})."
+        if mine is not None
+        else "Its metrics are recorded.",
         numbers,
     )
+
+
+def _how_good(key: str, value: float) -> str:
+    """A gate's main metric as a clause following 'it'."""
+    if key == "roc_auc":
+        return f"scores a real case above one that is not {round(value * 100)} times in 100"
+    return f"has a typical error of {number(value)}"
+
+
+def _below(key: str, value: float | None, minimum: float) -> str:
+    """A metric under its release minimum, in words."""
+    name = METRIC_WORDS.get(key, key.replace("_", " "))
+    meaning = METRIC_MEANINGS.get(key, "").split(" (")[0]  # without its scale's own brackets
+    said = f"{name} ({meaning})" if meaning else name
+    if value is None:
+        return f"{said} was not measured, and release needs at least {minimum:g}"
+    return f"{said} is {number(value)}, and release needs at least {minimum:g}"
 
 
 def reproduction_gate(w: Work, *, model: Model, candidate: ModelVersion) -> Gate:

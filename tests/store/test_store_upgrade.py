@@ -33,7 +33,7 @@ ADDED_IN = {
     ),
     5: ([], []),
     6: (["log_file"], []),
-    7: ([], []),
+    7: (["day_stale", "day_numeric", "day_category", "day_score"], []),
     8: ([], []),
 }
 # What each schema step added to existing tables: (table, column).

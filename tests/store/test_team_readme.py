@@ -33,7 +33,7 @@ def test_the_team_commands_run_as_written(
 ) -> None:
     commands = team_commands((ROOT / "README.md").read_text())
     assert [c.split()[1] for c in commands] == [
-        "init", "register", "ingest", "labels", "clean-logs",
+        "init", "register", "ingest", "labels", "aggregate", "clean-logs",
     ]  # fmt: skip
     shutil.copy(binary_files.reference, tmp_path / "reference.csv")
     shutil.copy(binary_files.model_file, tmp_path / "model.skops")
@@ -61,3 +61,7 @@ def test_the_team_commands_run_as_written(
     assert store.log_location == shared.resolve()
     assert len(list(shared.glob("kind=prediction/model=1/version=1/day=*/*.parquet"))) == 11
     assert done.stdout.strip() == "0 uncommitted log file(s) removed"
+    with store.read() as r:  # ingest and labels counted their days; aggregate found none left
+        counted = r.catalog("SELECT sum(n), sum(labelled) FROM day_score").fetchall()[0]
+        assert tuple(int(x) for x in counted) == (400, 200)
+        assert r.catalog("SELECT count(*) FROM day_stale").scalar() == 0

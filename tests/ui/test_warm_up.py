@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from app import data
+from app import data, explain_data
 from app.warm_up import warm_up
 from data.build_demo import MODEL
 from tests.ui_helpers import demo_db_fixture  # noqa: F401  (fixture)
@@ -37,7 +37,7 @@ def test_after_the_warm_up_the_first_pages_views_come_from_the_cache(
 
     assert data.overview_view(db, rev, MODEL).earnings is not None
     assert data.kpi_view(db, rev, MODEL).version == opened
-    assert len(data.importance_view(db, rev, MODEL, opened).overall) > 0
+    assert len(explain_data.importance_view(db, rev, MODEL, opened).overall) > 0
     assert not data.drift_view(db, rev, MODEL, opened, "W", None).drift.empty
 
 

@@ -58,13 +58,36 @@ def test_a_metric_below_its_configured_minimum_fails() -> None:
         None,
     )
     assert (found.name, found.status, found.blocking) == ("metrics", "fail", True)
-    assert found.summary == "Below the minimum: roc_auc 0.75 < 0.9"
+    assert found.summary == (
+        "Below the minimum set for release: AUC (how often a real case scores above one that "
+        "is not) is 0.75, and release needs at least 0.9."
+    )
     assert found.numbers == {"candidate": {"roc_auc": 0.75, "recall": 0.4}, "live": None}
+
+
+def test_the_metrics_gate_says_in_words_how_good_each_version_is() -> None:
+    passed = gates.metrics_gate(_model(), _version(metrics={"roc_auc": 0.8234}), None)
+    assert passed.summary == (
+        "On its evaluation data it scores a real case above one that is not 82 times in 100 "
+        "(AUC 0.823)."
+    )
+    worse = gates.metrics_gate(
+        _model("regression"), _version(metrics={"rmse": 5.0}), _version(1, {"rmse": 4.0})
+    )
+    assert (worse.status, worse.summary) == (
+        "warn",
+        "On its own evaluation data it has a typical error of 5; the live version has a typical "
+        "error of 4 on its own (RMSE 5.000 against 4.000).",
+    )
 
 
 def test_a_configured_metric_the_version_lacks_fails() -> None:
     found = gates.metrics_gate(_model(min={"roc_auc": 0.5}), _version(metrics={}), None)
-    assert (found.status, found.summary) == ("fail", "Below the minimum: roc_auc None < 0.5")
+    assert (found.status, found.summary) == (
+        "fail",
+        "Below the minimum set for release: AUC (how often a real case scores above one that "
+        "is not) was not measured, and release needs at least 0.5.",
+    )
 
 
 @pytest.mark.parametrize(

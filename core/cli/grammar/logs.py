@@ -49,6 +49,7 @@ def declare(commands: Commands) -> None:
         help="widen the reference range by this fraction before flagging (default 0)",
     )
     _no_alerts(p)
+    _engine(p)
 
     p = commands.add("labels", f"{RUN}:cmd_labels", help="append late ground truth")
     p.add_argument("model")
@@ -56,6 +57,16 @@ def declare(commands: Commands) -> None:
     p.add_argument("--format", choices=("csv", "parquet", "jsonl"))
     p.add_argument("--delimiter")
     _no_alerts(p)
+    _engine(p)
+
+    p = commands.add(
+        "aggregate",
+        f"{RUN}:cmd_aggregate",
+        help="team store: count again the days new logs or labels changed (the dashboard reads "
+        "these counts, never the logs); ingest and labels do it after each batch",
+    )
+    p.add_argument("--model", help="only this model (default: every model)")
+    _engine(p)
 
     p = commands.add("user", f"{RUN}:cmd_user", help="manage users", shared=False)
     users = p.add_subparsers(dest="user_command", required=True, parser_class=Parser)
@@ -192,3 +203,12 @@ def _quarantine(p: argparse.ArgumentParser, shared: Parser) -> None:
             q.add_argument("--out", required=True, help="CSV file to write")
         if action == "retry":
             q.add_argument("--version", type=int, help="validate against this version")
+
+
+def _engine(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        help="team store: what counts the days a batch changed, embedded DuckDB or Spark "
+        "(PySpark; its own settings choose the cluster) (default: $MODELBRIDGE_ENGINE or duckdb)",
+    )
