@@ -176,6 +176,8 @@ METRIC_MEANINGS = {
     "precision": "the share of flagged cases that were real",
     "recall": "the share of real cases that were flagged",
     "accuracy": "the share of decisions that were right",
+    "macro_f1": "the balance of finding each class and not mistaking others for it, averaged "
+    "over the classes (1 is perfect)",
     "positive_rate": "the share of real cases in the data",
     "calibration_error": "how far scores are from the share of cases that turn out real",
     "mae": "the average size of an error",

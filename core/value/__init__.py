@@ -2,6 +2,7 @@
 
 __all__ = [
     "business_case",
+    "class_champion",
     "class_value",
     "champion",
     "figures",

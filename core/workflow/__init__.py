@@ -27,6 +27,7 @@ __all__ = [
     "history",
     "queue",
     "gates",
+    "class_gates",
     "model_card",
     "rules",
     "promotion",

@@ -9,11 +9,11 @@ gates.max_drifted_features, gates.kpi_tolerance, gates.blocking (comma-separated
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -24,9 +24,13 @@ from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, reference_frame, scoring_class
 from core.registry.artifacts import load_model, positive_scores
+from core.registry.classes import class_outputs
 from core.registry.reproduction import reproduce
 from core.store import Model, ModelVersion, Store, Work
 from core.words import METRIC_MEANINGS, number
+
+if TYPE_CHECKING:
+    from core.value.figures import Figure
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 NOT_APPLICABLE = "n/a"  # the check means nothing for this model; never blocks
@@ -37,6 +41,12 @@ LATENCY_WARMUP = 5  # calls before timing, not counted
 LATENCY_ROUNDS = 3  # rounds at most; the best counts
 DEFAULT_MAX_DRIFTED = 3
 RECENT_DAYS = 30
+# The metrics a version is judged on when no minimum is set, and whether higher is better.
+MAIN_METRICS = {
+    "binary": (("roc_auc",), True),
+    "regression": (("rmse",), False),
+    "multiclass": (("accuracy", "macro_f1"), True),
+}
 
 
 @dataclass(frozen=True)
@@ -78,37 +88,53 @@ def metrics_gate(model: Model, candidate: ModelVersion, live: ModelVersion | Non
             "Below the minimum set for release: " + "; ".join(failed) + ".",
             numbers,
         )
-    key, better_high = ("roc_auc", True) if model.task == "binary" else ("rmse", False)
-    mine = candidate.metrics.get(key)
-    theirs = live.metrics.get(key) if live else None
-    name = METRIC_WORDS.get(key, key)
-    if mine is not None and theirs is not None:
-        worse = (theirs - mine) if better_high else (mine - theirs)
-        numbers["difference"] = -worse
-        if worse > 0.02 * max(abs(theirs), 1e-9):
-            return Gate(
-                "metrics",
-                WARN,
-                True,
-                f"On its own evaluation data it {_how_good(key, mine)}; the live version "
-                f"{_how_good(key, theirs)} on its own ({name} {mine:.3f} against {theirs:.3f}).",
-                numbers,
-            )
+    keys, better_high = MAIN_METRICS[model.task]
+    mine = {k: candidate.metrics[k] for k in keys if candidate.metrics.get(k) is not None}
+    theirs = {k: live.metrics[k] for k in mine if live and live.metrics.get(k) is not None}
+    # How much worse than the live version the candidate is on each metric (negative: better).
+    gaps = {k: (v - mine[k]) if better_high else (mine[k] - v) for k, v in theirs.items()}
+    if gaps:
+        numbers["difference"] = -gaps[next(iter(gaps))]
+    worse = {k: theirs[k] for k, gap in gaps.items() if gap > 0.02 * max(abs(theirs[k]), 1e-9)}
+    if worse:
+        versus = ", ".join(
+            f"{METRIC_WORDS.get(k, k)} {mine[k]:.3f} against {v:.3f}" for k, v in worse.items()
+        )
+        return Gate(
+            "metrics",
+            WARN,
+            True,
+            f"On its own evaluation data it {_how_good(worse, mine)}; the live version "
+            f"{_how_good(worse, theirs)} on its own ({versus}).",
+            numbers,
+        )
+    named = ", ".join(f"{METRIC_WORDS.get(k, k)} {v:.3f}" for k, v in mine.items())
     return Gate(
         "metrics",
         PASS,
         True,
-        f"On its evaluation data it {_how_good(key, mine)} ({name} {mine:.3f})."
-        if mine is not None
+        f"On its evaluation data it {_how_good(mine, mine)} ({named})."
+        if mine
         else "Its metrics are recorded.",
         numbers,
     )
 
 
-def _how_good(key: str, value: float) -> str:
-    """A gate's main metric as a clause following 'it'."""
+def _how_good(keys: Iterable[str], values: dict[str, float]) -> str:
+    """The gate's main metrics named in KEYS, at VALUES, as a clause following 'it'."""
+    return " and ".join(_clause(k, values[k]) for k in keys)
+
+
+def _clause(key: str, value: float) -> str:
     if key == "roc_auc":
         return f"scores a real case above one that is not {round(value * 100)} times in 100"
+    if key == "accuracy":
+        return f"decides the right class {round(value * 100)} times in 100"
+    if key == "macro_f1":
+        return (
+            "balances finding each class and not mistaking others for it at "
+            f"{number(value)} out of 1, averaged over its classes"
+        )
     return f"has a typical error of {number(value)}"
 
 
@@ -212,23 +238,43 @@ def kpi_gate(
         )
     except ModelBridgeError as exc:
         return Gate("kpi", WARN, True, f"Not compared in money: {exc}")
-    champ, chall = found.champion, found.challenger
-    per_period = champ.value_per_period is not None
-    a = float((champ.value_per_period if per_period else champ.value_per_decision) or 0.0)
-    b = float((chall.value_per_period if per_period else chall.value_per_decision) or 0.0)
+    return money_gate(model, found)
+
+
+class Compared(Protocol):
+    """Live version and candidate valued on the same labelled decisions, in words and a table."""
+
+    @property
+    def champion(self) -> Figure: ...
+
+    @property
+    def challenger(self) -> Figure: ...
+
+    def sentence(self) -> str: ...
+
+    def table(self) -> Any: ...
+
+
+def money_gate(model: Model, found: Compared) -> Gate:
+    """The kpi gate's verdict on a comparison in money: the candidate fails when it earns less
+    than the live version on the same decisions, beyond the model's kpi_tolerance."""
+    champion, challenger = found.champion, found.challenger
+    per_period = champion.value_per_period is not None
+    a = float((champion.value_per_period if per_period else champion.value_per_decision) or 0.0)
+    b = float((challenger.value_per_period if per_period else challenger.value_per_decision) or 0)
     tolerance = float(_settings(model).get("kpi_tolerance", 0.0))
     numbers = {
         "live": a,
         "candidate": b,
-        "per": f"per {champ.basis.per}" if per_period else "per decision",
-        "unit": champ.basis.unit,
-        "decisions": champ.basis.decisions,
-        "basis": champ.basis.words(),
-        "live_figure": champ.record(),
-        "candidate_figure": chall.record(),
+        "per": f"per {champion.basis.per}" if per_period else "per decision",
+        "unit": champion.basis.unit,
+        "decisions": champion.basis.decisions,
+        "basis": champion.basis.words(),
+        "live_figure": champion.record(),
+        "candidate_figure": challenger.record(),
         "table": found.table().to_dict(orient="records"),
     }
-    said = f"{found.sentence()} {champ.basis.words()}"
+    said = f"{found.sentence()} {champion.basis.words()}"
     return Gate("kpi", FAIL if b + tolerance * abs(a) < a else PASS, True, said, numbers)
 
 
@@ -251,7 +297,10 @@ def drift_gate(
         logs_version=source.version,
         since=last - timedelta(days=RECENT_DAYS),
     )
-    primary = table[table["primary"] & (table["feature"] != PREDICTION)]
+    outputs = class_outputs(candidate)
+    # A multiclass model's predicted class and probabilities are its outputs, not its inputs.
+    made = {PREDICTION, *(f.name for f in (outputs.features() if outputs else []))}
+    primary = table[table["primary"] & ~table["feature"].isin(made)]
     drifted = sorted(primary.loc[primary["drifted"].astype(bool), "feature"].unique())
     limit = int(_settings(model).get("max_drifted_features", DEFAULT_MAX_DRIFTED))
     numbers = {
@@ -291,9 +340,12 @@ def latency_gate(model: Model, candidate: ModelVersion, sample: Any) -> Gate:
     rows = sample[names].head(LATENCY_ROWS)
     if rows.empty:
         return Gate("latency", WARN, True, "No reference rows to time predictions on.")
-    p95, timings, rounds = one_row_p95(
-        lambda row: positive_scores(estimator, row, scoring_class(model, candidate)), rows, budget
-    )
+    if model.task == "multiclass":  # it answers a request with every class's probability
+        predict = estimator.predict_proba
+    else:
+        scored = scoring_class(model, candidate)
+        predict = lambda row: positive_scores(estimator, row, scored)  # noqa: E731
+    p95, timings, rounds = one_row_p95(predict, rows, budget)
     numbers = {
         "p95_ms": p95,
         "p50_ms": float(np.median(timings)),
@@ -357,6 +409,14 @@ def explanation_gate(
         return Gate(
             "explanations", WARN, blocking, "No model file: decisions cannot be explained."
         ), []
+    if model.task == "multiclass":
+        # core.explain reads one score per row; a multiclass model gives one per class.
+        return Gate(
+            "explanations",
+            WARN,
+            blocking,
+            "Not checked: explanations of a multiclass model's decisions are not available yet.",
+        ), []
     try:
         explainer = explainer_for(store, model=model, version=candidate)
         cases = explainer.explain(sample[explainer.names].head(3))
@@ -394,19 +454,31 @@ def evaluate(
 ) -> tuple[list[Gate], list]:
     """All gates for a candidate, and sample explanations for the evidence bundle."""
     sample = reference_frame(w, model=model, version=candidate, limit=200)
+    if model.task == "multiclass":
+        from core.workflow import class_gates
+
+        checks = [
+            class_gates.reproduction_gate(w, model=model, candidate=candidate),
+            class_gates.compatibility_gate(candidate, live),
+            class_gates.kpi_gate(store, model=model, candidate=candidate, live=live),
+        ]
+    else:
+        checks = [
+            reproduction_gate(w, model=model, candidate=candidate),
+            compatibility_gate(candidate, live),
+            kpi_gate(store, model=model, candidate=candidate, live=live)
+            if model.task == "binary"
+            else Gate(
+                "kpi",
+                NOT_APPLICABLE,
+                True,
+                "Not compared in money: the comparison by decision threshold applies to binary "
+                "models, and this one is a regression.",
+            ),
+        ]
     gates = [
         metrics_gate(model, candidate, live),
-        reproduction_gate(w, model=model, candidate=candidate),
-        compatibility_gate(candidate, live),
-        kpi_gate(store, model=model, candidate=candidate, live=live)
-        if model.task == "binary"
-        else Gate(
-            "kpi",
-            NOT_APPLICABLE,
-            True,
-            "Not compared in money: the comparison by decision threshold applies to binary "
-            "models, and this one is a regression.",
-        ),
+        *checks,
         drift_gate(w, model=model, candidate=candidate, live=live),
         latency_gate(model, candidate, sample),
     ]

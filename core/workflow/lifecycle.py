@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from core import audit, gate_settings
 from core.auth import Identity, name_key, same_person
 from core.errors import InvalidInput, NotFound, PermissionDenied
-from core.registry import get_model, get_version, refuse_multiclass
+from core.registry import get_model, get_version
 from core.store import (
     Model,
     ModelVersion,
@@ -77,7 +77,6 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
 
     with store.open().read() as r:
         entry = get_model(r, name=model)
-        refuse_multiclass(entry, what="release gates")
         candidate = get_version(r, model=entry, version=version)
         check(entry, candidate, "request_review", by)
         live = live_version(r, model=entry)
