@@ -28,6 +28,7 @@ __all__ = [
     "queue",
     "gates",
     "class_gates",
+    "latency",
     "model_card",
     "rules",
     "promotion",

@@ -8,22 +8,18 @@ gates.max_drifted_features, gates.kpi_tolerance, gates.blocking (comma-separated
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-
-import numpy as np
-from threadpoolctl import threadpool_limits
 
 from core.errors import ModelBridgeError
 from core.metrics import METRIC_WORDS
 from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, reference_frame, scoring_class
-from core.registry.artifacts import load_model, positive_scores
+from core.registry.artifacts import load_model
 from core.registry.classes import class_outputs
 from core.registry.reproduction import reproduce
 from core.store import Model, ModelVersion, Store, Work
@@ -35,10 +31,6 @@ if TYPE_CHECKING:
 PASS, WARN, FAIL = "pass", "warn", "fail"
 NOT_APPLICABLE = "n/a"  # the check means nothing for this model; never blocks
 DEFAULT_BLOCKING = ("metrics", "reproduction", "compatibility", "kpi", "latency")
-DEFAULT_LATENCY_BUDGET_MS = 200.0
-LATENCY_ROWS = 50  # one-row predictions timed per round
-LATENCY_WARMUP = 5  # calls before timing, not counted
-LATENCY_ROUNDS = 3  # rounds at most; the best counts
 DEFAULT_MAX_DRIFTED = 3
 RECENT_DAYS = 30
 # The metrics a version is judged on when no minimum is set, and whether higher is better.
@@ -60,20 +52,21 @@ class Gate:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def _settings(model: Model) -> dict[str, Any]:
+def settings_of(model: Model) -> dict[str, Any]:
+    """The model's gate settings (`modelbridge configure gates.…`)."""
     return model.settings.get("gates", {})
 
 
 def blocking_names(model: Model) -> tuple[str, ...]:
     """Gates that stop approval when they fail."""
-    raw = _settings(model).get("blocking")
+    raw = settings_of(model).get("blocking")
     return tuple(raw) if raw else DEFAULT_BLOCKING
 
 
 def metrics_gate(model: Model, candidate: ModelVersion, live: ModelVersion | None) -> Gate:
     """Evaluation metrics against configured minimums, else against the live version's; the
     summary says it in words, the metric's name and value beside them."""
-    minimums = _settings(model).get("min", {})
+    minimums = settings_of(model).get("min", {})
     numbers = {"candidate": candidate.metrics, "live": live.metrics if live else None}
     failed = [
         _below(k, candidate.metrics.get(k), float(v))
@@ -262,7 +255,7 @@ def money_gate(model: Model, found: Compared) -> Gate:
     per_period = champion.value_per_period is not None
     a = float((champion.value_per_period if per_period else champion.value_per_decision) or 0.0)
     b = float((challenger.value_per_period if per_period else challenger.value_per_decision) or 0)
-    tolerance = float(_settings(model).get("kpi_tolerance", 0.0))
+    tolerance = float(settings_of(model).get("kpi_tolerance", 0.0))
     numbers = {
         "live": a,
         "candidate": b,
@@ -302,7 +295,7 @@ def drift_gate(
     made = {PREDICTION, *(f.name for f in (outputs.features() if outputs else []))}
     primary = table[table["primary"] & ~table["feature"].isin(made)]
     drifted = sorted(primary.loc[primary["drifted"].astype(bool), "feature"].unique())
-    limit = int(_settings(model).get("max_drifted_features", DEFAULT_MAX_DRIFTED))
+    limit = int(settings_of(model).get("max_drifted_features", DEFAULT_MAX_DRIFTED))
     numbers = {
         "drifted": drifted,
         "features": int(primary["feature"].nunique()),
@@ -328,74 +321,6 @@ def drift_gate(
             numbers,
         )
     return Gate("drift", PASS, blocking, "Recent traffic looks like its training data.", numbers)
-
-
-def latency_gate(model: Model, candidate: ModelVersion, sample: Any) -> Gate:
-    """p95 time of one-row predictions with the model file, against the budget."""
-    budget = float(_settings(model).get("latency_budget_ms", DEFAULT_LATENCY_BUDGET_MS))
-    if not candidate.artifact_path:
-        return Gate("latency", WARN, True, "No model file registered: serving time unknown.")
-    estimator = load_model(Path(candidate.artifact_path), expected_sha256=candidate.artifact_sha256)
-    names = [f.name for f in features_of(candidate)]
-    rows = sample[names].head(LATENCY_ROWS)
-    if rows.empty:
-        return Gate("latency", WARN, True, "No reference rows to time predictions on.")
-    if model.task == "multiclass":  # it answers a request with every class's probability
-        predict = estimator.predict_proba
-    else:
-        scored = scoring_class(model, candidate)
-        predict = lambda row: positive_scores(estimator, row, scored)  # noqa: E731
-    p95, timings, rounds = one_row_p95(predict, rows, budget)
-    numbers = {
-        "p95_ms": p95,
-        "p50_ms": float(np.median(timings)),
-        "budget_ms": budget,
-        "rows": len(timings),
-        "rounds": rounds,
-    }
-    if p95 > budget:
-        return Gate(
-            "latency",
-            FAIL,
-            True,
-            f"One prediction takes {p95:.0f} ms (p95, best of {rounds} rounds of "
-            f"{len(timings)}), over the {budget:.0f} ms budget.",
-            numbers,
-        )
-    return Gate(
-        "latency",
-        PASS,
-        True,
-        f"One prediction takes {p95:.1f} ms (p95), within {budget:.0f} ms.",
-        numbers,
-    )
-
-
-def one_row_p95(
-    predict: Callable[[Any], Any], rows: Any, budget_ms: float
-) -> tuple[float, list[float], int]:
-    """p95 in ms of PREDICT on each row of ROWS alone, as a server answers one request.
-
-    The model runs on one thread (a request's prediction does not fan out over the cores), after
-    a few calls that are not counted (first calls pay lazy set-up). A round over budget is
-    measured again, up to LATENCY_ROUNDS times, and the best round counts: a model that is
-    really too slow fails every round, while a moment when the machine is busy elsewhere should
-    not block a release. Returns the p95, that round's timings and the rounds measured.
-    """
-    with threadpool_limits(limits=1):
-        for i in range(min(LATENCY_WARMUP, len(rows))):
-            predict(rows.iloc[[i]])
-        best: tuple[float, list[float]] = (np.inf, [])
-        rounds = 0
-        while rounds < LATENCY_ROUNDS and best[0] > budget_ms:
-            timings = []
-            for i in range(len(rows)):
-                started = time.perf_counter()
-                predict(rows.iloc[[i]])
-                timings.append((time.perf_counter() - started) * 1000)
-            rounds += 1
-            best = min(best, (float(np.percentile(timings, 95)), timings), key=lambda r: r[0])
-    return best[0], best[1], rounds
 
 
 def explanation_gate(
@@ -453,6 +378,8 @@ def evaluate(
     store: Store, *, w: Work, model: Model, candidate: ModelVersion, live: ModelVersion | None
 ) -> tuple[list[Gate], list]:
     """All gates for a candidate, and sample explanations for the evidence bundle."""
+    from core.workflow import latency
+
     sample = reference_frame(w, model=model, version=candidate, limit=200)
     if model.task == "multiclass":
         from core.workflow import class_gates
@@ -480,7 +407,7 @@ def evaluate(
         metrics_gate(model, candidate, live),
         *checks,
         drift_gate(w, model=model, candidate=candidate, live=live),
-        latency_gate(model, candidate, sample),
+        latency.latency_gate(model, candidate, sample),
     ]
     explanation, samples = explanation_gate(store, model=model, candidate=candidate, sample=sample)
     gates.append(explanation)

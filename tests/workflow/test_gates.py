@@ -20,7 +20,7 @@ from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store
 from core.value import business_case, figures
 from core.words import money
-from core.workflow import gates, lifecycle
+from core.workflow import gates, latency, lifecycle
 from tests.factories import FEATURES, Case
 
 OWNER = Identity("olga", "product_owner")
@@ -171,20 +171,20 @@ def _with_file(binary_files: Case) -> ModelVersion:
 
 
 def test_latency_over_the_budget_fails_with_its_p95(binary_files: Case) -> None:
-    found = gates.latency_gate(
+    found = latency.latency_gate(
         _model(latency_budget_ms=0.001), _with_file(binary_files), binary_files.frame
     )
     assert found.status == "fail"
     assert found.numbers["rows"] == 50 and found.numbers["budget_ms"] == 0.001
-    assert found.numbers["rounds"] == gates.LATENCY_ROUNDS
+    assert found.numbers["rounds"] == latency.LATENCY_ROUNDS
     assert found.numbers["p95_ms"] > found.numbers["p50_ms"] * 0.5 > 0.0005
     assert found.summary.endswith("(p95, best of 3 rounds of 50), over the 0 ms budget.")
 
 
 def test_latency_within_the_default_budget_passes(binary_files: Case) -> None:
-    found = gates.latency_gate(_model(), _with_file(binary_files), binary_files.frame)
+    found = latency.latency_gate(_model(), _with_file(binary_files), binary_files.frame)
     assert found.status == "pass"
-    assert found.numbers["budget_ms"] == gates.DEFAULT_LATENCY_BUDGET_MS
+    assert found.numbers["budget_ms"] == latency.DEFAULT_LATENCY_BUDGET_MS
     assert found.numbers["rounds"] == 1
 
 
@@ -208,7 +208,7 @@ ROWS = pd.DataFrame({"x": range(20)})
 def test_first_calls_are_not_timed_and_the_model_runs_on_one_thread() -> None:
     predict = _Timed(lambda call: 0.3 if call < 4 else 0.0)  # lazy set-up in the first calls
 
-    p95, timings, rounds = gates.one_row_p95(predict, ROWS, budget_ms=50)
+    p95, timings, rounds = latency.one_row_p95(predict, ROWS, budget_ms=50)
 
     assert (rounds, len(timings), predict.calls) == (1, 20, 5 + 20)
     assert p95 < 50
@@ -218,7 +218,7 @@ def test_first_calls_are_not_timed_and_the_model_runs_on_one_thread() -> None:
 def test_a_busy_moment_is_measured_again_and_the_best_round_counts() -> None:
     predict = _Timed(lambda call: 0.06 if 5 <= call < 25 else 0.0)  # the first round is slow
 
-    p95, timings, rounds = gates.one_row_p95(predict, ROWS, budget_ms=50)
+    p95, timings, rounds = latency.one_row_p95(predict, ROWS, budget_ms=50)
 
     assert (rounds, predict.calls) == (2, 5 + 40)
     assert p95 < 50 and max(timings) < 50
@@ -227,14 +227,14 @@ def test_a_busy_moment_is_measured_again_and_the_best_round_counts() -> None:
 def test_a_model_slower_than_the_budget_fails_every_round() -> None:
     predict = _Timed(lambda call: 0.02)
 
-    p95, timings, rounds = gates.one_row_p95(predict, ROWS, budget_ms=5)
+    p95, timings, rounds = latency.one_row_p95(predict, ROWS, budget_ms=5)
 
-    assert (rounds, predict.calls) == (gates.LATENCY_ROUNDS, 5 + 20 * gates.LATENCY_ROUNDS)
+    assert (rounds, predict.calls) == (latency.LATENCY_ROUNDS, 5 + 20 * latency.LATENCY_ROUNDS)
     assert p95 >= 20 and min(timings) >= 20
 
 
 def test_without_a_model_file_latency_is_unknown() -> None:
-    found = gates.latency_gate(_model(), _version(), pd.DataFrame())
+    found = latency.latency_gate(_model(), _version(), pd.DataFrame())
     assert (found.status, found.summary) == (
         "warn",
         "No model file registered: serving time unknown.",
