@@ -1,8 +1,9 @@
 """Model card: one HTML page per approved version with purpose, business case, value in
-money (on the reference and in production, each with its basis), lineage, metrics, gates and
-sign-offs. Every value from the store is HTML-escaped. (No PDF: the
-well-kept HTML-to-PDF libraries need system libraries this project does not install; the
-page prints cleanly to PDF from any browser.)"""
+money (on the reference and in production, each with its basis), lineage, metrics (a
+multiclass version's classes with their precision and recall, and its value matrix), gates and
+sign-offs. Every value from the store is HTML-escaped. (No PDF: the well-kept HTML-to-PDF
+libraries need system libraries this project does not install; the page prints cleanly to PDF
+from any browser.)"""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from typing import Any
 from core import workflow
 from core.errors import InvalidInput
 from core.monitoring.windows import WindowSpec
-from core.registry import features_of, get_model, get_version
+from core.registry import classes, features_of, get_model, get_version
 from core.store import Model, ModelVersion, Store, Work
-from core.value import business_case, figures
+from core.value import business_case, class_champion, figures
 from core.words import money
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#1f2937}
@@ -52,6 +53,8 @@ def _money_rows(w: Work, model: Model, version: ModelVersion) -> list[tuple[str,
     (the same functions, core.value.figures, as the Overview and the Business value page)."""
     if not business_case.values_set(model, business_case.current(model)):
         return [("Value", "No business case yet: nothing says what a decision is worth.")]
+    if model.task == "multiclass":
+        return _class_money_rows(w, model, version)
     reference = figures.reference(w, model=model, version=version)
     top = figures.headline(w, model=model, version=version)
     rows = []
@@ -69,6 +72,61 @@ def _money_rows(w: Work, model: Model, version: ModelVersion) -> list[tuple[str,
     return rows
 
 
+def _class_money_rows(w: Work, model: Model, version: ModelVersion) -> list[tuple[str, str]]:
+    """A multiclass version's value by its value matrix, on the reference and on all its logged
+    decisions (core.value.class_champion, as its release gate)."""
+    found = class_champion.first_version(w, model=model, version=version)
+    rows = []
+    if found.reference is None or found.reference.value_per_decision is None:
+        rows.append(("On the reference", "Not measured: the reference has no outcomes."))
+    else:
+        ref = found.reference
+        rows.append(("On the reference", f"{ref.per_period_words()}. {ref.basis.words()}"))
+    if found.latest is None:
+        rows.append(("In production", "No decisions logged yet."))
+    else:
+        top = found.latest
+        rows.append(("In production", f"{top.per_period_words()}. {top.basis.words()}"))
+    return rows
+
+
+def _class_sections(w: Work, model: Model, version: ModelVersion) -> list[str]:
+    """A multiclass version's classes with their precision and recall on the reference, and
+    the value matrix (what deciding each class is worth when each class holds)."""
+    outputs = classes.class_outputs(version)
+    if outputs is None:
+        return []
+    names = list(outputs.probabilities)
+    found = classes.reference_metrics(w, model=model, version=version.version, outputs=outputs)
+    rows = "".join(
+        f"<tr><td>{_e(c)}</td><td>{_rate(found.get(f'precision:{c}'))}</td>"
+        f"<td>{_rate(found.get(f'recall:{c}'))}</td></tr>"
+        for c in names
+    )
+    sections = [
+        "<h2>Classes on the evaluation data</h2>",
+        "<table><tr><th>Class</th><th>Precision (share of its decisions that were right)</th>"
+        f"<th>Recall (share of its cases it decided)</th></tr>{rows}</table>",
+    ]
+    case = business_case.current(model)
+    if business_case.values_set(model, case):
+        matrix = business_case.value_matrix(model, case)
+        head = "".join(f"<th>decided {_e(c)}</th>" for c in names)
+        body = "".join(
+            f"<tr><th>actually {_e(a)}</th>" + "".join(f"<td>{v:,.2f}</td>" for v in row) + "</tr>"
+            for a, row in zip(names, matrix, strict=True)
+        )
+        sections += [
+            f"<h2>Value matrix ({_e(case['unit'])} per decision)</h2>",
+            f"<table><tr><th></th>{head}</tr>{body}</table>",
+        ]
+    return sections
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
 def render(store: Store, *, model: str, version: int) -> str:
     """The card as an HTML document (approved, live or archived versions only)."""
     with store.open().read() as r:
@@ -82,6 +140,7 @@ def render(store: Store, *, model: str, version: int) -> str:
         case = business_case.current(entry)
         features = features_of(target)
         money_rows = _money_rows(r, entry, target)
+        class_sections = _class_sections(r, entry, target)
     approved = next((rv for rv in reviews if rv["status"] == "approved"), None)
     per = WindowSpec.parse(case["period"]).label()  # "per month"
     sections = [
@@ -90,6 +149,7 @@ def render(store: Store, *, model: str, version: int) -> str:
         _table(
             [
                 ("Task", entry.task),
+                *([("Classes", ", ".join(entry.classes or []))] if entry.classes else []),
                 ("Decision", case["decision"]),
                 ("Threshold", case["threshold"] if entry.task == "binary" else "—"),
                 (
@@ -121,6 +181,7 @@ def render(store: Store, *, model: str, version: int) -> str:
         ),
         "<h2>Metrics on the evaluation data</h2>",
         _table([(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in target.metrics.items()]),
+        *class_sections,
     ]
     if approved:
         sections.append("<h2>Release gates (frozen evidence)</h2>")

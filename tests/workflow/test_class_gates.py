@@ -22,7 +22,8 @@ from core.registry.artifacts import load_model
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store
 from core.value import business_case
-from core.workflow import class_gates, gates, lifecycle, promotion
+from core.words import money
+from core.workflow import class_gates, gates, lifecycle, model_card, promotion
 from tests.conftest import copy_store
 from tests.multiclass_cases import MulticlassCase, simulated_case
 
@@ -356,3 +357,28 @@ def test_a_multiclass_version_goes_through_review_sign_off_and_promotion(
     lifecycle.sign(store, model="levels", version=3, by=OWNER, decision="approve", comment="same")
     done = promotion.promote(store, model="levels", version=3, by=OWNER)
     assert done == {"model": "levels", "version": 3, "archived": 1}
+
+
+def test_the_model_card_of_a_multiclass_version_shows_its_classes_and_value_matrix(
+    rivals: Store, case: MulticlassCase, tmp_path: Path
+) -> None:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    store = copy_store(rivals.path, tmp_path, lock_wait_seconds=30)
+    lifecycle.request_review(store, model="levels", version=1, by=ENGINEER)
+    lifecycle.sign(store, model="levels", version=1, by=OWNER, decision="approve", comment="ok")
+
+    card = model_card.render(store, model="levels", version=1)
+
+    reference = pd.read_csv(case.reference)
+    precision, recall, _, _ = precision_recall_fscore_support(
+        reference["kind"], reference["predicted"], labels=case.classes, zero_division=0
+    )
+    assert "<tr><th>Classes</th><td>high, low, mid</td></tr>" in card
+    for name, p, r in zip(case.classes, precision, recall, strict=True):
+        assert f"<tr><td>{name}</td><td>{p:.3f}</td><td>{r:.3f}</td></tr>" in card
+    assert "<h2>Value matrix (EUR per decision)</h2>" in card
+    assert "<tr><th>actually high</th><td>50.00</td><td>-200.00</td><td>-80.00</td></tr>" in card
+    per_month = _worth(reference["kind"], reference["predicted"]).mean() * VOLUME
+    assert f"<tr><th>On the reference</th><td>{money(per_month, 'EUR')} per month. " in card
+    assert "Measured on the 4,000 reference rows of v1 with outcomes" in card
