@@ -1,5 +1,6 @@
 """The CLI on a multiclass model, through a subprocess: register, versions, ingest, labels,
-performance and drift, with --json, and refusals in one line with exit code 2."""
+performance and drift, review, sign-off, promotion and the model card, with --json, and
+refusals in one line with exit code 2."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import Ran, run_cli
+from core import users
+from core.auth import Identity
+from core.monitoring.policy import update_settings
+from core.value import business_case
+from tests.conftest import Ran, copy_store, run_cli
+from tests.factories import ADMIN
 from tests.multiclass_cases import MulticlassCase, simulated_case
+
+OWNER = Identity("olga", "product_owner")
+PASSWORDS = {"erin": "erin-pw", "olga": "olga-pw"}
 
 
 @pytest.fixture(scope="module")
@@ -140,4 +149,91 @@ def test_what_multiclass_models_do_not_have_yet_is_refused_in_one_line(
     assert _one_line_error(ran) == (
         f"modelbridge: error: {what} are not available for multiclass models yet ('levels' has "
         "3 classes); its drift, performance and alerts are"
+    )
+
+
+def _as(db: Path, user: str, *args: str | Path) -> Ran:
+    """`modelbridge ARGS --json --user USER` with USER's password."""
+    env = {"MODELBRIDGE_PASSWORD": PASSWORDS[user]}
+    return run_cli(*args, "--json", "--user", user, db=db, env=env)
+
+
+def _rotated(case: MulticlassCase, folder: Path) -> tuple[Path, Path]:
+    """A reference and model file of the case's model trained on rotated classes (it calls lows
+    mid, mids high and highs low): a candidate that earns less than the live version."""
+    import skops.io as sio
+    from sklearn.base import clone
+
+    reference = pd.read_csv(case.reference)
+    x = reference[["x1", "x2"]]
+    rotated = reference["kind"].map({"low": "mid", "mid": "high", "high": "low"})
+    model = clone(case.model).fit(x, rotated)
+    proba = model.predict_proba(x)
+    scored = reference[["x1", "x2", "kind"]].assign(predicted=model.predict(x))
+    scored = scored.assign(**{f"p_{c}": proba[:, i] for i, c in enumerate(model.classes_)})
+    scored.to_csv(folder / "rotated.csv", index=False)
+    sio.dump(model, folder / "rotated.skops")
+    return folder / "rotated.csv", folder / "rotated.skops"
+
+
+def test_a_multiclass_version_is_reviewed_signed_off_promoted_and_carded_through_the_cli(
+    db: Path, case: MulticlassCase, tmp_path: Path
+) -> None:
+    store = copy_store(db, tmp_path)
+    for name, role in (("erin", "ml_engineer"), ("olga", "product_owner")):
+        users.add_user(store, username=name, role=role, password=PASSWORDS[name], by=ADMIN)
+    matrix = {"value:low:low": 10, "value:mid:mid": 20, "value:high:high": 50,
+              "value:high:low": -200, "value:high:mid": -80, "value:low:high": -15}  # fmt: skip
+    business_case.save(store, model="levels", changes={**matrix, "volume_per_period": 1000},
+                       by=OWNER)  # fmt: skip
+    # A busy test machine must not decide approvals through the latency gate.
+    update_settings(store, model="levels", changes={"gates.latency_budget_ms": 10_000}, by=OWNER)
+
+    asked = _as(store.path, "erin", "request-review", "levels", "1")
+    assert asked.code == 0, asked.err
+    found = {g["name"]: g for g in asked.json()["gates"]}
+    assert list(found) == [
+        "metrics", "reproduction", "compatibility", "kpi", "drift", "latency", "explanations",
+        "settings",
+    ]  # fmt: skip
+    assert found["metrics"]["summary"].startswith("On its evaluation data it decides the right")
+    assert found["reproduction"]["numbers"]["classes"] == 3
+    assert found["kpi"]["status"] == "pass"
+    reference = pd.read_csv(case.reference)
+    worth = {(k.split(":")[1], k.split(":")[2]): v for k, v in matrix.items()}
+    pairs = zip(reference.kind, reference.predicted, strict=True)
+    expected = sum(worth.get(pair, 0) for pair in pairs)
+    assert found["kpi"]["numbers"]["reference_figure"]["value_per_decision"] == pytest.approx(
+        expected / len(reference)
+    )
+    gate = run_cli("gate", "levels", "1", "--json", db=store.path)
+    assert (gate.code, gate.json()["passed"]) == (0, True)
+    signed = _as(store.path, "olga", "approve", "levels", "1", "--comment", "right 3 in 4")
+    assert signed.code == 0, signed.err
+    assert signed.json()["stage"] == "approved"
+    promoted = _as(store.path, "olga", "promote", "levels", "1")
+    assert promoted.code == 0, promoted.err
+    assert promoted.json() == {"model": "levels", "version": 1, "archived": None}
+    card = run_cli("model-card", "levels", "1", "--out", tmp_path / "card.html", "--json",
+                   db=store.path)  # fmt: skip
+    assert card.code == 0, card.err
+    html = Path(card.json()["file"]).read_text()
+    assert "<tr><th>Classes</th><td>high, low, mid</td></tr>" in html
+    assert "<tr><th>actually high</th><td>50.00</td><td>-200.00</td><td>-80.00</td></tr>" in html
+
+    # A candidate that decides worse than the live version fails its blocking money gate.
+    reference_file, model_file = _rotated(case, tmp_path)
+    assert _register(store.path, case, reference_file, "--task", "multiclass",
+                     "--model-file", model_file).code == 0  # fmt: skip
+    worse = _as(store.path, "erin", "request-review", "levels", "2")
+    assert worse.code == 0, worse.err
+    kpi = next(g for g in worse.json()["gates"] if g["name"] == "kpi")
+    assert (kpi["status"], kpi["blocking"]) == ("fail", True)
+    assert kpi["numbers"]["candidate"] < kpi["numbers"]["live"]
+    assert kpi["summary"].startswith("On the same 1,600 latest decisions with outcomes, v2 ")
+    gate = run_cli("gate", "levels", "2", "--json", db=store.path)
+    assert (gate.code, gate.json()["passed"]) == (1, False)
+    refused = _as(store.path, "olga", "approve", "levels", "2", "--comment", "cheaper?")
+    assert _one_line_error(refused).startswith(
+        "modelbridge: error: blocking gates failed, so it cannot be approved: "
     )

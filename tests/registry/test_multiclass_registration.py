@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from core.auth import Identity
 from core.errors import InvalidInput
 from core.registry import (
     RegistrationSpec,
@@ -20,7 +19,6 @@ from core.registry import (
     register_version,
 )
 from core.store import Store
-from core.workflow import request_review
 from tests.multiclass_cases import MulticlassCase, iris_case
 
 
@@ -167,18 +165,4 @@ def test_a_second_version_with_other_classes_is_refused(
     assert str(refused.value) == (
         "model 'iris' has classes ['setosa', 'versicolor', 'virginica']; this reference's "
         "probability columns name ['setosa', 'versicolor', 'virginica', 'unicorn']"
-    )
-
-
-def test_a_review_of_a_multiclass_version_is_refused_until_gates_handle_classes(
-    store: Store, iris: MulticlassCase
-) -> None:
-    register_version(store, spec=_spec(iris.reference, model_file=iris.model_file))
-
-    with pytest.raises(InvalidInput) as refused:
-        request_review(store, model="iris", version=1, by=Identity("erin", "ml_engineer"))
-
-    assert str(refused.value) == (
-        "release gates are not available for multiclass models yet ('iris' has 3 classes); its "
-        "drift, performance and alerts are"
     )
