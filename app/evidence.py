@@ -105,8 +105,8 @@ def metrics_table(metrics: dict[str, Any], *, version: int, live: int | None, ke
     names = list(dict.fromkeys([*candidate, *current]))
     frame = pd.DataFrame(
         {
-            "metric": [_capital(METRIC_WORDS.get(n, n.replace("_", " "))) for n in names],
-            "meaning": [METRIC_MEANINGS.get(n, "") for n in names],
+            "metric": [_capital(_name(n)) for n in names],
+            "meaning": [_meaning(n) for n in names],
             "candidate": [candidate.get(n) for n in names],
             "live": [current.get(n) for n in names],
         }
@@ -120,6 +120,22 @@ def metrics_table(metrics: dict[str, Any], *, version: int, live: int | None, ke
         columns["live"] = Column(f"Live v{live}", "number")
     st.caption("Measured on each version's validation data")
     table(frame, columns, key=f"metrics_{key}")
+
+
+def _name(metric: str) -> str:
+    """'macro F1'; a multiclass model's 'precision:high' is 'precision of high'."""
+    base, _, of = metric.partition(":")
+    name = METRIC_WORDS.get(base, base.replace("_", " "))
+    return f"{name} of {of}" if of else name
+
+
+def _meaning(metric: str) -> str:
+    base, _, of = metric.partition(":")
+    if base == "precision" and of:
+        return f"the share of its {of} decisions that were right"
+    if base == "recall" and of:
+        return f"the share of real {of} cases it decided {of}"
+    return METRIC_MEANINGS.get(metric, "")
 
 
 def _capital(words: str) -> str:

@@ -129,3 +129,21 @@ def simulated_case(
         logs=pd.concat(logs, ignore_index=True),
         days=windows,
     )
+
+
+def rotated_version(case: MulticlassCase, folder: Path) -> tuple[Path, Path]:
+    """Reference and model file of CASE's model refitted on classes moved one along (each true
+    class learnt as the next of its sorted classes): a version that decides worse than CASE's."""
+    from sklearn.base import clone
+
+    reference = pd.read_csv(case.reference)
+    features = [c for c in reference.columns if c not in ("kind", "predicted")]
+    features = [c for c in features if not c.startswith("p_")]
+    names = sorted(case.classes)
+    moved = reference["kind"].astype(str).map(dict(zip(names, names[1:] + names[:1], strict=True)))
+    model = clone(case.model).fit(reference[features], moved)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = _frames(model, reference[features], reference["kind"].to_numpy())
+    out.to_csv(folder / "rotated.csv", index=False)
+    sio.dump(model, folder / "rotated.skops")
+    return folder / "rotated.csv", folder / "rotated.skops"

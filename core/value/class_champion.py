@@ -174,9 +174,12 @@ class ClassFirstVersion:
             "per": f"per {self.reference.basis.per}",
             "reference_figure": self.reference.record(),
             "latest_figure": None if self.latest is None else self.latest.record(),
-            "latest_label": "its logged decisions"
-            if self.latest is None or self.latest.basis.kind == REALIZED
-            else "its logged decisions, estimated",
+            "latest_label": "all its decisions, "
+            + (
+                "measured"
+                if self.latest is None or self.latest.basis.kind == REALIZED
+                else "estimated"
+            ),
         }
 
 

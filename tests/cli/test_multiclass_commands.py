@@ -16,7 +16,7 @@ from core.monitoring.policy import update_settings
 from core.value import business_case
 from tests.conftest import Ran, copy_store, run_cli
 from tests.factories import ADMIN
-from tests.multiclass_cases import MulticlassCase, simulated_case
+from tests.multiclass_cases import MulticlassCase, rotated_version, simulated_case
 
 OWNER = Identity("olga", "product_owner")
 PASSWORDS = {"erin": "erin-pw", "olga": "olga-pw"}
@@ -158,24 +158,6 @@ def _as(db: Path, user: str, *args: str | Path) -> Ran:
     return run_cli(*args, "--json", "--user", user, db=db, env=env)
 
 
-def _rotated(case: MulticlassCase, folder: Path) -> tuple[Path, Path]:
-    """A reference and model file of the case's model trained on rotated classes (it calls lows
-    mid, mids high and highs low): a candidate that earns less than the live version."""
-    import skops.io as sio
-    from sklearn.base import clone
-
-    reference = pd.read_csv(case.reference)
-    x = reference[["x1", "x2"]]
-    rotated = reference["kind"].map({"low": "mid", "mid": "high", "high": "low"})
-    model = clone(case.model).fit(x, rotated)
-    proba = model.predict_proba(x)
-    scored = reference[["x1", "x2", "kind"]].assign(predicted=model.predict(x))
-    scored = scored.assign(**{f"p_{c}": proba[:, i] for i, c in enumerate(model.classes_)})
-    scored.to_csv(folder / "rotated.csv", index=False)
-    sio.dump(model, folder / "rotated.skops")
-    return folder / "rotated.csv", folder / "rotated.skops"
-
-
 def test_a_multiclass_version_is_reviewed_signed_off_promoted_and_carded_through_the_cli(
     db: Path, case: MulticlassCase, tmp_path: Path
 ) -> None:
@@ -222,7 +204,7 @@ def test_a_multiclass_version_is_reviewed_signed_off_promoted_and_carded_through
     assert "<tr><th>actually high</th><td>50.00</td><td>-200.00</td><td>-80.00</td></tr>" in html
 
     # A candidate that decides worse than the live version fails its blocking money gate.
-    reference_file, model_file = _rotated(case, tmp_path)
+    reference_file, model_file = rotated_version(case, tmp_path / "rotated")
     assert _register(store.path, case, reference_file, "--task", "multiclass",
                      "--model-file", model_file).code == 0  # fmt: skip
     worse = _as(store.path, "erin", "request-review", "levels", "2")

@@ -10,8 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import skops.io as sio
-from sklearn.base import clone
 
 from core.auth import Identity
 from core.errors import InvalidInput
@@ -25,7 +23,7 @@ from core.value import business_case
 from core.words import money
 from core.workflow import class_gates, gates, lifecycle, model_card, promotion
 from tests.conftest import copy_store
-from tests.multiclass_cases import MulticlassCase, simulated_case
+from tests.multiclass_cases import MulticlassCase, rotated_version, simulated_case
 
 ENGINEER = Identity("erin", "ml_engineer")
 OWNER = Identity("olga", "product_owner")
@@ -36,14 +34,6 @@ MATRIX = {
     ("high", "low"): -200.0, ("high", "mid"): -80.0, ("low", "high"): -15.0,
 }  # fmt: skip
 VOLUME = 1000
-ROTATED = {"low": "mid", "mid": "high", "high": "low"}
-
-
-def _scored(model: Any, reference: pd.DataFrame) -> pd.DataFrame:
-    """REFERENCE's inputs and true class with MODEL's predicted class and probabilities."""
-    proba = model.predict_proba(reference[FEATURES])
-    out = reference[[*FEATURES, "kind"]].assign(predicted=model.predict(reference[FEATURES]))
-    return out.assign(**{f"p_{c}": proba[:, i] for i, c in enumerate(model.classes_)})
 
 
 def _register(store: Store, reference: Path, model_file: Path) -> None:
@@ -63,20 +53,16 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> MulticlassCase:
 
 @pytest.fixture(scope="module")
 def rivals(tmp_path_factory: pytest.TempPathFactory, case: MulticlassCase) -> Store:
-    """'levels' v1 (the case's model) with labelled traffic; v2 trained on rotated classes, so
-    it calls most lows mid and most highs low; v3 the same model as v1; a value matrix and a
-    volume of 1,000 decisions a month."""
+    """'levels' v1 (the case's model) with labelled traffic; v2 trained on classes moved one
+    along (tests.multiclass_cases.rotated_version), so it decides worse; v3 the same model as
+    v1; a value matrix and a volume of 1,000 decisions a month."""
     folder = tmp_path_factory.mktemp("class-gates")
     store = Store(folder / "store.duckdb", lock_wait_seconds=30)
     store.init()
     _register(store, case.reference, case.model_file)
     ingest_predictions(store, model="levels", files=[case.logs])
     ingest_labels(store, model="levels", files=[case.labels])
-    reference = pd.read_csv(case.reference)
-    rotated = clone(case.model).fit(reference[FEATURES], reference["kind"].map(ROTATED))
-    sio.dump(rotated, folder / "rotated.skops")
-    _scored(rotated, reference).to_csv(folder / "rotated.csv", index=False)
-    _register(store, folder / "rotated.csv", folder / "rotated.skops")
+    _register(store, *rotated_version(case, folder / "rotated"))
     _register(store, case.reference, case.model_file)
     changes: dict[str, Any] = {business_case.cell_key(a, p): v for (a, p), v in MATRIX.items()}
     business_case.save(
