@@ -4,6 +4,8 @@ Computed once when review is requested, then frozen in the review's evidence bun
 says pass, warn or fail with its numbers; blocking gates that fail stop approval. Settings per
 model (`modelbridge configure`): gates.min.<metric>, gates.latency_budget_ms,
 gates.max_drifted_features, gates.kpi_tolerance, gates.blocking (comma-separated names).
+A multiclass model's reproduction, compatibility and kpi gates are core.workflow.class_gates';
+the latency gate is core.workflow.latency's.
 """
 
 from __future__ import annotations
