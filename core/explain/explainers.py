@@ -10,6 +10,12 @@ input columns as the players, and every case adds up: base value + contributions
 - Anything else: on a fixed plan set by the number of inputs and background rows
   (core.explain.permutation), with a standard error per contribution.
 
+A multiclass model is explained one class at a time, that class's probability (POSITIVE_LABEL
+names it). Forests take the exact tree route on the class's leaf shares. A multinomial logistic
+or boosted model takes the fixed-plan route: its class probability is a softmax over every
+class's margin, so the linear route's per-case factor from margin to probability could come out
+negative and turn every sign (the class's margin up, its probability down).
+
 A model adds up on its own scale (log-odds for logistic and boosted models, probability for
 forests); core.explain.units carries an exact explanation into the units asked for. Nothing
 depends on the clock, so a case of a version reads the same in every process.
