@@ -349,8 +349,10 @@ def _permutation_route(
     explainer._explain, explainer._overview = runner(plan), runner(cheap)
 
 
-@lru_cache(maxsize=8)
-def _cached_explainer(db: str, model_id: int, version: int, sha: str, units: str) -> Explainer:
+@lru_cache(maxsize=32)  # a version's explainer per class: a multiclass model has several
+def _cached_explainer(
+    db: str, model_id: int, version: int, sha: str, units: str, class_: str | None
+) -> Explainer:
     store = open_store(db)
     with store.read() as r:
         model = r.session.get(Model, model_id)
@@ -372,7 +374,7 @@ def _cached_explainer(db: str, model_id: int, version: int, sha: str, units: str
         estimator,
         features_of(target),
         sample,
-        scoring_class(model, target),
+        class_ if class_ is not None else scoring_class(model, target),
         units,
         loaded,
     )
@@ -384,8 +386,10 @@ def explainer_for(
     model: Model,
     version: ModelVersion,
     units: str = "probability",
+    class_: str | None = None,
 ) -> Explainer:
-    """The cached explainer of a version (NotFound when it has no model file)."""
+    """The cached explainer of a version (NotFound when it has no model file); a multiclass
+    model's explains the probability of CLASS_, one of its classes."""
     if not version.artifact_path:
         raise NotFound(
             f"{model.name} v{version.version} has no model file; register it with --model-file "
@@ -397,6 +401,7 @@ def explainer_for(
         version.version,
         version.artifact_sha256 or "",
         units,
+        class_,
     )
 
 

@@ -111,7 +111,7 @@ def test_a_forest_gives_each_class_the_brute_force_shapley_values() -> None:
         assert explainer.method == "tree"
         for i in (3, 60, 140):
             row = x.iloc[[i]].reset_index(drop=True)
-            base, phi = shapley(lambda rows: model.predict_proba(rows)[:, k], row, background)
+            base, phi = shapley(lambda rows, k=k: model.predict_proba(rows)[:, k], row, background)
             [e] = explainer.explain(row)
             assert e.base_value == pytest.approx(base, abs=1e-12)
             for name in explainer.names:
@@ -130,9 +130,8 @@ def test_the_sampled_route_is_within_its_stated_error_of_the_exact_values(
         explainer, x = explainers[("wine", kind, c)]
         background = x.sample(100, random_state=0).to_numpy(float)
 
-        def score(rows: np.ndarray, k: int = k) -> np.ndarray:
-            frame = pd.DataFrame(rows, columns=explainer.names)
-            return explainer.model.predict_proba(frame)[:, k]
+        def score(rows: np.ndarray, k: int = k, of: Explainer = explainer) -> np.ndarray:
+            return of.model.predict_proba(pd.DataFrame(rows, columns=of.names))[:, k]
 
         rows = x.iloc[ROWS]
         _, exact, _ = explain_rows(
