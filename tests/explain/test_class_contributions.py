@@ -151,6 +151,21 @@ def test_the_sampled_route_is_within_its_stated_error_of_the_exact_values(
     assert max(in_largest) <= 3
 
 
+def test_a_softmax_probability_can_fall_while_its_class_margin_rises() -> None:
+    # Why a multinomial logistic model is not carried from its margins into points as a binary
+    # one is: the per-case factor (p(x) - p_base) / (z(x) - z_base) would be negative and turn
+    # every sign. z is the class's margin less the mean margin (additive in the inputs).
+    model, x, _ = fitted("iris", "logistic")
+    background = x.sample(100, random_state=0)
+    z, z_base = model.decision_function(x), model.decision_function(background).mean(axis=0)
+    p_base = np.exp(z_base) / np.exp(z_base).sum()
+    centred, centred_base = z - z.mean(axis=1, keepdims=True), z_base - z_base.mean()
+
+    opposite = np.sign(model.predict_proba(x) - p_base) * np.sign(centred - centred_base) < 0
+
+    assert (opposite.sum(), opposite.size) == (78, 450)
+
+
 SCRIPT = """
 import json, sys, joblib
 from core.explain import build_explainer
