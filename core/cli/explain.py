@@ -27,7 +27,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     data = case.as_dict()
     head = f"{args.model} v{case.version}, request {args.request_id}: "
     if case.classes is not None:
-        head += _class_words(case.classes, case.explanation.output)
+        head += _class_words(case.classes)
     elif case.threshold is not None:
         side = "at or above" if case.flagged else "below"
         output = score(case.explanation.output, threshold=case.threshold)
@@ -45,11 +45,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _class_words(classes: ClassProbabilities, output: float) -> str:
+def _class_words(classes: ClassProbabilities) -> str:
     """'predicted virginica (setosa 0%, versicolor 8%, virginica 92%); reasons for the
     probability of versicolor (8%)'."""
     shares = ", ".join(f"{c} {p:.0%}" for c, p in classes.probabilities.items())
     return (
         f"predicted {classes.predicted} ({shares}); reasons for the probability of "
-        f"{classes.explained} ({output:.0%})"
+        f"{classes.explained} ({classes.probabilities[classes.explained]:.0%})"
     )

@@ -14,7 +14,7 @@ from core.errors import InvalidInput
 from core.explain import explainer_for
 from core.explain.cases import explain_case, explain_values
 from core.explain.class_probabilities import probability_moves
-from core.explain.global_importance import global_importance
+from core.explain.global_importance import global_importance, importance_over_time
 from core.ingest import ingest_predictions
 from core.registry import (
     RegistrationSpec,
@@ -170,6 +170,17 @@ def test_importance_of_a_multiclass_model_is_each_rows_contribution_to_its_predi
     assert set(importance.index[:2]) == {"petal length (cm)", "petal width (cm)"}
     for_setosa = global_importance(store, model="iris", class_="setosa")
     assert for_setosa["reference"].tolist() != importance["reference"].tolist()
+
+
+def test_importance_over_time_ranks_the_inputs_of_each_day_by_their_predicted_class_share(
+    store: Store,
+) -> None:
+    ranks = importance_over_time(store, model="iris", period="D")
+
+    assert ranks["window_start"].nunique() == 6  # the traffic's six days
+    assert (ranks.groupby("window_start")["rank"].apply(sorted) == [[1, 2, 3, 4]] * 6).all()
+    top = ranks[ranks["rank"] <= 2].groupby("window_start")["feature"].apply(set)
+    assert all(found == {"petal length (cm)", "petal width (cm)"} for found in top)
 
 
 def test_importance_for_a_class_the_model_does_not_have_is_refused(store: Store) -> None:
