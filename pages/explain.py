@@ -22,6 +22,13 @@ CASES = {
     "score": tables.Column("Score", "score"),
     "decision": tables.Column("Decision"),
 }
+CLASSES = {
+    "request_id": tables.Column("Request id"),
+    "ts": tables.Column("When (UTC)", "time"),
+    "version": tables.Column("Version", "version"),
+    "predicted_class": tables.Column("Predicted class"),
+    "score": tables.Column("Its probability", "percent"),
+}
 PREDICTIONS = {
     "request_id": tables.Column("Request id"),
     "ts": tables.Column("When (UTC)", "time"),
@@ -90,7 +97,11 @@ with decide:
             table = cases_table(db, rev, model, start, end, lo, hi, flagged)
             picked = tables.table(
                 table,
-                CASES if "decision" in table else PREDICTIONS,
+                CLASSES
+                if "predicted_class" in table
+                else CASES
+                if "decision" in table
+                else PREDICTIONS,
                 on_select="rerun",
                 selection_mode="single-row",
                 key="explain_cases",

@@ -24,7 +24,7 @@ from core.explain import (
 from core.explain.class_probabilities import ClassProbabilities, asked_class, case_classes
 from core.explain.reasons import Reason, reasons
 from core.monitoring.performance import threshold_of
-from core.registry import features_of, get_model, get_version, reference_frame
+from core.registry import classes, features_of, get_model, get_version, reference_frame
 from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store, Work, log_tables, open_store
@@ -190,10 +190,10 @@ def _explain_frame(
     asked: str | None,
 ) -> CaseExplanation:
     typed = _typed(frame, features_of(target))
-    classes = case_classes(
+    by_class = case_classes(
         store, model=entry, version=target, frame=typed, units=units, asked=asked
     )
-    explained = None if classes is None else classes.explained
+    explained = None if by_class is None else by_class.explained
     explainer = explainer_for(store, model=entry, version=target, units=units, class_=explained)
     explanation = explainer.explain(typed)[0]
     words = vocabulary(target, entry.task)
@@ -224,7 +224,7 @@ def _explain_frame(
         similar=similar_cases(reference, entry, target, frame, words, class_=explained),
         loaded_with=explainer.loaded_with,
         decision=decision_words(entry),
-        classes=classes,
+        classes=by_class,
     )
 
 
@@ -342,7 +342,8 @@ def recent_cases(
     flagged: bool | None = None,
     limit: int = 200,
 ) -> pd.DataFrame:
-    """Latest logged decisions matching the filters: request id, time, score, decision."""
+    """Latest logged decisions matching the filters: request id, time, version, score, and
+    the decision (binary) or the predicted class (multiclass, whose score is its probability)."""
     with store.open().read() as r:
         entry = get_model(r, name=model)
         threshold = threshold_of(entry) if entry.task == "binary" else None
@@ -361,8 +362,12 @@ def recent_cases(
             clauses.append("score >= ?" if flagged else "score < ?")
             params.append(threshold)
         assert entry.id is not None
+        outputs = classes.class_outputs(get_version(r, model=entry))
+        # A multiclass model's score is its confidence: the class it goes with comes too.
+        predicted = "" if outputs is None else f", {outputs.predicted.column} AS predicted_class"
         frame = r.frame(
-            f"SELECT request_id, ts, version, score FROM {log_tables.pred_table(entry.id)} "
+            f"SELECT request_id, ts, version{predicted}, score "
+            f"FROM {log_tables.pred_table(entry.id)} "
             f"WHERE {' AND '.join(clauses)} ORDER BY ts DESC, request_id LIMIT ?",
             [*params, int(limit)],
         )

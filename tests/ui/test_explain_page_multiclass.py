@@ -123,3 +123,16 @@ def test_a_what_if_shows_how_every_class_probability_moves(
         f"{(a - b) * 100:.1f}".removesuffix(".0") for a, b in zip(want, was, strict=True)
     ]
     assert "### Predicted class: setosa" in shown(at)  # a short petal: the what-if's class
+
+
+def test_recent_decisions_show_the_predicted_class_and_its_probability(
+    db: Path, iris: MulticlassCase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = explain_page(db, "", monkeypatch)
+
+    table = next(d.value for d in at.dataframe if "Predicted class" in d.value.columns)
+    logged = iris.logs_frame.sort_values(["timestamp", "request_id"], ascending=[False, True])
+    latest = logged.iloc[0]
+    assert table.iloc[0]["Request id"] == latest["request_id"]
+    assert table.iloc[0]["Predicted class"] == latest["predicted"]
+    assert table.iloc[0]["Its probability"] == f"{latest[f'p_{latest.predicted}']:.1%}"
