@@ -19,22 +19,37 @@ if TYPE_CHECKING:
 
 @st.cache_data(show_spinner="Explaining the decision…", max_entries=256)
 def case_view(
-    db: str, rev: tuple[int, int], model: str, request_id: str, units: str
+    db: str,
+    rev: tuple[int, int],
+    model: str,
+    request_id: str,
+    units: str,
+    class_: str | None = None,
 ) -> CaseExplanation:
-    """A logged case explained (reasons, counterfactual, similar cases)."""
+    """A logged case explained (reasons, counterfactual, similar cases); a multiclass model's
+    for CLASS_ (default: the predicted class)."""
     from core.explain.cases import explain_case
 
-    return explain_case(store_at(db), model=model, request_id=request_id, units=units)
+    return explain_case(
+        store_at(db), model=model, request_id=request_id, units=units, class_=class_
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def what_if_view(
-    db: str, rev: tuple[int, int], model: str, version: int, values: tuple[tuple[str, Any], ...]
+    db: str,
+    rev: tuple[int, int],
+    model: str,
+    version: int,
+    values: tuple[tuple[str, Any], ...],
+    class_: str | None = None,
 ) -> CaseExplanation:
-    """A case given as feature values, explained."""
+    """A case given as feature values, explained (a multiclass model's for CLASS_)."""
     from core.explain.cases import explain_values
 
-    return explain_values(store_at(db), model=model, values=dict(values), version=version)
+    return explain_values(
+        store_at(db), model=model, values=dict(values), version=version, class_=class_
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -155,6 +155,10 @@ def case_summary(case: Any, words: Any, heading: str | None = None) -> None:
             f"Score {score(output, threshold=case.threshold)}; cases from "
             f"{points(case.threshold)} up are {escape_markdown(positive)}."
         )
+    elif case.classes is not None:
+        st.markdown(f"### Predicted class: {escape_markdown(case.classes.predicted)}")
+        shares = " · ".join(f"{c} {p:.0%}" for c, p in case.classes.probabilities.items())
+        st.caption(f"Probability of each class: {escape_markdown(shares)}")
     else:
         st.markdown(f"### Prediction: {output:,.4g}")
     ups = [r for r in case.reasons if r.contribution > 0]

@@ -12,6 +12,7 @@ from app.session import guard
 from app.text import escape_markdown
 from app.widgets import case_summary, metadata_editor, model_picker, what_if_inputs
 from core.errors import ModelBridgeError
+from core.explain.class_probabilities import probability_moves
 from core.words import number
 
 CASES = {
@@ -20,6 +21,13 @@ CASES = {
     "version": tables.Column("Version", "version"),
     "score": tables.Column("Score", "score"),
     "decision": tables.Column("Decision"),
+}
+CLASSES = {
+    "request_id": tables.Column("Request id"),
+    "ts": tables.Column("When (UTC)", "time"),
+    "version": tables.Column("Version", "version"),
+    "predicted_class": tables.Column("Predicted class"),
+    "score": tables.Column("Its probability", "percent"),
 }
 PREDICTIONS = {
     "request_id": tables.Column("Request id"),
@@ -78,7 +86,7 @@ with decide:
             )
             days = b.date_input(
                 "Days",
-                value=(last - timedelta(days=6), last),
+                value=(max(first, last - timedelta(days=6)), last),
                 min_value=first,
                 max_value=last,
                 key=f"explain_days_{model}_{last}",
@@ -89,7 +97,11 @@ with decide:
             table = cases_table(db, rev, model, start, end, lo, hi, flagged)
             picked = tables.table(
                 table,
-                CASES if "decision" in table else PREDICTIONS,
+                CLASSES
+                if "predicted_class" in table
+                else CASES
+                if "decision" in table
+                else PREDICTIONS,
                 on_select="rerun",
                 selection_mode="single-row",
                 key="explain_cases",
@@ -106,6 +118,16 @@ with decide:
     except ModelBridgeError as exc:
         st.error(escape_markdown(exc))
         st.stop()
+    explained = None  # a multiclass model's class whose probability the reasons explain
+    if case.classes is not None:
+        classes = list(case.classes.probabilities)
+        explained = st.selectbox(
+            "Reasons for the class",
+            classes,
+            index=classes.index(case.classes.predicted),
+            key=f"explain_class_{model}_{request_id}",
+        )
+        case = case_view(db, rev, model, request_id, "probability", explained)
     vocabulary = vocabulary_view(db, rev, model, case.version)
     words = vocabulary.words
     case_summary(case, words)
@@ -116,7 +138,7 @@ with decide:
             case.explanation.contributions,
             labels,
             case.explanation.output,
-            as_points=case.threshold is not None,
+            as_points=case.threshold is not None or case.classes is not None,
         ),
         key="explain_waterfall",
     )
@@ -125,13 +147,27 @@ with decide:
     st.caption("Change the inputs to see the new score and reasons at once.")
     values = what_if_inputs(case, vocabulary.features, vocabulary.schema, words)
     if values != case.explanation.values:
-        changed = what_if_view(db, rev, model, case.version, tuple(sorted(values.items())))
+        changed = what_if_view(
+            db, rev, model, case.version, tuple(sorted(values.items())), explained
+        )
         case_summary(changed, words, heading="With your changes")
+        if case.classes is not None and changed.classes is not None:
+            moves = probability_moves(case.classes, changed.classes)
+            tables.table(
+                moves[["class", "before", "after", "change"]],
+                {
+                    "class": tables.Column("Class"),
+                    "before": tables.Column("Was", "percent"),
+                    "after": tables.Column("Now", "percent"),
+                    "change": tables.Column("Change (points)", "points"),
+                },
+                key="explain_class_moves",
+            )
 
     with st.expander("Technical view"):
         tech = (
-            case_view(db, rev, model, request_id, "log_odds")
-            if case.threshold is not None
+            case_view(db, rev, model, request_id, "log_odds", explained)
+            if case.threshold is not None or case.classes is not None
             else case
         )
         st.markdown(

@@ -17,5 +17,6 @@ __all__ = [
     "explainer_for",
     "logged_case",
     "cases",
+    "class_probabilities",
     "global_importance",
 ]

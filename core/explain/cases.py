@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -14,10 +14,17 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InvalidInput
-from core.explain import Explanation, counterfactuals, explainer_for, logged_case
+from core.explain import (
+    Explanation,
+    class_probabilities,
+    counterfactuals,
+    explainer_for,
+    logged_case,
+)
+from core.explain.class_probabilities import ClassProbabilities, asked_class, case_classes
 from core.explain.reasons import Reason, reasons
 from core.monitoring.performance import threshold_of
-from core.registry import features_of, get_model, get_version, reference_frame, refuse_multiclass
+from core.registry import classes, features_of, get_model, get_version, reference_frame
 from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store, Work, log_tables, open_store
@@ -46,6 +53,7 @@ class CaseExplanation:
     loaded_with: str = ""
     logged_score: float | None = None
     decision: tuple[str, str] = ("flagged", "not flagged")
+    classes: ClassProbabilities | None = None  # a multiclass model's, None for other tasks
 
     @property
     def flagged(self) -> bool | None:
@@ -93,6 +101,7 @@ class CaseExplanation:
             },
             "similar": self.similar,
             "model_file": self.loaded_with,
+            **class_probabilities.as_dict(self.classes),
         }
 
 
@@ -108,11 +117,13 @@ def explain_case(
     request_id: str,
     version: int | None = None,
     units: str = "probability",
+    class_: str | None = None,
 ) -> CaseExplanation:
-    """Explain a logged decision (by request id), with reasons and a counterfactual hint."""
+    """Explain a logged decision (by request id), with reasons and a counterfactual hint; a
+    multiclass model's reasons are for CLASS_, by default the predicted class."""
     with store.open().read() as r:
         entry = get_model(r, name=model)
-        refuse_multiclass(entry, what="explanations")
+        asked = asked_class(entry, class_)
         frame, record = logged_case(r, model=entry, request_id=request_id)
         target = get_version(
             r, model=entry, version=version if version is not None else int(record["version"])
@@ -127,6 +138,7 @@ def explain_case(
             target.artifact_sha256,
             request_id,
             units,
+            asked,
             shaped_by,
         )
         if key in _CASES:
@@ -139,7 +151,7 @@ def explain_case(
                 f"{request_id!r} was not logged with; explain it with v{record['version']}, which "
                 "scored it"
             )
-        result = _explain_frame(store, r, entry, target, frame, units)
+        result = _explain_frame(store, r, entry, target, frame, units, asked)
     result_dict = {**result.__dict__, "request_id": request_id, "logged_score": record["score"]}
     explained = CaseExplanation(**result_dict)
     _CASES[key] = explained
@@ -155,22 +167,38 @@ def explain_values(
     values: dict[str, Any],
     version: int | None = None,
     units: str = "probability",
+    class_: str | None = None,
 ) -> CaseExplanation:
-    """Explain a case given as feature values (the what-if panel)."""
+    """Explain a case given as feature values (the what-if panel); a multiclass model's
+    reasons are for CLASS_, by default the predicted class, and every class's probability is
+    given (core.explain.class_probabilities.probability_moves compares two cases)."""
     with store.open().read() as r:
         entry, target = _context(r, model, version)
-        refuse_multiclass(entry, what="explanations")
+        asked = asked_class(entry, class_)
         names = [f.name for f in features_of(target)]
         frame = pd.DataFrame([{n: values.get(n) for n in names}])
-        return _explain_frame(store, r, entry, target, frame, units)
+        return _explain_frame(store, r, entry, target, frame, units, asked)
 
 
 def _explain_frame(
-    store: Store, r: Work, entry: Model, target: ModelVersion, frame: pd.DataFrame, units: str
+    store: Store,
+    r: Work,
+    entry: Model,
+    target: ModelVersion,
+    frame: pd.DataFrame,
+    units: str,
+    asked: str | None,
 ) -> CaseExplanation:
-    explainer = explainer_for(store, model=entry, version=target, units=units)
-    explanation = explainer.explain(_typed(frame, explainer.features))[0]
+    typed = _typed(frame, features_of(target))
+    by_class = case_classes(
+        store, model=entry, version=target, frame=typed, units=units, asked=asked
+    )
+    explained = None if by_class is None else by_class.explained
+    explainer = explainer_for(store, model=entry, version=target, units=units, class_=explained)
+    explanation = explainer.explain(typed)[0]
     words = vocabulary(target, entry.task)
+    if explained is not None:
+        words = replace(words, outcome=f"the probability of {explained}")
     threshold = threshold_of(entry) if entry.task == "binary" else None
     reference = _reference(store, entry, target)
     found = reasons(reference, entry, target, explanation, words)
@@ -193,9 +221,10 @@ def _explain_frame(
         reasons=found,
         counterfactual=hint,
         counterfactual_text=text,
-        similar=similar_cases(reference, entry, target, frame, words),
+        similar=similar_cases(reference, entry, target, frame, words, class_=explained),
         loaded_with=explainer.loaded_with,
         decision=decision_words(entry),
+        classes=by_class,
     )
 
 
@@ -253,8 +282,10 @@ def similar_cases(
     version: ModelVersion,
     frame: pd.DataFrame,
     words: Vocabulary,
+    class_: str | None = None,
 ) -> dict[str, Any]:
-    """How the SIMILAR nearest reference cases turned out (their outcome rate)."""
+    """How the SIMILAR nearest reference cases turned out (their outcome rate; a multiclass
+    model's: the share of them that were CLASS_)."""
     reference = reference[reference["y"].notna()]
     if reference.empty:
         return {}
@@ -274,13 +305,21 @@ def similar_cases(
         else:
             distance += (column.astype(object) != value).astype(float).to_numpy()
     nearest = reference.iloc[np.argsort(distance, kind="stable")[:SIMILAR]]
-    rate = float(nearest["y"].mean())
+    if class_ is not None:
+        rate = class_probabilities.similar_share(nearest, model, class_)
+    else:
+        rate = float(nearest["y"].mean())
     out: dict[str, Any] = {
         "count": int(len(nearest)),
         "outcome_rate": rate,
         "mean_score": float(nearest["score"].mean()),
     }
-    if model.task == "binary":
+    if class_ is not None:
+        out["text"] = (
+            f"Of the {len(nearest)} most similar {words.population} in the training data, "
+            f"{rate:.0%} were {class_}."
+        )
+    elif model.task == "binary":
         out["text"] = (
             f"Of the {len(nearest)} most similar {words.population} in the training "
             f"data, {rate:.0%} {words.positive_outcome}."
@@ -303,7 +342,8 @@ def recent_cases(
     flagged: bool | None = None,
     limit: int = 200,
 ) -> pd.DataFrame:
-    """Latest logged decisions matching the filters: request id, time, score, decision."""
+    """Latest logged decisions matching the filters: request id, time, version, score, and
+    the decision (binary) or the predicted class (multiclass, whose score is its probability)."""
     with store.open().read() as r:
         entry = get_model(r, name=model)
         threshold = threshold_of(entry) if entry.task == "binary" else None
@@ -322,8 +362,12 @@ def recent_cases(
             clauses.append("score >= ?" if flagged else "score < ?")
             params.append(threshold)
         assert entry.id is not None
+        outputs = classes.class_outputs(get_version(r, model=entry))
+        # A multiclass model's score is its confidence: the class it goes with comes too.
+        predicted = "" if outputs is None else f", {outputs.predicted.column} AS predicted_class"
         frame = r.frame(
-            f"SELECT request_id, ts, version, score FROM {log_tables.pred_table(entry.id)} "
+            f"SELECT request_id, ts, version{predicted}, score "
+            f"FROM {log_tables.pred_table(entry.id)} "
             f"WHERE {' AND '.join(clauses)} ORDER BY ts DESC, request_id LIMIT ?",
             [*params, int(limit)],
         )

@@ -10,6 +10,12 @@ input columns as the players, and every case adds up: base value + contributions
 - Anything else: on a fixed plan set by the number of inputs and background rows
   (core.explain.permutation), with a standard error per contribution.
 
+A multiclass model is explained one class at a time, that class's probability (POSITIVE_LABEL
+names it). Forests take the exact tree route on the class's leaf shares. A multinomial logistic
+or boosted model takes the fixed-plan route: its class probability is a softmax over every
+class's margin, so the linear route's per-case factor from margin to probability could come out
+negative and turn every sign (the class's margin up, its probability down).
+
 A model adds up on its own scale (log-odds for logistic and boosted models, probability for
 forests); core.explain.units carries an exact explanation into the units asked for. Nothing
 depends on the clock, so a case of a version reads the same in every process.
@@ -343,8 +349,10 @@ def _permutation_route(
     explainer._explain, explainer._overview = runner(plan), runner(cheap)
 
 
-@lru_cache(maxsize=8)
-def _cached_explainer(db: str, model_id: int, version: int, sha: str, units: str) -> Explainer:
+@lru_cache(maxsize=32)  # a version's explainer per class: a multiclass model has several
+def _cached_explainer(
+    db: str, model_id: int, version: int, sha: str, units: str, class_: str | None
+) -> Explainer:
     store = open_store(db)
     with store.read() as r:
         model = r.session.get(Model, model_id)
@@ -366,7 +374,7 @@ def _cached_explainer(db: str, model_id: int, version: int, sha: str, units: str
         estimator,
         features_of(target),
         sample,
-        scoring_class(model, target),
+        class_ if class_ is not None else scoring_class(model, target),
         units,
         loaded,
     )
@@ -378,8 +386,10 @@ def explainer_for(
     model: Model,
     version: ModelVersion,
     units: str = "probability",
+    class_: str | None = None,
 ) -> Explainer:
-    """The cached explainer of a version (NotFound when it has no model file)."""
+    """The cached explainer of a version (NotFound when it has no model file); a multiclass
+    model's explains the probability of CLASS_, one of its classes."""
     if not version.artifact_path:
         raise NotFound(
             f"{model.name} v{version.version} has no model file; register it with --model-file "
@@ -391,6 +401,7 @@ def explainer_for(
         version.version,
         version.artifact_sha256 or "",
         units,
+        class_,
     )
 
 

@@ -46,7 +46,7 @@ def population_position(
 
 def _amount(contribution: float, units: str, task: str) -> str:
     amount = abs(contribution)
-    if task == "binary" and units == "probability":
+    if task in ("binary", "multiclass") and units == "probability":
         points = amount * 100
         if points < 0.05:
             return "less than 0.1 points"

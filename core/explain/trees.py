@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 CHUNK_WALKS = 200_000  # walks started at once, bounding memory
+AVERAGED = ("RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier")
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,16 @@ def forest_of(estimator: Any, positive: int | None) -> Forest | None:
     """The trees of a scikit-learn tree model, or None for a model that is not one we know.
 
     POSITIVE is the index of the class explained (None for a regressor); a binary boosted
-    model scores classes_[1], so the other class is explained with the signs turned."""
+    model scores classes_[1], so the other class is explained with the signs turned. Of a
+    multiclass model only forests and single trees are taken: their leaves hold each class's
+    probability, which the trees average; a boosted model's class probability is a softmax
+    over every class's trees, not a sum of trees."""
     name = type(estimator).__name__
     classifier = positive is not None
-    if classifier and len(getattr(estimator, "classes_", [])) != 2:
+    if classifier and len(getattr(estimator, "classes_", [])) != 2 and name not in AVERAGED:
         return None
     sign = -1.0 if positive == 0 else 1.0
-    if name in ("RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier"):
+    if name in AVERAGED:
         trees = getattr(estimator, "estimators_", [estimator])
         parts = [_sklearn_tree(t, positive) for t in trees]
         scales, float32, native = [1 / len(trees)] * len(trees), True, "probability"

@@ -336,17 +336,13 @@ def explanation_gate(
         return Gate(
             "explanations", WARN, blocking, "No model file: decisions cannot be explained."
         ), []
-    if model.task == "multiclass":
-        # core.explain reads one score per row; a multiclass model gives one per class.
-        return Gate(
-            "explanations",
-            WARN,
-            blocking,
-            "Not checked: explanations of a multiclass model's decisions are not available yet.",
-        ), []
+    # A multiclass model's every class probability is explained on its own: each must add up.
+    classes: list[str | None] = list(model.classes or []) if model.task == "multiclass" else [None]
+    cases = []
     try:
-        explainer = explainer_for(store, model=model, version=candidate)
-        cases = explainer.explain(sample[explainer.names].head(3))
+        for class_ in classes:
+            explainer = explainer_for(store, model=model, version=candidate, class_=class_)
+            cases += explainer.explain(sample[explainer.names].head(3))
     except ModelBridgeError as exc:
         return Gate("explanations", FAIL, blocking, f"Explanations fail: {exc}"), []
     gap = max(abs(c.base_value + sum(c.contributions.values()) - c.output) for c in cases)
@@ -356,7 +352,7 @@ def explanation_gate(
             "output": c.output,
             "top": sorted(c.contributions.items(), key=lambda kv: -abs(kv[1]))[:3],
         }
-        for c in cases
+        for c in cases[:3]
     ]
     numbers = {"method": explainer.method, "max_additivity_gap": gap}
     if gap > 1e-4:

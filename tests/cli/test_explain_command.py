@@ -157,6 +157,11 @@ def test_explain_without_json_prints_the_score_reasons_and_hint(
             ("credit", "--id", REQUEST, "--version", "9"),
             "modelbridge: error: model 'credit' has no version 9\n",
         ),
+        (
+            ("credit", "--id", REQUEST, "--class", "1"),
+            "modelbridge: error: 'credit' is a binary model: only a multiclass model has a class "
+            "to choose; leave the class out\n",
+        ),
     ],
 )
 def test_explain_of_something_that_does_not_exist_exits_2_with_one_line(

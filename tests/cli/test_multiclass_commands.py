@@ -1,6 +1,6 @@
 """The CLI on a multiclass model, through a subprocess: register, versions, ingest, labels,
-performance and drift, review, sign-off, promotion and the model card, with --json, and
-refusals in one line with exit code 2."""
+performance, drift and explain, review, sign-off, promotion and the model card, with --json,
+and refusals in one line with exit code 2."""
 
 from __future__ import annotations
 
@@ -135,20 +135,51 @@ def test_register_refuses_a_probability_prefix_for_another_task_in_one_line(
     )
 
 
-@pytest.mark.parametrize(
-    ("command", "what"),
-    [
-        (("explain", "levels", "--id", "r-00001"), "explanations"),
-    ],
-)
-def test_what_multiclass_models_do_not_have_yet_is_refused_in_one_line(
-    db: Path, command: tuple[str, ...], what: str
+def test_explain_json_gives_every_class_probability_and_reasons_for_the_predicted_class(
+    db: Path, case: MulticlassCase
 ) -> None:
-    ran = run_cli(*command, "--json", db=db)
+    row = case.logs_frame.iloc[1]
+
+    ran = run_cli("explain", "levels", "--id", "r-00001", "--json", db=db)
+
+    assert ran.code == 0, ran.err
+    data = json.loads(ran.out)
+    assert data["probabilities"] == pytest.approx({c: row[f"p_{c}"] for c in case.classes})
+    assert data["predicted_class"] == data["class"] == row["predicted"]
+    assert data["output"] == pytest.approx(row[f"p_{row['predicted']}"], abs=1e-12)
+    total = data["base_value"] + sum(data["contributions"].values())
+    assert total == pytest.approx(data["output"], abs=1e-9)
+    assert list(data["contributions"]) == ["x1", "x2"]
+    assert data["sampling"]["exact"]  # two inputs: every coalition is scored
+    assert all(f"the probability of {row['predicted']} by" in r for r in data["reasons"])
+
+
+def test_explain_with_class_gives_the_reasons_for_that_class(
+    db: Path, case: MulticlassCase
+) -> None:
+    row = case.logs_frame.iloc[1]
+    other = next(c for c in case.classes if c != row["predicted"])
+
+    # in log-odds units the head still gives the class's probability
+    ran = run_cli(
+        "explain", "levels", "--id", "r-00001", "--class", other, "--units", "log_odds", db=db
+    )
+
+    assert ran.code == 0, ran.err
+    head, *reasons = ran.out.splitlines()
+    shares = ", ".join(f"{c} {row[f'p_{c}']:.0%}" for c in case.classes)
+    assert head == (
+        f"levels v1, request r-00001: predicted {row['predicted']} ({shares}); reasons for the "
+        f"probability of {other} ({row[f'p_{other}']:.0%})"
+    )
+    assert any(f"the probability of {other} by" in line for line in reasons)
+
+
+def test_explain_refuses_a_class_the_model_does_not_have_in_one_line(db: Path) -> None:
+    ran = run_cli("explain", "levels", "--id", "r-00001", "--class", "extreme", "--json", db=db)
 
     assert _one_line_error(ran) == (
-        f"modelbridge: error: {what} are not available for multiclass models yet ('levels' has "
-        "3 classes); its drift, performance and alerts are"
+        "modelbridge: error: 'levels' has no class 'extreme'; its classes are high, low, mid"
     )
 
 

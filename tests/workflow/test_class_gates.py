@@ -329,9 +329,11 @@ def test_a_multiclass_version_goes_through_review_sign_off_and_promotion(
     verdicts = {g["name"]: g["status"] for g in first.evidence["gates"]}
     assert verdicts == {
         "metrics": "pass", "reproduction": "pass", "compatibility": "pass", "kpi": "pass",
-        "drift": verdicts["drift"], "latency": "pass", "explanations": verdicts["explanations"],
+        "drift": verdicts["drift"], "latency": "pass", "explanations": "pass",
         "settings": "pass",
     }  # fmt: skip
+    explained = next(g for g in first.evidence["gates"] if g["name"] == "explanations")
+    assert explained["numbers"]["max_additivity_gap"] < 1e-9  # every class's probability
     assert {g["name"]: g["status"] for g in worse.evidence["gates"]}["kpi"] == "fail"
     with pytest.raises(InvalidInput) as refused:
         lifecycle.sign(store, model="levels", version=2, by=OWNER, decision="approve", comment="x")

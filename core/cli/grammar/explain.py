@@ -16,3 +16,10 @@ def declare(commands: Commands) -> None:
         "--version", type=int, help="explain with this version (default: the one logged)"
     )
     p.add_argument("--units", choices=("probability", "log_odds"), default="probability")
+    p.add_argument(
+        "--class",
+        dest="class_",
+        metavar="CLASS",
+        help="a multiclass model: the reasons for this class's probability (default: the "
+        "predicted class)",
+    )
