@@ -294,6 +294,31 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
         )
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def class_value_view(db: str, rev: tuple[int, int], model: str) -> tuple[str, pd.DataFrame]:
+    """A multiclass model's value per decision in words, and its value matrix (actual class by
+    decided class) for the version the pages open on."""
+    from core.value import business_case, class_value
+    from core.words import money
+
+    with store_at(db).read() as r:
+        entry = registry.get_model(r, name=model)
+        target = registry.opening_version(r, model=entry).version
+        found = class_value.overall(r, model=entry, version=target)
+        names = list(entry.classes or [])
+        matrix = business_case.value_matrix(entry, business_case.current(entry))
+        shown = pd.DataFrame(
+            {
+                "Class that held": names,
+                **{
+                    f"Decided {decided}": [money(row[i], found.unit) for row in matrix]
+                    for i, decided in enumerate(names)
+                },
+            }
+        )
+        return found.sentence(), shown
+
+
 @st.cache_data(show_spinner="Scoring the same decisions with both versions…", max_entries=16)
 def compare_view(
     db: str, rev: tuple[int, int], model: str, champion: int, challenger: int

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app import charts
-from app.data import compare_view, kpi_view, revision, store
+from app.data import class_value_view, compare_view, kpi_view, models_table, revision, store
 from app.session import guard
 from app.tables import Column, table
 from app.text import escape_markdown
@@ -17,6 +17,17 @@ identity = guard("kpi")
 st.title("Business value")
 db, rev = store().target, revision()
 model = model_picker("kpi", empty="No models are registered yet.").model
+if next(m.task for m in models_table(db, rev) if m.name == model) == "multiclass":
+    said, matrix = class_value_view(db, rev, model)
+    st.info(escape_markdown(said))
+    st.caption(
+        "What each decision is worth, by the class that held and the class decided. "
+        f"Set it with `modelbridge business-case {escape_markdown(model)} --set "
+        "value:<actual>:<predicted>=…`; this page does not edit it, or show thresholds and "
+        "trends, for a multiclass model yet."
+    )
+    table(matrix, key="kpi_value_matrix")
+    st.stop()
 view = kpi_view(db, rev, model)
 case, summary = view.case, view.summary
 unit = case["unit"]

@@ -22,6 +22,7 @@ from core.monitoring.windows import WindowSpec
 from core.registry import classes as multiclass
 from core.store import Model, ModelVersion, Work, log_tables
 from core.value.business_case import current, value_matrix
+from core.words import money
 
 COLUMNS = [
     "window_start",
@@ -46,6 +47,22 @@ class ClassValue:
     lower: float | None
     upper: float | None
     unit: str
+
+    def sentence(self) -> str:
+        """The figures in words, with the rows each rests on."""
+        if not self.n:
+            return "No decisions logged yet."
+        said = (
+            f"Estimated from the class probabilities, a decision is worth "
+            f"{money(self.estimated, self.unit)} on average (likely {money(self.lower, self.unit)} "
+            f"to {money(self.upper, self.unit)}), over {self.n:,} logged decisions"
+        )
+        if self.realized is None:
+            return said + "; no outcomes are in yet to measure it."
+        return (
+            f"{said}; measured on the {self.n_labeled:,} with outcomes: "
+            f"{money(self.realized, self.unit)}."
+        )
 
 
 def _sums_sql(outputs: multiclass.ClassOutputs, matrix: list[list[float]]) -> str:

@@ -18,7 +18,7 @@ from core.monitoring import alert_words, alerts, data_quality
 from core.monitoring.windows import WindowSpec
 from core.registry.feature_metadata import Vocabulary, vocabulary
 from core.store import Model, ModelVersion, Work
-from core.value import figures, kpi
+from core.value import class_value, figures, kpi
 from core.value.business_case import current, values_set
 from core.value.figures import Figure
 from core.value.track_record import UNRELIABLE, TrackRecord
@@ -81,6 +81,12 @@ def earnings(w: Work, *, model: Model, version: ModelVersion) -> Earnings:
             unit, None, None, None, None, None, pd.DataFrame(), "",
             "No business case yet: a product owner can say what each decision is "
             "worth on the Business value page.",
+        )  # fmt: skip
+    if model.task == "multiclass":  # valued by its matrix, per decision (core.value.class_value)
+        found = class_value.overall(w, model=model, version=version)
+        return Earnings(
+            unit, None, None, None, case["target"], None, pd.DataFrame(), "",
+            found.sentence() + " Its value per period and its trend are not shown here yet.",
         )  # fmt: skip
     windows = kpi.by_window(w, model=model, version=version, spec=WindowSpec.parse(case["period"]))
     top = figures.headline(w, model=model, version=version, windows=windows)

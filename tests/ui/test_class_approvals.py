@@ -102,3 +102,36 @@ def test_a_multiclass_candidate_shows_its_money_against_live_gates_and_metrics(
     assert metrics["Precision of high"] == "the share of its high decisions that were right"
     assert metrics["Recall of low"] == "the share of real low cases it decided low"
     assert "Log loss" in metrics.index
+
+
+def test_the_overview_and_business_value_give_a_multiclass_models_value_by_its_matrix(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.registry import get_version
+    from core.value import class_value
+
+    monkeypatch.setenv("MODELBRIDGE_DB", str(db))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    with Store(db).read() as r:
+        model = get_model(r, name="levels")
+        found = class_value.overall(r, model=model, version=get_version(r, model=model, version=1))
+    assert found.realized is not None and found.n_labeled > 0
+    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at.session_state["identity"] = OWNER
+    at.run()  # the Overview
+
+    assert not at.exception, at.exception
+    said = found.sentence()
+    assert said.startswith("Estimated from the class probabilities, a decision is worth ")
+    assert any(i.value.replace("\\", "").startswith(said) for i in at.info)
+    assert not any(m.value.endswith(" EUR") and m.value.startswith("0") for m in at.metric)
+
+    at.switch_page(switch_path("kpi")).run()
+
+    assert not at.exception, at.exception
+    assert [i.value.replace("\\", "") for i in at.info] == [said]
+    matrix = next(d.value for d in at.dataframe if "Class that held" in d.value)
+    assert list(matrix.columns) == ["Class that held", "Decided high", "Decided low", "Decided mid"]
+    held_high = matrix.set_index("Class that held").loc["high"]
+    assert held_high["Decided low"] == money(-200, "EUR")
