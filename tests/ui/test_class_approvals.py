@@ -135,3 +135,21 @@ def test_the_overview_and_business_value_give_a_multiclass_models_value_by_its_m
     assert list(matrix.columns) == ["Class that held", "Decided high", "Decided low", "Decided mid"]
     held_high = matrix.set_index("Class that held").loc["high"]
     assert held_high["Decided low"] == money(-200, "EUR")
+
+
+@pytest.mark.parametrize(
+    "page", ["overview", "kpi", "traffic", "drift", "explain", "data_quality", "models", "audit"]
+)
+def test_every_page_opens_on_a_multiclass_model_without_an_error(
+    db: Path, monkeypatch: pytest.MonkeyPatch, page: str
+) -> None:
+    monkeypatch.setenv("MODELBRIDGE_DB", str(db))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(MAIN), default_timeout=90)
+    at.session_state["identity"] = Identity("ada", "admin")
+    at.run()
+    at.switch_page(switch_path(page)).run()
+
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
