@@ -193,6 +193,8 @@ def quality(task: str, metrics: dict[str, Any], *, clause: bool = False) -> str:
     if task == "binary" and metrics.get("roc_auc") is not None:
         times = round(float(metrics["roc_auc"]) * 100)
         said = f"scores a real case above one that is not {times} times in 100"
+    elif task == "multiclass" and metrics.get("accuracy") is not None:
+        said = f"decides the right class {round(float(metrics['accuracy']) * 100)} times in 100"
     elif task == "regression" and metrics.get("mae") is not None:
         said = f"is off by {number(float(metrics['mae']))} on average"
     else:

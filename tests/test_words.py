@@ -167,6 +167,9 @@ def test_quality_says_what_a_metric_means_without_naming_it() -> None:
         "is off by 1,234 on average"
     )
     assert words.quality("binary", {}) == "Not measured: the reference had no outcomes."
+    assert words.quality("multiclass", {"accuracy": 0.913, "macro_f1": 0.9}) == (
+        "Decides the right class 91 times in 100."
+    )
 
 
 @pytest.mark.parametrize(

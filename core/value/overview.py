@@ -192,7 +192,7 @@ def _performance_light(
             AMBER,
             "Estimates suggest the model got worse; outcomes are not in yet to confirm it.",
         )
-    if not any(version.metrics.get(k) is not None for k in ("roc_auc", "mae")):
+    if not any(version.metrics.get(k) is not None for k in ("roc_auc", "mae", "accuracy")):
         return Light("Accuracy", GREEN, "Performance is in line with training.")
     return Light(
         "Accuracy",
