@@ -48,6 +48,12 @@ class Rows:
         """The first row, None when there is none."""
         return self._rows[0] if self._rows else None
 
+    def one(self) -> tuple:
+        """The one row (a LookupError when there is not exactly one)."""
+        if len(self._rows) != 1:
+            raise LookupError(f"expected one row, found {len(self._rows)}")
+        return self._rows[0]
+
     def scalar(self) -> Any:
         """The first column of the first row, None when there is none."""
         return self._rows[0][0] if self._rows else None
@@ -96,8 +102,6 @@ def json_value(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def utc(value: datetime | None) -> datetime | None:
+def utc(value: datetime) -> datetime:
     """A catalog timestamp as an aware UTC datetime (PostgreSQL gives the session's zone)."""
-    if value is None:
-        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
