@@ -31,7 +31,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         version = registry.get_version(r, model=model, version=args.version)
         frame = drift_by_window(r, model=model, version=version, spec=spec, only_method=args.method)
     frame = frame.drop(columns=["kind"])
-    emit(args, frame_records(frame), frame_text(frame, "no logs yet"))
+    emit(args, frame_records(frame), lambda: frame_text(frame, "no logs yet"))
     return 0
 
 
@@ -48,7 +48,7 @@ def cmd_performance(args: argparse.Namespace) -> int:
     emit(
         args,
         frame_records(frame),
-        frame_text(frame, "no logs yet") + (f"\n{note}" if note else ""),
+        lambda: frame_text(frame, "no logs yet") + (f"\n{note}" if note else ""),
     )
     return 0
 
