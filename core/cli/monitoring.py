@@ -55,13 +55,13 @@ def cmd_performance(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """List alerts, re-checked first when the store changed since they were last judged."""
-    from core.monitoring import alert_list
+    from core.monitoring import alert_list, webhooks
 
     store = store_of(args)
     with store.catalog_read() as r:
         current = alert_list.alerts_current(r, model=registry.find_model(r, name=args.model))
     if args.ack is not None or args.refresh or (not current and args.refresh is None):
-        from core.monitoring import alerts, webhooks
+        from core.monitoring import alerts
 
         store.open()
         if args.ack is not None:
@@ -69,7 +69,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             alerts.acknowledge(store, model=args.model, alert_id=args.ack, by=by)
         else:
             alerts.refresh(store, model=args.model)
-            webhooks.deliver(store)
+    if args.ack is None and args.refresh is not False:
+        webhooks.deliver(store)  # this check's events, and earlier ones still waiting
     with store.catalog_read() as r:
         found = alert_list.list_alerts(
             r, model=registry.find_model(r, name=args.model), open_only=args.open

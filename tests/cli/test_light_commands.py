@@ -118,3 +118,40 @@ def test_a_light_command_on_a_store_of_a_newer_release_says_so_in_one_line(
         f"{SCHEMA_VERSION + 1}, this release reads up to {SCHEMA_VERSION}); upgrade modelbridge "
         "to open it.\n"
     )
+
+
+def test_alerts_retries_waiting_webhook_events_even_when_nothing_changed(
+    credit_store: Store,
+) -> None:
+    alerts.refresh(credit_store, model="credit")
+    with credit_store.write() as w:
+        w.catalog(
+            "INSERT INTO webhook_outbox (id, created_at, payload) "
+            "VALUES ('e1', now() AT TIME ZONE 'UTC', '{}')"
+        )
+
+    def attempts(*flags: str) -> int:
+        check = (
+            "import os\nfrom core.cli import main\n"
+            f"os.environ['MODELBRIDGE_WEBHOOK_URL'] = 'http://127.0.0.1:{_closed_port()}/hook'\n"
+            f"main(['alerts', 'credit', {', '.join(map(repr, flags))}, "
+            f"'--db', {str(credit_store.path)!r}, '--json'])"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        with credit_store.read() as r:
+            return int(r.catalog("SELECT attempts FROM webhook_outbox WHERE id = 'e1'").scalar())
+
+    assert attempts("--open") == 1  # the endpoint is down: tried, kept for the next run
+    assert attempts("--open") == 2
+    assert attempts("--open", "--no-refresh") == 2  # lists what is stored, nothing else
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -44,7 +44,7 @@ def declare(commands: Commands) -> None:
         "--no-refresh",
         dest="refresh",
         action="store_false",
-        help="list the stored alerts as they are, without re-checking",
+        help="list the stored alerts as they are: no re-check, no webhook delivery",
     )
     p.add_argument("--ack", type=int, metavar="ID", help="acknowledge alert ID (needs --user)")
     p.add_argument(
