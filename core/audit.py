@@ -14,21 +14,40 @@ import hashlib
 import hmac
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import col, select
-
 from core.files.exports import write_csv
-from core.store import AuditEvent, Store, Work, get_meta, put_meta, utcnow
+from core.store import CatalogReader, Store, Work, get_meta, json_value, put_meta, utc
 
-if TYPE_CHECKING:  # only for a type: `production` and `audit verify` run without pandas
+if TYPE_CHECKING:  # only for types: `production` and `audit verify` run without pandas
     import pandas as pd
+
+    from core.store import AuditEvent
 
 KEYED = "hmac-sha256:"
 
 
-def _digest(event: AuditEvent, key: bytes | None = None) -> str:
+@dataclass(frozen=True)
+class Event:
+    """One audit event as verify reads it back from the catalog."""
+
+    id: int
+    occurred_at: datetime
+    actor: str
+    role: str
+    action: str
+    model: str | None
+    version: int | None
+    before_state: dict[str, Any]
+    after_state: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def _digest(event: AuditEvent | Event, key: bytes | None = None) -> str:
     body = {
         "occurred_at": event.occurred_at.isoformat(),
         "actor": event.actor,
@@ -58,9 +77,11 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event in the caller's unit of work."""
+    from core.store import AuditEvent, utcnow
+
     # Reading the last event and chaining onto it must not interleave with another writer's.
     w.serialise("audit_chain")
-    last = w.session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
+    last = _last(w)
     event = AuditEvent(
         occurred_at=utcnow(),
         actor=actor,
@@ -70,7 +91,7 @@ def record(
         version=version,
         before_state=before or {},
         after_state=after or {},
-        prev_hash=last.hash if last else "",
+        prev_hash=last[1] if last else "",
     )
     event.hash = _digest(event, w.audit_key)
     w.session.add(event)
@@ -83,18 +104,38 @@ def record(
     return event
 
 
-def head(w: Work) -> str | None:
+def _last(w: CatalogReader) -> tuple[int, str] | None:
+    """The newest event's id and hash, None while the trail is empty."""
+    found = w.catalog("SELECT id, hash FROM audit_event ORDER BY id DESC LIMIT 1").first()
+    return None if found is None else (int(found[0]), str(found[1]))
+
+
+def head(w: CatalogReader) -> str | None:
     """The anchor to keep outside the store: 'ID:HASH' of the newest event (None when empty)."""
-    last = w.session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
-    return None if last is None else f"{last.id}:{last.hash}"
+    last = _last(w)
+    return None if last is None else f"{last[0]}:{last[1]}"
 
 
-def verify(w: Work, *, anchor: str | None = None) -> list[str]:
+def _trail(w: CatalogReader) -> list[Event]:
+    rows = w.catalog(
+        "SELECT id, occurred_at, actor, role, action, model, version, before_state, "
+        "after_state, prev_hash, hash FROM audit_event ORDER BY id"
+    )
+    return [
+        Event(
+            int(i), utc(at), actor, role, action, model, version,
+            dict(json_value(before)), dict(json_value(after)), prev, digest,
+        )
+        for i, at, actor, role, action, model, version, before, after, prev, digest in rows
+    ]  # fmt: skip
+
+
+def verify(w: CatalogReader, *, anchor: str | None = None) -> list[str]:
     """Problems in the chain (edited, deleted, reordered or unsigned events, a trail that does
     not reach ANCHOR) and in the state it records; empty when intact."""
     problems = []
     prev, last_id, unkeyable, unsigned = "", None, 0, 0
-    trail = w.session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
+    trail = _trail(w)
     for event in trail:
         if event.prev_hash != prev:
             problems.append(
@@ -129,7 +170,7 @@ def verify(w: Work, *, anchor: str | None = None) -> list[str]:
     return problems
 
 
-def _against_anchor(trail: Sequence[AuditEvent], anchor: str) -> list[str]:
+def _against_anchor(trail: Sequence[Event], anchor: str) -> list[str]:
     number, _, digest = anchor.strip().partition(":")
     if not number.isdigit() or not digest:
         return [f"the anchor {anchor!r} is not ID:HASH as `modelbridge audit head` prints it"]
@@ -141,10 +182,8 @@ def _against_anchor(trail: Sequence[AuditEvent], anchor: str) -> list[str]:
     return []
 
 
-def _state_problems(w: Work, trail: Sequence[AuditEvent]) -> list[str]:
+def _state_problems(w: CatalogReader, trail: Sequence[Event]) -> list[str]:
     """Versions whose stage, and models whose production version, the events do not explain."""
-    from core.store import Model, ModelVersion
-
     recorded: dict[tuple[str, int], str] = {}
     registered = set()
     for event in trail:
@@ -157,16 +196,17 @@ def _state_problems(w: Work, trail: Sequence[AuditEvent]) -> list[str]:
         elif "stage" in event.after_state:
             recorded[key] = str(event.after_state["stage"])
     problems = []
-    names = {m.id: m.name for m in w.session.exec(select(Model)).all()}
-    for version in w.session.exec(select(ModelVersion)).all():
-        key = (names.get(version.model_id, "?"), version.version)
+    names = {int(i): str(name) for i, name in w.catalog("SELECT id, name FROM model")}
+    for model_id, number, stage in w.catalog(
+        "SELECT model_id, version, stage FROM model_version ORDER BY id"
+    ):
+        key = (names.get(model_id, "?"), number)
         where = f"{key[0]} v{key[1]}"
         if key not in registered:
             problems.append(f"{where}: no event records its registration")
-        elif recorded.get(key) != version.stage:
+        elif recorded.get(key) != stage:
             problems.append(
-                f"{where} is {version.stage} but the events leave it "
-                f"{recorded.get(key, 'registered')}"
+                f"{where} is {stage} but the events leave it {recorded.get(key, 'registered')}"
             )
     for model_id, version in w.catalog("SELECT model_id, version FROM production_version"):
         if recorded.get((names.get(model_id, "?"), version)) != "production":

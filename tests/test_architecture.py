@@ -110,13 +110,15 @@ CONNECTION_CALLS = {
     "create_engine",
     "sql",
 }  # duckdb.connect, sa.create_engine, duckdb.sql
+DRIVERS = {"duckdb", "sa", "sqlalchemy", "psycopg"}
 PRODUCT_FILES = sorted(
     p for folder in ("core", "app", "pages", "data") for p in (ROOT / folder).rglob("*.py")
 )
 
 
 def connection_openers(source: str) -> set[str]:
-    """Calls that open a database connection: duckdb.connect/sql, (sa.)create_engine."""
+    """Calls that open a database connection: duckdb.connect/sql, (sa.)create_engine,
+    psycopg.connect."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):
@@ -124,7 +126,7 @@ def connection_openers(source: str) -> set[str]:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in CONNECTION_CALLS:
             owner = func.value
-            if isinstance(owner, ast.Name) and owner.id in {"duckdb", "sa", "sqlalchemy"}:
+            if isinstance(owner, ast.Name) and owner.id in DRIVERS:
                 found.add(f"{owner.id}.{func.attr}")
         elif isinstance(func, ast.Name) and func.id == "create_engine":
             found.add("create_engine")
@@ -135,11 +137,11 @@ def test_the_connection_check_sees_every_way_to_open_the_store() -> None:
     source = (
         "import duckdb\nimport sqlalchemy as sa\nfrom sqlmodel import create_engine\n"
         "duckdb.connect('x')\nsa.create_engine('duckdb:///x')\ncreate_engine('y')\n"
-        "duckdb.sql('SELECT 1')\nw.sql('SELECT 1')\n"
+        "duckdb.sql('SELECT 1')\nw.sql('SELECT 1')\npsycopg.connect('postgresql://x')\n"
     )
 
     assert connection_openers(source) == {
-        "duckdb.connect", "sa.create_engine", "create_engine", "duckdb.sql",
+        "duckdb.connect", "sa.create_engine", "create_engine", "duckdb.sql", "psycopg.connect",
     }  # fmt: skip
 
 
@@ -148,8 +150,12 @@ def test_only_the_store_module_opens_connections(path: Path) -> None:
     opened = connection_openers(path.read_text())
 
     owners = {
-        ROOT / "core" / "store" / "engine.py": {"sa.create_engine"},
-        ROOT / "core" / "store" / "team.py": {"sa.create_engine", "duckdb.connect"},
+        ROOT / "core" / "store" / "engine.py": {"sa.create_engine", "duckdb.connect"},
+        ROOT / "core" / "store" / "team.py": {
+            "sa.create_engine",
+            "duckdb.connect",
+            "psycopg.connect",
+        },  # fmt: skip
     }
     assert opened == owners.get(path, set()), (
         f"{path.relative_to(ROOT)} opens a connection itself; go through core.store"

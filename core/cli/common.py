@@ -29,12 +29,12 @@ def engine_of(args: argparse.Namespace) -> str:
     return str(args.engine or Settings.from_env(args.db).engine)
 
 
-def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """Print DATA as JSON with --json, else TEXT."""
+def emit(args: argparse.Namespace, data: Any, text: str | Callable[[], str]) -> None:
+    """Print DATA as JSON with --json, else TEXT (a callable: written only when printed)."""
     if args.json:
         print(json.dumps(data, default=str))
     else:
-        print(text)
+        print(text() if callable(text) else text)
 
 
 def read_password(

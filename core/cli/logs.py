@@ -104,10 +104,9 @@ def _registered_words(result: registry.Registration) -> str:
 
 def cmd_versions(args: argparse.Namespace) -> int:
     """List versions."""
-    store = store_of(args).open()
-    with store.read() as r:
-        model = registry.get_model(r, name=args.model)
-        versions = registry.list_versions(r, model=model)
+    with store_of(args).catalog_read() as r:
+        model = registry.find_model(r, name=args.model)
+        versions = registry.version_summaries(r, model=model)
     keys = KEY_METRICS[model.task]
     records: list[dict[str, Any]] = [
         {

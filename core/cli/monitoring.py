@@ -31,7 +31,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         version = registry.get_version(r, model=model, version=args.version)
         frame = drift_by_window(r, model=model, version=version, spec=spec, only_method=args.method)
     frame = frame.drop(columns=["kind"])
-    emit(args, frame_records(frame), frame_text(frame, "no logs yet"))
+    emit(args, frame_records(frame), lambda: frame_text(frame, "no logs yet"))
     return 0
 
 
@@ -48,24 +48,32 @@ def cmd_performance(args: argparse.Namespace) -> int:
     emit(
         args,
         frame_records(frame),
-        frame_text(frame, "no logs yet") + (f"\n{note}" if note else ""),
+        lambda: frame_text(frame, "no logs yet") + (f"\n{note}" if note else ""),
     )
     return 0
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    """Refresh and list alerts."""
-    from core.monitoring import alerts, webhooks
+    """List alerts, re-checked first when the store changed since they were last judged."""
+    from core.monitoring import alert_list, webhooks
 
-    store = store_of(args).open()
-    if args.ack is not None:
-        alerts.acknowledge(store, model=args.model, alert_id=args.ack, by=login(store, args=args))
-    elif not args.no_refresh:
-        alerts.refresh(store, model=args.model)
-        webhooks.deliver(store)
-    with store.read() as r:
-        found = alerts.list_alerts(
-            r, model=registry.get_model(r, name=args.model), open_only=args.open
+    store = store_of(args)
+    with store.catalog_read() as r:
+        current = alert_list.alerts_current(r, model=registry.find_model(r, name=args.model))
+    if args.ack is not None or args.refresh or (not current and args.refresh is None):
+        from core.monitoring import alerts
+
+        store.open()
+        if args.ack is not None:
+            by = login(store, args=args)
+            alerts.acknowledge(store, model=args.model, alert_id=args.ack, by=by)
+        else:
+            alerts.refresh(store, model=args.model)
+    if args.ack is None and args.refresh is not False:
+        webhooks.deliver(store)  # this check's events, and earlier ones still waiting
+    with store.catalog_read() as r:
+        found = alert_list.list_alerts(
+            r, model=registry.find_model(r, name=args.model), open_only=args.open
         )
     text = "\n".join(
         f"#{a['id']} {a['status']:<12} {a['severity']:<6} {a['since'][:10]} {a['reason']}"

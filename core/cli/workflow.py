@@ -48,10 +48,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     """Exit 1 when a blocking gate of the open review failed."""
     from core import workflow
 
-    with store_of(args).open().read() as r:
-        model = registry.get_model(r, name=args.model)
-        review = workflow.open_review(r, model=model, version=args.version)
-    failed = workflow.blocking_failures(review)
+    with store_of(args).catalog_read() as r:
+        model = registry.find_model(r, name=args.model)
+        review = workflow.open_review_evidence(r, model=model, version=args.version)
+    failed = workflow.blocking_failures(review.evidence)
     data = {
         "model": args.model,
         "version": args.version,
@@ -147,14 +147,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from core import audit
 
-    store = store_of(args).open()
+    store = store_of(args)
     if args.audit_command == "head":
-        with store.read() as r:
+        with store.catalog_read() as r:
             anchor = audit.head(r)
         emit(args, {"anchor": anchor}, anchor or "the audit trail is empty")
         return 0
     if args.audit_command == "verify":
-        with store.read() as r:
+        with store.catalog_read() as r:
             problems = audit.verify(r, anchor=args.anchor)
         emit(
             args,
@@ -162,6 +162,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             "the audit trail is intact" if not problems else "\n".join(problems),
         )
         return 1 if problems else 0
+    store.open()
     if args.audit_command == "export":
         written = audit.export_csv(store, target=Path(args.out))
         emit(args, {"rows": written, "file": args.out}, f"{written} event(s) written to {args.out}")

@@ -1,6 +1,7 @@
 """Live traffic watched: drift, performance, data quality, latency, alerts, per-model policy."""
 
 __all__ = [
+    "alert_list",
     "alert_words",
     "alerts",
     "class_performance",

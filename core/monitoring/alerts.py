@@ -22,13 +22,14 @@ from core.auth import Identity, require_action
 from core.errors import InvalidInput, NotFound
 from core.metrics import METRIC_WORDS
 from core.monitoring import drift
+from core.monitoring.alert_list import alert_record, alerts_basis, basis_key, list_alerts
 from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.multivariate import reconstruction_drift
 from core.monitoring.performance import LOWER_IS_BETTER, performance_by_window
 from core.monitoring.performance_verdicts import INCOMPLETE_SHARE, judged
 from core.monitoring.windows import WindowSpec
 from core.registry import get_model, get_version
-from core.store import Alert, Model, ModelVersion, Store, Work, utcnow
+from core.store import Alert, Model, ModelVersion, Store, Work, put_meta, utcnow
 
 DEFAULT_CONSECUTIVE = 2
 WATCHED_METRICS = {
@@ -127,9 +128,12 @@ def refresh(store: Store, *, model: str, version: int | None = None) -> Refresh:
         entry = get_model(r, name=model)
         target = get_version(r, model=entry, version=version)
         settings = AlertSettings.of(entry)
+        basis = alerts_basis(r, model=entry)
         found = signals(r, model=entry, version=target, spec=WindowSpec.parse(settings.period))
     outcome = Refresh()
     with store.write() as w:
+        if version is None:  # what a listing compares with (core.monitoring.alert_list)
+            put_meta(w, key=basis_key(entry), value=basis)
         if not drift.is_calibrated(target):  # registered before calibration: store it now
             drift.calibrate(
                 w, model=entry, version=get_version(w, model=entry, version=target.version)
@@ -245,7 +249,7 @@ def _outbox(w: Work, event: str, model: Model, alert: Alert) -> None:
     payload = {
         "event": event,
         "model": model.name,
-        "alert": _record(alert),
+        "alert": alert_record(alert.model_dump()),
         "sent_at": datetime.now(UTC).isoformat(),
     }
     w.catalog(
@@ -253,34 +257,6 @@ def _outbox(w: Work, event: str, model: Model, alert: Alert) -> None:
         "VALUES (:id, now() AT TIME ZONE 'UTC', :payload)",
         {"id": uuid.uuid4().hex, "payload": json.dumps(payload, default=str)},
     )
-
-
-def _record(alert: Alert) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "kind": alert.kind,
-        "feature": alert.subject if alert.kind in ("drift", "prediction_drift") else None,
-        "metric": alert.subject if alert.kind == "performance" else None,
-        "subject": alert.subject,
-        "version": alert.version,
-        "since": alert.since.isoformat() if alert.since else None,
-        "last_seen": alert.last_seen.isoformat() if alert.last_seen else None,
-        "severity": alert.severity,
-        "reason": alert.reason,
-        "value": alert.value,
-        "threshold": alert.threshold,
-        "status": alert.status,
-        "acknowledged_by": alert.acknowledged_by,
-    }
-
-
-def list_alerts(w: Work, *, model: Model, open_only: bool = False) -> list[dict[str, Any]]:
-    """A model's alerts, newest first, as plain records."""
-    query = select(Alert).where(Alert.model_id == model.id)
-    if open_only:
-        query = query.where(col(Alert.status).in_(["open", "acknowledged"]))
-    found = w.session.exec(query.order_by(col(Alert.since).desc(), col(Alert.id).desc())).all()
-    return [_record(a) for a in found]
 
 
 def acknowledge(store: Store, *, model: str, alert_id: int, by: Identity, note: str = "") -> Alert:

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from core.monitoring.drift_statistics import coarse_edges, coarsen
+from core.monitoring.isotonic import isotonic_fit
 
 SCORE_BINS = 200
 CALIBRATION_GROUPS = 10
@@ -120,16 +121,12 @@ def estimated_binary(
 def calibrator(ref: Counts) -> Any:
     """Isotonic map from score to probability of the positive label, fitted on reference bins;
     None when the reference has no outcomes to fit it on."""
-    from sklearn.isotonic import IsotonicRegression
-
     has = ref.labelled > 0
     if not has.any():
         return None
     x = np.divide(ref.score_sum, ref.n, out=np.zeros(SCORE_BINS), where=ref.n > 0)[has]
     y = ref.positives[has] / ref.labelled[has]
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    iso.fit(x, y, sample_weight=ref.labelled[has])
-    return iso.predict
+    return isotonic_fit(x, y, ref.labelled[has], y_min=0.0, y_max=1.0)
 
 
 def calibration_band(ref: Counts, groups: np.ndarray, n: float) -> tuple[float, float]:

@@ -52,7 +52,7 @@ def post(url: str, body: str, timeout: float = TIMEOUT_S) -> None:
 def deliver(store: Store, *, budget_s: float = 5.0, url: str | None = None) -> Delivery:
     """Send pending events in order until done or out of time; record each attempt."""
     url = url or webhook_url()
-    with store.read() as r:
+    with store.catalog_read() as r:  # light: a poll with nothing to send loads no SQLAlchemy
         pending = r.catalog(
             "SELECT id, payload FROM webhook_outbox WHERE delivered_at IS NULL "
             "AND attempts < :most ORDER BY created_at, id",

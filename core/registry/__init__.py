@@ -4,13 +4,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from core.registry.lookups import (
+    ModelRef,
+    VersionSummary,
     features_of,
+    find_model,
     get_model,
     get_version,
     list_models,
     list_versions,
     refuse_multiclass,
     scoring_class,
+    version_summaries,
 )
 from core.registry.opening import Opening, challenger_versions, opening_version
 
@@ -46,6 +50,10 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Registration",
     "RegistrationSpec",
+    "ModelRef",
+    "VersionSummary",
+    "find_model",
+    "version_summaries",
     "get_model",
     "get_version",
     "list_models",

@@ -69,17 +69,22 @@ def store_artifact(source: Path, artifacts_dir: Path) -> StoredArtifact:
     return StoredArtifact(target, digest, fmt, new)
 
 
-def untrusted_types(path: Path, shown_as: str | None = None) -> list[str]:
-    """Types in a skops file outside our allow-list (empty means safe to load)."""
+def _types_to_trust(path: Path, shown_as: str) -> list[str]:
+    """The types skops will not load unless told to trust them; each of them is on our
+    allow-list, else InvalidInput names the first few."""
     import skops.io as sio
 
     try:
         found = sio.get_untrusted_types(file=path)
     except Exception as exc:  # skops raises assorted errors for damaged files
+        raise InvalidInput(f"{shown_as}: not a readable skops file ({_first_line(exc)})") from None
+    refused = [t for t in found if not _is_trusted(t)]
+    if refused:
         raise InvalidInput(
-            f"{shown_as or path.name}: not a readable skops file ({_first_line(exc)})"
-        ) from None
-    return [t for t in found if not _is_trusted(t)]
+            f"{shown_as}: refused, it contains types outside the allow-list: "
+            f"{', '.join(refused[:5])}"
+        )
+    return found
 
 
 def _within(module: str, packages: tuple[str, ...]) -> bool:
@@ -140,13 +145,8 @@ def load_model(path: Path, *, expected_sha256: str | None, shown_as: str | None 
     if fmt == "skops":
         import skops.io as sio
 
-        refused = untrusted_types(path, name)
-        if refused:
-            raise InvalidInput(
-                f"{name}: refused, it contains types outside the allow-list: "
-                f"{', '.join(refused[:5])}"
-            )
-        trusted = sio.get_untrusted_types(file=path)
+        # Listed once: each listing reads and walks the file's whole schema.
+        trusted = _types_to_trust(path, name)
         return _loaded(name, fmt, lambda: sio.load(path, trusted=trusted))
     if expected_sha256 is None:
         raise InvalidInput(f"{name}: joblib files load only with a registered sha256")

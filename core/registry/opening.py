@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.registry.lookups import list_versions
-from core.store import Model, ModelVersion, Work, log_tables
+
+if TYPE_CHECKING:
+    from core.store import Model, ModelVersion, Work
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ def opening_version(w: Work, *, model: Model) -> Opening:
     Right after a promotion the new version has no traffic yet, and showing only its (empty)
     logs would blank the pages while alerts and outcomes still speak of the old one.
     """
+    from core.store import log_tables
+
     assert model.id is not None
     versions = list_versions(w, model=model)  # newest first
     live = next((v for v in versions if v.stage == "production"), None)

@@ -2,7 +2,9 @@
 
 Connections are held only for one unit of work (NullPool), so the dashboard and a pipeline
 process can take turns on the same file; a lock held by another process is retried with
-backoff and turned into a clear message after a bounded wait.
+backoff and turned into a clear message after a bounded wait. SQLAlchemy and SQLModel are
+imported on first use: a light catalog read (`Store.catalog_read`) runs portable SQL on a plain
+DuckDB connection without them.
 """
 
 from __future__ import annotations
@@ -14,86 +16,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
-import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
-from sqlmodel import Session
 
-from core.errors import InvalidInput, NotFound, StoreBusy, StoreFault
+from core.errors import InvalidInput, NotFound, StoreBusy
 from core.settings import Settings
 from core.store import schema
+from core.store.faults import duckdb_error, file_kind, is_lock_conflict, store_fault
+from core.store.portable import CatalogRead
 from core.store.schema import create_or_upgrade, get_meta
 from core.store.turns import turn_for
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
 T = TypeVar("T")
 
-# Every DuckDB database file carries these bytes at offset 8 (checked on files written by
-# DuckDB 2.0). DuckDB 2.0 opens some other files, a CSV for one, as an empty in-memory
-# database without complaint; the header is what tells a store from any other file.
-_DUCKDB_MAGIC = b"DUCK"
-_MAGIC_AT = 8
 
-
-def _file_kind(path: Path) -> str:
-    """'missing', 'folder', 'unreadable', 'empty', 'duckdb' or 'other': what is at PATH."""
-    if path.is_dir():
-        return "folder"
-    try:
-        with path.open("rb") as f:
-            head = f.read(_MAGIC_AT + len(_DUCKDB_MAGIC))
-    except FileNotFoundError:
-        return "missing"
-    except PermissionError:
-        return "unreadable"  # DuckDB's own error says so; _connect turns it into one line
-    if not head:
-        return "empty"
-    return "duckdb" if head[_MAGIC_AT:] == _DUCKDB_MAGIC else "other"
-
-
-def _pin_utc(dbapi_connection: Any, _record: Any) -> None:
+def _open_file(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to the store file. Light reads and SQLAlchemy's units both open it
+    here, with one configuration: DuckDB refuses a second connection to a file open in the same
+    process with another one (a light read inside a dashboard's unit of work, for one)."""
+    connection = duckdb.connect(str(path), read_only=read_only)
     # DuckDB defaults to the machine's time zone: without this, a naive log timestamp would be
     # read as local time on one machine and as UTC on another.
-    dbapi_connection.execute("SET TimeZone = 'UTC'")
-
-
-# What DuckDB says when the file or its disk fails, and what a person can do about it.
-_FAULTS = (
-    (
-        ("Could not read enough bytes", "Corrupt", "checksum", "not a valid DuckDB database"),
-        "the store file {path} is damaged (truncated or corrupt); nothing was changed. Restore "
-        "it from a backup, or point --db / MODELBRIDGE_DB at another store",
-    ),
-    (
-        ("No space left on device", "Disk full", "out of disk space"),
-        "the disk holding {path} is full; the change was rolled back whole, so nothing is "
-        "half-written. Free some space and run it again",
-    ),
-    (
-        ("Read-only file system", "read-only mode"),
-        "the store {path} is on a read-only file system, so this cannot change it; reading "
-        "commands still work",
-    ),
-)
-
-
-def store_fault(exc: BaseException, path: Path) -> StoreFault | None:
-    """The plain account of a failed file or disk behind EXC, or None when it is something else."""
-    text = str(getattr(exc, "orig", None) or exc)
-    if _is_lock_conflict(text):
-        # The lock message may add "you would be able to open this database in read-only
-        # mode": another process holds the file, which is a wait, not a read-only disk.
-        return None
-    for needles, message in _FAULTS:
-        if any(n in text for n in needles):
-            return StoreFault(message.format(path=path))
-    return None
-
-
-def _is_lock_conflict(exc: BaseException | str) -> bool:
-    text = str(exc)
-    return "Could not set lock" in text or "Conflicting lock" in text
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
 
 
 @dataclass
@@ -129,6 +79,8 @@ class Work:
     def session(self) -> Session:
         """A SQLModel session joined to this unit of work's transaction."""
         if self._session is None:
+            from sqlmodel import Session
+
             self._session = Session(bind=self.conn, expire_on_commit=False)
         return self._session
 
@@ -137,6 +89,8 @@ class Work:
     ) -> Any:
         """Run portable SQL (named :params; a list of them runs it once per item) on the
         catalog; the SQLAlchemy result."""
+        import sqlalchemy as sa
+
         if self._session is not None:
             self._session.flush()
         return self.conn.execute(sa.text(query), params or {})
@@ -192,9 +146,7 @@ class Store:
         # Kept outside the store by the operator, so that whoever holds the file cannot rewrite
         # the audit trail and sign it again.
         self.audit_key = audit_key if audit_key is not None else Settings.audit_key_from_env()
-        self._engine = sa.create_engine(f"duckdb:///{self.path}", poolclass=NullPool)
-        sa.event.listen(self._engine, "connect", _pin_utc)
-        self._read_only_engine: sa.Engine | None = None
+        self._engines: dict[bool, sa.Engine] = {}  # SQLAlchemy's, made on first use
         self._checked = False
 
     @classmethod
@@ -227,7 +179,7 @@ class Store:
 
     def _refuse_what_is_not_a_store(self) -> None:
         """Raise InvalidInput, touching nothing, when the path holds something but a store."""
-        kind = _file_kind(self.path)
+        kind = file_kind(self.path)
         if kind in ("missing", "unreadable", "duckdb"):
             return
         what = {
@@ -240,20 +192,19 @@ class Store:
         }[kind]
         raise InvalidInput(f"cannot open {self.path} as a ModelBridge store: {what}")
 
-    def _read_only_connection(self, cause: BaseException) -> sa.Connection:
-        """A read-only connection, for reading a store on a read-only file system."""
-        if self._read_only_engine is None:
-            self._read_only_engine = sa.create_engine(
-                f"duckdb:///{self.path}",
+    def _engine(self, *, read_only: bool = False) -> sa.Engine:
+        """SQLAlchemy's engine on the store file (read_only: for a read-only file system)."""
+        if read_only not in self._engines:
+            import sqlalchemy as sa
+            from duckdb_engine import ConnectionWrapper
+            from sqlalchemy.pool import NullPool
+
+            self._engines[read_only] = sa.create_engine(
+                "duckdb://",
                 poolclass=NullPool,
-                connect_args={"read_only": True},
+                creator=lambda: ConnectionWrapper(_open_file(self.path, read_only=read_only)),
             )
-            sa.event.listen(self._read_only_engine, "connect", _pin_utc)
-        try:
-            return self._read_only_engine.connect()
-        except sa.exc.DBAPIError:
-            fault = store_fault(cause, self.path)
-            raise (fault or cause) from None
+        return self._engines[read_only]
 
     def _busy(self) -> StoreBusy:
         return StoreBusy(
@@ -263,24 +214,39 @@ class Store:
         )
 
     def _connect(self, *, write: bool, deadline: float) -> sa.Connection:
+        return self._open_waiting(
+            lambda read_only: self._engine(read_only=read_only).connect(),
+            write=write,
+            deadline=deadline,
+        )
+
+    def _open_waiting(self, opener: Callable[[bool], T], *, write: bool, deadline: float) -> T:
+        """OPENER(read_only=False), retried while another process holds the file; read-only
+        when the file system is, for a read; DuckDB's failures as messages a person can act on."""
         delay = 0.02
         while True:
             try:
-                return self._engine.connect()
-            except sa.exc.DBAPIError as exc:
-                fault = store_fault(exc, self.path)
+                return opener(False)
+            except Exception as exc:
+                orig = duckdb_error(exc)
+                if orig is None:
+                    raise
+                fault = store_fault(orig, self.path)
                 if fault is not None and not write:
-                    return self._read_only_connection(exc)
+                    try:
+                        return opener(True)
+                    except Exception:
+                        raise fault from None
                 if fault is not None:
                     raise fault from None
-                if isinstance(exc.orig, duckdb.IOException) and not _is_lock_conflict(exc):
+                if isinstance(orig, duckdb.IOException) and not is_lock_conflict(orig):
                     # e.g. --db pointing at a CSV file: the user's mistake, not a bug
-                    first = str(exc.orig).strip().splitlines()[0]
+                    first = str(orig).strip().splitlines()[0]
                     raise InvalidInput(
                         f"cannot open {self.path} as a ModelBridge store ({first}); point --db "
                         "/ MODELBRIDGE_DB at a store, or create one with `modelbridge init`"
                     ) from None
-                if not _is_lock_conflict(exc):
+                if not is_lock_conflict(orig):
                     raise
                 if time.monotonic() >= deadline:
                     raise self._busy() from None
@@ -288,19 +254,61 @@ class Store:
                 delay = min(delay * 2, 0.5)
 
     @contextmanager
-    def work(self, *, write: bool = False) -> Iterator[Work]:
-        """Hold the store for one unit of work; write=True commits at the end, else rolls back."""
+    def _turn(self) -> Iterator[float]:
+        """This process's turn on the file, held until DuckDB has closed it (and checkpointed):
+        see turns.py. Yields the deadline for opening it."""
         self._refuse_what_is_not_a_store()
         deadline = time.monotonic() + self.lock_wait_seconds
-        # The turn is held until DuckDB has closed the file (and checkpointed): see turns.py.
         turn = turn_for(self.path)
         if not turn.acquire(deadline):
             raise self._busy()
         try:
-            with self._unit(write=write, deadline=deadline) as unit:
-                yield unit
+            yield deadline
         finally:
             turn.release()
+
+    @contextmanager
+    def work(self, *, write: bool = False) -> Iterator[Work]:
+        """Hold the store for one unit of work; write=True commits at the end, else rolls back."""
+        with self._turn() as deadline, self._unit(write=write, deadline=deadline) as unit:
+            yield unit
+
+    @contextmanager
+    def catalog_read(self) -> Iterator[CatalogRead]:
+        """A light read-only unit of work on the catalog: portable SQL (`catalog`) on a plain
+        DuckDB connection, without SQLAlchemy or SQLModel; the schema is checked as `open` does."""
+        self.require()
+        if not self._checked:
+            if self._schema_version() != schema.SCHEMA_VERSION:
+                self.open()  # upgrades an older store; a newer one's release is named
+            self._checked = True
+        with self._plain_unit() as unit:
+            yield unit
+
+    @contextmanager
+    def _plain_unit(self) -> Iterator[CatalogRead]:
+        with self._turn() as deadline:
+            connection = self._open_waiting(
+                lambda read_only: _open_file(self.path, read_only=read_only),
+                write=False,
+                deadline=deadline,
+            )
+            try:
+                connection.begin()
+                yield CatalogRead(
+                    connection,
+                    dialect="duckdb",
+                    placeholder=lambda name: f"${name}",
+                    audit_key=self.audit_key,
+                )
+            except duckdb.Error as exc:
+                fault = store_fault(exc, self.path)
+                if fault is None:
+                    raise
+                raise fault from None
+            finally:
+                connection.rollback()
+                connection.close()
 
     @contextmanager
     def _unit(self, *, write: bool, deadline: float) -> Iterator[Work]:
@@ -316,15 +324,13 @@ class Store:
                 conn.commit()
             else:
                 conn.rollback()
-        except (duckdb.Error, sa.exc.DBAPIError, OSError) as exc:
+        except BaseException as exc:
             conn.rollback()
-            fault = store_fault(exc, self.path)
+            database = duckdb_error(exc) is not None or isinstance(exc, OSError)
+            fault = store_fault(exc, self.path) if database else None
             if fault is None:
                 raise
             raise fault from None
-        except BaseException:
-            conn.rollback()
-            raise
         finally:
             if unit._session is not None:
                 unit._session.close()
@@ -345,7 +351,7 @@ class Store:
                 "--logs names the shared log location of a team catalog (a PostgreSQL URL in "
                 "--db / MODELBRIDGE_DB); an embedded store keeps its logs in its own file"
             )
-        if _file_kind(self.path) == "empty":
+        if file_kind(self.path) == "empty":
             # Nothing to lose (e.g. a path made by mktemp), and DuckDB 2.0 cannot open it.
             self.path.unlink()
         return self._create_or_upgrade()
@@ -360,10 +366,10 @@ class Store:
         return created
 
     def _schema_version(self) -> int | None:
-        with self.read() as r:
+        with self._plain_unit() as r:
             try:
                 found = get_meta(r, key="schema_version")
-            except sa.exc.DBAPIError:
+            except duckdb.CatalogException:  # no store_meta table: not initialised
                 return None
         return int(found) if found else None
 
@@ -393,7 +399,11 @@ def retry_on_conflict(run: Callable[[], T], attempts: int = 5) -> T:
     for attempt in range(attempts):
         try:
             return run()
-        except (duckdb.TransactionException, sa.exc.DBAPIError) as exc:
+        except Exception as exc:
+            import sqlalchemy as sa  # loaded already: the transactions retried are its units
+
+            if not isinstance(exc, duckdb.TransactionException | sa.exc.DBAPIError):
+                raise
             if "conflict" not in str(exc).lower() or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlmodel import SQLModel
-
 from core.errors import ModelBridgeError
-from core.logfiles import LogFile  # noqa: F401  (registers the table on SQLModel.metadata)
-from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 if TYPE_CHECKING:
     from core.store.engine import Work
+    from core.store.portable import CatalogReader
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the MIGRATIONS steps (column changes) in order.
@@ -89,7 +86,7 @@ MIGRATIONS: dict[int, list[str]] = {
 }
 
 
-def put_meta(w: Work, *, key: str, value: str) -> None:
+def put_meta(w: CatalogReader, *, key: str, value: str) -> None:
     """Set a store_meta value (an upsert both catalogs accept)."""
     w.catalog(
         "INSERT INTO store_meta (key, value) VALUES (:key, :value) "
@@ -98,7 +95,7 @@ def put_meta(w: Work, *, key: str, value: str) -> None:
     )
 
 
-def get_meta(w: Work, *, key: str) -> str | None:
+def get_meta(w: CatalogReader, *, key: str) -> str | None:
     """A store_meta value, None when unset."""
     found = w.catalog("SELECT value FROM store_meta WHERE key = :key", {"key": key}).first()
     return None if found is None else str(found[0])
@@ -106,6 +103,13 @@ def get_meta(w: Work, *, key: str) -> str | None:
 
 def create_or_upgrade(w: Work, *, with_logs: bool) -> None:
     """Create the missing tables and run the upgrade steps from the store's schema version."""
+    # Imported here, not at the top: the schema version is read by light commands, which load
+    # neither SQLModel nor the log files' libraries.
+    from sqlmodel import SQLModel
+
+    from core.logfiles import LogFile  # noqa: F401  (registers the table on SQLModel.metadata)
+    from core.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
     for ddl in CATALOG_DDL:
         w.catalog(ddl)
     if with_logs:

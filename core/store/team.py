@@ -12,19 +12,20 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
-import sqlalchemy as sa
-from sqlmodel import select
 
 from core.errors import InvalidInput, NotFound, StoreFault
-from core.logfiles import DEFAULT_GRACE_SECONDS, LogFile, LogLocation, clean_orphans
 from core.settings import Settings, is_catalog_url
 from core.store import schema
 from core.store.engine import Store, Work
+from core.store.portable import CatalogRead
 from core.store.schema import create_or_upgrade, get_meta, put_meta
-from core.store.team_logs import TeamLogs
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 LOG_LOCATION = "log_location"  # store_meta key: the folder holding model files and logs
 REVISION = "revision"  # store_meta key: bumped by every committed write
@@ -37,6 +38,15 @@ def _engine_url(url: str) -> str:
     )
 
 
+def _shown(url: str) -> str:
+    """URL with its password hidden, as SQLAlchemy renders it (how messages name a catalog)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class TeamStore(Store):
     """A ModelBridge store whose catalog is a PostgreSQL database named by URL."""
 
@@ -47,16 +57,29 @@ class TeamStore(Store):
     ) -> None:
         self.url = _engine_url(url)
         self.target = self.url
-        self.location = sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        self.location = _shown(self.url)
         self.lock_wait_seconds = lock_wait_seconds
         self.audit_key = audit_key if audit_key is not None else Settings.audit_key_from_env()
-        self._engine = sa.create_engine(
-            self.url,
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": max(1, int(lock_wait_seconds))},
-        )
+        self._engines: dict[bool, sa.Engine] = {}
         self._checked = False
         self._log_location: Path | None = None
+
+    def _engine(self, *, read_only: bool = False) -> sa.Engine:
+        """SQLAlchemy's engine on the catalog, made on first use (one: a catalog has no
+        read-only file system to fall back to)."""
+        if not self._engines:
+            import sqlalchemy as sa
+
+            self._engines[False] = sa.create_engine(
+                self.url,
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": self._connect_timeout},
+            )
+        return self._engines[False]
+
+    @property
+    def _connect_timeout(self) -> int:
+        return max(1, int(self.lock_wait_seconds))
 
     @property
     def path(self) -> Path:  # type: ignore[override]
@@ -95,32 +118,55 @@ class TeamStore(Store):
         )
 
     def _connect_catalog(self) -> sa.Connection:
+        import sqlalchemy as sa
+
         try:
-            return self._engine.connect()
+            return self._engine().connect()
         except sa.exc.DBAPIError as exc:
             raise self._unreachable(exc) from None
+
+    @contextmanager
+    def _plain_unit(self) -> Iterator[CatalogRead]:
+        """A read-only transaction on a plain psycopg connection (no SQLAlchemy)."""
+        import psycopg
+
+        try:
+            connection = psycopg.connect(
+                self.url.replace("postgresql+psycopg://", "postgresql://", 1),
+                connect_timeout=self._connect_timeout,
+            )
+        except psycopg.OperationalError as exc:
+            raise self._unreachable(exc) from None
+        try:
+            yield CatalogRead(
+                connection,
+                dialect="postgresql",
+                placeholder=lambda name: f"%({name})s",
+                audit_key=self.audit_key,
+            )
+        finally:
+            connection.rollback()
+            connection.close()
 
     def exists(self) -> bool:
         """Whether the catalog has been initialised (`modelbridge init`)."""
         return self._schema_version() is not None
 
     def _schema_version(self) -> int | None:
-        with self._connect_catalog() as conn:
+        import psycopg
+
+        with self._plain_unit() as r:
             try:
-                found = conn.execute(
-                    sa.text("SELECT value FROM store_meta WHERE key = 'schema_version'")
-                ).first()
-            except sa.exc.ProgrammingError:
+                found = get_meta(r, key="schema_version")
+            except psycopg.errors.UndefinedTable:
                 return None
-        return int(found[0]) if found else None
+        return int(found) if found else None
 
     def revision(self) -> tuple[int, int]:
         """The catalog's write counter: the same value on every replica."""
-        with self._connect_catalog() as conn:
-            found = conn.execute(
-                sa.text("SELECT value FROM store_meta WHERE key = :key"), {"key": REVISION}
-            ).first()
-        return (int(found[0]) if found else 0, 0)
+        with self._plain_unit() as r:
+            found = get_meta(r, key=REVISION)
+        return (int(found) if found else 0, 0)
 
     def work(self, *, write: bool = False) -> Any:
         """One unit of work: a catalog transaction and an in-memory DuckDB for the logs."""
@@ -128,6 +174,9 @@ class TeamStore(Store):
 
     @contextmanager
     def _team_unit(self, *, write: bool, with_logs: bool) -> Iterator[Work]:
+        from core.logfiles import LogLocation
+        from core.store.team_logs import TeamLogs
+
         conn = self._connect_catalog()
         logs = duckdb.connect()
         logs.execute("SET TimeZone = 'UTC'")
@@ -173,6 +222,8 @@ class TeamStore(Store):
                 f"a team catalog needs a log location shared by every machine: "
                 f"`modelbridge init --db {self.location} --logs PATH`"
             )
+        from core.logfiles import LogLocation
+
         with self._team_unit(write=True, with_logs=False) as w:
             w.serialise("schema")
             create_or_upgrade(w, with_logs=False)
@@ -192,9 +243,13 @@ class TeamStore(Store):
             create_or_upgrade(w, with_logs=False)
         return False
 
-    def clean_log_files(self, *, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> list[str]:
+    def clean_log_files(self, *, grace_seconds: float) -> list[str]:
         """Remove the log files no batch committed (a worker crashed before its catalog commit)
         once they are older than GRACE_SECONDS; the paths removed."""
+        from sqlmodel import select
+
+        from core.logfiles import LogFile, LogLocation, clean_orphans
+
         with self.read() as r:
             committed = r.session.exec(select(LogFile.path)).all()
         return clean_orphans(

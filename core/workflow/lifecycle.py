@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from core import audit, gate_settings
 from core.auth import Identity, name_key, same_person
-from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.errors import InvalidInput, PermissionDenied
 from core.registry import get_model, get_version
 from core.store import (
     Model,
@@ -30,6 +30,7 @@ from core.store import (
     utcnow,
 )
 from core.workflow.rules import DECISIONS, check, required_signoffs
+from core.workflow.standing import blocking_failures, live_version_number, open_review_evidence
 
 
 def evidence_hash(evidence: dict[str, Any]) -> str:
@@ -40,11 +41,8 @@ def evidence_hash(evidence: dict[str, Any]) -> str:
 
 def live_version(w: Work, *, model: Model) -> ModelVersion | None:
     """The version in production, or None while nothing has been promoted."""
-    return w.session.exec(
-        select(ModelVersion).where(
-            ModelVersion.model_id == model.id, ModelVersion.stage == "production"
-        )
-    ).first()
+    number = live_version_number(w, model=model)
+    return None if number is None else get_version(w, model=model, version=number)
 
 
 def _stage(
@@ -137,13 +135,8 @@ def request_review(store: Store, *, model: str, version: int, by: Identity) -> R
 
 def open_review(w: Work, *, model: Model, version: int) -> Review:
     """The version's open review (NotFound when review was not requested)."""
-    found = w.session.exec(
-        select(Review)
-        .where(Review.model_id == model.id, Review.version == version, Review.status == "open")
-        .order_by(col(Review.id).desc())
-    ).first()
-    if found is None:
-        raise NotFound(f"{model.name} v{version} has no open review; request one first")
+    found = w.session.get(Review, open_review_evidence(w, model=model, version=version).review_id)
+    assert found is not None  # found by the same unit of work a moment ago
     return found
 
 
@@ -159,11 +152,6 @@ def judged_review(w: Work, *, model: Model, version: int) -> Review | None:
         )
         .order_by(col(Review.id).desc())
     ).first()
-
-
-def blocking_failures(review: Review) -> list[dict[str, Any]]:
-    """Blocking gates that failed in the frozen evidence."""
-    return [g for g in review.evidence.get("gates", []) if g["blocking"] and g["status"] == "fail"]
 
 
 def sign(
@@ -191,7 +179,7 @@ def sign(
             raise InvalidInput("the evidence changed after it was frozen; request a new review")
         if decision == "approve":
             _check_frozen_settings(entry, review)
-        failures = blocking_failures(review)
+        failures = blocking_failures(review.evidence)
         if decision == "approve" and failures:
             names = ", ".join(f"{g['name']} ({g['summary']})" for g in failures)
             raise InvalidInput(f"blocking gates failed, so it cannot be approved: {names}")

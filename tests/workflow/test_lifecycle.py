@@ -443,7 +443,7 @@ def test_approval_is_refused_while_a_blocking_gate_failed(fresh: Store) -> None:
     review = workflow.request_review(fresh, model="credit", version=3, by=ENGINEER)
     [metrics] = [g for g in review.evidence["gates"] if g["name"] == "metrics"]
     assert (metrics["status"], metrics["blocking"]) == ("fail", True)
-    assert workflow.blocking_failures(review) == [metrics]
+    assert workflow.blocking_failures(review.evidence) == [metrics]
 
     with pytest.raises(InvalidInput, match=r"blocking gates failed, so it cannot be approved: "):
         _approve(fresh, 3)

@@ -25,10 +25,27 @@ def declare(commands: Commands) -> None:
     p.add_argument("--version", type=int)
     window_options(p)
 
-    p = commands.add("alerts", f"{RUN}:cmd_alerts", help="re-check and list a model's alerts")
+    p = commands.add(
+        "alerts",
+        f"{RUN}:cmd_alerts",
+        help="list a model's alerts, re-checked first when logs, labels, versions or settings "
+        "changed since their last check",
+    )
     p.add_argument("model")
     p.add_argument("--open", action="store_true", help="only open or acknowledged alerts")
-    p.add_argument("--no-refresh", action="store_true", help="list without re-checking")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--refresh",
+        action="store_true",
+        default=None,
+        help="re-check drift and performance first even when nothing changed",
+    )
+    again.add_argument(
+        "--no-refresh",
+        dest="refresh",
+        action="store_false",
+        help="list the stored alerts as they are: no re-check, no webhook delivery",
+    )
     p.add_argument("--ack", type=int, metavar="ID", help="acknowledge alert ID (needs --user)")
     p.add_argument(
         "--user", help="who acknowledges; password from MODELBRIDGE_PASSWORD or a prompt"
