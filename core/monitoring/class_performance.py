@@ -87,6 +87,21 @@ class _Window:
     n_labeled: int
 
 
+def _counted(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> tuple[Any, ...]:
+    """The classes, the windows, and per window the realized and the expected class counts."""
+    outputs = _outputs(version)
+    source, params = labelled_class_logs(model, version, spec)
+    realized = multiclass.class_counts(
+        w, source=source, params=params, group="__w", outputs=outputs
+    )
+    return (
+        list(outputs.probabilities),
+        _windows(w, source, params, spec),
+        realized,
+        _expected_counts(w, source, params, outputs),
+    )
+
+
 def _windows(w: Work, source: str, params: list[Any], spec: WindowSpec) -> list[_Window]:
     start, end = spec.bounds_sql()
     found = w.rows(
@@ -121,14 +136,7 @@ def confusion_by_window(
 ) -> pd.DataFrame:
     """One row per window, actual and predicted class: labelled rows (realized) and the sum of
     the actual class's probability over all rows predicted so (expected)."""
-    outputs = _outputs(version)
-    names = list(outputs.probabilities)
-    source, params = labelled_class_logs(model, version, spec)
-    wins = _windows(w, source, params, spec)
-    realized = multiclass.class_counts(
-        w, source=source, params=params, group="__w", outputs=outputs
-    )
-    expected = _expected_counts(w, source, params, outputs)
+    names, wins, realized, expected = _counted(w, model, version, spec)
     rows = []
     for win in wins:
         matrix, _ = multiclass.confusion(realized[realized["g"] == win.w], len(names))
@@ -231,14 +239,7 @@ def performance_by_window(
 ) -> pd.DataFrame:
     """One row per window and metric: estimated with its band, realized (None below
     MIN_LABELLED labels), the reference's normal range and the alert."""
-    outputs = _outputs(version)
-    names = list(outputs.probabilities)
-    source, params = labelled_class_logs(model, version, spec)
-    wins = _windows(w, source, params, spec)
-    realized = multiclass.class_counts(
-        w, source=source, params=params, group="__w", outputs=outputs
-    )
-    expected = _expected_counts(w, source, params, outputs)
+    names, wins, realized, expected = _counted(w, model, version, spec)
     reference = version.metrics
     rows = []
     for win in wins:

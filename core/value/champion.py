@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,21 @@ from core.words import PERIODS, money, points
 
 SAMPLE = 20_000
 _TS = "__logged_at"
+
+
+def model_and_inputs(
+    version: ModelVersion, sample: pd.DataFrame, *, to: str
+) -> tuple[Any, pd.DataFrame]:
+    """VERSION's model file, loaded and checked, and the columns of SAMPLE it reads; TO says
+    what it is loaded for ('score', 'decide') in the message when it cannot be."""
+    if not version.artifact_path:
+        raise InvalidInput(f"v{version.version} has no model file to {to} the same requests")
+    estimator = load_model(Path(version.artifact_path), expected_sha256=version.artifact_sha256)
+    names = [f.name for f in features_of(version)]
+    missing = [n for n in names if n not in sample]
+    if missing:
+        raise InvalidInput(f"v{version.version} needs inputs the logs lack: {', '.join(missing)}")
+    return estimator, sample[names]
 
 
 def labelled_sample(
@@ -146,17 +162,9 @@ def compare(store: Store, *, model: str, champion: int | None, challenger: int) 
     y = sample["y"].to_numpy(dtype=float)
     found = []
     for version in (live, other):
-        if not version.artifact_path:
-            raise InvalidInput(f"v{version.version} has no model file to score the same requests")
-        estimator = load_model(Path(version.artifact_path), expected_sha256=version.artifact_sha256)
-        names = [f.name for f in features_of(version)]
-        missing = [n for n in names if n not in sample]
-        if missing:
-            raise InvalidInput(
-                f"v{version.version} needs inputs the logs lack: {', '.join(missing)}"
-            )
+        estimator, inputs = model_and_inputs(version, sample, to="score")
         positive = scoring_class(entry, version)
-        scores = np.asarray(positive_scores(estimator, sample[names], positive), float)
+        scores = np.asarray(positive_scores(estimator, inputs, positive), float)
         band, best = _value(scores, y, case)
         basis = Basis(
             model=entry.name,

@@ -6,19 +6,17 @@ basis (core.value.figures) so the release gate, the card and the CLI only format
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.errors import InvalidInput
-from core.registry import features_of, get_model, get_version
-from core.registry.artifacts import load_model
+from core.registry import get_model, get_version
 from core.store import Model, ModelVersion, Store, Work, log_tables
 from core.value import class_value, kpi
 from core.value.business_case import current, value_matrix, values_set
-from core.value.champion import labelled_sample
+from core.value.champion import labelled_sample, model_and_inputs
 from core.value.figures import ESTIMATED, REALIZED, REFERENCE, Basis, Figure
 from core.words import PERIODS, money
 
@@ -112,17 +110,9 @@ def compare(store: Store, *, model: str, champion: int, challenger: int) -> Clas
     actual = sample["y"].to_numpy(dtype=int)
     found = []
     for version in (live, other):
-        if not version.artifact_path:
-            raise InvalidInput(f"v{version.version} has no model file to decide the same requests")
-        estimator = load_model(Path(version.artifact_path), expected_sha256=version.artifact_sha256)
-        names = [f.name for f in features_of(version)]
-        missing = [n for n in names if n not in sample]
-        if missing:
-            raise InvalidInput(
-                f"v{version.version} needs inputs the logs lack: {', '.join(missing)}"
-            )
+        estimator, inputs = model_and_inputs(version, sample, to="decide")
         try:
-            decided = decided_classes(estimator, sample[names], classes)
+            decided = decided_classes(estimator, inputs, classes)
         except InvalidInput as exc:
             raise InvalidInput(f"v{version.version}: {exc}") from None
         worth = matrix[actual, decided]
