@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the MIGRATIONS steps (column changes) in order.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 CATALOG_DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -69,6 +69,12 @@ LOG_DDL = [
         y DOUBLE NOT NULL, arrived_at TIMESTAMP NOT NULL, batch_id VARCHAR NOT NULL)""",
 ]
 
+_EVERY_LOGGED_DAY_WAITS = (
+    "INSERT INTO day_stale (model_id, version, day, generation) SELECT DISTINCT model_id, "
+    "version, day, 1 FROM log_file WHERE kind = 'prediction' AND version IS NOT NULL "
+    "AND day IS NOT NULL ON CONFLICT DO NOTHING"
+)
+
 # Each step upgrades a store from the previous schema version; never edit a released step.
 MIGRATIONS: dict[int, list[str]] = {
     2: [],  # alerts and the webhook outbox: new tables only
@@ -77,12 +83,11 @@ MIGRATIONS: dict[int, list[str]] = {
     5: ["ALTER TABLE model_version ADD COLUMN IF NOT EXISTS positive_class VARCHAR"],
     6: [],  # log files of a team store: a new table only
     # A team store's per-day counts: new tables, and every day logged so far waits to be counted.
-    7: [
-        "INSERT INTO day_stale (model_id, version, day, generation) SELECT DISTINCT model_id, "
-        "version, day, 1 FROM log_file WHERE kind = 'prediction' AND version IS NOT NULL "
-        "AND day IS NOT NULL ON CONFLICT DO NOTHING"
-    ],
+    7: [_EVERY_LOGGED_DAY_WAITS],
     8: ["ALTER TABLE model ADD COLUMN IF NOT EXISTS classes JSON"],  # multiclass models
+    # Traffic, quality and value counts per day: new tables, so every logged day is counted
+    # again.
+    9: [_EVERY_LOGGED_DAY_WAITS],
 }
 
 
