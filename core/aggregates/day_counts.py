@@ -21,16 +21,20 @@ import pandas as pd
 
 from core.aggregates.engines import Engine, StoreTables, spark_engine
 from core.aggregates.feature_counts import daily_category_counts, daily_numeric_counts
-from core.aggregates.score_counts import daily_score_counts
+from core.aggregates.score_counts import ScoreBins, daily_score_counts
+from core.aggregates.value_counts import daily_decisions, daily_errors
 from core.errors import InvalidInput
 from core.monitoring.drift import checked_features
 from core.monitoring.drift_reference import NumericReference, references
+from core.monitoring.performance import threshold_of
 from core.registry import get_version
 from core.store import Model, Store, Work, log_tables
 
 ENGINES = ("duckdb", "spark")
 # Days counted per statement: a month keeps each statement's result small on a long backfill.
 DAYS_PER_PASS = 31
+# The threshold curve's bins (core.value.kpi.CURVE_BINS, and a bin for scores of 1).
+CURVE_BINS = ScoreBins(1000, ones_apart=True)
 
 
 @dataclass
@@ -74,6 +78,7 @@ def refresh_day_counts(
     out = Refreshed()
     if not store.keeps_day_counts:
         return out  # an embedded store reads its own logs directly
+    _relist_moved_thresholds(store)
     with store.open().read() as r:
         stale = r.catalog_frame(
             "SELECT m.name, s.model_id, s.version, s.day, s.generation FROM day_stale s "
@@ -90,6 +95,40 @@ def refresh_day_counts(
                 _count_days(w, engine, int(model_id), int(version), part, out)
             out.days[str(name)] = out.days.get(str(name), 0) + len(part)
     return out
+
+
+def _relist_moved_thresholds(store: Store) -> None:
+    """List again the days whose decisions were counted at a threshold other than the
+    business case's current one (the value figures read the logs until they are counted)."""
+    with store.open().write() as w:
+        found = w.catalog_frame(
+            "SELECT DISTINCT model_id, version, day, threshold FROM day_decision"
+        )
+        if found.empty:
+            return
+        models = {int(m): w.session.get(Model, int(m)) for m in found["model_id"].unique()}
+        now = found["model_id"].map(lambda m: threshold_of(models[int(m)]))
+        moved = found[found["threshold"] != now]
+        if not moved.empty:
+            _relist(w, moved)
+
+
+def _relist(w: Work, days: pd.DataFrame) -> None:
+    """List DAYS (model_id, version, day) as waiting to be counted, bumping the generation of
+    those already waiting."""
+    w.catalog(
+        "INSERT INTO day_stale (model_id, version, day, generation) "
+        "VALUES (:model, :version, :day, 1) ON CONFLICT (model_id, version, day) "
+        "DO UPDATE SET generation = day_stale.generation + 1",
+        [
+            {
+                "model": int(r["model_id"]),
+                "version": int(r["version"]),
+                "day": pd.Timestamp(r["day"]).date(),
+            }
+            for r in days.drop_duplicates(["model_id", "version", "day"]).to_dict("records")
+        ],
+    )
 
 
 def _count_days(
@@ -112,11 +151,9 @@ def _count_days(
     )
     score = daily_score_counts(engine, model_id=model_id, version=version, days=days)
     keys = {"model": model_id, "version": version}
-    for table, frame in (
-        ("day_numeric", numeric),
-        ("day_category", category),
-        ("day_score", score),
-    ):
+    counts = [("day_numeric", numeric), ("day_category", category), ("day_score", score)]
+    counts += _value_counts(engine, entry, version, days)
+    for table, frame in counts:
         w.catalog(
             f"DELETE FROM {table} WHERE model_id = :model AND version = :version AND day = :day",
             [{**keys, "day": d} for d in days],
@@ -138,6 +175,30 @@ def _count_days(
             for s in stale
         ],
     )
+
+
+def _value_counts(
+    engine: Engine, model: Model, version: int, days: list[date]
+) -> list[tuple[str, pd.DataFrame]]:
+    """The business value figures' counts of a binary or regression model (a multiclass
+    model's are read from its logs)."""
+    assert model.id is not None
+    if model.task == "regression":
+        return [("day_error", daily_errors(engine, model_id=model.id, version=version, days=days))]
+    if model.task != "binary":
+        return []
+    threshold = threshold_of(model)
+    decisions = daily_decisions(
+        engine, model_id=model.id, version=version, days=days, threshold=threshold
+    )
+    curve = daily_score_counts(
+        engine, model_id=model.id, version=version, days=days, bins=CURVE_BINS
+    )
+    curve = curve[curve["labelled"] > 0][["day", "bin", "labelled", "positives"]]
+    return [
+        ("day_decision", decisions.assign(threshold=threshold)),
+        ("day_curve", curve.assign(version=version)),
+    ]
 
 
 def _engine(w: Work, name: str, model_id: int, days: list[date]) -> Engine:

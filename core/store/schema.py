@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 # tables and runs the MIGRATIONS steps (column changes) in order.
 SCHEMA_VERSION = 9
 
+# The per-day counts of a team store, all keyed by model, version and day.
+DAY_TABLES = (
+    "day_numeric", "day_category", "day_score", "day_decision", "day_curve", "day_error",
+)  # fmt: skip
+
 CATALOG_DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS batch (
@@ -57,10 +62,24 @@ CATALOG_DDL = [
         model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
         bin INTEGER NOT NULL, n BIGINT NOT NULL, score_sum DOUBLE PRECISION NOT NULL,
         labelled BIGINT NOT NULL, positives DOUBLE PRECISION NOT NULL)""",
-    *(
-        f"CREATE INDEX IF NOT EXISTS {t}_day ON {t} (model_id, version, day)"
-        for t in ("day_numeric", "day_category", "day_score")
-    ),
+    # What the business value figures need (core.aggregates.value_counts): a binary model's
+    # decisions per side of the business case's THRESHOLD they were counted at, its labelled
+    # scores on the threshold curve's bins, a regression model's errors.
+    """CREATE TABLE IF NOT EXISTS day_decision (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        threshold DOUBLE PRECISION NOT NULL, side BOOLEAN NOT NULL, bin INTEGER NOT NULL,
+        n BIGINT NOT NULL, score_sum DOUBLE PRECISION NOT NULL, labelled BIGINT NOT NULL,
+        positives DOUBLE PRECISION NOT NULL, labelled_score_sum DOUBLE PRECISION NOT NULL,
+        first_labelled TIMESTAMP, last_labelled TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS day_curve (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        bin INTEGER NOT NULL, labelled BIGINT NOT NULL, positives DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS day_error (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        n BIGINT NOT NULL, labelled BIGINT NOT NULL, low DOUBLE PRECISION NOT NULL,
+        high DOUBLE PRECISION NOT NULL, low_sq DOUBLE PRECISION NOT NULL,
+        high_sq DOUBLE PRECISION NOT NULL, first_labelled TIMESTAMP, last_labelled TIMESTAMP)""",
+    *(f"CREATE INDEX IF NOT EXISTS {t}_day ON {t} (model_id, version, day)" for t in DAY_TABLES),
 ]
 
 LOG_DDL = [

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.monitoring.performance import labelled_logs
 from core.monitoring.windows import WindowSpec
 from core.store import Model, ModelVersion, Work
 from core.value import kpi
@@ -200,15 +199,8 @@ def reference(w: Work, *, model: Model, version: ModelVersion) -> Figure:
 def realized_overall(w: Work, *, model: Model, version: ModelVersion) -> Figure:
     """Value per decision over every logged decision of the version whose outcome is in."""
     case = current(model)
-    source, params = labelled_logs(model, version, WindowSpec.parse("M"))
     if model.task == "regression":
-        cost = kpi.regression_cost_sql(case)
-        n, labelled, first, last, mean, sd = w.rows(
-            f"SELECT count(*), count(y), min(ts) FILTER (WHERE y IS NOT NULL), "
-            f"max(ts) FILTER (WHERE y IS NOT NULL), -avg({cost}), stddev_samp({cost}) "
-            f"FROM {source}",
-            params,
-        )[0]
+        n, labelled, first, last, mean, sd = kpi.regression_overall(w, model=model, version=version)
         se = (sd or 0.0) / np.sqrt(max(labelled, 1))
         band = {
             "value_per_decision": mean,
@@ -216,17 +208,8 @@ def realized_overall(w: Work, *, model: Model, version: ModelVersion) -> Figure:
             "upper": None if mean is None else mean + kpi.Z * se,
         }
     else:
-        n, labelled, first, last, tp, fp, tn, fn = w.rows(
-            "SELECT count(*), count(y), min(ts) FILTER (WHERE y IS NOT NULL), "
-            "max(ts) FILTER (WHERE y IS NOT NULL), "
-            "count(*) FILTER (WHERE y = 1 AND score >= ?), "
-            "count(*) FILTER (WHERE y = 0 AND score >= ?), "
-            "count(*) FILTER (WHERE y = 0 AND score < ?), "
-            f"count(*) FILTER (WHERE y = 1 AND score < ?) FROM {source}",
-            [float(case["threshold"])] * 4 + params,
-        )[0]
-        cells = np.array([tp, fp, tn, fn], dtype=float)
-        found = kpi.value_band("all", cells, kpi.cell_values(case), labelled)
+        n, labelled, first, last, *cells = kpi.decision_overall(w, model=model, version=version)
+        found = kpi.value_band("all", np.array(cells), kpi.cell_values(case), labelled)
         band = {k.removeprefix("all_"): v for k, v in found.items()}
     basis = _basis(
         w, model, version, REALIZED, period=None, start=first, end=last, decisions=int(n),

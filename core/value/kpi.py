@@ -22,6 +22,7 @@ from core.monitoring.performance import bin_sql, binary_counts, labelled_logs
 from core.monitoring.performance_statistics import calibrator, dense
 from core.monitoring.windows import WindowSpec
 from core.store import Model, ModelVersion, Work, log_tables
+from core.value import value_days
 from core.value.business_case import BusinessCase, current
 
 CURVE_BINS = 1000
@@ -76,6 +77,8 @@ def cell_values(case: BusinessCase) -> np.ndarray:
 def curve_counts(w: Work, *, model: Model, version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
     """Labelled positives and negatives per score bin: CURVE_BINS bins over [0, 1), then one
     for scores of 1, which a threshold of 1 still flags."""
+    if value_days.counted(w, model=model, version=version, threshold=current(model)["threshold"]):
+        return value_days.curve_counts(w, model=model, version=version, bins=CURVE_BINS)
     source, params = labelled_logs(model, version, WindowSpec.parse("M"))
     rows = w.rows(
         f"SELECT least(greatest(floor(score * {CURVE_BINS}), 0), {CURVE_BINS})::INTEGER, "
@@ -121,13 +124,8 @@ def summary(w: Work, *, model: Model, version: ModelVersion) -> Summary:
     """Threshold, optimum and value per decision over all labelled production logs."""
     case = current(model)
     if model.task == "regression":
-        source, params = labelled_logs(model, version, WindowSpec.parse("M"))
-        n, cost = w.rows(
-            f"SELECT count(y), avg({regression_cost_sql(case)}) FROM {source} WHERE y IS NOT NULL",
-            params,
-        )[0]
-        value = None if cost is None else -float(cost)
-        return Summary(None, None, value, value, int(n), case["unit"])
+        _, labelled, _, _, value, _ = regression_overall(w, model=model, version=version)
+        return Summary(None, None, value, value, labelled, case["unit"])
     pos, neg = curve_counts(w, model=model, version=version)
     if pos.sum() + neg.sum() == 0:
         return Summary(case["threshold"], None, None, None, 0, case["unit"])
@@ -139,14 +137,46 @@ def summary(w: Work, *, model: Model, version: ModelVersion) -> Summary:
 
 def _value_at(w: Work, model: Model, version: ModelVersion, case: BusinessCase) -> float | None:
     """Exact value per decision at the case's threshold (no binning)."""
+    _, labelled, _, _, tp, fp, tn, fn = decision_overall(w, model=model, version=version)
+    return float(np.array([tp, fp, tn, fn]) @ cell_values(case)) / labelled if labelled else None
+
+
+def decision_overall(w: Work, *, model: Model, version: ModelVersion) -> tuple[Any, ...]:
+    """Over every decision of a binary VERSION: decisions, labelled ones, the first and last
+    labelled request, and true positives, false positives, true negatives and false negatives
+    at the business case's threshold."""
+    threshold = float(current(model)["threshold"])
+    if value_days.counted(w, model=model, version=version, threshold=threshold):
+        return value_days.decision_totals(w, model=model, version=version)
     source, params = labelled_logs(model, version, WindowSpec.parse("M"))
-    v = cell_values(case)
-    found = w.rows(
-        "SELECT avg(CASE WHEN score >= ? THEN (CASE WHEN y = 1 THEN ? ELSE ? END) "
-        f"ELSE (CASE WHEN y = 1 THEN ? ELSE ? END) END) FROM {source} WHERE y IS NOT NULL",
-        [case["threshold"], v[0], v[1], v[3], v[2], *params],
-    )[0][0]
-    return None if found is None else float(found)
+    n, labelled, first, last, *cells = w.rows(
+        "SELECT count(*), count(y), min(ts) FILTER (WHERE y IS NOT NULL), "
+        "max(ts) FILTER (WHERE y IS NOT NULL), "
+        "count(*) FILTER (WHERE y = 1 AND score >= ?), "
+        "count(*) FILTER (WHERE y = 0 AND score >= ?), "
+        "count(*) FILTER (WHERE y = 0 AND score < ?), "
+        f"count(*) FILTER (WHERE y = 1 AND score < ?) FROM {source}",
+        [threshold] * 4 + params,
+    )[0]
+    return (int(n), int(labelled), first, last, *(float(c) for c in cells))
+
+
+def regression_overall(w: Work, *, model: Model, version: ModelVersion) -> tuple[Any, ...]:
+    """Over every decision of a regression VERSION: decisions, labelled ones, the first and
+    last labelled request, the realized value per decision (minus the mean cost; None without
+    outcomes) and the cost's standard deviation."""
+    case = current(model)
+    if value_days.counted(w, model=model, version=version):
+        return value_days.error_totals(w, model=model, version=version, case=case)
+    source, params = labelled_logs(model, version, WindowSpec.parse("M"))
+    cost = regression_cost_sql(case)
+    n, labelled, first, last, value, sd = w.rows(
+        f"SELECT count(*), count(y), min(ts) FILTER (WHERE y IS NOT NULL), "
+        f"max(ts) FILTER (WHERE y IS NOT NULL), -avg({cost}), stddev_samp({cost}) "
+        f"FROM {source}",
+        params,
+    )[0]
+    return int(n), int(labelled), first, last, value, sd
 
 
 def regression_cost_sql(case: BusinessCase) -> str:
@@ -168,20 +198,12 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
     case = current(model)
     if model.task == "regression":
         return _regression_windows(w, model, version, spec, case)
-    source, params = labelled_logs(model, version, spec)
-    start, end = spec.bounds_sql()
-    wins = w.frame(
-        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n, "
-        f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
-        params,
-    )
-    cells = w.frame(
-        f"SELECT __w AS w, score >= ? AS side, {bin_sql('score')} AS bin, count(*) AS n, "
-        f"sum(score) AS s, count(y) AS labelled, COALESCE(sum(y), 0) AS positives, "
-        f"COALESCE(sum(CASE WHEN y IS NOT NULL THEN score END), 0) AS s_labelled "
-        f"FROM {source} GROUP BY ALL",
-        [float(case["threshold"]), *params],
-    )
+    wins: Any
+    cells: Any
+    if value_days.counted(w, model=model, version=version, threshold=case["threshold"]):
+        wins, cells = value_days.decision_windows(w, model=model, version=version, spec=spec)
+    else:
+        wins, cells = _decision_windows(w, model, version, spec, case)
     ref = dense(
         binary_counts(
             w,
@@ -223,6 +245,28 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
         row["value_in_window"] = None if best is None else best * win.n
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _decision_windows(
+    w: Work, model: Model, version: ModelVersion, spec: WindowSpec, case: BusinessCase
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """by_window's counts from the logs (value_days.decision_windows gives them from a team
+    store's day counts)."""
+    source, params = labelled_logs(model, version, spec)
+    start, end = spec.bounds_sql()
+    wins = w.frame(
+        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n, "
+        f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
+        params,
+    )
+    cells = w.frame(
+        f"SELECT __w AS w, score >= ? AS side, {bin_sql('score')} AS bin, count(*) AS n, "
+        f"sum(score) AS s, count(y) AS labelled, COALESCE(sum(y), 0) AS positives, "
+        f"COALESCE(sum(CASE WHEN y IS NOT NULL THEN score END), 0) AS s_labelled "
+        f"FROM {source} GROUP BY ALL",
+        [float(case["threshold"]), *params],
+    )
+    return wins, cells
 
 
 def enough_outcomes(model: Model, n_labeled: int, lower: float | None, upper: float | None) -> bool:
@@ -276,15 +320,19 @@ def value_band(prefix: str, cells: np.ndarray | None, v: np.ndarray, n: float) -
 def _regression_windows(
     w: Work, model: Model, version: ModelVersion, spec: WindowSpec, case: BusinessCase
 ) -> pd.DataFrame:
-    source, params = labelled_logs(model, version, spec)
-    start, end = spec.bounds_sql()
-    cost = regression_cost_sql(case)
-    frame = w.frame(
-        f"SELECT {start} AS window_start, {end} AS window_end, count(*) AS n, "
-        f"count(y) AS n_labeled, -avg({cost}) AS realized_value_per_decision, "
-        f"stddev_samp({cost}) AS sd FROM {source} GROUP BY __w ORDER BY __w",
-        params,
-    )
+    frame: Any
+    if value_days.counted(w, model=model, version=version):
+        frame = value_days.error_windows(w, model=model, version=version, spec=spec, case=case)
+    else:
+        source, params = labelled_logs(model, version, spec)
+        start, end = spec.bounds_sql()
+        cost = regression_cost_sql(case)
+        frame = w.frame(
+            f"SELECT {start} AS window_start, {end} AS window_end, count(*) AS n, "
+            f"count(y) AS n_labeled, -avg({cost}) AS realized_value_per_decision, "
+            f"stddev_samp({cost}) AS sd FROM {source} GROUP BY __w ORDER BY __w",
+            params,
+        )
     se = frame.pop("sd") / np.sqrt(frame["n_labeled"].clip(lower=1))
     frame["realized_lower"] = frame["realized_value_per_decision"] - Z * se
     frame["realized_upper"] = frame["realized_value_per_decision"] + Z * se
@@ -376,6 +424,9 @@ def decisions_per_period(w: Work, *, model: Model) -> tuple[float | None, str | 
     case = current(model)
     if case["volume_per_period"]:
         return float(case["volume_per_period"]), BUSINESS_CASE_VOLUME
+    if value_days.counted(w, model=model):
+        found = value_days.decisions_per_period(w, model=model, period=case["period"])
+        return (None, None) if found is None else (found, LOGGED_AVERAGE)
     key = WindowSpec.parse(case["period"]).key_sql()
     found = w.rows(
         f"SELECT count(*) / nullif(count(DISTINCT {key}), 0) FROM {log_tables.pred_table(model.id)}"

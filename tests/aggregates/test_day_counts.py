@@ -156,7 +156,7 @@ def test_spark_counts_the_days_exactly_as_embedded_duckdb(
         assert refresh_day_counts(store, engine=engine).days["credit"] > 1
         stores[engine] = store
 
-    for table in ("day_numeric", "day_category", "day_score"):
+    for table in ("day_numeric", "day_category", "day_score", "day_decision", "day_curve"):
         want, got = (_stored(stores[e], table) for e in ("duckdb", "spark"))
         assert len(want) > 0
         pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)

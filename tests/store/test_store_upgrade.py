@@ -35,6 +35,7 @@ ADDED_IN = {
     6: (["log_file"], []),
     7: (["day_stale", "day_numeric", "day_category", "day_score"], []),
     8: ([], []),
+    9: (["day_decision", "day_curve", "day_error"], []),
 }
 # What each schema step added to existing tables: (table, column).
 COLUMNS_ADDED_IN = {5: [("model_version", "positive_class")], 8: [("model", "classes")]}
