@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from core.monitoring.alerts import AlertSettings
 from core.monitoring.drift import PREDICTION
 from core.monitoring.drift_thresholds import number_text
 from core.monitoring.performance_verdicts import performance_sentence
+from core.monitoring.stored_days import CountedWindows, counted
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of
 from core.registry.features import Feature
@@ -131,32 +133,22 @@ def distributions(
     feature: str,
     window_start: Any,
 ) -> pd.DataFrame:
-    """Reference and one window side by side: bucket, reference share, window share."""
+    """Reference and one window side by side: bucket, reference share, window share.
+
+    Numeric buckets are DISPLAY_BINS of drift's fine bins each (core.monitoring.histograms),
+    so a team store reads the window from its day counts and shows what its logs would."""
     assert model.id is not None
     known = {f.name: f for f in features_of(version)}
     f = known.get(feature) or Feature(PREDICTION, "numeric", "score")
     ref_src = f"(SELECT *, 0 AS __w FROM {log_tables.ref_table(model.id)} WHERE version = ?)"
-    start, _ = spec.bounds_sql()
-    win_src = (
-        f"(SELECT * FROM (SELECT *, {spec.key_sql()} AS __k FROM {log_tables.pred_table(model.id)} "
-        f"WHERE version = ?) WHERE __k = (SELECT __k FROM (SELECT {spec.key_sql()} AS __k, ts "
-        f"FROM {log_tables.pred_table(model.id)} WHERE version = ?) GROUP BY __k "
-        f"HAVING {start} = ? LIMIT 1))"
-    )
-    win_params = [version.version, version.version, pd.Timestamp(window_start).to_pydatetime()]
+    window = _Window(model.id, version.version, spec, pd.Timestamp(window_start))
     if f.kind == "categorical":
         ref = h.category_counts(
-            w,
-            table=ref_src,
-            column=f.column,
-            window_sql="0",
-            where="TRUE",
+            w, table=ref_src, column=f.column, window_sql="0", where="TRUE",
             params=[version.version],
-        )
-        cur = h.category_counts(
-            w, table=win_src, column=f.column, window_sql="0", where="TRUE", params=win_params
-        )
-        both = ref.merge(cur, on="value", how="outer", suffixes=("_ref", "_win")).fillna(
+        )  # fmt: skip
+        both = ref.merge(window.categories(w, f.column), on="value", how="outer")
+        both = both.rename(columns={"n_x": "n_ref", "n_y": "n_win"}).fillna(
             {"n_ref": 0, "n_win": 0}
         )
         both["bucket"] = both["value"].fillna("(missing)")
@@ -164,10 +156,15 @@ def distributions(
         bins = h.numeric_bins(
             w, table=ref_src, column=f.column, where="TRUE", params=[version.version]
         )
+        ref = h.numeric_counts(
+            w, table=ref_src, column=f.column, bins=bins, window_sql="0", where="TRUE",
+            params=[version.version],
+        )  # fmt: skip
+        both = _displayed(ref).merge(
+            _displayed(window.numeric(w, f.column, bins)),
+            on="bucket", how="outer", suffixes=("_ref", "_win"),
+        ).fillna(0)  # fmt: skip
         edges = np.linspace(bins.lo, bins.hi, DISPLAY_BINS + 1)
-        ref = _display_counts(w, ref_src, f.column, edges, [version.version])
-        cur = _display_counts(w, win_src, f.column, edges, win_params)
-        both = ref.merge(cur, on="bucket", how="outer", suffixes=("_ref", "_win")).fillna(0)
         both = both.sort_values("bucket")
         both["bucket"] = both["bucket"].map(lambda b: _bucket_label(int(b), edges))
     both["reference"] = both["n_ref"] / max(both["n_ref"].sum(), 1)
@@ -175,15 +172,79 @@ def distributions(
     return both[["bucket", "reference", "window"]].reset_index(drop=True)
 
 
-def _display_counts(
-    w: Work, src: str, column: str, edges: np.ndarray, params: list
-) -> pd.DataFrame:
-    lo, width, last = float(edges[0]), float(edges[1] - edges[0]), len(edges) - 2
-    return w.frame(
-        f"SELECT CASE WHEN {column} IS NULL OR isnan({column}) THEN -2 "
-        f"ELSE least(greatest(floor(({column} - {lo!r}) / {width!r}), -1), {last + 1}) END "
-        f"AS bucket, count(*) AS n FROM {src} GROUP BY 1",
-        params,
+@dataclass(frozen=True)
+class _Window:
+    """The window of VERSION's logs starting at START: counted per bin or value, from a team
+    store's day counts where they can answer (core.monitoring.stored_days), else the logs."""
+
+    model_id: int
+    version: int
+    spec: WindowSpec
+    start: pd.Timestamp
+
+    def _counted(self, w: Work) -> CountedWindows | None:
+        if not counted(w, model_id=self.model_id, version=self.version, spec=self.spec):
+            return None
+        return CountedWindows.of(w, model_id=self.model_id, version=self.version, spec=self.spec)
+
+    def _index(self, found: CountedWindows) -> int | None:
+        starts = pd.to_datetime(found.plan.windows["window_start"])
+        at = np.flatnonzero(starts.to_numpy() == self.start.to_datetime64())
+        return int(at[0]) if len(at) else None
+
+    def _logs(self) -> tuple[str, list[Any]]:
+        pred = log_tables.pred_table(self.model_id)
+        start, _ = self.spec.bounds_sql()
+        key = self.spec.key_sql()
+        return (
+            f"(SELECT * FROM (SELECT *, {key} AS __k FROM {pred} WHERE version = ?) "
+            f"WHERE __k = (SELECT __k FROM (SELECT {key} AS __k, ts FROM {pred} "
+            f"WHERE version = ?) GROUP BY __k HAVING {start} = ? LIMIT 1))"
+        ), [self.version, self.version, self.start.to_pydatetime()]
+
+    def numeric(self, w: Work, column: str, bins: h.NumericBins) -> pd.DataFrame:
+        """Fine bin (as NumericBins.sql) and rows of COLUMN in the window."""
+        found = self._counted(w)
+        if found is None:
+            table, params = self._logs()
+            return h.numeric_counts(
+                w, table=table, column=column, bins=bins, window_sql="0", where="TRUE",
+                params=params,
+            )[["bin", "n"]]  # fmt: skip
+        index = self._index(found)
+        where, bin_, n, _ = found.numeric(w, column=column, bins=bins)
+        keep = where == index
+        return pd.DataFrame({"bin": bin_[keep], "n": n[keep]})
+
+    def categories(self, w: Work, column: str) -> pd.DataFrame:
+        """Value (None: missing) and rows of COLUMN in the window."""
+        found = self._counted(w)
+        if found is None:
+            table, params = self._logs()
+            got = h.category_counts(
+                w, table=table, column=column, window_sql="0", where="TRUE", params=params
+            )
+            return got[["value", "n"]]
+        index = self._index(found)
+        got = found.category(w, column=column)
+        keep = found.plan.locate(got["w"].to_numpy()) == index
+        return got[keep].groupby("value", dropna=False)["n"].sum().reset_index()
+
+
+def _displayed(fine: pd.DataFrame) -> pd.DataFrame:
+    """Fine bins summed into display buckets: -2 missing, -1 below the range, 0..DISPLAY_BINS-1
+    inside it, DISPLAY_BINS above it."""
+    per = h.FINE_BINS // DISPLAY_BINS
+    b = fine["bin"].to_numpy(np.int64)
+    bucket = np.where(
+        b == h.MISSING, -2,
+        np.where(b == 0, -1, np.where(b > h.FINE_BINS, DISPLAY_BINS, (b - 1) // per)),
+    )  # fmt: skip
+    return (
+        pd.DataFrame({"bucket": bucket, "n": fine["n"].to_numpy(float)})
+        .groupby("bucket")["n"]
+        .sum()
+        .reset_index()
     )
 
 

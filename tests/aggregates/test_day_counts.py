@@ -131,6 +131,43 @@ def test_drift_and_performance_from_day_counts_equal_the_embedded_stores_from_it
     assert got_perf["n_labeled"].sum() > 0  # the labels were counted too
 
 
+def _distributions(store: Store, period: str) -> list[pd.DataFrame]:
+    from core.monitoring.drift import drift_by_window
+    from core.monitoring.drift_report import distributions
+    from core.monitoring.windows import WindowSpec
+
+    spec = WindowSpec.parse(period)
+    with store.read() as r:
+        model = get_model(r, name="credit")
+        version = get_version(r, model=model, version=1)
+        starts = drift_by_window(r, model=model, version=version, spec=spec)["window_start"]
+        return [
+            distributions(r, model=model, version=version, spec=spec, feature=f, window_start=s)
+            for f in ("income", "debt ratio", "segment", "prediction")
+            for s in sorted(starts.unique())[:: max(1, starts.nunique() // 3)]
+        ]
+
+
+@pytest.mark.parametrize("period", ["D", "W"])
+def test_the_drift_pages_distributions_from_day_counts_equal_the_embedded_stores(
+    team_store: TeamStore, binary_files: Case, tmp_path: Path, period: str
+) -> None:
+    embedded = Store(tmp_path / "embedded.duckdb")
+    embedded.init()
+    _filled(embedded, binary_files)
+    _filled(team_store, binary_files)
+    refresh_day_counts(team_store)
+    for path in (team_store.log_location / "kind=prediction").rglob("*.parquet"):
+        path.unlink()
+
+    got, want = _distributions(team_store, period), _distributions(embedded, period)
+
+    assert len(got) == len(want) >= 8
+    for g, e in zip(got, want, strict=True):
+        assert len(e) > 1 and e["window"].sum() == pytest.approx(1.0)
+        pd.testing.assert_frame_equal(g, e, check_exact=False, rtol=1e-12)
+
+
 def test_days_waiting_to_be_counted_are_read_from_the_logs(
     team_store: TeamStore, binary_files: Case, tmp_path: Path
 ) -> None:
