@@ -3,6 +3,7 @@ the store revision."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -294,10 +295,23 @@ def kpi_view(db: str, rev: tuple[int, int], model: str) -> KpiView:
         )
 
 
+@dataclass(frozen=True)
+class ClassValueView:
+    """A multiclass model's value for the pages: the figures in words, the value matrix
+    (actual class by decided class) in money, its business case and classes, and the value
+    per period of the business case."""
+
+    said: str
+    matrix: pd.DataFrame
+    case: Any
+    classes: list[str]
+    windows: pd.DataFrame
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def class_value_view(db: str, rev: tuple[int, int], model: str) -> tuple[str, pd.DataFrame]:
-    """A multiclass model's value per decision in words, and its value matrix (actual class by
-    decided class) for the version the pages open on."""
+def class_value_view(db: str, rev: tuple[int, int], model: str) -> ClassValueView:
+    """A multiclass model's value for the version the pages open on."""
+    from core.monitoring.windows import WindowSpec
     from core.value import business_case, class_value
     from core.words import money
 
@@ -306,7 +320,8 @@ def class_value_view(db: str, rev: tuple[int, int], model: str) -> tuple[str, pd
         target = registry.opening_version(r, model=entry).version
         found = class_value.overall(r, model=entry, version=target)
         names = list(entry.classes or [])
-        matrix = business_case.value_matrix(entry, business_case.current(entry))
+        case = business_case.current(entry)
+        matrix = business_case.value_matrix(entry, case)
         shown = pd.DataFrame(
             {
                 "Class that held": names,
@@ -316,7 +331,9 @@ def class_value_view(db: str, rev: tuple[int, int], model: str) -> tuple[str, pd
                 },
             }
         )
-        return found.sentence(), shown
+        spec = WindowSpec.parse(case["period"])
+        windows = class_value.by_window(r, model=entry, version=target, spec=spec)
+        return ClassValueView(found.sentence(), shown, case, names, windows)
 
 
 @st.cache_data(show_spinner="Scoring the same decisions with both versions…", max_entries=16)

@@ -294,8 +294,38 @@ def traffic_light(light: Any) -> None:
     st.markdown(f"{dot} **{escape_markdown(light.name)}** — {escape_markdown(light.sentence)}")
 
 
-def business_case_form(identity: auth.Identity, model: str, task: str, case: Any) -> None:
-    """The business case as a validated form; read-only for roles that may not edit it."""
+def _value_matrix_editor(
+    model: str, case: Any, classes: list[str], editable: bool
+) -> dict[str, Any]:
+    """A multiclass model's value matrix as an editable grid: the class that held per row, the
+    class decided per column; its cells as business-case changes."""
+    import pandas as pd
+
+    from core.value import business_case
+
+    st.caption(
+        "What one decision is worth (gains positive, costs negative), by the class that held "
+        "(rows) and the class the model decided (columns):"
+    )
+    grid = pd.DataFrame(
+        [[case.values.get(business_case.cell_key(a, p)) or 0.0 for p in classes] for a in classes],
+        index=pd.Index(classes, name="Class that held"),
+        columns=[f"Decided {p}" for p in classes],
+        dtype=float,
+    )
+    edited = st.data_editor(grid, disabled=not editable, key=f"value_matrix_{model}")
+    return {
+        business_case.cell_key(a, p): edited.iloc[i, j]
+        for i, a in enumerate(classes)
+        for j, p in enumerate(classes)
+    }
+
+
+def business_case_form(
+    identity: auth.Identity, model: str, task: str, case: Any, classes: list[str] | None = None
+) -> None:
+    """The business case as a validated form; read-only for roles that may not edit it. A
+    multiclass model's (with its CLASSES) edits its value matrix."""
     from core.value import business_case
 
     editable = auth.may(identity, "edit_business_case")
@@ -359,6 +389,8 @@ def business_case_form(identity: auth.Identity, model: str, task: str, case: Any
                 strict=True,
             ):
                 values[key] = col.number_input(label, value=float(case[key]), disabled=not editable)
+        elif task == "multiclass":
+            values.update(_value_matrix_editor(model, case, classes or [], editable))
         else:
             f, g = st.columns(2)
             values["cost_under"] = f.number_input(

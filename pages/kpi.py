@@ -10,6 +10,7 @@ from app.text import escape_markdown
 from app.widgets import business_case_form, model_picker
 from core.errors import ModelBridgeError
 from core.monitoring.windows import WindowSpec
+from core.value.class_value import MIN_OUTCOMES as CLASS_MIN_OUTCOMES
 from core.value.track_record import UNRELIABLE
 from core.words import PERIODS, money, period_words, points
 
@@ -18,15 +19,48 @@ st.title("Business value")
 db, rev = store().target, revision()
 model = model_picker("kpi", empty="No models are registered yet.").model
 if next(m.task for m in models_table(db, rev) if m.name == model) == "multiclass":
-    said, matrix = class_value_view(db, rev, model)
-    st.info(escape_markdown(said))
-    st.caption(
-        "What each decision is worth, by the class that held and the class decided. "
-        f"Set it with `modelbridge business-case {escape_markdown(model)} --set "
-        "value:<actual>:<predicted>=…`; this page does not edit it, or show thresholds and "
-        "trends, for a multiclass model yet."
+    classes = class_value_view(db, rev, model)
+    unit = classes.case["unit"]
+    st.info(escape_markdown(classes.said))
+    with st.expander(
+        "Business case" + (f" (revision {classes.case.revision})" if classes.case.revision else ""),
+        expanded=not classes.case.revision,
+    ):
+        business_case_form(identity, model, "multiclass", classes.case, classes.classes)
+    st.subheader("What each decision is worth")
+    st.caption("By the class that held (rows) and the class the model decided (columns).")
+    table(classes.matrix, key="kpi_value_matrix")
+    st.subheader("Over time")
+    if classes.windows.empty:
+        st.info("No decisions logged yet.")
+        st.stop()
+    st.plotly_chart(charts.kpi_over_time(classes.windows, unit), key="kpi_time")
+    period = classes.case["period"]
+    table(
+        classes.windows.assign(
+            period=[
+                period_words(start, end, period)
+                for start, end in zip(
+                    classes.windows["window_start"], classes.windows["window_end"], strict=True
+                )
+            ],
+            basis=classes.windows["measured"].map({True: "measured", False: "estimated"}),
+        ),
+        {
+            "period": Column(PERIODS[period].capitalize()),
+            "n": Column("Decisions", "count"),
+            "n_labeled": Column("With outcomes", "count"),
+            "realized_value_per_decision": Column("Measured per decision", "money", unit),
+            "estimated_value_per_decision": Column("Estimated per decision", "money", unit),
+            "value_in_window": Column("Value of its decisions", "money", unit),
+            "basis": Column("From"),
+        },
+        key="kpi_windows",
     )
-    table(matrix, key="kpi_value_matrix")
+    st.caption(
+        f"A period's value is measured once {CLASS_MIN_OUTCOMES} outcomes are in, and "
+        "estimated from the class probabilities before that."
+    )
     st.stop()
 view = kpi_view(db, rev, model)
 case, summary = view.case, view.summary

@@ -33,7 +33,11 @@ COLUMNS = [
     "estimated_value_per_decision",
     "estimated_lower",
     "estimated_upper",
+    "measured",
+    "value_in_window",
 ]
+# A window's value counts as measured from this many outcomes on, as a binary model's does.
+MIN_OUTCOMES = 100
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,9 @@ def overall(w: Work, *, model: Model, version: ModelVersion) -> ClassValue:
 
 
 def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
-    """Value per decision per window: realized, and estimated with its band."""
+    """Value per decision per window: realized, and estimated with its band; whether enough
+    outcomes are in to count it as measured (MIN_OUTCOMES), and the value of the window's
+    decisions (measured if so, else estimated)."""
     sums, unit = _prepared(model, version)
     source, params = labelled_class_logs(model, version, spec)
     start, end = spec.bounds_sql()
@@ -146,6 +152,8 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
     rows = []
     for row in found.to_dict("records"):
         figure = _figure(row, unit)
+        measured = figure.n_labeled >= MIN_OUTCOMES and figure.realized is not None
+        best = figure.realized if measured else figure.estimated
         rows.append(
             [
                 row["window_start"],
@@ -156,6 +164,8 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
                 figure.estimated,
                 figure.lower,
                 figure.upper,
+                measured,
+                None if best is None else best * figure.n,
             ]
         )
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -19,6 +19,7 @@ from core.registry import RegistrationSpec, get_model, register_version
 from core.store import Store
 from core.value import business_case
 from core.words import money
+from tests.conftest import copy_store
 from tests.multiclass_cases import rotated_version, simulated_case
 from tests.ui_helpers import MAIN, switch_path
 
@@ -135,6 +136,47 @@ def test_the_overview_and_business_value_give_a_multiclass_models_value_by_its_m
     assert list(matrix.columns) == ["Class that held", "Decided high", "Decided low", "Decided mid"]
     held_high = matrix.set_index("Class that held").loc["high"]
     assert held_high["Decided low"] == money(-200, "EUR")
+
+
+def test_business_value_edits_a_multiclass_models_matrix_and_shows_its_value_per_period(
+    db: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from core.monitoring.windows import WindowSpec
+    from core.registry import get_version
+    from core.value import class_value
+
+    store = copy_store(db, tmp_path)
+    business_case.save(store, model="levels", changes={"period": "W"}, by=OWNER)
+    monkeypatch.setenv("MODELBRIDGE_DB", str(store.path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    with store.read() as r:
+        model = get_model(r, name="levels")
+        version = get_version(r, model=model, version=1)
+        windows = class_value.by_window(r, model=model, version=version, spec=WindowSpec("W"))
+    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at.session_state["identity"] = OWNER
+    at.run()
+    at.switch_page(switch_path("kpi")).run()
+
+    assert not at.exception, at.exception
+    shown = next(d.value for d in at.dataframe if "Value of its decisions" in d.value)
+    assert len(shown) == len(windows) > 1
+    assert shown["Value of its decisions"].tolist() == [
+        money(v, "EUR") for v in windows["value_in_window"]
+    ]
+    assert shown["From"].tolist() == ["measured" if m else "estimated" for m in windows["measured"]]
+    assert len(at.get("plotly_chart")) == 1  # measured vs estimated per decision
+
+    at.button(key="FormSubmitter:business_case-Save business case").click().run()
+
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == ["Saved as a new revision."]
+    with store.read() as r:
+        model = get_model(r, name="levels")
+        case = business_case.current(model)
+    assert case.revision == 3 and case["period"] == "W"
+    assert {k: case.values[k] for k in MATRIX} == {k: float(v) for k, v in MATRIX.items()}
 
 
 @pytest.mark.parametrize(

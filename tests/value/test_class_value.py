@@ -83,6 +83,12 @@ def test_realized_value_lies_within_the_estimates_band_under_covariate_shift(
         windows["estimated_upper"],
     )
     assert inside.mean() >= 0.9
+    measured = windows["n_labeled"] >= class_value.MIN_OUTCOMES
+    assert measured.any() and (windows["measured"] == measured).all()
+    best = windows["realized_value_per_decision"].where(
+        measured, windows["estimated_value_per_decision"]
+    )
+    np.testing.assert_allclose(windows["value_in_window"], best * windows["n"])
 
 
 def test_the_kpi_command_gives_the_matrix_and_the_same_figures(
