@@ -239,6 +239,12 @@ def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Id
             _put(after, key, value)
         entry.settings = after
         w.session.add(entry)
+        if w.space is not None and after.get("latency_slo_ms") != before.get("latency_slo_ms"):
+            # A team store's day counts hold the share over the old SLO: count them again.
+            from core.aggregates.day_traffic import days_wait_again
+
+            assert entry.id is not None
+            days_wait_again(w, model_id=entry.id)
         audit.record(
             w,
             actor=by.username,
