@@ -118,7 +118,7 @@ def _count_days(
         ("day_numeric", numeric),
         ("day_category", category),
         ("day_score", score),
-        *traffic_day_counts(w, engine, model=entry, version=target, days=days).items(),
+        *traffic_day_counts(w, engine=engine, model=entry, version=target, days=days).items(),
     ):
         w.catalog(
             f"DELETE FROM {table} WHERE model_id = :model AND version = :version AND day = :day",

@@ -30,7 +30,7 @@ from core.store import Model, ModelVersion, Work
 
 
 def traffic_day_counts(
-    w: Work, engine: Engine, *, model: Model, version: ModelVersion, days: list[date]
+    w: Work, *, engine: Engine, model: Model, version: ModelVersion, days: list[date]
 ) -> dict[str, pd.DataFrame]:
     """Per table, the traffic and quality rows of VERSION's DAYS (model_id added by the caller)."""
     assert model.id is not None
@@ -64,13 +64,3 @@ def traffic_day_counts(
         "day_quality": quality.assign(checks=quality["feature"].map(checks)),
         "day_batch": daily_batch_times(engine, **where),
     }
-
-
-def days_wait_again(w: Work, *, model_id: int) -> None:
-    """List every counted day of a model as waiting to be counted again (its SLO changed)."""
-    w.catalog(
-        "INSERT INTO day_stale (model_id, version, day, generation) "
-        "SELECT DISTINCT model_id, version, day, 1 FROM day_traffic WHERE model_id = :model "
-        "ON CONFLICT (model_id, version, day) DO UPDATE SET generation = day_stale.generation + 1",
-        {"model": model_id},
-    )

@@ -114,7 +114,7 @@ def _quarantined(w: Work, model: Model) -> Iterator[str]:
         "SELECT batch_id, last_ts AS ts FROM day_batch WHERE model_id = :model",
         {"model": model.id},
     ).astype({"batch_id": "str", "ts": "datetime64[us]"})
-    with registered(w, "mb_requests_counted", newest) as name:
+    with registered(w, name="mb_requests_counted", frame=newest) as name:
         yield _held(model, name)
 
 
@@ -122,8 +122,9 @@ def volume(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH)
     """Per period: rows received, ingested, quarantined and the quarantined share."""
     assert model.id is not None
     held = _bucket(period, "placed")
+    per_day = kept_days(w, days=Days(model.id, since=since))
     with (
-        registered(w, "mb_kept_days", kept_days(w, days=Days(model.id, since=since))) as kept,
+        registered(w, name="mb_kept_days", frame=per_day) as kept,
         _quarantined(w, model) as quarantined,
     ):
         return w.frame(
@@ -230,7 +231,7 @@ def _kept_problems(w: Work, model: Model, features: list[Feature], period: str) 
                 parts.append(f"COALESCE(sum(out_of_range) FILTER ({pick}), 0)::BIGINT AS o{i}")
             if can_have(f, "unknown_category"):
                 parts.append(f"COALESCE(sum(unknown) FILTER ({pick}), 0)::BIGINT AS u{i}")
-        with registered(w, "mb_quality_days", counts) as name:
+        with registered(w, name="mb_quality_days", frame=counts) as name:
             return w.frame(
                 f"SELECT {_bucket(period, 'day')} AS period, {', '.join(parts)} FROM {name} "
                 "GROUP BY 1 ORDER BY 1"

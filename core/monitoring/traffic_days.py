@@ -199,10 +199,20 @@ def measured_quantiles(frame: pd.DataFrame, *, by: str, keys: pd.Series) -> pd.D
 
 
 @contextmanager
-def registered(w: Work, name: str, frame: pd.DataFrame) -> Iterator[str]:
+def registered(w: Work, *, name: str, frame: pd.DataFrame) -> Iterator[str]:
     """FRAME as the table NAME on the logs' DuckDB connection, for SQL that joins it."""
     w.db.register(name, frame)
     try:
         yield name
     finally:
         w.db.unregister(name)
+
+
+def days_wait_again(w: Work, *, model_id: int) -> None:
+    """List every counted day of a model as waiting to be counted again (its SLO changed)."""
+    w.catalog(
+        "INSERT INTO day_stale (model_id, version, day, generation) "
+        "SELECT DISTINCT model_id, version, day, 1 FROM day_traffic WHERE model_id = :model "
+        "ON CONFLICT (model_id, version, day) DO UPDATE SET generation = day_stale.generation + 1",
+        {"model": model_id},
+    )

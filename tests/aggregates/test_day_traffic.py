@@ -184,3 +184,39 @@ def test_other_checks_or_an_other_score_range_read_the_logs(
     with team_store.read() as r:
         shares = traffic.score_distribution(r, flt=flt, lo=0.0, hi=1.0)
     np.testing.assert_allclose(shares.groupby("day")["share"].sum(), 1.0)
+
+
+def test_a_regression_models_traffic_without_latency_from_day_counts_equals_the_embedded_stores(
+    team_store: TeamStore, regression_files: Case, tmp_path: Path
+) -> None:
+    from core.registry import RegistrationSpec, register_version
+
+    embedded = Store(tmp_path / "embedded.duckdb")
+    embedded.init()
+    for store in (embedded, team_store):
+        register_version(store, spec=RegistrationSpec(
+            model="loss", reference=regression_files.reference, target="loss",
+            prediction="predicted", model_file=regression_files.model_file,
+        ))  # fmt: skip
+        ingest_predictions(store, model="loss", files=[regression_files.logs])
+    refresh_day_counts(team_store)
+    for path in (team_store.log_location / "kind=prediction").rglob("*.parquet"):
+        path.unlink()
+
+    def figures(store: Store) -> dict[str, pd.DataFrame]:
+        with store.read() as r:
+            model = get_model(r, name="loss")
+            lo, hi = traffic.score_range(r, model=model)
+            flt = traffic.TrafficFilter(model.id)
+            return {
+                "daily_traffic": traffic.daily_traffic(r, flt=flt),
+                # the range is the version's reference middle 98%, as it was counted
+                "score_distribution": traffic.score_distribution(r, flt=flt, lo=lo, hi=hi),
+                "totals": pd.DataFrame([traffic.totals(r, flt=flt)]),
+                "latency": data_quality.latency(r, model=model, period="W"),
+            }
+
+    want = figures(embedded)
+    _equal(figures(team_store), want)
+    assert want["daily_traffic"]["latency_p95"].isna().all()
+    assert want["totals"]["latency_p95"].tolist() == [None]
