@@ -58,6 +58,7 @@ def span(w: Work, *, model: Model) -> tuple[date | None, date | None, int]:
 
 def _latency_days(w: Work, flt: TrafficFilter) -> pd.DataFrame:
     days = flt.days()
+    # Traffic reads no share over the SLO (its slow share is over SLOW_MS): any SLO will do.
     return latency_days(w, days=days, slo_ms=SLOW_MS, counts=counted(w, days=days))
 
 
