@@ -736,7 +736,7 @@ def step_queries(args: argparse.Namespace) -> None:
             calls[name](r)
         view_s = time.perf_counter() - t0
         plans = {}
-        where, params = flt.where()
+        where, params = flt.days().logs_where()
         table = log_tables.pred_table(model.id)
         plan_sql = {
             "span": (f"SELECT min(ts)::DATE, max(ts)::DATE, count(*) FROM {table}", []),

@@ -12,9 +12,9 @@ from core.aggregates.feature_counts import (
 from core.aggregates.score_counts import PERFORMANCE_BINS, ScoreBins, daily_score_counts
 from core.aggregates.spark import local_spark_session
 from core.aggregates.traffic_counts import (
-    LATENCY_EDGES_MS,
     daily_feature_quality,
     daily_latency_bins,
+    daily_score_bins,
     daily_traffic,
 )
 
@@ -36,7 +36,7 @@ __all__ = [
     "ScoreBins",
     "PERFORMANCE_BINS",
     "daily_score_counts",
-    "LATENCY_EDGES_MS",
+    "daily_score_bins",
     "daily_traffic",
     "daily_feature_quality",
     "daily_latency_bins",

@@ -5,7 +5,8 @@ as its files (core.store.team_logs). `refresh_day_counts` counts those days agai
 team's engine (embedded DuckDB over the unit's views of the files, or Spark over the files the
 catalog lists) and replaces their rows in `day_numeric` (each numeric input and the score on
 the version's reference bins), `day_category` (each categorical input's values) and
-`day_score` (score bins with labels). Weeks and months are sums of days. A day changed while
+`day_score` (score bins with labels), and the traffic and quality tables of
+core.aggregates.day_traffic. Weeks and months are sums of days. A day changed while
 it was being counted keeps its `day_stale` row (its generation moved on) for the next refresh.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
+from core.aggregates.day_traffic import traffic_day_counts
 from core.aggregates.engines import Engine, StoreTables, spark_engine
 from core.aggregates.feature_counts import daily_category_counts, daily_numeric_counts
 from core.aggregates.score_counts import ScoreBins, daily_score_counts
@@ -153,6 +155,7 @@ def _count_days(
     keys = {"model": model_id, "version": version}
     counts = [("day_numeric", numeric), ("day_category", category), ("day_score", score)]
     counts += _value_counts(engine, entry, version, days)
+    counts += traffic_day_counts(w, engine=engine, model=entry, version=target, days=days).items()
     for table, frame in counts:
         w.catalog(
             f"DELETE FROM {table} WHERE model_id = :model AND version = :version AND day = :day",

@@ -1,9 +1,9 @@
-"""Per version and day: traffic (rows, scores, latency against an SLO), missing and unknown
-values per feature, and latency counted over fixed bins.
+"""Per version and day: traffic (rows, scores, latency against an SLO and over a second),
+missing, out-of-range and unknown values per feature, latency counted over fixed bins, and
+scores over the traffic chart's bins.
 
-Latency quantiles are read from the bins in NumPy: LATENCY_EDGES_MS are ten per decade from
-1 ms to 100 s (the R10 series), so a quantile is placed within a bin about 26% wide. A latency
-is measured when it is neither NULL nor NaN.
+Latency quantiles are read from the bins in NumPy (core.monitoring.latency_bins: about 1% wide,
+fixed forever). A latency is measured when it is neither NULL nor NaN.
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ import pandas as pd
 
 from core.aggregates.engines import Engine
 from core.aggregates.frames import DAY, tidy
+from core.monitoring import latency_bins
+from core.monitoring.latency_bins import SLOW_MS
 
-_R10 = (100, 125, 160, 200, 250, 315, 400, 500, 630, 800)
-# Bin 0 holds latencies below 1 ms, bin k those in [edge k-1, edge k), the last bin 100 s and up.
-LATENCY_EDGES_MS = tuple(m * 10**d / 100 for d in range(5) for m in _R10) + (100_000.0,)
 TRAFFIC_COLUMNS = {
     "version": "int64", "day": DAY, "rows": "int64", "score_sum": "float64",
-    "latency_count": "int64", "latency_sum": "float64", "over_slo": "int64",
+    "latency_count": "int64", "latency_sum": "float64", "over_slo": "int64", "slow": "int64",
 }  # fmt: skip
 QUALITY_COLUMNS = {
-    "version": "int64", "day": DAY, "feature": "str", "missing": "int64", "unknown": "int64",
+    "version": "int64", "day": DAY, "feature": "str", "missing": "int64",
+    "out_of_range": "int64", "unknown": "int64",
 }  # fmt: skip
 LATENCY_COLUMNS = {"version": "int64", "day": DAY, "bin": "int64", "n": "int64"}
+SCORE_BIN_COLUMNS = {"version": "int64", "day": DAY, "bin": "int64", "n": "int64"}
 
 
 def _measured(latency: ir.FloatingValue) -> ir.BooleanValue:
@@ -39,7 +40,7 @@ def daily_traffic(
     engine: Engine, *, model_id: int, version: int | None, days: Sequence[date], slo_ms: float
 ) -> pd.DataFrame:
     """Per version and day: rows, score sum, latencies measured, their sum, and how many were
-    slower than SLO_MS."""
+    slower than SLO_MS and than SLOW_MS."""
     logs = engine.predictions(model_id=model_id, version=version, days=days)
     if logs is None:
         return tidy(None, TRAFFIC_COLUMNS, [])
@@ -52,6 +53,7 @@ def daily_traffic(
             latency_count=measured.sum(),
             latency_sum=latency.sum(where=measured),
             over_slo=(measured & (latency > float(slo_ms))).sum(),
+            slow=(measured & (latency > SLOW_MS)).sum(),
         )
     )
     return tidy(got, TRAFFIC_COLUMNS, ["version", "day"])
@@ -65,27 +67,40 @@ def daily_feature_quality(
     days: Sequence[date],
     columns: Sequence[str],
     known: Mapping[str, Sequence[str]],
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """Per version, day and feature (a log column): missing values (NULL, or NaN in a numeric
-    column) and, for a categorical column with KNOWN values, values outside them."""
+    column), for a numeric column with RANGES values outside [min, max], and for a categorical
+    column with KNOWN values, values outside them."""
     logs = engine.predictions(model_id=model_id, version=version, days=days)
     if logs is None or not columns:
         return tidy(None, QUALITY_COLUMNS, [])
+    ranges = ranges or {}
+    none = ibis.literal(0, "int64")
     counts = {}
     for i, column in enumerate(columns):
         x = logs[column]
         missing = x.isnull() | x.isnan() if x.type().is_floating() else x.isnull()
         counts[f"m{i}"] = missing.sum()
+        if column in ranges:
+            lo, hi = (float(v) for v in ranges[column])
+            outside = x.notnull() & ((x < lo) | (x > hi))
+            counts[f"o{i}"] = outside.sum()
+        else:
+            counts[f"o{i}"] = none
         listed = known.get(column)
         unknown = x.notnull() & x.cast("string").notin(list(listed)) if listed else None
-        counts[f"u{i}"] = unknown.sum() if unknown is not None else ibis.literal(0, "int64")
+        counts[f"u{i}"] = unknown.sum() if unknown is not None else none
     wide = engine.frame(
         logs.group_by(version=logs.version.cast("int64"), day=logs.ts.date()).aggregate(**counts)
     )
     got = pd.concat(
         [
             wide[["version", "day"]].assign(
-                feature=column, missing=wide[f"m{i}"], unknown=wide[f"u{i}"]
+                feature=column,
+                missing=wide[f"m{i}"],
+                out_of_range=wide[f"o{i}"],
+                unknown=wide[f"u{i}"],
             )
             for i, column in enumerate(columns)
         ]
@@ -93,24 +108,19 @@ def daily_feature_quality(
     return tidy(got, QUALITY_COLUMNS, ["version", "day", "feature"])
 
 
-def latency_bin(
-    latency: ir.FloatingValue, lo: int = 0, hi: int = len(LATENCY_EDGES_MS)
-) -> ir.Value:
-    """The latency bin (edges at or below the value) by binary search: about six comparisons
-    a row instead of one per edge."""
-    if lo == hi:
-        return ibis.literal(lo, "int64")
-    mid = (lo + hi + 1) // 2
+def latency_bin(latency: ir.FloatingValue) -> ir.IntegerValue:
+    """A latency's bin, as latency_bins.bin_sql computes it in DuckDB SQL."""
+    lb = latency_bins
+    inner = ibis.least(((latency.log10() + 2) * lb.PER_DECADE).floor() + 1, lb.BINS)
     return ibis.cases(
-        (latency >= LATENCY_EDGES_MS[mid - 1], latency_bin(latency, mid, hi)),
-        else_=latency_bin(latency, lo, mid - 1),
-    )
+        (latency < lb.LO_MS, 0), (latency >= lb.HI_MS, lb.BINS + 1), else_=inner
+    ).cast("int64")
 
 
 def daily_latency_bins(
     engine: Engine, *, model_id: int, version: int | None, days: Sequence[date]
 ) -> pd.DataFrame:
-    """Per version, day and latency bin (see LATENCY_EDGES_MS): measured requests."""
+    """Per version, day and latency bin (core.monitoring.latency_bins): measured requests."""
     logs = engine.predictions(model_id=model_id, version=version, days=days)
     if logs is None:
         return tidy(None, LATENCY_COLUMNS, [])
@@ -120,7 +130,50 @@ def daily_latency_bins(
         measured.group_by(
             version=measured.version.cast("int64"),
             day=measured.ts.date(),
-            bin=latency_bin(measured.latency_ms.cast("float64")).cast("int64"),
+            bin=latency_bin(measured.latency_ms.cast("float64")),
         ).aggregate(n=measured.count())
     )
     return tidy(got, LATENCY_COLUMNS, ["version", "day", "bin"])
+
+
+def daily_score_bins(
+    engine: Engine,
+    *,
+    model_id: int,
+    version: int | None,
+    days: Sequence[date],
+    lo: float,
+    width: float,
+    count: int,
+) -> pd.DataFrame:
+    """Per version, day and score bin (COUNT bins of WIDTH from LO, scores outside clamped, as
+    core.monitoring.traffic.score_distribution bins them): rows."""
+    logs = engine.predictions(model_id=model_id, version=version, days=days)
+    if logs is None:
+        return tidy(None, SCORE_BIN_COLUMNS, [])
+    score = logs.score.cast("float64")
+    code = ibis.least(ibis.greatest(((score - float(lo)) / float(width)).floor(), 0), count - 1)
+    got = engine.frame(
+        logs.group_by(
+            version=logs.version.cast("int64"), day=logs.ts.date(), bin=code.cast("int64")
+        ).aggregate(n=logs.count())
+    )
+    return tidy(got, SCORE_BIN_COLUMNS, ["version", "day", "bin"])
+
+
+BATCH_COLUMNS = {"version": "int64", "day": DAY, "batch_id": "str", "last_ts": "datetime64[us]"}
+
+
+def daily_batch_times(
+    engine: Engine, *, model_id: int, version: int | None, days: Sequence[date]
+) -> pd.DataFrame:
+    """Per version, day and batch: the batch's newest request time that day."""
+    logs = engine.predictions(model_id=model_id, version=version, days=days)
+    if logs is None:
+        return tidy(None, BATCH_COLUMNS, [])
+    got = engine.frame(
+        logs.group_by(
+            version=logs.version.cast("int64"), day=logs.ts.date(), batch_id=logs.batch_id
+        ).aggregate(last_ts=logs.ts.max())
+    )
+    return tidy(got, BATCH_COLUMNS, ["version", "day", "batch_id"])

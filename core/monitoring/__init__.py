@@ -11,6 +11,7 @@ __all__ = [
     "drift_report",
     "drift_thresholds",
     "histograms",
+    "latency_bins",
     "multivariate",
     "performance",
     "performance_statistics",
@@ -18,6 +19,7 @@ __all__ = [
     "regression_estimate",
     "stored_days",
     "traffic",
+    "traffic_days",
     "webhooks",
     "windows",
 ]

@@ -1,13 +1,17 @@
 """Data quality of live traffic: what was rejected and why, per feature, latency against an SLO.
 
-All aggregation runs in DuckDB over the typed log table and the quarantine; a period is a
-calendar day ('D') or ISO week ('W'), by the request's own timestamp. A rejected row whose
+All aggregation runs in DuckDB over the typed log table and the quarantine (on a team store,
+over its day counts where they answer: core.monitoring.traffic_days); a period is a calendar
+day ('D') or ISO week ('W'), by the request's own timestamp. A rejected row whose
 timestamp is itself the problem (missing, unreadable or later than its arrival) is placed when
 it arrived instead, see _held().
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +20,17 @@ import pandas as pd
 from core.files.sources import quote_literal
 from core.ingest import MAX_REQUEST_ID
 from core.ingest.quarantine import RETRY_PREFIX
+from core.monitoring.traffic_days import (
+    Days,
+    counted,
+    counted_at,
+    kept_days,
+    latency_days,
+    measured_quantiles,
+    period_of,
+    quality_days,
+    registered,
+)
 from core.registry.features import Feature
 from core.store import Model, Work, log_tables
 from core.words import PERIODS, day
@@ -46,14 +61,24 @@ EPOCH = datetime(1970, 1, 1)
 def latest_period_start(w: Work, *, model: Model, period: str = "D") -> datetime:
     """Start of the newest period with logged traffic (for headline-only queries)."""
     assert model.id is not None
+    if counted(w, days=Days(model.id)):
+        last = w.catalog(
+            "SELECT max(day) FROM day_traffic WHERE model_id = :model", {"model": model.id}
+        ).scalar()
+        if last is None:
+            return EPOCH
+        _bucket(period, "day")  # checks the period
+        return period_of(pd.Series(pd.to_datetime([last])), period)[0].to_pydatetime()
     found = w.rows(f"SELECT {_bucket(period, 'max(ts)')} FROM {log_tables.pred_table(model.id)}")[
         0
     ][0]
     return EPOCH if found is None else datetime.combine(found, datetime.min.time())
 
 
-def _held(model: Model) -> str:
+def _held(model: Model, requests: str) -> str:
     """Open quarantined prediction rows as (placed, reasons); one parameter: the model id.
+    REQUESTS is a relation of the model's logged requests' batch_id and ts (a batch's newest
+    request per day will do: only the maxima are read).
 
     A row's own timestamp is trusted unless it is missing or later than the moment the row was
     quarantined: a claimed 2031 would stretch every chart to 2031 and make its lone period the
@@ -61,18 +86,16 @@ def _held(model: Model) -> str:
     time of its batch (else of the model), so junk in a backfilled file lands among the file's
     own requests rather than opening a period of its own after the last real traffic.
     """
-    assert model.id is not None
-    pred = log_tables.pred_table(model.id)
     return (
         "(WITH q AS (SELECT batch_id, ts, quarantined_at, reasons, "
         "COALESCE(ts <= quarantined_at, false) AS trusted FROM quarantine "
         "WHERE model_id = ? AND kind = 'prediction' AND retried_in IS NULL), "
         "doubtful AS (SELECT DISTINCT batch_id FROM q WHERE NOT trusted), "
         "newest AS (SELECT batch_id, max(ts) AS ts FROM ("
-        f"SELECT batch_id, ts FROM {pred} WHERE batch_id IN (SELECT batch_id FROM doubtful) "
+        f"SELECT batch_id, ts FROM {requests} WHERE batch_id IN (SELECT batch_id FROM doubtful) "
         "UNION ALL SELECT batch_id, ts FROM q WHERE trusted "
         "AND batch_id IN (SELECT batch_id FROM doubtful)) GROUP BY 1), "
-        f"overall AS (SELECT max(ts) AS ts FROM (SELECT max(ts) AS ts FROM {pred} "
+        f"overall AS (SELECT max(ts) AS ts FROM (SELECT max(ts) AS ts FROM {requests} "
         "UNION ALL SELECT max(ts) FROM q WHERE trusted)) "
         "SELECT CASE WHEN trusted THEN q.ts "
         "ELSE least(quarantined_at, COALESCE(newest.ts, overall.ts)) END AS placed, reasons "
@@ -80,34 +103,54 @@ def _held(model: Model) -> str:
     )
 
 
+@contextmanager
+def _quarantined(w: Work, model: Model) -> Iterator[str]:
+    """_held over the logs, or over a team store's batch times per day where they answer."""
+    assert model.id is not None
+    if not counted(w, days=Days(model.id)):
+        yield _held(model, log_tables.pred_table(model.id))
+        return
+    newest = w.catalog_frame(
+        "SELECT batch_id, last_ts AS ts FROM day_batch WHERE model_id = :model",
+        {"model": model.id},
+    ).astype({"batch_id": "str", "ts": "datetime64[us]"})
+    with registered(w, name="mb_requests_counted", frame=newest) as name:
+        yield _held(model, name)
+
+
 def volume(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period: rows received, ingested, quarantined and the quarantined share."""
     assert model.id is not None
-    kept = _bucket(period, "ts")
     held = _bucket(period, "placed")
-    return w.frame(
-        f"WITH k AS (SELECT {kept} AS period, count(*) AS n FROM {log_tables.pred_table(model.id)} "
-        "WHERE ts >= ? GROUP BY 1), "
-        f"q AS (SELECT {held} AS period, count(*) AS n FROM {_held(model)} "
-        "WHERE placed >= ? GROUP BY 1) "
-        "SELECT period, COALESCE(k.n, 0) + COALESCE(q.n, 0) AS received, "
-        "COALESCE(k.n, 0) AS ingested, COALESCE(q.n, 0) AS quarantined, "
-        "COALESCE(q.n, 0) / (COALESCE(k.n, 0) + COALESCE(q.n, 0)) AS quarantined_share "
-        "FROM k FULL JOIN q USING (period) ORDER BY period",
-        [since, model.id, since],
-    )
+    per_day = kept_days(w, days=Days(model.id, since=since))
+    with (
+        registered(w, name="mb_kept_days", frame=per_day) as kept,
+        _quarantined(w, model) as quarantined,
+    ):
+        return w.frame(
+            f"WITH k AS (SELECT {_bucket(period, 'day')} AS period, sum(n)::BIGINT AS n "
+            f"FROM {kept} GROUP BY 1), "
+            f"q AS (SELECT {held} AS period, count(*) AS n FROM {quarantined} "
+            "WHERE placed >= ? GROUP BY 1) "
+            "SELECT period, COALESCE(k.n, 0) + COALESCE(q.n, 0) AS received, "
+            "COALESCE(k.n, 0) AS ingested, COALESCE(q.n, 0) AS quarantined, "
+            "COALESCE(q.n, 0) / (COALESCE(k.n, 0) + COALESCE(q.n, 0)) AS quarantined_share "
+            "FROM k FULL JOIN q USING (period) ORDER BY period",
+            [model.id, since],
+        )
 
 
 def reasons(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
     """Per period and reason: quarantined rows and their share of all rows received; within a
     period the largest reason first (ties by name), the one the headline names."""
     held = _bucket(period, "placed")
-    frame = w.frame(
-        f"SELECT {held} AS period, reason, count(*) AS rows FROM (SELECT placed, "
-        f"unnest(reasons) AS reason FROM {_held(model)} WHERE placed >= ?) "
-        "GROUP BY ALL ORDER BY period, rows DESC, reason",
-        [model.id, since],
-    )
+    with _quarantined(w, model) as quarantined:
+        frame = w.frame(
+            f"SELECT {held} AS period, reason, count(*) AS rows FROM (SELECT placed, "
+            f"unnest(reasons) AS reason FROM {quarantined} WHERE placed >= ?) "
+            "GROUP BY ALL ORDER BY period, rows DESC, reason",
+            [model.id, since],
+        )
     totals = volume(w, model=model, period=period, since=since).set_index("period")["received"]
     frame["share"] = frame["rows"] / frame["period"].map(totals)
     return frame
@@ -128,6 +171,17 @@ def can_have(feature: Feature, problem: str) -> bool:
     return True
 
 
+def checks(feature: Feature) -> str:
+    """What feature_rates checks FEATURE's kept values against, as one canonical string: a
+    team store's day counts answer only for the checks they were counted with."""
+    rule: dict[str, object] = {"column": feature.column}
+    if can_have(feature, "out_of_range"):
+        rule["range"] = [feature.min, feature.max]
+    if can_have(feature, "unknown_category"):
+        rule["categories"] = sorted(feature.categories)
+    return json.dumps(rule, sort_keys=True)
+
+
 def feature_rates(
     w: Work, *, model: Model, features: list[Feature], period: str = "D"
 ) -> pd.DataFrame:
@@ -137,28 +191,14 @@ def feature_rates(
     Kept rows are measured from their typed columns against the version's reference profile;
     quarantined rows add through their reasons, so a rejected missing value still counts.
     """
-    assert model.id is not None
-    kept = _bucket(period, "ts")
-    parts = []
-    for i, f in enumerate(features):
-        parts.append(f"count(*) FILTER (WHERE {f.column} IS NULL) AS m{i}")
-        if can_have(f, "out_of_range"):
-            parts.append(
-                f"count(*) FILTER (WHERE {f.column} < {f.min!r} OR {f.column} > {f.max!r}) AS o{i}"
-            )
-        if can_have(f, "unknown_category"):
-            listed = ", ".join(quote_literal(c) for c in f.categories)
-            parts.append(f"count(*) FILTER (WHERE {f.column} NOT IN ({listed})) AS u{i}")
-    wide = w.frame(
-        f"SELECT {kept} AS period, {', '.join(parts)} FROM {log_tables.pred_table(model.id)} "
-        "GROUP BY 1 ORDER BY 1"
-    )
+    wide = _kept_problems(w, model, features, period)
     held = _bucket(period, "placed")
-    rejected = w.frame(
-        f"SELECT {held} AS period, reason, count(*) AS n FROM (SELECT placed, "
-        f"unnest(reasons) AS reason FROM {_held(model)}) GROUP BY ALL",
-        [model.id],
-    )
+    with _quarantined(w, model) as quarantined:
+        rejected = w.frame(
+            f"SELECT {held} AS period, reason, count(*) AS n FROM (SELECT placed, "
+            f"unnest(reasons) AS reason FROM {quarantined}) GROUP BY ALL",
+            [model.id],
+        )
     received = volume(w, model=model, period=period).set_index("period")["received"]
     rows = []
     for i, f in enumerate(features):
@@ -175,23 +215,65 @@ def feature_rates(
     return pd.DataFrame(rows, columns=["period", "feature", "problem", "rows", "rate"])
 
 
+def _kept_problems(w: Work, model: Model, features: list[Feature], period: str) -> pd.DataFrame:
+    """Per period, each feature's missing (m<i>), out-of-range (o<i>) and unknown (u<i>) kept
+    rows, for the problems it can have: from a team store's day counts when they were counted
+    with these features' checks, else from the logs."""
+    assert model.id is not None
+    kept = _bucket(period, "ts")
+    counts = quality_days(w, model_id=model.id, checks={f.column: checks(f) for f in features})
+    if counts is not None:
+        parts = []
+        for i, f in enumerate(features):
+            pick = f"WHERE feature = {quote_literal(f.column)}"
+            parts.append(f"COALESCE(sum(missing) FILTER ({pick}), 0)::BIGINT AS m{i}")
+            if can_have(f, "out_of_range"):
+                parts.append(f"COALESCE(sum(out_of_range) FILTER ({pick}), 0)::BIGINT AS o{i}")
+            if can_have(f, "unknown_category"):
+                parts.append(f"COALESCE(sum(unknown) FILTER ({pick}), 0)::BIGINT AS u{i}")
+        with registered(w, name="mb_quality_days", frame=counts) as name:
+            return w.frame(
+                f"SELECT {_bucket(period, 'day')} AS period, {', '.join(parts)} FROM {name} "
+                "GROUP BY 1 ORDER BY 1"
+            )
+    parts = []
+    for i, f in enumerate(features):
+        parts.append(f"count(*) FILTER (WHERE {f.column} IS NULL) AS m{i}")
+        if can_have(f, "out_of_range"):
+            parts.append(
+                f"count(*) FILTER (WHERE {f.column} < {f.min!r} OR {f.column} > {f.max!r}) AS o{i}"
+            )
+        if can_have(f, "unknown_category"):
+            listed = ", ".join(quote_literal(c) for c in f.categories)
+            parts.append(f"count(*) FILTER (WHERE {f.column} NOT IN ({listed})) AS u{i}")
+    return w.frame(
+        f"SELECT {kept} AS period, {', '.join(parts)} FROM {log_tables.pred_table(model.id)} "
+        "GROUP BY 1 ORDER BY 1"
+    )
+
+
 def latency(w: Work, *, model: Model, period: str = "D", since: datetime = EPOCH) -> pd.DataFrame:
-    """Per period: latency p50/p95/p99 and the share of requests slower than the SLO."""
+    """Per period: latency p50/p95/p99 (from 1%-wide bins) and the share of measured requests
+    slower than the SLO (exact; a team store's day counts answer when counted at that SLO)."""
     assert model.id is not None
     slo = latency_slo(model)
-    frame = w.frame(
-        f"SELECT {_bucket(period, 'ts')} AS period, quantile_cont(latency_ms, [0.5, 0.95, 0.99]) "
-        "AS q, avg((latency_ms > ?)::DOUBLE) AS over_slo_share, "
-        f"count(latency_ms) AS measured FROM {log_tables.pred_table(model.id)} WHERE ts >= ? "
-        "GROUP BY 1 ORDER BY 1",
-        [slo, since],
+    _bucket(period, "ts")  # checks the period
+    days = Days(model.id, since=since)
+    counts = counted(w, days=days) and counted_at(w, days=days, column="slo_ms", value=slo)
+    frame = latency_days(w, days=days, slo_ms=slo, counts=counts)
+    frame["period"] = period_of(frame["day"], period)
+    frame["measured"] = frame["n"].where(frame["bin"].notna(), 0)
+    out = (
+        frame.groupby("period", sort=True)
+        .agg(over_slo=("over_slo", "sum"), measured=("measured", "sum"))
+        .reset_index()
     )
-    q = frame.pop("q")
-    for i, name in enumerate(("latency_p50", "latency_p95", "latency_p99")):
-        # No latency measured in a period gives NULL, which pandas reads as NA, not None.
-        frame[name] = q.map(lambda v, i=i: None if v is None or v is pd.NA else v[i])
-    frame["slo_ms"] = slo
-    return frame
+    share = out.pop("over_slo") / out["measured"].where(out["measured"] > 0)
+    out.insert(1, "over_slo_share", share.astype(float))
+    quantiles = measured_quantiles(frame, by="period", keys=out["period"])
+    out = pd.concat([out, quantiles], axis=1)
+    out["slo_ms"] = slo
+    return out
 
 
 def batches(w: Work, *, model: Model, limit: int = 20) -> pd.DataFrame:

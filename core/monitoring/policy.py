@@ -15,6 +15,7 @@ from typing import Any
 from core import audit, gate_settings
 from core.auth import Identity, require_action
 from core.errors import InvalidInput
+from core.monitoring import traffic_days
 from core.monitoring.drift_statistics import METHODS
 from core.registry import feature_metadata, features_of, get_model, get_version
 from core.store import Model, Store
@@ -239,6 +240,10 @@ def update_settings(store: Store, *, model: str, changes: dict[str, Any], by: Id
             _put(after, key, value)
         entry.settings = after
         w.session.add(entry)
+        if w.space is not None and after.get("latency_slo_ms") != before.get("latency_slo_ms"):
+            # A team store's day counts hold the share over the old SLO: count them again.
+            assert entry.id is not None
+            traffic_days.days_wait_again(w, model_id=entry.id)
         audit.record(
             w,
             actor=by.username,

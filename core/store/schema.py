@@ -22,6 +22,7 @@ SCHEMA_VERSION = 9
 # The per-day counts of a team store, all keyed by model, version and day.
 DAY_TABLES = (
     "day_numeric", "day_category", "day_score", "day_decision", "day_curve", "day_error",
+    "day_traffic", "day_latency", "day_traffic_score", "day_quality", "day_batch",
 )  # fmt: skip
 
 CATALOG_DDL = [
@@ -79,6 +80,30 @@ CATALOG_DDL = [
         n BIGINT NOT NULL, labelled BIGINT NOT NULL, low DOUBLE PRECISION NOT NULL,
         high DOUBLE PRECISION NOT NULL, low_sq DOUBLE PRECISION NOT NULL,
         high_sq DOUBLE PRECISION NOT NULL, first_labelled TIMESTAMP, last_labelled TIMESTAMP)""",
+    # Traffic and data quality per day (core.aggregates.day_traffic): rows, scores and latency
+    # against the SLO it was counted at (slo_ms) on the score chart's range (score_lo/hi), fine
+    # latency bins, the score chart's bins, each feature's problems against the checks of the
+    # version that logged it, and each batch's newest request (where a doubtful quarantined row
+    # is placed).
+    """CREATE TABLE IF NOT EXISTS day_traffic (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        rows BIGINT NOT NULL, score_sum DOUBLE PRECISION NOT NULL, latency_count BIGINT NOT NULL,
+        latency_sum DOUBLE PRECISION, over_slo BIGINT NOT NULL, slow BIGINT NOT NULL,
+        slo_ms DOUBLE PRECISION NOT NULL, score_lo DOUBLE PRECISION NOT NULL,
+        score_hi DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS day_latency (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        bin INTEGER NOT NULL, n BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS day_traffic_score (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        bin INTEGER NOT NULL, n BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS day_quality (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        feature VARCHAR NOT NULL, missing BIGINT NOT NULL, out_of_range BIGINT NOT NULL,
+        unknown BIGINT NOT NULL, checks VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS day_batch (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        batch_id VARCHAR NOT NULL, last_ts TIMESTAMP NOT NULL)""",
     *(f"CREATE INDEX IF NOT EXISTS {t}_day ON {t} (model_id, version, day)" for t in DAY_TABLES),
 ]
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from core import aggregates as agg
+from core.monitoring import latency_bins
 from core.monitoring.histograms import FINE_BINS, MISSING, NumericBins
 
 DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
@@ -109,16 +110,24 @@ def test_curve_bins_give_scores_of_one_their_own_bin(engine: agg.Engine) -> None
 def test_traffic_counts_rows_measured_latencies_and_slow_ones(engine: agg.Engine) -> None:
     got = agg.daily_traffic(engine, model_id=7, version=None, days=[DAY1, DAY2], slo_ms=250.0)
 
-    assert got[["rows", "latency_count", "over_slo"]].values.tolist() == [[4, 4, 2], [5, 3, 2]]
+    assert got[["rows", "latency_count", "over_slo", "slow"]].values.tolist() == [
+        [4, 4, 2, 0], [5, 3, 2, 1]
+    ]  # fmt: skip
     assert got["latency_sum"].tolist() == [pytest.approx(2001.49), pytest.approx(1e9 + 500.1)]
 
 
 def test_latency_bins_place_values_on_an_edge_in_the_bin_it_starts(engine: agg.Engine) -> None:
     got = agg.daily_latency_bins(engine, model_id=7, version=1, days=[DAY1])
 
-    assert agg.LATENCY_EDGES_MS[:3] == (1.0, 1.25, 1.6) and agg.LATENCY_EDGES_MS[31] == 1250.0
-    # 0.5 ms below the first edge; 1 ms on it; 999.99 ms below the 1000 ms edge (index 30).
-    assert list(zip(got["bin"], got["n"], strict=True)) == [(0, 1), (1, 1), (30, 1), (31, 1)]
+    edges = latency_bins.EDGES_MS
+    per_decade = latency_bins.PER_DECADE
+    assert edges[2 * per_decade] == 1.0 and edges[5 * per_decade] == 1000.0
+    assert edges[1] / edges[0] - 1 == pytest.approx(latency_bins.RELATIVE_WIDTH)
+    assert latency_bins.RELATIVE_WIDTH < 0.0101
+    # 0.5 ms and 999.99 ms just below the 1 ms and 1000 ms edges; 1 ms on its edge.
+    expected = [(2 * per_decade - 69, 1), (2 * per_decade + 1, 1), (5 * per_decade, 1),
+                (5 * per_decade + 1, 1)]  # fmt: skip
+    assert list(zip(got["bin"], got["n"], strict=True)) == expected
 
 
 def test_quality_counts_nan_as_missing_and_null_as_not_unknown(engine: agg.Engine) -> None:
@@ -127,6 +136,24 @@ def test_quality_counts_nan_as_missing_and_null_as_not_unknown(engine: agg.Engin
     )
 
     assert got[["feature", "missing", "unknown"]].values.tolist() == [["f1", 2, 0], ["f2", 1, 1]]
+
+
+def test_quality_counts_values_outside_a_range_and_not_missing_ones(engine: agg.Engine) -> None:
+    got = agg.daily_feature_quality(
+        engine, model_id=7, version=2, days=[DAY2], columns=["f1"], known={},
+        ranges={"f1": (-2.0, 2.0)},
+    )  # fmt: skip
+
+    # -3 and 50 outside [-2, 2]; -2, just below 2 and 2 inside
+    assert got[["feature", "missing", "out_of_range"]].values.tolist() == [["f1", 0, 2]]
+
+
+def test_score_bins_clamp_scores_outside_the_range(engine: agg.Engine) -> None:
+    got = agg.daily_score_bins(
+        engine, model_id=7, version=None, days=[DAY1, DAY2], lo=0.1, width=0.2, count=4
+    )
+
+    assert got[["bin", "n"]].values.tolist() == [[0, 3], [3, 1], [2, 2], [3, 3]]
 
 
 def test_only_the_days_and_version_asked_for_are_counted(engine: agg.Engine) -> None:

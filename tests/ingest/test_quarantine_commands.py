@@ -7,13 +7,14 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from core.auth import Identity
 from core.cli import main
 from core.ingest import ingest_predictions
-from core.monitoring import data_quality
+from core.monitoring import data_quality, latency_bins
 from core.monitoring.policy import update_settings
 from core.registry import RegistrationSpec, features_of, get_model, get_version, register_version
 from core.store import Store, log_tables
@@ -499,17 +500,28 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[low] + (position - low) * (ordered[high] - ordered[low])
 
 
+def _binned(values: list[float], q: float) -> float:
+    """The quantile data_quality reads from its 1%-wide latency bins, the bins found in NumPy."""
+    x = np.asarray(values)
+    bins, counts = np.unique(np.floor((np.log10(x) + 2) * latency_bins.PER_DECADE) + 1,
+                             return_counts=True)  # fmt: skip
+    found = latency_bins.quantiles(bins.astype(int), counts, [q])[0]
+    assert found == pytest.approx(_quantile(values, q), rel=latency_bins.RELATIVE_WIDTH)
+    return float(found)  # type: ignore[arg-type]
+
+
 def test_latency_percentiles_and_the_share_over_the_slo_per_day(quality_store: Store) -> None:
     with quality_store.read() as r:
         found = data_quality.latency(r, model=get_model(r, name="q"), period="D")
 
     assert found["period"].tolist() == [pd.Timestamp(DAY1), pd.Timestamp(DAY2)]
-    assert found["latency_p50"].tolist() == [25.0, 200.0]
-    assert found["latency_p95"].tolist() == pytest.approx([344.5, 290.0])
-    assert found["latency_p99"].tolist() == pytest.approx([388.9, 298.0])
-    assert found["latency_p95"].tolist() == pytest.approx(
-        [_quantile(DAY1_LATENCY, 0.95), _quantile(DAY2_LATENCY, 0.95)]
-    )
+    # from 1%-wide bins: within 1% of the exact quantiles (25, 200; 344.5, 290; 388.9, 298)
+    for name, q in (("latency_p50", 0.5), ("latency_p95", 0.95), ("latency_p99", 0.99)):
+        exact = [_quantile(DAY1_LATENCY, q), _quantile(DAY2_LATENCY, q)]
+        assert found[name].tolist() == pytest.approx(exact, rel=latency_bins.RELATIVE_WIDTH)
+        assert found[name].tolist() == pytest.approx(
+            [_binned(DAY1_LATENCY, q), _binned(DAY2_LATENCY, q)], rel=1e-12
+        )
     assert found["over_slo_share"].tolist() == pytest.approx([1 / 4, 1 / 3])
     assert found["measured"].tolist() == [4, 3]  # quarantined rows have no say
     assert set(found["slo_ms"]) == {data_quality.DEFAULT_LATENCY_SLO_MS}
@@ -526,15 +538,16 @@ def test_the_headline_names_the_share_rejected_its_main_cause_and_the_p95(
     assert daily == data_quality.Headline(
         "2026-03-03",
         "50.0% of the 6 requests on 3 Mar 2026 were rejected, mostly a score outside 0–1 "
-        "(2 rows). Latency p95 was 290 ms, over the 250 ms target.",
+        f"(2 rows). Latency p95 was {_binned(DAY2_LATENCY, 0.95):,.0f} ms, over the 250 ms "
+        "target.",
         "error",
     )
-    week_p95 = _quantile(DAY1_LATENCY + DAY2_LATENCY, 0.95)
-    assert week_p95 == pytest.approx(370.0)
+    assert _quantile(DAY1_LATENCY + DAY2_LATENCY, 0.95) == pytest.approx(370.0)
+    week_p95 = _binned(DAY1_LATENCY + DAY2_LATENCY, 0.95)
     assert weekly == data_quality.Headline(
         "2026-03-02",
         "30.0% of the 10 requests in the week of 2 Mar 2026 were rejected, mostly a score "
-        "outside 0–1 (2 rows). Latency p95 was 370 ms, over the 250 ms target.",
+        f"outside 0–1 (2 rows). Latency p95 was {week_p95:,.0f} ms, over the 250 ms target.",
         "error",
     )
 
@@ -552,7 +565,8 @@ def test_a_wider_latency_slo_from_the_settings_changes_share_and_verdict(tmp_pat
 
     assert found["over_slo_share"].tolist() == pytest.approx([1 / 4, 0.0])  # 300 is not over
     assert set(found["slo_ms"]) == {300.0}
-    assert daily.text.endswith("Latency p95 was 290 ms, within the 300 ms target.")
+    p95 = _binned(DAY2_LATENCY, 0.95)
+    assert daily.text.endswith(f"Latency p95 was {p95:,.0f} ms, within the 300 ms target.")
 
 
 def test_a_clean_day_reads_as_passed_and_a_slow_one_as_a_warning(
@@ -567,7 +581,7 @@ def test_a_clean_day_reads_as_passed_and_a_slow_one_as_a_warning(
         slow = data_quality.headline(r, model=get_model(r, name="credit"))
 
     assert empty == data_quality.Headline(None, "No traffic has been logged yet.", "ok")
-    p95 = _quantile([100.0, 900.0, 1000.0], 0.95)
+    p95 = _binned([100.0, 900.0, 1000.0], 0.95)
     assert slow == data_quality.Headline(
         "2026-03-02",
         f"All 3 requests on 2 Mar 2026 passed the checks. Latency p95 was {p95:,.0f} ms, over "

@@ -35,7 +35,19 @@ ADDED_IN = {
     6: (["log_file"], []),
     7: (["day_stale", "day_numeric", "day_category", "day_score"], []),
     8: ([], []),
-    9: (["day_decision", "day_curve", "day_error"], []),
+    9: (
+        [
+            "day_decision",
+            "day_curve",
+            "day_error",
+            "day_traffic",
+            "day_latency",
+            "day_traffic_score",
+            "day_quality",
+            "day_batch",
+        ],
+        [],
+    ),
 }
 # What each schema step added to existing tables: (table, column).
 COLUMNS_ADDED_IN = {5: [("model_version", "positive_class")], 8: [("model", "classes")]}
