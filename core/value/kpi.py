@@ -18,14 +18,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.monitoring.performance import bin_sql, binary_counts, labelled_logs
+from core.monitoring.performance import binary_counts, labelled_logs
 from core.monitoring.performance_statistics import calibrator, dense
 from core.monitoring.windows import WindowSpec
 from core.store import Model, ModelVersion, Work, log_tables
 from core.value import value_days
 from core.value.business_case import BusinessCase, current
+from core.value.decision_counts import (
+    CURVE_BINS,
+    curve_counts,
+    decision_overall,
+    decision_windows,
+    regression_cost_sql,
+    regression_overall,
+)
 
-CURVE_BINS = 1000
 Z = 2.0
 # A period's outcomes count (and can judge an estimate) from this many on, when their band is
 # at most ±JUDGE_SHARE of what separates the best from the worst decision.
@@ -72,24 +79,6 @@ def cell_values(case: BusinessCase) -> np.ndarray:
     return np.array(
         [case["value_tp"], case["value_fp"], case["value_tn"], case["value_fn"]], dtype=float
     )
-
-
-def curve_counts(w: Work, *, model: Model, version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
-    """Labelled positives and negatives per score bin: CURVE_BINS bins over [0, 1), then one
-    for scores of 1, which a threshold of 1 still flags."""
-    if value_days.counted(w, model=model, version=version, threshold=current(model)["threshold"]):
-        return value_days.curve_counts(w, model=model, version=version, bins=CURVE_BINS)
-    source, params = labelled_logs(model, version, WindowSpec.parse("M"))
-    rows = w.rows(
-        f"SELECT least(greatest(floor(score * {CURVE_BINS}), 0), {CURVE_BINS})::INTEGER, "
-        f"sum(y), count(y) FROM {source} WHERE y IS NOT NULL GROUP BY 1",
-        params,
-    )
-    pos, neg = np.zeros(CURVE_BINS + 1), np.zeros(CURVE_BINS + 1)
-    for b, positives, labelled in rows:
-        pos[b] += positives
-        neg[b] += labelled - positives
-    return pos, neg
 
 
 def threshold_curve(pos: np.ndarray, neg: np.ndarray, case: BusinessCase) -> pd.DataFrame:
@@ -141,54 +130,6 @@ def _value_at(w: Work, model: Model, version: ModelVersion, case: BusinessCase) 
     return float(np.array([tp, fp, tn, fn]) @ cell_values(case)) / labelled if labelled else None
 
 
-def decision_overall(w: Work, *, model: Model, version: ModelVersion) -> tuple[Any, ...]:
-    """Over every decision of a binary VERSION: decisions, labelled ones, the first and last
-    labelled request, and true positives, false positives, true negatives and false negatives
-    at the business case's threshold."""
-    threshold = float(current(model)["threshold"])
-    if value_days.counted(w, model=model, version=version, threshold=threshold):
-        return value_days.decision_totals(w, model=model, version=version)
-    source, params = labelled_logs(model, version, WindowSpec.parse("M"))
-    n, labelled, first, last, *cells = w.rows(
-        "SELECT count(*), count(y), min(ts) FILTER (WHERE y IS NOT NULL), "
-        "max(ts) FILTER (WHERE y IS NOT NULL), "
-        "count(*) FILTER (WHERE y = 1 AND score >= ?), "
-        "count(*) FILTER (WHERE y = 0 AND score >= ?), "
-        "count(*) FILTER (WHERE y = 0 AND score < ?), "
-        f"count(*) FILTER (WHERE y = 1 AND score < ?) FROM {source}",
-        [threshold] * 4 + params,
-    )[0]
-    return (int(n), int(labelled), first, last, *(float(c) for c in cells))
-
-
-def regression_overall(w: Work, *, model: Model, version: ModelVersion) -> tuple[Any, ...]:
-    """Over every decision of a regression VERSION: decisions, labelled ones, the first and
-    last labelled request, the realized value per decision (minus the mean cost; None without
-    outcomes) and the cost's standard deviation."""
-    case = current(model)
-    if value_days.counted(w, model=model, version=version):
-        return value_days.error_totals(w, model=model, version=version, case=case)
-    source, params = labelled_logs(model, version, WindowSpec.parse("M"))
-    cost = regression_cost_sql(case)
-    n, labelled, first, last, value, sd = w.rows(
-        f"SELECT count(*), count(y), min(ts) FILTER (WHERE y IS NOT NULL), "
-        f"max(ts) FILTER (WHERE y IS NOT NULL), -avg({cost}), stddev_samp({cost}) "
-        f"FROM {source}",
-        params,
-    )[0]
-    return int(n), int(labelled), first, last, value, sd
-
-
-def regression_cost_sql(case: BusinessCase) -> str:
-    """SQL of a regression decision's cost from its score and outcome y (NULL without one)."""
-    under, over = float(case["cost_under"]), float(case["cost_over"])
-    # NULL until the outcome arrives: greatest() skips NULLs and would call the decision free.
-    return (
-        f"(CASE WHEN y IS NOT NULL THEN {under!r} * greatest(y - score, 0) "
-        f"+ {over!r} * greatest(score - y, 0) END)"
-    )
-
-
 def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
     """Per window: decisions, labelled ones, realized and estimated value per decision with
     bands, the estimate over the labelled decisions alone (checked_estimate_*, to hold it to
@@ -198,12 +139,7 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
     case = current(model)
     if model.task == "regression":
         return _regression_windows(w, model, version, spec, case)
-    wins: Any
-    cells: Any
-    if value_days.counted(w, model=model, version=version, threshold=case["threshold"]):
-        wins, cells = value_days.decision_windows(w, model=model, version=version, spec=spec)
-    else:
-        wins, cells = _decision_windows(w, model, version, spec, case)
+    wins, cells = decision_windows(w, model=model, version=version, spec=spec)
     ref = dense(
         binary_counts(
             w,
@@ -245,28 +181,6 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
         row["value_in_window"] = None if best is None else best * win.n
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _decision_windows(
-    w: Work, model: Model, version: ModelVersion, spec: WindowSpec, case: BusinessCase
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """by_window's counts from the logs (value_days.decision_windows gives them from a team
-    store's day counts)."""
-    source, params = labelled_logs(model, version, spec)
-    start, end = spec.bounds_sql()
-    wins = w.frame(
-        f"SELECT __w AS w, {start} AS window_start, {end} AS window_end, count(*) AS n, "
-        f"count(y) AS n_labeled FROM {source} GROUP BY __w ORDER BY __w",
-        params,
-    )
-    cells = w.frame(
-        f"SELECT __w AS w, score >= ? AS side, {bin_sql('score')} AS bin, count(*) AS n, "
-        f"sum(score) AS s, count(y) AS labelled, COALESCE(sum(y), 0) AS positives, "
-        f"COALESCE(sum(CASE WHEN y IS NOT NULL THEN score END), 0) AS s_labelled "
-        f"FROM {source} GROUP BY ALL",
-        [float(case["threshold"]), *params],
-    )
-    return wins, cells
 
 
 def enough_outcomes(model: Model, n_labeled: int, lower: float | None, upper: float | None) -> bool:
