@@ -111,20 +111,25 @@ def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
     )  # fmt: skip
 
 
+def _counted_beside_embedded(team_store: TeamStore, case: Case, folder: Path) -> Store:
+    """CASE in TEAM_STORE, counted, and in an embedded store (returned). The team store's
+    prediction and label files are deleted: only its counts can give its figures."""
+    embedded = Store(folder / "embedded.duckdb")
+    embedded.init()
+    _filled(embedded, case)
+    _filled(team_store, case)
+    refresh_day_counts(team_store)
+    for kind in ("kind=prediction", "kind=label"):
+        for path in (team_store.log_location / kind).rglob("*.parquet"):
+            path.unlink()
+    return embedded
+
+
 @pytest.mark.parametrize("period", ["D", "W", "M"])
 def test_drift_and_performance_from_day_counts_equal_the_embedded_stores_from_its_logs(
     team_store: TeamStore, binary_files: Case, tmp_path: Path, period: str
 ) -> None:
-    embedded = Store(tmp_path / "embedded.duckdb")
-    embedded.init()
-    _filled(embedded, binary_files)
-    _filled(team_store, binary_files)
-    refresh_day_counts(team_store)
-    # With the prediction and label files gone, only the counts can give the figures.
-    logs = team_store.log_location
-    for kind in ("kind=prediction", "kind=label"):
-        for path in (logs / kind).rglob("*.parquet"):
-            path.unlink()
+    embedded = _counted_beside_embedded(team_store, binary_files, tmp_path)
 
     got_drift, got_perf = _figures(team_store, period)
     want_drift, want_perf = _figures(embedded, period)
@@ -155,13 +160,7 @@ def _distributions(store: Store, period: str) -> list[pd.DataFrame]:
 def test_the_drift_pages_distributions_from_day_counts_equal_the_embedded_stores(
     team_store: TeamStore, binary_files: Case, tmp_path: Path, period: str
 ) -> None:
-    embedded = Store(tmp_path / "embedded.duckdb")
-    embedded.init()
-    _filled(embedded, binary_files)
-    _filled(team_store, binary_files)
-    refresh_day_counts(team_store)
-    for path in (team_store.log_location / "kind=prediction").rglob("*.parquet"):
-        path.unlink()
+    embedded = _counted_beside_embedded(team_store, binary_files, tmp_path)
 
     got, want = _distributions(team_store, period), _distributions(embedded, period)
 
