@@ -19,6 +19,10 @@ negative and turn every sign (the class's margin up, its probability down).
 A model adds up on its own scale (log-odds for logistic and boosted models, probability for
 forests); core.explain.units carries an exact explanation into the units asked for. Nothing
 depends on the clock, so a case of a version reads the same in every process.
+
+The model is read from its file once per version; after that from its plain form
+(core.explain.plain_model), which scores to the bit as the file's model does and spares
+importing scikit-learn and skops.
 """
 
 from __future__ import annotations
