@@ -17,6 +17,7 @@ import io
 import json
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -90,8 +91,8 @@ def load_plain(model_file: Path, *, sha256: str) -> PlainModel | None:
             None if pre is None else plain_steps.build(pre, arrays),
             plain_steps.build(spec["estimator"], arrays),
         )
-    except (OSError, ValueError, KeyError, TypeError):  # damaged or from another release
-        return None
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        return None  # damaged, or from another release: the model file is loaded
 
 
 def keep_plain(

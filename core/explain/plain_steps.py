@@ -50,10 +50,13 @@ def _finite(x: np.ndarray, *, allow_nan: bool) -> None:
 def _strings_or_numbers(values: np.ndarray) -> np.ndarray:
     """VALUES as a str or float array (savable without pickle), else Unsupported."""
     if values.dtype.kind in "fiu":
-        if np.isnan(values.astype(float)).any():
-            raise Unsupported("a missing value among the categories")
-        return values.astype(float)
-    if values.dtype.kind in "OU" and all(isinstance(v, str) for v in values.tolist()):
+        as_float = values.astype(float)
+        if np.isnan(as_float).any() or (np.abs(as_float) > 2**53).any():
+            raise Unsupported("a missing or inexact number among the categories")
+        return as_float
+    if values.dtype.kind in "OU" and all(
+        isinstance(v, str) and not v.endswith("\x00") for v in values.tolist()
+    ):  # NumPy's str arrays drop trailing NULs
         return values.astype(str)
     raise Unsupported(f"categories of type {values.dtype}")
 
@@ -98,7 +101,8 @@ class OneHot:
             index = {float(v) if numeric else str(v): j for j, v in enumerate(known.tolist())}
             for row, value in enumerate(x[:, i].tolist()):
                 key = value
-                if numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
+                number = isinstance(value, (int, float, np.integer, np.floating))
+                if numeric and number and not isinstance(value, (bool, np.bool_)):
                     key = float(value)
                 found = index.get(key) if isinstance(key, (str, float)) else None
                 if found is None:
