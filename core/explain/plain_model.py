@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from core.explain import plain_steps
-from core.explain.plain_steps import Columns
+from core.explain.from_sklearn import read_model, used_steps
 from core.registry.features import Feature
 
 FORMAT = 1
@@ -119,24 +119,7 @@ def keep_plain(
 
 def read_plain(model: Any, names: list[str]) -> PlainModel:
     """MODEL's plain form (Unsupported for a step plain_steps does not mirror)."""
-    steps = getattr(model, "steps", None)
-    if not steps:
-        return PlainModel(None, plain_steps.read_estimator(model, len(names)))
-    used = plain_steps._used(steps)
-    *before, (_, estimator) = used
-    chain = []
-    for i, (_, step) in enumerate(before):
-        if type(step).__name__ == "ColumnTransformer" and i == 0:
-            chain.append(plain_steps.read_columns(step, names))
-        else:
-            chain.append(plain_steps.read_transformer(step, in_columns=False))
-    pre: Any = None
-    if len(chain) == 1 and isinstance(chain[0], Columns):
-        pre = chain[0]
-    elif chain:
-        pre = plain_steps.Chain(chain)
-    width = int(getattr(estimator, "n_features_in_", len(names)))
-    return PlainModel(pre, plain_steps.read_estimator(estimator, width))
+    return PlainModel(*read_model(model, names))
 
 
 def probes(features: list[Feature], background: pd.DataFrame) -> list[pd.DataFrame]:
@@ -176,14 +159,17 @@ def same_scores(model: Any, plain: PlainModel, groups: list[pd.DataFrame]) -> bo
 
 def _compare(model: Any, plain: PlainModel, rows: pd.DataFrame) -> str:
     """'same', 'differs', or 'refused' (by both, somewhere)."""
-    steps = plain_steps._used(getattr(model, "steps", None) or [])
+    steps = used_steps(getattr(model, "steps", None) or [])
     final = steps[-1][1] if len(steps) > 1 else model
     scoring = ["predict_proba", "decision_function"] if hasattr(final, "classes_") else ["predict"]
     whole = _outcome(lambda m: getattr(m, scoring[0])(rows), model, plain)
     if len(steps) <= 1 or whole == "differs":
         return whole
-    matrix = _outcome(lambda m: m[:-1].transform(rows) if m is model else
-                      m.preprocess.transform(rows), model, plain)  # fmt: skip
+    matrix = _outcome(
+        lambda m: m[:-1].transform(rows) if m is model else m.preprocess.transform(rows),
+        model,
+        plain,
+    )
     if matrix != "same":
         return matrix
     x = np.asarray(model[:-1].transform(rows), dtype=float)

@@ -1,15 +1,14 @@
 """The steps of a fitted scikit-learn model as plain NumPy arrays, each scoring as scikit-learn
 1.9 does, operation for operation (same dtypes, same order of sums), so its figures are equal
-to the bit. core.explain.plain_model reads a model into these steps, saves and loads them.
+to the bit. core.explain.from_sklearn reads a model into these steps; core.explain.plain_model
+keeps and loads them.
 
-Each step is kept as (spec, arrays): a JSON-able dict and named arrays of numbers or strings,
-so that a saved step is read back without unpickling anything. read_step raises Unsupported
-for whatever it does not mirror; such a model keeps scikit-learn.
+Each step is saved as (spec, arrays): a JSON-able dict and named arrays of numbers or strings,
+so that a saved step is read back without unpickling anything.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +16,15 @@ import numpy as np
 import pandas as pd
 
 LINEAR = ("LogisticRegression", "LinearRegression", "Ridge")
-AVERAGED = ("RandomForestClassifier", "ExtraTreesClassifier", "RandomForestRegressor",
-            "ExtraTreesRegressor", "DecisionTreeClassifier", "DecisionTreeRegressor")  # fmt: skip
+AVERAGED = (
+    "RandomForestClassifier",
+    "ExtraTreesClassifier",
+    "RandomForestRegressor",
+    "ExtraTreesRegressor",
+    "DecisionTreeClassifier",
+    "DecisionTreeRegressor",
+)
 BOOSTED = ("GradientBoostingClassifier", "GradientBoostingRegressor")
-
-
 TREE_ARRAYS = ("roots", "left", "right", "feature", "threshold", "missing_left", "value")
 
 
@@ -32,33 +35,11 @@ class Unsupported(Exception):
 Arrays = dict[str, np.ndarray]
 
 
-def _name(obj: Any) -> str:
-    return type(obj).__name__
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
 def _finite(x: np.ndarray, *, allow_nan: bool) -> None:
     """scikit-learn's check of a model input: infinity is refused, NaN unless ALLOW_NAN."""
     bad = np.isinf(x) if allow_nan else ~np.isfinite(x)
     if bad.any():
         raise ValueError("Input X contains infinity or NaN.")
-
-
-def _strings_or_numbers(values: np.ndarray) -> np.ndarray:
-    """VALUES as a str or float array (savable without pickle), else Unsupported."""
-    if values.dtype.kind in "fiu":
-        as_float = values.astype(float)
-        if np.isnan(as_float).any() or (np.abs(as_float) > 2**53).any():
-            raise Unsupported("a missing or inexact number among the categories")
-        return as_float
-    if values.dtype.kind in "OU" and all(
-        isinstance(v, str) and not v.endswith("\x00") for v in values.tolist()
-    ):  # NumPy's str arrays drop trailing NULs
-        return values.astype(str)
-    raise Unsupported(f"categories of type {values.dtype}")
 
 
 # --- preprocessing ---------------------------------------------------------------------------
@@ -281,9 +262,11 @@ class Linear:
         if self.kind == "LogisticRegression":
             scores = x @ self.coef_.T + self.intercept_
             return scores.reshape(-1) if scores.ndim > 1 and scores.shape[1] == 1 else scores
-        return x @ self.coef_ + self.intercept_ if self.coef_.ndim == 1 else (
-            x @ self.coef_.T + self.intercept_
-        )  # fmt: skip
+        return (
+            x @ self.coef_ + self.intercept_
+            if self.coef_.ndim == 1
+            else (x @ self.coef_.T + self.intercept_)
+        )
 
     def decision_function(self, x: Any) -> np.ndarray:
         """The margin (log-odds of classes_[1] for a binary logistic model)."""
@@ -308,141 +291,6 @@ class Linear:
         return self._margin(x)
 
 
-# --- reading a fitted scikit-learn model -----------------------------------------------------
-
-
-def read_transformer(step: Any, *, in_columns: bool) -> Any:
-    """The plain step of a fitted scikit-learn transformer (Unsupported otherwise)."""
-    name = _name(step)
-    if name == "SimpleImputer":
-        if not _is_nan(step.missing_values) or step.add_indicator:
-            raise Unsupported("an imputer of values other than NaN, or with an indicator")
-        stats = np.asarray(step.statistics_)
-        to_float = step.strategy not in ("most_frequent", "constant")
-        if stats.dtype.kind == "O":
-            stats = _strings_or_numbers(stats)
-        elif np.isnan(stats.astype(float)).any():
-            raise Unsupported("an imputer with an empty column")
-        return Imputer(stats, to_float)
-    if name == "OneHotEncoder":
-        if step.drop_idx_ is not None or getattr(step, "_infrequent_enabled", False):
-            raise Unsupported("a one-hot encoder dropping or grouping categories")
-        if step.dtype not in (np.float64, float) or (step.sparse_output and not in_columns):
-            raise Unsupported("a one-hot encoder with another output type")
-        cats = [_strings_or_numbers(np.asarray(c)) for c in step.categories_]
-        return OneHot(cats, step.handle_unknown == "error")
-    if name == "StandardScaler":
-        mean = None if step.mean_ is None else np.asarray(step.mean_, dtype=float)
-        scale = None if step.scale_ is None else np.asarray(step.scale_, dtype=float)
-        return Scaler(mean, scale)
-    if name == "Pipeline":
-        return Chain([read_transformer(s, in_columns=in_columns) for _, s in _used(step.steps)])
-    raise Unsupported(name)
-
-
-def _used(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    return [(n, s) for n, s in steps if s is not None and s != "passthrough"]
-
-
-def read_columns(step: Any, names: list[str]) -> Columns:
-    """A fitted ColumnTransformer with a dense output."""
-    if step.sparse_output_:
-        raise Unsupported("a sparse column transformer output")
-    given = [str(n) for n in getattr(step, "feature_names_in_", names)]
-    parts = []
-    for _, transformer, columns in step.transformers_:
-        picked = np.atleast_1d(np.asarray(columns))
-        if transformer == "drop" or picked.size == 0:
-            continue
-        if picked.dtype.kind == "b":
-            picked = np.flatnonzero(picked)
-        chosen = [given[int(c)] if picked.dtype.kind in "iu" else str(c) for c in picked]
-        if transformer == "passthrough":
-            parts.append((Chain([]), chosen))
-            continue
-        plain = read_transformer(transformer, in_columns=True)
-        parts.append((plain if isinstance(plain, Chain) else Chain([plain]), chosen))
-    for chain, _ in parts:
-        for s in chain.steps:
-            if isinstance(s, OneHot) and not s.categories:
-                raise Unsupported("an encoder without columns")
-    return Columns(parts, [str(n) for n in step.get_feature_names_out(names)], names)
-
-
-def read_estimator(est: Any, width: int) -> Any:
-    """The plain final estimator of a fitted model (Unsupported otherwise)."""
-    name = _name(est)
-    classes = getattr(est, "classes_", None)
-    plain_classes = None if classes is None else np.asarray([str(c) for c in classes])
-    if name in LINEAR:
-        coef = np.asarray(est.coef_, dtype=float)
-        if classes is not None and (len(classes) != 2 or coef.shape[0] != 1):
-            raise Unsupported("a multiclass linear model")
-        if coef.shape[-1] != width or (coef.ndim == 2 and classes is None):
-            raise Unsupported("a linear model with several outputs")
-        intercept = est.intercept_
-        intercept = np.asarray(intercept, dtype=float) if np.ndim(intercept) else float(intercept)
-        return Linear(name, coef, intercept, plain_classes)
-    if name in AVERAGED:
-        trees = list(getattr(est, "estimators_", [est]))
-        if getattr(est, "n_outputs_", 1) != 1:
-            raise Unsupported("a multi-output forest")
-        parts = [_tree_arrays(t.tree_, classifier=classes is not None) for t in trees]
-        return _trees(name, parts, plain_classes, 1.0, 0.0, est, width)
-    if name in BOOSTED:
-        stages = est.estimators_
-        if stages.shape[1] != 1:
-            raise Unsupported("a multiclass boosted model")
-        if classes is not None and _name(est._loss) != "HalfBinomialLoss":
-            raise Unsupported("a boosted classifier with another loss")
-        init = est._raw_predict_init(np.zeros((1, width), dtype=np.float32))
-        if est.init_ != "zero" and _name(est.init_) not in ("DummyClassifier", "DummyRegressor"):
-            raise Unsupported("a boosted model with its own initial estimator")
-        parts = [_tree_arrays(t.tree_, classifier=False) for t in stages[:, 0]]
-        rate = float(est.learning_rate)
-        return _trees(name, parts, plain_classes, rate, float(init[0, 0]), est, width)
-    raise Unsupported(name)
-
-
-def _tree_arrays(t: Any, *, classifier: bool) -> tuple[np.ndarray, ...]:
-    value = t.value[:, 0, :] if classifier else t.value[:, 0, :1]
-    missing = getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=bool))
-    return (np.asarray(t.children_left, dtype=np.int64), np.asarray(t.children_right, np.int64),
-            np.asarray(t.feature, np.int64), np.asarray(t.threshold, dtype=float),
-            np.asarray(missing, dtype=bool), np.asarray(value, dtype=float))  # fmt: skip
-
-
-def _trees(
-    kind: str,
-    parts: list[tuple[np.ndarray, ...]],
-    classes: np.ndarray | None,
-    rate: float,
-    init: float,
-    est: Any,
-    width: int,
-) -> Trees:
-    sizes = [len(p[0]) for p in parts]
-    offsets = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
-    shift = np.repeat(offsets, sizes)
-    left, right, feature, threshold, missing, value = (
-        np.concatenate([p[k] for p in parts]) for k in range(6)
-    )
-    leaf = left < 0
-    return Trees(kind, offsets, np.where(leaf, -1, left + shift), np.where(leaf, -1, right + shift),
-                 feature, threshold, missing, value, classes, rate, init,
-                 _takes_nan(est, width))  # fmt: skip
-
-
-def _takes_nan(est: Any, width: int) -> bool:
-    """Whether the estimator scores a row with a missing value (else it refuses it)."""
-    row = np.full((1, width), np.nan)
-    try:
-        (est.predict_proba if hasattr(est, "classes_") else est.predict)(row)
-    except ValueError:
-        return False
-    return True
-
-
 # --- saving: (spec, arrays) and back ---------------------------------------------------------
 
 
@@ -456,30 +304,52 @@ def dump(step: Any, arrays: Arrays, key: str) -> dict[str, Any]:
         return f"{key}.{name}"
 
     if isinstance(step, Imputer):
-        return {"step": "imputer", "statistics": put("statistics", step.statistics),
-                "to_float": step.to_float}  # fmt: skip
+        return {
+            "step": "imputer",
+            "statistics": put("statistics", step.statistics),
+            "to_float": step.to_float,
+        }
     if isinstance(step, OneHot):
         cats = [put(f"categories{i}", c) for i, c in enumerate(step.categories)]
         return {"step": "one_hot", "categories": cats, "refuse_unknown": step.refuse_unknown}
     if isinstance(step, Scaler):
         return {"step": "scaler", "mean": put("mean", step.mean), "scale": put("scale", step.scale)}
     if isinstance(step, Chain):
-        return {"step": "chain", "steps": [dump(s, arrays, f"{key}.{i}") for i, s in
-                                           enumerate(step.steps)]}  # fmt: skip
+        return {
+            "step": "chain",
+            "steps": [dump(s, arrays, f"{key}.{i}") for i, s in enumerate(step.steps)],
+        }
     if isinstance(step, Columns):
-        return {"step": "columns", "names_out": step.names_out, "names_in": step.names_in,
-                "parts": [[dump(c, arrays, f"{key}.{i}"), cols] for i, (c, cols) in
-                          enumerate(step.parts)]}  # fmt: skip
+        return {
+            "step": "columns",
+            "names_out": step.names_out,
+            "names_in": step.names_in,
+            "parts": [
+                [dump(c, arrays, f"{key}.{i}"), cols] for i, (c, cols) in enumerate(step.parts)
+            ],
+        }
     if isinstance(step, Trees):
         nodes = {f: put(f, getattr(step, f)) for f in TREE_ARRAYS}
-        return {"step": "trees", "kind": step.kind, "classes": put("classes", step.classes_),
-                "learning_rate": step.learning_rate, "init": step.init,
-                "allow_nan": step.allow_nan, "nodes": nodes}  # fmt: skip
+        return {
+            "step": "trees",
+            "kind": step.kind,
+            "classes": put("classes", step.classes_),
+            "learning_rate": step.learning_rate,
+            "init": step.init,
+            "allow_nan": step.allow_nan,
+            "nodes": nodes,
+        }
     if isinstance(step, Linear):
         intercept = step.intercept_
-        return {"step": "linear", "kind": step.kind, "coef": put("coef", step.coef_),
-                "intercept": put("intercept", intercept) if isinstance(intercept, np.ndarray)
-                else intercept, "classes": put("classes", step.classes_)}  # fmt: skip
+        return {
+            "step": "linear",
+            "kind": step.kind,
+            "coef": put("coef", step.coef_),
+            "intercept": put("intercept", intercept)
+            if isinstance(intercept, np.ndarray)
+            else intercept,
+            "classes": put("classes", step.classes_),
+        }
     raise Unsupported(type(step).__name__)
 
 
@@ -503,12 +373,20 @@ def build(spec: dict[str, Any], arrays: Any) -> Any:
         return Columns(parts, spec["names_out"], spec["names_in"])
     if kind == "trees":
         nodes = {f: arrays[name] for f, name in spec["nodes"].items()}
-        return Trees(kind=spec["kind"], classes_=get(spec["classes"]),
-                     learning_rate=spec["learning_rate"], init=spec["init"],
-                     allow_nan=spec["allow_nan"], **nodes)  # fmt: skip
+        return Trees(
+            kind=spec["kind"],
+            classes_=get(spec["classes"]),
+            learning_rate=spec["learning_rate"],
+            init=spec["init"],
+            allow_nan=spec["allow_nan"],
+            **nodes,
+        )
     if kind == "linear":
         intercept = spec["intercept"]
-        return Linear(spec["kind"], arrays[spec["coef"]],
-                      arrays[intercept] if isinstance(intercept, str) else intercept,
-                      get(spec["classes"]))  # fmt: skip
+        return Linear(
+            spec["kind"],
+            arrays[spec["coef"]],
+            arrays[intercept] if isinstance(intercept, str) else intercept,
+            get(spec["classes"]),
+        )
     raise ValueError(f"unknown step {kind!r}")
