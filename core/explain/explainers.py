@@ -19,6 +19,10 @@ negative and turn every sign (the class's margin up, its probability down).
 A model adds up on its own scale (log-odds for logistic and boosted models, probability for
 forests); core.explain.units carries an exact explanation into the units asked for. Nothing
 depends on the clock, so a case of a version reads the same in every process.
+
+The model is read from its file once per version; after that from its plain form
+(core.explain.plain_model), which scores to the bit as the file's model does and spares
+importing scikit-learn and skops.
 """
 
 from __future__ import annotations
@@ -43,10 +47,11 @@ from core.explain.permutation import (
     overview_plan,
     plan_for,
 )
+from core.explain.plain_model import PlainModel, keep_plain, load_plain
 from core.explain.units import convert, logit
 from core.files.sources import quote_ident
 from core.registry import features_of, reference_frame, scoring_class
-from core.registry.artifacts import class_index, load_model
+from core.registry.artifacts import check_model_file, class_index, load_model
 from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store, Work, log_tables, open_store
 from core.words import plain
@@ -181,6 +186,8 @@ def _positive_index(model: Any, positive_label: str) -> int:
 
 def _split(model: Any) -> tuple[Any | None, Any]:
     """(preprocessing, final estimator) of a Pipeline; (None, model) otherwise."""
+    if isinstance(model, PlainModel):
+        return model.preprocess, model.estimator
     steps = getattr(model, "steps", None)
     if steps and len(steps) > 1:
         return model[:-1], model[-1]
@@ -362,7 +369,10 @@ def _cached_explainer(
             )
         ).one()
         background = reference_frame(r, model=model, version=target, limit=BACKGROUND_ROWS * 5)
-    estimator = load_model(Path(target.artifact_path), expected_sha256=target.artifact_sha256)
+    path = Path(target.artifact_path)
+    # The file is checked as loading checks it; its plain form, when kept, spares loading it.
+    check_model_file(path, expected_sha256=target.artifact_sha256, shown_as=path.name)
+    estimator: Any = load_plain(path, sha256=sha)
     loaded = (
         "skops, allow-listed types only"
         if target.artifact_format == "skops"
@@ -370,6 +380,9 @@ def _cached_explainer(
         "separate process and kept as skops"
     )
     sample = background.sample(n=min(len(background), BACKGROUND_ROWS), random_state=0)
+    if estimator is None:
+        estimator = load_model(path, expected_sha256=target.artifact_sha256)
+        keep_plain(estimator, features_of(target), sample, path, sha)
     return build_explainer(
         estimator,
         features_of(target),

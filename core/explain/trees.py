@@ -88,7 +88,7 @@ def forest_of(estimator: Any, positive: int | None) -> Forest | None:
     multiclass model only forests and single trees are taken: their leaves hold each class's
     probability, which the trees average; a boosted model's class probability is a softmax
     over every class's trees, not a sum of trees."""
-    name = type(estimator).__name__
+    name = getattr(estimator, "kind", type(estimator).__name__)  # a plain model's trees: kind
     classifier = positive is not None
     if classifier and len(getattr(estimator, "classes_", [])) != 2 and name not in AVERAGED:
         return None
@@ -103,9 +103,9 @@ def forest_of(estimator: Any, positive: int | None) -> Forest | None:
         scales, float32, native = [1 / len(trees)] * len(trees), True, "prediction"
     elif name in ("GradientBoostingClassifier", "GradientBoostingRegressor"):
         stages = estimator.estimators_
-        if stages.shape[1] != 1:
+        if np.ndim(stages) == 2 and np.shape(stages)[1] != 1:
             return None
-        parts = [_sklearn_tree(t, None) for t in stages[:, 0]]
+        parts = [_sklearn_tree(t, None) for t in np.ravel(stages)]
         rate = estimator.learning_rate * (sign if classifier else 1.0)
         scales, float32 = [rate] * len(parts), True
         native = "log_odds" if classifier else "prediction"

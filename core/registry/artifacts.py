@@ -128,20 +128,26 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
+def check_model_file(path: Path, *, expected_sha256: str | None, shown_as: str) -> str:
+    """The model file's format, once it is there and its content is the one registered."""
+    if not path.is_file():
+        raise InvalidInput(f"model file {path} is missing; register the version again")
+    fmt = artifact_format(path)
+    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
+        raise InvalidInput(
+            f"{shown_as}: refused, its sha256 differs from the one registered; the file was "
+            "changed after registration"
+        )
+    return fmt
+
+
 def load_model(path: Path, *, expected_sha256: str | None, shown_as: str | None = None) -> Any:
     """Load a registered model file safely; refuse one whose content changed since registration.
 
     SHOWN_AS names the file in errors (the user's own path rather than the stored copy's).
     """
     name = shown_as or path.name
-    if not path.is_file():
-        raise InvalidInput(f"model file {path} is missing; register the version again")
-    fmt = artifact_format(path)
-    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
-        raise InvalidInput(
-            f"{name}: refused, its sha256 differs from the one registered; the file was "
-            "changed after registration"
-        )
+    fmt = check_model_file(path, expected_sha256=expected_sha256, shown_as=name)
     if fmt == "skops":
         import skops.io as sio
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,12 @@ from core.cli import main
 from core.registry import get_model, get_version
 from core.registry.artifacts import load_model
 from core.store import Store
-from tests.conftest import Ran, run_cli
-from tests.explain.test_explainers import WORDS, explained_store  # noqa: F401  (fixture)
+from tests.conftest import ROOT, Ran, run_cli
+from tests.explain.test_explainers import (  # noqa: F401  (explained_store: a fixture)
+    WORDS,
+    _explained_store,
+    explained_store,
+)
 from tests.factories import Case
 
 REQUEST = "req-00003"
@@ -261,3 +267,39 @@ def test_explaining_a_case_with_a_version_that_needs_an_unlogged_feature_exits_2
         "modelbridge: error: credit v2 needs tenure, which request 'req-00001' was not logged "
         "with; explain it with v1, which scored it\n"
     )
+
+
+MODEL_LIBRARIES = ("sklearn", "skops", "shap", "joblib")
+
+
+def _explained_with_libraries(db: Path) -> tuple[dict, list[str]]:
+    """`modelbridge explain credit --id REQUEST --json` in a fresh interpreter: its JSON and
+    the model libraries it imported."""
+    check = (
+        "import json, sys\nfrom core.cli import main\n"
+        f"code = main(['explain', 'credit', '--id', {REQUEST!r}, '--db', {str(db)!r}, '--json'])\n"
+        f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {set(MODEL_LIBRARIES)!r})\n"
+        "print(json.dumps([code, loaded]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    *answer, last = done.stdout.strip().splitlines()
+    code, loaded = json.loads(last)
+    assert code == 0
+    return json.loads("\n".join(answer)), loaded
+
+
+def test_a_second_explain_answers_the_same_without_scikit_learn_or_skops(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    store = Store(_explained_store(tmp_path_factory.mktemp("plain")))
+
+    first, loaded_first = _explained_with_libraries(store.path)
+    second, loaded_second = _explained_with_libraries(store.path)
+
+    assert {"sklearn", "skops"} <= set(loaded_first)  # the model file, read once
+    assert loaded_second == []  # its plain form, kept beside it, is enough
+    assert second == first  # every figure the same
+    assert first["model_file"] == "skops, allow-listed types only"
