@@ -3,17 +3,17 @@ carry outcomes, as NannyML's multiclass CBPE calibrates them: per class, a one-v
 regression of "the actual class is j" on p_j, then each row's mapped probabilities divided by
 their sum (all classes alike, 1/k, where every map gives 0).
 
-A class's map is used only where it helps on rows it was not fitted on, as NannyML's
-needs_calibration decides: the labelled reference rows are cut into FOLDS folds by row number,
-each fold is mapped by the calibration fitted on the others, and the map is kept if the held-out
-rows' expected calibration error (over ten groups of equal mass) is lower mapped than raw. A
-class also keeps its raw probability when fewer than MIN_CLASS_LABELS labelled reference rows
-are of it, or of the other classes: an isotonic step fitted on fewer follows their noise.
-Unlike NannyML, a class whose probabilities separate it (ROC AUC above 0.999) is calibrated
-too: separating says nothing of the level, and a random forest's digits, kept raw so, were
-estimated 0.85 accurate where they were 0.95.
+A class keeps its raw probability when fewer than MIN_CLASS_LABELS labelled reference rows are
+of it, or of the other classes: an isotonic step fitted on fewer follows their noise, and the
+estimate's basis says which classes were kept raw. Unlike NannyML, a class is calibrated
+whenever it has those outcomes. NannyML keeps a class raw where its probabilities separate it
+(ROC AUC above 0.999) or where calibrating does not lower the expected calibration error on
+held-out folds; on digits (a model fitted on a third, the reference a third, logs of 100 rows
+from the rest, ten splits) those rules left a random forest's estimated accuracy 0.016 under the
+realized and a logistic regression's 0.016 over it, with 76-80% of its windows inside a 95%
+band, where calibrating every class gave 96%.
 
-Rows are counted per class, fold and probability bin in SQL; the maps are fitted on those small
+Rows are counted per class and probability bin in SQL; the maps are fitted on those small
 arrays in NumPy (core.monitoring.isotonic, scikit-learn's numbers without importing it), and a
 window's rows are mapped in SQL by each map's breakpoints (linear between them, as np.interp).
 """
@@ -25,13 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.monitoring.isotonic import isotonic_fit
+from core.monitoring.isotonic import isotonic_points
 from core.monitoring.performance_statistics import SCORE_BINS
 from core.registry.classes import ClassOutputs, class_position_sql
 from core.store import Model, ModelVersion, Work, log_tables
 
-FOLDS = 10
-ECE_GROUPS = 10
 MIN_CLASS_LABELS = 30
 
 
@@ -90,7 +88,7 @@ class ClassCalibration:
         if calibrated == len(self.maps):
             return f"probabilities calibrated on {learnt}"
         if not calibrated:
-            return f"logged probabilities as they are, checked on {learnt}: " + self._raw()
+            return f"logged probabilities as they are, with {learnt}: " + self._raw()
         return (
             f"probabilities of {calibrated} of {len(self.maps)} classes calibrated on {learnt}; "
             + self._raw()
@@ -106,7 +104,7 @@ class ClassCalibration:
 def reference_class_counts(
     w: Work, *, model: Model, version: ModelVersion, outputs: ClassOutputs
 ) -> pd.DataFrame:
-    """Labelled reference rows per class, fold and bin of that class's probability: n, the
+    """Labelled reference rows per class and bin of that class's probability: n, the
     probability's sum, and the rows of that class."""
     assert model.id is not None
     table = log_tables.ref_table(model.id)
@@ -114,11 +112,11 @@ def reference_class_counts(
     for j, feature in enumerate(outputs.probabilities.values()):
         p = feature.column
         parts.append(
-            f"SELECT {j} AS class, CAST(row_no % {FOLDS} AS INTEGER) AS fold, "
+            f"SELECT {j} AS class, "
             f"CAST(least(greatest(floor({p} * {SCORE_BINS}), 0), {SCORE_BINS - 1}) AS INTEGER) "
             f"AS bin, count(*) AS n, sum({p}) AS s, "
             f"sum(CASE WHEN CAST(y AS INTEGER) = {j} THEN 1 ELSE 0 END) AS positives "
-            f"FROM {table} WHERE version = ? AND y IS NOT NULL GROUP BY 1, 2, 3"
+            f"FROM {table} WHERE version = ? AND y IS NOT NULL GROUP BY 1, 2"
         )
     return w.frame(" UNION ALL ".join(parts), [version.version] * len(parts))
 
@@ -149,75 +147,33 @@ def calibration_from_counts(
     reference rows predicted as each class."""
     maps: list[ClassMap | None] = []
     kept_raw: list[tuple[str, str]] = []
-    labelled = 0
     for j, name in enumerate(classes):
         n, s, pos = _dense(counts[counts["class"] == j])
-        labelled = int(n.sum())
         found, why = _class_map(n, s, pos)
         maps.append(found)
         if why:
             kept_raw.append((name, why))
     return ClassCalibration(
-        tuple(classes), tuple(maps), labelled, tuple(learnt_on), tuple(kept_raw)
+        tuple(classes), tuple(maps), sum(learnt_on), tuple(learnt_on), tuple(kept_raw)
     )
 
 
 def _dense(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Arrays fold x bin of rows, probability sums and positives."""
-    arrays = [np.zeros((FOLDS, SCORE_BINS)) for _ in range(3)]
-    at = (frame["fold"].to_numpy(int), frame["bin"].to_numpy(int))
+    """Arrays over the probability bins of rows, probability sums and positives."""
+    arrays = [np.zeros(SCORE_BINS) for _ in range(3)]
+    at = frame["bin"].to_numpy(int)
     for arr, col in zip(arrays, ("n", "s", "positives"), strict=True):
         np.add.at(arr, at, frame[col].to_numpy(float))
     return arrays[0], arrays[1], arrays[2]
 
 
 def _class_map(n: np.ndarray, s: np.ndarray, pos: np.ndarray) -> tuple[ClassMap | None, str]:
-    """One class's map fitted on all folds, or None and the reason it is kept raw."""
+    """One class's map, or None and the reason it is kept raw."""
     positives = pos.sum()
     if min(positives, n.sum() - positives) < MIN_CLASS_LABELS:
         return None, f"fewer than {MIN_CLASS_LABELS} reference outcomes of it or of the others"
-    total_n, total_pos = n.sum(axis=0), pos.sum(axis=0)
-    held_raw, held_mapped, held_n, held_pos = [], [], [], []
-    for fold in range(FOLDS):
-        train = _fit(total_n - n[fold], s.sum(axis=0) - s[fold], total_pos - pos[fold])
-        has = n[fold] > 0
-        if train is None or not has.any():
-            continue
-        mean = s[fold][has] / n[fold][has]
-        held_raw.append(mean)
-        held_mapped.append(train(mean))
-        held_n.append(n[fold][has])
-        held_pos.append(pos[fold][has])
-    weights, outcomes = np.concatenate(held_n), np.concatenate(held_pos)
-    raw = _ece(np.concatenate(held_raw), weights, outcomes)
-    mapped = _ece(np.concatenate(held_mapped), weights, outcomes)
-    if not mapped < raw:
-        return None, "calibrating did not help on held-out reference rows"
-    found = _fit(total_n, s.sum(axis=0), total_pos)
-    assert found is not None
-    return found, ""
-
-
-def _fit(n: np.ndarray, s: np.ndarray, pos: np.ndarray) -> ClassMap | None:
     has = n > 0
-    if not has.any():
-        return None
-    x = s[has] / n[has]
-    fitted = isotonic_fit(x, pos[has] / n[has], n[has], y_min=0.0, y_max=1.0)
-    # Every breakpoint of the map is one of the fitted X, so the map at each distinct X, less
-    # the points inside a flat run, is the same function.
-    points = np.unique(x)
-    values = fitted(points)
-    needed = np.ones(len(points), dtype=bool)
-    needed[1:-1] = (values[1:-1] != values[:-2]) | (values[1:-1] != values[2:])
-    return ClassMap(tuple(points[needed].tolist()), tuple(values[needed].tolist()))
-
-
-def _ece(value: np.ndarray, n: np.ndarray, positives: np.ndarray) -> float:
-    """Expected calibration error over ECE_GROUPS groups of equal mass, sorted by VALUE."""
-    order = np.argsort(value, kind="stable")
-    value, n, positives = value[order], n[order], positives[order]
-    middle = (np.cumsum(n) - n / 2) / n.sum()
-    group = np.minimum((middle * ECE_GROUPS).astype(int), ECE_GROUPS - 1)
-    gap = np.bincount(group, n * value, ECE_GROUPS) - np.bincount(group, positives, ECE_GROUPS)
-    return float(np.abs(gap).sum() / n.sum())
+    points, fitted = isotonic_points(
+        s[has] / n[has], pos[has] / n[has], n[has], y_min=0.0, y_max=1.0
+    )
+    return ClassMap(tuple(points.tolist()), tuple(fitted.tolist())), ""
