@@ -44,12 +44,14 @@ def write_case(
     logs: pd.DataFrame,
     start: str = "2026-03-01",
     days: int = 6,
+    train: pd.DataFrame | None = None,
 ) -> MulticlassCase:
-    """Fit MODEL on REFERENCE's features and 'kind', and write its files with LOGS as traffic
-    spread evenly over DAYS days."""
+    """Fit MODEL on TRAIN's features and 'kind' (REFERENCE's without TRAIN), and write its files
+    with LOGS as traffic spread evenly over DAYS days."""
     folder.mkdir(parents=True, exist_ok=True)
     features = [c for c in reference.columns if c != "kind"]
-    model.fit(reference[features], reference["kind"])
+    fitted_on = reference if train is None else train
+    model.fit(fitted_on[features], fitted_on["kind"])
     _frames(model, reference[features], reference["kind"].to_numpy()).to_csv(
         folder / "reference.csv", index=False
     )
@@ -81,6 +83,27 @@ def bundled_case(folder: Path, *, data: str, model: object, seed: int = 0) -> Mu
     frame = x.assign(kind=names[bunch.target]).sample(frac=1.0, random_state=seed)
     half = len(frame) // 2
     return write_case(folder, model=model, reference=frame.iloc[:half], logs=frame.iloc[half:])
+
+
+def held_out_case(
+    folder: Path, *, data: str, model: object, seed: int = 0, days: int = 6
+) -> MulticlassCase:
+    """One of scikit-learn's bundled data sets, shuffled into thirds: MODEL is fitted on the
+    first, the second is the reference (rows the model has not seen, as a version's validation
+    set) and the third the logs."""
+    bunch = LOADERS[data]()
+    x = pd.DataFrame(bunch.data, columns=[str(c) for c in bunch.feature_names])
+    names = np.asarray(bunch.target_names)
+    frame = x.assign(kind=names[bunch.target]).sample(frac=1.0, random_state=seed)
+    third = len(frame) // 3
+    return write_case(
+        folder,
+        model=model,
+        train=frame.iloc[:third],
+        reference=frame.iloc[third : 2 * third],
+        logs=frame.iloc[2 * third :],
+        days=days,
+    )
 
 
 def iris_case(folder: Path) -> MulticlassCase:

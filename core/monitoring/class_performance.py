@@ -5,17 +5,24 @@ DuckDB counts each window's labelled rows per (actual, predicted) class with the
 loss, and sums each class's probability over the rows of each predicted class; every metric is
 then NumPy over those small arrays (core.metrics.multiclass_metrics).
 
-The estimate trusts the logged probabilities to be calibrated: the expected confusion matrix's
-entry (actual j, predicted i) is the sum of p_j over the rows predicted i, and the metrics read
-from it are the estimated ones (expected log loss: the mean entropy of the rows). Bands around
-an estimate hold about 95% of windows whose labels behave as the probabilities say:
-- accuracy: each row is right with probability p (its predicted class's probability), so the
-  count of right rows is Poisson-binomial with variance sum p(1 - p); band = estimate ± 2 sd / n.
-- log loss: a row's loss -ln p_Y has variance sum_j p_j ln² p_j - H² (H the row's entropy);
+The estimate reads the logged probabilities through a calibration learnt on the version's
+labelled reference rows (core.monitoring.class_calibration, NannyML's one-vs-rest isotonic maps,
+renormalised): with q the calibrated probabilities, the expected confusion matrix's entry
+(actual j, predicted i) is the sum of q_j over the rows predicted i, every metric estimated is
+read from it, and the expected log loss (of the logged probabilities) is the mean over rows of
+-sum_j q_j ln p_j. Each row of the frame says how the probabilities were read (estimate_basis).
+Bands around an estimate hold about 95% of windows whose labels behave as the calibrated
+probabilities say, widened by what the calibration could not learn from the reference:
+- accuracy: each row is right with probability q (its predicted class's), so the count of right
+  rows is Poisson-binomial with variance sum q(1 - q); the share right of each predicted class
+  was learnt on the m_i labelled reference rows predicted so, which adds n_i² a_i(1 - a_i) /
+  (m_i + 1) (n_i rows predicted i, a_i their expected share right); band = estimate ± 2 sd / n.
+- log loss: a row's loss -ln p_Y has variance sum_j q_j ln² p_j - (sum_j q_j ln p_j)²;
   band = estimate ± 2 sd / n.
 - F1, precision and recall: the 2.5th to 97.5th percentiles of the metric over draws where each
-  predicted class's rows split among actual classes multinomially by their mean probabilities
-  (treating a predicted class's rows alike, which widens the band a little).
+  predicted class's rows split among actual classes multinomially, by shares drawn from a
+  Dirichlet around their mean calibrated probabilities as wide as m_i rows leave them (treating
+  a predicted class's rows alike, which widens the band a little).
 lower and upper, as for binary models, are the reference's value ± 3 standard errors at the
 window's sample size (binomial, sqrt(v(1 - v) / n)), and a window outside them raises the alert;
 log loss and per-class metrics are not judged.
@@ -31,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from core.metrics import multiclass_metrics, multiclass_rates
+from core.monitoring.class_calibration import ClassCalibration, fit_class_calibration
 from core.monitoring.windows import WindowSpec
 from core.registry import classes as multiclass
 from core.store import Model, ModelVersion, Work, log_tables
@@ -53,6 +61,7 @@ COLUMNS = [
     "alert",
     "estimated_lower",
     "estimated_upper",
+    "estimate_basis",
 ]
 
 
@@ -90,6 +99,7 @@ class _Window:
 def _counted(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> tuple[Any, ...]:
     """The classes, the windows, and per window the realized and the expected class counts."""
     outputs = _outputs(version)
+    calibration = fit_class_calibration(w, model=model, version=version, outputs=outputs)
     source, params = labelled_class_logs(model, version, spec)
     realized = multiclass.class_counts(
         w, source=source, params=params, group="__w", outputs=outputs
@@ -98,7 +108,8 @@ def _counted(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> 
         list(outputs.probabilities),
         _windows(w, source, params, spec),
         realized,
-        _expected_counts(w, source, params, outputs),
+        _expected_counts(w, source, params, outputs, calibration),
+        calibration,
     )
 
 
@@ -112,21 +123,33 @@ def _windows(w: Work, source: str, params: list[Any], spec: WindowSpec) -> list[
 
 
 def _expected_counts(
-    w: Work, source: str, params: list[Any], outputs: multiclass.ClassOutputs
+    w: Work,
+    source: str,
+    params: list[Any],
+    outputs: multiclass.ClassOutputs,
+    calibration: ClassCalibration,
 ) -> pd.DataFrame:
-    """Per window and predicted class: rows, each class's summed probability (e0, e1, ...),
-    sum p(1 - p) of the predicted class, and the rows' summed entropy and loss variance."""
+    """Per window and predicted class: rows, each class's summed calibrated probability (e0,
+    e1, ...), sum q(1 - q) of the predicted class's, and the rows' summed expected log loss
+    and its variance (the loss is of the logged probabilities, the expectation over the
+    calibrated ones)."""
+    names = list(outputs.probabilities)
     probs = [f.column for f in outputs.probabilities.values()]
+    calibrated = calibration.probabilities_sql(probs)
+    q = [f"__q{j}" for j in range(len(probs))]
     eps = multiclass.EPS
-    logs = [f"ln(greatest({p}, {eps!r}))" for p in probs]
-    entropy = " + ".join(f"-{p} * {lg}" for p, lg in zip(probs, logs, strict=True))
-    second = " + ".join(f"{p} * {lg} * {lg}" for p, lg in zip(probs, logs, strict=True))
-    sums = ", ".join(f"sum({p}) AS e{i}" for i, p in enumerate(probs))
-    position = multiclass.class_position_sql(outputs.predicted.column, list(outputs.probabilities))
+    logs = [f"ln(least(greatest({p}, {eps!r}), {1 - eps!r}))" for p in probs]
+    loss = " + ".join(f"-{c} * {lg}" for c, lg in zip(q, logs, strict=True))
+    second = " + ".join(f"{c} * {lg} * {lg}" for c, lg in zip(q, logs, strict=True))
+    sums = ", ".join(f"sum({c}) AS e{j}" for j, c in enumerate(q))
+    position = multiclass.class_position_sql(outputs.predicted.column, names)
+    right = " ".join(f"WHEN {j} THEN {c}" for j, c in enumerate(q))
+    mapped = ", ".join(f"{c} AS {name}" for c, name in zip(calibrated, q, strict=True))
     return w.frame(
-        f"SELECT __w AS g, {position} AS predicted, count(*) AS n, {sums}, "
-        "sum(score * (1 - score)) AS right_var, sum(h) AS entropy, sum(m2 - h * h) AS loss_var "
-        f"FROM (SELECT *, {entropy} AS h, {second} AS m2 FROM {source}) GROUP BY ALL",
+        f"SELECT __w AS g, __pred AS predicted, count(*) AS n, {sums}, "
+        "sum(r * (1 - r)) AS right_var, sum(h) AS entropy, sum(m2 - h * h) AS loss_var "
+        f"FROM (SELECT *, CASE __pred {right} END AS r, {loss} AS h, {second} AS m2 "
+        f"FROM (SELECT *, {position} AS __pred, {mapped} FROM {source}) m) e GROUP BY 1, 2",
         params,
     )
 
@@ -136,7 +159,7 @@ def confusion_by_window(
 ) -> pd.DataFrame:
     """One row per window, actual and predicted class: labelled rows (realized) and the sum of
     the actual class's probability over all rows predicted so (expected)."""
-    names, wins, realized, expected = _counted(w, model, version, spec)
+    names, wins, realized, expected, _ = _counted(w, model, version, spec)
     rows = []
     for win in wins:
         matrix, _ = multiclass.confusion(realized[realized["g"] == win.w], len(names))
@@ -195,16 +218,27 @@ def _expected(counts: pd.DataFrame, k: int) -> tuple[np.ndarray, float, float, f
 
 
 def estimated_metrics(
-    matrix: np.ndarray, *, right_var: float, entropy: float, loss_var: float, names: list[str]
+    matrix: np.ndarray,
+    *,
+    right_var: float,
+    entropy: float,
+    loss_var: float,
+    names: list[str],
+    learnt_on: np.ndarray,
 ) -> dict[str, tuple[float | None, float, float]]:
-    """Each metric estimated from the expected confusion MATRIX, with its band (see above)."""
+    """Each metric estimated from the expected confusion MATRIX, with its band (see above);
+    LEARNT_ON: the labelled reference rows of each predicted class the calibration rests on."""
     n = float(matrix.sum())
     centre = multiclass_metrics(matrix, entropy, names)
     out: dict[str, tuple[float | None, float, float]] = {}
-    sd = math.sqrt(right_var) / n
+    rows = matrix.sum(axis=0)  # rows per predicted class
+    right = np.divide(np.diag(matrix), rows, out=np.zeros_like(rows), where=rows > 0)
+    # Without outcomes on the reference nothing was learnt, and the probabilities are trusted.
+    learnt = np.where(learnt_on > 0, rows**2 * right * (1 - right) / (learnt_on + 1.0), 0.0)
+    sd = math.sqrt(right_var + float(learnt.sum())) / n
     out["accuracy"] = _within(centre["accuracy"], sd, 0.0, 1.0)
     out["log_loss"] = _within(centre["log_loss"], math.sqrt(max(loss_var, 0.0)) / n, 0.0, math.inf)
-    draws = _drawn_metrics(matrix, names)
+    draws = _drawn_metrics(matrix, names, learnt_on)
     for metric, value in centre.items():
         if metric not in out:
             lo, hi = np.percentile(draws[metric], [2.5, 97.5])
@@ -220,8 +254,11 @@ def _within(
     return value, max(value - ESTIMATE_Z * sd, lo), min(value + ESTIMATE_Z * sd, hi)
 
 
-def _drawn_metrics(matrix: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """Metrics over DRAWS confusion matrices drawn as the expected one says (seeded: the same
+def _drawn_metrics(
+    matrix: np.ndarray, names: list[str], learnt_on: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Metrics over DRAWS confusion matrices drawn as the expected one says, each predicted
+    class's shares first drawn as uncertain as LEARNT_ON rows leave them (seeded: the same
     logs give the same band)."""
     rng = np.random.default_rng(19)
     k = len(names)
@@ -229,9 +266,18 @@ def _drawn_metrics(matrix: np.ndarray, names: list[str]) -> dict[str, np.ndarray
     shares = np.divide(matrix, rows, out=np.full_like(matrix, 1.0 / k), where=rows > 0)
     shares = shares / shares.sum(axis=0)
     drawn = np.stack(
-        [rng.multinomial(int(round(rows[i])), shares[:, i], size=DRAWS) for i in range(k)], axis=2
+        [_compound(rng, int(round(rows[i])), shares[:, i], float(learnt_on[i])) for i in range(k)],
+        axis=2,
     )  # draw, actual, predicted
     return multiclass_rates(drawn, names)
+
+
+def _compound(rng: np.random.Generator, n: int, shares: np.ndarray, learnt_on: float) -> Any:
+    """DRAWS multinomial splits of N rows, their shares drawn from a Dirichlet around SHARES as
+    wide as a rate learnt on LEARNT_ON rows (var s(1 - s) / (LEARNT_ON + 1))."""
+    alpha = np.maximum(shares * learnt_on, 1e-9)
+    drawn = rng.dirichlet(alpha, size=DRAWS) if learnt_on > 0 else np.tile(shares, (DRAWS, 1))
+    return np.stack([rng.multinomial(n, p / p.sum()) for p in drawn])
 
 
 def performance_by_window(
@@ -239,7 +285,9 @@ def performance_by_window(
 ) -> pd.DataFrame:
     """One row per window and metric: estimated with its band, realized (None below
     MIN_LABELLED labels), the reference's normal range and the alert."""
-    names, wins, realized, expected = _counted(w, model, version, spec)
+    names, wins, realized, expected, calibration = _counted(w, model, version, spec)
+    learnt_on = np.array(calibration.learnt_on, dtype=float)
+    basis = calibration.basis()
     reference = version.metrics
     rows = []
     for win in wins:
@@ -247,7 +295,12 @@ def performance_by_window(
             expected[expected["g"] == win.w], len(names)
         )
         estimate = estimated_metrics(
-            matrix, right_var=right_var, entropy=entropy, loss_var=loss_var, names=names
+            matrix,
+            right_var=right_var,
+            entropy=entropy,
+            loss_var=loss_var,
+            names=names,
+            learnt_on=learnt_on,
         )
         measured = None
         if win.n_labeled >= MIN_LABELLED:
@@ -276,6 +329,7 @@ def performance_by_window(
                     "alert": bool(judged is not None and not math.isnan(lower) and judged < lower),
                     "estimated_lower": _clean(est_lo),
                     "estimated_upper": _clean(est_hi),
+                    "estimate_basis": basis,
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -78,11 +78,11 @@ def _pava(x: list[float], w: list[float]) -> list[float]:
     return out
 
 
-def isotonic_fit(
+def isotonic_points(
     x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, y_min: float, y_max: float
-) -> Callable[[np.ndarray], np.ndarray]:
-    """The non-decreasing map from X to Y fitted with WEIGHT, bounded by Y_MIN and Y_MAX;
-    inputs outside the fitted X are clipped to its ends."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The breakpoints (X, fitted Y) of the non-decreasing map from X to Y fitted with WEIGHT,
+    bounded by Y_MIN and Y_MAX; the map is linear between them and flat beyond."""
     keep = weight > 0
     x, y, weight = (np.asarray(a, dtype=np.float64)[keep] for a in (x, y, weight))
     order = np.lexsort((y, x))
@@ -91,6 +91,14 @@ def isotonic_fit(
     points = np.array(xs)
     needed = np.ones(len(fitted), dtype=bool)
     needed[1:-1] = (fitted[1:-1] != fitted[:-2]) | (fitted[1:-1] != fitted[2:])
-    low, high = points.min(), points.max()
-    points, fitted = points[needed], fitted[needed]
+    return points[needed], fitted[needed]
+
+
+def isotonic_fit(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, y_min: float, y_max: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The non-decreasing map from X to Y fitted with WEIGHT, bounded by Y_MIN and Y_MAX;
+    inputs outside the fitted X are clipped to its ends."""
+    points, fitted = isotonic_points(x, y, weight, y_min=y_min, y_max=y_max)
+    low, high = points[0], points[-1]
     return lambda t: np.interp(np.clip(np.asarray(t, dtype=np.float64), low, high), points, fitted)

@@ -16,9 +16,11 @@ from sklearn.linear_model import LogisticRegression
 
 from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring import class_performance
+from core.monitoring.class_calibration import ClassCalibration, fit_class_calibration
 from core.monitoring.performance import performance_by_window
 from core.monitoring.windows import WindowSpec
 from core.registry import RegistrationSpec, get_model, get_version, register_version
+from core.registry.classes import class_outputs
 from core.store import Store
 from tests.multiclass_cases import MulticlassCase, bundled_case, simulated_case
 
@@ -37,7 +39,13 @@ def _monitored(store: Store, case: MulticlassCase, *, labels: Path | None = None
     ingest_labels(store, model="m", files=[case.labels] if labels is None else [labels])
 
 
-def _read(store: Store, query: Any) -> pd.DataFrame:
+def _calibration(w: Any, *, model: Any, version: Any, spec: WindowSpec) -> ClassCalibration:
+    outputs = class_outputs(version)
+    assert outputs is not None
+    return fit_class_calibration(w, model=model, version=version, outputs=outputs)
+
+
+def _read(store: Store, query: Any) -> Any:
     with store.read() as r:
         model = get_model(r, name="m")
         version = get_version(r, model=model, version=1)
@@ -67,6 +75,7 @@ def test_realized_metrics_and_confusion_per_window_equal_scikit_learns(
 
     realized = _read(store, class_performance.realized_by_window)
     confusion = _read(store, class_performance.confusion_by_window)
+    calibration = _read(store, _calibration)
 
     classes = case.classes
     days = labelled["timestamp"].dt.tz_localize(None).dt.floor("D")
@@ -97,14 +106,27 @@ def test_realized_metrics_and_confusion_per_window_equal_scikit_learns(
             matrix.loc[classes, classes].to_numpy().tolist()
             == skm.confusion_matrix(y, predicted, labels=classes).tolist()
         )
-        # Expected: each class's probability summed over all the window's rows predicted so.
+        # Expected: each class's calibrated probability summed over the window's rows
+        # predicted so, the maps applied in NumPy as np.interp and renormalised.
         logged = case.logs_frame[
             case.logs_frame["timestamp"].dt.tz_localize(None).dt.floor("D") == day
         ]
-        sums = logged.groupby(logged["predicted"].astype(str))[[f"p_{c}" for c in classes]].sum()
+        q = _calibrated(calibration, logged[[f"p_{c}" for c in classes]].to_numpy())
+        sums = pd.DataFrame(q, columns=classes).groupby(logged["predicted"].astype(str).values)
         exp = window.pivot(index="predicted", columns="actual", values="expected")
-        sums = sums.reindex(classes, fill_value=0.0)
-        np.testing.assert_allclose(exp.loc[classes, classes].to_numpy(), sums.to_numpy(), atol=1e-9)
+        expected_sums = sums.sum().reindex(classes, fill_value=0.0)
+        np.testing.assert_allclose(
+            exp.loc[classes, classes].to_numpy(), expected_sums.to_numpy(), atol=1e-9
+        )
+
+
+def _calibrated(calibration: ClassCalibration, p: np.ndarray) -> np.ndarray:
+    mapped = np.column_stack(
+        [p[:, j] if m is None else m(p[:, j]) for j, m in enumerate(calibration.maps)]
+    )
+    total = mapped.sum(axis=1, keepdims=True)
+    uniform = np.full_like(mapped, 1.0 / mapped.shape[1])  # where every map gives 0
+    return np.divide(mapped, total, out=uniform, where=total > 0)
 
 
 def _accuracy(store: Store) -> pd.DataFrame:
