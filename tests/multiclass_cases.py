@@ -12,6 +12,8 @@ import skops.io as sio
 from sklearn import datasets
 from sklearn.linear_model import LogisticRegression
 
+from core.monitoring.class_calibration import ClassCalibration
+
 LOADERS = {"iris": datasets.load_iris, "wine": datasets.load_wine, "digits": datasets.load_digits}
 
 
@@ -170,3 +172,13 @@ def rotated_version(case: MulticlassCase, folder: Path) -> tuple[Path, Path]:
     out.to_csv(folder / "rotated.csv", index=False)
     sio.dump(model, folder / "rotated.skops")
     return folder / "rotated.csv", folder / "rotated.skops"
+
+
+def calibrated_probabilities(calibration: ClassCalibration, p: np.ndarray) -> np.ndarray:
+    """P's rows through CALIBRATION's maps, renormalised, as its SQL reads them."""
+    mapped = np.column_stack(
+        [p[:, j] if m is None else m(p[:, j]) for j, m in enumerate(calibration.maps)]
+    )
+    total = mapped.sum(axis=1, keepdims=True)
+    uniform = np.full_like(mapped, 1.0 / mapped.shape[1])  # where every map gives 0
+    return np.divide(mapped, total, out=uniform, where=total > 0)

@@ -44,11 +44,17 @@ def cmd_performance(args: argparse.Namespace) -> int:
         model = registry.get_model(r, name=args.model)
         version = registry.get_version(r, model=model, version=args.version)
         frame = performance_by_window(r, model=model, version=version, spec=spec)
-    note = realized_note(frame) if len(frame) else ""
+    notes = [realized_note(frame)] if len(frame) else []
+    shown = frame
+    if "estimate_basis" in frame and len(frame):
+        # One sentence for every row of a version: said once under the table, not per row.
+        notes += [f"Estimated from {b}." for b in frame["estimate_basis"].dropna().unique()]
+        shown = frame.drop(columns="estimate_basis")
+    said = "\n".join(n for n in notes if n)
     emit(
         args,
         frame_records(frame),
-        lambda: frame_text(frame, "no logs yet") + (f"\n{note}" if note else ""),
+        lambda: frame_text(shown, "no logs yet") + (f"\n{said}" if said else ""),
     )
     return 0
 

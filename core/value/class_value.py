@@ -2,9 +2,10 @@
 predicting class i is worth when class j holds; core.value.business_case.value_matrix).
 
 Realized: the mean of V[actual, predicted] over labelled rows. Estimated, for every row whether
-labelled or not: the mean over rows of sum_j p_j V[j, predicted], the value expected when the
-logged probabilities are calibrated. Its band is ± 2 sd of that mean, each row's value varying as
-its actual class does: var = sum_j p_j V[j, predicted]² - (sum_j p_j V[j, predicted])².
+labelled or not: the mean over rows of sum_j q_j V[j, predicted], with q the logged
+probabilities calibrated on the reference's outcomes as the performance estimate reads them
+(core.monitoring.class_calibration). Its band is ± 2 sd of that mean, each row's value varying as
+its actual class does: var = sum_j q_j V[j, predicted]² - (sum_j q_j V[j, predicted])².
 DuckDB computes the sums per window; the matrix's entries are numbers the business case has
 validated, written into the SQL as literals.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.monitoring.class_calibration import ClassCalibration, fit_class_calibration
 from core.monitoring.class_performance import ESTIMATE_Z, labelled_class_logs
 from core.monitoring.windows import WindowSpec
 from core.registry import classes as multiclass
@@ -69,11 +71,18 @@ class ClassValue:
         )
 
 
-def _sums_sql(outputs: multiclass.ClassOutputs, matrix: list[list[float]]) -> str:
+def _sums_sql(
+    outputs: multiclass.ClassOutputs, matrix: list[list[float]], calibration: ClassCalibration
+) -> str:
     """SQL of one group's rows, labelled rows, and sums of realized value, expected value and
-    the variance of each row's value, over a source with the log columns and y."""
+    the variance of each row's value, over a source with the log columns and y; the expected
+    value reads the probabilities through CALIBRATION, as the performance estimate does."""
     names = list(outputs.probabilities)
-    probs = [f.column for f in outputs.probabilities.values()]
+    raw = [f.column for f in outputs.probabilities.values()]
+    probs = [f"__q{j}" for j in range(len(names))]
+    calibrated = ", ".join(
+        f"{q} AS {name}" for q, name in zip(calibration.probabilities_sql(raw), probs, strict=True)
+    )
     predicted = multiclass.class_position_sql(outputs.predicted.column, names)
 
     def per_predicted(term: Any) -> str:
@@ -93,7 +102,7 @@ def _sums_sql(outputs: multiclass.ClassOutputs, matrix: list[list[float]]) -> st
         "count(*) AS n, count(y) AS n_labeled, sum(realized) AS realized, "
         "sum(mean) AS expected, sum(second - mean * mean) AS variance "
         f"FROM (SELECT *, {per_predicted(realized)} AS realized, {mean} AS mean, "
-        f"{second} AS second FROM {{source}})"
+        f"{second} AS second FROM (SELECT *, {calibrated} FROM {{source}}))"
     )
 
 
@@ -114,25 +123,26 @@ def _figure(row: Any, unit: str) -> ClassValue:
     )
 
 
-def _prepared(model: Model, version: ModelVersion) -> tuple[str, str]:
+def _prepared(w: Work, model: Model, version: ModelVersion) -> tuple[str, str]:
     outputs = multiclass.class_outputs(version)
     if outputs is None:
         raise ValueError(f"version {version.version} is not a multiclass version")
     case = current(model)
-    return _sums_sql(outputs, value_matrix(model, case)), str(case["unit"])
+    calibration = fit_class_calibration(w, model=model, version=version, outputs=outputs)
+    return _sums_sql(outputs, value_matrix(model, case), calibration), str(case["unit"])
 
 
 def on_reference(w: Work, *, model: Model, version: ModelVersion) -> ClassValue:
     """Value per decision on VERSION's reference rows."""
     assert model.id is not None
-    sums, unit = _prepared(model, version)
+    sums, unit = _prepared(w, model, version)
     source = f"(SELECT * FROM {log_tables.ref_table(model.id)} WHERE version = ?)"
     return _figure(w.frame(f"SELECT {sums.format(source=source)}", [version.version]).iloc[0], unit)
 
 
 def overall(w: Work, *, model: Model, version: ModelVersion) -> ClassValue:
     """Value per decision over all of VERSION's logs."""
-    sums, unit = _prepared(model, version)
+    sums, unit = _prepared(w, model, version)
     source, params = labelled_class_logs(model, version, WindowSpec.parse("D"))
     return _figure(w.frame(f"SELECT {sums.format(source=source)}", params).iloc[0], unit)
 
@@ -141,7 +151,7 @@ def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec)
     """Value per decision per window: realized, and estimated with its band; whether enough
     outcomes are in to count it as measured (MIN_OUTCOMES), and the value of the window's
     decisions (measured if so, else estimated)."""
-    sums, unit = _prepared(model, version)
+    sums, unit = _prepared(w, model, version)
     source, params = labelled_class_logs(model, version, spec)
     start, end = spec.bounds_sql()
     found = w.frame(

@@ -22,7 +22,12 @@ from core.monitoring.windows import WindowSpec
 from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.registry.classes import class_outputs
 from core.store import Store
-from tests.multiclass_cases import MulticlassCase, bundled_case, simulated_case
+from tests.multiclass_cases import (
+    MulticlassCase,
+    bundled_case,
+    calibrated_probabilities,
+    simulated_case,
+)
 
 DAILY = WindowSpec.parse("D")
 
@@ -111,22 +116,13 @@ def test_realized_metrics_and_confusion_per_window_equal_scikit_learns(
         logged = case.logs_frame[
             case.logs_frame["timestamp"].dt.tz_localize(None).dt.floor("D") == day
         ]
-        q = _calibrated(calibration, logged[[f"p_{c}" for c in classes]].to_numpy())
+        q = calibrated_probabilities(calibration, logged[[f"p_{c}" for c in classes]].to_numpy())
         sums = pd.DataFrame(q, columns=classes).groupby(logged["predicted"].astype(str).values)
         exp = window.pivot(index="predicted", columns="actual", values="expected")
         expected_sums = sums.sum().reindex(classes, fill_value=0.0)
         np.testing.assert_allclose(
             exp.loc[classes, classes].to_numpy(), expected_sums.to_numpy(), atol=1e-9
         )
-
-
-def _calibrated(calibration: ClassCalibration, p: np.ndarray) -> np.ndarray:
-    mapped = np.column_stack(
-        [p[:, j] if m is None else m(p[:, j]) for j, m in enumerate(calibration.maps)]
-    )
-    total = mapped.sum(axis=1, keepdims=True)
-    uniform = np.full_like(mapped, 1.0 / mapped.shape[1])  # where every map gives 0
-    return np.divide(mapped, total, out=uniform, where=total > 0)
 
 
 def _accuracy(store: Store) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from core.store import Store
 from core.value import business_case, class_value
 from tests.conftest import run_cli
 from tests.monitoring.test_class_performance import _monitored
-from tests.multiclass_cases import MulticlassCase, simulated_case
+from tests.multiclass_cases import MulticlassCase, calibrated_probabilities, simulated_case
 
 OWNER = Identity("olga", "product_owner")
 NAMES = ["low", "mid", "high"]
@@ -37,6 +37,15 @@ def _priced(store: Store) -> None:
 
 def _worth(actual: pd.Series, predicted: pd.Series) -> np.ndarray:
     return np.array([MATRIX.get((a, p), 0.0) for a, p in zip(actual, predicted, strict=True)])
+
+
+def _calibration(w: Any, *, model: Any, version: Any) -> Any:
+    from core.monitoring.class_calibration import fit_class_calibration
+    from core.registry.classes import class_outputs
+
+    outputs = class_outputs(version)
+    assert outputs is not None
+    return fit_class_calibration(w, model=model, version=version, outputs=outputs)
 
 
 def _read(store: Store, query: Any, **more: object) -> Any:
@@ -58,7 +67,10 @@ def test_realized_and_estimated_value_per_decision_follow_the_matrix(
     store: Store, shifted: MulticlassCase
 ) -> None:
     logged = shifted.logs_frame
-    proba = logged[[f"p_{c}" for c in NAMES]].to_numpy()
+    calibration = _read(store, _calibration)
+    order = list(calibration.classes)
+    proba = calibrated_probabilities(calibration, logged[[f"p_{c}" for c in order]].to_numpy())
+    proba = proba[:, [order.index(c) for c in NAMES]]
     per_class = np.array([[MATRIX.get((a, p), 0.0) for p in NAMES] for a in NAMES])
     expected_rows = (proba * per_class[:, [NAMES.index(p) for p in logged["predicted"]]].T).sum(1)
 
