@@ -89,10 +89,17 @@ _CLASS_DESCRIPTION = (
 
 
 def build_demo(
-    store: Store, *, days: int = 120, seed: int = 7, per_day: int = 1700, quiet: bool = False
+    store: Store,
+    *,
+    days: int = 120,
+    seed: int = 7,
+    per_day: int = 1700,
+    tickets: int | None = None,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """Create the demo store (refusing to touch a store that already holds models or users:
-    the demo's users all have the password 'demo', which would replace a real one)."""
+    the demo's users all have the password 'demo', which would replace a real one). PER_DAY
+    credit applications a day, and TICKETS support tickets (default: a quarter as many)."""
     if days < 14:
         raise InvalidInput("the demo needs at least 14 days of traffic (--days 14 or more)")
     store.init()
@@ -126,7 +133,7 @@ def build_demo(
             folder / "triage",
             days=days,
             seed=seed,
-            per_day=tickets_per_day(per_day),
+            per_day=tickets or tickets_per_day(per_day),
         )
         with progress.step(f"Creating the demo users ({', '.join(DEMO_USERS)})"):
             created.result()
