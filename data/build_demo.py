@@ -183,21 +183,11 @@ def build_demo(
                 "Retrained on recent applications, after the shift",
                 words,
             )
+        _check_and_review(store, MODEL, progress)
         with progress.step(f"Simulating {days} days of support tickets"):
             triage = tickets.result()
         counted = _build_triage(store, triage, progress)
-        if store.keeps_day_counts:
-            from core.aggregates import refresh_day_counts  # Ibis: a team store's only
-
-            with progress.step("Counting each day's logs for the dashboard (team store)"):
-                for model in (MODEL, CLASS_MODEL):
-                    refresh_day_counts(store, model=model)
-        with progress.step("Checking drift and performance alerts"):
-            for model in (MODEL, CLASS_MODEL):
-                alerts.refresh(store, model=model)
-        with progress.step("Putting the challengers in review (release gates)"):
-            for model in (MODEL, CLASS_MODEL):
-                workflow.request_review(store, model=model, version=2, by=ENGINEER)
+        _check_and_review(store, CLASS_MODEL, progress)
         truth_file = truth_path(store)
         truth_file.write_text(files.truth.read_text())
         class_truth = class_truth_path(store)
@@ -213,6 +203,20 @@ def build_demo(
         "class_truth": str(class_truth),
         "files": str(folder),
     }
+
+
+def _check_and_review(store: Store, model: str, progress: DemoProgress) -> None:
+    """Count a team store's days, open MODEL's alerts and put its v2 in review."""
+    name = "" if model == MODEL else f" of {model}"
+    if store.keeps_day_counts:
+        from core.aggregates import refresh_day_counts  # Ibis: a team store's only
+
+        with progress.step(f"Counting each day's logs{name} for the dashboard (team store)"):
+            refresh_day_counts(store, model=model)
+    with progress.step(f"Checking drift and performance alerts{name}"):
+        alerts.refresh(store, model=model)
+    with progress.step(f"Putting the challenger{name} in review (release gates)"):
+        workflow.request_review(store, model=model, version=2, by=ENGINEER)
 
 
 def _build_triage(store: Store, files: TriageFiles, progress: DemoProgress) -> dict[str, int]:

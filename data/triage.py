@@ -159,7 +159,7 @@ def simulate_triage(
     if days < 1 or per_day < 1:
         raise ValueError("days and per_day must be positive")
     sched = _Schedule(start, days)
-    # Its own streams, apart from the credit scenario's (seed + 1000), so neither moves the other.
+    # Streams of their own, apart from the credit scenario's, so that neither moves the other.
     streams = np.random.SeedSequence([seed, 19]).spawn(5)
     rng_champion, rng_challenger, rng_traffic, rng_dirty, rng_labels = map(
         np.random.default_rng, streams
