@@ -20,9 +20,6 @@ records the actual dates, counts and metrics.
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -30,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
+
+from data.scenario_files import clear, dump_model, write_csv, write_json
 
 NUMERIC = (
     "age",
@@ -103,7 +101,6 @@ UNKNOWN_CATEGORY = {
 
 LABEL_RATE = 0.70
 LABEL_DELAY_DAYS = (30, 60)
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -223,14 +220,14 @@ def simulate(
         label_files=_write_labels(out_dir / "labels", labels, sched),
         truth=out_dir / "truth.json",
     )
-    _write_csv(_reference_frame(champion_ref), files.champion_reference)
+    write_csv(_reference_frame(champion_ref), files.champion_reference)
     _reference_frame(challenger_ref).to_parquet(files.challenger_reference, index=False)
-    _dump_model(champion, files.champion_model)
-    _dump_model(challenger, files.challenger_model)
-    _write_json(_feature_metadata(), files.feature_metadata)
+    dump_model(champion, files.champion_model)
+    dump_model(challenger, files.challenger_model)
+    write_json(_feature_metadata(), files.feature_metadata)
 
     auc = _auc_truth(sched, traffic, champion_ref, challenger_ref, challenger)
-    _write_json(_truth(sched, seed, per_day, traffic, labels, files, auc), files.truth)
+    write_json(_truth(sched, seed, per_day, traffic, labels, files, auc), files.truth)
     return files
 
 
@@ -392,41 +389,6 @@ def _auc(frame: pd.DataFrame) -> float | None:
     return round(float(roc_auc_score(frame["defaulted"], frame["score"])), 4)
 
 
-def _renumber(node: object, ids: dict[str, str]) -> object:
-    """Copy of a skops schema with object ids and array file names replaced by a counter."""
-    if isinstance(node, list):
-        return [_renumber(item, ids) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {}
-    for key, value in node.items():
-        if key == "__id__":
-            value = int(ids.setdefault(str(value), str(len(ids))))
-        elif key == "file":
-            stem, suffix = value.rsplit(".", 1)
-            value = f"{ids.setdefault(stem, str(len(ids)))}.{suffix}"
-        out[key] = _renumber(value, ids)
-    return out
-
-
-def _dump_model(model: Pipeline, path: Path) -> None:
-    """Save with skops, byte-stable so the same scenario always yields the same model hash."""
-    # skops names objects and array files after id(obj), which differs per process, and
-    # stamps zip entries with the wall clock: renumber the ids and pin the dates.
-    with zipfile.ZipFile(io.BytesIO(sio.dumps(model))) as source:
-        schema = json.loads(source.read("schema.json"))
-        blobs = {name: source.read(name) for name in source.namelist() if name != "schema.json"}
-    ids: dict[str, str] = {}
-    # Compact JSON: with an indent, json encodes in pure Python, seconds for two forests.
-    entries = {"schema.json": json.dumps(_renumber(schema, ids), separators=(",", ":")).encode()}
-    for name, data in blobs.items():
-        stem, suffix = name.rsplit(".", 1)
-        entries[f"{ids[stem]}.{suffix}"] = data
-    with zipfile.ZipFile(path, "w") as target:
-        for name in sorted(entries):
-            target.writestr(zipfile.ZipInfo(name, date_time=ZIP_EPOCH), entries[name])
-
-
 # --- production traffic -----------------------------------------------------------------
 
 
@@ -568,24 +530,9 @@ def _reference_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """CSV with ISO 8601 'Z' timestamps and Unix newlines."""
-    frame = frame.copy()
-    if "timestamp" in frame:
-        frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    frame.to_csv(path, index=False, lineterminator="\n")
-
-
-def _clear(folder: Path, pattern: str) -> None:
-    """Remove our own files from an earlier run: a longer scenario would leave extra days."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(pattern):
-        stale.unlink()
-
-
 def _write_logs(folder: Path, frame: pd.DataFrame, sched: _Schedule) -> list[Path]:
     """One Parquet file per day; every 10th day stores income as strings (with junk)."""
-    _clear(folder, "log_*.parquet")
+    clear(folder, "log_*.parquet")
     # Typed once for the whole scenario, then cut into days: the rows are in time order.
     typed = _with_id_and_time(frame)
     typed["score"] = frame["score"].to_numpy()
@@ -613,17 +560,13 @@ def _income_as_text(rows: pd.DataFrame) -> pd.Series:
 
 def _write_labels(folder: Path, labels: pd.DataFrame, sched: _Schedule) -> list[Path]:
     """One CSV per arrival week (weeks counted from the start date), named by week start."""
-    _clear(folder, "labels_*.csv")
+    clear(folder, "labels_*.csv")
     paths = []
     for week, rows in labels.groupby("week", sort=True):
         path = folder / f"labels_{sched.iso(7 * int(week))}.csv"
-        _write_csv(rows[["request_id", "defaulted"]], path)
+        write_csv(rows[["request_id", "defaulted"]], path)
         paths.append(path)
     return paths
-
-
-def _write_json(data: dict, path: Path) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _feature_metadata() -> dict:

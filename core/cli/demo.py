@@ -20,7 +20,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     emit(
         args,
         summary,
-        f"Demo store ready at {summary['db']}: {summary['predictions']} predictions, "
+        f"Demo store ready at {summary['db']}: models {' and '.join(summary['models'])}, "
+        f"{summary['predictions']} predictions, "
         f"{summary['labels']} labels, users {', '.join(summary['users'])} (password 'demo')",
     )
     return 0

@@ -439,16 +439,19 @@ def test_demo_builds_a_store_with_a_champion_a_challenger_and_the_role_users(
     assert ran.code == 0, ran.err
     summary = ran.json()
     assert summary["model"] == "credit-default"
+    assert summary["models"] == ["credit-default", "ticket-triage"]  # binary and multiclass
     assert summary["users"] == ["manager", "expert", "owner", "engineer", "admin"]
     store = Store(db)
+    logged = 0
     with store.read() as r:
-        model = get_model(r, name="credit-default")
-        stages = {v.version: v.stage for v in list_versions(r, model=model)}
-        logged = r.rows(f"SELECT count(*) FROM {log_tables.pred_table(model.id)}")[0][0]
-    assert stages[1] == "production"
-    assert stages[2] in ("registered", "in_review")  # the challenger waits for sign-off
-    assert len(stages) == 2
-    assert summary["predictions"] == logged > 0
+        for name in summary["models"]:
+            model = get_model(r, name=name)
+            stages = {v.version: v.stage for v in list_versions(r, model=model)}
+            assert stages == {1: "production", 2: "in_review"}  # the challenger waits
+            count = r.rows(f"SELECT count(*) FROM {log_tables.pred_table(model.id)}")[0][0]
+            assert count > 0
+            logged += count
+    assert summary["predictions"] == logged
     roles = {"manager": "manager", "expert": "domain_expert", "owner": "product_owner",
              "engineer": "ml_engineer", "admin": "admin"}  # fmt: skip
     for username, role in roles.items():

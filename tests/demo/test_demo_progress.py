@@ -23,9 +23,18 @@ def test_the_demo_prints_each_step_and_the_files_it_loads(tmp_path: Path) -> Non
         "Registering the challenger (v2)",
         "Checking drift and performance alerts",
         "Putting the challenger in review (release gates)",
+        "Simulating 14 days of support tickets",
+        "Registering ticket-triage (v1, multiclass) and promoting it",
+        "Loading ticket logs",
+        "Loading resolved-ticket files",
+        "Registering ticket-triage v2",
+        "Checking drift and performance alerts of ticket-triage",
+        "Putting the challenger of ticket-triage in review (release gates)",
     ]
     assert re.search(r"^demo: Loading prediction logs: 14/14 files, [\d,]+ rows in", ran.err, re.M)
+    assert re.search(r"^demo: Loading ticket logs: 2/2 files, [\d,]+ rows in", ran.err, re.M)
     assert ran.out.startswith("Demo store ready at ")
+    assert "models credit-default and ticket-triage" in ran.out
 
 
 def test_with_json_the_demo_prints_only_its_summary(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""On the demo scenario, drift and the concept change are flagged where the simulator put them.
+"""On the demo's credit scenario, drift and the concept change are flagged where the simulator
+put them.
 
 The demo (120 days from 2026-05-01, 800 requests a day, about 96,000 logged rows) is built once
-per session; its truth JSON says what was injected: summer drift in income and purpose, a
-gradual rise in loan_amount, a concept change on 2026-07-15, and 3% dirty rows throughout.
+per session (tests/demo/conftest.py); its truth JSON says what was injected: summer drift in
+income and purpose, a gradual rise in loan_amount, a concept change on 2026-07-15, and 3% dirty
+rows throughout.
 Labels arrive 30 to 60 days late, so only the two weeks after the change have enough of them
 to confirm it; with fewer requests a day (400) only one week does, and the two-windows rule
 cannot open an alert before the scenario ends.
@@ -26,7 +28,8 @@ from core.monitoring.windows import WindowSpec
 from core.registry import get_model, get_version
 from core.store import Store
 from core.value import figures, overview, track_record
-from data.build_demo import MODEL, build_demo
+from data.build_demo import MODEL
+from tests.demo.conftest import BuiltDemo
 
 WATCHED = ("calibration_error", "roc_auc")
 
@@ -44,9 +47,8 @@ class Demo:
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    store = Store(tmp_path_factory.mktemp("demo") / "demo.duckdb", lock_wait_seconds=30)
-    summary = build_demo(store, days=120, per_day=800, quiet=True)
+def demo(built_demo: BuiltDemo) -> Demo:
+    store, summary = built_demo.store, built_demo.summary
     with store.read() as r:
         model = get_model(r, name=MODEL)
         version = get_version(r, model=model)

@@ -130,7 +130,7 @@ def test_link_to_a_page_the_role_has_opens_it(page: Page):
     expect_page(page, "Overview")
     follow_link(page, "/models")
     expect_page(page, "Models")
-    expect(page.get_by_text("v1 inputs and lineage")).to_be_visible()
+    expect(page.get_by_text("v1 inputs and lineage").first).to_be_visible()
 
 
 def test_overview_screenshot(page: Page):

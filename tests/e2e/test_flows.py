@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from core import workflow
 from core.monitoring import policy
 from core.store import Store
-from data.build_demo import DEMO_PASSWORD, ENGINEER, MODEL, OWNER
+from data.build_demo import CLASS_MODEL, DEMO_PASSWORD, ENGINEER, MODEL, OWNER
 from tests.e2e.conftest import serving
 from tests.e2e.test_browser import expect_page, follow_link, settle, sign_in
 
@@ -29,7 +29,8 @@ def flow_store(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     The small demo has outcomes only from before the concept change, where the challenger
     earns less than the champion, so its money gate fails; here the product owner has made
-    that gate advisory and the engineer asked for review again.
+    that gate advisory and the engineer asked for review again. ticket-triage's candidate is
+    rejected, so the credit card is the only one waiting.
     """
     folder = tmp_path_factory.mktemp("flows")
     shutil.copytree(demo_db.parent, folder / "store")
@@ -47,6 +48,14 @@ def flow_store(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         store, model=MODEL, by=OWNER, changes={"gates.blocking": "metrics,compatibility,latency"}
     )
     workflow.request_review(store, model=MODEL, version=2, by=ENGINEER)
+    workflow.sign(
+        store,
+        model=CLASS_MODEL,
+        version=2,
+        by=OWNER,
+        decision="reject",
+        comment="Not in this journey.",
+    )
     return path
 
 

@@ -32,7 +32,7 @@ from core.registry import features_of, get_model, get_version
 from core.store import Store, log_tables
 from core.words import number, score
 from core.workflow import gates
-from data.build_demo import MODEL
+from data.build_demo import CLASS_MODEL, MODEL
 from tests.ui_helpers import (  # noqa: F401  (fixtures)
     MAIN,
     USER_OF_ROLE,
@@ -105,8 +105,14 @@ def open_page(db: Path, identity: Identity, page: str, clear: bool = True) -> Ap
 
 @pytest.fixture
 def private_demo(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A writable copy of the demo store, named by MODELBRIDGE_DB."""
+    """A writable copy of the demo store, named by MODELBRIDGE_DB, where ticket-triage's
+    candidate was rejected: credit-default's card is the only one waiting on the Approvals page
+    (tests/ui/test_demo_multiclass.py shows both)."""
     db = copy_with_artifacts(demo_db, tmp_path)
+    workflow.sign(
+        Store(db), model=CLASS_MODEL, version=2, by=OWNER, decision="reject",
+        comment="Not in these tests.",
+    )  # fmt: skip
     monkeypatch.setenv("MODELBRIDGE_DB", str(db))
     return db
 
@@ -638,11 +644,11 @@ def test_requesting_changes_is_recorded_and_shows_in_the_history_of_the_next_rev
     [event] = sign_off_events(private_demo).itertuples()
     assert (event.action, event.actor) == ("sign_off_request_changes", "owner")
 
-    workflow.request_review(Store(private_demo), model=MODEL, version=2, by=ENGINEER)
+    again = workflow.request_review(Store(private_demo), model=MODEL, version=2, by=ENGINEER)
     at = open_page(private_demo, OWNER, "approvals")
     assert f"{MODEL} v2 · in review" in texts(at.subheader)
     assert history_lines(at) == [
-        "Review 3 asked by engineer (open)",
+        f"Review {again.id} asked by engineer (open)",  # numbered across models
         "Review 2 asked by engineer (changes requested)",
         "- owner (product_owner): request_changes — Please add the Q2 data.",
     ]

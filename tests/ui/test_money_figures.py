@@ -37,7 +37,12 @@ AppAs = Callable[[str | None], AppTest]
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """Each metric's value by its label, the first on the page where several share it (the
+    Approvals page shows credit-default's card before ticket-triage's: oldest first)."""
+    found: dict[str, str] = {}
+    for m in at.metric:
+        found.setdefault(m.label, m.value)
+    return found
 
 
 def _texts(at: AppTest) -> list[str]:

@@ -18,7 +18,7 @@ from core.monitoring import latency_bins
 from core.store import Store, log_tables
 from core.words import STAGES
 from core.words import score as score_words
-from data.build_demo import DEMO_PASSWORD, DEMO_USERS, MODEL, truth_path
+from data.build_demo import CLASS_MODEL, DEMO_PASSWORD, DEMO_USERS, MODEL, truth_path
 from tests.ui_helpers import (  # noqa: F401  (fixtures)
     ALLOWED,
     PAGE_TITLES,
@@ -153,8 +153,8 @@ def check_traffic(at: AppTest, db: Path, role: str) -> None:
 
 
 def check_models(at: AppTest, db: Path, role: str) -> None:
-    assert MODEL in texts(at.subheader)
-    versions = at.dataframe[0].value
+    assert texts(at.subheader) == [MODEL, CLASS_MODEL]
+    versions = at.dataframe[0].value  # credit-default's, the first by name
     shown = dict(zip(versions["Version"], versions["Stage"], strict=True))
     assert shown == {f"v{v}": STAGES[s] for v, s in store_stages(db).items()}
     assert shown["v1"] == "live" and set(shown) == {"v1", "v2"}
@@ -166,13 +166,14 @@ def check_models(at: AppTest, db: Path, role: str) -> None:
     )
     assert not any("sha256" in c or "auc" in c.lower() for c in versions.columns)
     technical = role in ("ml_engineer", "admin")
-    assert [e.label for e in at.expander] == [
+    per_model = [
         *(["Technical view: metrics on the validation data"] if technical else []),
         "v2 inputs" + (" and lineage" if technical else ""),
         "v1 inputs" + (" and lineage" if technical else ""),
     ]
+    assert [e.label for e in at.expander] == per_model * 2  # both models have v1 and v2
     lineage = [m for m in texts(at.markdown) if "training data fingerprint" in m]
-    assert len(lineage) == (2 if technical else 0)
+    assert len(lineage) == (4 if technical else 0)
 
 
 def check_data_quality(at: AppTest, db: Path, role: str) -> None:
@@ -211,6 +212,7 @@ def check_approvals(at: AppTest, db: Path, role: str) -> None:
     waiting = {v: s for v, s in store_stages(db).items() if s in ("in_review", "approved")}
     assert texts(at.subheader) == [
         *(f"{MODEL} v{v} · {s.replace('_', ' ')}" for v, s in sorted(waiting.items())),
+        f"{CLASS_MODEL} v2 · in review",  # the demo's multiclass candidate, registered later
         "Live versions",
     ]
     live = next(v for v, stage in store_stages(db).items() if stage == "production")
