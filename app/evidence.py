@@ -15,7 +15,7 @@ import streamlit as st
 from app.tables import Column, table
 from app.text import escape_markdown
 from core import gate_settings
-from core.metrics import METRIC_WORDS
+from core.metrics import metric_name
 from core.words import METRIC_MEANINGS, money, score
 
 CHANGE_COLUMNS = ["at", "by", "key", "before", "after"]
@@ -105,7 +105,7 @@ def metrics_table(metrics: dict[str, Any], *, version: int, live: int | None, ke
     names = list(dict.fromkeys([*candidate, *current]))
     frame = pd.DataFrame(
         {
-            "metric": [_capital(_name(n)) for n in names],
+            "metric": [_capital(metric_name(n)) for n in names],
             "meaning": [_meaning(n) for n in names],
             "candidate": [candidate.get(n) for n in names],
             "live": [current.get(n) for n in names],
@@ -120,13 +120,6 @@ def metrics_table(metrics: dict[str, Any], *, version: int, live: int | None, ke
         columns["live"] = Column(f"Live v{live}", "number")
     st.caption("Measured on each version's validation data")
     table(frame, columns, key=f"metrics_{key}")
-
-
-def _name(metric: str) -> str:
-    """'macro F1'; a multiclass model's 'precision:high' is 'precision of high'."""
-    base, _, of = metric.partition(":")
-    name = METRIC_WORDS.get(base, base.replace("_", " "))
-    return f"{name} of {of}" if of else name
 
 
 def _meaning(metric: str) -> str:

@@ -112,3 +112,11 @@ KEY_METRICS = {
     "regression": ("mae", "rmse", "r2"),
     "multiclass": ("accuracy", "macro_f1", "log_loss"),
 }
+
+
+def metric_name(metric: str) -> str:
+    """A metric's name for people: 'AUC', 'macro F1'; a multiclass model's 'precision:high' is
+    'precision of high'."""
+    base, _, of = metric.partition(":")
+    name = METRIC_WORDS.get(base, base.replace("_", " "))
+    return f"{name} of {of}" if of else name

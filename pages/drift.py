@@ -8,7 +8,7 @@ from app.data import alerts_view, distribution_view, drift_view, revision, store
 from app.session import guard
 from app.text import escape_markdown, unescape_plotly
 from app.widgets import alert_list, model_picker
-from core.metrics import METRIC_WORDS
+from core.metrics import metric_name
 from core.monitoring.drift_report import RANKED_WINDOWS
 from core.words import PERIODS
 
@@ -117,11 +117,9 @@ if len(multi):
     )
 perf = view.performance
 metrics = list(dict.fromkeys(perf["metric"]))
-metric = tabs[2].selectbox(
-    "Metric", metrics, format_func=lambda m: METRIC_WORDS.get(m, m), key="drift_metric"
-)
+metric = tabs[2].selectbox("Metric", metrics, format_func=metric_name, key="drift_metric")
 tabs[2].plotly_chart(
-    charts.realized_vs_estimated(perf, metric, METRIC_WORDS.get(metric, metric)),
+    charts.realized_vs_estimated(perf, metric, metric_name(metric)),
     key="drift_performance",
 )
 tabs[2].caption(

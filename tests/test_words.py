@@ -177,3 +177,11 @@ def test_quality_says_what_a_metric_means_without_naming_it() -> None:
 )
 def test_a_label_inside_a_sentence_keeps_an_acronym(label: str, said: str) -> None:
     assert words.in_sentence(label) == said
+
+
+def test_a_metric_reads_in_words_with_its_class() -> None:
+    from core.metrics import metric_name
+
+    assert metric_name("roc_auc") == "AUC"
+    assert metric_name("precision:account") == "precision of account"
+    assert metric_name("macro_f1").lower() == "macro f1"

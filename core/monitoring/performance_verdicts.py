@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.metrics import METRIC_WORDS
+from core.metrics import METRIC_WORDS, metric_name
 from core.monitoring.performance import LOWER_IS_BETTER
 
 INCOMPLETE_SHARE = 0.25
@@ -91,7 +91,7 @@ class MetricVerdict:
     @property
     def words(self) -> str:
         """The metric's name for people ('AUC', 'calibration error')."""
-        return METRIC_WORDS.get(self.metric, self.metric.replace("_", " "))
+        return metric_name(self.metric)
 
     @property
     def side(self) -> str:
