@@ -176,9 +176,15 @@ def rotated_version(case: MulticlassCase, folder: Path) -> tuple[Path, Path]:
 
 def calibrated_probabilities(calibration: ClassCalibration, p: np.ndarray) -> np.ndarray:
     """P's rows through CALIBRATION's maps, renormalised, as its SQL reads them."""
-    mapped = np.column_stack(
-        [p[:, j] if m is None else m(p[:, j]) for j, m in enumerate(calibration.maps)]
-    )
+    if calibration.top is not None:  # the top probability calibrated, the rest share the rest
+        top = p.max(axis=1, keepdims=True)
+        right = calibration.top(top[:, 0])[:, None]
+        up, down = right / np.maximum(top, 1e-12), (1 - right) / np.maximum(1 - top, 1e-12)
+        mapped = np.where(p >= top, p * up, p * down)
+    else:
+        mapped = np.column_stack(
+            [p[:, j] if m is None else m(p[:, j]) for j, m in enumerate(calibration.maps)]
+        )
     total = mapped.sum(axis=1, keepdims=True)
     uniform = np.full_like(mapped, 1.0 / mapped.shape[1])  # where every map gives 0
     return np.divide(mapped, total, out=uniform, where=total > 0)

@@ -20,7 +20,7 @@ window's rows are mapped in SQL by each map's breakpoints (linear between them, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -69,12 +69,32 @@ class ClassCalibration:
     labelled: int  # labelled reference rows the maps were learnt on
     learnt_on: tuple[int, ...]  # of which predicted as each class
     kept_raw: tuple[tuple[str, str], ...]  # (class, reason) for each class without a map
+    # Where a class is kept raw: the map of a row's highest probability to its chance of being
+    # right, learnt on every labelled reference row (top-label calibration), used instead.
+    top: ClassMap | None = None
 
     def probabilities_sql(self, columns: list[str]) -> list[str]:
         """SQL of each class's calibrated probability, from the rows' probability COLUMNS."""
+        if self.top is not None:
+            return self._top_label_sql(columns)
         if all(m is None for m in self.maps):
             return list(columns)
         mapped = [c if m is None else m.sql(c) for c, m in zip(columns, self.maps, strict=True)]
+        total = " + ".join(mapped)
+        k = len(columns)
+        return [f"(CASE WHEN {total} > 0 THEN {m} / ({total}) ELSE {1 / k!r} END)" for m in mapped]
+
+    def _top_label_sql(self, columns: list[str]) -> list[str]:
+        """Each row's highest probability mapped through TOP, the others scaled to share the
+        rest as they did, renormalised (ties at the top share it alike)."""
+        assert self.top is not None
+        conf = f"greatest({', '.join(columns)})"
+        right = self.top.sql(conf)
+        up = f"{right} / greatest({conf}, 1e-12)"
+        down = f"(1 - {right}) / greatest(1 - {conf}, 1e-12)"
+        mapped = [
+            f"(CASE WHEN {c} >= {conf} THEN {c} * {up} ELSE {c} * {down} END)" for c in columns
+        ]
         total = " + ".join(mapped)
         k = len(columns)
         return [f"(CASE WHEN {total} > 0 THEN {m} / ({total}) ELSE {1 / k!r} END)" for m in mapped]
@@ -85,6 +105,11 @@ class ClassCalibration:
         if not self.labelled:
             return "logged probabilities as they are: the reference has no outcomes"
         learnt = f"{self.labelled:,} reference rows with outcomes"
+        if self.top is not None:
+            return (
+                f"each row's highest probability calibrated on {learnt} (too few outcomes to "
+                f"calibrate each class: {self._raw()})"
+            )
         if calibrated == len(self.maps):
             return f"probabilities calibrated on {learnt}"
         if not calibrated:
@@ -137,7 +162,36 @@ def fit_class_calibration(
         )
     )
     learnt_on = [int(predicted.get(i, 0)) for i in range(len(classes))]
-    return calibration_from_counts(counts, classes, learnt_on)
+    found = calibration_from_counts(counts, classes, learnt_on)
+    if not found.kept_raw or found.labelled < MIN_CLASS_LABELS:
+        return found
+    return replace(found, top=_top_map(w, model=model, version=version, outputs=outputs))
+
+
+def _top_map(
+    w: Work, *, model: Model, version: ModelVersion, outputs: ClassOutputs
+) -> ClassMap | None:
+    """The map of a labelled reference row's highest probability to its chance of being right
+    (its predicted class the actual one)."""
+    assert model.id is not None
+    columns = [f.column for f in outputs.probabilities.values()]
+    conf = f"greatest({', '.join(columns)})"
+    position = class_position_sql(outputs.predicted.column, list(outputs.probabilities))
+    found = w.frame(
+        f"SELECT CAST(least(greatest(floor({conf} * {SCORE_BINS}), 0), {SCORE_BINS - 1}) "
+        f"AS INTEGER) AS bin, count(*) AS n, sum({conf}) AS s, "
+        f"sum(CASE WHEN CAST(y AS INTEGER) = {position} THEN 1 ELSE 0 END) AS positives "
+        f"FROM {log_tables.ref_table(model.id)} WHERE version = ? AND y IS NOT NULL GROUP BY 1",
+        [version.version],
+    )
+    n, s, pos = _dense(found)
+    has = n > 0
+    if not has.any():
+        return None
+    points, fitted = isotonic_points(
+        s[has] / n[has], pos[has] / n[has], n[has], y_min=0.0, y_max=1.0
+    )
+    return ClassMap(tuple(points.tolist()), tuple(fitted.tolist()))
 
 
 def calibration_from_counts(

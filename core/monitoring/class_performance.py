@@ -16,7 +16,8 @@ probabilities say, widened by what the calibration could not learn from the refe
 - accuracy: each row is right with probability q (its predicted class's), so the count of right
   rows is Poisson-binomial with variance sum q(1 - q); the share right of each predicted class
   was learnt on the m_i labelled reference rows predicted so, which adds n_i² a_i(1 - a_i) /
-  (m_i + 1) (n_i rows predicted i, a_i their expected share right); band = estimate ± 2 sd / n.
+  (m_i + 1) (n_i rows predicted i, a_i their expected share right, pulled towards 1/2 as
+  (m_i a_i + 1) / (m_i + 2)); band = estimate ± 2 sd / n.
 - log loss: a row's loss -ln p_Y has variance sum_j q_j ln² p_j - (sum_j q_j ln p_j)²;
   band = estimate ± 2 sd / n.
 - F1, precision and recall: the 2.5th to 97.5th percentiles of the metric over draws where each
@@ -234,7 +235,10 @@ def estimated_metrics(
     rows = matrix.sum(axis=0)  # rows per predicted class
     right = np.divide(np.diag(matrix), rows, out=np.zeros_like(rows), where=rows > 0)
     # Without outcomes on the reference nothing was learnt, and the probabilities are trusted.
-    learnt = np.where(learnt_on > 0, rows**2 * right * (1 - right) / (learnt_on + 1.0), 0.0)
+    # The share right as learnt on m rows, pulled towards 1/2 by one right and one wrong row
+    # (Laplace): m rows all right do not prove a class is never wrong.
+    shrunk = (right * learnt_on + 1.0) / (learnt_on + 2.0)
+    learnt = np.where(learnt_on > 0, rows**2 * shrunk * (1 - shrunk) / (learnt_on + 1.0), 0.0)
     sd = math.sqrt(right_var + float(learnt.sum())) / n
     out["accuracy"] = _within(centre["accuracy"], sd, 0.0, 1.0)
     out["log_loss"] = _within(centre["log_loss"], math.sqrt(max(loss_var, 0.0)) / n, 0.0, math.inf)

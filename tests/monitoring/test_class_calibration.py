@@ -51,11 +51,10 @@ def _inside(rows: pd.DataFrame) -> pd.Series:
     )
 
 
-# Wine's reference holds 59 rows: fewer than 30 outcomes per class, so the forest's
-# under-confident probabilities are read as they are (0.87 estimated, 1.0 realized).
-SMALL_FOREST = pytest.mark.xfail(strict=True, reason="too few reference outcomes to calibrate")
+# Iris's and wine's references hold 50-59 rows: fewer than 30 outcomes per class, so their
+# rows' highest probabilities are calibrated instead (wine's forest: 0.87 raw, 1.0 realized).
 CASES = [
-    pytest.param(data, name, marks=SMALL_FOREST if (data, name) == ("wine", "RandomForest") else ())
+    (data, name)
     for data in ("iris", "wine", "digits")
     for name in ("RandomForest", "LogisticRegression", "HistGradientBoosting")
 ]
@@ -88,20 +87,31 @@ def test_a_random_forests_underconfident_probabilities_are_calibrated_on_digits(
     assert row.estimate_basis == "probabilities calibrated on 599 reference rows with outcomes"
 
 
-def test_a_small_reference_leaves_the_probabilities_raw_and_says_so(
+def test_a_reference_too_small_for_each_class_calibrates_the_top_probability_and_says_so(
     store: Store, tmp_path: Path
 ) -> None:
+    from core.monitoring.class_calibration import fit_class_calibration
+    from core.registry import get_model, get_version
+    from core.registry.classes import class_outputs
+
     case = held_out_case(tmp_path, data="iris", model=_models()["LogisticRegression"])
     _monitored(store, case)
 
     [row] = _accuracy(store, ALL_LOGS).itertuples()
 
-    logged = case.logs_frame
-    raw = logged[[f"p_{c}" for c in case.classes]].max(axis=1).mean()
-    assert row.estimated == pytest.approx(raw)
+    with store.read() as r:
+        model = get_model(r, name="m")
+        version = get_version(r, model=model, version=1)
+        outputs = class_outputs(version)
+        assert outputs is not None
+        calibration = fit_class_calibration(r, model=model, version=version, outputs=outputs)
+    assert calibration.top is not None and all(m is None for m in calibration.maps)
+    top = case.logs_frame[[f"p_{c}" for c in case.classes]].max(axis=1).to_numpy()
+    assert row.estimated == pytest.approx(calibration.top(top).mean(), rel=1e-9)
     assert row.estimate_basis == (
-        "logged probabilities as they are, with 50 reference rows with outcomes: setosa, "
-        "versicolor, virginica kept raw (fewer than 30 reference outcomes of it or of the others)"
+        "each row's highest probability calibrated on 50 reference rows with outcomes (too few "
+        "outcomes to calibrate each class: setosa, versicolor, virginica kept raw (fewer than 30 "
+        "reference outcomes of it or of the others))"
     )
 
 
