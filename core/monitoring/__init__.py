@@ -4,6 +4,7 @@ __all__ = [
     "alert_list",
     "alert_words",
     "alerts",
+    "class_calibration",
     "class_performance",
     "data_quality",
     "drift",
