@@ -20,10 +20,12 @@ records the actual dates, counts and metrics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -341,11 +343,26 @@ def _population(rng: np.random.Generator, seconds: np.ndarray, sched: _Schedule)
 def _sample_split(
     rng: np.random.Generator, sched: _Schedule, first: int, last: int, n_train: int, n_ref: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and held-out reference rows, time-ordered, drawn uniformly between two day offsets."""
+    """Train and held-out reference applicants (sample_split)."""
+    return sample_split(rng, sched, first, last, n_train, n_ref, population=_population)
+
+
+def sample_split(
+    rng: np.random.Generator,
+    sched: Any,
+    first: int,
+    last: int,
+    n_train: int,
+    n_ref: int,
+    *,
+    population: Callable[[np.random.Generator, np.ndarray, Any], pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and held-out reference rows, time-ordered, drawn uniformly between two day offsets
+    of SCHED (its epoch) by POPULATION(rng, epoch seconds, sched)."""
     seconds = np.sort(
         sched.epoch + rng.integers(first * DAY, last * DAY, n_train + n_ref, dtype=np.int64)
     )
-    frame = _population(rng, seconds, sched)
+    frame = population(rng, seconds, sched)
     is_ref = np.zeros(len(frame), bool)
     is_ref[rng.choice(len(frame), n_ref, replace=False)] = True
     return frame[~is_ref].reset_index(drop=True), frame[is_ref].reset_index(drop=True)

@@ -35,6 +35,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from data.scenario_files import clear, dump_model, write_csv, write_json
+from data.simulator import sample_split
 
 CLASSES = ("account", "billing", "delivery", "technical")
 NUMERIC = (
@@ -284,14 +285,8 @@ def _population(rng: np.random.Generator, seconds: np.ndarray, sched: _Schedule)
 def _sample_split(
     rng: np.random.Generator, sched: _Schedule, first: int, last: int, n_train: int, n_ref: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and held-out reference rows drawn uniformly between two day offsets."""
-    seconds = np.sort(
-        sched.epoch + rng.integers(first * DAY, last * DAY, n_train + n_ref, dtype=np.int64)
-    )
-    frame = _population(rng, seconds, sched)
-    is_ref = np.zeros(len(frame), bool)
-    is_ref[rng.choice(len(frame), n_ref, replace=False)] = True
-    return frame[~is_ref].reset_index(drop=True), frame[is_ref].reset_index(drop=True)
+    """Train and held-out reference tickets (data.simulator.sample_split)."""
+    return sample_split(rng, sched, first, last, n_train, n_ref, population=_population)
 
 
 # --- models -----------------------------------------------------------------------------
