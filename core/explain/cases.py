@@ -22,11 +22,11 @@ from core.explain import (
     logged_case,
 )
 from core.explain.class_probabilities import ClassProbabilities, asked_class, case_classes
+from core.explain.columns import typed_inputs
 from core.explain.reasons import Reason, reasons
 from core.monitoring.performance import threshold_of
 from core.registry import classes, features_of, get_model, get_version, reference_frame
 from core.registry.feature_metadata import Vocabulary, vocabulary
-from core.registry.features import Feature
 from core.store import Model, ModelVersion, Store, Work, log_tables, open_store
 from core.words import points, quantity, score
 
@@ -189,7 +189,7 @@ def _explain_frame(
     units: str,
     asked: str | None,
 ) -> CaseExplanation:
-    typed = _typed(frame, features_of(target))
+    typed = typed_inputs(frame, features_of(target))
     by_class = case_classes(
         store, model=entry, version=target, frame=typed, units=units, asked=asked
     )
@@ -239,16 +239,6 @@ def _cached_reference(db: str, model_id: int, version: int, data_sha: str) -> pd
         entry = r.session.get(Model, model_id)
         target = get_version(r, model=entry, version=version)
         return reference_frame(r, model=entry, version=target, limit=REFERENCE_ROWS)
-
-
-def _typed(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
-    out = frame.copy()
-    for f in features:
-        if f.kind == "numeric":
-            out[f.name] = pd.to_numeric(out[f.name], errors="coerce").astype(float)
-        else:
-            out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), None)
-    return out
 
 
 def decision_words(model: Model) -> tuple[str, str]:

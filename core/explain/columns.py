@@ -16,6 +16,18 @@ import numpy as np
 import pandas as pd
 
 
+def typed_inputs(frame: pd.DataFrame, features: list[Any]) -> pd.DataFrame:
+    """FRAME's input columns as the model reads them: numeric FEATURES as floats (unreadable
+    values as NaN), the others as objects with None for missing values."""
+    out = frame.copy()
+    for f in features:
+        if f.kind == "numeric":
+            out[f.name] = pd.to_numeric(out[f.name], errors="coerce").astype(float)
+        else:
+            out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), None)
+    return out
+
+
 def model_matrix(preprocess: Any, frame: pd.DataFrame) -> np.ndarray:
     """The rows of FRAME as the final estimator sees them: a dense float matrix."""
     if preprocess is None:

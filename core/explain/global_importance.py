@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from core.explain import explainer_for
-from core.explain.cases import _context, _typed
+from core.explain.cases import _context
 from core.explain.class_probabilities import asked_class
+from core.explain.columns import typed_inputs
 from core.explain.explainers import one_thread
 from core.registry import features_of, reference_frame
 from core.store import Model, ModelVersion, Store, Work, log_tables
@@ -60,7 +61,7 @@ def _contributions(
 ) -> pd.DataFrame:
     """Each row's contributions (one column per feature), on the overview plan: a multiclass
     model's to CLASS_'s probability, or to the probability of the class predicted for it."""
-    typed = _typed(frame, features_of(target)).reset_index(drop=True)
+    typed = typed_inputs(frame, features_of(target)).reset_index(drop=True)
     if entry.task != "multiclass":
         explained = explainer_for(store, model=entry, version=target).explain(typed, overview=True)
         return pd.DataFrame([e.contributions for e in explained])

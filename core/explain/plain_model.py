@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from core.explain import plain_steps
+from core.explain.columns import typed_inputs
 from core.explain.from_sklearn import read_model, used_steps
 from core.registry.features import Feature
 
@@ -134,17 +135,7 @@ def probes(features: list[Feature], background: pd.DataFrame) -> list[pd.DataFra
             groups.append(few.assign(**{f.name: pd.to_numeric(few[f.name]) * 1.5 + 1}))
         else:
             groups.append(few.assign(**{f.name: "\x00unseen"}))
-    return [_typed(g, features) for g in groups]
-
-
-def _typed(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
-    out = frame.copy()
-    for f in features:
-        if f.kind == "numeric":
-            out[f.name] = pd.to_numeric(out[f.name], errors="coerce").astype(float)
-        else:
-            out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), None)
-    return out
+    return [typed_inputs(g, features) for g in groups]
 
 
 def same_scores(model: Any, plain: PlainModel, groups: list[pd.DataFrame]) -> bool:
