@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InvalidInput
-from core.explain.explainers import Explainer, explainer_for, one_thread
+from core.explain.explainers import Explainer, one_thread
+from core.explain.version_explainer import explainer_for
 from core.store import Model, ModelVersion, Store
 
 

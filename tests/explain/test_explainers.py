@@ -524,7 +524,7 @@ def test_explanation_drift_ranks_the_features_of_each_window_by_their_mean_absol
 def test_an_explainer_is_built_once_per_version_and_units_and_then_reused(
     explained_store: Store,
 ) -> None:
-    from core.explain import explainers as explain
+    from core.explain import version_explainer as explain
     from core.registry import get_model, get_version
 
     with explained_store.read() as r:
