@@ -15,7 +15,7 @@ import pytest
 
 from core.registry import RegistrationSpec, register_version
 from core.store import Store, TeamStore
-from tests import postgres
+from tests import postgres, s3
 from tests.factories import Case, binary_case, regression_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="duckdb",
         help="the store the `store` fixture gives: an embedded DuckDB file, or a team catalog "
         "on a PostgreSQL server the tests start (logs as Parquet under a temporary folder)",
+    )
+    parser.addoption(
+        "--logs",
+        choices=("folder", "s3"),
+        default="folder",
+        help="where a team catalog's log files go: a temporary folder, or a bucket on an S3 "
+        "server the tests start",
     )
 
 
@@ -45,10 +52,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     """An empty, initialised store: a DuckDB file in a temporary folder, or with
     --catalog postgresql a team catalog (a new database) with its log location."""
     if request.config.getoption("--catalog") == "postgresql":
-        server = request.getfixturevalue("postgres_server")
-        team = TeamStore(server.create(), lock_wait_seconds=10)
-        team.init(logs=tmp_path / "logs")
-        return team
+        return request.getfixturevalue("team_store")
     s = Store(tmp_path / "store.duckdb", lock_wait_seconds=10)
     s.init()
     return s
@@ -62,11 +66,35 @@ def postgres_server() -> Iterator[postgres.Server]:
 
 
 @pytest.fixture
-def team_store(postgres_server: postgres.Server, tmp_path: Path) -> TeamStore:
-    """An empty, initialised team catalog (a new PostgreSQL database) with its log location."""
+def team_store(
+    request: pytest.FixtureRequest, postgres_server: postgres.Server, tmp_path: Path
+) -> TeamStore:
+    """An empty, initialised team catalog (a new PostgreSQL database) with its log location:
+    a temporary folder, or with --logs s3 a new bucket."""
     s = TeamStore(postgres_server.create(), lock_wait_seconds=10)
-    s.init(logs=tmp_path / "logs")
+    in_s3 = request.config.getoption("--logs") == "s3"
+    s.init(logs=request.getfixturevalue("s3_logs") if in_s3 else tmp_path / "logs")
     return s
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[s3.Server]:
+    """One S3-compatible server for the test session (started on first use)."""
+    with s3.running() as running:
+        yield running
+
+
+@pytest.fixture
+def s3_logs(s3_server: s3.Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A log location in a new, empty bucket, with this process (and the processes it starts)
+    set up to reach it; model files downloaded from it go to a temporary cache."""
+    import s3fs
+
+    for name, value in s3_server.environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MODELBRIDGE_CACHE", str(tmp_path / "cache"))
+    s3fs.S3FileSystem.clear_instance_cache()  # made with another test's settings
+    return f"s3://{s3_server.bucket()}/logs"
 
 
 @pytest.fixture(scope="session")

@@ -166,3 +166,14 @@ def drop_column(w: Work, table: str, column: str) -> None:
     w.sql(f"ALTER TABLE {table} DROP COLUMN {column}")
     for _, sql in indexes:
         w.sql(sql)
+
+
+def kept_model_files(store: Store) -> dict[str, bytes]:
+    """The model files the store keeps, by name: in its artifact folder, or in its bucket."""
+    from core.logfiles import ObjectFolder
+
+    home = store.artifact_home
+    if isinstance(home, str):
+        folder = ObjectFolder.parse(home)
+        return {name: folder.fs.cat_file(folder.key(name)) for name in folder.listing("")}
+    return {p.name: p.read_bytes() for p in home.glob("*")} if home.exists() else {}

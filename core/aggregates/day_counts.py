@@ -211,20 +211,23 @@ def _engine(w: Work, name: str, model_id: int, days: list[date]) -> Engine:
         return Engine(ibis.duckdb.from_connection(w.db), StoreTables())
     from sqlmodel import select
 
-    from core.aggregates.spark import team_spark_session
+    from core.aggregates.spark import require_s3a, spark_address, team_spark_session
     from core.logfiles import LogFile
 
     found = w.session.exec(select(LogFile).where(LogFile.model_id == model_id)).all()
     root = w.space.location
+    session = team_spark_session()
+    if root.remote is not None:
+        require_s3a(session, location=root.stored)
     predictions: dict[tuple[int, date], list[str]] = defaultdict(list)
     labels = []
     for row in found:
-        path = str(root.path_of(row.path))
+        path = spark_address(root, row.path)
         if row.kind == "prediction" and row.version is not None and row.day in days:
             predictions[(row.version, row.day)].append(path)
         elif row.kind == "label":
             labels.append(path)
-    return spark_engine(team_spark_session(), logs=CatalogFiles(root, dict(predictions), labels))
+    return spark_engine(session, logs=CatalogFiles(root, dict(predictions), labels))
 
 
 def _records(frame: pd.DataFrame, model_id: int) -> list[dict[str, Any]]:

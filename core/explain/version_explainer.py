@@ -5,7 +5,6 @@ read back for explaining."""
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,7 +16,7 @@ from core.explain.permutation import BACKGROUND_ROWS
 from core.explain.plain_model import keep_plain, load_plain
 from core.files.sources import quote_ident
 from core.registry import features_of, reference_frame, scoring_class
-from core.registry.artifacts import check_model_file, load_model
+from core.registry.artifacts import check_model_file, load_model, model_file
 from core.store import Model, ModelVersion, Store, Work, log_tables, open_store
 
 
@@ -34,7 +33,7 @@ def _cached_explainer(
             )
         ).one()
         background = reference_frame(r, model=model, version=target, limit=BACKGROUND_ROWS * 5)
-    path = Path(target.artifact_path)
+    path = model_file(target.artifact_path, sha256=target.artifact_sha256)
     # The file is checked as loading checks it; its plain form, when kept, spares loading it.
     check_model_file(path, expected_sha256=target.artifact_sha256, shown_as=path.name)
     estimator: Any = load_plain(path, sha256=sha)

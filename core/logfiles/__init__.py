@@ -9,6 +9,7 @@ committed files with committed_view; clean_orphans removes what crashed batches 
 from core.logfiles.cleaning import clean_orphans
 from core.logfiles.committing import DEFAULT_GRACE_SECONDS, LogFile, StaleBatch, commit_rows
 from core.logfiles.location import LogLocation
+from core.logfiles.object_store import ObjectFolder
 from core.logfiles.reading import committed_view
 from core.logfiles.writing import PARTITIONS, WrittenFile, partition_folder, write_files
 
@@ -17,6 +18,7 @@ __all__ = [
     "PARTITIONS",
     "LogFile",
     "LogLocation",
+    "ObjectFolder",
     "StaleBatch",
     "WrittenFile",
     "clean_orphans",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from core.logfiles.location import LogLocation
@@ -29,24 +29,47 @@ def clean_orphans(
     must be longer than any worker takes from writing to committing, and commit_rows refuses
     files older than half of it. Read COMMITTED_PATHS from the catalog just before calling: a
     file committed after that read is then younger than the grace period and is kept. Empty
-    folders stay: a worker may be about to write into one.
+    folders stay: a worker may be about to write into one. In an object store, a file's time
+    is when its upload ended.
     """
     cutoff = time.time() - grace_seconds
     committed = set(committed_paths)
     removed = []
+    for relative, modified in _files(location):
+        if relative in committed or not _OURS.match(relative.rsplit("/", 1)[-1]):
+            continue
+        if modified >= cutoff:
+            continue
+        if location.remote is not None:
+            again = location.remote.stat(relative)
+            if again is None or again[1] >= cutoff:
+                continue  # removed by another cleaner, or uploaded again since it was listed
+            location.remote.remove(relative)
+        else:
+            try:
+                if location.path_of(relative).stat().st_mtime >= cutoff:
+                    continue  # written again since it was listed
+                location.path_of(relative).unlink()
+            except FileNotFoundError:
+                continue  # renamed into place or removed by another cleaner meanwhile
+        removed.append(relative)
+    return sorted(removed)
+
+
+def _files(location: LogLocation) -> Iterator[tuple[str, float]]:
+    """Every file under the kind=… folders: its path relative to LOCATION and when it was last
+    written."""
     for kind in PARTITIONS:
-        top = location.root / f"kind={kind}"
+        if location.remote is not None:
+            for relative, (_, modified) in location.remote.listing(f"kind={kind}").items():
+                yield relative, modified
+            continue
+        top = location.folder / f"kind={kind}"
         for folder, _, names in os.walk(top):
             for name in names:
                 path = Path(folder) / name
-                relative = path.relative_to(location.root).as_posix()
-                if relative in committed or not _OURS.match(name):
-                    continue
                 try:
-                    if path.stat().st_mtime >= cutoff:
-                        continue
-                    path.unlink()
+                    modified = path.stat().st_mtime
                 except FileNotFoundError:
-                    continue  # renamed into place or removed by another cleaner meanwhile
-                removed.append(relative)
-    return sorted(removed)
+                    continue
+                yield path.relative_to(location.folder).as_posix(), modified

@@ -60,21 +60,21 @@ def commit_rows(
     for file in files:
         if not file.path.endswith(f"/{batch_id}.parquet"):
             raise ValueError(f"{file.path} is not a file of batch {batch_id}")
-        try:
-            found = location.path_of(file.path).stat()
-        except FileNotFoundError:
+        found = _stat(location, file.path)
+        if found is None:
             raise StaleBatch(
                 f"log file {file.path} of batch {batch_id} is gone (removed as an orphan?); "
                 "ingest the file again"
-            ) from None
-        if found.st_size != file.bytes:
+            )
+        size, modified = found
+        if size != file.bytes:
             raise StaleBatch(
                 f"log file {file.path} changed since batch {batch_id} wrote it (another attempt "
                 "of the batch?); ingest the file again"
             )
-        if now - found.st_mtime > grace_seconds / 2:
+        if now - modified > grace_seconds / 2:
             raise StaleBatch(
-                f"log file {file.path} of batch {batch_id} was written {now - found.st_mtime:.0f}"
+                f"log file {file.path} of batch {batch_id} was written {now - modified:.0f}"
                 f" s ago, too close to the {grace_seconds:.0f} s after which uncommitted files "
                 "are removed; ingest the file again"
             )
@@ -92,3 +92,14 @@ def commit_rows(
             )
         )
     return rows
+
+
+def _stat(location: LogLocation, relative: str) -> tuple[int, float] | None:
+    """Size and last-modified time of the file at RELATIVE, or None when it is not there."""
+    if location.remote is not None:
+        return location.remote.stat(relative)
+    try:
+        found = location.path_of(relative).stat()
+    except FileNotFoundError:
+        return None
+    return found.st_size, found.st_mtime

@@ -36,14 +36,16 @@ def committed_view(
             raise ValueError(f"column {column!r} {sql_type!r}: a plain name and one of {SQL_TYPES}")
     typed = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in columns.items())
     empty = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in columns.items())
-    paths = sorted({str(location.path_of(f)) for f in files})
-    missing = [p for p in paths if not os.path.isfile(p)]
+    relative = sorted(set(files))
+    missing = _missing(location, relative)
     if missing:
         raise StoreFault(
-            f"{len(missing)} committed log file(s) are missing under {location.root}, "
-            f"{missing[0]} first; check the log location is the right folder, or restore the "
-            "files from a backup"
+            f"{len(missing)} committed log file(s) are missing under {location.stored}, "
+            f"{location.address(missing[0])} first; check the log location is the right one, "
+            "or restore the files from a backup"
         )
+    location.attach(con)
+    paths = [location.address(f) for f in relative]
     body = f"SELECT {empty} WHERE false"
     if paths:
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
@@ -53,3 +55,13 @@ def committed_view(
             "union_by_name = true, hive_partitioning = false)"
         )
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {typed} FROM ({body})")
+
+
+def _missing(location: LogLocation, relative: list[str]) -> list[str]:
+    """The files of RELATIVE that are not there: one listing per model and kind on an object
+    store (one request per thousand files) instead of one request per file."""
+    if location.remote is None:
+        return [f for f in relative if not os.path.isfile(location.path_of(f))]
+    tops = sorted({"/".join(f.split("/")[:2]) for f in relative})
+    found = {name for top in tops for name in location.remote.listing(top)}
+    return [f for f in relative if f not in found]

@@ -1,6 +1,9 @@
 """Writing a batch's accepted rows as Parquet files under the log location, one file per
 partition, each written under a temporary name, flushed to disk and renamed into place.
 
+In an object store, a file is written locally and uploaded to its final key: the object appears
+whole when the upload ends.
+
 Layout: kind=<kind>/model=<id>[/version=<v>][/day=<YYYY-MM-DD>]/<batch_id>.parquet. The name
 depends on the batch id only, so a retry of a batch writes the same paths again (replacing
 what a crashed attempt left, which no reader sees before the catalog commit) instead of adding
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,11 +115,11 @@ def write_files(
             relative = f"{folder}/{batch_id}.parquet"
             rows, size, sha256 = _write_file(
                 con,
-                final=location.path_of(relative),
+                location=location,
+                relative=relative,
                 select=f"SELECT * FROM {source} WHERE {where}",
                 params=[*params, *values],
             )
-            _flush_folders(location.path_of(folder), up_to=location.root)
             written.append(WrittenFile(relative, kind, model_id, version, day, rows, size, sha256))
         return written
     finally:
@@ -143,20 +147,31 @@ def _partition_filter(
     return " AND ".join(conditions), values
 
 
-def _write_file(con: Any, *, final: Path, select: str, params: list[Any]) -> tuple[int, int, str]:
-    """Rows, size and SHA-256 of the file SELECT wrote at FINAL (via a temporary name)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}{_TEMPORARY_SUFFIX}")
+def _write_file(
+    con: Any, *, location: LogLocation, relative: str, select: str, params: list[Any]
+) -> tuple[int, int, str]:
+    """Rows, size and SHA-256 of the file SELECT wrote at RELATIVE: under a temporary name
+    renamed into place in a folder, or uploaded whole from a local temporary file to an object
+    store (an object has no rename, and appears only once its upload is complete)."""
+    if location.remote is None:
+        final = location.path_of(relative)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}{_TEMPORARY_SUFFIX}")
+    else:
+        temporary = Path(tempfile.gettempdir()) / f"modelbridge-{uuid.uuid4().hex}.parquet"
     try:
         rows = con.execute(
             f"COPY ({select}) TO {_literal(str(temporary))} (FORMAT parquet, COMPRESSION snappy)",
             params,
         ).fetchall()[0][0]
         size, sha256 = _flush_and_hash(temporary)
-        os.replace(temporary, final)
-    except BaseException:
+        if location.remote is None:
+            os.replace(temporary, final)
+            _flush_folders(final.parent, up_to=location.folder)
+        else:
+            location.remote.put(temporary, relative)
+    finally:
         temporary.unlink(missing_ok=True)
-        raise
     return int(rows), size, sha256
 
 

@@ -12,6 +12,7 @@ their sha256 matches the one recorded at registration.
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from core.errors import InvalidInput
 from core.files.sources import sha256_of
+from core.logfiles import ObjectFolder
 
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "collections")
 TRUSTED_FUNCTION_PACKAGES = ("sklearn.metrics", "sklearn.feature_selection")
@@ -34,12 +36,22 @@ _FORMATS = {".skops": "skops", ".joblib": "joblib", ".pkl": "joblib", ".pickle":
 
 @dataclass(frozen=True)
 class StoredArtifact:
-    """A model file kept beside the store."""
+    """A model file kept beside the store (or in its object store)."""
 
-    path: Path
+    path: Path  # a copy on this machine, to load
     sha256: str
     fmt: str
     new: bool = False  # copied by this call (no earlier version shares the file)
+    address: str = ""  # what the catalog records: PATH, or the object's s3:// URL
+
+    def discard(self) -> None:
+        """Remove the copy this call made (a refused file leaves none behind)."""
+        if not self.new:
+            return
+        self.path.unlink(missing_ok=True)
+        if _is_url(self.address):
+            folder, _, name = self.address.rpartition("/")
+            ObjectFolder.parse(folder).remove(name)
 
 
 def artifact_format(path: Path) -> str:
@@ -53,20 +65,67 @@ def artifact_format(path: Path) -> str:
     return fmt
 
 
-def store_artifact(source: Path, artifacts_dir: Path) -> StoredArtifact:
-    """Copy a model file into the store's artifact folder, named by its content hash."""
+def store_artifact(source: Path, home: Path | str) -> StoredArtifact:
+    """Copy a model file into the store's artifact folder HOME (a path, or an s3:// URL),
+    named by its content hash."""
     if not source.is_file():
         raise InvalidInput(f"{source}: model file not found")
     fmt = artifact_format(source)
     digest = sha256_of(source)
-    artifacts_dir.mkdir(parents=True, exist_ok=True)
-    target = artifacts_dir / f"{digest}{source.suffix.lower()}"
+    name = f"{digest}{source.suffix.lower()}"
+    if isinstance(home, str):
+        remote = ObjectFolder.parse(home)
+        new = remote.stat(name) is None
+        if new:
+            remote.put(source, name)
+        local = _cached(name)
+        _copy(source, local)
+        return StoredArtifact(local, digest, fmt, new, remote.address(name))
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / name
     new = not target.exists()
     if new:
-        tmp = target.with_suffix(target.suffix + ".part")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)
-    return StoredArtifact(target, digest, fmt, new)
+        _copy(source, target)
+    return StoredArtifact(target, digest, fmt, new, str(target))
+
+
+def model_file(stored: str, *, sha256: str | None) -> Path:
+    """The registered model file the catalog records as STORED, on this machine: its path, or
+    for an object store a copy downloaded once into this machine's cache and checked against
+    the SHA256 recorded at registration."""
+    if not _is_url(stored):
+        return Path(stored)
+    folder, _, name = stored.rpartition("/")
+    local = _cached(name)
+    if local.is_file() and (sha256 is None or sha256_of(local) == sha256):
+        return local
+    if ObjectFolder.parse(folder).fetch(name, local) != sha256 and sha256 is not None:
+        local.unlink(missing_ok=True)
+        raise InvalidInput(
+            f"{stored}: refused, its sha256 differs from the one registered; the file was "
+            "changed after registration"
+        )
+    return local
+
+
+def _cached(name: str) -> Path:
+    """Where this machine keeps its copy of the object store's model file NAME."""
+    root = os.environ.get("MODELBRIDGE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "modelbridge"
+    )
+    return Path(root) / "artifacts" / name
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy SOURCE to TARGET whole: readers never see half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".part")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text
 
 
 def _types_to_trust(path: Path, shown_as: str) -> list[str]:

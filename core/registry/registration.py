@@ -191,7 +191,7 @@ def register_version(
         )
         artifact = None
         if model_file is not None:
-            artifact = store_artifact(model_file, store.artifacts_dir)
+            artifact = store_artifact(model_file, store.artifact_home)
             try:
                 warnings += check_artifact(
                     w,
@@ -205,8 +205,7 @@ def register_version(
                     prefix=prefix,
                 )
             except InvalidInput:
-                if artifact.new:  # a refused file leaves no copy behind
-                    artifact.path.unlink(missing_ok=True)
+                artifact.discard()  # a refused file leaves no copy behind
                 raise
             if converted_from:
                 warnings.append(
@@ -220,7 +219,7 @@ def register_version(
             created_by=created_by,
             description=spec.description,
             git_sha=spec.git_sha,
-            artifact_path=str(artifact.path) if artifact else None,
+            artifact_path=artifact.address if artifact else None,
             artifact_sha256=artifact.sha256 if artifact else None,
             artifact_format=artifact.fmt if artifact else None,
             positive_class=spec.model_class,

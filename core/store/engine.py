@@ -162,6 +162,11 @@ class Store:
         """Folder beside the store file where registered model files are kept."""
         return self.path.parent / f"{self.path.stem}.artifacts"
 
+    @property
+    def artifact_home(self) -> Path | str:
+        """Where registration keeps model files: a folder, or an object store's s3:// URL."""
+        return self.artifacts_dir
+
     def exists(self) -> bool:
         """Whether the store file has been created."""
         return self.path.exists()

@@ -27,6 +27,8 @@ from core.store.schema import create_or_upgrade, get_meta, put_meta
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from core.logfiles import LogLocation
+
 LOG_LOCATION = "log_location"  # store_meta key: the folder holding model files and logs
 REVISION = "revision"  # store_meta key: bumped by every committed write
 
@@ -62,7 +64,7 @@ class TeamStore(Store):
         self.audit_key = audit_key if audit_key is not None else Settings.audit_key_from_env()
         self._engines: dict[bool, sa.Engine] = {}
         self._checked = False
-        self._log_location: Path | None = None
+        self._log_location: str | None = None
 
     def _engine(self, *, read_only: bool = False) -> sa.Engine:
         """SQLAlchemy's engine on the catalog, made on first use (one: a catalog has no
@@ -87,8 +89,10 @@ class TeamStore(Store):
         raise InvalidInput(f"{self.location} is a team catalog, not a store file")
 
     @property
-    def log_location(self) -> Path:
-        """The shared folder holding the store's model files and logs."""
+    def logs(self) -> LogLocation:
+        """Where the store's model files and logs are: a shared folder or an object store."""
+        from core.logfiles import LogLocation
+
         if self._log_location is None:
             with self.read() as r:
                 found = get_meta(r, key=LOG_LOCATION)
@@ -97,13 +101,24 @@ class TeamStore(Store):
                     f"the team catalog {self.location} has no log location; set it with "
                     "`modelbridge init --db URL --logs PATH`"
                 )
-            self._log_location = Path(found)
-        return self._log_location
+            self._log_location = found
+        return LogLocation.of(self._log_location)
+
+    @property
+    def log_location(self) -> Path:
+        """The shared folder holding the store's model files and logs (a local location)."""
+        return self.logs.folder
 
     @property
     def artifacts_dir(self) -> Path:
-        """Folder under the log location where registered model files are kept."""
+        """Folder under the (local) log location where registered model files are kept."""
         return self.log_location / "artifacts"
+
+    @property
+    def artifact_home(self) -> Path | str:
+        """Where registered model files are kept: artifacts/ under the log location."""
+        logs = self.logs
+        return f"{logs.remote.url}/artifacts" if logs.remote else logs.folder / "artifacts"
 
     def _unreachable(self, exc: BaseException) -> StoreFault | NotFound:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -184,11 +199,10 @@ class TeamStore(Store):
         try:
             conn.begin()
             if with_logs and self._log_location is None:
-                found = get_meta(unit, key=LOG_LOCATION)
-                self._log_location = Path(found) if found else None
+                self._log_location = get_meta(unit, key=LOG_LOCATION)
             if with_logs and self._log_location is not None:
                 unit.space = TeamLogs(
-                    logs, catalog=unit.catalog, location=LogLocation(self._log_location)
+                    logs, catalog=unit.catalog, location=LogLocation.of(self._log_location)
                 )
                 unit.space.bind(unit.session)
             yield unit
@@ -231,7 +245,7 @@ class TeamStore(Store):
                 put_meta(w, key=REVISION, value="0")
             if logs is not None:
                 location = LogLocation.parse(str(logs), create=True)
-                put_meta(w, key=LOG_LOCATION, value=str(location.root))
+                put_meta(w, key=LOG_LOCATION, value=location.stored)
         self._log_location = None
         return created
 
@@ -248,13 +262,11 @@ class TeamStore(Store):
         once they are older than GRACE_SECONDS; the paths removed."""
         from sqlmodel import select
 
-        from core.logfiles import LogFile, LogLocation, clean_orphans
+        from core.logfiles import LogFile, clean_orphans
 
         with self.read() as r:
             committed = r.session.exec(select(LogFile.path)).all()
-        return clean_orphans(
-            LogLocation(self.log_location), committed_paths=committed, grace_seconds=grace_seconds
-        )
+        return clean_orphans(self.logs, committed_paths=committed, grace_seconds=grace_seconds)
 
     def require(self) -> TeamStore:
         """Fail with a clear message when the catalog has not been initialised."""

@@ -8,7 +8,6 @@ This is what a product owner compares, not AUC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 from core.errors import InvalidInput
 from core.files.sources import quote_ident
 from core.registry import features_of, get_model, get_version, scoring_class
-from core.registry.artifacts import load_model, positive_scores
+from core.registry.artifacts import load_model, model_file, positive_scores
 from core.store import Model, ModelVersion, Store, Work, log_tables
 from core.value.business_case import BusinessCase, current
 from core.value.figures import REALIZED, Basis, Figure
@@ -42,7 +41,10 @@ def model_and_inputs(
     what it is loaded for ('score', 'decide') in the message when it cannot be."""
     if not version.artifact_path:
         raise InvalidInput(f"v{version.version} has no model file to {to} the same requests")
-    estimator = load_model(Path(version.artifact_path), expected_sha256=version.artifact_sha256)
+    estimator = load_model(
+        model_file(version.artifact_path, sha256=version.artifact_sha256),
+        expected_sha256=version.artifact_sha256,
+    )
     names = [f.name for f in features_of(version)]
     missing = [n for n in names if n not in sample]
     if missing:

@@ -5,11 +5,9 @@ comes from the value matrix. Metrics, drift, latency and explanations are core.w
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from core.errors import ModelBridgeError
 from core.registry import features_of
-from core.registry.artifacts import load_model
+from core.registry.artifacts import load_model, model_file
 from core.registry.classes import class_outputs, reproduce_probabilities
 from core.store import Model, ModelVersion, Store, Work
 from core.workflow import gates
@@ -31,7 +29,8 @@ def reproduction_gate(w: Work, *, model: Model, candidate: ModelVersion) -> Gate
         )
     try:
         estimator = load_model(
-            Path(candidate.artifact_path), expected_sha256=candidate.artifact_sha256
+            model_file(candidate.artifact_path, sha256=candidate.artifact_sha256),
+            expected_sha256=candidate.artifact_sha256,
         )
         found = reproduce_probabilities(
             w,

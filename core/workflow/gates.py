@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import ModelBridgeError
@@ -21,7 +20,7 @@ from core.metrics import METRIC_WORDS
 from core.monitoring.drift import PREDICTION, drift_by_window
 from core.monitoring.windows import WindowSpec
 from core.registry import features_of, reference_frame, scoring_class
-from core.registry.artifacts import load_model
+from core.registry.artifacts import load_model, model_file
 from core.registry.classes import class_outputs
 from core.registry.reproduction import reproduce
 from core.store import Model, ModelVersion, Store, Work
@@ -156,7 +155,8 @@ def reproduction_gate(w: Work, *, model: Model, candidate: ModelVersion) -> Gate
         )
     try:
         estimator = load_model(
-            Path(candidate.artifact_path), expected_sha256=candidate.artifact_sha256
+            model_file(candidate.artifact_path, sha256=candidate.artifact_sha256),
+            expected_sha256=candidate.artifact_sha256,
         )
         found = reproduce(
             w,

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from core.registry import features_of, scoring_class
-from core.registry.artifacts import load_model, positive_scores
+from core.registry.artifacts import load_model, model_file, positive_scores
 from core.store import Model, ModelVersion
 from core.workflow.gates import FAIL, PASS, WARN, Gate, settings_of
 
@@ -27,7 +26,10 @@ def latency_gate(model: Model, candidate: ModelVersion, sample: Any) -> Gate:
     budget = float(settings_of(model).get("latency_budget_ms", DEFAULT_LATENCY_BUDGET_MS))
     if not candidate.artifact_path:
         return Gate("latency", WARN, True, "No model file registered: serving time unknown.")
-    estimator = load_model(Path(candidate.artifact_path), expected_sha256=candidate.artifact_sha256)
+    estimator = load_model(
+        model_file(candidate.artifact_path, sha256=candidate.artifact_sha256),
+        expected_sha256=candidate.artifact_sha256,
+    )
     names = [f.name for f in features_of(candidate)]
     rows = sample[names].head(LATENCY_ROWS)
     if rows.empty:

@@ -26,10 +26,10 @@ from core.registry import (
     pickle_files,
     register_version,
 )
-from core.registry.artifacts import load_model
+from core.registry.artifacts import load_model, model_file
 from core.store import Store
 from tests.conftest import in_process_cli
-from tests.factories import ADMIN, FEATURES, Case
+from tests.factories import ADMIN, FEATURES, Case, kept_model_files
 
 ENGINEER = Identity("erin", "ml_engineer")
 
@@ -69,7 +69,7 @@ def _evil_file(tmp_path: Path) -> tuple[Path, Path]:
 def _nothing_registered(store: Store) -> None:
     with store.read() as r:
         assert list_models(r) == []
-    assert list(store.artifacts_dir.glob("*")) == []
+    assert kept_model_files(store) == {}
 
 
 def test_a_pickle_file_is_refused_by_default_and_never_loaded(
@@ -116,9 +116,12 @@ def test_a_pickle_is_kept_as_skops_converted_in_another_process_with_a_warning_a
         version = get_version(r, model=get_model(r, name="credit"))
     assert version.artifact_format == "skops"
     assert Path(version.artifact_path).suffix == ".skops"
-    assert [p.suffix for p in store.artifacts_dir.iterdir()] == [".skops"]
+    assert [Path(name).suffix for name in kept_model_files(store)] == [".skops"]
     features = binary_files.frame[FEATURES]
-    loaded = load_model(Path(version.artifact_path), expected_sha256=version.artifact_sha256)
+    loaded = load_model(
+        model_file(version.artifact_path, sha256=version.artifact_sha256),
+        expected_sha256=version.artifact_sha256,
+    )
     np.testing.assert_array_equal(
         loaded.predict_proba(features), binary_files.model.predict_proba(features)
     )

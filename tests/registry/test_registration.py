@@ -34,7 +34,7 @@ from core.registry import (
 )
 from core.registry.artifacts import load_model
 from core.store import Store
-from tests.factories import ADMIN, FEATURES, Case
+from tests.factories import ADMIN, FEATURES, Case, kept_model_files
 
 
 class HomeMadeClassifier(LogisticRegression):
@@ -221,9 +221,10 @@ def test_a_version_records_its_lineage(store: Store, binary_files: Case) -> None
         "first cut",
     )
     assert version.created_at.tzinfo is not None
-    artifact = Path(version.artifact_path)
-    assert artifact.parent == store.artifacts_dir
-    assert artifact.read_bytes() == binary_files.model_file.read_bytes()
+    assert kept_model_files(store) == {
+        f"{version.artifact_sha256}.skops": binary_files.model_file.read_bytes()
+    }
+    assert version.artifact_path.endswith(f"/artifacts/{version.artifact_sha256}.skops")
     assert version.artifact_sha256 == _sha256(binary_files.model_file)
     assert version.artifact_format == "skops"
     assert events == [("register_version", "alice", 1)]
@@ -415,7 +416,7 @@ def test_a_joblib_file_holding_no_model_is_refused(
     assert message == (
         f"{tmp_path / 'weights.joblib'}: holds a dict, not a model with a predict() method"
     )
-    assert list(store.artifacts_dir.glob("*")) == []  # no copy of the refused file is kept
+    assert kept_model_files(store) == {}  # no copy of the refused file is kept
 
 
 def test_a_classifier_of_three_classes_is_refused_though_its_reference_looks_like_regression(
