@@ -64,12 +64,14 @@ java:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
 
-# Then the registry, workflow, user and audit tests once more, on a team catalog (PostgreSQL).
+# Then the registry, workflow, user and audit tests once more on a team catalog (PostgreSQL),
+# with its logs in a folder and then in a bucket on an S3 server the tests start.
 TEAM_SUITE := tests/registry tests/workflow tests/test_audit.py tests/test_users.py
 
 test: install browser postgres java
 	$(UV) run --frozen pytest
 	$(UV) run --frozen pytest $(TEAM_SUITE) --catalog postgresql -q
+	$(UV) run --frozen pytest $(TEAM_SUITE) --catalog postgresql --logs s3 -q
 
 # The Spark tests add a JVM start and about a minute and a half on two cores.
 test-fast: install postgres

@@ -65,3 +65,43 @@ def test_the_team_commands_run_as_written(
         counted = r.catalog("SELECT sum(n), sum(labelled) FROM day_score").fetchall()[0]
         assert tuple(int(x) for x in counted) == (400, 200)
         assert r.catalog("SELECT count(*) FROM day_stale").scalar() == 0
+
+
+def test_the_team_commands_run_with_logs_in_a_bucket(
+    postgres_server: postgres.Server, binary_files: Case, tmp_path: Path, s3_logs: str
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index(SECTION) :]
+    bucket_init = "modelbridge init --logs s3://team-bucket/modelbridge --admin ada"
+    assert f"`{bucket_init}` and the same commands as\nabove" in section
+    commands = [
+        bucket_init if c.startswith("modelbridge init") else c for c in team_commands(readme)
+    ]
+    shutil.copy(binary_files.reference, tmp_path / "reference.csv")
+    shutil.copy(binary_files.model_file, tmp_path / "model.skops")
+    shutil.copy(binary_files.labels, tmp_path / "labels.csv")
+    pd.read_parquet(binary_files.logs).to_csv(tmp_path / "predictions.csv", index=False)
+    url = postgres_server.create()
+    env = {
+        **os.environ,  # the bucket's endpoint and credentials, as the README exports them
+        "MODELBRIDGE_DB": url,
+        "MODELBRIDGE_PASSWORD": "a long password",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", command.replace("s3://team-bucket/modelbridge", s3_logs)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+    store = TeamStore(url)
+    with store.read() as r:
+        assert r.rows("SELECT count(*) FROM pred_m1")[0][0] == 400
+        assert r.rows("SELECT count(*) FROM label")[0][0] == 200
+    remote = store.logs.remote
+    assert remote is not None and store.logs.stored == s3_logs
+    files = remote.listing("kind=prediction/model=1/version=1")
+    assert len(files) == 11 and all(p.endswith(".parquet") for p in files)
+    assert [p.split("/")[0] for p in remote.listing("")].count("artifacts") == 1
+    assert done.stdout.strip() == "0 uncommitted log file(s) removed"
