@@ -10,6 +10,15 @@ DEFAULT_DB = Path("data") / "modelbridge.duckdb"
 CATALOG_URL_PREFIXES = ("postgresql://", "postgresql+psycopg://")
 
 
+def cache_folder() -> Path:
+    """This machine's cache: MODELBRIDGE_CACHE, else modelbridge/ in the user's cache folder
+    (XDG_CACHE_HOME, else ~/.cache)."""
+    given = os.environ.get("MODELBRIDGE_CACHE")
+    if given:
+        return Path(given)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelbridge"
+
+
 def is_catalog_url(target: str | os.PathLike[str]) -> bool:
     """Whether TARGET names a team catalog (a PostgreSQL URL) rather than a DuckDB file."""
     return str(target).startswith(CATALOG_URL_PREFIXES)

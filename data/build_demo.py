@@ -8,6 +8,7 @@ promotes them exactly as the `modelbridge` CLI does, so the demo exercises the r
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,7 @@ from core.ingest import ingest_labels, ingest_predictions
 from core.monitoring import alerts
 from core.monitoring.drift import calibrate_version
 from core.registry import RegistrationSpec, list_models, register_version
+from core.settings import cache_folder
 from core.store import Store, TeamStore
 from core.value import business_case
 from data.demo_progress import DemoProgress, FileProgress
@@ -259,15 +261,24 @@ def files_path(store: Store) -> Path:
     """Where the demo keeps the files it registered and ingested (reference sets, model files,
     daily logs, weekly labels)."""
     if isinstance(store, TeamStore):
-        return store.log_location / "demo-files"
+        return _team_folder(store) / "demo-files"
     return store.path.with_name(store.path.stem + ".demo-files")
 
 
 def truth_path(store: Store) -> Path:
     """Where the demo records what the simulator injected (drift dates, features, dirt)."""
     if isinstance(store, TeamStore):
-        return store.log_location / "demo.truth.json"
+        return _team_folder(store) / "demo.truth.json"
     return store.path.with_name(store.path.stem + ".truth.json")
+
+
+def _team_folder(store: TeamStore) -> Path:
+    """The log location's folder; for a bucket, whose files cannot be opened as paths, a
+    folder of this machine's cache named after the catalog."""
+    logs = store.logs
+    if logs.remote is None:
+        return logs.folder
+    return cache_folder() / "demo" / hashlib.sha256(store.location.encode()).hexdigest()[:16]
 
 
 def class_truth_path(store: Store) -> Path:

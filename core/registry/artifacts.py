@@ -12,7 +12,6 @@ their sha256 matches the one recorded at registration.
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from core.errors import InvalidInput
 from core.files.sources import sha256_of
 from core.logfiles import ObjectFolder
+from core.settings import cache_folder
 
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "collections")
 TRUSTED_FUNCTION_PACKAGES = ("sklearn.metrics", "sklearn.feature_selection")
@@ -110,10 +110,7 @@ def model_file(stored: str, *, sha256: str | None) -> Path:
 
 def _cached(name: str) -> Path:
     """Where this machine keeps its copy of the object store's model file NAME."""
-    root = os.environ.get("MODELBRIDGE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "modelbridge"
-    )
-    return Path(root) / "artifacts" / name
+    return cache_folder() / "artifacts" / name
 
 
 def _copy(source: Path, target: Path) -> None:

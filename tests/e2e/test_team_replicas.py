@@ -1,5 +1,6 @@
-"""Two dashboard replicas on one team catalog (PostgreSQL, logs as Parquet): every page opens,
-both show the same numbers, and a sign-off made on one is seen on the other."""
+"""Two dashboard replicas on one team catalog (PostgreSQL, logs and model files in an S3 bucket):
+every page opens, both show the same numbers, and a sign-off made on one is seen on the other.
+(A folder of logs is what every other team test uses.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from playwright.sync_api import Page, expect
 from core import auth
 from core.store import TeamStore
 from data.build_demo import DEMO_PASSWORD, DEMO_USERS, build_demo
-from tests import postgres
+from tests import postgres, s3
 from tests.e2e.conftest import serving
 from tests.e2e.test_browser import (
     expect_charts_drawn,
@@ -27,13 +28,24 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def team_demo(postgres_server: postgres.Server, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A small demo (30 days) built into a team catalog; its URL."""
-    url = postgres_server.create("demo")
-    store = TeamStore(url)
-    store.init(logs=tmp_path_factory.mktemp("team-logs"))
-    build_demo(store, days=30, per_day=300, quiet=True)
-    return url
+def team_demo(
+    postgres_server: postgres.Server, s3_server: s3.Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A small demo (30 days) built into a team catalog with its logs in a bucket; its URL. This
+    process and the replicas it starts reach the bucket with the same settings."""
+    import s3fs
+
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in s3_server.environment.items():
+            env.setenv(name, value)
+        env.setenv("MODELBRIDGE_CACHE", str(tmp_path_factory.mktemp("model-cache")))
+        s3fs.S3FileSystem.clear_instance_cache()
+        url = postgres_server.create("demo")
+        store = TeamStore(url)
+        store.init(logs=f"s3://{s3_server.bucket()}/demo")
+        build_demo(store, days=30, per_day=300, quiet=True)
+        yield url
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture(scope="module")
