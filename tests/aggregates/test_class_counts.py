@@ -21,6 +21,7 @@ from core.monitoring.windows import WindowSpec
 from core.registry import RegistrationSpec, get_model, get_version, register_version
 from core.store import Store, TeamStore
 from core.value import business_case, class_value
+from tests.factories import Case
 from tests.multiclass_cases import MulticlassCase, simulated_case
 
 OWNER = Identity("olga", "product_owner")
@@ -214,6 +215,37 @@ def test_a_new_value_matrix_is_read_from_the_same_counts(
 
     assert got["counted"]
     _same(got, want)
+
+
+def test_a_team_store_from_schema_9_lists_only_its_multiclass_models_days_on_upgrade(
+    team_store: TeamStore, case: MulticlassCase, binary_files: Case, tmp_path: Path
+) -> None:
+    _filled(team_store, case, tmp_path)
+    register_version(
+        team_store,
+        spec=RegistrationSpec(
+            model="credit", reference=binary_files.reference, target="defaulted",
+            prediction="score", model_file=binary_files.model_file, created_by="ci",
+        ),
+    )  # fmt: skip
+    ingest_predictions(team_store, model="credit", files=[binary_files.logs])
+    refresh_day_counts(team_store)
+    with team_store.write() as w:  # as schema 9 left it: every day counted, no class counts
+        for table in CLASS_TABLES:
+            w.catalog(f"DELETE FROM {table}")
+        w.catalog("UPDATE store_meta SET value = '9' WHERE key = 'schema_version'")
+
+    reopened = TeamStore(team_store.url)
+    reopened.open()
+
+    with reopened.read() as r:
+        waiting = r.catalog(
+            "SELECT m.name, count(*) FROM day_stale s JOIN model m ON m.id = s.model_id "
+            "GROUP BY m.name"
+        ).fetchall()
+    assert [tuple(x) for x in waiting] == [("m", 10)]
+    assert refresh_day_counts(reopened).days == {"m": 10}
+    assert _figures(reopened, "W")["counted"]
 
 
 @pytest.mark.spark
