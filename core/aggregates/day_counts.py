@@ -222,7 +222,7 @@ def _value_counts(
     engine: Engine, model: Model, version: int, days: list[date]
 ) -> list[tuple[str, pd.DataFrame]]:
     """The business value figures' counts of a binary or regression model (a multiclass
-    model's are read from its logs)."""
+    model's are its class counts)."""
     assert model.id is not None
     if model.task == "regression":
         return [("day_error", daily_errors(engine, model_id=model.id, version=version, days=days))]

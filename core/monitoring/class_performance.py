@@ -3,7 +3,8 @@ arrive from the logged class probabilities.
 
 DuckDB counts each window's labelled rows per (actual, predicted) class with their summed log
 loss, and sums each class's probability over the rows of each predicted class; every metric is
-then NumPy over those small arrays (core.metrics.multiclass_metrics).
+then NumPy over those small arrays (core.metrics.multiclass_metrics). A team store sums the
+same counts from its day tables instead (core.monitoring.class_days) when they hold.
 
 The estimate reads the logged probabilities through a calibration learnt on the version's
 labelled reference rows (core.monitoring.class_calibration, NannyML's one-vs-rest isotonic maps,
