@@ -6,7 +6,8 @@ team's engine (embedded DuckDB over the unit's views of the files, or Spark over
 catalog lists) and replaces their rows in `day_numeric` (each numeric input and the score on
 the version's reference bins), `day_category` (each categorical input's values) and
 `day_score` (score bins with labels), and the traffic and quality tables of
-core.aggregates.day_traffic. Weeks and months are sums of days. A day changed while
+core.aggregates.day_traffic, a multiclass model's performance and value
+(core.aggregates.class_counts). Weeks and months are sums of days. A day changed while
 it was being counted keeps its `day_stale` row (its generation moved on) for the next refresh.
 """
 
@@ -20,17 +21,20 @@ from typing import Any
 import ibis
 import pandas as pd
 
+from core.aggregates.class_counts import daily_class_counts
 from core.aggregates.day_traffic import traffic_day_counts
 from core.aggregates.engines import Engine, StoreTables, spark_engine
 from core.aggregates.feature_counts import daily_category_counts, daily_numeric_counts
 from core.aggregates.score_counts import ScoreBins, daily_score_counts
 from core.aggregates.value_counts import daily_decisions, daily_errors
 from core.errors import InvalidInput
+from core.monitoring.class_calibration import ClassCalibration, fit_class_calibration
 from core.monitoring.drift import checked_features
 from core.monitoring.drift_reference import NumericReference, references
 from core.monitoring.performance import threshold_of
 from core.registry import get_version
-from core.store import Model, Store, Work, log_tables
+from core.registry.classes import ClassOutputs, class_outputs
+from core.store import Model, ModelVersion, Store, Work, log_tables
 
 ENGINES = ("duckdb", "spark")
 # Days counted per statement: a month keeps each statement's result small on a long backfill.
@@ -81,6 +85,7 @@ def refresh_day_counts(
     if not store.keeps_day_counts:
         return out  # an embedded store reads its own logs directly
     _relist_moved_thresholds(store)
+    _relist_changed_calibrations(store)
     with store.open().read() as r:
         stale = r.catalog_frame(
             "SELECT m.name, s.model_id, s.version, s.day, s.generation FROM day_stale s "
@@ -113,6 +118,33 @@ def _relist_moved_thresholds(store: Store) -> None:
         moved = found[found["threshold"] != now]
         if not moved.empty:
             _relist(w, moved)
+
+
+def _relist_changed_calibrations(store: Store) -> None:
+    """List again the days whose multiclass counts were made under another calibration than
+    the version's current one (its performance and value read the logs until they are
+    counted)."""
+    with store.open().write() as w:
+        found = w.catalog_frame(
+            "SELECT DISTINCT model_id, version, day, calibration FROM day_class"
+        )
+        moved = []
+        for (model_id, version), days in found.groupby(["model_id", "version"]):
+            model = w.session.get(Model, int(model_id))
+            assert model is not None
+            _, now = _calibration(w, model, get_version(w, model=model, version=int(version)))
+            moved.append(days[days["calibration"] != now.fingerprint()])
+        if moved and not (changed := pd.concat(moved)).empty:
+            _relist(w, changed)
+
+
+def _calibration(
+    w: Work, model: Model, version: ModelVersion
+) -> tuple[ClassOutputs, ClassCalibration]:
+    """A multiclass VERSION's class outputs and its current calibration."""
+    outputs = class_outputs(version)
+    assert outputs is not None
+    return outputs, fit_class_calibration(w, model=model, version=version, outputs=outputs)
 
 
 def _relist(w: Work, days: pd.DataFrame) -> None:
@@ -155,6 +187,12 @@ def _count_days(
     keys = {"model": model_id, "version": version}
     counts = [("day_numeric", numeric), ("day_category", category), ("day_score", score)]
     counts += _value_counts(engine, entry, version, days)
+    if entry.task == "multiclass":
+        outputs, calibration = _calibration(w, entry, target)
+        counts += daily_class_counts(
+            engine, model_id=model_id, version=version, days=days, outputs=outputs,
+            calibration=calibration,
+        ).items()  # fmt: skip
     counts += traffic_day_counts(w, engine=engine, model=entry, version=target, days=days).items()
     for table, frame in counts:
         w.catalog(
@@ -184,7 +222,7 @@ def _value_counts(
     engine: Engine, model: Model, version: int, days: list[date]
 ) -> list[tuple[str, pd.DataFrame]]:
     """The business value figures' counts of a binary or regression model (a multiclass
-    model's are read from its logs)."""
+    model's are its class counts)."""
     assert model.id is not None
     if model.task == "regression":
         return [("day_error", daily_errors(engine, model_id=model.id, version=version, days=days))]

@@ -5,6 +5,7 @@ __all__ = [
     "alert_words",
     "alerts",
     "class_calibration",
+    "class_days",
     "class_performance",
     "data_quality",
     "drift",

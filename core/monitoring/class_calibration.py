@@ -20,6 +20,7 @@ window's rows are mapped in SQL by each map's breakpoints (linear between them, 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -98,6 +99,12 @@ class ClassCalibration:
         total = " + ".join(mapped)
         k = len(columns)
         return [f"(CASE WHEN {total} > 0 THEN {m} / ({total}) ELSE {1 / k!r} END)" for m in mapped]
+
+    def fingerprint(self) -> str:
+        """A digest of how a row's probabilities are mapped: counts of calibrated
+        probabilities made under another fingerprint no longer hold."""
+        mapping = repr((self.classes, self.maps, self.top))
+        return hashlib.sha256(mapping.encode()).hexdigest()[:16]
 
     def basis(self) -> str:
         """How the estimate reads the probabilities, in a few words."""

@@ -3,7 +3,8 @@ arrive from the logged class probabilities.
 
 DuckDB counts each window's labelled rows per (actual, predicted) class with their summed log
 loss, and sums each class's probability over the rows of each predicted class; every metric is
-then NumPy over those small arrays (core.metrics.multiclass_metrics).
+then NumPy over those small arrays (core.metrics.multiclass_metrics). A team store sums the
+same counts from its day tables instead (core.monitoring.class_days) when they hold.
 
 The estimate reads the logged probabilities through a calibration learnt on the version's
 labelled reference rows (core.monitoring.class_calibration, NannyML's one-vs-rest isotonic maps,
@@ -39,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from core.metrics import multiclass_metrics, multiclass_rates
+from core.monitoring import class_days
 from core.monitoring.class_calibration import ClassCalibration, fit_class_calibration
 from core.monitoring.windows import WindowSpec
 from core.registry import classes as multiclass
@@ -98,20 +100,49 @@ class _Window:
 
 
 def _counted(w: Work, model: Model, version: ModelVersion, spec: WindowSpec) -> tuple[Any, ...]:
-    """The classes, the windows, and per window the realized and the expected class counts."""
+    """The classes, the windows, and per window the realized and the expected class counts:
+    summed from a team store's day counts where they hold (core.monitoring.class_days), else
+    counted from the logs."""
     outputs = _outputs(version)
+    names = list(outputs.probabilities)
     calibration = fit_class_calibration(w, model=model, version=version, outputs=outputs)
+    if class_days.counted(w, model=model, version=version, spec=spec, calibration=calibration):
+        sums = class_days.class_windows(w, model=model, version=version, spec=spec, k=len(names))
+        return names, _counted_windows(sums), sums.realized, sums.expected, calibration
     source, params = labelled_class_logs(model, version, spec)
     realized = multiclass.class_counts(
         w, source=source, params=params, group="__w", outputs=outputs
     )
     return (
-        list(outputs.probabilities),
+        names,
         _windows(w, source, params, spec),
         realized,
         _expected_counts(w, source, params, outputs, calibration),
         calibration,
     )
+
+
+def _realized(
+    w: Work, model: Model, version: ModelVersion, spec: WindowSpec
+) -> tuple[list[_Window], pd.DataFrame]:
+    """The windows and their realized class counts, from the day counts or the logs."""
+    outputs = _outputs(version)
+    if class_days.counted(w, model=model, version=version, spec=spec, calibration=None):
+        k = len(outputs.probabilities)
+        sums = class_days.class_windows(w, model=model, version=version, spec=spec, k=k)
+        return _counted_windows(sums), sums.realized
+    source, params = labelled_class_logs(model, version, spec)
+    realized = multiclass.class_counts(
+        w, source=source, params=params, group="__w", outputs=outputs
+    )
+    return _windows(w, source, params, spec), realized
+
+
+def _counted_windows(sums: class_days.ClassSums) -> list[_Window]:
+    return [
+        _Window(key, lo, hi, int(n), int(labelled))
+        for key, lo, hi, n, labelled in sums.windows.itertuples(index=False, name=None)
+    ]
 
 
 def _windows(w: Work, source: str, params: list[Any], spec: WindowSpec) -> list[_Window]:
@@ -187,13 +218,8 @@ def realized_by_window(
 ) -> pd.DataFrame:
     """Realized metrics of every window with labels, however few: one row per window and
     metric with the labelled rows it was measured on."""
-    outputs = _outputs(version)
-    names = list(outputs.probabilities)
-    source, params = labelled_class_logs(model, version, spec)
-    wins = _windows(w, source, params, spec)
-    realized = multiclass.class_counts(
-        w, source=source, params=params, group="__w", outputs=outputs
-    )
+    names = list(_outputs(version).probabilities)
+    wins, realized = _realized(w, model, version, spec)
     rows = []
     for win in (found for found in wins if found.n_labeled):
         counts, loss = multiclass.confusion(realized[realized["g"] == win.w], len(names))

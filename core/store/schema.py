@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 
 # Bump whenever a table or column is added: opening an older store then creates the missing
 # tables and runs the MIGRATIONS steps (column changes) in order.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # The per-day counts of a team store, all keyed by model, version and day.
 DAY_TABLES = (
     "day_numeric", "day_category", "day_score", "day_decision", "day_curve", "day_error",
     "day_traffic", "day_latency", "day_traffic_score", "day_quality", "day_batch",
+    "day_class", "day_class_cell", "day_class_moment",
 )  # fmt: skip
 
 CATALOG_DDL = [
@@ -104,6 +105,24 @@ CATALOG_DDL = [
     """CREATE TABLE IF NOT EXISTS day_batch (
         model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
         batch_id VARCHAR NOT NULL, last_ts TIMESTAMP NOT NULL)""",
+    # A multiclass model's performance and value (core.aggregates.class_counts), per class
+    # index predicted: rows, labelled ones and sums over the rows of their probabilities as the
+    # version's CALIBRATION (a digest) maps them; per actual class the labelled rows and their
+    # log loss, and the calibrated probability's sum (expected); per pair of classes a <= b the
+    # sum of the calibrated q_a q_b (the value estimate's variance under any value matrix).
+    """CREATE TABLE IF NOT EXISTS day_class (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        predicted INTEGER NOT NULL, calibration VARCHAR NOT NULL, n BIGINT NOT NULL,
+        labelled BIGINT NOT NULL, right_var DOUBLE PRECISION NOT NULL,
+        entropy DOUBLE PRECISION NOT NULL, loss_var DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS day_class_cell (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        predicted INTEGER NOT NULL, actual INTEGER NOT NULL, labelled BIGINT NOT NULL,
+        loss DOUBLE PRECISION NOT NULL, expected DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS day_class_moment (
+        model_id INTEGER NOT NULL, version INTEGER NOT NULL, day DATE NOT NULL,
+        predicted INTEGER NOT NULL, a INTEGER NOT NULL, b INTEGER NOT NULL,
+        qq DOUBLE PRECISION NOT NULL)""",
     *(f"CREATE INDEX IF NOT EXISTS {t}_day ON {t} (model_id, version, day)" for t in DAY_TABLES),
 ]
 
@@ -119,6 +138,10 @@ _EVERY_LOGGED_DAY_WAITS = (
     "AND day IS NOT NULL ON CONFLICT DO NOTHING"
 )
 
+_MULTICLASS_LOGS = (
+    "FROM log_file WHERE model_id IN (SELECT id FROM model WHERE task = 'multiclass') AND"
+)
+
 # Each step upgrades a store from the previous schema version; never edit a released step.
 MIGRATIONS: dict[int, list[str]] = {
     2: [],  # alerts and the webhook outbox: new tables only
@@ -132,6 +155,8 @@ MIGRATIONS: dict[int, list[str]] = {
     # Traffic, quality and value counts per day: new tables, so every logged day is counted
     # again.
     9: [_EVERY_LOGGED_DAY_WAITS],
+    # A multiclass model's performance and value per day: new tables, so its logged days wait.
+    10: [_EVERY_LOGGED_DAY_WAITS.replace("FROM log_file WHERE", _MULTICLASS_LOGS)],
 }
 
 

@@ -7,7 +7,10 @@ probabilities calibrated on the reference's outcomes as the performance estimate
 (core.monitoring.class_calibration). Its band is ± 2 sd of that mean, each row's value varying as
 its actual class does: var = sum_j q_j V[j, predicted]² - (sum_j q_j V[j, predicted])².
 DuckDB computes the sums per window; the matrix's entries are numbers the business case has
-validated, written into the SQL as literals.
+validated, written into the SQL as literals. A team store sums its day counts instead
+(core.monitoring.class_days): the realized value from the confusion counts, the estimate from
+the expected ones, and the variance from the sums of q_a q_b, whatever matrix the business case
+holds now.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from core.monitoring import class_days
 from core.monitoring.class_calibration import ClassCalibration, fit_class_calibration
 from core.monitoring.class_performance import ESTIMATE_Z, labelled_class_logs
 from core.monitoring.windows import WindowSpec
@@ -123,45 +128,103 @@ def _figure(row: Any, unit: str) -> ClassValue:
     )
 
 
-def _prepared(w: Work, model: Model, version: ModelVersion) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Prepared:
+    """What a version's value figures are read with: the sums' SQL over rows, the value
+    matrix (actual x predicted) and its unit, and the calibration."""
+
+    sums: str
+    matrix: list[list[float]]
+    unit: str
+    calibration: ClassCalibration
+
+
+def _prepared(w: Work, model: Model, version: ModelVersion) -> _Prepared:
     outputs = multiclass.class_outputs(version)
     if outputs is None:
         raise ValueError(f"version {version.version} is not a multiclass version")
     case = current(model)
+    matrix = value_matrix(model, case)
     calibration = fit_class_calibration(w, model=model, version=version, outputs=outputs)
-    return _sums_sql(outputs, value_matrix(model, case), calibration), str(case["unit"])
+    return _Prepared(
+        _sums_sql(outputs, matrix, calibration), matrix, str(case["unit"]), calibration
+    )
+
+
+def _counted_sums(
+    w: Work, model: Model, version: ModelVersion, spec: WindowSpec | None, prepared: _Prepared
+) -> pd.DataFrame | None:
+    """Per window of SPEC (None: over every day), the columns _sums_sql gives, summed from a
+    team store's day counts; None where they do not hold."""
+    if not class_days.counted(
+        w, model=model, version=version, spec=spec, calibration=prepared.calibration
+    ):
+        return None
+    v = np.array(prepared.matrix, dtype=float)
+    found = class_days.class_windows(w, model=model, version=version, spec=spec, k=len(v))
+    realized, expected, moments = found.realized, found.expected, found.moments
+    gain = v[realized["actual"].to_numpy(int), realized["predicted"].to_numpy(int)]
+    e = expected[[f"e{j}" for j in range(len(v))]].to_numpy(float)
+    worth = v[:, expected["predicted"].to_numpy(int)].T  # each actual class's, per row of e
+    i, a, b = (moments[c].to_numpy(int) for c in ("predicted", "a", "b"))
+    # (sum_j q_j V[j, i])² over rows: q_a q_b V[a, i] V[b, i], twice for a < b
+    square = moments["qq"].to_numpy(float) * v[a, i] * v[b, i] * np.where(a < b, 2.0, 1.0)
+    sums = pd.concat(
+        [
+            pd.Series(gain * realized["n"].to_numpy(float)).groupby(realized["g"]).sum(),
+            pd.Series((e * worth).sum(axis=1)).groupby(expected["g"]).sum(),
+            pd.Series((e * worth**2).sum(axis=1)).groupby(expected["g"]).sum(),
+            pd.Series(square).groupby(moments["g"]).sum(),
+        ],
+        axis=1,
+        keys=["realized", "expected", "second", "square"],
+    ).fillna(0.0)
+    out = found.windows.set_index("g")
+    out["realized"] = sums["realized"].reindex(out.index, fill_value=0.0)
+    out["expected"] = sums["expected"].reindex(out.index, fill_value=0.0)
+    out["variance"] = (sums["second"] - sums["square"]).reindex(out.index, fill_value=0.0)
+    return out.reset_index(drop=True)
 
 
 def on_reference(w: Work, *, model: Model, version: ModelVersion) -> ClassValue:
     """Value per decision on VERSION's reference rows."""
     assert model.id is not None
-    sums, unit = _prepared(w, model, version)
+    prepared = _prepared(w, model, version)
     source = f"(SELECT * FROM {log_tables.ref_table(model.id)} WHERE version = ?)"
-    return _figure(w.frame(f"SELECT {sums.format(source=source)}", [version.version]).iloc[0], unit)
+    found = w.frame(f"SELECT {prepared.sums.format(source=source)}", [version.version])
+    return _figure(found.iloc[0], prepared.unit)
 
 
 def overall(w: Work, *, model: Model, version: ModelVersion) -> ClassValue:
     """Value per decision over all of VERSION's logs."""
-    sums, unit = _prepared(w, model, version)
+    prepared = _prepared(w, model, version)
+    counted = _counted_sums(w, model, version, None, prepared)
+    if counted is not None:
+        if counted.empty:
+            return ClassValue(0, 0, None, None, None, None, prepared.unit)
+        return _figure(counted.iloc[0], prepared.unit)
     source, params = labelled_class_logs(model, version, WindowSpec.parse("D"))
-    return _figure(w.frame(f"SELECT {sums.format(source=source)}", params).iloc[0], unit)
+    found = w.frame(f"SELECT {prepared.sums.format(source=source)}", params)
+    return _figure(found.iloc[0], prepared.unit)
 
 
 def by_window(w: Work, *, model: Model, version: ModelVersion, spec: WindowSpec) -> pd.DataFrame:
     """Value per decision per window: realized, and estimated with its band; whether enough
     outcomes are in to count it as measured (MIN_OUTCOMES), and the value of the window's
     decisions (measured if so, else estimated)."""
-    sums, unit = _prepared(w, model, version)
-    source, params = labelled_class_logs(model, version, spec)
-    start, end = spec.bounds_sql()
-    found = w.frame(
-        f"SELECT {start} AS window_start, {end} AS window_end, {sums.format(source=source)} "
-        "GROUP BY __w ORDER BY __w",
-        params,
-    )
+    prepared = _prepared(w, model, version)
+    found = _counted_sums(w, model, version, spec, prepared)
+    if found is None:
+        source, params = labelled_class_logs(model, version, spec)
+        start, end = spec.bounds_sql()
+        found = w.frame(
+            f"SELECT {start} AS window_start, {end} AS window_end, "
+            f"{prepared.sums.format(source=source)} GROUP BY __w ORDER BY __w",
+            params,
+        )
     rows = []
     for row in found.to_dict("records"):
-        figure = _figure(row, unit)
+        figure = _figure(row, prepared.unit)
         measured = figure.n_labeled >= MIN_OUTCOMES and figure.realized is not None
         best = figure.realized if measured else figure.estimated
         rows.append(

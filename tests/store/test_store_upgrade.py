@@ -48,6 +48,7 @@ ADDED_IN = {
         ],
         [],
     ),
+    10: (["day_class", "day_class_cell", "day_class_moment"], []),
 }
 # What each schema step added to existing tables: (table, column).
 COLUMNS_ADDED_IN = {5: [("model_version", "positive_class")], 8: [("model", "classes")]}
