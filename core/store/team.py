@@ -110,11 +110,6 @@ class TeamStore(Store):
         return self.logs.folder
 
     @property
-    def artifacts_dir(self) -> Path:
-        """Folder under the (local) log location where registered model files are kept."""
-        return self.log_location / "artifacts"
-
-    @property
     def artifact_home(self) -> Path | str:
         """Where registered model files are kept: artifacts/ under the log location."""
         logs = self.logs

@@ -50,7 +50,7 @@ def test_a_team_catalog_needs_a_log_location_and_remembers_it(
     again = TeamStore(store.url)
     assert again.init() is False  # upgrading needs no --logs once it is set
     assert again.log_location == (tmp_path / "shared").resolve()
-    assert again.artifacts_dir == (tmp_path / "shared" / "artifacts").resolve()
+    assert again.artifact_home == (tmp_path / "shared" / "artifacts").resolve()
 
 
 def test_an_embedded_store_refuses_a_log_location(tmp_path: Path) -> None:
