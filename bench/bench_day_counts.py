@@ -17,7 +17,7 @@ without counting. Then, each in this one process:
    value pages read, from the counts and, with every day listed as changed, from the logs;
 3. the same from the embedded store the drift benchmark built (bench/work/drift), when present.
 
-Peak RSS (VmHWM) of this process is printed at the end. Results: JSON in
+Peak RSS (VmHWM) of this process, and of Spark's JVM with --spark, is printed. Results: JSON in
 bench/work/day-counts/results.json.
 """
 
@@ -43,11 +43,37 @@ EMBEDDED = ROOT / "bench" / "work" / "drift" / "store-scale-10000000.duckdb"
 MODEL = "drift_bench"
 
 
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def peak_rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
+
+
+def jvm_peak_rss_mb() -> float | None:
+    """Peak RSS of the JVM this process started for Spark (a java process below it)."""
+    import os
+
+    parents, javas = {}, []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        pid = status.parent.name
+        parents[pid] = next(
+            (ln.split()[1] for ln in text.splitlines() if ln.startswith("PPid:")), ""
+        )
+        if b"java" in command.split(b"\0")[0]:
+            javas.append(pid)
+    for pid in javas:
+        above = parents.get(pid)
+        while above and above not in ("0", "1"):
+            if above == str(os.getpid()):
+                return peak_rss_mb(pid)
+            above = parents.get(above)
+    return None
 
 
 def timed(fn: Any, runs: int) -> tuple[float, list[float], Any]:
@@ -197,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                 "rows": dict(done.rows),
             }  # fmt: skip
             print(f"counted on Spark (session start included): {out['count_spark']}")
+            out["jvm_peak_rss_mb"] = jvm_peak_rss_mb()
+            print(f"peak RSS of Spark's JVM: {out['jvm_peak_rss_mb']} MB")
 
     if EMBEDDED.exists():
         median, times, _ = timed(lambda: drift_call(Store(EMBEDDED)), args.runs)
