@@ -224,7 +224,7 @@ def test_a_version_records_its_lineage(store: Store, binary_files: Case) -> None
     assert kept_model_files(store) == {
         f"{version.artifact_sha256}.skops": binary_files.model_file.read_bytes()
     }
-    assert version.artifact_path.endswith(f"/artifacts/{version.artifact_sha256}.skops")
+    assert version.artifact_path == f"{store.artifact_home}/{version.artifact_sha256}.skops"
     assert version.artifact_sha256 == _sha256(binary_files.model_file)
     assert version.artifact_format == "skops"
     assert events == [("register_version", "alice", 1)]
