@@ -82,10 +82,6 @@ class ObjectFolder:
         with self.calls(f"cannot upload {relative} to {self.url}"):
             self.fs.put_file(str(local), self.key(relative))
 
-    def put_bytes(self, data: bytes, relative: str) -> None:
-        with self.calls(f"cannot upload {relative} to {self.url}"):
-            self.fs.pipe_file(self.key(relative), data)
-
     def stat(self, relative: str) -> tuple[int, float] | None:
         """Size and last-modified time (seconds since the epoch) of RELATIVE, or None."""
         with self.calls(f"cannot read {relative} under {self.url}"):

@@ -116,7 +116,8 @@ def test_a_model_file_changed_in_the_bucket_is_refused(
     with in_bucket.read() as r:
         version = get_version(r, model=get_model(r, name="credit"), version=1)
     folder, _, name = version.artifact_path.rpartition("/")
-    ObjectFolder.parse(folder).put_bytes(b"not the registered model", name)
+    bucket = ObjectFolder.parse(folder)
+    bucket.fs.pipe_file(bucket.key(name), b"not the registered model")
     (tmp_path / "cache" / "artifacts" / name).unlink(missing_ok=True)
 
     with pytest.raises(InvalidInput, match="its sha256 differs from the one registered"):

@@ -130,7 +130,7 @@ def test_a_worker_that_never_commits_leaves_files_the_cleaner_removes(
     commit(store, bucket, "b-kept", write(con, bucket, "b-kept", "first"))
     remote = bucket.remote
     assert remote is not None
-    remote.put_bytes(b"not ours", "kind=prediction/README.txt")
+    remote.fs.pipe_file(remote.key("kind=prediction/README.txt"), b"not ours")
     worker = subprocess.run(
         [sys.executable, "-m", "tests.logfiles.worker", bucket.stored, str(store.path),
          "b-lost", "lost-", "30000", "3", "", "--no-commit"],
