@@ -20,12 +20,12 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from core.ingest import ingest_labels, ingest_predictions
+from core.ingest import ingest_labels
 from core.monitoring import class_performance
 from core.monitoring.windows import WindowSpec
-from core.registry import RegistrationSpec, get_model, get_version, register_version
+from core.registry import get_model, get_version
 from core.store import Store
-from tests.multiclass_cases import MulticlassCase, held_out_case, simulated_case
+from tests.multiclass_cases import MulticlassCase, held_out_case, logged, simulated_case
 
 MODELS = {
     "RandomForest": lambda: RandomForestClassifier(n_estimators=30, random_state=0),
@@ -38,14 +38,7 @@ def windows(case: MulticlassCase, folder: Path, spec: WindowSpec) -> pd.DataFram
     """Estimated accuracy with its band and realized accuracy per window of CASE's logs."""
     store = Store(folder / "store.duckdb")
     store.init()
-    register_version(
-        store,
-        spec=RegistrationSpec(
-            model="m", reference=case.reference, target="kind", prediction="predicted",
-            task="multiclass", model_file=case.model_file,
-        ),
-    )  # fmt: skip
-    ingest_predictions(store, model="m", files=[case.logs])
+    logged(store, case)
     ingest_labels(store, model="m", files=[case.labels])
     with store.read() as r:
         model = get_model(r, name="m")

@@ -12,7 +12,10 @@ import skops.io as sio
 from sklearn import datasets
 from sklearn.linear_model import LogisticRegression
 
+from core.ingest import ingest_predictions
 from core.monitoring.class_calibration import ClassCalibration
+from core.registry import RegistrationSpec, register_version
+from core.store import Store
 
 LOADERS = {"iris": datasets.load_iris, "wine": datasets.load_wine, "digits": datasets.load_digits}
 
@@ -188,3 +191,15 @@ def calibrated_probabilities(calibration: ClassCalibration, p: np.ndarray) -> np
     total = mapped.sum(axis=1, keepdims=True)
     uniform = np.full_like(mapped, 1.0 / mapped.shape[1])  # where every map gives 0
     return np.divide(mapped, total, out=uniform, where=total > 0)
+
+
+def logged(store: Store, case: MulticlassCase, *, model: str = "m") -> None:
+    """CASE's model registered in STORE as MODEL (multiclass), with its traffic ingested."""
+    register_version(
+        store,
+        spec=RegistrationSpec(
+            model=model, reference=case.reference, target="kind", prediction="predicted",
+            task="multiclass", model_file=case.model_file,
+        ),
+    )  # fmt: skip
+    ingest_predictions(store, model=model, files=[case.logs])

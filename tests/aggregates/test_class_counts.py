@@ -22,7 +22,7 @@ from core.registry import RegistrationSpec, get_model, get_version, register_ver
 from core.store import Store, TeamStore
 from core.value import business_case, class_value
 from tests.factories import Case
-from tests.multiclass_cases import MulticlassCase, simulated_case
+from tests.multiclass_cases import MulticlassCase, logged, simulated_case
 
 OWNER = Identity("olga", "product_owner")
 MATRIX = {
@@ -54,14 +54,7 @@ def _labels(case: MulticlassCase, folder: Path, *, late: bool) -> Path:
 
 
 def _filled(store: Store, case: MulticlassCase, folder: Path) -> Store:
-    register_version(
-        store,
-        spec=RegistrationSpec(
-            model="m", reference=case.reference, target="kind", prediction="predicted",
-            task="multiclass", model_file=case.model_file,
-        ),
-    )  # fmt: skip
-    ingest_predictions(store, model="m", files=[case.logs])
+    logged(store, case)
     ingest_labels(store, model="m", files=[_labels(case, folder, late=False)])
     changes = {business_case.cell_key(a, p): v for (a, p), v in MATRIX.items()}
     business_case.save(store, model="m", changes=changes, by=OWNER)

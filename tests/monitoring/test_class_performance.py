@@ -14,18 +14,19 @@ from sklearn import metrics as skm
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from core.ingest import ingest_labels, ingest_predictions
+from core.ingest import ingest_labels
 from core.monitoring import class_performance
 from core.monitoring.class_calibration import ClassCalibration, fit_class_calibration
 from core.monitoring.performance import performance_by_window
 from core.monitoring.windows import WindowSpec
-from core.registry import RegistrationSpec, get_model, get_version, register_version
+from core.registry import get_model, get_version
 from core.registry.classes import class_outputs
 from core.store import Store
 from tests.multiclass_cases import (
     MulticlassCase,
     bundled_case,
     calibrated_probabilities,
+    logged,
     simulated_case,
 )
 
@@ -33,14 +34,7 @@ DAILY = WindowSpec.parse("D")
 
 
 def _monitored(store: Store, case: MulticlassCase, *, labels: Path | None = None) -> None:
-    register_version(
-        store,
-        spec=RegistrationSpec(
-            model="m", reference=case.reference, target="kind", prediction="predicted",
-            task="multiclass", model_file=case.model_file,
-        ),
-    )  # fmt: skip
-    ingest_predictions(store, model="m", files=[case.logs])
+    logged(store, case)
     ingest_labels(store, model="m", files=[case.labels] if labels is None else [labels])
 
 

@@ -28,6 +28,21 @@ def team_commands(readme: str) -> list[str]:
     return [line for line in lines if line and not line.startswith(("#", "export "))]
 
 
+def _worker(case: Case, folder: Path, url: str) -> dict[str, str]:
+    """The README's input files in FOLDER, and a worker's environment (this one's, with the
+    bucket's endpoint and credentials when a test set them) on the catalog URL."""
+    shutil.copy(case.reference, folder / "reference.csv")
+    shutil.copy(case.model_file, folder / "model.skops")
+    shutil.copy(case.labels, folder / "labels.csv")
+    pd.read_parquet(case.logs).to_csv(folder / "predictions.csv", index=False)
+    return {
+        **os.environ,
+        "MODELBRIDGE_DB": url,
+        "MODELBRIDGE_PASSWORD": "a long password",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
 def test_the_team_commands_run_as_written(
     postgres_server: postgres.Server, binary_files: Case, tmp_path: Path
 ) -> None:
@@ -35,17 +50,8 @@ def test_the_team_commands_run_as_written(
     assert [c.split()[1] for c in commands] == [
         "init", "register", "ingest", "labels", "aggregate", "clean-logs",
     ]  # fmt: skip
-    shutil.copy(binary_files.reference, tmp_path / "reference.csv")
-    shutil.copy(binary_files.model_file, tmp_path / "model.skops")
-    shutil.copy(binary_files.labels, tmp_path / "labels.csv")
-    pd.read_parquet(binary_files.logs).to_csv(tmp_path / "predictions.csv", index=False)
     url = postgres_server.create()
-    env = {
-        **os.environ,
-        "MODELBRIDGE_DB": url,
-        "MODELBRIDGE_PASSWORD": "a long password",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
+    env = _worker(binary_files, tmp_path, url)
     shared = tmp_path / "shared"
     for command in commands:
         done = subprocess.run(
@@ -77,17 +83,8 @@ def test_the_team_commands_run_with_logs_in_a_bucket(
     commands = [
         bucket_init if c.startswith("modelbridge init") else c for c in team_commands(readme)
     ]
-    shutil.copy(binary_files.reference, tmp_path / "reference.csv")
-    shutil.copy(binary_files.model_file, tmp_path / "model.skops")
-    shutil.copy(binary_files.labels, tmp_path / "labels.csv")
-    pd.read_parquet(binary_files.logs).to_csv(tmp_path / "predictions.csv", index=False)
     url = postgres_server.create()
-    env = {
-        **os.environ,  # the bucket's endpoint and credentials, as the README exports them
-        "MODELBRIDGE_DB": url,
-        "MODELBRIDGE_PASSWORD": "a long password",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
+    env = _worker(binary_files, tmp_path, url)
     for command in commands:
         done = subprocess.run(
             ["bash", "-c", command.replace("s3://team-bucket/modelbridge", s3_logs)],

@@ -12,10 +12,8 @@ from sklearn.ensemble import RandomForestClassifier
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Identity
-from core.ingest import ingest_predictions
-from core.registry import RegistrationSpec, register_version
 from core.store import Store
-from tests.multiclass_cases import MulticlassCase, bundled_case
+from tests.multiclass_cases import MulticlassCase, bundled_case, logged
 from tests.ui_helpers import MAIN, switch_path
 
 CLASSES = ["setosa", "versicolor", "virginica"]
@@ -36,14 +34,7 @@ def db(iris: MulticlassCase, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with the iris forest registered and its traffic logged."""
     store = Store(tmp_path_factory.mktemp("store") / "store.duckdb", lock_wait_seconds=60)
     store.init()
-    register_version(
-        store,
-        spec=RegistrationSpec(
-            model="iris", reference=iris.reference, target="kind", prediction="predicted",
-            task="multiclass", model_file=iris.model_file,
-        ),
-    )  # fmt: skip
-    ingest_predictions(store, model="iris", files=[iris.logs])
+    logged(store, iris, model="iris")
     return store.path
 
 
